@@ -1,0 +1,113 @@
+package runtime
+
+import (
+	"context"
+	"time"
+)
+
+// Stats are the measurements of one check run, name → value, e.g.
+// "connect_seconds". Names are lower_snake; times are in seconds.
+type Stats map[string]float64
+
+// Check runs one probe and must return by ctx's deadline. A nil error means
+// it passed; the error text (each error of an errors.Join separately) becomes
+// the result's messages. Run may be called concurrently only for different
+// Check values; the runtime never overlaps runs of one Check.
+type Check interface {
+	Run(ctx context.Context) (Stats, error)
+}
+
+// Notifier delivers one message and must return by ctx's deadline.
+type Notifier interface {
+	Notify(ctx context.Context, m Message) error
+}
+
+// Verifier is implemented by notifiers that can try their login without
+// sending anything; --lint calls it.
+type Verifier interface {
+	Verify(ctx context.Context) error
+}
+
+// PermanentError marks a notifier failure that retrying cannot fix
+// (authentication refused, recipient rejected).
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err so that the dispatcher does not retry it. Nil stays nil.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &PermanentError{Err: err}
+}
+
+// CheckResult is the outcome of one check run.
+type CheckResult struct {
+	Check    string // section name without the Check_ prefix
+	Type     string
+	OK       bool
+	Errors   []string
+	Stats    Stats
+	Start    time.Time
+	Duration time.Duration
+}
+
+// State is what a message reports about a test.
+type State string
+
+// The states of a Message.
+const (
+	StateFail      State = "FAIL"
+	StateRecovered State = "RECOVERED"
+	StateOK        State = "OK"
+	StateTest      State = "TEST" // a test message sent by --run Notification_X
+)
+
+// TestResult is the outcome of one run of a test.
+type TestResult struct {
+	Test     string // section name without the Test_ prefix
+	OK       bool
+	Failures int // consecutive failures after this run
+	Time     time.Time
+	Checks   []CheckResult
+}
+
+// Message is one notification about a test. Subject and Body are rendered by
+// the runtime (and may be rewritten by hooks); the structured fields are there
+// for notifiers that format their own text.
+type Message struct {
+	Test     string
+	State    State
+	Failures int
+	Time     time.Time
+	Checks   []CheckResult
+	Subject  string
+	Body     string
+}
+
+// NotifyEvent is a notification about to be dispatched to the named
+// notifications (section names without the Notification_ prefix). Hooks may
+// rewrite the message, change the list or set Suppress.
+type NotifyEvent struct {
+	Message       Message
+	Level         int // escalation level that fired; -1 for a recovery
+	Notifications []string
+	Suppress      bool
+}
+
+// Hooks are called by the runtime around results and notifications. Lua
+// files install them; errors are logged and do not stop delivery.
+type Hooks interface {
+	// BeforeNotify may edit ev before it is dispatched.
+	BeforeNotify(ctx context.Context, ev *NotifyEvent) error
+	// AfterResult sees every test result.
+	AfterResult(ctx context.Context, r TestResult)
+}
+
+// Sender sends a message through a configured notification section by name
+// (without the Notification_ prefix). The daemon provides one to Lua.
+type Sender interface {
+	Send(ctx context.Context, notification string, m Message) error
+}

@@ -1,0 +1,149 @@
+package runtime
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Kind tells check types from notifier types.
+type Kind int
+
+// The kinds of type.
+const (
+	KindCheck Kind = iota + 1
+	KindNotifier
+)
+
+// String returns "check" or "notification", the words of the command line.
+func (k Kind) String() string {
+	switch k {
+	case KindCheck:
+		return "check"
+	case KindNotifier:
+		return "notification"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// SectionPrefix returns "Check_" or "Notification_".
+func (k Kind) SectionPrefix() string {
+	if k == KindNotifier {
+		return "Notification_"
+	}
+	return "Check_"
+}
+
+// Option declares one INI key of a type.
+type Option struct {
+	Name     string // INI key, lower case
+	Default  string // as written in INI; unused when Required
+	Required bool
+	Secret   bool                      // never shown in logs, errors or help
+	Parse    func(string) (any, error) // nil: the raw string
+	Help     string                    // one sentence ending in a period
+}
+
+// Descriptor is everything monsta knows about a type: it generates --help,
+// drives option resolution and builds instances.
+type Descriptor struct {
+	Kind        Kind
+	Name        string   // the type= value
+	Aliases     []string // other type= values, e.g. "email" for smtp
+	Description string   // one line for listings
+	Help        string   // optional paragraphs for --help
+	Options     []Option
+	Example     string // INI snippet; a test lints it
+	Source      string // "builtin" or "conf.d/redis.lua:3"
+
+	NewCheck    func(o *Options) (Check, error)
+	NewNotifier func(o *Options) (Notifier, error)
+	// Deadline is the time a run of the check may take; nil means the
+	// "timeout" option. Notifiers use it for sends (nil: 30 s).
+	Deadline func(o *Options) time.Duration
+
+	optIdx map[string]int
+}
+
+// DefaultNotifyTimeout bounds one delivery attempt of a notifier whose
+// descriptor has no Deadline.
+const DefaultNotifyTimeout = 30 * time.Second
+
+// DefaultCheckTimeout is the timeout of a check type that declares none.
+const DefaultCheckTimeout = "10"
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// Option returns the declared option of that name.
+func (d *Descriptor) Option(name string) (*Option, bool) {
+	i, ok := d.optIdx[name]
+	if !ok {
+		return nil, false
+	}
+	return &d.Options[i], true
+}
+
+// DeadlineFor returns the time one run (or send) may take with these options.
+func (d *Descriptor) DeadlineFor(o *Options) time.Duration {
+	if d.Deadline != nil {
+		return d.Deadline(o)
+	}
+	if _, ok := d.optIdx["timeout"]; ok {
+		return o.Duration("timeout")
+	}
+	return DefaultNotifyTimeout
+}
+
+// validate checks the descriptor and builds its index. It adds the
+// universal "timeout" option to check types that do not declare one.
+func (d *Descriptor) validate() error {
+	if d.Kind != KindCheck && d.Kind != KindNotifier {
+		return fmt.Errorf("type %q: kind not set", d.Name)
+	}
+	for _, n := range append([]string{d.Name}, d.Aliases...) {
+		if !nameRE.MatchString(n) {
+			return fmt.Errorf("%s type name %q: must match %s", d.Kind, n, nameRE)
+		}
+	}
+	if d.Description == "" {
+		return fmt.Errorf("%s type %q: no description", d.Kind, d.Name)
+	}
+	switch {
+	case d.Kind == KindCheck && (d.NewCheck == nil || d.NewNotifier != nil):
+		return fmt.Errorf("check type %q: needs NewCheck and no NewNotifier", d.Name)
+	case d.Kind == KindNotifier && (d.NewNotifier == nil || d.NewCheck != nil):
+		return fmt.Errorf("notification type %q: needs NewNotifier and no NewCheck", d.Name)
+	}
+	if d.Source == "" {
+		d.Source = "builtin"
+	}
+	d.optIdx = map[string]int{}
+	if d.Kind == KindCheck {
+		has := false
+		for _, o := range d.Options {
+			has = has || o.Name == "timeout"
+		}
+		if !has {
+			d.Options = append(d.Options, Option{Name: "timeout", Default: DefaultCheckTimeout, Parse: Seconds,
+				Help: "Seconds a run may take before the check fails."})
+		}
+	}
+	for i, o := range d.Options {
+		if !nameRE.MatchString(o.Name) {
+			return fmt.Errorf("%s type %q: option name %q: must match %s", d.Kind, d.Name, o.Name, nameRE)
+		}
+		if _, dup := d.optIdx[o.Name]; dup {
+			return fmt.Errorf("%s type %q: option %q declared twice", d.Kind, d.Name, o.Name)
+		}
+		if o.Help == "" {
+			return fmt.Errorf("%s type %q: option %q has no help text", d.Kind, d.Name, o.Name)
+		}
+		if !o.Required && o.Default != "" && o.Parse != nil {
+			if _, err := o.Parse(o.Default); err != nil {
+				return fmt.Errorf("%s type %q: option %q: default %q: %w", d.Kind, d.Name, o.Name, o.Default, err)
+			}
+		}
+		d.optIdx[o.Name] = i
+	}
+	return nil
+}

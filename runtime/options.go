@@ -1,0 +1,135 @@
+package runtime
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/monsta/monsta/config"
+)
+
+// Value is one resolved option.
+type Value struct {
+	Raw    string
+	Parsed any        // the Option's Parse result, or Raw when Parse is nil
+	Pos    config.Pos // zero for built-in defaults
+	Set    bool       // set by the section or a [TYPE_default] section
+}
+
+// Options are a section's resolved option values: the descriptor default,
+// then [TYPE_default], then the section. Accessors panic on an undeclared
+// name or a wrong type: that is a programming error a test catches.
+type Options struct {
+	Section string     // full section name, e.g. "Check_www"
+	SecPos  config.Pos // where the section starts
+	desc    *Descriptor
+	vals    []Value // in the descriptor's option order
+}
+
+// NewOptions resolves raw values against d without positions (for Lua's
+// run_check, --run and tests). Unknown keys and missing required options
+// are errors.
+func NewOptions(d *Descriptor, section string, raw map[string]string) (*Options, error) {
+	o := &Options{Section: section, desc: d, vals: make([]Value, len(d.Options))}
+	for k := range raw {
+		if _, ok := d.optIdx[k]; !ok {
+			return nil, fmt.Errorf("%s: unknown option for %s type %s", k, d.Kind, d.Name)
+		}
+	}
+	for i, opt := range d.Options {
+		v, ok := raw[opt.Name]
+		if !ok && opt.Required {
+			return nil, fmt.Errorf("%s: required option missing", opt.Name)
+		}
+		val, err := resolveValue(opt, v, ok)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", opt.Name, err)
+		}
+		o.vals[i] = val
+	}
+	return o, nil
+}
+
+func resolveValue(opt Option, raw string, set bool) (Value, error) {
+	if !set {
+		raw = opt.Default
+	}
+	v := Value{Raw: raw, Parsed: raw, Set: set}
+	if opt.Parse != nil {
+		p, err := opt.Parse(raw)
+		if err != nil {
+			return v, err
+		}
+		v.Parsed = p
+	}
+	return v, nil
+}
+
+// Descriptor returns the type these options belong to.
+func (o *Options) Descriptor() *Descriptor { return o.desc }
+
+// Name returns the section name without its Check_/Notification_ prefix.
+func (o *Options) Name() string {
+	p := o.desc.Kind.SectionPrefix()
+	if len(o.Section) > len(p) && o.Section[:len(p)] == p {
+		return o.Section[len(p):]
+	}
+	return o.Section
+}
+
+func (o *Options) get(name string) Value {
+	i, ok := o.desc.optIdx[name]
+	if !ok {
+		panic(fmt.Sprintf("monsta: %s type %q has no option %q", o.desc.Kind, o.desc.Name, name))
+	}
+	return o.vals[i]
+}
+
+// Value returns the parsed value of an option.
+func (o *Options) Value(name string) any { return o.get(name).Parsed }
+
+// Raw returns the option as written (or its default).
+func (o *Options) Raw(name string) string { return o.get(name).Raw }
+
+// IsSet tells whether the section or a [TYPE_default] section set the option.
+func (o *Options) IsSet(name string) bool { return o.get(name).Set }
+
+// Pos returns where the option was set, or where the section starts.
+func (o *Options) Pos(name string) config.Pos {
+	if v := o.get(name); v.Set && v.Pos.File != "" {
+		return v.Pos
+	}
+	return o.SecPos
+}
+
+// String returns a string option.
+func (o *Options) String(name string) string {
+	v := o.get(name).Parsed
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return o.get(name).Raw
+}
+
+// Int returns an option parsed by Int or Port.
+func (o *Options) Int(name string) int { return o.get(name).Parsed.(int) }
+
+// Duration returns an option parsed by Seconds.
+func (o *Options) Duration(name string) time.Duration {
+	return o.get(name).Parsed.(time.Duration)
+}
+
+// Bool returns an option parsed by Bool.
+func (o *Options) Bool(name string) bool { return o.get(name).Parsed.(bool) }
+
+// Words returns an option parsed by Words.
+func (o *Options) Words(name string) []string { return o.get(name).Parsed.([]string) }
+
+// Map returns every option as written (defaults included). Secret options
+// are included: use it only to hand values to code, never to print.
+func (o *Options) Map() map[string]string {
+	m := make(map[string]string, len(o.vals))
+	for i, opt := range o.desc.Options {
+		m[opt.Name] = o.vals[i].Raw
+	}
+	return m
+}

@@ -1,0 +1,57 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// RunCheck runs c once under the deadline its descriptor gives for o and
+// returns the result. A panic in the check becomes a failed result.
+func RunCheck(ctx context.Context, c Check, o *Options) (res CheckResult) {
+	d := o.Descriptor()
+	res = CheckResult{Check: o.Name(), Type: d.Name, Start: time.Now()}
+	ctx, cancel := context.WithTimeout(ctx, d.DeadlineFor(o))
+	defer cancel()
+	defer func() {
+		res.Duration = time.Since(res.Start)
+		if p := recover(); p != nil {
+			res.OK = false
+			res.Errors = append(res.Errors, fmt.Sprintf("check panicked: %v", p))
+		}
+	}()
+	stats, err := c.Run(ctx)
+	res.Stats = stats
+	res.OK = err == nil
+	if err != nil {
+		res.Errors = ErrorMessages(err)
+	}
+	return res
+}
+
+// ErrorMessages splits an error made by errors.Join into one message per
+// joined error; any other error is one message.
+func ErrorMessages(err error) []string {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []string
+		for _, e := range j.Unwrap() {
+			out = append(out, ErrorMessages(e)...)
+		}
+		return out
+	}
+	return []string{strings.TrimSpace(err.Error())}
+}
+
+// IsTimeout tells whether err is a deadline or network timeout.
+func IsTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
