@@ -1,0 +1,35 @@
+-- webhook.lua: a notifier type that posts to a Slack or Mattermost
+-- incoming webhook ({"text": …, "username": …, "channel": …}).
+--
+--   [Notification_chat]
+--   type = webhook
+--   recipient = #ops
+--   url = https://chat.example.org/hooks/xyz
+local http = require("monsta.http")
+local json = require("monsta.json")
+
+local icons = {FAIL = ":red_circle:", RECOVERED = ":large_green_circle:", OK = ":white_check_mark:", TEST = ":information_source:"}
+
+monsta.notifier_type{
+  name = "webhook",
+  description = "post the notification to a Slack or Mattermost incoming webhook",
+  options = {
+    recipient = {required = true, help = "Channel to post to (#name), or empty for the webhook's default."},
+    url = {required = true, secret = true, help = "Incoming webhook URL (it contains the token)."},
+    username = {default = "monsta", help = "Name the message is posted under."},
+    timeout = {default = "10", help = "Seconds a delivery may take."},
+  },
+  example = "[Notification_chat]\ntype = webhook\nrecipient = #ops\nurl = https://chat.example.org/hooks/xyz\n",
+  send = function(opt, msg)
+    local text = (icons[msg.state] or "") .. " *" .. msg.subject .. "*\n" .. msg.body
+    local payload = {text = text, username = opt.username}
+    if opt.recipient ~= "" then payload.channel = opt.recipient end
+    local resp, err = http.request{method = "POST", url = opt.url, body = json.encode(payload),
+      headers = {["Content-Type"] = "application/json"}}
+    if not resp then return nil, err end
+    if resp.status < 200 or resp.status > 299 then
+      return nil, "POST webhook: status " .. resp.status .. ": " .. string.sub(resp.body, 1, 200)
+    end
+    return true
+  end,
+}

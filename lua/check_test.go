@@ -1,0 +1,213 @@
+package lua
+
+import (
+	"context"
+	"errors"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/monsta/monsta/runtime"
+)
+
+func readTestdata(t *testing.T, names ...string) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	for _, n := range names {
+		b, err := os.ReadFile("testdata/" + n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[n] = string(b)
+	}
+	return files
+}
+
+func TestCheckResults(t *testing.T) {
+	fx := load(t, readTestdata(t, "checks.lua"), Config{}, nil)
+	tests := []struct {
+		name      string
+		opts      map[string]string
+		ok        bool
+		errs      []string
+		errPrefix string
+		stats     runtime.Stats
+	}{
+		{name: "pass", opts: map[string]string{"value": "yes"}, ok: true,
+			stats: runtime.Stats{"answer": 42, "up": 1, "num": 1.5}},
+		{name: "fail with message", opts: map[string]string{"value": "no"},
+			errs: []string{"value is no"}, stats: runtime.Stats{"answer": 42, "up": 1, "num": 1.5}},
+		{name: "want from section", opts: map[string]string{"value": "x", "want": "x"}, ok: true,
+			stats: runtime.Stats{"answer": 42, "up": 1, "num": 1.5}},
+		{name: "list of messages", opts: map[string]string{"value": "list"},
+			errs: []string{"first problem", "second problem"}},
+		{name: "raised error has file:line", opts: map[string]string{"value": "raise"},
+			errs: []string{"conf.d/checks.lua:18: raised on purpose"}},
+		{name: "runtime error has file:line", opts: map[string]string{"value": "index"},
+			errPrefix: "conf.d/checks.lua:22: attempt to index"},
+		{name: "returning nothing fails", opts: map[string]string{"value": "nothing"},
+			errPrefix: "run returned nothing"},
+		{name: "typed options", opts: map[string]string{"value": "types"}, ok: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := fx.run(t, "compare", tt.opts)
+			if r.OK != tt.ok {
+				t.Fatalf("OK = %v, want %v (errors %q)", r.OK, tt.ok, r.Errors)
+			}
+			if tt.errs != nil && !reflect.DeepEqual(r.Errors, tt.errs) {
+				t.Errorf("Errors = %q, want %q", r.Errors, tt.errs)
+			}
+			if tt.errPrefix != "" && (len(r.Errors) != 1 || !strings.HasPrefix(r.Errors[0], tt.errPrefix)) {
+				t.Errorf("Errors = %q, want one starting with %q", r.Errors, tt.errPrefix)
+			}
+			if tt.stats != nil && !reflect.DeepEqual(r.Stats, tt.stats) {
+				t.Errorf("Stats = %v, want %v", r.Stats, tt.stats)
+			}
+		})
+	}
+}
+
+func TestDescriptor(t *testing.T) {
+	fx := load(t, readTestdata(t, "checks.lua"), Config{}, nil)
+	d, ok := fx.reg.Lookup(runtime.KindCheck, "compare")
+	if !ok {
+		t.Fatal("compare not registered")
+	}
+	if d.Source != "conf.d/checks.lua:2" {
+		t.Errorf("Source = %q, want conf.d/checks.lua:2", d.Source)
+	}
+	if d.Description != "pass when value equals want" {
+		t.Errorf("Description = %q", d.Description)
+	}
+	type opt struct {
+		Name, Default, Help string
+		Required, Secret    bool
+	}
+	var got []opt
+	for _, o := range d.Options {
+		got = append(got, opt{o.Name, o.Default, o.Help, o.Required, o.Secret})
+	}
+	want := []opt{
+		{"value", "", "The value to compare.", true, false},
+		{"count", "3", "A number.", false, false},
+		{"flag", "no", "A flag.", false, false},
+		{"token", "", "A secret.", false, true},
+		{"want", "yes", "The value that passes.", false, false},
+		{"words", "a b", "Some words.", false, false},
+		{"timeout", "10", "Seconds a run may take before the check fails.", false, false},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Options =\n%+v\nwant\n%+v", got, want)
+	}
+	if _, err := runtime.NewOptions(d, "Check_x", map[string]string{"value": "1", "count": "many"}); err == nil ||
+		!strings.Contains(err.Error(), "count") {
+		t.Errorf("NewOptions(count=many) error = %v, want an error about count", err)
+	}
+}
+
+func TestMissingRequiredOption(t *testing.T) {
+	fx := load(t, readTestdata(t, "checks.lua"), Config{}, nil)
+	d, _ := fx.reg.Lookup(runtime.KindCheck, "compare")
+	_, err := runtime.NewOptions(d, "Check_x", map[string]string{"want": "x"})
+	if err == nil || err.Error() != "value: required option missing" {
+		t.Errorf("NewOptions() error = %v, want value: required option missing", err)
+	}
+}
+
+func TestRunawayLoopStopsAtTimeout(t *testing.T) {
+	fx := load(t, readTestdata(t, "checks.lua"), Config{}, nil)
+	for _, typ := range []string{"spin", "sleeper"} {
+		t.Run(typ, func(t *testing.T) {
+			c, _ := fx.check(t, typ, nil)
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { _, err := c.Run(ctx); done <- err }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run did not return within 10 s")
+			}
+			if !runtime.IsTimeout(err) {
+				t.Fatalf("Run() error = %v, want a timeout", err)
+			}
+			if typ == "spin" && !strings.HasPrefix(err.Error(), "conf.d/checks.lua:") ||
+				!strings.Contains(err.Error(), "run timed out after 200ms") {
+				t.Errorf("Run() error = %q, want conf.d/checks.lua:N: run timed out after 200ms", err)
+			}
+		})
+	}
+	// The pool still serves healthy runs afterwards.
+	if r := fx.run(t, "compare", map[string]string{"value": "yes"}); !r.OK {
+		t.Errorf("after timeouts: OK = false, errors %q", r.Errors)
+	}
+}
+
+func TestMemoryLimit(t *testing.T) {
+	fx := load(t, readTestdata(t, "checks.lua"), Config{MemoryLimit: 32 << 20}, nil)
+	c, _ := fx.check(t, "hog", map[string]string{"timeout": "60"})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := c.Run(ctx); done <- err }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30 s")
+	}
+	if !errors.Is(err, ErrMemory) || !strings.HasPrefix(err.Error(), "conf.d/checks.lua:") {
+		t.Errorf("Run() error = %v, want conf.d/checks.lua:N: memory limit exceeded", err)
+	}
+}
+
+func TestGlobalsDoNotLeak(t *testing.T) {
+	fx := load(t, readTestdata(t, "leaks.lua", "other.lua"), Config{PoolSize: 1}, nil)
+	tests := []struct{ how, err string }{
+		{"plain", "assignment to global 'leaked'; use local"},
+		{"rawset", "rawset: table is protected"},
+		{"metatable", "cannot change a protected metatable"},
+		{"string", "attempt to modify a read-only table (field \"leaked\")"},
+		{"stringmeta", "attempt to index"},
+		{"monsta", "attempt to modify a read-only table (field \"sleep\")"},
+		{"local_ok", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.how, func(t *testing.T) {
+			r := fx.run(t, "setglobal", map[string]string{"how": tt.how})
+			if tt.err == "" {
+				if !r.OK {
+					t.Fatalf("setglobal OK = false, errors %q", r.Errors)
+				}
+			} else if r.OK || len(r.Errors) != 1 || !strings.Contains(r.Errors[0], tt.err) {
+				t.Fatalf("setglobal errors = %q, want one containing %q", r.Errors, tt.err)
+			}
+			for _, typ := range []string{"readglobal", "otherglobal"} {
+				if r := fx.run(t, typ, nil); !r.OK {
+					t.Errorf("%s after %s: errors %q", typ, tt.how, r.Errors)
+				}
+			}
+		})
+	}
+	// With a pool of one, the same state served all runs of leaks.lua.
+	r := fx.run(t, "readglobal", nil)
+	if r.Stats["calls"] < 2 {
+		t.Errorf("readglobal calls = %v, want the state reused", r.Stats["calls"])
+	}
+}
+
+func TestSandbox(t *testing.T) {
+	fx := load(t, readTestdata(t, "sandbox.lua"), Config{}, nil)
+	for _, probe := range []string{"io", "io_open", "os_execute", "loadfile", "dofile", "bytecode", "bytecode_load",
+		"string_dump", "debug", "package", "require_file", "require_missing", "rep", "setfenv", "collectgarbage", "source"} {
+		t.Run(probe, func(t *testing.T) {
+			if r := fx.run(t, "sandbox", map[string]string{"probe": probe}); !r.OK {
+				t.Errorf("errors %q", r.Errors)
+			}
+		})
+	}
+}

@@ -1,0 +1,387 @@
+// Package lua lets users add check types, notifier types and hooks to monsta
+// by dropping Lua files into conf.d/. It runs them on gopher-lua: every file
+// is compiled once, executed once in a load-time state that turns
+// monsta.check_type{…} and monsta.notifier_type{…} calls into descriptors of
+// the shared runtime.Registry, and then executed again in pooled run states
+// that serve the checks, notifiers and hooks. The states are sandboxed (no
+// io, no os beyond time and date, no file loading, a write-protected _G) and
+// every run carries the runtime's deadline and a memory budget.
+package lua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+
+	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/runtime"
+)
+
+// Config tells Load where the Lua files are and what they may do.
+type Config struct {
+	Dir       string       // the conf.d directory; every *.lua in it is loaded in lexical order
+	LibDir    string       // folder for require()d Lua libraries; "" means Dir/lib
+	Logger    *slog.Logger // nil discards
+	AllowExec bool         // [main] lua_exec=yes enables monsta.exec
+	PoolSize  int          // max idle states per file; 0 means GOMAXPROCS*2
+	// MemoryLimit is how much the live heap may grow during one Lua run
+	// before the run fails; 0 means DefaultMemoryLimit, negative disables.
+	MemoryLimit int64
+}
+
+// DefaultMemoryLimit is the growth of the live heap one Lua run may cause.
+const DefaultMemoryLimit = 64 << 20
+
+// loadTimeout bounds the top-level code of a file (it runs once per state).
+const loadTimeout = 10 * time.Second
+
+// hookTimeout bounds one hook call when the runtime's ctx has no earlier
+// deadline, so a runaway hook cannot stall the dispatcher.
+const hookTimeout = 10 * time.Second
+
+// Engine owns the compiled Lua files and their state pools.
+type Engine struct {
+	cfg    Config
+	log    *slog.Logger
+	reg    *runtime.Registry
+	files  []*file
+	libs   sync.Map // library path → *libProto
+	sender atomic.Pointer[senderBox]
+	https  httpClients
+	closed atomic.Bool
+}
+
+type senderBox struct{ s runtime.Sender }
+
+// file is one conf.d/*.lua, compiled once, with its pool of run states.
+type file struct {
+	e        *Engine
+	name     string // as shown in positions: "conf.d/redis.lua"
+	proto    *glua.FunctionProto
+	pool     chan *state
+	nNotify  int // hooks the file installed at load
+	nResult  int
+	typeLine map[string]int // type name → line of its definition
+}
+
+type libProto struct {
+	once  sync.Once
+	proto *glua.FunctionProto
+	err   error
+}
+
+// Load compiles every *.lua of cfg.Dir once, runs each in a load-time state,
+// and adds the check and notifier types they define to reg (Source is the
+// file:line of the definition). Syntax and load errors of all files are
+// returned at once, joined, each a *config.Error with its position.
+func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.LibDir == "" && cfg.Dir != "" {
+		cfg.LibDir = filepath.Join(cfg.Dir, "lib")
+	}
+	if cfg.PoolSize <= 0 {
+		cfg.PoolSize = goruntime.GOMAXPROCS(0) * 2
+	}
+	if cfg.MemoryLimit == 0 {
+		cfg.MemoryLimit = DefaultMemoryLimit
+	}
+	e := &Engine{cfg: cfg, log: cfg.Logger, reg: reg}
+	e.https.init()
+	if cfg.Dir == "" {
+		return e, nil
+	}
+	paths, err := filepath.Glob(filepath.Join(cfg.Dir, "*.lua"))
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", cfg.Dir, err)
+	}
+	sort.Strings(paths)
+	var probs config.Problems
+	for _, p := range paths {
+		f := &file{e: e, name: filepath.Join(filepath.Base(cfg.Dir), filepath.Base(p)),
+			pool: make(chan *state, cfg.PoolSize), typeLine: map[string]int{}}
+		src, err := os.ReadFile(p)
+		if err != nil {
+			probs.Add(&config.Error{Pos: config.Pos{File: f.name}, Err: fmt.Errorf("read: %w", unwrapPath(err))})
+			continue
+		}
+		f.proto, err = compile(src, f.name)
+		if err != nil {
+			probs.Add(syntaxError(f.name, err))
+			continue
+		}
+		if f.load(&probs) {
+			e.files = append(e.files, f)
+		}
+	}
+	if err := probs.Err(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// load runs f in a load-time state and registers its types. It reports
+// whether the file loaded without problems.
+func (f *file) load(probs *config.Problems) bool {
+	s, err := f.newState(true)
+	if err != nil {
+		probs.Add(posError(f.name, err))
+		return false
+	}
+	ok := len(s.loadErrs) == 0
+	for _, le := range s.loadErrs {
+		probs.Add(le)
+	}
+	for _, d := range s.decls {
+		if !ok {
+			break
+		}
+		if err := f.e.reg.Add(d.desc); err != nil {
+			probs.Add(&config.Error{Pos: config.Pos{File: f.name, Line: d.line}, Err: err})
+			ok = false
+		}
+	}
+	if !ok {
+		s.L.Close()
+		return false
+	}
+	f.nNotify, f.nResult = len(s.onNotify), len(s.onResult)
+	s.loading = false
+	s.decls = nil
+	f.put(s)
+	return true
+}
+
+// compile parses and compiles one chunk.
+func compile(src []byte, name string) (*glua.FunctionProto, error) {
+	chunk, err := parse.Parse(strings.NewReader(string(src)), name)
+	if err != nil {
+		return nil, err
+	}
+	return glua.Compile(chunk, name)
+}
+
+// syntaxError turns a parse error into a positioned config error.
+func syntaxError(name string, err error) *config.Error {
+	var pe *parse.Error
+	if errors.As(err, &pe) {
+		line := pe.Pos.Line
+		if line < 0 { // EOF
+			return &config.Error{Pos: config.Pos{File: name}, Err: fmt.Errorf("syntax error at end of file: %s", strings.TrimSpace(pe.Message))}
+		}
+		msg := strings.TrimSpace(pe.Message)
+		if pe.Token != "" {
+			msg = fmt.Sprintf("%s near %q", msg, pe.Token)
+		}
+		return &config.Error{Pos: config.Pos{File: name, Line: line}, Err: errors.New(msg)}
+	}
+	return posError(name, err)
+}
+
+// posError turns "conf.d/x.lua:12: message" into a config error at that
+// position; other messages are placed at the file.
+func posError(name string, err error) *config.Error {
+	msg := errorText(err)
+	if f, line, rest, ok := splitPos(msg); ok {
+		return &config.Error{Pos: config.Pos{File: f, Line: line}, Err: errors.New(rest)}
+	}
+	return &config.Error{Pos: config.Pos{File: name}, Err: errors.New(msg)}
+}
+
+// splitPos splits "file:12: rest".
+func splitPos(msg string) (file string, line int, rest string, ok bool) {
+	i := strings.Index(msg, ": ")
+	if i < 0 {
+		return "", 0, "", false
+	}
+	head := msg[:i]
+	j := strings.LastIndexByte(head, ':')
+	if j < 0 {
+		return "", 0, "", false
+	}
+	n, err := strconv.Atoi(head[j+1:])
+	if err != nil || n <= 0 {
+		return "", 0, "", false
+	}
+	return head[:j], n, msg[i+2:], true
+}
+
+// errorText is the message of an error without a Lua traceback.
+func errorText(err error) string {
+	var ae *glua.ApiError
+	if errors.As(err, &ae) {
+		if ae.Object != nil {
+			return strings.TrimSpace(ae.Object.String())
+		}
+		if ae.Cause != nil {
+			return strings.TrimSpace(ae.Cause.Error())
+		}
+	}
+	return strings.TrimSpace(err.Error())
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// SetSender lets Lua send through configured Notification_ sections
+// (monsta.notify). Until it is called, monsta.notify fails.
+func (e *Engine) SetSender(s runtime.Sender) {
+	if e == nil {
+		return
+	}
+	e.sender.Store(&senderBox{s})
+}
+
+// Close closes every idle state. Runs in progress finish and then close
+// their state.
+func (e *Engine) Close() {
+	if e == nil || e.closed.Swap(true) {
+		return
+	}
+	for _, f := range e.files {
+		for {
+			select {
+			case s := <-f.pool:
+				s.L.Close()
+				continue
+			default:
+			}
+			break
+		}
+	}
+	e.https.close()
+}
+
+// Files returns the names of the loaded Lua files ("conf.d/x.lua").
+func (e *Engine) Files() []string {
+	var out []string
+	for _, f := range e.files {
+		out = append(out, f.name)
+	}
+	return out
+}
+
+// get takes an idle state of f or makes a new one.
+func (f *file) get() (*state, error) {
+	select {
+	case s := <-f.pool:
+		return s, nil
+	default:
+	}
+	s, err := f.newState(false)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// put returns a healthy state to the pool, or closes it when the pool is
+// full or the engine closed.
+func (f *file) put(s *state) {
+	if f.e.closed.Load() {
+		s.L.Close()
+		return
+	}
+	select {
+	case f.pool <- s:
+	default:
+		s.L.Close()
+	}
+}
+
+// call runs fn(args...) in s under ctx with the memory budget and returns
+// the nret results. A failed call or an expired ctx closes the state;
+// otherwise it goes back to the pool. what names the call in errors.
+func (f *file) call(ctx context.Context, s *state, fn *glua.LFunction, nret int, args ...glua.LValue) ([]glua.LValue, error) {
+	start := time.Now()
+	s.begin(ctx)
+	err := s.L.CallByParam(glua.P{Fn: fn, NRet: nret, Protect: true}, args...)
+	var out []glua.LValue
+	if err == nil {
+		out = make([]glua.LValue, nret)
+		for i := 0; i < nret; i++ {
+			out[i] = s.L.Get(-nret + i)
+		}
+		s.L.Pop(nret)
+	}
+	berr := s.end()
+	if err != nil || ctx.Err() != nil || berr != nil {
+		s.L.Close()
+		return out, f.runError(ctx, err, berr, start)
+	}
+	f.put(s)
+	return out, nil
+}
+
+// runError explains why a call failed: timeout, memory, or a Lua error
+// with its file:line.
+func (f *file) runError(ctx context.Context, err, berr error, start time.Time) error {
+	if berr != nil {
+		where := f.name
+		if err != nil {
+			if p, line, _, ok := splitPos(errorText(err)); ok {
+				where = fmt.Sprintf("%s:%d", p, line)
+			}
+		}
+		return fmt.Errorf("%s: %w", where, berr)
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		where := f.name
+		if err != nil {
+			if p, line, _, ok := splitPos(errorText(err)); ok {
+				where = fmt.Sprintf("%s:%d", p, line)
+			}
+		}
+		if errors.Is(cerr, context.DeadlineExceeded) {
+			return fmt.Errorf("%s: run timed out after %s: %w", where, roundDuration(ctx, start), cerr)
+		}
+		return fmt.Errorf("%s: run canceled: %w", where, cerr)
+	}
+	var ae *glua.ApiError
+	if errors.As(err, &ae) && ae.StackTrace != "" {
+		f.e.log.Debug("lua error", "file", f.name, "err", errorText(err), "traceback", ae.StackTrace)
+	}
+	return &Error{Msg: errorText(err)}
+}
+
+// roundDuration is the run's budget: from start to ctx's deadline.
+func roundDuration(ctx context.Context, start time.Time) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		d := dl.Sub(start)
+		switch {
+		case d >= time.Second:
+			return d.Round(100 * time.Millisecond)
+		case d >= 10*time.Millisecond:
+			return d.Round(10 * time.Millisecond)
+		}
+		return d
+	}
+	return time.Since(start).Round(time.Millisecond)
+}
+
+// Error is an error raised by Lua code; Msg starts with file:line when the
+// error was raised at a known place.
+type Error struct{ Msg string }
+
+func (e *Error) Error() string { return e.Msg }

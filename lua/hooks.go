@@ -1,0 +1,155 @@
+package lua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+
+	"github.com/monsta/monsta/runtime"
+)
+
+// Hooks returns the runtime hooks the Lua files installed with
+// monsta.on_notify and monsta.on_result, called file by file in load order.
+// It is a no-op when there are none (and on a nil Engine).
+func (e *Engine) Hooks() runtime.Hooks {
+	h := &hooks{}
+	if e == nil {
+		return h
+	}
+	for _, f := range e.files {
+		if f.nNotify > 0 {
+			h.notify = append(h.notify, f)
+		}
+		if f.nResult > 0 {
+			h.result = append(h.result, f)
+		}
+	}
+	return h
+}
+
+type hooks struct {
+	notify, result []*file
+}
+
+// hookCtx bounds one hook call.
+func hookCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < hookTimeout {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, hookTimeout)
+}
+
+// BeforeNotify implements runtime.Hooks. Each on_notify hook gets an event
+// table {test, state, failures, time, level, subject, body, checks,
+// notifications, suppress}; it may edit subject, body and notifications,
+// and suppress the notification by returning false or setting suppress.
+// Errors of all hooks are joined; the event keeps the edits of the hooks
+// that succeeded.
+func (h *hooks) BeforeNotify(ctx context.Context, ev *runtime.NotifyEvent) error {
+	var errs []error
+	for _, f := range h.notify {
+		if ev.Suppress {
+			break
+		}
+		if err := f.beforeNotify(ctx, ev); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f *file) beforeNotify(ctx context.Context, ev *runtime.NotifyEvent) error {
+	for i := 0; i < f.nNotify && !ev.Suppress; i++ {
+		s, err := f.get()
+		if err != nil {
+			return err
+		}
+		if i >= len(s.onNotify) {
+			f.put(s)
+			return fmt.Errorf("%s: on_notify hook %d was not installed when the file ran again", f.name, i+1)
+		}
+		L := s.L
+		t := messageTable(L, ev.Message)
+		t.RawSetString("level", glua.LNumber(ev.Level))
+		t.RawSetString("notifications", stringList(L, ev.Notifications))
+		t.RawSetString("suppress", glua.LBool(ev.Suppress))
+		hctx, cancel := hookCtx(ctx)
+		out, err := f.call(hctx, s, s.onNotify[i], 1, t)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("on_notify: %w", err)
+		}
+		if err := readEvent(t, ev); err != nil {
+			return fmt.Errorf("%s: on_notify: %w", f.name, err)
+		}
+		if out[0] == glua.LFalse {
+			ev.Suppress = true
+		}
+	}
+	return nil
+}
+
+// readEvent copies the editable fields of t back into ev.
+func readEvent(t *glua.LTable, ev *runtime.NotifyEvent) error {
+	if v, ok := t.RawGetString("subject").(glua.LString); ok {
+		ev.Message.Subject = string(v)
+	}
+	if v, ok := t.RawGetString("body").(glua.LString); ok {
+		ev.Message.Body = string(v)
+	}
+	ev.Suppress = ev.Suppress || glua.LVAsBool(t.RawGetString("suppress"))
+	switch v := t.RawGetString("notifications").(type) {
+	case *glua.LTable:
+		names := []string{}
+		for i := 1; i <= v.Len(); i++ {
+			s, ok := v.RawGetInt(i).(glua.LString)
+			if !ok {
+				return fmt.Errorf("notifications[%d] is not a string", i)
+			}
+			names = append(names, string(s))
+		}
+		ev.Notifications = names
+	case *glua.LNilType:
+		ev.Notifications = nil
+	default:
+		return errors.New("notifications must be a list of names")
+	}
+	return nil
+}
+
+// AfterResult implements runtime.Hooks: each on_result hook gets {test, ok,
+// failures, time, checks}. Errors are logged.
+func (h *hooks) AfterResult(ctx context.Context, r runtime.TestResult) {
+	for _, f := range h.result {
+		for i := 0; i < f.nResult; i++ {
+			if err := f.afterResult(ctx, i, r); err != nil {
+				f.e.log.Warn("lua hook failed", "hook", "on_result", "file", f.name, "test", r.Test, "err", err)
+			}
+		}
+	}
+}
+
+func (f *file) afterResult(ctx context.Context, i int, r runtime.TestResult) error {
+	s, err := f.get()
+	if err != nil {
+		return err
+	}
+	if i >= len(s.onResult) {
+		f.put(s)
+		return fmt.Errorf("on_result hook %d was not installed when the file ran again", i+1)
+	}
+	L := s.L
+	t := L.CreateTable(0, 5)
+	t.RawSetString("test", glua.LString(r.Test))
+	t.RawSetString("ok", glua.LBool(r.OK))
+	t.RawSetString("failures", glua.LNumber(r.Failures))
+	t.RawSetString("time", glua.LNumber(unixSeconds(r.Time)))
+	t.RawSetString("checks", checksTable(L, r.Checks))
+	hctx, cancel := hookCtx(ctx)
+	defer cancel()
+	_, err = f.call(hctx, s, s.onResult[i], 0, t)
+	return err
+}

@@ -1,0 +1,202 @@
+package lua
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+)
+
+const (
+	tcpConnType = "monsta.tcp.conn"
+	maxLine     = 64 << 10 // bytes receive_line reads at most
+	maxReceive  = 16 << 20 // bytes receive(n) reads at most
+)
+
+// tcpConn is a connection opened by tcp.connect; it is closed at the end of
+// the call that opened it at the latest.
+type tcpConn struct {
+	c      net.Conn
+	r      *bufio.Reader
+	s      *state
+	closed bool
+}
+
+func (c *tcpConn) Close() error {
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	return c.c.Close()
+}
+
+// tcpModule is require("monsta.tcp").
+func tcpModule(s *state) *glua.LTable {
+	L := s.L
+	mt := L.NewTypeMetatable(tcpConnType)
+	methods := L.SetFuncs(L.NewTable(), map[string]glua.LGFunction{
+		"send":         tcpSend,
+		"receive_line": tcpReceiveLine,
+		"receive":      tcpReceive,
+		"close":        tcpClose,
+	})
+	mt.RawSetString("__index", methods)
+	mt.RawSetString("__metatable", glua.LFalse)
+	return L.SetFuncs(L.NewTable(), map[string]glua.LGFunction{"connect": s.tcpConnect})
+}
+
+// tcpConnect lua tcp.connect(host, port [, {tls=, tls_verify=, server_name=, timeout=}])
+// returns (conn) or (nil, err). Without timeout the run's deadline applies.
+func (s *state) tcpConnect(L *glua.LState) int {
+	host := L.CheckString(1)
+	port := L.CheckInt(2)
+	o := L.OptTable(3, nil)
+	if port < 1 || port > 65535 {
+		L.ArgError(2, "port must be 1-65535")
+	}
+	ctx := s.ctx()
+	var useTLS, verify bool = false, true
+	serverName := host
+	if o != nil {
+		useTLS = glua.LVAsBool(o.RawGetString("tls"))
+		if v := o.RawGetString("tls_verify"); v != glua.LNil {
+			verify = glua.LVAsBool(v)
+		}
+		if v, ok := o.RawGetString("server_name").(glua.LString); ok {
+			serverName = string(v)
+		}
+		if v, ok := o.RawGetString("timeout").(glua.LNumber); ok && v > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(float64(v)*float64(time.Second)))
+			defer cancel()
+		}
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return pushErr(L, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		nc.SetDeadline(dl)
+	}
+	if useTLS {
+		tc := tls.Client(nc, &tls.Config{ServerName: serverName, InsecureSkipVerify: !verify, MinVersion: tls.VersionTLS12})
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return pushErr(L, fmt.Errorf("tls handshake with %s: %w", addr, err))
+		}
+		nc = tc
+	}
+	c := &tcpConn{c: nc, s: s}
+	s.conns = append(s.conns, c)
+	ud := L.NewUserData()
+	ud.Value = c
+	L.SetMetatable(ud, L.GetTypeMetatable(tcpConnType))
+	L.Push(ud)
+	return 1
+}
+
+// pushErr returns (nil, message) to Lua.
+func pushErr(L *glua.LState, err error) int {
+	L.Push(glua.LNil)
+	L.Push(glua.LString(err.Error()))
+	return 2
+}
+
+func checkConn(L *glua.LState) *tcpConn {
+	ud := L.CheckUserData(1)
+	c, ok := ud.Value.(*tcpConn)
+	if !ok {
+		L.ArgError(1, "tcp connection expected")
+	}
+	if c.closed {
+		L.ArgError(1, "connection is closed")
+	}
+	return c
+}
+
+// tcpSend lua conn:send(data) returns (bytes) or (nil, err).
+func tcpSend(L *glua.LState) int {
+	c := checkConn(L)
+	data := L.CheckString(2)
+	n, err := io.WriteString(c.c, data)
+	if err != nil {
+		return pushErr(L, fmt.Errorf("send: %w", err))
+	}
+	L.Push(glua.LNumber(n))
+	return 1
+}
+
+func (c *tcpConn) reader() *bufio.Reader {
+	if c.r == nil {
+		c.r = bufio.NewReaderSize(c.c, 4096)
+	}
+	return c.r
+}
+
+// tcpReceiveLine lua conn:receive_line() returns (line) without the line end,
+// or (nil, err); err is "closed" when the peer closed before a line.
+func tcpReceiveLine(L *glua.LState) int {
+	c := checkConn(L)
+	r := c.reader()
+	var b strings.Builder
+	for {
+		frag, err := r.ReadSlice('\n')
+		b.Write(frag)
+		if b.Len() > maxLine {
+			return pushErr(L, fmt.Errorf("receive: line longer than %d bytes", maxLine))
+		}
+		if err == nil {
+			break
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			continue
+		}
+		if errors.Is(err, io.EOF) {
+			if b.Len() == 0 {
+				return pushErr(L, errors.New("closed"))
+			}
+			break
+		}
+		return pushErr(L, fmt.Errorf("receive: %w", err))
+	}
+	line := strings.TrimRight(b.String(), "\r\n")
+	L.Push(glua.LString(line))
+	return 1
+}
+
+// tcpReceive lua conn:receive(n) returns (exactly n bytes) or (nil, err).
+func tcpReceive(L *glua.LState) int {
+	c := checkConn(L)
+	n := L.CheckInt(2)
+	if n < 0 || n > maxReceive {
+		L.ArgError(2, fmt.Sprintf("must be 0-%d", maxReceive))
+	}
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(c.reader(), buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			return pushErr(L, errors.New("closed"))
+		}
+		return pushErr(L, fmt.Errorf("receive: %w", err))
+	}
+	L.Push(glua.LString(buf))
+	return 1
+}
+
+// tcpClose lua conn:close() closes the connection.
+func tcpClose(L *glua.LState) int {
+	ud := L.CheckUserData(1)
+	if c, ok := ud.Value.(*tcpConn); ok {
+		c.Close()
+	}
+	return 0
+}

@@ -1,0 +1,340 @@
+package lua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/metrics"
+	"strings"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+
+	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/runtime"
+)
+
+// Limits of every Lua state.
+const (
+	callStackSize   = 200        // nested Lua calls; deeper recursion is "stack overflow"
+	registrySize    = 1024       // initial value stack slots
+	registryMaxSize = 256 * 1024 // value stack slots at most (unpack of a huge table fails)
+	maxStringRep    = 16 << 20   // bytes string.rep may build
+	maxChunk        = 1 << 20    // bytes load/loadstring accept
+	budgetEvery     = 4096       // VM instructions between two memory checks
+)
+
+// state is one gopher-lua state running one file. It is used by one
+// goroutine at a time.
+type state struct {
+	L       *glua.LState
+	f       *file
+	loading bool // the load-time state: definitions become descriptors
+
+	checks    map[string]*glua.LFunction
+	notifiers map[string]*glua.LFunction
+	onNotify  []*glua.LFunction
+	onResult  []*glua.LFunction
+	loaded    map[string]glua.LValue // require() cache
+	conns     []io.Closer            // closed after each call
+	budget    budgetCtx
+
+	decls    []decl          // load time only
+	loadErrs []*config.Error // load time only
+}
+
+// decl is a type defined at load time.
+type decl struct {
+	desc runtime.Descriptor
+	line int
+}
+
+// newState makes a sandboxed state and runs the file's chunk in it.
+func (f *file) newState(loading bool) (*state, error) {
+	L := glua.NewState(glua.Options{
+		SkipOpenLibs:    true,
+		CallStackSize:   callStackSize,
+		RegistrySize:    registrySize,
+		RegistryMaxSize: registryMaxSize,
+	})
+	s := &state{L: L, f: f, loading: loading,
+		checks: map[string]*glua.LFunction{}, notifiers: map[string]*glua.LFunction{},
+		loaded: map[string]glua.LValue{}}
+	s.openLibs()
+	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	defer cancel()
+	start := time.Now()
+	s.begin(ctx)
+	err := L.CallByParam(glua.P{Fn: L.NewFunctionFromProto(f.proto), NRet: 0, Protect: true})
+	berr := s.end()
+	if err != nil || berr != nil || ctx.Err() != nil {
+		L.Close()
+		return nil, f.runError(ctx, err, berr, start)
+	}
+	lockTable(L, L.G.Global)
+	return s, nil
+}
+
+// openLibs opens the safe subset of the standard library and the monsta
+// table, each library behind a read-only proxy.
+func (s *state) openLibs() {
+	L := s.L
+	for _, lib := range []struct {
+		name string
+		fn   glua.LGFunction
+	}{{"", glua.OpenBase}, {"table", glua.OpenTable}, {"string", glua.OpenString}, {"math", glua.OpenMath}, {"os", glua.OpenOs}} {
+		L.Push(L.NewFunction(lib.fn))
+		L.Push(glua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	for _, name := range []string{"dofile", "loadfile", "getfenv", "setfenv", "_printregs", "newproxy",
+		"module", "collectgarbage", "require"} {
+		L.SetGlobal(name, glua.LNil)
+	}
+	// os: time and date only.
+	full := L.GetGlobal("os").(*glua.LTable)
+	safeOS := L.NewTable()
+	for _, n := range []string{"time", "date", "clock", "difftime"} {
+		safeOS.RawSetString(n, full.RawGetString(n))
+	}
+	L.SetGlobal("os", safeOS)
+	str := L.GetGlobal("string").(*glua.LTable)
+	str.RawSetString("dump", glua.LNil)
+	str.RawSetString("rep", L.NewFunction(strRep))
+
+	L.SetGlobal("print", L.NewFunction(s.print))
+	L.SetGlobal("require", L.NewFunction(s.require))
+	L.SetGlobal("rawset", L.NewFunction(baseRawSet))
+	L.SetGlobal("load", L.NewFunction(baseLoad))
+	L.SetGlobal("loadstring", L.NewFunction(baseLoadString))
+	L.SetGlobal("monsta", readOnly(L, s.monstaTable()))
+	for _, n := range []string{"table", "string", "math", "os"} {
+		L.SetGlobal(n, readOnly(L, L.GetGlobal(n).(*glua.LTable)))
+	}
+	// Method calls on strings ("x"):upper() go through the read-only proxy.
+	if mt, ok := L.GetMetatable(glua.LString("")).(*glua.LTable); ok {
+		mt.RawSetString("__index", L.GetGlobal("string"))
+		mt.RawSetString("__metatable", glua.LFalse)
+	}
+}
+
+// readOnly returns an empty proxy of t whose reads go to t and whose writes
+// raise an error.
+func readOnly(L *glua.LState, t *glua.LTable) *glua.LTable {
+	p := L.NewTable()
+	mt := L.NewTable()
+	mt.RawSetString("__index", t)
+	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
+		L.RaiseError("attempt to modify a read-only table (field %q)", L.ToString(2))
+		return 0
+	}))
+	mt.RawSetString("__metatable", glua.LFalse)
+	p.Metatable = mt
+	return p
+}
+
+// lockTable makes new keys of t (the globals) an error; existing keys can
+// still be read and reassigned, which is how Lua's own strict.lua works.
+func lockTable(L *glua.LState, t *glua.LTable) {
+	mt := L.NewTable()
+	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
+		L.RaiseError("assignment to global '%s'; use local", L.ToString(2))
+		return 0
+	}))
+	mt.RawSetString("__metatable", glua.LFalse)
+	t.Metatable = mt
+}
+
+// protected tells whether t's metatable is locked (our proxies, _G).
+func protected(t *glua.LTable) bool {
+	mt, ok := t.Metatable.(*glua.LTable)
+	return ok && mt.RawGetString("__metatable") != glua.LNil
+}
+
+// baseRawSet is rawset refusing protected tables (_G, libraries).
+func baseRawSet(L *glua.LState) int {
+	t := L.CheckTable(1)
+	if protected(t) {
+		L.RaiseError("rawset: table is protected")
+	}
+	L.RawSet(t, L.CheckAny(2), L.CheckAny(3))
+	L.SetTop(1)
+	return 1
+}
+
+// baseLoad lua load(chunk_or_function [, name]) returns (fn) or (nil, err);
+// it accepts source text only.
+func baseLoad(L *glua.LState) int {
+	var src string
+	switch v := L.Get(1).(type) {
+	case glua.LString:
+		src = string(v)
+	case *glua.LFunction:
+		var b strings.Builder
+		for {
+			L.Push(v)
+			L.Call(0, 1)
+			piece := L.Get(-1)
+			L.Pop(1)
+			ps, ok := piece.(glua.LString)
+			if !ok || len(ps) == 0 {
+				if piece != glua.LNil && !ok {
+					L.Push(glua.LNil)
+					L.Push(glua.LString("reader function must return a string"))
+					return 2
+				}
+				break
+			}
+			if b.Len()+len(ps) > maxChunk {
+				L.Push(glua.LNil)
+				L.Push(glua.LString("chunk too large"))
+				return 2
+			}
+			b.WriteString(string(ps))
+		}
+		src = b.String()
+	default:
+		L.ArgError(1, "string or function expected")
+	}
+	return loadSource(L, src, L.OptString(2, "=(load)"))
+}
+
+// baseLoadString lua loadstring(s [, name]) returns (fn) or (nil, err).
+func baseLoadString(L *glua.LState) int {
+	return loadSource(L, L.CheckString(1), L.OptString(2, "=(load)"))
+}
+
+func loadSource(L *glua.LState, src, name string) int {
+	if strings.HasPrefix(src, "\x1b") {
+		L.Push(glua.LNil)
+		L.Push(glua.LString("binary chunks are not allowed"))
+		return 2
+	}
+	if len(src) > maxChunk {
+		L.Push(glua.LNil)
+		L.Push(glua.LString("chunk too large"))
+		return 2
+	}
+	fn, err := L.Load(strings.NewReader(src), name)
+	if err != nil {
+		L.Push(glua.LNil)
+		L.Push(glua.LString(errorText(err)))
+		return 2
+	}
+	L.Push(fn)
+	return 1
+}
+
+// strRep is string.rep with a cap on the result.
+func strRep(L *glua.LState) int {
+	str := L.CheckString(1)
+	n := L.CheckInt(2)
+	if n <= 0 || len(str) == 0 {
+		L.Push(glua.LString(""))
+		return 1
+	}
+	if n > maxStringRep/len(str) {
+		L.RaiseError("string.rep: result larger than %d bytes", maxStringRep)
+	}
+	L.Push(glua.LString(strings.Repeat(str, n)))
+	return 1
+}
+
+// print lua print(...) logs its arguments at info level.
+func (s *state) print(L *glua.LState) int {
+	n := L.GetTop()
+	parts := make([]string, n)
+	for i := 1; i <= n; i++ {
+		parts[i-1] = L.ToStringMeta(L.Get(i)).String()
+	}
+	s.f.e.log.Info(strings.Join(parts, "\t"), "file", s.f.name)
+	return 0
+}
+
+// begin prepares s for one call under ctx.
+func (s *state) begin(ctx context.Context) {
+	s.budget.reset(ctx, s.f.e.cfg.MemoryLimit)
+	s.L.SetContext(&s.budget)
+}
+
+// end clears the context and closes what the call left open. It returns the
+// budget error if the call ran out of memory.
+func (s *state) end() error {
+	s.L.RemoveContext()
+	for _, c := range s.conns {
+		c.Close()
+	}
+	s.conns = s.conns[:0]
+	err := s.budget.err
+	s.budget.Context = nil
+	return err
+}
+
+// ctx returns the context of the call in progress (never the budget
+// wrapper, which only the VM may poll).
+func (s *state) ctx() context.Context {
+	if s.budget.Context == nil {
+		return context.Background()
+	}
+	return s.budget.Context
+}
+
+// ErrMemory is the error of a Lua run that grew the heap beyond its limit.
+var ErrMemory = errors.New("memory limit exceeded")
+
+// budgetCtx wraps a call's context for the VM, which calls Done before every
+// instruction; every budgetEvery instructions it compares the live heap with
+// the heap at the start of the call and trips when the growth exceeds the
+// limit. Only the VM's goroutine uses it.
+type budgetCtx struct {
+	context.Context
+	n      uint32
+	start  uint64
+	limit  int64
+	err    error
+	sample [1]metrics.Sample
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+const liveHeapMetric = "/gc/heap/live:bytes"
+
+func (b *budgetCtx) reset(ctx context.Context, limit int64) {
+	b.Context, b.n, b.err, b.limit = ctx, 0, nil, limit
+	if limit > 0 {
+		b.start = b.live()
+	}
+}
+
+func (b *budgetCtx) live() uint64 {
+	b.sample[0].Name = liveHeapMetric
+	metrics.Read(b.sample[:])
+	if b.sample[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return b.sample[0].Value.Uint64()
+}
+
+// Done implements context.Context; it is the VM's per-instruction hook.
+func (b *budgetCtx) Done() <-chan struct{} {
+	if b.err != nil {
+		return closedChan
+	}
+	b.n++
+	if b.n%budgetEvery == 0 && b.limit > 0 {
+		if now := b.live(); now > b.start && now-b.start > uint64(b.limit) {
+			b.err = fmt.Errorf("%w: heap grew by %d MiB (limit %d MiB)", ErrMemory, (now-b.start)>>20, b.limit>>20)
+			return closedChan
+		}
+	}
+	return b.Context.Done()
+}
+
+// Err implements context.Context.
+func (b *budgetCtx) Err() error {
+	if b.err != nil {
+		return b.err
+	}
+	return b.Context.Err()
+}

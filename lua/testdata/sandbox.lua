@@ -1,0 +1,38 @@
+-- Probes of the sandbox: each returns true when the thing is unreachable.
+local probes = {
+  io = function() return io == nil end,
+  io_open = function() return not pcall(function() return io.open("/etc/passwd") end) end,
+  os_execute = function() return os.execute == nil and os.exit == nil and os.remove == nil
+    and os.rename == nil and os.tmpname == nil and os.getenv == nil end,
+  loadfile = function() return loadfile == nil end,
+  dofile = function() return dofile == nil end,
+  bytecode = function()
+    local f, err = loadstring("\27LuaQ\0\1\4\8\4\8\0")
+    return f == nil and string.find(err, "binary chunks") ~= nil
+  end,
+  bytecode_load = function()
+    local done = false
+    local f, err = load(function() if done then return nil end done = true return "\27Lua" end)
+    return f == nil and string.find(err, "binary chunks") ~= nil
+  end,
+  string_dump = function() return string.dump == nil end,
+  debug = function() return debug == nil end,
+  package = function() return package == nil end,
+  require_file = function() return not pcall(require, "..etc.passwd") end,
+  require_missing = function() return not pcall(require, "nosuchlib") end,
+  rep = function() return not pcall(string.rep, "x", 1e9) end,
+  setfenv = function() return setfenv == nil and getfenv == nil end,
+  collectgarbage = function() return collectgarbage == nil end,
+  source = function() return loadstring("return 1 + 1")() == 2 end,
+}
+
+monsta.check_type{
+  name = "sandbox",
+  description = "probe the sandbox",
+  options = {probe = {required = true, help = "Name of the probe."}},
+  run = function(opt)
+    local p = probes[opt.probe]
+    if not p then return false, "no probe " .. opt.probe end
+    return p(), "probe " .. opt.probe .. " reached something"
+  end,
+}

@@ -1,0 +1,244 @@
+package lua
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	glua "github.com/yuin/gopher-lua"
+
+	"github.com/monsta/monsta/runtime"
+)
+
+// optValue is one option as the Lua function sees it.
+type optValue struct {
+	key   string
+	v     glua.LValue // immutable values, shared by all states
+	words []string    // words options: a fresh table per call
+}
+
+// luaOptions converts resolved options once: strings stay strings, int and
+// port become numbers, seconds a number of seconds, bool a boolean, words a
+// list.
+func luaOptions(o *runtime.Options) []optValue {
+	d := o.Descriptor()
+	out := make([]optValue, 0, len(d.Options))
+	for _, opt := range d.Options {
+		ov := optValue{key: opt.Name}
+		switch v := o.Value(opt.Name).(type) {
+		case string:
+			ov.v = glua.LString(v)
+		case int:
+			ov.v = glua.LNumber(v)
+		case time.Duration:
+			ov.v = glua.LNumber(v.Seconds())
+		case bool:
+			ov.v = glua.LBool(v)
+		case []string:
+			ov.words = v
+		default:
+			ov.v = glua.LString(o.Raw(opt.Name))
+		}
+		out = append(out, ov)
+	}
+	return out
+}
+
+// table builds the opt table for one call.
+func optTable(L *glua.LState, opts []optValue) *glua.LTable {
+	t := L.CreateTable(0, len(opts))
+	for _, ov := range opts {
+		if ov.words != nil {
+			t.RawSetString(ov.key, stringList(L, ov.words))
+			continue
+		}
+		t.RawSetString(ov.key, ov.v)
+	}
+	return t
+}
+
+// luaCheck is a check whose run function is Lua.
+type luaCheck struct {
+	f    *file
+	typ  string
+	opts []optValue
+}
+
+func newCheck(f *file, typ string, o *runtime.Options) *luaCheck {
+	return &luaCheck{f: f, typ: typ, opts: luaOptions(o)}
+}
+
+// Run implements runtime.Check: it calls run(opt) in a pooled state. run
+// returns ok, then a message or a list of messages, then a stats table; an
+// error raised by run fails the check with the error's file:line.
+func (c *luaCheck) Run(ctx context.Context) (runtime.Stats, error) {
+	s, err := c.f.get()
+	if err != nil {
+		return nil, err
+	}
+	fn := s.checks[c.typ]
+	if fn == nil {
+		c.f.put(s)
+		return nil, fmt.Errorf("%s: check type %q was not defined when the file ran again", c.f.name, c.typ)
+	}
+	out, err := c.f.call(ctx, s, fn, 3, optTable(s.L, c.opts))
+	if err != nil {
+		return nil, err
+	}
+	return checkOutcome(out[0], out[1], out[2])
+}
+
+// checkOutcome interprets run's return values.
+func checkOutcome(ok, msg, stats glua.LValue) (runtime.Stats, error) {
+	st := toStats(stats)
+	if glua.LVAsBool(ok) {
+		return st, nil
+	}
+	switch m := msg.(type) {
+	case glua.LString:
+		return st, errors.New(string(m))
+	case *glua.LTable:
+		var errs []error
+		for i := 1; i <= m.Len(); i++ {
+			errs = append(errs, errors.New(m.RawGetInt(i).String()))
+		}
+		if len(errs) > 0 {
+			return st, errors.Join(errs...)
+		}
+	case *glua.LNilType:
+		if ok == glua.LNil {
+			return st, errors.New("run returned nothing (return true to pass, or false and a message)")
+		}
+	default:
+		return st, errors.New(msg.String())
+	}
+	return st, errors.New("check failed")
+}
+
+// toStats keeps the numeric entries of a stats table (booleans count 1/0,
+// numeric strings are parsed, other values are dropped).
+func toStats(v glua.LValue) runtime.Stats {
+	t, ok := v.(*glua.LTable)
+	if !ok {
+		return nil
+	}
+	st := runtime.Stats{}
+	t.ForEach(func(k, v glua.LValue) {
+		ks, ok := k.(glua.LString)
+		if !ok {
+			return
+		}
+		switch x := v.(type) {
+		case glua.LNumber:
+			st[string(ks)] = float64(x)
+		case glua.LBool:
+			st[string(ks)] = map[bool]float64{true: 1, false: 0}[bool(x)]
+		case glua.LString:
+			if f, err := strconv.ParseFloat(string(x), 64); err == nil {
+				st[string(ks)] = f
+			}
+		}
+	})
+	return st
+}
+
+// luaNotifier is a notifier whose send function is Lua.
+type luaNotifier struct {
+	f    *file
+	typ  string
+	opts []optValue
+}
+
+func newNotifier(f *file, typ string, o *runtime.Options) *luaNotifier {
+	return &luaNotifier{f: f, typ: typ, opts: luaOptions(o)}
+}
+
+// Notify implements runtime.Notifier: it calls send(opt, msg). send
+// returning nil (or false) and a message, or raising an error, fails the
+// delivery.
+func (n *luaNotifier) Notify(ctx context.Context, m runtime.Message) error {
+	s, err := n.f.get()
+	if err != nil {
+		return err
+	}
+	fn := s.notifiers[n.typ]
+	if fn == nil {
+		n.f.put(s)
+		return fmt.Errorf("%s: notifier type %q was not defined when the file ran again", n.f.name, n.typ)
+	}
+	out, err := n.f.call(ctx, s, fn, 2, optTable(s.L, n.opts), messageTable(s.L, m))
+	if err != nil {
+		return err
+	}
+	if out[0] == glua.LNil || out[0] == glua.LFalse {
+		if out[1] != glua.LNil {
+			return errors.New(out[1].String())
+		}
+		if out[0] == glua.LFalse {
+			return errors.New("send failed")
+		}
+	}
+	return nil
+}
+
+// stringList makes a Lua list of strings.
+func stringList(L *glua.LState, ss []string) *glua.LTable {
+	t := L.CreateTable(len(ss), 0)
+	for _, s := range ss {
+		t.Append(glua.LString(s))
+	}
+	return t
+}
+
+// statsTable makes a Lua table of stats.
+func statsTable(L *glua.LState, st runtime.Stats) *glua.LTable {
+	t := L.CreateTable(0, len(st))
+	for k, v := range st {
+		t.RawSetString(k, glua.LNumber(v))
+	}
+	return t
+}
+
+// checksTable makes the checks list of a message or result.
+func checksTable(L *glua.LState, cs []runtime.CheckResult) *glua.LTable {
+	t := L.CreateTable(len(cs), 0)
+	for _, c := range cs {
+		ct := L.CreateTable(0, 7)
+		ct.RawSetString("check", glua.LString(c.Check))
+		ct.RawSetString("type", glua.LString(c.Type))
+		ct.RawSetString("ok", glua.LBool(c.OK))
+		ct.RawSetString("errors", stringList(L, c.Errors))
+		ct.RawSetString("stats", statsTable(L, c.Stats))
+		ct.RawSetString("start", glua.LNumber(unixSeconds(c.Start)))
+		ct.RawSetString("duration", glua.LNumber(c.Duration.Seconds()))
+		t.Append(ct)
+	}
+	return t
+}
+
+// messageTable is msg as send and on_notify see it.
+func messageTable(L *glua.LState, m runtime.Message) *glua.LTable {
+	t := L.CreateTable(0, 8)
+	fillMessage(L, t, m)
+	return t
+}
+
+func fillMessage(L *glua.LState, t *glua.LTable, m runtime.Message) {
+	t.RawSetString("test", glua.LString(m.Test))
+	t.RawSetString("state", glua.LString(m.State))
+	t.RawSetString("failures", glua.LNumber(m.Failures))
+	t.RawSetString("time", glua.LNumber(unixSeconds(m.Time)))
+	t.RawSetString("subject", glua.LString(m.Subject))
+	t.RawSetString("body", glua.LString(m.Body))
+	t.RawSetString("checks", checksTable(L, m.Checks))
+}
+
+// unixSeconds is t as Lua's os.time counts; 0 for the zero time.
+func unixSeconds(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.Unix())
+}
