@@ -448,7 +448,7 @@ func (e *Engine) libProto(name string) (*glua.FunctionProto, error) {
 		display := filepath.Join(filepath.Base(e.cfg.LibDir), rel)
 		lp.proto, err = compile(src, display)
 		if err != nil {
-			lp.err = syntaxError(display, err)
+			lp.err = syntaxError(display, src, err)
 		}
 	})
 	return lp.proto, lp.err

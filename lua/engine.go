@@ -122,7 +122,7 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 		}
 		f.proto, err = compile(src, f.name)
 		if err != nil {
-			probs.Add(syntaxError(f.name, err))
+			probs.Add(syntaxError(f.name, src, err))
 			continue
 		}
 		if f.load(&probs) {
@@ -147,6 +147,15 @@ func (f *file) load(probs *config.Problems) bool {
 	ok := len(s.loadErrs) == 0
 	for _, le := range s.loadErrs {
 		probs.Add(le)
+	}
+	// Validate every definition (a scratch registry also catches a name
+	// defined twice in the file), then register them if the file is good.
+	scratch := runtime.NewRegistry()
+	for _, d := range s.decls {
+		if err := scratch.Add(d.desc); err != nil {
+			probs.Add(&config.Error{Pos: config.Pos{File: f.name, Line: d.line}, Err: err})
+			ok = false
+		}
 	}
 	for _, d := range s.decls {
 		if !ok {
@@ -178,12 +187,13 @@ func compile(src []byte, name string) (*glua.FunctionProto, error) {
 }
 
 // syntaxError turns a parse error into a positioned config error.
-func syntaxError(name string, err error) *config.Error {
+func syntaxError(name string, src []byte, err error) *config.Error {
 	var pe *parse.Error
 	if errors.As(err, &pe) {
 		line := pe.Pos.Line
-		if line < 0 { // EOF
-			return &config.Error{Pos: config.Pos{File: name}, Err: fmt.Errorf("syntax error at end of file: %s", strings.TrimSpace(pe.Message))}
+		if line <= 0 { // end of file
+			return &config.Error{Pos: config.Pos{File: name, Line: 1 + strings.Count(strings.TrimRight(string(src), "\n"), "\n")},
+				Err: errors.New("syntax error at end of file")}
 		}
 		msg := strings.TrimSpace(pe.Message)
 		if pe.Token != "" {

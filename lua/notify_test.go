@@ -1,0 +1,166 @@
+package lua
+
+import (
+	"context"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/monsta/monsta/runtime"
+)
+
+const notifyLua = `
+local seen = {}
+monsta.notifier_type{
+  name = "collect",
+  description = "remember messages and fail on request",
+  options = {recipient = {required = true, help = "Who."}},
+  send = function(opt, msg)
+    if msg.subject == "raise" then error("cannot deliver") end
+    if msg.subject == "refuse" then return nil, "refused for " .. opt.recipient end
+    local c = msg.checks[1]
+    monsta.notify("relay", {subject = opt.recipient .. ": " .. msg.subject,
+      body = string.format("%s %s %d %d %s %s %s", msg.test, msg.state, msg.failures, msg.time,
+        c.check, tostring(c.ok), c.errors[1])})
+    return true
+  end,
+}
+
+monsta.on_notify(function(ev)
+  if ev.test == "quiet" then return false end
+  if ev.test == "flagged" then ev.suppress = true return end
+  if ev.test == "broken" then error("hook broke") end
+  ev.subject = "[" .. ev.level .. "] " .. ev.subject
+  ev.body = ev.body .. "\nrunbook"
+  local names = {}
+  for _, n in ipairs(ev.notifications) do
+    if n ~= "sms" then table.insert(names, n) end
+  end
+  table.insert(names, "chat")
+  ev.notifications = names
+end)
+
+monsta.on_result(function(r)
+  monsta.notify("results", {subject = r.test .. " " .. tostring(r.ok) .. " " .. r.failures .. " " .. #r.checks})
+end)
+`
+
+// recordSender is a runtime.Sender that records what it sends.
+type recordSender struct {
+	mu   sync.Mutex
+	sent []string
+}
+
+func (r *recordSender) Send(ctx context.Context, name string, m runtime.Message) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, name+": "+m.Subject+" | "+m.Body)
+	return nil
+}
+
+func (r *recordSender) take() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.sent
+	r.sent = nil
+	return out
+}
+
+func TestLuaNotifier(t *testing.T) {
+	fx := load(t, map[string]string{"n.lua": notifyLua}, Config{}, nil)
+	rec := &recordSender{}
+	fx.e.SetSender(rec)
+	n := fx.notifier(t, "collect", map[string]string{"recipient": "bob"})
+	at := time.Unix(1700000000, 0)
+	msg := runtime.Message{Test: "web", State: runtime.StateFail, Failures: 2, Time: at, Subject: "web failed",
+		Body: "b", Checks: []runtime.CheckResult{{Check: "www", Type: "portconnect", Errors: []string{"refused"}}}}
+	if err := n.Notify(context.Background(), msg); err != nil {
+		t.Fatalf("Notify() error = %v", err)
+	}
+	want := []string{"relay: bob: web failed | web FAIL 2 1700000000 www false refused"}
+	if got := rec.take(); !reflect.DeepEqual(got, want) {
+		t.Errorf("sent %q, want %q", got, want)
+	}
+	for _, tt := range []struct{ subject, err string }{
+		{"raise", "conf.d/n.lua:8: cannot deliver"},
+		{"refuse", "refused for bob"},
+	} {
+		msg.Subject = tt.subject
+		if err := n.Notify(context.Background(), msg); err == nil || err.Error() != tt.err {
+			t.Errorf("Notify(%s) error = %v, want %q", tt.subject, err, tt.err)
+		}
+	}
+}
+
+func TestHooks(t *testing.T) {
+	fx := load(t, map[string]string{"n.lua": notifyLua}, Config{}, nil)
+	rec := &recordSender{}
+	fx.e.SetSender(rec)
+	h := fx.e.Hooks()
+	tests := []struct {
+		test     string
+		suppress bool
+		subject  string
+		names    []string
+		err      string
+	}{
+		{test: "web", subject: "[2] web failed", names: []string{"mail", "chat"}},
+		{test: "quiet", suppress: true, subject: "web failed", names: []string{"mail", "sms"}},
+		{test: "flagged", suppress: true, subject: "web failed", names: []string{"mail", "sms"}},
+		{test: "broken", subject: "web failed", names: []string{"mail", "sms"}, err: "on_notify: conf.d/n.lua:21: hook broke"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.test, func(t *testing.T) {
+			ev := &runtime.NotifyEvent{Level: 2, Notifications: []string{"mail", "sms"},
+				Message: runtime.Message{Test: tt.test, State: runtime.StateFail, Subject: "web failed", Body: "b"}}
+			err := h.BeforeNotify(context.Background(), ev)
+			if (err == nil) != (tt.err == "") || err != nil && err.Error() != tt.err {
+				t.Fatalf("BeforeNotify() error = %v, want %q", err, tt.err)
+			}
+			if ev.Suppress != tt.suppress || ev.Message.Subject != tt.subject || !reflect.DeepEqual(ev.Notifications, tt.names) {
+				t.Errorf("event = suppress %v, subject %q, names %q; want %v, %q, %q",
+					ev.Suppress, ev.Message.Subject, ev.Notifications, tt.suppress, tt.subject, tt.names)
+			}
+			if tt.subject != "web failed" && ev.Message.Body != "b\nrunbook" {
+				t.Errorf("body = %q, want b\\nrunbook", ev.Message.Body)
+			}
+		})
+	}
+	h.AfterResult(context.Background(), runtime.TestResult{Test: "web", OK: false, Failures: 3,
+		Checks: []runtime.CheckResult{{Check: "a"}, {Check: "b"}}})
+	if got, want := rec.take(), []string{"results: web false 3 2 | "}; !reflect.DeepEqual(got, want) {
+		t.Errorf("on_result sent %q, want %q", got, want)
+	}
+}
+
+func TestNoHooks(t *testing.T) {
+	var nilEngine *Engine
+	for _, h := range []runtime.Hooks{nilEngine.Hooks(), load(t, readTestdata(t, "checks.lua"), Config{}, nil).e.Hooks()} {
+		ev := &runtime.NotifyEvent{Notifications: []string{"a"}, Message: runtime.Message{Subject: "s"}}
+		if err := h.BeforeNotify(context.Background(), ev); err != nil || ev.Suppress || ev.Message.Subject != "s" {
+			t.Errorf("BeforeNotify() = %v, event %+v; want no change", err, ev)
+		}
+		h.AfterResult(context.Background(), runtime.TestResult{})
+	}
+}
+
+func TestNotifyWithoutSender(t *testing.T) {
+	fx := load(t, map[string]string{"n.lua": `
+monsta.check_type{
+  name = "send", description = "send a notification",
+  run = function(opt) return monsta.notify("ops", {subject = "s"}) end,
+}`}, Config{}, nil)
+	r := fx.run(t, "send", nil)
+	if want := []string{"monsta.notify: no notifications configured"}; r.OK || !reflect.DeepEqual(r.Errors, want) {
+		t.Errorf("OK = %v, errors %q; want %q", r.OK, r.Errors, want)
+	}
+	rec := &recordSender{}
+	fx.e.SetSender(rec)
+	if r := fx.run(t, "send", nil); !r.OK {
+		t.Errorf("with a sender: errors %q", r.Errors)
+	}
+	if got, want := rec.take(), []string{"ops: s | "}; !reflect.DeepEqual(got, want) {
+		t.Errorf("sent %q, want %q", got, want)
+	}
+}
