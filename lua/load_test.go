@@ -31,7 +31,7 @@ func (g goCheckRun) Run(ctx context.Context) (runtime.Stats, error) {
 
 func TestLoadErrors(t *testing.T) {
 	files := map[string]string{
-		"a_syntax.lua": "local x = 1\nmonsta.check_type{name = \"x\",\n  run = function() return true end\n  description = \"missing comma\"}\n",
+		"a_syntax.lua":  "local x = 1\nmonsta.check_type{name = \"x\",\n  run = function() return true end\n  description = \"missing comma\"}\n",
 		"b_runtime.lua": "local t = nil\n\nlocal y = t.field\n",
 		"c_help.lua": `monsta.check_type{
   name = "nohelp", description = "an option without help",
