@@ -122,3 +122,7 @@ func (fx fixture) notifier(t *testing.T, typ string, raw map[string]string) runt
 	}
 	return n
 }
+
+func writeFile(dir, name, content string) error {
+	return os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
+}
