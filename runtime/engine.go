@@ -18,6 +18,10 @@ type EngineOptions struct {
 	Clock  Clock        // nil: RealClock
 	Hooks  Hooks        // nil: none
 	Retry  RetryPolicy  // zero: DefaultRetry
+	// State carries tests' streaks and schedules over from an earlier
+	// engine (a reload or a restart); only tests whose Fingerprint matches
+	// take theirs.
+	State map[string]TestState
 	// OnCheckStart, when set, is called as each check starts with how late
 	// it started against its schedule (benchmarks measure lateness with it).
 	OnCheckStart func(late time.Duration)
@@ -42,10 +46,16 @@ type Engine struct {
 type testRunner struct {
 	spec    *TestSpec
 	checks  []Check
-	next    time.Time
+	next    time.Time    // owned by the scheduler goroutine
+	nextPub atomic.Int64 // next as Unix nanoseconds, for State()
 	running atomic.Bool
-	streak  streak // only touched by the (single) running run
-	index   int    // heap index
+	index   int // heap index
+
+	mu      sync.Mutex // guards streak and last* for State()
+	streak  streak
+	lastRun time.Time
+	lastOK  bool
+	fp      string
 }
 
 // NewEngine builds every check instance of plan and starts the dispatcher.
@@ -74,7 +84,11 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		host:    host,
 	}
 	for _, ts := range plan.Tests {
-		tr := &testRunner{spec: ts}
+		tr := &testRunner{spec: ts, fp: ts.Fingerprint()}
+		if st, ok := o.State[ts.Name]; ok && st.Fingerprint == tr.fp {
+			tr.streak.restore(st)
+			tr.next, tr.lastRun, tr.lastOK = st.Next, st.LastRun, st.LastOK
+		}
 		for _, cs := range ts.Checks {
 			c, err := cs.New()
 			if err != nil {
@@ -111,7 +125,12 @@ func (e *Engine) Run(ctx context.Context) {
 	now := e.clock.Now()
 	h := make(runHeap, 0, len(e.tests))
 	for _, t := range e.tests {
-		t.next = now.Add(spread(t.spec.Name, t.spec.Interval))
+		// A carried-over schedule is kept when it is still within one
+		// interval from now; otherwise start spread out.
+		if t.next.IsZero() || t.next.Sub(now) > t.spec.Interval || now.Sub(t.next) > t.spec.Interval {
+			t.next = now.Add(spread(t.spec.Name, t.spec.Interval))
+		}
+		t.nextPub.Store(t.next.UnixNano())
 		h = append(h, t)
 	}
 	heap.Init(&h)
@@ -139,6 +158,7 @@ func (e *Engine) Run(ctx context.Context) {
 		if behind := now.Sub(t.next); behind > 0 {
 			t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
 		}
+		t.nextPub.Store(t.next.UnixNano())
 		heap.Fix(&h, 0)
 		if ctx.Err() != nil {
 			return
@@ -193,16 +213,40 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	}
 	ok := evaluate(t.spec.RequireAll, results)
 	now := e.clock.Now()
+	t.mu.Lock()
 	dec, send := decide(t.spec, &t.streak, ok, now)
-	r := TestResult{Test: t.spec.Name, OK: ok, Failures: t.streak.failures, Time: now, Checks: results}
+	failures := t.streak.failures
+	t.lastRun, t.lastOK = now, ok
+	t.mu.Unlock()
+	r := TestResult{Test: t.spec.Name, OK: ok, Failures: failures, Time: now, Checks: results}
 	e.logResult(t, r, dec.State == StateRecovered)
 	if e.hooks != nil {
 		e.hooks.AfterResult(ctx, r)
 	}
 	if send {
-		t.streak.sent(dec, e.notify(ctx, r, dec), now)
+		names := e.notify(ctx, r, dec)
+		t.mu.Lock()
+		t.streak.sent(dec, names, now)
+		t.mu.Unlock()
 	}
 	return r
+}
+
+// State returns every test's state, for a reload or the state file. It is
+// safe to call while Run is going.
+func (e *Engine) State() map[string]TestState {
+	out := make(map[string]TestState, len(e.tests))
+	for _, t := range e.tests {
+		t.mu.Lock()
+		st := t.streak.export()
+		st.Fingerprint, st.LastRun, st.LastOK = t.fp, t.lastRun, t.lastOK
+		if n := t.nextPub.Load(); n != 0 {
+			st.Next = time.Unix(0, n)
+		}
+		t.mu.Unlock()
+		out[t.spec.Name] = st
+	}
+	return out
 }
 
 // evaluate applies requires=all|any.
