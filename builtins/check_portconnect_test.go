@@ -271,4 +271,3 @@ func BenchmarkPortconnect(b *testing.B) { benchmarkPortconnect(b, "", "") }
 
 // BenchmarkPortconnectBanner measures connect, first line, close.
 func BenchmarkPortconnectBanner(b *testing.B) { benchmarkPortconnect(b, "220 ready\r\n", "220") }
-
