@@ -10,21 +10,30 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-// Env carries what some built-in types need from the daemon.
+// Env is what the daemon hands to the built-in types that need more than
+// their options.
 type Env struct {
-	Logger *slog.Logger // the daemon's logger; nil discards
+	// Logger receives what the log notifier writes; nil discards it.
+	Logger *slog.Logger
+}
+
+// logger returns env's logger, or one that discards everything.
+func (env Env) logger() *slog.Logger {
+	if env.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return env.Logger
 }
 
 // descriptors is the one list of built-in types.
 func descriptors(env Env) []runtime.Descriptor {
-	return []runtime.Descriptor{}
+	return []runtime.Descriptor{
+		portconnectDescriptor(),
+	}
 }
 
-// Register adds every built-in type to r.
+// Register adds every built-in type to r; env carries the daemon's logger.
 func Register(r *runtime.Registry, env Env) error {
-	if env.Logger == nil {
-		env.Logger = slog.New(slog.DiscardHandler)
-	}
 	for _, d := range descriptors(env) {
 		if err := r.Add(d); err != nil {
 			return fmt.Errorf("builtin: %w", err)
