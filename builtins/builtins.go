@@ -29,6 +29,7 @@ func (env Env) logger() *slog.Logger {
 func descriptors(env Env) []runtime.Descriptor {
 	return []runtime.Descriptor{
 		portconnectDescriptor(),
+		scriptDescriptor(),
 	}
 }
 
