@@ -30,6 +30,7 @@ func descriptors(env Env) []runtime.Descriptor {
 	return []runtime.Descriptor{
 		portconnectDescriptor(),
 		scriptDescriptor(),
+		logDescriptor(env),
 	}
 }
 
