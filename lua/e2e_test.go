@@ -1,0 +1,240 @@
+package lua
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/monsta/monsta/builtins"
+	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/runtime"
+)
+
+// hookLua rewrites subjects, never pages the pager for the "web" test and
+// suppresses everything about the "quiet" test.
+const hookLua = `
+monsta.on_notify(function(ev)
+  if ev.test == "quiet" then return false end
+  ev.subject = "[monsta] " .. ev.subject
+  if ev.test == "web" then
+    local keep = {}
+    for _, n in ipairs(ev.notifications) do
+      if n ~= "pager" then table.insert(keep, n) end
+    end
+    ev.notifications = keep
+  end
+end)
+`
+
+// portLua wraps the built-in portconnect.
+const portLua = `
+monsta.check_type{
+  name = "port_wrap",
+  description = "run the built-in portconnect",
+  options = {host = {required = true, help = "Host."}, port = {required = true, type = "port", help = "Port."}},
+  run = function(opt)
+    local ok, errs = monsta.run_check("portconnect", {host = opt.host, port = opt.port, timeout = 2})
+    return ok, errs, {wrapped = 1}
+  end,
+}
+`
+
+// sendLua sends through [Notification_pager] with monsta.notify.
+const sendLua = `
+monsta.check_type{
+  name = "send_pager", description = "send by hand",
+  run = function() return monsta.notify("pager", {subject = "by hand", body = "text"}) end,
+}
+`
+
+type posted struct {
+	Path    string
+	Channel string `json:"channel"`
+	Text    string `json:"text"`
+}
+
+// TestEndToEnd runs Lua check types, a Lua notifier and a Lua hook through
+// the runtime's engine: escalation, recovery, hook rewriting and
+// suppression, all in the real dispatch path.
+func TestEndToEnd(t *testing.T) {
+	var healthy atomic.Bool
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if healthy.Load() {
+			io.WriteString(w, `{"status": "ok"}`)
+			return
+		}
+		io.WriteString(w, `{"status": "down"}`)
+	}))
+	defer api.Close()
+	got := make(chan posted, 20)
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p posted
+		if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		p.Path = r.URL.Path
+		got <- p
+	}))
+	defer hooks.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+
+	dir := t.TempDir()
+	confd := filepath.Join(dir, "conf.d")
+	files := examples(t)
+	files["hook.lua"] = hookLua
+	files["port.lua"] = portLua
+	files["send.lua"] = sendLua
+	for name, src := range files {
+		if name == "runbook.lua" {
+			continue // its night rule depends on the wall clock
+		}
+		if err := os.MkdirAll(confd, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(confd, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := `[main]
+hostname = test
+[Check_api]
+type = http_json
+url = ` + api.URL + `/health
+[Check_port]
+type = port_wrap
+host = 127.0.0.1
+port = ` + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + `
+[Test_web]
+checks = api port
+notify = 1:chat 2:chat,pager
+[Test_quiet]
+checks = api
+notify = 1:chat
+[Notification_chat]
+type = webhook
+recipient = #ops
+url = ` + hooks.URL + `/chat
+[Notification_pager]
+type = webhook
+recipient = #pager
+url = ` + hooks.URL + `/pager
+`
+	if err := os.WriteFile(filepath.Join(dir, "monsta.conf"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(filepath.Join(dir, "monsta.conf"), confd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := runtime.NewRegistry()
+	if err := builtins.Register(reg, builtins.Env{}); err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	e, err := Load(Config{Dir: confd, Logger: logger}, reg)
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	defer e.Close()
+	reg.Freeze()
+	plan, _, err := runtime.Resolve(cfg, reg)
+	if err != nil {
+		t.Fatalf("Resolve() error = %v", err)
+	}
+	eng, err := runtime.NewEngine(plan, runtime.EngineOptions{Logger: logger, Hooks: e.Hooks(),
+		Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(context.Background())
+	e.SetSender(eng.Dispatcher())
+
+	next := func() posted {
+		t.Helper()
+		select {
+		case p := <-got:
+			return p
+		case <-time.After(10 * time.Second):
+			t.Fatal("no webhook post within 10 s")
+		}
+		return posted{}
+	}
+	run := func(test string, wantOK bool, wantFailures int) runtime.TestResult {
+		t.Helper()
+		r, err := eng.RunTestOnce(context.Background(), test)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.OK != wantOK || r.Failures != wantFailures {
+			t.Fatalf("%s: ok=%v failures=%d (%+v), want ok=%v failures=%d", test, r.OK, r.Failures, r.Checks, wantOK, wantFailures)
+		}
+		return r
+	}
+
+	// Failure 1 goes to chat with the rewritten subject.
+	r := run("web", false, 1)
+	if r.Checks[1].Stats["wrapped"] != 1 || !r.Checks[1].OK {
+		t.Errorf("port_wrap result = %+v, want ok with stats wrapped=1", r.Checks[1])
+	}
+	p := next()
+	if p.Path != "/chat" || p.Channel != "#ops" || !strings.Contains(p.Text, "*[monsta] FAIL web (1 failure) on test*") ||
+		!strings.Contains(p.Text, `status is "down", want "ok"`) {
+		t.Errorf("failure 1 posted %+v", p)
+	}
+	// Failure 2 would page the pager too, but the hook drops it.
+	run("web", false, 2)
+	if p := next(); p.Path != "/chat" || !strings.Contains(p.Text, "FAIL web (2 failures)") {
+		t.Errorf("failure 2 posted %+v", p)
+	}
+	// The quiet test's failure is suppressed.
+	run("quiet", false, 1)
+	// Recovery reaches chat.
+	healthy.Store(true)
+	run("web", true, 0)
+	if p := next(); p.Path != "/chat" || !strings.Contains(p.Text, "[monsta] RECOVERED web") {
+		t.Errorf("recovery posted %+v", p)
+	}
+	select {
+	case p := <-got:
+		t.Errorf("unexpected post %+v (pager or quiet should have been held back)", p)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// monsta.notify goes through the same dispatcher.
+	d, _ := reg.Lookup(runtime.KindCheck, "send_pager")
+	o, err := runtime.NewOptions(d, "Check_send", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := d.NewCheck(o)
+	if n := runtime.RunCheck(context.Background(), c, o); !n.OK {
+		t.Errorf("monsta.notify through the dispatcher: %q", n.Errors)
+	}
+	if p := next(); p.Path != "/pager" || !strings.Contains(p.Text, "*by hand*") {
+		t.Errorf("monsta.notify posted %+v", p)
+	}
+}
