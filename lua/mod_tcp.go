@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -24,10 +26,41 @@ const (
 // tcpConn is a connection opened by tcp.connect; it is closed at the end of
 // the call that opened it at the latest.
 type tcpConn struct {
-	c      net.Conn
-	r      *bufio.Reader
-	s      *state
-	closed bool
+	c           net.Conn
+	r           *bufio.Reader
+	s           *state
+	closed      bool
+	deadline    time.Time // applied before the first read or write
+	hasDeadline bool
+}
+
+// io prepares the connection for its first read or write.
+func (c *tcpConn) io() {
+	if c.hasDeadline {
+		c.c.SetDeadline(c.deadline)
+		c.hasDeadline = false
+	}
+}
+
+// causeOf strips the net.OpError and os.SyscallError layers that repeat
+// the address and the system call.
+func causeOf(err error) error {
+	for {
+		switch e := err.(type) {
+		case *net.OpError:
+			if e.Err == nil {
+				return err
+			}
+			err = e.Err
+		case *os.SyscallError:
+			if e.Err == nil {
+				return err
+			}
+			err = e.Err
+		default:
+			return err
+		}
+	}
 }
 
 func (c *tcpConn) Close() error {
@@ -81,22 +114,39 @@ func (s *state) tcpConnect(L *glua.LState) int {
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+	var nc net.Conn
+	var err error
+	if ip, perr := netip.ParseAddr(host); perr == nil {
+		// An IP literal skips the resolver and its allocations.
+		var tc *net.TCPConn
+		tc, err = d.DialTCP(ctx, "tcp", netip.AddrPort{}, netip.AddrPortFrom(ip, uint16(port)))
+		if err == nil {
+			nc = tc
+		}
+	} else {
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
-		return pushErr(L, err)
+		return pushErr(L, fmt.Errorf("connect %s: %w", addr, causeOf(err)))
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		nc.SetDeadline(dl)
-	}
+	// Reads and writes get the run's deadline; the timeout option bounds
+	// only the connect and the TLS handshake.
+	dl, hasDL := s.ctx().Deadline()
 	if useTLS {
+		if hdl, ok := ctx.Deadline(); ok {
+			nc.SetDeadline(hdl)
+		}
 		tc := tls.Client(nc, &tls.Config{ServerName: serverName, InsecureSkipVerify: !verify, MinVersion: tls.VersionTLS12})
 		if err := tc.HandshakeContext(ctx); err != nil {
 			nc.Close()
 			return pushErr(L, fmt.Errorf("tls handshake with %s: %w", addr, err))
 		}
+		if !hasDL {
+			tc.SetDeadline(time.Time{})
+		}
 		nc = tc
 	}
-	c := &tcpConn{c: nc, s: s}
+	c := &tcpConn{c: nc, s: s, deadline: dl, hasDeadline: hasDL}
 	s.conns = append(s.conns, c)
 	ud := L.NewUserData()
 	ud.Value = c
@@ -121,6 +171,7 @@ func checkConn(L *glua.LState) *tcpConn {
 	if c.closed {
 		L.ArgError(1, "connection is closed")
 	}
+	c.io()
 	return c
 }
 

@@ -300,11 +300,10 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 const liveHeapMetric = "/gc/heap/live:bytes"
 
+// reset starts a call. The heap baseline is taken at the first check, so
+// that short calls (most of them) never read the heap metric.
 func (b *budgetCtx) reset(ctx context.Context, limit int64) {
-	b.Context, b.n, b.err, b.limit = ctx, 0, nil, limit
-	if limit > 0 {
-		b.start = b.live()
-	}
+	b.Context, b.n, b.err, b.limit, b.start = ctx, 0, nil, limit, 0
 }
 
 func (b *budgetCtx) live() uint64 {
@@ -323,7 +322,10 @@ func (b *budgetCtx) Done() <-chan struct{} {
 	}
 	b.n++
 	if b.n%budgetEvery == 0 && b.limit > 0 {
-		if now := b.live(); now > b.start && now-b.start > uint64(b.limit) {
+		now := b.live()
+		if b.start == 0 {
+			b.start = now
+		} else if now > b.start && now-b.start > uint64(b.limit) {
 			b.err = fmt.Errorf("%w: heap grew by %d MiB (limit %d MiB)", ErrMemory, (now-b.start)>>20, b.limit>>20)
 			return closedChan
 		}
