@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsta/monsta/builtins"
 	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 )
@@ -276,5 +277,38 @@ func TestExampleRunbook(t *testing.T) {
 				t.Errorf("Body = %q, want %q", ev.Message.Body, want)
 			}
 		})
+	}
+}
+
+// TestExampleConf resolves the example .conf files against the built-in
+// and example Lua types.
+func TestExampleConf(t *testing.T) {
+	mainFile := "../examples/monsta.conf"
+	if _, err := os.Stat(mainFile); err != nil {
+		mainFile = filepath.Join(t.TempDir(), "monsta.conf")
+		if err := os.WriteFile(mainFile, []byte("[main]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg, err := config.Load(mainFile, "../examples/conf.d")
+	if err != nil {
+		t.Fatalf("config.Load() error = %v", err)
+	}
+	reg := runtime.NewRegistry()
+	if err := builtins.Register(reg, builtins.Env{}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Load(Config{Dir: "../examples/conf.d"}, reg)
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	defer e.Close()
+	reg.Freeze()
+	plan, _, err := runtime.Resolve(cfg, reg)
+	if err != nil {
+		t.Fatalf("Resolve() error = %v", err)
+	}
+	if len(plan.Tests) == 0 {
+		t.Error("the examples define no test")
 	}
 }
