@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"reflect"
+	goruntime "runtime"
 	"strings"
 	"testing"
 	"time"
@@ -149,19 +150,26 @@ func TestRunawayLoopStopsAtTimeout(t *testing.T) {
 
 func TestMemoryLimit(t *testing.T) {
 	fx := load(t, readTestdata(t, "checks.lua"), Config{MemoryLimit: 32 << 20}, nil)
-	c, _ := fx.check(t, "hog", map[string]string{"timeout": "60"})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { _, err := c.Run(ctx); done <- err }()
-	var err error
-	select {
-	case err = <-done:
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return within 30 s")
-	}
-	if !errors.Is(err, ErrMemory) || !strings.HasPrefix(err.Error(), "conf.d/checks.lua:") {
-		t.Errorf("Run() error = %v, want conf.d/checks.lua:N: memory limit exceeded", err)
+	for _, typ := range []string{"hog", "doubler"} {
+		t.Run(typ, func(t *testing.T) {
+			c, _ := fx.check(t, typ, map[string]string{"timeout": "60"})
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { _, err := c.Run(ctx); done <- err }()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(30 * time.Second):
+				t.Fatal("Run did not return within 30 s")
+			}
+			if !errors.Is(err, ErrMemory) || !strings.HasPrefix(err.Error(), "conf.d/checks.lua:") {
+				t.Errorf("Run() error = %v, want conf.d/checks.lua:N: memory limit exceeded", err)
+			}
+			var ms goruntime.MemStats
+			goruntime.ReadMemStats(&ms)
+			t.Logf("%s: %v; peak heap (sys) %d MiB", typ, err, ms.HeapSys>>20)
+		})
 	}
 }
 

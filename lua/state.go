@@ -7,6 +7,8 @@ import (
 	"io"
 	"runtime/metrics"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
@@ -22,7 +24,6 @@ const (
 	registryMaxSize = 256 * 1024 // value stack slots at most (unpack of a huge table fails)
 	maxStringRep    = 16 << 20   // bytes string.rep may build
 	maxChunk        = 1 << 20    // bytes load/loadstring accept
-	budgetEvery     = 4096       // VM instructions between two memory checks
 )
 
 // state is one gopher-lua state running one file. It is used by one
@@ -266,7 +267,7 @@ func (s *state) end() error {
 		c.Close()
 	}
 	s.conns = s.conns[:0]
-	err := s.budget.err
+	err := s.budget.done()
 	s.budget.Context = nil
 	return err
 }
@@ -284,35 +285,33 @@ func (s *state) ctx() context.Context {
 var ErrMemory = errors.New("memory limit exceeded")
 
 // budgetCtx wraps a call's context for the VM, which calls Done before every
-// instruction; every budgetEvery instructions it compares the live heap with
-// the heap at the start of the call and trips when the growth exceeds the
-// limit. Only the VM's goroutine uses it.
+// instruction. Done compares the heap (as last sampled by the heap watcher)
+// with the heap goal at the start of the call plus the limit, and trips when
+// the heap is beyond it. Only the VM's goroutine uses it.
 type budgetCtx struct {
 	context.Context
-	n      uint32
-	start  uint64
-	limit  int64
-	err    error
-	sample [1]metrics.Sample
+	max uint64 // heap bytes that trip the budget; 0: no limit
+	err error
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-const liveHeapMetric = "/gc/heap/live:bytes"
-
-// reset starts a call. The heap baseline is taken at the first check, so
-// that short calls (most of them) never read the heap metric.
 func (b *budgetCtx) reset(ctx context.Context, limit int64) {
-	b.Context, b.n, b.err, b.limit, b.start = ctx, 0, nil, limit, 0
+	b.Context, b.err, b.max = ctx, nil, 0
+	if limit > 0 {
+		watch.enter()
+		// The garbage collector keeps the heap below its goal; a heap
+		// beyond the goal plus the limit is this run's (or another's)
+		// runaway allocation.
+		b.max = max(watch.goal.Load(), watch.objects.Load()) + uint64(limit)
+	}
 }
 
-func (b *budgetCtx) live() uint64 {
-	b.sample[0].Name = liveHeapMetric
-	metrics.Read(b.sample[:])
-	if b.sample[0].Value.Kind() != metrics.KindUint64 {
-		return 0
+func (b *budgetCtx) done() error {
+	if b.max > 0 {
+		watch.leave()
 	}
-	return b.sample[0].Value.Uint64()
+	return b.err
 }
 
 // Done implements context.Context; it is the VM's per-instruction hook.
@@ -320,13 +319,9 @@ func (b *budgetCtx) Done() <-chan struct{} {
 	if b.err != nil {
 		return closedChan
 	}
-	b.n++
-	if b.n%budgetEvery == 0 && b.limit > 0 {
-		now := b.live()
-		if b.start == 0 {
-			b.start = now
-		} else if now > b.start && now-b.start > uint64(b.limit) {
-			b.err = fmt.Errorf("%w: heap grew by %d MiB (limit %d MiB)", ErrMemory, (now-b.start)>>20, b.limit>>20)
+	if b.max > 0 {
+		if now := watch.objects.Load(); now > b.max {
+			b.err = fmt.Errorf("%w: heap at %d MiB, budget %d MiB", ErrMemory, now>>20, b.max>>20)
 			return closedChan
 		}
 	}
@@ -339,4 +334,73 @@ func (b *budgetCtx) Err() error {
 		return b.err
 	}
 	return b.Context.Err()
+}
+
+// heapWatch samples the heap every watchEvery while Lua calls are running,
+// so that the VM's per-instruction check is one atomic load. Sampling by
+// time rather than by instruction also catches growth that is fast in
+// instructions: copying a string of n bytes takes time proportional to n.
+type heapWatch struct {
+	mu      sync.Mutex
+	running bool
+	active  atomic.Int64
+	objects atomic.Uint64 // heap bytes in objects, live or not yet swept
+	goal    atomic.Uint64 // the garbage collector's heap goal
+}
+
+// watchEvery is the heap sampling period.
+const watchEvery = time.Millisecond
+
+// watchIdle is how long the watcher keeps sampling after the last call.
+const watchIdle = time.Second
+
+var watch heapWatch
+
+func (w *heapWatch) enter() {
+	w.active.Add(1)
+	w.mu.Lock()
+	if !w.running {
+		w.running = true
+		w.sample(make([]metrics.Sample, 2))
+		go w.loop()
+	}
+	w.mu.Unlock()
+}
+
+func (w *heapWatch) leave() { w.active.Add(-1) }
+
+func (w *heapWatch) sample(s []metrics.Sample) {
+	s[0].Name, s[1].Name = "/memory/classes/heap/objects:bytes", "/gc/heap/goal:bytes"
+	metrics.Read(s)
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		w.objects.Store(s[0].Value.Uint64())
+	}
+	if s[1].Value.Kind() == metrics.KindUint64 {
+		w.goal.Store(s[1].Value.Uint64())
+	}
+}
+
+func (w *heapWatch) loop() {
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	buf := make([]metrics.Sample, 2)
+	idle := time.Duration(0)
+	for range t.C {
+		w.sample(buf)
+		if w.active.Load() > 0 {
+			idle = 0
+			continue
+		}
+		if idle += watchEvery; idle < watchIdle {
+			continue
+		}
+		w.mu.Lock()
+		if w.active.Load() == 0 {
+			w.running = false
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		idle = 0
+	}
 }

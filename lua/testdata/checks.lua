@@ -64,3 +64,12 @@ monsta.check_type{
     return true
   end,
 }
+
+monsta.check_type{
+  name = "doubler",
+  description = "double a string without end",
+  run = function(opt)
+    local s = string.rep("x", 1024 * 1024)
+    while true do s = s .. s end
+  end,
+}
