@@ -22,7 +22,7 @@ const (
 	callStackSize   = 200        // nested Lua calls; deeper recursion is "stack overflow"
 	registrySize    = 1024       // initial value stack slots
 	registryMaxSize = 256 * 1024 // value stack slots at most (unpack of a huge table fails)
-	maxStringRep    = 16 << 20   // bytes string.rep may build
+	maxStringRep    = 16 << 20   // bytes string.rep and table.concat may build
 	maxChunk        = 1 << 20    // bytes load/loadstring accept
 )
 
@@ -103,6 +103,9 @@ func (s *state) openLibs() {
 	str := L.GetGlobal("string").(*glua.LTable)
 	str.RawSetString("dump", glua.LNil)
 	str.RawSetString("rep", L.NewFunction(strRep))
+
+	tbl := L.GetGlobal("table").(*glua.LTable)
+	tbl.RawSetString("concat", L.NewFunction(tableConcat(tbl.RawGetString("concat"))))
 
 	L.SetGlobal("print", L.NewFunction(s.print))
 	L.SetGlobal("require", L.NewFunction(s.require))
@@ -240,6 +243,34 @@ func strRep(L *glua.LState) int {
 	}
 	L.Push(glua.LString(strings.Repeat(str, n)))
 	return 1
+}
+
+// tableConcat wraps table.concat with a cap on the result.
+func tableConcat(orig glua.LValue) glua.LGFunction {
+	return func(L *glua.LState) int {
+		t := L.CheckTable(1)
+		sep := L.OptString(2, "")
+		i, j := L.OptInt(3, 1), L.OptInt(4, t.Len())
+		total := 0
+		for k := max(i, 1); k <= min(j, t.Len()); k++ {
+			if v, ok := t.RawGetInt(k).(glua.LString); ok {
+				total += len(v)
+			} else {
+				total += 24 // a number
+			}
+			total += len(sep)
+			if total > maxStringRep {
+				L.RaiseError("table.concat: result larger than %d bytes", maxStringRep)
+			}
+		}
+		top := L.GetTop()
+		L.Push(orig)
+		for k := 1; k <= top; k++ {
+			L.Push(L.Get(k))
+		}
+		L.Call(top, 1)
+		return 1
+	}
 }
 
 // print lua print(...) logs its arguments at info level.

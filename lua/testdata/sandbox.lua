@@ -21,6 +21,12 @@ local probes = {
   require_file = function() return not pcall(require, "..etc.passwd") end,
   require_missing = function() return not pcall(require, "nosuchlib") end,
   rep = function() return not pcall(string.rep, "x", 1e9) end,
+  concat = function()
+    local big = string.rep("x", 8 * 1024 * 1024)
+    local ok, err = pcall(table.concat, {big, big, big}, ",")
+    return not ok and string.find(err, "table.concat: result larger") ~= nil
+      and table.concat({"a", "b", 3}, "-") == "a-b-3" and table.concat({"a", "b", "c"}, "", 2, 3) == "bc"
+  end,
   setfenv = function() return setfenv == nil and getfenv == nil end,
   collectgarbage = function() return collectgarbage == nil end,
   source = function() return loadstring("return 1 + 1")() == 2 end,
