@@ -46,8 +46,9 @@ type Config struct {
 // DefaultMemoryLimit is the growth of the live heap one Lua run may cause.
 const DefaultMemoryLimit = 64 << 20
 
-// loadTimeout bounds the top-level code of a file (it runs once per state).
-const loadTimeout = 10 * time.Second
+// loadTimeout bounds the top-level code of a file (it runs once per state);
+// a variable for tests.
+var loadTimeout = 10 * time.Second
 
 // hookTimeout bounds one hook call when the runtime's ctx has no earlier
 // deadline, so a runaway hook cannot stall the dispatcher.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
@@ -183,5 +185,57 @@ monsta.check_type{
 	r = on.run(t, "ex", map[string]string{"prog": "/nonexistent/prog"})
 	if r.OK || len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "exec /nonexistent/prog") {
 		t.Errorf("exec missing: errors %q", r.Errors)
+	}
+}
+
+func TestLoadTimeout(t *testing.T) {
+	old := loadTimeout
+	loadTimeout = 100 * time.Millisecond
+	defer func() { loadTimeout = old }()
+	dir := writeDir(t, map[string]string{"spin.lua": "local n = 0\nwhile true do\n  n = n + 1\nend\n"})
+	done := make(chan error, 1)
+	go func() { _, err := Load(Config{Dir: dir}, runtime.NewRegistry()); done <- err }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Load did not return within 10 s")
+	}
+	var ce *config.Error
+	if !errors.As(err, &ce) || ce.Pos.File != "conf.d/spin.lua" || ce.Pos.Line < 2 ||
+		!strings.Contains(err.Error(), "run timed out after 100ms") {
+		t.Errorf("Load() error = %v, want conf.d/spin.lua:N: run timed out after 100ms", err)
+	}
+}
+
+func TestConcurrentRuns(t *testing.T) {
+	fx := load(t, readTestdata(t, "checks.lua", "leaks.lua"), Config{PoolSize: 2}, nil)
+	c, o := fx.check(t, "compare", map[string]string{"value": "yes"})
+	r2, o2 := fx.check(t, "readglobal", nil)
+	var wg sync.WaitGroup
+	errs := make(chan string, 400)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				if r := runtime.RunCheck(context.Background(), c, o); !r.OK {
+					errs <- strings.Join(r.Errors, "; ")
+				}
+				if r := runtime.RunCheck(context.Background(), r2, o2); !r.OK {
+					errs <- strings.Join(r.Errors, "; ")
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Errorf("concurrent run failed: %s", e)
+	}
+	for _, f := range fx.e.files {
+		if n := len(f.pool); n > 2 {
+			t.Errorf("%s: %d idle states, want at most 2", f.name, n)
+		}
 	}
 }
