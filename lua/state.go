@@ -19,11 +19,12 @@ import (
 
 // Limits of every Lua state.
 const (
-	callStackSize   = 200        // nested Lua calls; deeper recursion is "stack overflow"
-	registrySize    = 1024       // initial value stack slots
-	registryMaxSize = 256 * 1024 // value stack slots at most (unpack of a huge table fails)
-	maxStringRep    = 16 << 20   // bytes string.rep and table.concat may build
-	maxChunk        = 1 << 20    // bytes load/loadstring accept
+	callStackSize   = 200       // nested Lua calls; deeper recursion is "stack overflow"
+	registrySize    = 1024      // initial value stack slots
+	registryMaxSize = 64 * 1024 // value stack slots at most (unpack of a huge table fails)
+	registryGrow    = 1024      // slots added per growth (gopher-lua copies the stack each time)
+	maxStringRep    = 16 << 20  // bytes string.rep and table.concat may build
+	maxChunk        = 1 << 20   // bytes load/loadstring accept
 )
 
 // state is one gopher-lua state running one file. It is used by one
@@ -54,10 +55,11 @@ type decl struct {
 // newState makes a sandboxed state and runs the file's chunk in it.
 func (f *file) newState(loading bool) (*state, error) {
 	L := glua.NewState(glua.Options{
-		SkipOpenLibs:    true,
-		CallStackSize:   callStackSize,
-		RegistrySize:    registrySize,
-		RegistryMaxSize: registryMaxSize,
+		SkipOpenLibs:     true,
+		CallStackSize:    callStackSize,
+		RegistrySize:     registrySize,
+		RegistryMaxSize:  registryMaxSize,
+		RegistryGrowStep: registryGrow,
 	})
 	s := &state{L: L, f: f, loading: loading,
 		checks: map[string]*glua.LFunction{}, notifiers: map[string]*glua.LFunction{},

@@ -29,6 +29,17 @@ local probes = {
   end,
   setfenv = function() return setfenv == nil and getfenv == nil end,
   collectgarbage = function() return collectgarbage == nil end,
+  recursion = function()
+    local function f(n) return f(n + 1) + 1 end
+    local ok, err = pcall(f, 1)
+    return not ok and string.find(err, "stack overflow") ~= nil, tostring(err)
+  end,
+  unpack = function()
+    local t = {}
+    for i = 1, 100000 do t[i] = i end
+    local ok, err = pcall(unpack, t)
+    return not ok, tostring(err)
+  end,
   source = function() return loadstring("return 1 + 1")() == 2 end,
 }
 
@@ -39,6 +50,7 @@ monsta.check_type{
   run = function(opt)
     local p = probes[opt.probe]
     if not p then return false, "no probe " .. opt.probe end
-    return p(), "probe " .. opt.probe .. " reached something"
+    local ok, detail = p()
+    return ok, "probe " .. opt.probe .. " reached something: " .. tostring(detail)
   end,
 }
