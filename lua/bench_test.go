@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strconv"
 	"syscall"
 	"testing"
@@ -154,4 +155,32 @@ func BenchmarkTCPProbeRatio(b *testing.B) {
 	b.ReportMetric(float64(goCPU.Nanoseconds())/float64(b.N), "go-cpu-ns/op")
 	b.ReportMetric(float64(luaCPU.Nanoseconds())/float64(b.N), "lua-cpu-ns/op")
 	b.ReportMetric(float64(luaCPU)/float64(goCPU), "lua/go")
+}
+
+// BenchmarkNewState measures making one run state of the redis example:
+// what a pool miss costs, and (B/op) roughly what an idle state holds.
+func BenchmarkNewState(b *testing.B) {
+	src, err := os.ReadFile("../examples/conf.d/redis.lua")
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	if err := writeFile(dir, "redis.lua", string(src)); err != nil {
+		b.Fatal(err)
+	}
+	e, err := Load(Config{Dir: dir}, runtime.NewRegistry())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	f := e.files[0]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s, err := f.newState(false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.L.Close()
+	}
 }

@@ -219,3 +219,15 @@ func TestSandbox(t *testing.T) {
 		})
 	}
 }
+
+func TestTracebackAtDebugLevel(t *testing.T) {
+	fx := load(t, readTestdata(t, "checks.lua"), Config{}, nil)
+	r := fx.run(t, "compare", map[string]string{"value": "raise"})
+	if r.OK || strings.Contains(r.Errors[0], "stack traceback") {
+		t.Errorf("errors %q, want one line without a traceback", r.Errors)
+	}
+	if log := fx.log.String(); !strings.Contains(log, "level=DEBUG msg=\"lua error\" file=conf.d/checks.lua") ||
+		!strings.Contains(log, "traceback=") {
+		t.Errorf("debug log lacks the traceback:\n%s", log)
+	}
+}
