@@ -153,7 +153,12 @@ func (f *file) load(probs *config.Problems) bool {
 	// defined twice in the file), then register them if the file is good.
 	scratch := runtime.NewRegistry()
 	for _, d := range s.decls {
-		if err := scratch.Add(d.desc); err != nil {
+		err := scratch.Add(d.desc)
+		if err == nil {
+			vd, _ := scratch.Lookup(d.desc.Kind, d.desc.Name)
+			err = checkExample(vd)
+		}
+		if err != nil {
 			probs.Add(&config.Error{Pos: config.Pos{File: f.name, Line: d.line}, Err: err})
 			ok = false
 		}
@@ -176,6 +181,31 @@ func (f *file) load(probs *config.Problems) bool {
 	s.decls = nil
 	f.put(s)
 	return true
+}
+
+// checkExample makes sure a type's example is one section of that type
+// whose options resolve.
+func checkExample(d *runtime.Descriptor) error {
+	if d.Example == "" {
+		return nil
+	}
+	secs, _, err := config.Parse("example", []byte(d.Example))
+	if err != nil {
+		return fmt.Errorf("%s type %q: example: %w", d.Kind, d.Name, err)
+	}
+	if len(secs) != 1 || !strings.HasPrefix(secs[0].Name, d.Kind.SectionPrefix()) || secs[0].Value("type") != d.Name {
+		return fmt.Errorf("%s type %q: example: want one [%s…] section with type = %s", d.Kind, d.Name, d.Kind.SectionPrefix(), d.Name)
+	}
+	raw := map[string]string{}
+	for _, k := range secs[0].Keys() {
+		if k.Name != "type" {
+			raw[k.Name] = k.Value
+		}
+	}
+	if _, err := runtime.NewOptions(d, secs[0].Name, raw); err != nil {
+		return fmt.Errorf("%s type %q: example: %w", d.Kind, d.Name, err)
+	}
+	return nil
 }
 
 // compile parses and compiles one chunk.
@@ -395,4 +425,5 @@ func roundDuration(ctx context.Context, start time.Time) time.Duration {
 // error was raised at a known place.
 type Error struct{ Msg string }
 
+// Error returns the message.
 func (e *Error) Error() string { return e.Msg }

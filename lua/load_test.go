@@ -50,6 +50,8 @@ monsta.check_type{name = "twice", description = "second", run = function() retur
 monsta.check_type{name = "Bad-Name", description = "d", run = function() return true end}
 monsta.check_type{name = "typ", description = "d", options = {p = {type = "colour", help = "x."}}, run = function() return true end}
 `,
+		"f_example.lua": `monsta.check_type{name = "ex", description = "d", example = "[Check_x]\ntype = ex\nnope = 1\n", run = function() return true end}
+`,
 		"g_global.lua": "monsta.check_type{name = \"fine\", description = \"a good one\", run = function() return true end}\n",
 	}
 	reg := runtime.NewRegistry()
@@ -66,6 +68,7 @@ monsta.check_type{name = "typ", description = "d", options = {p = {type = "colou
 		`conf.d/c_help.lua:1: check type "nohelp": option "port": help is required (one sentence saying what it does)`,
 		`conf.d/d_dup.lua:1: check type "gocheck" already defined (builtin)`,
 		`conf.d/e_dup.lua:2: check type "twice" already defined (conf.d/e_dup.lua:1)`,
+		`conf.d/f_example.lua:1: check type "ex": example: nope: unknown option for check type ex`,
 		`conf.d/f_fields.lua:1: notification type "n": unknown field sned`,
 		`conf.d/f_fields.lua:2: check type name "Bad-Name": must match ^[a-z][a-z0-9_]*$`,
 		`conf.d/f_fields.lua:3: check type "typ": option "p": type "colour" is not one of string, int, port, seconds, bool, words`,
