@@ -374,8 +374,8 @@ func (b *budgetCtx) Err() error {
 // time rather than by instruction also catches growth that is fast in
 // instructions: copying a string of n bytes takes time proportional to n.
 type heapWatch struct {
-	mu      sync.Mutex
-	running bool
+	mu      sync.Mutex // serializes starting and stopping the watcher
+	running atomic.Bool
 	active  atomic.Int64
 	objects atomic.Uint64 // heap bytes in objects, live or not yet swept
 	goal    atomic.Uint64 // the garbage collector's heap goal
@@ -390,11 +390,15 @@ const watchIdle = time.Second
 var watch heapWatch
 
 func (w *heapWatch) enter() {
+	// Counting first means a watcher about to stop sees this call.
 	w.active.Add(1)
+	if w.running.Load() {
+		return
+	}
 	w.mu.Lock()
-	if !w.running {
-		w.running = true
+	if !w.running.Load() {
 		w.sample(make([]metrics.Sample, 2))
+		w.running.Store(true)
 		go w.loop()
 	}
 	w.mu.Unlock()
@@ -429,7 +433,7 @@ func (w *heapWatch) loop() {
 		}
 		w.mu.Lock()
 		if w.active.Load() == 0 {
-			w.running = false
+			w.running.Store(false)
 			w.mu.Unlock()
 			return
 		}

@@ -14,7 +14,7 @@ monsta.notifier_type{
   name = "webhook",
   description = "post the notification to a Slack or Mattermost incoming webhook",
   options = {
-    recipient = {required = true, help = "Channel to post to (#name), or empty for the webhook's default."},
+    recipient = {required = true, help = "Channel to post to, e.g. #ops; set it empty to use the webhook's own channel."},
     url = {required = true, secret = true, help = "Incoming webhook URL (it contains the token)."},
     username = {default = "monsta", help = "Name the message is posted under."},
     timeout = {default = "10", help = "Seconds a delivery may take."},
