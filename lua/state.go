@@ -435,7 +435,17 @@ func (w *heapWatch) loop() {
 		if w.active.Load() == 0 {
 			w.running.Store(false)
 			w.mu.Unlock()
-			return
+			// A call that entered just before the store saw running and
+			// relies on this watcher: keep going for it.
+			if w.active.Load() == 0 {
+				return
+			}
+			w.mu.Lock()
+			if w.running.Load() {
+				w.mu.Unlock()
+				return // another watcher started meanwhile
+			}
+			w.running.Store(true)
 		}
 		w.mu.Unlock()
 		idle = 0
