@@ -245,7 +245,7 @@ func posError(name string, err error) *config.Error {
 	return &config.Error{Pos: config.Pos{File: name}, Err: errors.New(msg)}
 }
 
-// splitPos splits "file:12: rest".
+// splitPos splits "file.lua:12: rest".
 func splitPos(msg string) (file string, line int, rest string, ok bool) {
 	i := strings.Index(msg, ": ")
 	if i < 0 {
@@ -257,7 +257,7 @@ func splitPos(msg string) (file string, line int, rest string, ok bool) {
 		return "", 0, "", false
 	}
 	n, err := strconv.Atoi(head[j+1:])
-	if err != nil || n <= 0 {
+	if err != nil || n <= 0 || !strings.HasSuffix(head[:j], ".lua") {
 		return "", 0, "", false
 	}
 	return head[:j], n, msg[i+2:], true
@@ -353,7 +353,7 @@ func (f *file) put(s *state) {
 
 // call runs fn(args...) in s under ctx with the memory budget and returns
 // the nret results. A failed call or an expired ctx closes the state;
-// otherwise it goes back to the pool. what names the call in errors.
+// otherwise it goes back to the pool.
 func (f *file) call(ctx context.Context, s *state, fn *glua.LFunction, nret int, args ...glua.LValue) ([]glua.LValue, error) {
 	start := time.Now()
 	s.begin(ctx)
