@@ -238,3 +238,34 @@ url = ` + hooks.URL + `/pager
 		t.Errorf("monsta.notify posted %+v", p)
 	}
 }
+
+func TestRunCheckPortconnect(t *testing.T) {
+	fx := load(t, map[string]string{"port.lua": portLua}, Config{}, func(r *runtime.Registry) {
+		if err := builtins.Register(r, builtins.Env{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	open := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	closed := strconv.Itoa(closedPort(t))
+	if r := fx.run(t, "port_wrap", map[string]string{"host": "127.0.0.1", "port": open}); !r.OK {
+		t.Errorf("open port: errors %q", r.Errors)
+	}
+	r := fx.run(t, "port_wrap", map[string]string{"host": "127.0.0.1", "port": closed})
+	if want := "connect 127.0.0.1:" + closed + ": connection refused"; r.OK || len(r.Errors) != 1 || r.Errors[0] != want {
+		t.Errorf("closed port: OK = %v, errors %q; want %q", r.OK, r.Errors, want)
+	}
+}
