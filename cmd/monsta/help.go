@@ -36,7 +36,7 @@ func cmdHelp(o *options, stdout, stderr io.Writer) int {
 	// built-ins.
 	main := runtime.Main{}
 	if _, err := os.Stat(o.config); err == nil {
-		if l, err := load(o, logger, nil); err == nil {
+		if l, err := load(o, toStderr(o), nil); err == nil {
 			main = l.main
 			l.close()
 		}
