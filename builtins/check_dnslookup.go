@@ -34,7 +34,7 @@ var dnslookupType = runtime.Descriptor{
 		{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the check fails."},
 		dnsProtocolOption(),
 		{Name: "resolv_conf", Default: "/etc/resolv.conf",
-			Help: "Resolver configuration whose nameserver lines are queried when hosts is empty."},
+			Help: "Resolver configuration whose nameserver lines are queried when hosts is empty (monsta also accepts address:port there)."},
 	},
 	Example: `[Check_www_dns]
 type = dnslookup

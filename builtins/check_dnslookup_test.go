@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -374,5 +375,69 @@ func TestDNSLookupResolvConf(t *testing.T) {
 	}
 	if _, err := runGuarded(t, c, 5*time.Second); err == nil || !strings.Contains(err.Error(), "read resolver configuration") {
 		t.Errorf("Run() error = %v, want read resolver configuration", err)
+	}
+}
+
+// TestDNSLookupSilentTCP: a TCP peer that accepts and never answers makes a
+// timeout at the run's deadline, not a hang.
+func TestDNSLookupSilentTCP(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+	})
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c) // held open, never written to
+		}
+	}()
+	c, err := newTestCheck(t, dnslookupType, map[string]string{"hosts": ln.Addr().String(), "protocol": "tcp",
+		"record": "www.monsta.test", "requiredanswers": "127.0.0.1"})
+	if err != nil {
+		t.Fatalf("NewCheck() error = %v", err)
+	}
+	_, err = runGuarded(t, c, 200*time.Millisecond)
+	want := ln.Addr().String() + ": www.monsta.test A: timeout: no reply over tcp: context deadline exceeded"
+	if err == nil || err.Error() != want || !runtime.IsTimeout(err) {
+		t.Errorf("Run() error = %v, want %s", err, want)
+	}
+}
+
+// BenchmarkDNSLookup measures one run against one in-process server over
+// UDP and TCP.
+func BenchmarkDNSLookup(b *testing.B) {
+	for _, proto := range []string{"udp", "tcp"} {
+		b.Run(proto, func(b *testing.B) {
+			srv := startFakeDNS(b, zoneHandler(b, testZone...))
+			c, err := newTestCheck(b, dnslookupType, map[string]string{"hosts": srv.addr, "protocol": proto,
+				"record": "www.monsta.test", "requiredanswers": "127.0.0.1 127.0.0.5"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				if _, err := c.Run(cctx); err != nil {
+					b.Fatal(err)
+				}
+				cancel()
+			}
+		})
 	}
 }

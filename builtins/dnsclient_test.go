@@ -26,7 +26,7 @@ type dnsHandler func(proto string, q *dns.Msg) *dns.Msg
 
 // startFakeDNS serves h on 127.0.0.1:<free port> over UDP and TCP until the
 // test ends.
-func startFakeDNS(t *testing.T, h dnsHandler) *fakeDNS {
+func startFakeDNS(t testing.TB, h dnsHandler) *fakeDNS {
 	t.Helper()
 	f := &fakeDNS{}
 	var pc net.PacketConn
@@ -72,7 +72,7 @@ func startFakeDNS(t *testing.T, h dnsHandler) *fakeDNS {
 // zoneHandler answers from records in zone-file syntax: the records of the
 // asked name and type; NXDOMAIN for a name without records; answers larger
 // than 512 bytes over UDP are truncated (TC set).
-func zoneHandler(t *testing.T, records ...string) dnsHandler {
+func zoneHandler(t testing.TB, records ...string) dnsHandler {
 	t.Helper()
 	var rrs []dns.RR
 	for _, s := range records {
@@ -117,7 +117,7 @@ func rcodeHandler(rcode int) dnsHandler {
 }
 
 // silentUDP returns the address of a UDP socket that reads and never answers.
-func silentUDP(t *testing.T) string {
+func silentUDP(t testing.TB) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -136,7 +136,7 @@ func silentUDP(t *testing.T) string {
 }
 
 // closedPort returns a loopback address where nothing listens (UDP and TCP).
-func closedPort(t *testing.T) string {
+func closedPort(t testing.TB) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -149,7 +149,7 @@ func closedPort(t *testing.T) string {
 
 // newTestCheck builds a check of descriptor d from raw options in a fresh
 // registry.
-func newTestCheck(t *testing.T, d runtime.Descriptor, raw map[string]string) (runtime.Check, error) {
+func newTestCheck(t testing.TB, d runtime.Descriptor, raw map[string]string) (runtime.Check, error) {
 	t.Helper()
 	reg := runtime.NewRegistry()
 	if err := reg.Add(d); err != nil {
