@@ -13,37 +13,39 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-// dnslookupType is the dnslookup check type.
-var dnslookupType = runtime.Descriptor{
-	Kind:        runtime.KindCheck,
-	Name:        "dnslookup",
-	Description: "query DNS servers for a record and require values among the answers of every server",
-	Help: "Every server is queried at once. Each must answer NOERROR with records that include every value of " +
-		"requiredanswers, written as dig +short prints them: names in any case with or without the final dot, " +
-		"MX by exchange host or \"10 mx.example.org\", SRV by target or \"prio weight port target\", TXT by its " +
-		"text in quotes, SOA by primary name server or serial, CAA as '0 issue \"ca.example\"'. Stats are " +
-		"<server>_seconds per server (e.g. 127_0_0_2_5353_seconds) and max_seconds.",
-	Options: []runtime.Option{
-		{Name: "hosts", Parse: runtime.Words,
-			Help: "Space-separated servers (name, name:port, IPv4, IPv6 or [IPv6]:port); empty: the nameservers of resolv_conf."},
-		{Name: "record", Required: true, Help: "Name to look up (an IP address for PTR)."},
-		{Name: "recordtype", Default: "A", Parse: parseRecordType,
-			Help: "Record type to query: A, AAAA, MX, NS, TXT, CNAME, SOA, PTR, SRV, CAA and more."},
-		{Name: "requiredanswers", Required: true,
-			Help: "Space-separated values that must all appear among the answers of every server; quote values with spaces."},
-		{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the check fails."},
-		dnsProtocolOption(),
-		{Name: "resolv_conf", Default: "/etc/resolv.conf",
-			Help: "Resolver configuration whose nameserver lines are queried when hosts is empty (monsta also accepts address:port there)."},
-	},
-	Example: `[Check_www_dns]
-type = dnslookup
-hosts = 127.0.0.2:5353 [::1]:5353
-record = www.example.org
-recordtype = A
-requiredanswers = 192.0.2.10 192.0.2.11
-`,
-	NewCheck: newDNSLookup,
+// dnslookupDescriptor describes the dnslookup check type.
+func dnslookupDescriptor() runtime.Descriptor {
+	return runtime.Descriptor{
+		Kind:        runtime.KindCheck,
+		Name:        "dnslookup",
+		Description: "query DNS servers for a record and require values among the answers of every server",
+		Help: "Every server is queried at once. Each must answer NOERROR with records that include every value of " +
+			"requiredanswers, written as dig +short prints them: names in any case with or without the final dot, " +
+			"MX by exchange host or \"10 mx.example.org\", SRV by target or \"prio weight port target\", TXT by its " +
+			"text in quotes, SOA by primary name server or serial, CAA as '0 issue \"ca.example\"'. Stats are " +
+			"<server>_seconds per server (e.g. 127_0_0_2_5353_seconds) and max_seconds.",
+		Options: []runtime.Option{
+			{Name: "hosts", Parse: runtime.Words,
+				Help: "Space-separated servers (name, name:port, IPv4, IPv6 or [IPv6]:port); empty: the nameservers of resolv_conf."},
+			{Name: "record", Required: true, Help: "Name to look up (an IP address for PTR)."},
+			{Name: "recordtype", Default: "A", Parse: parseRecordType,
+				Help: "Record type to query: A, AAAA, MX, NS, TXT, CNAME, SOA, PTR, SRV, CAA and more."},
+			{Name: "requiredanswers", Required: true,
+				Help: "Space-separated values that must all appear among the answers of every server; quote values with spaces."},
+			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the check fails."},
+			dnsProtocolOption(),
+			{Name: "resolv_conf", Default: "/etc/resolv.conf",
+				Help: "Resolver configuration whose nameserver lines are queried when hosts is empty (monsta also accepts address:port there)."},
+		},
+		Example: `[Check_www_dns]
+	type = dnslookup
+	hosts = 127.0.0.2:5353 [::1]:5353
+	record = www.example.org
+	recordtype = A
+	requiredanswers = 192.0.2.10 192.0.2.11
+	`,
+		NewCheck: newDNSLookup,
+	}
 }
 
 // DNSLookup passes when every server answers the query with records that

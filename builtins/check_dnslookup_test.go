@@ -187,7 +187,7 @@ func TestDNSLookupOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newTestCheck(t, dnslookupType, tt.raw)
+			_, err := newTestCheck(t, dnslookupDescriptor(), tt.raw)
 			if tt.err == "" {
 				if err != nil {
 					t.Fatalf("NewCheck() error = %v", err)
@@ -230,7 +230,7 @@ func TestDNSLookup(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := newTestCheck(t, dnslookupType, map[string]string{"hosts": zone.addr, "record": tt.record,
+			c, err := newTestCheck(t, dnslookupDescriptor(), map[string]string{"hosts": zone.addr, "record": tt.record,
 				"recordtype": tt.qtype, "requiredanswers": tt.want})
 			if err != nil {
 				t.Fatalf("NewCheck() error = %v", err)
@@ -257,8 +257,8 @@ func TestDNSLookupServerErrors(t *testing.T) {
 	servfail := startFakeDNS(t, rcodeHandler(dns.RcodeServerFailure))
 	refused := startFakeDNS(t, rcodeHandler(dns.RcodeRefused))
 	silent := silentUDP(t)
-	closed := closedPort(t)
-	c, err := newTestCheck(t, dnslookupType, map[string]string{
+	closed := closedUDPAddr(t)
+	c, err := newTestCheck(t, dnslookupDescriptor(), map[string]string{
 		"hosts":  strings.Join([]string{good.addr, servfail.addr, refused.addr, silent, closed}, " "),
 		"record": "www.monsta.test", "requiredanswers": "127.0.0.1"})
 	if err != nil {
@@ -297,8 +297,8 @@ func TestDNSLookupServerErrors(t *testing.T) {
 }
 
 func TestDNSLookupClosedTCP(t *testing.T) {
-	closed := closedPort(t)
-	c, err := newTestCheck(t, dnslookupType, map[string]string{"hosts": closed, "protocol": "tcp",
+	closed := closedUDPAddr(t)
+	c, err := newTestCheck(t, dnslookupDescriptor(), map[string]string{"hosts": closed, "protocol": "tcp",
 		"record": "www.monsta.test", "requiredanswers": "127.0.0.1"})
 	if err != nil {
 		t.Fatalf("NewCheck() error = %v", err)
@@ -312,7 +312,7 @@ func TestDNSLookupClosedTCP(t *testing.T) {
 
 func TestDNSLookupTruncatedRetriesTCP(t *testing.T) {
 	srv := startFakeDNS(t, zoneHandler(t, bigTXT()...))
-	c, err := newTestCheck(t, dnslookupType, map[string]string{"hosts": srv.addr, "record": "big.monsta.test",
+	c, err := newTestCheck(t, dnslookupDescriptor(), map[string]string{"hosts": srv.addr, "record": "big.monsta.test",
 		"recordtype": "TXT", "requiredanswers": `"01-` + strings.Repeat("x", 97) + `" "12-` + strings.Repeat("x", 97) + `"`})
 	if err != nil {
 		t.Fatalf("NewCheck() error = %v", err)
@@ -327,7 +327,7 @@ func TestDNSLookupTruncatedRetriesTCP(t *testing.T) {
 
 func TestDNSLookupProtocolTCP(t *testing.T) {
 	srv := startFakeDNS(t, zoneHandler(t, testZone...))
-	c, err := newTestCheck(t, dnslookupType, map[string]string{"hosts": srv.addr, "protocol": "TCP",
+	c, err := newTestCheck(t, dnslookupDescriptor(), map[string]string{"hosts": srv.addr, "protocol": "TCP",
 		"record": "www.monsta.test", "requiredanswers": "127.0.0.1"})
 	if err != nil {
 		t.Fatalf("NewCheck() error = %v", err)
@@ -351,7 +351,7 @@ func TestDNSLookupResolvConf(t *testing.T) {
 	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c, err := newTestCheck(t, dnslookupType, map[string]string{"resolv_conf": conf,
+	c, err := newTestCheck(t, dnslookupDescriptor(), map[string]string{"resolv_conf": conf,
 		"record": "www.monsta.test", "requiredanswers": "127.0.0.5"})
 	if err != nil {
 		t.Fatalf("NewCheck() error = %v", err)
@@ -368,7 +368,7 @@ func TestDNSLookupResolvConf(t *testing.T) {
 		t.Errorf("stats = %v, want two servers and max_seconds", st)
 	}
 
-	c, err = newTestCheck(t, dnslookupType, map[string]string{"resolv_conf": filepath.Join(dir, "none"),
+	c, err = newTestCheck(t, dnslookupDescriptor(), map[string]string{"resolv_conf": filepath.Join(dir, "none"),
 		"record": "www.monsta.test", "requiredanswers": "127.0.0.5"})
 	if err != nil {
 		t.Fatalf("NewCheck() error = %v", err)
@@ -406,7 +406,7 @@ func TestDNSLookupSilentTCP(t *testing.T) {
 			conns = append(conns, c) // held open, never written to
 		}
 	}()
-	c, err := newTestCheck(t, dnslookupType, map[string]string{"hosts": ln.Addr().String(), "protocol": "tcp",
+	c, err := newTestCheck(t, dnslookupDescriptor(), map[string]string{"hosts": ln.Addr().String(), "protocol": "tcp",
 		"record": "www.monsta.test", "requiredanswers": "127.0.0.1"})
 	if err != nil {
 		t.Fatalf("NewCheck() error = %v", err)
@@ -424,7 +424,7 @@ func BenchmarkDNSLookup(b *testing.B) {
 	for _, proto := range []string{"udp", "tcp"} {
 		b.Run(proto, func(b *testing.B) {
 			srv := startFakeDNS(b, zoneHandler(b, testZone...))
-			c, err := newTestCheck(b, dnslookupType, map[string]string{"hosts": srv.addr, "protocol": proto,
+			c, err := newTestCheck(b, dnslookupDescriptor(), map[string]string{"hosts": srv.addr, "protocol": proto,
 				"record": "www.monsta.test", "requiredanswers": "127.0.0.1 127.0.0.5"})
 			if err != nil {
 				b.Fatal(err)

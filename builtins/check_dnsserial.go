@@ -12,27 +12,29 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-// dnsserialType is the dnsserial check type.
-var dnsserialType = runtime.Descriptor{
-	Kind:        runtime.KindCheck,
-	Name:        "dnsserial",
-	Description: "require every DNS server to answer the zone's SOA with the same serial",
-	Help: "Every server is asked for the zone's SOA at once and must answer authoritatively (AA flag) with the " +
-		"SOA record; all serials must be equal. Stats are <server>_serial and <server>_seconds per server " +
-		"(e.g. 127_0_0_2_5353_serial) and max_seconds.",
-	Options: []runtime.Option{
-		{Name: "hosts", Required: true, Parse: runtime.Words,
-			Help: "Space-separated servers (name, name:port, IPv4, IPv6 or [IPv6]:port) that serve the zone."},
-		{Name: "zone", Required: true, Help: "Zone whose SOA serial is compared."},
-		{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the check fails."},
-		dnsProtocolOption(),
-	},
-	Example: `[Check_zone_sync]
-type = dnsserial
-hosts = ns1.example.org ns2.example.org:5353 [2001:db8::53]:53
-zone = example.org
-`,
-	NewCheck: newDNSSerial,
+// dnsserialDescriptor describes the dnsserial check type.
+func dnsserialDescriptor() runtime.Descriptor {
+	return runtime.Descriptor{
+		Kind:        runtime.KindCheck,
+		Name:        "dnsserial",
+		Description: "require every DNS server to answer the zone's SOA with the same serial",
+		Help: "Every server is asked for the zone's SOA at once and must answer authoritatively (AA flag) with the " +
+			"SOA record; all serials must be equal. Stats are <server>_serial and <server>_seconds per server " +
+			"(e.g. 127_0_0_2_5353_serial) and max_seconds.",
+		Options: []runtime.Option{
+			{Name: "hosts", Required: true, Parse: runtime.Words,
+				Help: "Space-separated servers (name, name:port, IPv4, IPv6 or [IPv6]:port) that serve the zone."},
+			{Name: "zone", Required: true, Help: "Zone whose SOA serial is compared."},
+			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the check fails."},
+			dnsProtocolOption(),
+		},
+		Example: `[Check_zone_sync]
+	type = dnsserial
+	hosts = ns1.example.org ns2.example.org:5353 [2001:db8::53]:53
+	zone = example.org
+	`,
+		NewCheck: newDNSSerial,
+	}
 }
 
 // DNSSerial passes when every server answers the zone's SOA authoritatively

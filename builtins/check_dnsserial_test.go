@@ -40,7 +40,7 @@ func TestDNSSerialOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newTestCheck(t, dnsserialType, tt.raw)
+			_, err := newTestCheck(t, dnsserialDescriptor(), tt.raw)
 			if tt.err == "" {
 				if err != nil {
 					t.Fatalf("NewCheck() error = %v", err)
@@ -61,7 +61,7 @@ func TestDNSSerial(t *testing.T) {
 	notAuth := soaZone(t, 2026112401, false)
 	refused := startFakeDNS(t, rcodeHandler(dns.RcodeRefused))
 	silent := silentUDP(t)
-	closed := closedPort(t)
+	closed := closedUDPAddr(t)
 	tests := []struct {
 		name    string
 		hosts   []string
@@ -92,7 +92,7 @@ func TestDNSSerial(t *testing.T) {
 			if zone == "" {
 				zone = "monsta.test"
 			}
-			c, err := newTestCheck(t, dnsserialType, map[string]string{"hosts": strings.Join(tt.hosts, " "), "zone": zone})
+			c, err := newTestCheck(t, dnsserialDescriptor(), map[string]string{"hosts": strings.Join(tt.hosts, " "), "zone": zone})
 			if err != nil {
 				t.Fatalf("NewCheck() error = %v", err)
 			}
@@ -128,7 +128,7 @@ func TestDNSSerial(t *testing.T) {
 func TestDNSSerialStats(t *testing.T) {
 	a := soaZone(t, 7, true)
 	lag := soaZone(t, 6, true)
-	c, err := newTestCheck(t, dnsserialType, map[string]string{"hosts": a.addr + " " + lag.addr,
+	c, err := newTestCheck(t, dnsserialDescriptor(), map[string]string{"hosts": a.addr + " " + lag.addr,
 		"zone": "Monsta.Test.", "protocol": "tcp"})
 	if err != nil {
 		t.Fatalf("NewCheck() error = %v", err)
@@ -147,7 +147,7 @@ func TestDNSSerialStats(t *testing.T) {
 
 // TestDNSExamples builds a check from each DNS descriptor's Example.
 func TestDNSExamples(t *testing.T) {
-	for _, d := range []runtime.Descriptor{dnslookupType, dnsserialType} {
+	for _, d := range []runtime.Descriptor{dnslookupDescriptor(), dnsserialDescriptor()} {
 		t.Run(d.Name, func(t *testing.T) {
 			secs, _, err := config.Parse(d.Name+".example", []byte(d.Example))
 			if err != nil || len(secs) != 1 {

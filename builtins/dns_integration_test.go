@@ -101,7 +101,7 @@ func TestITDNSLookupAllPresent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.record+" "+tt.qtype, func(t *testing.T) {
-			st, msgs := runIT(t, dnslookupType, map[string]string{"hosts": strings.Join(tt.servers, " "),
+			st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": strings.Join(tt.servers, " "),
 				"record": tt.record, "recordtype": tt.qtype, "requiredanswers": tt.want})
 			wantMessages(t, msgs, nil)
 			wantTimes(t, st, tt.servers...)
@@ -111,7 +111,7 @@ func TestITDNSLookupAllPresent(t *testing.T) {
 
 func TestITDNSLookupMissingOnOneServer(t *testing.T) {
 	e := itDNSEnv(t)
-	st, msgs := runIT(t, dnslookupType, map[string]string{"hosts": e.dns1 + " " + e.dns2 + " " + e.lag,
+	st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.dns1 + " " + e.dns2 + " " + e.lag,
 		"record": "www.monsta.test", "requiredanswers": "127.0.0.1 127.0.0.5"})
 	wantMessages(t, msgs, []string{e.lag + ": www.monsta.test A: missing 127.0.0.5 (got 127.0.0.1)"})
 	wantTimes(t, st, e.dns1, e.dns2, e.lag)
@@ -132,7 +132,7 @@ func TestITDNSLookupErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, msgs := runIT(t, dnslookupType, map[string]string{"hosts": tt.hosts, "record": tt.record,
+			_, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": tt.hosts, "record": tt.record,
 				"recordtype": tt.qtype, "requiredanswers": "::1"})
 			wantMessages(t, msgs, tt.want)
 		})
@@ -143,7 +143,7 @@ func TestITDNSLookupServerDown(t *testing.T) {
 	e := itDNSEnv(t)
 	for _, proto := range []string{"udp", "tcp"} {
 		t.Run(proto, func(t *testing.T) {
-			st, msgs := runIT(t, dnslookupType, map[string]string{"hosts": e.dns1 + " " + e.down,
+			st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.dns1 + " " + e.down,
 				"protocol": proto, "record": "www.monsta.test", "requiredanswers": "127.0.0.1"})
 			if len(msgs) != 1 || !strings.HasPrefix(msgs[0], e.down+": www.monsta.test A: query over "+proto+": ") ||
 				!strings.HasSuffix(msgs[0], "connection refused") {
@@ -169,7 +169,7 @@ func TestITDNSLookupTCPFallback(t *testing.T) {
 	want := strings.Join(bigTXTStrings(), " ")
 	for _, proto := range []string{"udp", "tcp"} {
 		t.Run(proto, func(t *testing.T) {
-			st, msgs := runIT(t, dnslookupType, map[string]string{"hosts": e.dns1 + " " + e.dns6,
+			st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.dns1 + " " + e.dns6,
 				"protocol": proto, "record": "big.monsta.test", "recordtype": "TXT", "requiredanswers": want})
 			wantMessages(t, msgs, nil)
 			wantTimes(t, st, e.dns1, e.dns6)
@@ -182,7 +182,7 @@ func TestITDNSLookupIPv6Server(t *testing.T) {
 	if !strings.HasPrefix(e.dns6, "[::1]:") {
 		t.Fatalf("MONSTA_IT_DNS6 = %q, want [::1]:PORT", e.dns6)
 	}
-	st, msgs := runIT(t, dnslookupType, map[string]string{"hosts": e.dns6, "record": "www.monsta.test",
+	st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.dns6, "record": "www.monsta.test",
 		"recordtype": "AAAA", "requiredanswers": "::1 fd00::10"})
 	wantMessages(t, msgs, nil)
 	wantTimes(t, st, e.dns6)
@@ -197,7 +197,7 @@ func TestITDNSLookupResolvConf(t *testing.T) {
 	if err := os.WriteFile(conf, []byte("nameserver "+e.dns1+"\nnameserver "+e.lag+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	st, msgs := runIT(t, dnslookupType, map[string]string{"resolv_conf": conf, "record": "www.monsta.test",
+	st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"resolv_conf": conf, "record": "www.monsta.test",
 		"requiredanswers": "127.0.0.5"})
 	wantMessages(t, msgs, []string{e.lag + ": www.monsta.test A: missing 127.0.0.5 (got 127.0.0.1)"})
 	wantTimes(t, st, e.dns1, e.lag)
@@ -208,7 +208,7 @@ func TestITDNSSerialInSync(t *testing.T) {
 	servers := []string{e.dns1, e.dns2, e.dns6}
 	for _, proto := range []string{"udp", "tcp"} {
 		t.Run(proto, func(t *testing.T) {
-			st, msgs := runIT(t, dnsserialType, map[string]string{"hosts": strings.Join(servers, " "),
+			st, msgs := runIT(t, dnsserialDescriptor(), map[string]string{"hosts": strings.Join(servers, " "),
 				"zone": e.zone, "protocol": proto})
 			wantMessages(t, msgs, nil)
 			wantTimes(t, st, servers...)
@@ -224,7 +224,7 @@ func TestITDNSSerialInSync(t *testing.T) {
 
 func TestITDNSSerialLagging(t *testing.T) {
 	e := itDNSEnv(t)
-	st, msgs := runIT(t, dnsserialType, map[string]string{"hosts": strings.Join([]string{e.dns1, e.dns2, e.lag}, " "),
+	st, msgs := runIT(t, dnsserialDescriptor(), map[string]string{"hosts": strings.Join([]string{e.dns1, e.dns2, e.lag}, " "),
 		"zone": e.zone})
 	wantMessages(t, msgs, []string{fmt.Sprintf("serials differ: %s=%s %s=%s %s=%s",
 		e.dns1, e.serial, e.dns2, e.serial, e.lag, e.lagSerial)})
@@ -233,7 +233,7 @@ func TestITDNSSerialLagging(t *testing.T) {
 
 func TestITDNSSerialServerDown(t *testing.T) {
 	e := itDNSEnv(t)
-	st, msgs := runIT(t, dnsserialType, map[string]string{"hosts": e.dns1 + " " + e.down + " " + e.lag,
+	st, msgs := runIT(t, dnsserialDescriptor(), map[string]string{"hosts": e.dns1 + " " + e.down + " " + e.lag,
 		"zone": e.zone})
 	if len(msgs) != 2 || !strings.HasPrefix(msgs[0], e.down+": monsta.test SOA: query over udp: ") ||
 		msgs[1] != fmt.Sprintf("serials differ: %s=%s %s=error %s=%s", e.dns1, e.serial, e.down, e.lag, e.lagSerial) {

@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/monsta/monsta/runtime"
 )
 
 // fakeDNS is an in-process DNS server on 127.0.0.1, UDP and TCP on one port.
@@ -135,8 +133,8 @@ func silentUDP(t testing.TB) string {
 	return pc.LocalAddr().String()
 }
 
-// closedPort returns a loopback address where nothing listens (UDP and TCP).
-func closedPort(t testing.TB) string {
+// closedUDPAddr returns a loopback address where nothing listens (UDP and TCP).
+func closedUDPAddr(t testing.TB) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -145,46 +143,6 @@ func closedPort(t testing.TB) string {
 	addr := pc.LocalAddr().String()
 	pc.Close()
 	return addr
-}
-
-// newTestCheck builds a check of descriptor d from raw options in a fresh
-// registry.
-func newTestCheck(t testing.TB, d runtime.Descriptor, raw map[string]string) (runtime.Check, error) {
-	t.Helper()
-	reg := runtime.NewRegistry()
-	if err := reg.Add(d); err != nil {
-		t.Fatalf("Add(%s) error = %v", d.Name, err)
-	}
-	dp, _ := reg.Lookup(runtime.KindCheck, d.Name)
-	o, err := runtime.NewOptions(dp, "Check_test", raw)
-	if err != nil {
-		return nil, err
-	}
-	return dp.NewCheck(o)
-}
-
-// runGuarded runs c with a timeout and fails the test if Run outlives it by
-// far (a hang).
-func runGuarded(t *testing.T, c runtime.Check, timeout time.Duration) (runtime.Stats, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	type res struct {
-		st  runtime.Stats
-		err error
-	}
-	done := make(chan res, 1)
-	go func() {
-		st, err := c.Run(ctx)
-		done <- res{st, err}
-	}()
-	select {
-	case r := <-done:
-		return r.st, r.err
-	case <-time.After(timeout + 10*time.Second):
-		t.Fatalf("Run() did not return within %v after its %v deadline", 10*time.Second, timeout)
-		return nil, nil
-	}
 }
 
 func TestParseDNSServer(t *testing.T) {
