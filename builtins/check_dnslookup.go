@@ -38,12 +38,12 @@ func dnslookupDescriptor() runtime.Descriptor {
 				Help: "Resolver configuration whose nameserver lines are queried when hosts is empty (monsta also accepts address:port there)."},
 		},
 		Example: `[Check_www_dns]
-	type = dnslookup
-	hosts = 127.0.0.2:5353 [::1]:5353
-	record = www.example.org
-	recordtype = A
-	requiredanswers = 192.0.2.10 192.0.2.11
-	`,
+type = dnslookup
+hosts = 127.0.0.2:5353 [::1]:5353
+record = www.example.org
+recordtype = A
+requiredanswers = 192.0.2.10 192.0.2.11
+`,
 		NewCheck: newDNSLookup,
 	}
 }

@@ -29,10 +29,10 @@ func dnsserialDescriptor() runtime.Descriptor {
 			dnsProtocolOption(),
 		},
 		Example: `[Check_zone_sync]
-	type = dnsserial
-	hosts = ns1.example.org ns2.example.org:5353 [2001:db8::53]:53
-	zone = example.org
-	`,
+type = dnsserial
+hosts = ns1.example.org ns2.example.org:5353 [2001:db8::53]:53
+zone = example.org
+`,
 		NewCheck: newDNSSerial,
 	}
 }

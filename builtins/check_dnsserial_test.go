@@ -149,6 +149,9 @@ func TestDNSSerialStats(t *testing.T) {
 func TestDNSExamples(t *testing.T) {
 	for _, d := range []runtime.Descriptor{dnslookupDescriptor(), dnsserialDescriptor()} {
 		t.Run(d.Name, func(t *testing.T) {
+			if strings.Contains(d.Example, "\n ") || strings.Contains(d.Example, "\n\t") {
+				t.Errorf("Example has indented lines:\n%s", d.Example)
+			}
 			secs, _, err := config.Parse(d.Name+".example", []byte(d.Example))
 			if err != nil || len(secs) != 1 {
 				t.Fatalf("Parse(Example) = %d sections, error %v; want 1 section", len(secs), err)
