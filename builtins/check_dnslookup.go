@@ -37,12 +37,12 @@ func dnslookupDescriptor() runtime.Descriptor {
 			{Name: "resolv_conf", Default: "/etc/resolv.conf",
 				Help: "Resolver configuration whose nameserver lines are queried when hosts is empty (monsta also accepts address:port there)."},
 		},
-		Example: `[Check_www_dns]
+		Example: `[Check_mail_dns]
 type = dnslookup
 hosts = 127.0.0.2:5353 [::1]:5353
-record = www.example.org
-recordtype = A
-requiredanswers = 192.0.2.10 192.0.2.11
+record = example.org
+recordtype = MX
+requiredanswers = 10 mx1.example.org. mx2.example.org
 `,
 		NewCheck: newDNSLookup,
 	}
@@ -154,12 +154,12 @@ func (c *DNSLookup) judge(r dnsReply) error {
 	return fmt.Errorf("missing %s (got %s)", strings.Join(missing, ", "), strings.Join(shown, ", "))
 }
 
-// The rest of this file compares DNS answers with the values an admin writes, in the
-// form `dig +short` prints them: names case-insensitive with or without the
-// trailing dot, IPv6 in any spelling, MX by exchange or "pref exchange", SRV
-// by target or "prio weight port target", TXT by its text (one string or all
-// strings joined), SOA by mname, serial or the whole record, CAA as
-// `0 issue "ca.example"` or by its value alone.
+// The rest of this file compares DNS answers with the values an admin
+// writes, in the form dig +short prints them: names case-insensitive with or
+// without the trailing dot, IPv6 in any spelling, MX by exchange or
+// "pref exchange", SRV by target or "prio weight port target", TXT by its
+// text (one string or all strings joined), SOA by mname, serial or the whole
+// record, CAA as `0 issue "ca.example"` or by its value alone.
 
 // dnsLookupTypes are the record types dnslookup accepts.
 var dnsLookupTypes = []string{"A", "AAAA", "CAA", "CNAME", "DNAME", "DNSKEY", "DS", "HINFO", "HTTPS",

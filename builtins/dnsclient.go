@@ -172,6 +172,9 @@ func dnsExchange(ctx context.Context, srv dnsServer, name string, qtype uint16, 
 	return r
 }
 
+// exchangeOnce is miekg's ExchangeContext plus cancellation: ExchangeContext
+// maps only ctx's deadline onto the socket, so a cancelled ctx would still
+// wait for it; here cancelling closes the socket at once.
 func exchangeOnce(ctx context.Context, q *dns.Msg, addr, proto string) (*dns.Msg, error) {
 	c := &dns.Client{Net: proto, Timeout: time.Hour} // ctx's deadline bounds it
 	if d, ok := ctx.Deadline(); ok {
