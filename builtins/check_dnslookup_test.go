@@ -264,7 +264,7 @@ func TestDNSLookupServerErrors(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewCheck() error = %v", err)
 	}
-	st, err := runGuarded(t, c, 500*time.Millisecond)
+	st, err := runGuarded(t, c, time.Second)
 	msgs := runtime.ErrorMessages(err)
 	want := []string{
 		servfail.addr + ": www.monsta.test A: SERVFAIL",
