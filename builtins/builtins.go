@@ -29,6 +29,8 @@ func (env Env) logger() *slog.Logger {
 func descriptors(env Env) []runtime.Descriptor {
 	return []runtime.Descriptor{
 		portconnectDescriptor(),
+		scriptDescriptor(),
+		logDescriptor(env),
 		dnslookupDescriptor(),
 		dnsserialDescriptor(),
 	}

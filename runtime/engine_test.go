@@ -292,7 +292,7 @@ notify=1:bob 2:bob
 func TestDispatcherRetriesUntilDelivered(t *testing.T) {
 	flaky := &flakyNotifier{failures: 2, got: make(chan Message, 1)}
 	spec := &NotificationSpec{Name: "n", Notifier: flaky, Desc: &Descriptor{Kind: KindNotifier, Name: "flaky"}}
-	d := NewDispatcher(map[string]*NotificationSpec{"n": spec}, RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}, nil2())
+	d := NewDispatcher(map[string]*NotificationSpec{"n": spec}, DispatcherOptions{Retry: RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
 	if err := d.Enqueue("n", Message{Test: "x", Time: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/statedir"
 )
 
 // detachedEnv marks the re-executed, detached daemon process.
@@ -70,13 +71,23 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 		return exitFail
 	}
 
+	sd, err := statedir.Open(l.main.StateDir, logger)
+	if err != nil {
+		logger.Error("cannot open state directory", "err", err)
+		return exitFail
+	}
+	state := sd.LoadState()
+	reportFailures(logger, sd)
+
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	var state map[string]runtime.TestState
 	for {
-		eng, err := runtime.NewEngine(l.plan, runtime.EngineOptions{Logger: logger, Hooks: l.hooks, State: state})
+		eng, err := runtime.NewEngine(l.plan, runtime.EngineOptions{
+			Logger: logger, Hooks: l.hooks, State: state,
+			Saver: sd, Outbox: sd, Pending: sd.Pending(),
+		})
 		if err != nil {
 			logger.Error("cannot start", "err", err)
 			return exitFail
@@ -114,15 +125,22 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 			next = nl
 		}
 		// Stop scheduling, let running tests finish, carry state over.
+		// Undelivered notifications stay in the outbox for the new engine.
 		cancel()
 		<-done
 		state = eng.State()
-		closeCtx, c := context.WithTimeout(context.Background(), shutdownGrace)
-		eng.Close(closeCtx)
-		c()
+		eng.Dispatcher().Stop()
 		l.close()
 		l = next
 		logger.Info("configuration reloaded")
+	}
+}
+
+// reportFailures logs, loudly, notifications that were given up earlier
+// and are kept in the state directory's failed folder.
+func reportFailures(logger *slog.Logger, sd *statedir.Dir) {
+	for _, f := range sd.Failures() {
+		logger.Error("UNDELIVERED NOTIFICATION kept in the failed folder", "notification", f.Notification, "test", f.Test, "state", f.State, "reason", f.Reason, "file", f.File)
 	}
 }
 

@@ -86,7 +86,7 @@ func cmdRun(o *options, stdout, stderr io.Writer) int {
 		m := runtime.NewMessage(host, runtime.TestResult{Test: "monsta-test", OK: true, Time: time.Now()}, runtime.StateTest)
 		m.Subject = "monsta test message from " + host
 		m.Body = "This is a test message sent by 'monsta --run " + o.run + "'.\n" + m.Body
-		d := runtime.NewDispatcher(map[string]*runtime.NotificationSpec{name: spec}, runtime.DefaultRetry, stderrLogger(o))
+		d := runtime.NewDispatcher(map[string]*runtime.NotificationSpec{name: spec}, runtime.DispatcherOptions{Logger: stderrLogger(o)})
 		err := d.Send(ctx, name, m)
 		d.Close(ctx)
 		if err != nil {
