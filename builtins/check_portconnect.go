@@ -84,7 +84,7 @@ func (c *Portconnect) Run(ctx context.Context) (runtime.Stats, error) {
 		conn, err = c.dialer.DialContext(ctx, "tcp", c.addr)
 	}
 	if err != nil {
-		return nil, &stepError{step: "connect ", addr: c.addr, err: err}
+		return nil, &stepError{step: "connect", addr: c.addr, err: err}
 	}
 	defer conn.Close()
 	connected := time.Now()
@@ -94,7 +94,7 @@ func (c *Portconnect) Run(ctx context.Context) (runtime.Stats, error) {
 	stats := runtime.Stats{"connect_seconds": connected.Sub(start).Seconds()}
 	if dl, ok := ctx.Deadline(); ok {
 		if err := conn.SetDeadline(dl); err != nil {
-			return stats, &stepError{step: "set deadline on ", addr: c.addr, err: err}
+			return stats, &stepError{step: "set deadline on", addr: c.addr, err: err}
 		}
 	}
 	// A cancel (as opposed to the deadline) also interrupts the read.
@@ -108,7 +108,7 @@ func (c *Portconnect) Run(ctx context.Context) (runtime.Stats, error) {
 		if errors.Is(ctx.Err(), context.Canceled) {
 			err = context.Canceled
 		}
-		return stats, &stepError{step: "read banner from ", addr: c.addr, err: err}
+		return stats, &stepError{step: "read banner from", addr: c.addr, err: err}
 	}
 	stats["banner_seconds"] = time.Since(connected).Seconds()
 	if !bytes.Contains(line, c.expect) {
@@ -155,12 +155,12 @@ func clip(b []byte, n int) []byte {
 // layers of net.OpError and os.SyscallError that repeat the address and the
 // system call; Unwrap still reaches them.
 type stepError struct {
-	step string // with its trailing space, e.g. "connect "
+	step string // e.g. "connect"
 	addr string
 	err  error
 }
 
-func (e *stepError) Error() string { return e.step + e.addr + ": " + causeText(e.err) }
+func (e *stepError) Error() string { return e.step + " " + e.addr + ": " + causeText(e.err) }
 
 func (e *stepError) Unwrap() error { return e.err }
 

@@ -271,3 +271,23 @@ func BenchmarkPortconnect(b *testing.B) { benchmarkPortconnect(b, "", "") }
 
 // BenchmarkPortconnectBanner measures connect, first line, close.
 func BenchmarkPortconnectBanner(b *testing.B) { benchmarkPortconnect(b, "220 ready\r\n", "220") }
+
+// TestPortconnectHostName covers the resolver path with "localhost" from
+// /etc/hosts; the resolver cannot reach any DNS server.
+func TestPortconnectHostName(t *testing.T) {
+	_, port := fakeTCP(t, "127.0.0.1:0", sendAndClose("220 hi\r\n"))
+	c, err := newTestCheck(t, portconnectDescriptor(), map[string]string{"host": "localhost", "port": port, "expect": "220"})
+	if err != nil {
+		t.Fatalf("NewCheck() error = %v", err)
+	}
+	pc := c.(*Portconnect)
+	if pc.ip.IsValid() {
+		t.Fatalf("ip = %v for a host name, want none (resolve at every run)", pc.ip)
+	}
+	pc.dialer.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		return nil, errors.New("no DNS server in tests: localhost must come from /etc/hosts")
+	}}
+	if _, err := runGuarded(t, c, 5*time.Second); err != nil {
+		t.Fatalf("Run() error = %v, want nil", err)
+	}
+}
