@@ -28,7 +28,7 @@ func portconnectDescriptor() runtime.Descriptor {
 			{Name: "host", Required: true, Help: "Host name or address to connect to."},
 			{Name: "port", Required: true, Parse: runtime.Port, Help: "TCP port to connect to."},
 			{Name: "timeout", Default: "10", Parse: runtime.Seconds, Help: "Seconds before the check fails."},
-			{Name: "expect", Help: "Substring required in the first line the server sends; empty: the connect suffices."},
+			{Name: "expect", Help: "Substring required in the first line (at most 4 KiB) the server sends; empty: the connect suffices."},
 		},
 		Example: `[Check_ssh]
 type = portconnect
@@ -88,10 +88,10 @@ func (c *Portconnect) Run(ctx context.Context) (runtime.Stats, error) {
 	}
 	defer conn.Close()
 	connected := time.Now()
-	if c.expect == nil {
-		return runtime.Stats{"connect_seconds": connected.Sub(start).Seconds()}, nil
-	}
 	stats := runtime.Stats{"connect_seconds": connected.Sub(start).Seconds()}
+	if c.expect == nil {
+		return stats, nil
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		if err := conn.SetDeadline(dl); err != nil {
 			return stats, &stepError{step: "set deadline on", addr: c.addr, err: err}
