@@ -419,3 +419,21 @@ func TestParseLineTooLong(t *testing.T) {
 		t.Fatalf("Parse() error = %v, want one at big.conf:3", err)
 	}
 }
+
+// BenchmarkParse10k parses a file of 10,000 checks and tests (five keys
+// each), the size of the daemon's benchmark configuration.
+func BenchmarkParse10k(b *testing.B) {
+	var buf bytes.Buffer
+	for i := range 10000 {
+		fmt.Fprintf(&buf, "[Check_c%d]\ntype = portconnect\nhost = 127.0.0.%d\nport = %d\ntimeout = 2\nexpect = 220 ; banner\n\n",
+			i, 1+i%4, 1024+i)
+		fmt.Fprintf(&buf, "[Test_t%d]\nchecks = c%d\ninterval = 10\nnotify = 1:log\n\n", i, i)
+	}
+	data := buf.Bytes()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Parse("big.conf", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
