@@ -86,7 +86,7 @@ func (c *Portconnect) Run(ctx context.Context) (runtime.Stats, error) {
 	if err != nil {
 		return nil, &stepError{step: "connect", addr: c.addr, err: err}
 	}
-	defer conn.Close()
+	defer abortClose(conn)
 	connected := time.Now()
 	stats := runtime.Stats{"connect_seconds": connected.Sub(start).Seconds()}
 	if c.expect == nil {
@@ -115,6 +115,17 @@ func (c *Portconnect) Run(ctx context.Context) (runtime.Stats, error) {
 		return stats, fmt.Errorf("banner %q does not contain %q", clip(line, 200), c.expect)
 	}
 	return stats, nil
+}
+
+// abortClose closes conn with a reset instead of a FIN, as HAProxy's health
+// checks do: the probing side then keeps no socket in TIME_WAIT for a
+// minute, which at a thousand checks a second would exhaust the ephemeral
+// ports towards one target.
+func abortClose(conn net.Conn) {
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	conn.Close()
 }
 
 // readLine reads until the first newline, the end of buf or the end of the
