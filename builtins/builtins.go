@@ -31,6 +31,8 @@ func descriptors(env Env) []runtime.Descriptor {
 		portconnectDescriptor(),
 		scriptDescriptor(),
 		logDescriptor(env),
+		dnslookupDescriptor(),
+		dnsserialDescriptor(),
 	}
 }
 
