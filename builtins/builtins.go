@@ -11,7 +11,10 @@ import (
 
 // descriptors is the one list of built-in types.
 func descriptors() []runtime.Descriptor {
-	return []runtime.Descriptor{}
+	return []runtime.Descriptor{
+		smtpCheckType,
+		smtpNotifierType,
+	}
 }
 
 // Register adds every built-in type to r.
