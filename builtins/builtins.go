@@ -14,6 +14,7 @@ func descriptors() []runtime.Descriptor {
 	return []runtime.Descriptor{
 		smtpCheckType,
 		smtpNotifierType,
+		mailboxCheckType,
 	}
 }
 
