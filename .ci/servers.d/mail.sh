@@ -22,16 +22,18 @@ mail_users() {
 }
 
 # mail_write FILE: write stdin to FILE only when the content changes
-# (Postfix waits ~2 s at start when main.cf changed in the last second).
+# (Postfix waits ~2 s at start when main.cf changed in the last second), and
+# then set mail_changed so that running daemons are restarted.
 mail_write() {
   local tmp="$1.new"
   cat >"$tmp"
-  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
+  if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; mail_changed=1; fi
 }
 
 mail_start() {
   local d="$MONSTA_IT_DIR/mail"
   local pf="$d/postfix" dv="$d/dovecot" ssl="$d/ssl" vmail="$d/vmail" logs="$d/log"
+  local mail_changed=0
   mkdir -p "$pf" "$dv" "$ssl" "$vmail" "$logs" "$d/run/postfix-spool" "$d/run/postfix-data"
   chown postfix "$d/run/postfix-data"
   # The daemons drop to postfix, mail, dovecot and dovenull: they must be
@@ -98,6 +100,14 @@ service imap-login {
 service auth {
   unix_listener $d/run/auth-postfix {
     mode = 0666
+  }
+}
+# Every test logs in from 127.0.0.1: without this, one wrong-password test
+# slows every later login (IMAP and SMTP AUTH) by Dovecot's per-IP auth
+# penalty (4, 8, 15 s). A wrong password still takes auth_failure_delay (2 s).
+service anvil {
+  unix_listener anvil-auth-penalty {
+    mode = 0
   }
 }
 service stats {
@@ -182,6 +192,9 @@ scache     unix  - - n -    1 scache
 postlog    unix-dgram n - n - 1 postlogd
 EOF
 
+  # A running instance with an outdated configuration is restarted.
+  if [ "$mail_changed" = 1 ]; then mail_stop; fi
+
   # Dovecot first: Postfix's submission port authenticates through it.
   if ! mail_running "$d/dovecot.pid"; then
     start_daemon "$logs/dovecot.out" dovecot -F -c "$dv/dovecot.conf" >"$d/dovecot.pid"
@@ -193,7 +206,7 @@ EOF
 
   if ! mail_running "$d/postfix.pid"; then
     postfix -c "$pf" start </dev/null >>"$logs/postfix.out" 2>&1 || { echo "postfix did not start; see $logs/postfix.log" >&2; return 1; }
-    tr -dc 0-9 <"$d/run/postfix-spool/pid/master.pid" >"$d/postfix.pid"
+    echo "$(tr -dc 0-9 <"$d/run/postfix-spool/pid/master.pid")" >"$d/postfix.pid"
   fi
   wait_port 127.0.0.1 2525
   wait_port 127.0.0.1 2587
