@@ -29,60 +29,62 @@ const probeHeader = "X-Monsta-Probe"
 // timeout for the IMAP login before sending and the clean-up after.
 const imapSlack = 10 * time.Second
 
-// mailboxCheckType is the mailbox check: a mail round trip from SMTP to IMAP.
-var mailboxCheckType = runtime.Descriptor{
-	Kind:        runtime.KindCheck,
-	Name:        "mailbox",
-	Description: "send a message over SMTP and wait for it to arrive in an IMAP folder",
-	Help: "The check logs in to the IMAP folder first, then sends a message carrying a unique id in its " +
-		probeHeader + " header and subject, and polls the folder until that message arrives or timeout " +
-		"seconds have passed. It deletes the message it found (STORE \\Deleted, then EXPUNGE, which also " +
-		"removes other messages flagged \\Deleted in that folder) together with probes of this check " +
-		"that arrived too late in earlier runs; only the current run's message counts. " +
-		"A run may take smtp_timeout + timeout + 10 seconds. Stats: smtp_seconds (the SMTP dialogue) " +
-		"and mailbox_seconds (message accepted by SMTP until found in the folder).",
-	Options: append([]runtime.Option{
-		{Name: "smtp_host", Default: "localhost", Help: "Host name or address of the SMTP server."},
-		{Name: "smtp_port", Default: "25", Parse: runtime.Port, Help: "TCP port of the SMTP server."},
-		{Name: "smtp_timeout", Default: "20", Parse: runtime.PositiveSeconds,
-			Help: "Seconds the SMTP dialogue may take."},
-		{Name: "smtp_helo", Default: "monsta.local", Help: "Host name to announce with EHLO or HELO."},
-		{Name: "smtp_username", Help: "User name for SMTP AUTH PLAIN (needs smtp_starttls); empty: no login."},
-		{Name: "smtp_password", Secret: true, Help: "Password for SMTP AUTH PLAIN."},
-		{Name: "smtp_starttls", Default: "no", Parse: parseStarttls,
-			Help: "Use STARTTLS on SMTP: no, yes (when the server offers it) or required."},
-		{Name: "mailbox_type", Default: "imap", Parse: runtime.OneOf("imap"),
-			Help: "Protocol to read the mailbox with; only imap is supported."},
-		{Name: "sender", Required: true, Help: "Address for MAIL FROM and the From header."},
-		{Name: "recipient", Required: true, Help: "Address to send the probe to; it must arrive in the mailbox."},
-		{Name: "timeout", Default: "60", Parse: runtime.PositiveSeconds,
-			Help: "Seconds to wait for the message after the SMTP server accepted it."},
-		{Name: "mailbox_host", Required: true, Help: "Host name or address of the IMAP server."},
-		{Name: "mailbox_port", Parse: parseOptionalPort,
-			Help: "TCP port of the IMAP server; empty: 143, or 993 with mailbox_ssl."},
-		{Name: "mailbox_username", Required: true, Help: "IMAP user name."},
-		{Name: "mailbox_password", Required: true, Secret: true, Help: "IMAP password."},
-		{Name: "mailbox_folder", Default: "INBOX", Help: "IMAP folder the message must arrive in."},
-		{Name: "mailbox_ssl", Default: "no", Parse: runtime.Bool,
-			Help: "Speak TLS to the IMAP server from the first byte (IMAPS)."},
-		{Name: "mailbox_starttls", Default: "no", Parse: parseStarttls,
-			Help: "Use STARTTLS on IMAP: no, yes (when the server offers it) or required."},
-	}, tlsOptions()...),
-	Example: `[Check_roundtrip]
-type=mailbox
-smtp_host=mx.example.org
-sender=monsta@example.org
-recipient=probe@example.org
-mailbox_host=imap.example.org
-mailbox_username=probe@example.org
-mailbox_password=secret
-mailbox_ssl=yes
-timeout=120
-`,
-	NewCheck: newMailboxCheck,
-	Deadline: func(o *runtime.Options) time.Duration {
-		return o.Duration("smtp_timeout") + o.Duration("timeout") + imapSlack
-	},
+// mailboxCheckDescriptor describes the mailbox check: a mail round trip from SMTP to IMAP.
+func mailboxCheckDescriptor() runtime.Descriptor {
+	return runtime.Descriptor{
+		Kind:        runtime.KindCheck,
+		Name:        "mailbox",
+		Description: "send a message over SMTP and wait for it to arrive in an IMAP folder",
+		Help: "The check logs in to the IMAP folder first, then sends a message carrying a unique id in its " +
+			probeHeader + " header and subject, and polls the folder until that message arrives or timeout " +
+			"seconds have passed. It deletes the message it found (STORE \\Deleted, then EXPUNGE, which also " +
+			"removes other messages flagged \\Deleted in that folder) together with probes of this check " +
+			"that arrived too late in earlier runs; only the current run's message counts. " +
+			"A run may take smtp_timeout + timeout + 10 seconds. Stats: smtp_seconds (the SMTP dialogue) " +
+			"and mailbox_seconds (message accepted by SMTP until found in the folder).",
+		Options: append([]runtime.Option{
+			{Name: "smtp_host", Default: "localhost", Help: "Host name or address of the SMTP server."},
+			{Name: "smtp_port", Default: "25", Parse: runtime.Port, Help: "TCP port of the SMTP server."},
+			{Name: "smtp_timeout", Default: "20", Parse: runtime.PositiveSeconds,
+				Help: "Seconds the SMTP dialogue may take."},
+			{Name: "smtp_helo", Default: "monsta.local", Help: "Host name to announce with EHLO or HELO."},
+			{Name: "smtp_username", Help: "User name for SMTP AUTH PLAIN (needs smtp_starttls); empty: no login."},
+			{Name: "smtp_password", Secret: true, Help: "Password for SMTP AUTH PLAIN."},
+			{Name: "smtp_starttls", Default: "no", Parse: parseStarttls,
+				Help: "Use STARTTLS on SMTP: no, yes (when the server offers it) or required."},
+			{Name: "mailbox_type", Default: "imap", Parse: runtime.OneOf("imap"),
+				Help: "Protocol to read the mailbox with; only imap is supported."},
+			{Name: "sender", Required: true, Help: "Address for MAIL FROM and the From header."},
+			{Name: "recipient", Required: true, Help: "Address to send the probe to; it must arrive in the mailbox."},
+			{Name: "timeout", Default: "60", Parse: runtime.PositiveSeconds,
+				Help: "Seconds to wait for the message after the SMTP server accepted it."},
+			{Name: "mailbox_host", Required: true, Help: "Host name or address of the IMAP server."},
+			{Name: "mailbox_port", Parse: parseOptionalPort,
+				Help: "TCP port of the IMAP server; empty: 143, or 993 with mailbox_ssl."},
+			{Name: "mailbox_username", Required: true, Help: "IMAP user name."},
+			{Name: "mailbox_password", Required: true, Secret: true, Help: "IMAP password."},
+			{Name: "mailbox_folder", Default: "INBOX", Help: "IMAP folder the message must arrive in."},
+			{Name: "mailbox_ssl", Default: "no", Parse: runtime.Bool,
+				Help: "Speak TLS to the IMAP server from the first byte (IMAPS)."},
+			{Name: "mailbox_starttls", Default: "no", Parse: parseStarttls,
+				Help: "Use STARTTLS on IMAP: no, yes (when the server offers it) or required."},
+		}, tlsOptions()...),
+		Example: `[Check_roundtrip]
+	type=mailbox
+	smtp_host=mx.example.org
+	sender=monsta@example.org
+	recipient=probe@example.org
+	mailbox_host=imap.example.org
+	mailbox_username=probe@example.org
+	mailbox_password=secret
+	mailbox_ssl=yes
+	timeout=120
+	`,
+		NewCheck: newMailboxCheck,
+		Deadline: func(o *runtime.Options) time.Duration {
+			return o.Duration("smtp_timeout") + o.Duration("timeout") + imapSlack
+		},
+	}
 }
 
 // parseOptionalPort parses a port number or "" (0: the default port).

@@ -235,8 +235,8 @@ func TestMailboxCheck(t *testing.T) {
 			for k, v := range tt.opts {
 				raw[k] = strings.ReplaceAll(v, "CLOSED", closed)
 			}
-			o := newTestOptions(t, mailboxCheckType, "Check_roundtrip", raw)
-			c, err := mailboxCheckType.NewCheck(o)
+			o := newTestOptions(t, mailboxCheckDescriptor(), "Check_roundtrip", raw)
+			c, err := mailboxCheckDescriptor().NewCheck(o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -255,7 +255,7 @@ func TestMailboxCheck(t *testing.T) {
 				stats runtime.Stats
 				err   error
 			}
-			r := runGuarded(t, func() result {
+			r := guarded(t, func() result {
 				ctx, cancel := context.WithTimeout(context.Background(), o.Descriptor().DeadlineFor(o))
 				defer cancel()
 				s, err := c.Run(ctx)
@@ -303,14 +303,14 @@ func TestMailboxCheck(t *testing.T) {
 }
 
 func TestMailboxCheckIMAPSilent(t *testing.T) {
-	o := newTestOptions(t, mailboxCheckType, "Check_roundtrip", map[string]string{
+	o := newTestOptions(t, mailboxCheckDescriptor(), "Check_roundtrip", map[string]string{
 		"sender": "monsta@monsta.test", "recipient": "alice@monsta.test", "mailbox_host": "127.0.0.1",
 		"mailbox_port": silentListener(t), "mailbox_username": "alice", "mailbox_password": "pw"})
-	c, err := mailboxCheckType.NewCheck(o)
+	c, err := mailboxCheckDescriptor().NewCheck(o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = runGuarded(t, func() error {
+	err = guarded(t, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		_, err := c.Run(ctx)
@@ -322,13 +322,13 @@ func TestMailboxCheckIMAPSilent(t *testing.T) {
 }
 
 func TestMailboxDeadline(t *testing.T) {
-	o := newTestOptions(t, mailboxCheckType, "Check_roundtrip", map[string]string{
+	o := newTestOptions(t, mailboxCheckDescriptor(), "Check_roundtrip", map[string]string{
 		"sender": "a@x", "recipient": "b@x", "mailbox_host": "h", "mailbox_username": "u",
 		"mailbox_password": "p", "smtp_timeout": "5", "timeout": "30"})
 	if got, want := o.Descriptor().DeadlineFor(o), 45*time.Second; got != want {
 		t.Errorf("DeadlineFor() = %v, want %v", got, want)
 	}
-	c, err := mailboxCheckType.NewCheck(o)
+	c, err := mailboxCheckDescriptor().NewCheck(o)
 	if err != nil {
 		t.Fatal(err)
 	}

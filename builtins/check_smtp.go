@@ -7,35 +7,37 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-// smtpCheckType is the smtp check: an SMTP dialogue up to RCPT TO.
-var smtpCheckType = runtime.Descriptor{
-	Kind:        runtime.KindCheck,
-	Name:        "smtp",
-	Description: "talk SMTP up to RCPT TO and expect every reply to be 2xx",
-	Help: "The check connects, reads the banner, says EHLO (HELO when the server refuses EHLO), " +
-		"optionally STARTTLS, then MAIL FROM and RCPT TO; each must be answered with 2xx. " +
-		"It then says QUIT: no message is ever sent. Stats: banner_seconds (connect to banner) and " +
-		"total_seconds.",
-	Options: append([]runtime.Option{
-		{Name: "host", Required: true, Help: "Host name or address of the SMTP server."},
-		{Name: "port", Default: "25", Parse: runtime.Port, Help: "TCP port of the SMTP server."},
-		{Name: "timeout", Default: "20", Parse: runtime.Seconds, Help: "Seconds the whole dialogue may take."},
-		{Name: "helo", Default: "monsta.local", Help: "Host name to announce with EHLO or HELO."},
-		{Name: "sender", Required: true, Help: "Address for MAIL FROM."},
-		{Name: "recipient", Required: true, Help: "Address for RCPT TO; it must be accepted."},
-		{Name: "starttls", Default: "no", Parse: parseStarttls,
-			Help: "Use STARTTLS: no, yes (when the server offers it) or required."},
-		{Name: "ssl", Default: "no", Parse: runtime.Bool,
-			Help: "Speak TLS from the first byte (implicit TLS, usually port 465)."},
-	}, tlsOptions()...),
-	Example: `[Check_mx]
-type=smtp
-host=mx.example.org
-sender=monsta@example.org
-recipient=postmaster@example.org
-starttls=yes
-`,
-	NewCheck: newSMTPCheck,
+// smtpCheckDescriptor describes the smtp check: an SMTP dialogue up to RCPT TO.
+func smtpCheckDescriptor() runtime.Descriptor {
+	return runtime.Descriptor{
+		Kind:        runtime.KindCheck,
+		Name:        "smtp",
+		Description: "talk SMTP up to RCPT TO and expect every reply to be 2xx",
+		Help: "The check connects, reads the banner, says EHLO (HELO when the server refuses EHLO), " +
+			"optionally STARTTLS, then MAIL FROM and RCPT TO; each must be answered with 2xx. " +
+			"It then says QUIT: no message is ever sent. Stats: banner_seconds (connect to banner) and " +
+			"total_seconds.",
+		Options: append([]runtime.Option{
+			{Name: "host", Required: true, Help: "Host name or address of the SMTP server."},
+			{Name: "port", Default: "25", Parse: runtime.Port, Help: "TCP port of the SMTP server."},
+			{Name: "timeout", Default: "20", Parse: runtime.Seconds, Help: "Seconds the whole dialogue may take."},
+			{Name: "helo", Default: "monsta.local", Help: "Host name to announce with EHLO or HELO."},
+			{Name: "sender", Required: true, Help: "Address for MAIL FROM."},
+			{Name: "recipient", Required: true, Help: "Address for RCPT TO; it must be accepted."},
+			{Name: "starttls", Default: "no", Parse: parseStarttls,
+				Help: "Use STARTTLS: no, yes (when the server offers it) or required."},
+			{Name: "ssl", Default: "no", Parse: runtime.Bool,
+				Help: "Speak TLS from the first byte (implicit TLS, usually port 465)."},
+		}, tlsOptions()...),
+		Example: `[Check_mx]
+	type=smtp
+	host=mx.example.org
+	sender=monsta@example.org
+	recipient=postmaster@example.org
+	starttls=yes
+	`,
+		NewCheck: newSMTPCheck,
+	}
 }
 
 // SMTPCheck passes when the server answers banner, EHLO (or HELO),

@@ -71,8 +71,8 @@ func TestSMTPCheck(t *testing.T) {
 			for k, v := range tt.opts {
 				raw[k] = v
 			}
-			o := newTestOptions(t, smtpCheckType, "Check_mx", raw)
-			c, err := smtpCheckType.NewCheck(o)
+			o := newTestOptions(t, smtpCheckDescriptor(), "Check_mx", raw)
+			c, err := smtpCheckDescriptor().NewCheck(o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +84,7 @@ func TestSMTPCheck(t *testing.T) {
 				stats runtime.Stats
 				err   error
 			}
-			r := runGuarded(t, func() result {
+			r := guarded(t, func() result {
 				ctx, cancel := context.WithTimeout(context.Background(), o.Descriptor().DeadlineFor(o))
 				defer cancel()
 				s, err := c.Run(ctx)

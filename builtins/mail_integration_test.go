@@ -78,7 +78,7 @@ func itRun(t *testing.T, d runtime.Descriptor, raw map[string]string) (runtime.C
 	return c, r.stats, r.err
 }
 
-// runGuardedFor is runGuarded with a guard of d.
+// runGuardedFor is guarded with a guard of d.
 func runGuardedFor[T any](t *testing.T, d time.Duration, f func() T) T {
 	t.Helper()
 	done := make(chan T, 1)
@@ -139,7 +139,7 @@ func tlsConfigFromPEM(pem []byte) (*tls.Config, error) {
 	f.Write(pem)
 	f.Close()
 	reg := runtime.NewRegistry()
-	d := smtpCheckType
+	d := smtpCheckDescriptor()
 	if err := reg.Add(d); err != nil {
 		return nil, err
 	}
@@ -229,7 +229,7 @@ func TestIntegrationSMTPCheck(t *testing.T) {
 			for k, v := range tt.opts {
 				raw[k] = v
 			}
-			_, stats, err := itRun(t, smtpCheckType, raw)
+			_, stats, err := itRun(t, smtpCheckDescriptor(), raw)
 			wantErr(t, err, tt.want)
 			if tt.timeout && !runtime.IsTimeout(err) {
 				t.Errorf("error = %v, want a timeout", err)
@@ -289,8 +289,8 @@ func TestIntegrationMailbox(t *testing.T) {
 			for k, v := range tt.opts {
 				raw[k] = v
 			}
-			o := newTestOptions(t, mailboxCheckType, "Check_it", raw)
-			c0, err := mailboxCheckType.NewCheck(o)
+			o := newTestOptions(t, mailboxCheckDescriptor(), "Check_it", raw)
+			c0, err := mailboxCheckDescriptor().NewCheck(o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -309,7 +309,7 @@ func TestIntegrationMailbox(t *testing.T) {
 					time.Sleep(100 * time.Millisecond)
 				}
 			}
-			_, stats, err := itRun(t, mailboxCheckType, raw)
+			_, stats, err := itRun(t, mailboxCheckDescriptor(), raw)
 			wantErr(t, err, tt.want)
 			if err != nil {
 				for _, secret := range []string{"not-the-password", pass, e.passwords[1]} {
@@ -340,7 +340,7 @@ func TestIntegrationSMTPNotifier(t *testing.T) {
 	id := make([]byte, 8)
 	rand.Read(id)
 	tag := hex.EncodeToString(id)
-	n := newTestNotifier(t, map[string]string{"host": subHost, "port": subPort, "sender": user,
+	n := newSMTPTestNotifier(t, map[string]string{"host": subHost, "port": subPort, "sender": user,
 		"recipient": user, "username": user, "password": pass, "starttls": "required", "tls_ca": e.ca})
 	msg := runtime.Message{Test: "www", State: runtime.StateFail, Failures: 1, Time: time.Now(),
 		Subject: "FAIL www " + tag + " — Prüfung", Body: "check www failed\nconnect 127.0.0.1:80: connection refused\n"}
@@ -390,14 +390,14 @@ func TestIntegrationSMTPNotifier(t *testing.T) {
 	})
 
 	// Refusals that retrying cannot fix are permanent.
-	bad := newTestNotifier(t, map[string]string{"host": subHost, "port": subPort, "sender": user,
+	bad := newSMTPTestNotifier(t, map[string]string{"host": subHost, "port": subPort, "sender": user,
 		"recipient": user, "username": user, "password": "not-the-password", "starttls": "required", "tls_ca": e.ca})
 	err := bad.Verify(ctx)
 	var perm *runtime.PermanentError
 	if err == nil || !errors.As(err, &perm) || !strings.Contains(err.Error(), "AUTH PLAIN as "+user+": 535") {
 		t.Errorf("Verify() with a wrong password = %v, want a permanent 535", err)
 	}
-	unknown := newTestNotifier(t, map[string]string{"host": subHost, "port": smtpPort, "sender": user,
+	unknown := newSMTPTestNotifier(t, map[string]string{"host": subHost, "port": smtpPort, "sender": user,
 		"recipient": "nobody@monsta.test"})
 	err = unknown.Notify(ctx, msg)
 	if err == nil || !errors.As(err, &perm) || !strings.Contains(err.Error(), "RCPT TO <nobody@monsta.test>: 550 5.1.1") {

@@ -17,38 +17,40 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-// smtpNotifierType is the smtp notifier (aliases email and mail).
-var smtpNotifierType = runtime.Descriptor{
-	Kind:        runtime.KindNotifier,
-	Name:        "smtp",
-	Aliases:     []string{"email", "mail"},
-	Description: "send the notification as an e-mail through an SMTP server",
-	Help: "The message is plain UTF-8 text marked Auto-Submitted: auto-generated. With username set " +
-		"it logs in with AUTH PLAIN, which needs starttls or ssl. A recipient or login the server " +
-		"refuses with 5xx is not retried. --lint connects, says EHLO, STARTTLS and AUTH, then QUIT.",
-	Options: append([]runtime.Option{
-		{Name: "host", Default: "127.0.0.1", Help: "Host name or address of the SMTP server."},
-		{Name: "port", Default: "25", Parse: runtime.Port, Help: "TCP port of the SMTP server."},
-		{Name: "helo", Default: "${myhostname}",
-			Help: "Host name to announce with EHLO; ${myhostname} is the local host name."},
-		{Name: "sender", Required: true, Help: "Address for MAIL FROM and the From header."},
-		{Name: "recipient", Required: true, Parse: parseAddressList,
-			Help: "Addresses to send to, separated by spaces or commas."},
-		{Name: "username", Help: "User name for AUTH PLAIN; empty: no login."},
-		{Name: "password", Secret: true, Help: "Password for AUTH PLAIN."},
-		{Name: "starttls", Default: "no", Parse: parseStarttls,
-			Help: "Use STARTTLS: no, yes (when the server offers it) or required."},
-		{Name: "ssl", Default: "no", Parse: runtime.Bool,
-			Help: "Speak TLS from the first byte (implicit TLS, usually port 465)."},
-		{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery attempt may take."},
-	}, tlsOptions()...),
-	Example: `[Notification_admin]
-type=smtp
-host=127.0.0.1
-sender=monsta@example.org
-recipient=admin@example.org, oncall@example.org
-`,
-	NewNotifier: newSMTPNotifier,
+// smtpNotifierDescriptor describes the smtp notifier (aliases email and mail).
+func smtpNotifierDescriptor() runtime.Descriptor {
+	return runtime.Descriptor{
+		Kind:        runtime.KindNotifier,
+		Name:        "smtp",
+		Aliases:     []string{"email", "mail"},
+		Description: "send the notification as an e-mail through an SMTP server",
+		Help: "The message is plain UTF-8 text marked Auto-Submitted: auto-generated. With username set " +
+			"it logs in with AUTH PLAIN, which needs starttls or ssl. A recipient or login the server " +
+			"refuses with 5xx is not retried. --lint connects, says EHLO, STARTTLS and AUTH, then QUIT.",
+		Options: append([]runtime.Option{
+			{Name: "host", Default: "127.0.0.1", Help: "Host name or address of the SMTP server."},
+			{Name: "port", Default: "25", Parse: runtime.Port, Help: "TCP port of the SMTP server."},
+			{Name: "helo", Default: "${myhostname}",
+				Help: "Host name to announce with EHLO; ${myhostname} is the local host name."},
+			{Name: "sender", Required: true, Help: "Address for MAIL FROM and the From header."},
+			{Name: "recipient", Required: true, Parse: parseAddressList,
+				Help: "Addresses to send to, separated by spaces or commas."},
+			{Name: "username", Help: "User name for AUTH PLAIN; empty: no login."},
+			{Name: "password", Secret: true, Help: "Password for AUTH PLAIN."},
+			{Name: "starttls", Default: "no", Parse: parseStarttls,
+				Help: "Use STARTTLS: no, yes (when the server offers it) or required."},
+			{Name: "ssl", Default: "no", Parse: runtime.Bool,
+				Help: "Speak TLS from the first byte (implicit TLS, usually port 465)."},
+			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery attempt may take."},
+		}, tlsOptions()...),
+		Example: `[Notification_admin]
+	type=smtp
+	host=127.0.0.1
+	sender=monsta@example.org
+	recipient=admin@example.org, oncall@example.org
+	`,
+		NewNotifier: newSMTPNotifier,
+	}
 }
 
 // parseAddressList splits a list of addresses separated by spaces and/or

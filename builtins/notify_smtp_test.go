@@ -16,10 +16,10 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-func newTestNotifier(t *testing.T, raw map[string]string) *SMTPNotifier {
+func newSMTPTestNotifier(t *testing.T, raw map[string]string) *SMTPNotifier {
 	t.Helper()
-	o := newTestOptions(t, smtpNotifierType, "Notification_admin", raw)
-	n, err := smtpNotifierType.NewNotifier(o)
+	o := newTestOptions(t, smtpNotifierDescriptor(), "Notification_admin", raw)
+	n, err := smtpNotifierDescriptor().NewNotifier(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,14 +47,14 @@ func parseMail(t *testing.T, data []byte) (*mail.Message, string) {
 func TestSMTPNotifierDelivers(t *testing.T) {
 	fake := startFakeSMTP(t, fakeSMTPConfig{starttls: true, users: map[string]string{"monsta": "s3cret"}})
 	host, port := fake.hostPort(t)
-	n := newTestNotifier(t, map[string]string{"host": host, "port": port, "sender": "monsta@monsta.test",
+	n := newSMTPTestNotifier(t, map[string]string{"host": host, "port": port, "sender": "monsta@monsta.test",
 		"recipient": "alice@monsta.test, bob@monsta.test", "username": "monsta", "password": "s3cret",
 		"starttls": "required", "tls_ca": testCAFile(t)})
 	when := time.Date(2026, 11, 24, 7, 30, 0, 0, time.UTC)
 	body := strings.Repeat("long line ", 12) + "\nsecond line: Prüfung fehlgeschlagen\n.\nlast\n"
 	msg := runtime.Message{Test: "www", State: runtime.StateFail, Failures: 2, Time: when,
 		Subject: "FAIL: www — Prüfung", Body: body}
-	err := runGuarded(t, func() error {
+	err := guarded(t, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return n.Notify(ctx, msg)
@@ -145,8 +145,8 @@ func TestSMTPNotifierFailures(t *testing.T) {
 			for k, v := range tt.opts {
 				raw[k] = v
 			}
-			n := newTestNotifier(t, raw)
-			err := runGuarded(t, func() error {
+			n := newSMTPTestNotifier(t, raw)
+			err := guarded(t, func() error {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				return n.Notify(ctx, runtime.Message{Subject: "s", Body: "b"})
@@ -161,7 +161,7 @@ func TestSMTPNotifierFailures(t *testing.T) {
 			if errors.As(err, &perm) != tt.permanent {
 				t.Errorf("Notify() error permanent = %v, want %v", !tt.permanent, tt.permanent)
 			}
-			verr := runGuarded(t, func() error {
+			verr := guarded(t, func() error {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				return n.Verify(ctx)
@@ -179,10 +179,10 @@ func TestSMTPNotifierFailures(t *testing.T) {
 func TestSMTPNotifierVerifySendsNothing(t *testing.T) {
 	fake := startFakeSMTP(t, fakeSMTPConfig{starttls: true, users: map[string]string{"monsta": "s3cret"}})
 	host, port := fake.hostPort(t)
-	n := newTestNotifier(t, map[string]string{"host": host, "port": port, "sender": "monsta@monsta.test",
+	n := newSMTPTestNotifier(t, map[string]string{"host": host, "port": port, "sender": "monsta@monsta.test",
 		"recipient": "alice@monsta.test", "username": "monsta", "password": "s3cret", "starttls": "yes",
 		"tls_verify": "no"})
-	err := runGuarded(t, func() error {
+	err := guarded(t, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return n.Verify(ctx)

@@ -239,18 +239,6 @@ func silentListener(t *testing.T) string {
 	return p
 }
 
-// closedPort returns a loopback port on which nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	l.Close()
-	return p
-}
-
 // scriptedSMTP is a loopback server that sends banner, then answers each
 // command line by its first word from replies ("" for unknown: 502).
 func scriptedSMTP(t *testing.T, banner string, replies map[string]string) string {
@@ -311,8 +299,8 @@ func newTestOptions(t *testing.T, d runtime.Descriptor, section string, raw map[
 	return o
 }
 
-// runGuarded calls f and fails the test if it has not returned after 10 s.
-func runGuarded[T any](t *testing.T, f func() T) T {
+// guarded calls f and fails the test if it has not returned after 10 s.
+func guarded[T any](t *testing.T, f func() T) T {
 	t.Helper()
 	done := make(chan T, 1)
 	go func() { done <- f() }()
@@ -339,7 +327,7 @@ func TestDeadlineConnCapsLibraryDeadlines(t *testing.T) {
 	defer c.Close()
 	c.SetDeadline(time.Time{}) // what go-imap does with Timeout 0
 	c.SetReadDeadline(time.Now().Add(time.Hour))
-	err = runGuarded(t, func() error {
+	err = guarded(t, func() error {
 		_, err := c.Read(make([]byte, 1))
 		return err
 	})
@@ -358,7 +346,7 @@ func TestDeadlineConnCancel(t *testing.T) {
 	}
 	defer c.Close()
 	go func() { time.Sleep(50 * time.Millisecond); cancel() }()
-	err = runGuarded(t, func() error {
+	err = guarded(t, func() error {
 		_, err := c.Read(make([]byte, 1))
 		return err
 	})
