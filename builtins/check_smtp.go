@@ -14,16 +14,20 @@ func smtpCheckDescriptor() runtime.Descriptor {
 		Name:        "smtp",
 		Description: "talk SMTP up to RCPT TO and expect every reply to be 2xx",
 		Help: "The check connects, reads the banner, says EHLO (HELO when the server refuses EHLO), " +
-			"optionally STARTTLS, then MAIL FROM and RCPT TO; each must be answered with 2xx. " +
+			"optionally STARTTLS and AUTH, then MAIL FROM and RCPT TO; each must be answered with 2xx. " +
 			"It then says QUIT: no message is ever sent. Stats: banner_seconds (connect to banner) and " +
-			"total_seconds.",
+			"total_seconds. Its options are named like the smtp notifier's, so one [smtp_default] " +
+			"section can serve both.",
 		Options: append([]runtime.Option{
 			{Name: "host", Required: true, Help: "Host name or address of the SMTP server."},
 			{Name: "port", Default: "25", Parse: runtime.Port, Help: "TCP port of the SMTP server."},
 			{Name: "timeout", Default: "20", Parse: runtime.Seconds, Help: "Seconds the whole dialogue may take."},
 			{Name: "helo", Default: "monsta.local", Help: "Host name to announce with EHLO or HELO."},
 			{Name: "sender", Required: true, Help: "Address for MAIL FROM."},
-			{Name: "recipient", Required: true, Help: "Address for RCPT TO; it must be accepted."},
+			{Name: "recipient", Required: true, Parse: parseAddressList,
+				Help: "Addresses for RCPT TO, separated by spaces or commas; each must be accepted."},
+			{Name: "username", Help: "User name for AUTH PLAIN before MAIL FROM (needs starttls or ssl); empty: no login."},
+			{Name: "password", Secret: true, Help: "Password for AUTH PLAIN."},
 			{Name: "starttls", Default: "no", Parse: parseStarttls,
 				Help: "Use STARTTLS: no, yes (when the server offers it) or required."},
 			{Name: "ssl", Default: "no", Parse: runtime.Bool,
@@ -41,11 +45,11 @@ func smtpCheckDescriptor() runtime.Descriptor {
 }
 
 // SMTPCheck passes when the server answers banner, EHLO (or HELO),
-// STARTTLS when configured, MAIL FROM and RCPT TO with 2xx.
+// STARTTLS and AUTH when configured, MAIL FROM and every RCPT TO with 2xx.
 type SMTPCheck struct {
-	params    smtpParams
-	sender    string
-	recipient string
+	params     smtpParams
+	sender     string
+	recipients []string
 }
 
 func newSMTPCheck(o *runtime.Options) (runtime.Check, error) {
@@ -53,7 +57,7 @@ func newSMTPCheck(o *runtime.Options) (runtime.Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &SMTPCheck{params: *p, sender: o.String("sender"), recipient: o.String("recipient")}, nil
+	return &SMTPCheck{params: *p, sender: o.String("sender"), recipients: o.Value("recipient").([]string)}, nil
 }
 
 // smtpParamsFrom reads the connection options that the smtp check, the
@@ -88,7 +92,7 @@ func (c *SMTPCheck) Run(ctx context.Context) (runtime.Stats, error) {
 		stats["banner_seconds"] = s.banner.Seconds()
 	}
 	if err == nil {
-		err = s.envelope(c.sender, []string{c.recipient})
+		err = s.envelope(c.sender, c.recipients)
 		s.quit()
 	}
 	stats["total_seconds"] = time.Since(start).Seconds()

@@ -19,7 +19,7 @@ func rejectUnknown(to string) error {
 
 func TestSMTPCheck(t *testing.T) {
 	plain := startFakeSMTP(t, fakeSMTPConfig{reject: rejectUnknown})
-	withTLS := startFakeSMTP(t, fakeSMTPConfig{starttls: true})
+	withTLS := startFakeSMTP(t, fakeSMTPConfig{starttls: true, users: map[string]string{"monsta": "s3cret"}})
 	implicit := startFakeSMTP(t, fakeSMTPConfig{implicit: true})
 	ca := testCAFile(t)
 	silent := silentListener(t)
@@ -33,12 +33,14 @@ func TestSMTPCheck(t *testing.T) {
 	_, implicitPort := implicit.hostPort(t)
 
 	tests := []struct {
-		name    string
-		opts    map[string]string
-		wantErr string // substring; "" passes
-		timeout bool   // the error must be a timeout
-		fake    *fakeSMTP
-		wantTLS bool
+		name     string
+		opts     map[string]string
+		wantErr  string // substring; "" passes
+		timeout  bool   // the error must be a timeout
+		fake     *fakeSMTP
+		wantTLS  bool
+		wantUser string
+		wantTo   string // space-separated; "" means alice@monsta.test
 	}{
 		{name: "accepted", opts: map[string]string{"port": plainPort}, fake: plain},
 		{name: "recipient rejected", opts: map[string]string{"port": plainPort, "recipient": "nobody@monsta.test"},
@@ -53,6 +55,16 @@ func TestSMTPCheck(t *testing.T) {
 			fake: withTLS, wantTLS: true},
 		{name: "starttls unknown CA", opts: map[string]string{"port": tlsPort, "starttls": "required"},
 			wantErr: "STARTTLS handshake with 127.0.0.1:" + tlsPort + ": tls: failed to verify certificate"},
+		{name: "AUTH after STARTTLS", opts: map[string]string{"port": tlsPort, "starttls": "required", "tls_ca": ca,
+			"username": "monsta", "password": "s3cret"}, fake: withTLS, wantTLS: true, wantUser: "monsta"},
+		{name: "AUTH refused", opts: map[string]string{"port": tlsPort, "starttls": "yes", "tls_ca": ca,
+			"username": "monsta", "password": "wrong"}, wantErr: "AUTH PLAIN as monsta: 535 5.7.8 Authentication failed"},
+		{name: "AUTH never without TLS", opts: map[string]string{"port": plainPort, "starttls": "yes",
+			"username": "monsta", "password": "s3cret"}, wantErr: "AUTH PLAIN as monsta: refusing to send the password"},
+		{name: "two recipients", opts: map[string]string{"port": plainPort, "recipient": "alice@monsta.test, bob@monsta.test"},
+			fake: plain, wantTo: "alice@monsta.test bob@monsta.test"},
+		{name: "second recipient rejected", opts: map[string]string{"port": plainPort,
+			"recipient": "alice@monsta.test nobody@monsta.test"}, wantErr: "RCPT TO <nobody@monsta.test>: 550 5.1.1"},
 		{name: "implicit TLS", opts: map[string]string{"port": implicitPort, "ssl": "yes", "tls_ca": ca},
 			fake: implicit, wantTLS: true},
 		{name: "HELO fallback", opts: map[string]string{"port": heloOnly}},
@@ -115,8 +127,15 @@ func TestSMTPCheck(t *testing.T) {
 				t.Fatalf("server saw %d transactions, want 1", len(msgs))
 			}
 			m := msgs[0]
-			if m.from != "monsta@monsta.test" || len(m.to) != 1 || m.to[0] != "alice@monsta.test" {
-				t.Errorf("envelope = %s → %v, want monsta@monsta.test → [alice@monsta.test]", m.from, m.to)
+			wantTo := tt.wantTo
+			if wantTo == "" {
+				wantTo = "alice@monsta.test"
+			}
+			if got := strings.Join(m.to, " "); m.from != "monsta@monsta.test" || got != wantTo {
+				t.Errorf("envelope = %s → %s, want monsta@monsta.test → %s", m.from, got, wantTo)
+			}
+			if m.user != tt.wantUser {
+				t.Errorf("AUTH user = %q, want %q", m.user, tt.wantUser)
 			}
 			if m.data != nil {
 				t.Errorf("client sent DATA (%d bytes); the smtp check must stop at RCPT TO", len(m.data))
