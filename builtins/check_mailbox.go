@@ -281,11 +281,12 @@ func probeCriteria(value string) *imap.SearchCriteria {
 }
 
 // await polls the folder until the message with this probe id is there or
-// wait has passed. Polls start 100 ms apart and slow down to 1 s.
+// wait has passed. Polls start 25 ms apart and slow down to 1 s, so that
+// mailbox_seconds stays close to the real delivery time.
 func (im *imapSession) await(ctx context.Context, probe string, wait time.Duration) error {
 	waitCtx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	interval := 100 * time.Millisecond
+	interval := 25 * time.Millisecond
 	for {
 		// NOOP lets the server report messages that arrived since SELECT.
 		if err := im.c.Noop(); err != nil {
