@@ -182,8 +182,12 @@ func (c *MailboxCheck) Run(ctx context.Context) (runtime.Stats, error) {
 	if err == nil {
 		stats["mailbox_seconds"] = time.Since(sent).Seconds()
 	}
-	// Delete this run's message and late probes of earlier runs.
-	return stats, errors.Join(err, im.deleteProbes(c.token))
+	// Delete this run's message and late probes of earlier runs, while the
+	// session still works; otherwise the next run does it.
+	if _, _, ioErr := im.conn.state(); ioErr == nil && ctx.Err() == nil {
+		err = errors.Join(err, im.deleteProbes(c.token))
+	}
+	return stats, err
 }
 
 // compose renders the probe message.
@@ -235,6 +239,9 @@ func (c *MailboxCheck) imapOpen(ctx context.Context) (*imapSession, error) {
 		conn.Close()
 		return nil, fmt.Errorf("IMAP greeting: %w", im.cause(err))
 	}
+	// go-imap logs read errors (our deadlines, say) to stderr by default;
+	// checks return errors instead of logging. The reader goroutine only
+	// logs after an I/O error, which cannot come before the next command.
 	im.c.ErrorLog = log.New(io.Discard, "", 0)
 	if !c.imapSSL && c.imapTLS != starttlsNo {
 		ok, err := im.c.SupportStartTLS()
