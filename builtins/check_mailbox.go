@@ -70,16 +70,16 @@ func mailboxCheckDescriptor() runtime.Descriptor {
 				Help: "Use STARTTLS on IMAP: no, yes (when the server offers it) or required."},
 		}, tlsOptions()...),
 		Example: `[Check_roundtrip]
-	type=mailbox
-	smtp_host=mx.example.org
-	sender=monsta@example.org
-	recipient=probe@example.org
-	mailbox_host=imap.example.org
-	mailbox_username=probe@example.org
-	mailbox_password=secret
-	mailbox_ssl=yes
-	timeout=120
-	`,
+type=mailbox
+smtp_host=mx.example.org
+sender=monsta@example.org
+recipient=probe@example.org
+mailbox_host=imap.example.org
+mailbox_username=probe@example.org
+mailbox_password=secret
+mailbox_ssl=yes
+timeout=120
+`,
 		NewCheck: newMailboxCheck,
 		Deadline: func(o *runtime.Options) time.Duration {
 			return o.Duration("smtp_timeout") + o.Duration("timeout") + imapSlack

@@ -34,12 +34,12 @@ func smtpCheckDescriptor() runtime.Descriptor {
 				Help: "Speak TLS from the first byte (implicit TLS, usually port 465)."},
 		}, tlsOptions()...),
 		Example: `[Check_mx]
-	type=smtp
-	host=mx.example.org
-	sender=monsta@example.org
-	recipient=postmaster@example.org
-	starttls=yes
-	`,
+type=smtp
+host=mx.example.org
+sender=monsta@example.org
+recipient=postmaster@example.org
+starttls=yes
+`,
 		NewCheck: newSMTPCheck,
 	}
 }

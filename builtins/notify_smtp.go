@@ -44,11 +44,11 @@ func smtpNotifierDescriptor() runtime.Descriptor {
 			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery attempt may take."},
 		}, tlsOptions()...),
 		Example: `[Notification_admin]
-	type=smtp
-	host=127.0.0.1
-	sender=monsta@example.org
-	recipient=admin@example.org, oncall@example.org
-	`,
+type=smtp
+host=127.0.0.1
+sender=monsta@example.org
+recipient=admin@example.org, oncall@example.org
+`,
 		NewNotifier: newSMTPNotifier,
 	}
 }
