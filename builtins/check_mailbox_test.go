@@ -227,10 +227,11 @@ func TestMailboxCheck(t *testing.T) {
 					}
 				}})
 			_, smtpPort := fake.hostPort(t)
-			closed := closedPort(t)
+			imapPort := startFakeIMAP(t, be, true)
+			closed := closedPort(t) // after every listener of the test, so none takes its port
 			raw := map[string]string{"smtp_host": "127.0.0.1", "smtp_port": smtpPort,
 				"sender": "monsta@monsta.test", "recipient": "alice@monsta.test",
-				"mailbox_host": "127.0.0.1", "mailbox_port": startFakeIMAP(t, be, true),
+				"mailbox_host": "127.0.0.1", "mailbox_port": imapPort,
 				"mailbox_username": "alice@monsta.test", "mailbox_password": "imap-pw", "timeout": "5"}
 			for k, v := range tt.opts {
 				raw[k] = strings.ReplaceAll(v, "CLOSED", closed)

@@ -23,10 +23,10 @@ func TestSMTPCheck(t *testing.T) {
 	implicit := startFakeSMTP(t, fakeSMTPConfig{implicit: true})
 	ca := testCAFile(t)
 	silent := silentListener(t)
-	closed := closedPort(t)
 	heloOnly := scriptedSMTP(t, "220 old.test ESMTP", map[string]string{
 		"EHLO": "500 5.5.1 what?", "HELO": "250 old.test", "MAIL": "250 ok", "RCPT": "250 ok", "QUIT": "221 bye"})
 	badBanner := scriptedSMTP(t, "554 5.3.2 go away", map[string]string{"QUIT": "221 bye"})
+	closed := closedPort(t) // after every listener of the test, so none takes its port
 
 	_, plainPort := plain.hostPort(t)
 	_, tlsPort := withTLS.hostPort(t)

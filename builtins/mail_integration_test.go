@@ -197,8 +197,8 @@ func TestIntegrationSMTPCheck(t *testing.T) {
 	e := mailEnv(t)
 	host, port := splitAddr(t, e.smtp)
 	_, subPort := splitAddr(t, e.submission)
-	closed := closedPort(t)
 	silent := silentListener(t)
+	closed := closedPort(t) // after every listener of the test, so none takes its port
 	tests := []struct {
 		name    string
 		opts    map[string]string
