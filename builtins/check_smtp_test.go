@@ -2,8 +2,10 @@ package builtins
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/monsta/monsta/runtime"
@@ -147,5 +149,34 @@ func TestSMTPCheck(t *testing.T) {
 				t.Errorf("EHLO name = %q, want probe.monsta.test", m.helo)
 			}
 		})
+	}
+}
+
+// BenchmarkSMTPCheck measures one smtp check run (connect, banner, EHLO,
+// MAIL FROM, RCPT TO, QUIT) against the in-process go-smtp server.
+func BenchmarkSMTPCheck(b *testing.B) {
+	fake := startFakeSMTP(b, fakeSMTPConfig{})
+	_, port, _ := net.SplitHostPort(fake.addr)
+	reg := runtime.NewRegistry()
+	if err := reg.Add(smtpCheckDescriptor()); err != nil {
+		b.Fatal(err)
+	}
+	d, _ := reg.Lookup(runtime.KindCheck, "smtp")
+	o, err := runtime.NewOptions(d, "Check_bench", map[string]string{"host": "127.0.0.1", "port": port,
+		"sender": "monsta@monsta.test", "recipient": "alice@monsta.test"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := d.NewCheck(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if _, err := c.Run(ctx); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
 	}
 }

@@ -97,7 +97,7 @@ type fakeSMTPConfig struct {
 }
 
 // startFakeSMTP starts a go-smtp server for the test's lifetime.
-func startFakeSMTP(t *testing.T, cfg fakeSMTPConfig) *fakeSMTP {
+func startFakeSMTP(t testing.TB, cfg fakeSMTPConfig) *fakeSMTP {
 	t.Helper()
 	f := &fakeSMTP{users: cfg.users, reject: cfg.reject, deliver: cfg.deliver}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
