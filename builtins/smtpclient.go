@@ -292,6 +292,7 @@ func (s *smtpSession) setBanner(first time.Time) {
 func (s *smtpSession) startTLS(p *smtpParams) error {
 	if ok, _ := s.c.Extension("STARTTLS"); !ok {
 		if p.starttls == starttlsRequired {
+			_ = s.c.Quit() // the dialogue itself is fine: leave politely
 			return fmt.Errorf("STARTTLS required but not offered by %s", s.addr)
 		}
 		return nil
