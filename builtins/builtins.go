@@ -33,6 +33,9 @@ func descriptors(env Env) []runtime.Descriptor {
 		logDescriptor(env),
 		dnslookupDescriptor(),
 		dnsserialDescriptor(),
+		smtpCheckDescriptor(),
+		smtpNotifierDescriptor(),
+		mailboxCheckDescriptor(),
 	}
 }
 
