@@ -3,23 +3,41 @@ package main
 import (
 	"log/slog"
 
+	"github.com/monsta/monsta/lua"
 	"github.com/monsta/monsta/runtime"
 )
 
 // luaTypes is the Lua engine of a configuration; a nil *luaTypes is valid
 // and has no types and no hooks.
-type luaTypes struct{}
+type luaTypes struct{ e *lua.Engine }
 
 // loadLua loads the *.lua files of confdir into reg.
 func loadLua(confdir string, main runtime.Main, reg *runtime.Registry, logger *slog.Logger) (*luaTypes, error) {
-	return nil, nil
+	e, err := lua.Load(lua.Config{Dir: confdir, Logger: logger, AllowExec: main.LuaExec}, reg)
+	if err != nil {
+		return nil, err
+	}
+	return &luaTypes{e: e}, nil
 }
 
 // Hooks returns the Lua hooks, nil when there are none.
-func (l *luaTypes) Hooks() runtime.Hooks { return nil }
+func (l *luaTypes) Hooks() runtime.Hooks {
+	if l == nil {
+		return nil
+	}
+	return l.e.Hooks()
+}
 
 // SetSender gives Lua the running daemon's notifications.
-func (l *luaTypes) SetSender(runtime.Sender) {}
+func (l *luaTypes) SetSender(s runtime.Sender) {
+	if l != nil {
+		l.e.SetSender(s)
+	}
+}
 
 // Close releases the Lua states.
-func (l *luaTypes) Close() {}
+func (l *luaTypes) Close() {
+	if l != nil {
+		l.e.Close()
+	}
+}
