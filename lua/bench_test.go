@@ -29,7 +29,7 @@ monsta.check_type{
   run = function(opt)
     local c, err = tcp.connect(opt.host, opt.port)
     if not c then return false, err end
-    c:close()
+    c:abort() -- like portconnect: a reset, no TIME_WAIT
     return true
   end,
 }

@@ -50,7 +50,7 @@ func TestAPIDocumented(t *testing.T) {
 			t.Errorf("docs/lua.md has no section for %s", name)
 		}
 	}
-	for _, method := range []string{"send", "receive_line", "receive", "close"} {
+	for _, method := range []string{"send", "receive_line", "receive", "close", "abort"} {
 		check("Conn:"+method, "conn:"+method+"(")
 	}
 }

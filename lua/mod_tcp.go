@@ -80,6 +80,7 @@ func tcpModule(s *state) *glua.LTable {
 		"receive_line": tcpReceiveLine,
 		"receive":      tcpReceive,
 		"close":        tcpClose,
+		"abort":        tcpAbort,
 	})
 	mt.RawSetString("__index", methods)
 	mt.RawSetString("__metatable", glua.LFalse)
@@ -241,6 +242,20 @@ func tcpReceive(L *glua.LState) int {
 	}
 	L.Push(glua.LString(buf))
 	return 1
+}
+
+// tcpAbort lua conn:abort() closes the connection with a reset (SO_LINGER
+// 0): unsent data is dropped and no socket lingers in TIME_WAIT, which
+// matters for probes that connect to one target many times a second.
+func tcpAbort(L *glua.LState) int {
+	ud := L.CheckUserData(1)
+	if c, ok := ud.Value.(*tcpConn); ok && !c.closed {
+		if tc, ok := c.c.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+		c.Close()
+	}
+	return 0
 }
 
 // tcpClose lua conn:close() closes the connection.

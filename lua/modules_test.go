@@ -28,8 +28,9 @@ function tests.tcp(opt)
   local head = c:receive(3)
   local rest = c:receive_line()
   local eof, eerr = c:receive_line()
-  c:close()
-  return head == "HEL" and rest == "LO" and eof == nil and eerr == "closed",
+  c:abort()
+  local ok_closed = not pcall(c.send, c, "x")
+  return head == "HEL" and rest == "LO" and eof == nil and eerr == "closed" and ok_closed,
     string.format("%q %q %q", tostring(head), tostring(rest), tostring(eerr))
 end
 

@@ -129,6 +129,9 @@ function Conn:receive(n) end
 
 function Conn:close() end
 
+---Close with a reset: unsent data is dropped, no TIME_WAIT.
+function Conn:abort() end
+
 ---@class monsta.tcp
 local tcp = {}
 
