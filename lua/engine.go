@@ -208,8 +208,14 @@ func checkExample(d *runtime.Descriptor) error {
 	return nil
 }
 
-// compile parses and compiles one chunk.
-func compile(src []byte, name string) (*glua.FunctionProto, error) {
+// compile parses and compiles one chunk. A panic inside gopher-lua
+// becomes an error: bad input must not take the daemon down.
+func compile(src []byte, name string) (proto *glua.FunctionProto, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			proto, err = nil, fmt.Errorf("cannot compile: %v", p)
+		}
+	}()
 	chunk, err := parse.Parse(strings.NewReader(string(src)), name)
 	if err != nil {
 		return nil, err
@@ -231,6 +237,10 @@ func syntaxError(name string, src []byte, err error) *config.Error {
 			msg = fmt.Sprintf("%s near %q", msg, pe.Token)
 		}
 		return &config.Error{Pos: config.Pos{File: name, Line: line}, Err: errors.New(msg)}
+	}
+	var ce *glua.CompileError
+	if errors.As(err, &ce) {
+		return &config.Error{Pos: config.Pos{File: name, Line: ce.Line}, Err: errors.New(ce.Message)}
 	}
 	return posError(name, err)
 }
