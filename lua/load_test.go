@@ -170,6 +170,10 @@ monsta.check_type{
   description = "run a program",
   options = {prog = {default = "echo", help = "Program."}},
   run = function(opt)
+    if opt.prog == "sleep" then
+      local code, err = monsta.exec{"sh", "-c", "sleep 30 & sleep 30", timeout = 0.2}
+      return code == nil and string.find(err, "deadline exceeded") ~= nil, tostring(err)
+    end
     local code, out = monsta.exec{opt.prog, "hello", timeout = 5}
     if not code then return false, out end
     return code == 0 and out == "hello\n", string.format("code %s output %q", tostring(code), tostring(out))
@@ -184,6 +188,9 @@ monsta.check_type{
 	on := load(t, files, Config{AllowExec: true}, nil)
 	if r := on.run(t, "ex", nil); !r.OK {
 		t.Errorf("exec echo: errors %q", r.Errors)
+	}
+	if r := on.run(t, "ex", map[string]string{"prog": "sleep"}); !r.OK {
+		t.Errorf("exec timeout: errors %q", r.Errors)
 	}
 	r = on.run(t, "ex", map[string]string{"prog": "/nonexistent/prog"})
 	if r.OK || len(r.Errors) != 1 || !strings.Contains(r.Errors[0], "exec /nonexistent/prog") {
