@@ -24,7 +24,7 @@ const (
 	registryMaxSize = 64 * 1024 // value stack slots at most (unpack of a huge table fails)
 	registryGrow    = 1024      // slots added per growth (gopher-lua copies the stack each time)
 	maxStringRep    = 16 << 20  // bytes string.rep and table.concat may build
-	maxChunk        = 1 << 20   // bytes load/loadstring accept
+	maxChunk        = 64 << 10  // bytes load/loadstring accept (compiling cannot be interrupted)
 )
 
 // state is one gopher-lua state running one file. It is used by one
