@@ -211,7 +211,7 @@ func TestGlobalsDoNotLeak(t *testing.T) {
 func TestSandbox(t *testing.T) {
 	fx := load(t, readTestdata(t, "sandbox.lua"), Config{}, nil)
 	for _, probe := range []string{"io", "io_open", "os_execute", "loadfile", "dofile", "bytecode", "bytecode_load",
-		"string_dump", "debug", "package", "require_file", "require_missing", "rep", "concat", "recursion", "unpack", "setfenv", "collectgarbage", "source"} {
+		"string_dump", "debug", "package", "require_file", "require_missing", "rep", "concat", "recursion", "unpack", "big_chunk", "setfenv", "collectgarbage", "source"} {
 		t.Run(probe, func(t *testing.T) {
 			if r := fx.run(t, "sandbox", map[string]string{"probe": probe}); !r.OK {
 				t.Errorf("errors %q", r.Errors)

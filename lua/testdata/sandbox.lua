@@ -40,6 +40,10 @@ local probes = {
     local ok, err = pcall(unpack, t)
     return not ok, tostring(err)
   end,
+  big_chunk = function()
+    local f, err = loadstring("return 1" .. string.rep(" ", 70000))
+    return f == nil and err == "chunk too large", tostring(err)
+  end,
   source = function() return loadstring("return 1 + 1")() == 2 end,
 }
 
