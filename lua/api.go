@@ -94,7 +94,6 @@ func (s *state) defineType(L *glua.LState, kind runtime.Kind) int {
 		d.NewNotifier = func(o *runtime.Options) (runtime.Notifier, error) { return newNotifier(f, typ, o), nil }
 	}
 	bind[d.Name] = fn
-	s.f.typeLine[d.Name] = line
 	s.decls = append(s.decls, decl{desc: d, line: line})
 	return 0
 }

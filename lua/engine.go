@@ -70,13 +70,12 @@ type senderBox struct{ s runtime.Sender }
 
 // file is one conf.d/*.lua, compiled once, with its pool of run states.
 type file struct {
-	e        *Engine
-	name     string // as shown in positions: "conf.d/redis.lua"
-	proto    *glua.FunctionProto
-	pool     chan *state
-	nNotify  int // hooks the file installed at load
-	nResult  int
-	typeLine map[string]int // type name → line of its definition
+	e       *Engine
+	name    string // as shown in positions: "conf.d/redis.lua"
+	proto   *glua.FunctionProto
+	pool    chan *state
+	nNotify int // hooks the file installed at load
+	nResult int
 }
 
 type libProto struct {
@@ -115,7 +114,7 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 	var probs config.Problems
 	for _, p := range paths {
 		f := &file{e: e, name: filepath.Join(filepath.Base(cfg.Dir), filepath.Base(p)),
-			pool: make(chan *state, cfg.PoolSize), typeLine: map[string]int{}}
+			pool: make(chan *state, cfg.PoolSize)}
 		src, err := os.ReadFile(p)
 		if err != nil {
 			probs.Add(&config.Error{Pos: config.Pos{File: f.name}, Err: fmt.Errorf("read: %w", unwrapPath(err))})
