@@ -177,6 +177,8 @@ func TestGlobalsDoNotLeak(t *testing.T) {
 	fx := load(t, readTestdata(t, "leaks.lua", "other.lua"), Config{PoolSize: 1}, nil)
 	tests := []struct{ how, err string }{
 		{"plain", "assignment to global 'leaked'; use local"},
+		{"reassign", "assignment to global 'tostring'; use local"},
+		{"helper", "assignment to global 'helper'; use local"},
 		{"rawset", "rawset: table is protected"},
 		{"metatable", "cannot change a protected metatable"},
 		{"string", "attempt to modify a read-only table (field \"leaked\")"},

@@ -140,10 +140,21 @@ func readOnly(L *glua.LState, t *glua.LTable) *glua.LTable {
 	return p
 }
 
-// lockTable makes new keys of t (the globals) an error; existing keys can
-// still be read and reassigned, which is how Lua's own strict.lua works.
+// lockTable makes every assignment to a field of t (the globals) an
+// error: the entries move to a hidden table that t reads through, so t
+// stays empty and __newindex sees every write, to new and existing names.
 func lockTable(L *glua.LState, t *glua.LTable) {
+	real := L.NewTable()
+	var keys []glua.LValue
+	t.ForEach(func(k, v glua.LValue) {
+		real.RawSet(k, v)
+		keys = append(keys, k)
+	})
+	for _, k := range keys {
+		t.RawSet(k, glua.LNil)
+	}
 	mt := L.NewTable()
+	mt.RawSetString("__index", real)
 	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
 		L.RaiseError("assignment to global '%s'; use local", L.ToString(2))
 		return 0

@@ -2,8 +2,13 @@
 -- attempts run under pcall, so the run itself passes and its state is reused.
 local calls = 0
 
+-- A global helper defined at load; runs must not be able to replace it.
+function helper() return "helper" end
+
 local attempts = {
   plain = function() leaked = "from setglobal" end,
+  reassign = function() tostring = function() return "hacked" end end,
+  helper = function() helper = nil end,
   rawset = function() rawset(_G, "leaked", "from rawset") end,
   metatable = function()
     local mt = getmetatable(_G)
@@ -36,6 +41,8 @@ monsta.check_type{
     local seen = rawget(_G, "leaked") or string.leaked or ("s").leaked
     if seen then return false, "leaked: " .. tostring(seen) end
     if monsta.sleep == nil then return false, "monsta.sleep was removed" end
+    if tostring(1) ~= "1" then return false, "tostring was replaced" end
+    if helper == nil or helper() ~= "helper" then return false, "helper was replaced" end
     return true, nil, {calls = calls}
   end,
 }
