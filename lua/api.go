@@ -425,6 +425,10 @@ func (s *state) require(L *glua.LState) int {
 	if v == glua.LNil {
 		v = glua.LTrue
 	}
+	if t, ok := v.(*glua.LTable); ok {
+		// Users of a library cannot change it for later runs.
+		v = readOnly(L, t)
+	}
 	s.loaded[name] = v
 	L.Push(v)
 	return 1

@@ -145,6 +145,7 @@ monsta.check_type{
   run = function(opt)
     if opt.what == "broken" then require("broken") end
     if opt.what == "again" then return require("util.text") == text end
+    if opt.what == "modify" then text.shout = nil end
     return text.shout("hi") == "HI!", text.shout("hi")
   end,
 }
@@ -156,6 +157,10 @@ monsta.check_type{
 	}
 	if r := fx.run(t, "use", map[string]string{"what": "again"}); !r.OK {
 		t.Errorf("again: errors %q", r.Errors)
+	}
+	if r := fx.run(t, "use", map[string]string{"what": "modify"}); r.OK ||
+		!strings.Contains(r.Errors[0], `attempt to modify a read-only table (field "shout")`) {
+		t.Errorf("modify: OK = %v, errors %q; want a read-only error", r.OK, r.Errors)
 	}
 	r := fx.run(t, "use", map[string]string{"what": "broken"})
 	if r.OK || len(r.Errors) != 1 || !strings.Contains(r.Errors[0], `conf.d/use.lua:8: require "broken": lib/broken.lua:1: syntax error at end of file`) {
