@@ -265,7 +265,8 @@ func (s *state) onResultFn(L *glua.LState) int {
 
 type depthKey struct{}
 
-// maxRunDepth bounds nested monsta.run_check calls.
+// maxRunDepth bounds nested monsta.run_check and monsta.notify calls (a
+// check running itself, a notifier notifying itself).
 const maxRunDepth = 4
 
 // runCheck lua monsta.run_check(type, {options}) returns (ok, errors, stats):
@@ -359,7 +360,12 @@ func (s *state) notify(L *glua.LState) int {
 	if m.Body == "nil" {
 		m.Body = ""
 	}
-	if err := box.s.Send(s.ctx(), name, m); err != nil {
+	ctx := s.ctx()
+	depth, _ := ctx.Value(depthKey{}).(int)
+	if depth >= maxRunDepth {
+		L.RaiseError("monsta.notify %s: nested more than %d deep", name, maxRunDepth)
+	}
+	if err := box.s.Send(context.WithValue(ctx, depthKey{}, depth+1), name, m); err != nil {
 		L.Push(glua.LNil)
 		L.Push(glua.LString(err.Error()))
 		return 2
