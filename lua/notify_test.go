@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,5 +163,37 @@ monsta.check_type{
 	}
 	if got, want := rec.take(), []string{"ops: s | "}; !reflect.DeepEqual(got, want) {
 		t.Errorf("sent %q, want %q", got, want)
+	}
+}
+
+type senderFunc func(ctx context.Context, name string, m runtime.Message) error
+
+func (f senderFunc) Send(ctx context.Context, name string, m runtime.Message) error { return f(ctx, name, m) }
+
+// TestNotifyLoopIsBounded: a notifier whose send notifies through itself
+// stops after maxRunDepth levels instead of recursing until its deadline.
+func TestNotifyLoopIsBounded(t *testing.T) {
+	fx := load(t, map[string]string{"n.lua": notifyLua}, Config{}, nil)
+	n := fx.notifier(t, "collect", map[string]string{"recipient": "bob"})
+	var sends atomic.Int32
+	fx.e.SetSender(senderFunc(func(ctx context.Context, name string, m runtime.Message) error {
+		sends.Add(1)
+		m.Checks = []runtime.CheckResult{{Check: "c", Errors: []string{"e"}}}
+		return n.Notify(ctx, m)
+	}))
+	done := make(chan error, 1)
+	go func() {
+		done <- n.Notify(context.Background(), runtime.Message{Subject: "loop", Checks: []runtime.CheckResult{{Errors: []string{"e"}}}})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Notify() error = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Notify did not return within 10 s")
+	}
+	if got := sends.Load(); got != maxRunDepth {
+		t.Errorf("sends = %d, want %d", got, maxRunDepth)
 	}
 }
