@@ -168,7 +168,9 @@ monsta.check_type{
 
 type senderFunc func(ctx context.Context, name string, m runtime.Message) error
 
-func (f senderFunc) Send(ctx context.Context, name string, m runtime.Message) error { return f(ctx, name, m) }
+func (f senderFunc) Send(ctx context.Context, name string, m runtime.Message) error {
+	return f(ctx, name, m)
+}
 
 // TestNotifyLoopIsBounded: a notifier whose send notifies through itself
 // stops after maxRunDepth levels instead of recursing until its deadline.
