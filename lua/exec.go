@@ -35,8 +35,9 @@ func (c *cappedBuffer) Write(p []byte) (int, error) {
 
 // exec lua monsta.exec{"prog", "arg", …, timeout=seconds} returns (code,
 // output) or (nil, err). It runs the program without a shell, with stdout
-// and stderr combined (the first 64 KiB), and kills its process group at
-// the deadline. Only available with lua_exec=yes in [main].
+// and stderr combined (the first 64 KiB, then a line saying how much was
+// captured), and kills its process group at the deadline. Only available
+// with lua_exec=yes in [main].
 func (s *state) exec(L *glua.LState) int {
 	if !s.f.e.cfg.AllowExec {
 		L.RaiseError("monsta.exec is disabled; set lua_exec=yes in [main] to allow it")
@@ -73,7 +74,11 @@ func (s *state) exec(L *glua.LState) int {
 	if err != nil && !errors.As(err, &ee) {
 		return pushErr(L, fmt.Errorf("exec %s: %w", argv[0], err))
 	}
+	text := out.buf.String()
+	if out.total > out.max {
+		text += fmt.Sprintf("\n[monsta: captured %d of %d bytes]", out.max, out.total)
+	}
 	L.Push(glua.LNumber(cmd.ProcessState.ExitCode()))
-	L.Push(glua.LString(out.buf.String()))
+	L.Push(glua.LString(text))
 	return 2
 }

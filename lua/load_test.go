@@ -175,6 +175,11 @@ monsta.check_type{
   description = "run a program",
   options = {prog = {default = "echo", help = "Program."}},
   run = function(opt)
+    if opt.prog == "yes" then
+      local code, out = monsta.exec{"head", "-c", "100000", "/dev/zero"}
+      return code == 0 and #out < 70000 and string.find(out, "%[monsta: captured 65536 of 100000 bytes%]$") ~= nil,
+        tostring(code) .. " " .. #out .. " " .. string.sub(out, -60)
+    end
     if opt.prog == "sleep" then
       local code, err = monsta.exec{"sh", "-c", "sleep 30 & sleep 30", timeout = 0.2}
       return code == nil and string.find(err, "deadline exceeded") ~= nil, tostring(err)
@@ -193,6 +198,9 @@ monsta.check_type{
 	on := load(t, files, Config{AllowExec: true}, nil)
 	if r := on.run(t, "ex", nil); !r.OK {
 		t.Errorf("exec echo: errors %q", r.Errors)
+	}
+	if r := on.run(t, "ex", map[string]string{"prog": "yes"}); !r.OK {
+		t.Errorf("exec capped output: errors %q", r.Errors)
 	}
 	if r := on.run(t, "ex", map[string]string{"prog": "sleep"}); !r.OK {
 		t.Errorf("exec timeout: errors %q", r.Errors)

@@ -28,7 +28,6 @@ const (
 type tcpConn struct {
 	c           net.Conn
 	r           *bufio.Reader
-	s           *state
 	closed      bool
 	deadline    time.Time // applied before the first read or write
 	hasDeadline bool
@@ -63,6 +62,7 @@ func causeOf(err error) error {
 	}
 }
 
+// Close closes the connection once.
 func (c *tcpConn) Close() error {
 	if c.closed {
 		return nil
@@ -147,7 +147,7 @@ func (s *state) tcpConnect(L *glua.LState) int {
 		}
 		nc = tc
 	}
-	c := &tcpConn{c: nc, s: s, deadline: dl, hasDeadline: hasDL}
+	c := &tcpConn{c: nc, deadline: dl, hasDeadline: hasDL}
 	s.conns = append(s.conns, c)
 	ud := L.NewUserData()
 	ud.Value = c
