@@ -52,6 +52,13 @@ func TestCheckResults(t *testing.T) {
 			errPrefix: "run returned nothing"},
 		{name: "typed options", opts: map[string]string{"value": "types"}, ok: true},
 	}
+	t.Run("long messages are cut", func(t *testing.T) {
+		r := fx.run(t, "compare", map[string]string{"value": "long"})
+		if len(r.Errors) != 21 || r.Errors[20] != "(10 more messages)" || len(r.Errors[0]) > 2100 ||
+			!strings.HasSuffix(r.Errors[0], "… (3000 bytes)") {
+			t.Errorf("got %d errors, first %d bytes, last %q", len(r.Errors), len(r.Errors[0]), r.Errors[len(r.Errors)-1])
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := fx.run(t, "compare", tt.opts)

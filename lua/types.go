@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	glua "github.com/yuin/gopher-lua"
 
@@ -98,11 +99,15 @@ func checkOutcome(ok, msg, stats glua.LValue) (runtime.Stats, error) {
 	}
 	switch m := msg.(type) {
 	case glua.LString:
-		return st, errors.New(string(m))
+		return st, errors.New(clipMessage(string(m)))
 	case *glua.LTable:
 		var errs []error
 		for i := 1; i <= m.Len(); i++ {
-			errs = append(errs, errors.New(m.RawGetInt(i).String()))
+			if i > maxMessages {
+				errs = append(errs, fmt.Errorf("(%d more messages)", m.Len()-maxMessages))
+				break
+			}
+			errs = append(errs, errors.New(clipMessage(m.RawGetInt(i).String())))
 		}
 		if len(errs) > 0 {
 			return st, errors.Join(errs...)
@@ -115,6 +120,24 @@ func checkOutcome(ok, msg, stats glua.LValue) (runtime.Stats, error) {
 		return st, errors.New(msg.String())
 	}
 	return st, errors.New("check failed")
+}
+
+// Limits of what a run reports.
+const (
+	maxMessages   = 20   // messages of one result
+	maxMessageLen = 2000 // bytes of one message
+)
+
+// clipMessage cuts a message to maxMessageLen bytes (on a rune boundary).
+func clipMessage(s string) string {
+	if len(s) <= maxMessageLen {
+		return s
+	}
+	cut := maxMessageLen
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("… (%d bytes)", len(s))
 }
 
 // toStats keeps the numeric entries of a stats table (booleans count 1/0,

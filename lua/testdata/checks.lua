@@ -21,6 +21,11 @@ monsta.check_type{
       local t = nil
       return t.field
     end
+    if opt.value == "long" then
+      local many = {}
+      for i = 1, 30 do many[i] = string.rep("x", 3000) end
+      return false, many
+    end
     if opt.value == "nothing" then
       return
     end
