@@ -48,7 +48,7 @@ func callerLine(L *glua.LState) int {
 
 var typeKeys = map[runtime.Kind]map[string]bool{
 	runtime.KindCheck:    {"name": true, "description": true, "help": true, "options": true, "example": true, "run": true},
-	runtime.KindNotifier: {"name": true, "description": true, "help": true, "options": true, "example": true, "send": true},
+	runtime.KindNotifier: {"name": true, "description": true, "help": true, "options": true, "example": true, "send": true, "verify": true},
 }
 
 // defineType lua monsta.check_type{name=, description=, help=, options=, example=, run=}
@@ -62,6 +62,7 @@ func (s *state) defineType(L *glua.LState, kind runtime.Kind) int {
 	}
 	name, _ := t.RawGetString("name").(glua.LString)
 	fn, _ := t.RawGetString(fnKey).(*glua.LFunction)
+	verify, _ := t.RawGetString("verify").(*glua.LFunction)
 	bind := s.checks
 	if kind == runtime.KindNotifier {
 		bind = s.notifiers
@@ -69,6 +70,9 @@ func (s *state) defineType(L *glua.LState, kind runtime.Kind) int {
 	if !s.loading {
 		if name != "" && fn != nil {
 			bind[string(name)] = fn
+			if verify != nil {
+				s.verifiers[string(name)] = verify
+			}
 		}
 		return 0
 	}
@@ -76,6 +80,9 @@ func (s *state) defineType(L *glua.LState, kind runtime.Kind) int {
 	d, err := s.descriptor(t, kind, fnKey)
 	if err == nil && fn == nil {
 		err = fmt.Errorf("%s: a function is required", fnKey)
+	}
+	if v := t.RawGetString("verify"); err == nil && v != glua.LNil && verify == nil {
+		err = errors.New("verify: must be a function")
 	}
 	if err != nil {
 		what := fmt.Sprintf("monsta.%s_type", map[runtime.Kind]string{runtime.KindCheck: "check", runtime.KindNotifier: "notifier"}[kind])
@@ -91,9 +98,19 @@ func (s *state) defineType(L *glua.LState, kind runtime.Kind) int {
 	if kind == runtime.KindCheck {
 		d.NewCheck = func(o *runtime.Options) (runtime.Check, error) { return newCheck(f, typ, o), nil }
 	} else {
-		d.NewNotifier = func(o *runtime.Options) (runtime.Notifier, error) { return newNotifier(f, typ, o), nil }
+		canVerify := verify != nil
+		d.NewNotifier = func(o *runtime.Options) (runtime.Notifier, error) {
+			n := newNotifier(f, typ, o)
+			if canVerify {
+				return verifyingNotifier{n}, nil
+			}
+			return n, nil
+		}
 	}
 	bind[d.Name] = fn
+	if verify != nil {
+		s.verifiers[d.Name] = verify
+	}
 	s.decls = append(s.decls, decl{desc: d, line: line})
 	return 0
 }

@@ -60,6 +60,7 @@
 ---@field options? monsta.Options
 ---@field example? string INI snippet using the type.
 ---@field send fun(opt: table<string, any>, msg: monsta.Message): (boolean?, string?)
+---@field verify? fun(opt: table<string, any>): (boolean?, string?) Try the login without sending (monsta --lint).
 
 ---@class monsta
 monsta = {}

@@ -199,3 +199,35 @@ func TestNotifyLoopIsBounded(t *testing.T) {
 		t.Errorf("sends = %d, want %d", got, maxRunDepth)
 	}
 }
+
+func TestNotifierVerify(t *testing.T) {
+	fx := load(t, map[string]string{"v.lua": `
+monsta.notifier_type{
+  name = "checked", description = "a notifier that can try its login",
+  options = {recipient = {required = true, help = "Who."}},
+  send = function(opt, msg) return true end,
+  verify = function(opt)
+    if opt.recipient == "bad" then return nil, "login refused for " .. opt.recipient end
+    return true
+  end,
+}
+monsta.notifier_type{
+  name = "plain", description = "a notifier that cannot",
+  options = {recipient = {required = true, help = "Who."}},
+  send = function(opt, msg) return true end,
+}
+`}, Config{}, nil)
+	for _, tt := range []struct{ recipient, err string }{{"good", ""}, {"bad", "login refused for bad"}} {
+		v, ok := fx.notifier(t, "checked", map[string]string{"recipient": tt.recipient}).(runtime.Verifier)
+		if !ok {
+			t.Fatal("a notifier type with verify does not implement runtime.Verifier")
+		}
+		err := v.Verify(context.Background())
+		if (err == nil) != (tt.err == "") || err != nil && err.Error() != tt.err {
+			t.Errorf("Verify(%s) error = %v, want %q", tt.recipient, err, tt.err)
+		}
+	}
+	if _, ok := fx.notifier(t, "plain", map[string]string{"recipient": "x"}).(runtime.Verifier); ok {
+		t.Error("a notifier type without verify implements runtime.Verifier")
+	}
+}

@@ -36,6 +36,7 @@ type state struct {
 
 	checks    map[string]*glua.LFunction
 	notifiers map[string]*glua.LFunction
+	verifiers map[string]*glua.LFunction
 	onNotify  []*glua.LFunction
 	onResult  []*glua.LFunction
 	loaded    map[string]glua.LValue // require() cache
@@ -63,7 +64,8 @@ func (f *file) newState(loading bool) (*state, error) {
 	})
 	s := &state{L: L, f: f, loading: loading,
 		checks: map[string]*glua.LFunction{}, notifiers: map[string]*glua.LFunction{},
-		loaded: map[string]glua.LValue{}}
+		verifiers: map[string]*glua.LFunction{},
+		loaded:    map[string]glua.LValue{}}
 	s.openLibs()
 	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
 	defer cancel()

@@ -206,6 +206,35 @@ func (n *luaNotifier) Notify(ctx context.Context, m runtime.Message) error {
 	return nil
 }
 
+// verifyingNotifier is a luaNotifier whose type has a verify function; it
+// implements runtime.Verifier for --lint.
+type verifyingNotifier struct{ *luaNotifier }
+
+// Verify implements runtime.Verifier: it calls verify(opt), which returns
+// true when the login works, or nil and a message.
+func (v verifyingNotifier) Verify(ctx context.Context) error {
+	s, err := v.f.get()
+	if err != nil {
+		return err
+	}
+	fn := s.verifiers[v.typ]
+	if fn == nil {
+		v.f.put(s)
+		return fmt.Errorf("%s: notifier type %q has no verify function when the file ran again", v.f.name, v.typ)
+	}
+	out, err := v.f.call(ctx, s, fn, 2, optTable(s.L, v.opts))
+	if err != nil {
+		return err
+	}
+	if out[0] == glua.LNil || out[0] == glua.LFalse {
+		if out[1] != glua.LNil {
+			return errors.New(out[1].String())
+		}
+		return errors.New("verify failed")
+	}
+	return nil
+}
+
 // stringList makes a Lua list of strings.
 func stringList(L *glua.LState, ss []string) *glua.LTable {
 	t := L.CreateTable(len(ss), 0)
