@@ -240,3 +240,33 @@ func TestTracebackAtDebugLevel(t *testing.T) {
 		t.Errorf("debug log lacks the traceback:\n%s", log)
 	}
 }
+
+// TestFailedStateIsClosed: a state whose run raised an error or timed out
+// leaves the pool; a state whose run returned (even false) goes back.
+func TestFailedStateIsClosed(t *testing.T) {
+	fx := load(t, readTestdata(t, "checks.lua"), Config{PoolSize: 1}, nil)
+	f := fx.e.files[0]
+	idle := func() int { return len(f.pool) }
+	if idle() != 1 {
+		t.Fatalf("after load: %d idle states, want the load state", idle())
+	}
+	s := <-f.pool
+	f.pool <- s
+	fx.run(t, "compare", map[string]string{"value": "no"})
+	if got := <-f.pool; got != s {
+		t.Error("a run that returned false did not give its state back")
+	} else {
+		f.pool <- got
+	}
+	fx.run(t, "compare", map[string]string{"value": "raise"})
+	if idle() != 0 {
+		t.Errorf("after an error: %d idle states, want 0 (closed)", idle())
+	}
+	fx.run(t, "spin", map[string]string{"timeout": "0.05"})
+	if idle() != 0 {
+		t.Errorf("after a timeout: %d idle states, want 0 (closed)", idle())
+	}
+	if r := fx.run(t, "compare", map[string]string{"value": "yes"}); !r.OK || idle() != 1 {
+		t.Errorf("fresh state: OK = %v (%q), %d idle", r.OK, r.Errors, idle())
+	}
+}
