@@ -11,7 +11,9 @@ import (
 
 // descriptors is the one list of built-in types.
 func descriptors() []runtime.Descriptor {
-	return []runtime.Descriptor{}
+	return []runtime.Descriptor{
+		xmppNotifier,
+	}
 }
 
 // Register adds every built-in type to r.
