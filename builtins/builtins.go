@@ -13,6 +13,7 @@ import (
 func descriptors() []runtime.Descriptor {
 	return []runtime.Descriptor{
 		xmppNotifier,
+		clickatellNotifier,
 	}
 }
 
