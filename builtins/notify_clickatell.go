@@ -16,33 +16,35 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-// clickatellNotifier is the descriptor of the sms_clickatell notifier.
-var clickatellNotifier = runtime.Descriptor{
-	Kind:        runtime.KindNotifier,
-	Name:        "sms_clickatell",
-	Aliases:     []string{"sms"},
-	Description: "send the notification as one SMS through Clickatell",
-	Help: "With api_key it uses Clickatell's REST API (POST /messages); with username, password and api_id " +
-		"the legacy HTTP API (/http/sendmsg). The text is Subject, then Body, cut to one SMS: 160 GSM " +
-		"characters, or 70 when it needs Unicode; the test's name and state are always kept.",
-	Options: append([]runtime.Option{
-		{Name: "recipient", Required: true, Parse: runtime.Words,
-			Help: "Phone numbers in international format, separated by spaces."},
-		{Name: "username", Help: "Account name for the legacy HTTP API."},
-		{Name: "password", Secret: true, Help: "Password for the legacy HTTP API."},
-		{Name: "api_id", Help: "API id of the legacy HTTP API."},
-		{Name: "api_key", Secret: true, Help: "API key of a REST integration; when set, the REST API is used."},
-		{Name: "sender", Help: "Number or name the SMS comes from; empty: the account's default."},
-		{Name: "api_url",
-			Help: "Base URL of the API (scheme, host, port); empty: https://platform.clickatell.com for REST, https://api.clickatell.com for HTTP."},
-		{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery may take."},
-	}, tlsOptions()...),
-	Example: `[Notification_sms_oncall]
+// clickatellDescriptor describes the sms_clickatell notifier.
+func clickatellDescriptor() runtime.Descriptor {
+	return runtime.Descriptor{
+		Kind:        runtime.KindNotifier,
+		Name:        "sms_clickatell",
+		Aliases:     []string{"sms"},
+		Description: "send the notification as one SMS through Clickatell",
+		Help: "With api_key it uses Clickatell's REST API (POST /messages); with username, password and api_id " +
+			"the legacy HTTP API (/http/sendmsg). The text is Subject, then Body, cut to one SMS: 160 GSM " +
+			"characters, or 70 when it needs Unicode; the test's name and state are always kept.",
+		Options: append([]runtime.Option{
+			{Name: "recipient", Required: true, Parse: runtime.Words,
+				Help: "Phone numbers in international format, separated by spaces."},
+			{Name: "username", Help: "Account name for the legacy HTTP API."},
+			{Name: "password", Secret: true, Help: "Password for the legacy HTTP API."},
+			{Name: "api_id", Help: "API id of the legacy HTTP API."},
+			{Name: "api_key", Secret: true, Help: "API key of a REST integration; when set, the REST API is used."},
+			{Name: "sender", Help: "Number or name the SMS comes from; empty: the account's default."},
+			{Name: "api_url",
+				Help: "Base URL of the API (scheme, host, port); empty: https://platform.clickatell.com for REST, https://api.clickatell.com for HTTP."},
+			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery may take."},
+		}, tlsOptions()...),
+		Example: `[Notification_sms_oncall]
 type = sms_clickatell
 api_key = REPLACE-WITH-KEY
 recipient = 27999000001 27999000002
 `,
-	NewNotifier: newClickatell,
+		NewNotifier: newClickatell,
+	}
 }
 
 // Default API base URLs.
@@ -189,7 +191,7 @@ func (c *Clickatell) sendHTTP(ctx context.Context, text string, ucs2 bool) error
 		}
 	}
 	if len(errs) == 0 && ids == 0 {
-		return c.fail("send", fmt.Errorf("unexpected answer %q", clip(answer)))
+		return c.fail("send", fmt.Errorf("unexpected answer %q", clipAnswer(answer)))
 	}
 	err = errors.Join(errs...)
 	if permanent {
@@ -265,7 +267,7 @@ func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 	var a clickatellRESTAnswer
 	jsonErr := json.Unmarshal(answer, &a)
 	if status/100 != 2 {
-		msg := c.redact(clip(strings.TrimSpace(string(answer))))
+		msg := c.redact(clipAnswer(strings.TrimSpace(string(answer))))
 		if jsonErr == nil {
 			if t := restErrText(a.Error, a.ErrorCode, a.ErrorDescription); t != "" {
 				msg = c.redact(t)
@@ -356,8 +358,8 @@ func (c *Clickatell) redactErr(err error) error {
 	return err
 }
 
-// clip shortens a server answer for an error message.
-func clip(s string) string {
+// clipAnswer shortens a server answer for an error message.
+func clipAnswer(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	if r := []rune(s); len(r) > 200 {
 		return string(r[:200]) + "..."

@@ -24,7 +24,7 @@ var testAccount = clickatellfake.Account{User: "monsta", Password: "pw-LEGACY-7"
 func newClickatellForTest(t *testing.T, raw map[string]string) (*Clickatell, error) {
 	t.Helper()
 	reg := runtime.NewRegistry()
-	if err := reg.Add(clickatellNotifier); err != nil {
+	if err := reg.Add(clickatellDescriptor()); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := reg.Lookup(runtime.KindNotifier, "sms")
@@ -219,7 +219,7 @@ func checkSMSErr(t *testing.T, err error, wantErr string, permanent bool, url st
 // TestClickatellTransport covers server down, HTTP errors, a silent server
 // and TLS verification.
 func TestClickatellTransport(t *testing.T) {
-	down := "http://" + closedPort(t)
+	down := "http://127.0.0.1:" + closedPort(t)
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "upstream exploded", http.StatusBadGateway)
 	}))

@@ -25,32 +25,34 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-// xmppNotifier is the descriptor of the xmpp notifier.
-var xmppNotifier = runtime.Descriptor{
-	Kind:        runtime.KindNotifier,
-	Name:        "xmpp",
-	Aliases:     []string{"jabber"},
-	Description: "send the notification as an XMPP chat message",
-	Help: "Logs in as jid over STARTTLS (SCRAM-SHA-256, SCRAM-SHA-1, or PLAIN inside TLS), binds a resource " +
-		"and sends one chat message to each recipient, then closes the stream cleanly. " +
-		"A message the server bounces (unknown recipient) is reported as a failure.",
-	Options: append([]runtime.Option{
-		{Name: "recipient", Required: true, Parse: runtime.Words,
-			Help: "JIDs to send the message to, separated by spaces."},
-		{Name: "jid", Required: true, Help: "Account to log in as, e.g. monsta@example.org."},
-		{Name: "password", Required: true, Secret: true, Help: "Password of the account."},
-		{Name: "server",
-			Help: "Server as host:port; empty: the SRV record _xmpp-client._tcp of the JID's domain, then the domain on port 5222."},
-		{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds,
-			Help: "Seconds one delivery (connect, login, send, close) may take."},
-	}, tlsOptions()...),
-	Example: `[Notification_jabber_admin]
+// xmppDescriptor describes the xmpp notifier.
+func xmppDescriptor() runtime.Descriptor {
+	return runtime.Descriptor{
+		Kind:        runtime.KindNotifier,
+		Name:        "xmpp",
+		Aliases:     []string{"jabber"},
+		Description: "send the notification as an XMPP chat message",
+		Help: "Logs in as jid over STARTTLS (SCRAM-SHA-256, SCRAM-SHA-1, or PLAIN inside TLS), binds a resource " +
+			"and sends one chat message to each recipient, then closes the stream cleanly. " +
+			"A message the server bounces (unknown recipient) is reported as a failure.",
+		Options: append([]runtime.Option{
+			{Name: "recipient", Required: true, Parse: runtime.Words,
+				Help: "JIDs to send the message to, separated by spaces."},
+			{Name: "jid", Required: true, Help: "Account to log in as, e.g. monsta@example.org."},
+			{Name: "password", Required: true, Secret: true, Help: "Password of the account."},
+			{Name: "server",
+				Help: "Server as host:port; empty: the SRV record _xmpp-client._tcp of the JID's domain, then the domain on port 5222."},
+			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds,
+				Help: "Seconds one delivery (connect, login, send, close) may take."},
+		}, tlsOptions()...),
+		Example: `[Notification_jabber_admin]
 type = xmpp
 jid = monsta@example.org
 password = secret
 recipient = admin@example.org oncall@example.org
 `,
-	NewNotifier: newXMPPNotifier,
+		NewNotifier: newXMPPNotifier,
+	}
 }
 
 // XMPP sends notifications as XMPP chat messages.

@@ -158,7 +158,7 @@ func (f *fakeXMPP) got() ([]xmppBody, []string) {
 func newXMPPForTest(t *testing.T, raw map[string]string) (*XMPP, error) {
 	t.Helper()
 	reg := runtime.NewRegistry()
-	if err := reg.Add(xmppNotifier); err != nil {
+	if err := reg.Add(xmppDescriptor()); err != nil {
 		t.Fatal(err)
 	}
 	d, _ := reg.Lookup(runtime.KindNotifier, "jabber")
@@ -185,17 +185,6 @@ func withGuard(t *testing.T, f func() error) error {
 		t.Fatal("hung for 10 s")
 		return nil
 	}
-}
-
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 func TestXMPPNotify(t *testing.T) {
@@ -228,7 +217,7 @@ func TestXMPPNotify(t *testing.T) {
 		{name: "no STARTTLS: no login", noTLS: true, wantErr: ": tls: "},
 		{name: "wrong server name", opts: map[string]string{"jid": "monsta@other.test"},
 			wantErr: "certificate is valid for monsta.test, localhost, not other.test"},
-		{name: "server down", addr: func(*fakeXMPP) string { return closedPort(t) },
+		{name: "server down", addr: func(*fakeXMPP) string { return "127.0.0.1:" + closedPort(t) },
 			wantErr: ": connect: dial tcp"},
 	}
 	for _, tc := range tests {

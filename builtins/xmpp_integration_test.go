@@ -168,7 +168,7 @@ func TestXMPPIntegrationFailures(t *testing.T) {
 			"xmpp " + e.addr + ": auth as " + e.jid + ": not-authorized", true},
 		{"unknown recipient", map[string]string{"recipient": "nobody@" + e.domain},
 			"xmpp " + e.addr + ": send to nobody@" + e.domain + ": service-unavailable", true},
-		{"server down", map[string]string{"server": closedPort(t)}, ": connect: ", false},
+		{"server down", map[string]string{"server": "127.0.0.1:" + closedPort(t)}, ": connect: ", false},
 		{"self-signed certificate rejected", map[string]string{"tls_ca": ""},
 			"xmpp " + e.addr + ": tls: tls: failed to verify certificate: x509: certificate signed by unknown authority", false},
 	}

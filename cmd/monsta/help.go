@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/monsta/monsta/runtime"
+)
+
+// cmdHelp prints usage, a list of types, or one type's generated help.
+// Lua types of the configuration directory are included when it loads.
+func cmdHelp(o *options, stdout, stderr io.Writer) int {
+	if len(o.args) == 0 {
+		fmt.Fprint(stdout, usageText)
+		fmt.Fprintln(stdout, "  --config FILE    main configuration (default /etc/monsta/monsta.conf)")
+		fmt.Fprintln(stdout, "  --confdir DIR    *.conf and *.lua files (default: conf.d next to --config)")
+		fmt.Fprintln(stdout, "  --foreground     stay in the foreground even if [main] daemonize=1")
+		fmt.Fprintln(stdout, "  --log-format F   text or json;  --log-level L  debug, info, warn, error")
+		return exitOK
+	}
+	var kind runtime.Kind
+	switch o.args[0] {
+	case "check", "checks":
+		kind = runtime.KindCheck
+	case "notification", "notifications", "notify":
+		kind = runtime.KindNotifier
+	default:
+		fmt.Fprintf(stderr, "monsta: --help %s: want check or notification\n", o.args[0])
+		return exitConfig
+	}
+	logger := stderrLogger(o)
+	// Lua types need [main]; a missing configuration still documents the
+	// built-ins.
+	main := runtime.Main{}
+	if _, err := os.Stat(o.config); err == nil {
+		if l, err := load(o, toStderr(o), nil); err == nil {
+			main = l.main
+			l.close()
+		}
+	}
+	reg, lt, err := newRegistry(o.confdir, main, logger)
+	if err != nil {
+		fmt.Fprintf(stderr, "monsta: %v\n", err)
+		return exitConfig
+	}
+	defer lt.Close()
+	if len(o.args) == 1 {
+		fmt.Fprintf(stdout, "%s types (monsta --help %s TYPE for details):\n", strings.ToUpper(kind.String()[:1])+kind.String()[1:], kind)
+		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
+		for _, d := range reg.List(kind) {
+			fmt.Fprintf(tw, "  %s\t%s\n", d.Name, d.Description)
+		}
+		tw.Flush()
+		return exitOK
+	}
+	d, ok := reg.Lookup(kind, o.args[1])
+	if !ok {
+		fmt.Fprintf(stderr, "monsta: no %s type %q; known: %s\n", kind, o.args[1], strings.Join(reg.Names(kind), ", "))
+		return exitConfig
+	}
+	fmt.Fprint(stdout, renderHelp(d))
+	return exitOK
+}
+
+// renderHelp documents a type from its descriptor: the same for Go and Lua.
+func renderHelp(d *runtime.Descriptor) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s type %s: %s\n", strings.ToUpper(d.Kind.String()[:1])+d.Kind.String()[1:], d.Name, d.Description)
+	if len(d.Aliases) > 0 {
+		fmt.Fprintf(&b, "Aliases: %s\n", strings.Join(d.Aliases, ", "))
+	}
+	fmt.Fprintf(&b, "Source: %s\n", d.Source)
+	if d.Help != "" {
+		fmt.Fprintf(&b, "\n%s\n", strings.TrimSpace(d.Help))
+	}
+	b.WriteString("\nOptions:\n")
+	tw := tabwriter.NewWriter(&b, 2, 8, 2, ' ', 0)
+	for _, opt := range d.Options {
+		def := "required"
+		if !opt.Required {
+			def = fmt.Sprintf("%q", opt.Default)
+			if opt.Default == "" {
+				def = `""`
+			}
+		}
+		if opt.Secret && !opt.Required {
+			def += " (secret)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", opt.Name, def, opt.Help)
+	}
+	tw.Flush()
+	fmt.Fprintf(&b, "\nDefaults for every section of this type can be set in [%s_default].\n", d.Name)
+	if d.Example != "" {
+		b.WriteString("\nExample:\n")
+		for _, l := range strings.Split(strings.TrimSpace(d.Example), "\n") {
+			b.WriteString("  " + l + "\n")
+		}
+	}
+	return b.String()
+}

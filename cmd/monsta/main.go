@@ -1,0 +1,148 @@
+// Command monsta is a light-weight system and service monitoring daemon.
+//
+//	monsta [--config FILE] [--confdir DIR] [--foreground]   run the daemon
+//	monsta --lint                                          validate everything
+//	monsta --run SECTION                                   run one section once
+//	monsta --help [check|notification [TYPE]]              generated help
+//	monsta --version
+//
+// Exit status: 0 success, 1 a check, test or notification failed, 2 the
+// configuration or the command line is invalid.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "0.1.0-dev"
+
+// Exit statuses.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+const (
+	defaultConfig = "/etc/monsta/monsta.conf"
+	usageText     = `Usage:
+  monsta [--config FILE] [--confdir DIR] [--foreground]  run the daemon
+  monsta --lint [--no-login]    validate the configuration, report unused
+                                sections and try each notification's login
+  monsta --run SECTION          run one Check_, Test_ or Notification_ section
+                                once and print the outcome (a notification
+                                sends a test message)
+  monsta --help check [TYPE]    list check types, or document one
+  monsta --help notification [TYPE]
+  monsta --version
+
+Options:
+`
+)
+
+// options are the parsed command line.
+type options struct {
+	config, confdir string
+	foreground      bool
+	lint, help, ver bool
+	noLogin         bool
+	run             string
+	logFormat       string
+	logLevel        string
+	args            []string
+}
+
+func parseArgs(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("monsta", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.config, "config", defaultConfig, "main configuration `FILE`")
+	fs.StringVar(&o.confdir, "confdir", "", "directory of *.conf and *.lua files (default: conf.d next to --config)")
+	fs.BoolVar(&o.foreground, "foreground", false, "stay in the foreground even if [main] daemonize=1")
+	fs.BoolVar(&o.lint, "lint", false, "validate the configuration and try each notification's login")
+	fs.BoolVar(&o.noLogin, "no-login", false, "with --lint: do not try the notifications' logins (offline linting)")
+	fs.StringVar(&o.run, "run", "", "run one `SECTION` once and print the outcome")
+	fs.BoolVar(&o.help, "help", false, "show help; --help check|notification [TYPE] documents types")
+	fs.BoolVar(&o.ver, "version", false, "print the version")
+	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (overrides [main] log_format)")
+	fs.StringVar(&o.logLevel, "log-level", "", "lowest level logged: debug, info, warn, error (overrides [main] log_level)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usageText)
+		fs.PrintDefaults()
+	}
+	// Accept "-h" like the standard library, as --help.
+	for i, a := range args {
+		if a == "-h" {
+			args[i] = "--help"
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	o.args = fs.Args()
+	if len(o.args) > 0 && !o.help {
+		return nil, fmt.Errorf("unexpected argument %q (see --help)", o.args[0])
+	}
+	if o.confdir == "" {
+		o.confdir = filepath.Join(filepath.Dir(o.config), "conf.d")
+	}
+	if o.logFormat != "" && o.logFormat != "text" && o.logFormat != "json" {
+		return nil, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
+	switch o.logLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	return o, nil
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	o, err := parseArgs(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "monsta: %v\n", err)
+		return exitConfig
+	}
+	switch {
+	case o.ver:
+		fmt.Fprintf(stdout, "monsta %s\n", version)
+		return exitOK
+	case o.help:
+		return cmdHelp(o, stdout, stderr)
+	case o.lint:
+		return cmdLint(o, stdout, stderr)
+	case o.run != "":
+		return cmdRun(o, stdout, stderr)
+	}
+	return cmdDaemon(o, stderr)
+}
+
+// printConfigError prints every line of a configuration error and a summary.
+func printConfigError(w io.Writer, err error) {
+	lines := strings.Split(err.Error(), "\n")
+	for _, l := range lines {
+		fmt.Fprintln(w, l)
+	}
+	fmt.Fprintf(w, "monsta: configuration invalid: %d %s\n", len(lines), pluralize(len(lines), "problem", "problems"))
+}
+
+func pluralize(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

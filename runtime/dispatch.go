@@ -1,0 +1,253 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// RetryPolicy bounds how a failed delivery is retried.
+type RetryPolicy struct {
+	First  time.Duration // wait before the first retry
+	Max    time.Duration // longest wait between retries
+	MaxAge time.Duration // give up when a message is older than this
+}
+
+// DefaultRetry retries from 5 s up to every 5 min for 24 h.
+var DefaultRetry = RetryPolicy{First: 5 * time.Second, Max: 5 * time.Minute, MaxAge: 24 * time.Hour}
+
+// backoff returns the wait before retry n (1-based): exponential with full
+// jitter over its upper half.
+func (p RetryPolicy) backoff(n int) time.Duration {
+	d := p.First
+	for i := 1; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	d = min(d, p.Max)
+	return d/2 + rand.N(d/2+1)
+}
+
+// Dispatcher delivers messages through the configured notifications. Each
+// notification has its own queue and worker, so a slow or hung notifier
+// delays nobody else; messages to one notification keep their order.
+type Dispatcher struct {
+	log    *slog.Logger
+	retry  RetryPolicy
+	outbox Outbox // nil: memory only
+	queues map[string]*queue
+	wg     sync.WaitGroup
+	stop   chan struct{}
+}
+
+type queue struct {
+	spec    *NotificationSpec
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending []item
+	closed  bool
+}
+
+type item struct {
+	id string // outbox id; "" when not stored
+	m  Message
+}
+
+// DispatcherOptions are the optional parts of a Dispatcher.
+type DispatcherOptions struct {
+	Retry   RetryPolicy  // zero: DefaultRetry
+	Logger  *slog.Logger // nil: discard
+	Outbox  Outbox       // nil: keep messages in memory only
+	Pending []Pending    // messages left in the outbox by an earlier run
+}
+
+// NewDispatcher starts one worker per notification. Pending messages are
+// queued first, in their order; those for notifications that no longer
+// exist are failed in the outbox.
+func NewDispatcher(notifs map[string]*NotificationSpec, o DispatcherOptions) *Dispatcher {
+	if o.Retry == (RetryPolicy{}) {
+		o.Retry = DefaultRetry
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Dispatcher{log: o.Logger, retry: o.Retry, outbox: o.Outbox, queues: map[string]*queue{}, stop: make(chan struct{})}
+	for name, spec := range notifs {
+		q := &queue{spec: spec}
+		q.cond = sync.NewCond(&q.mu)
+		d.queues[name] = q
+	}
+	for _, p := range o.Pending {
+		q, ok := d.queues[p.Notification]
+		if !ok {
+			d.log.Error("undelivered notification for a notification no longer configured, set aside",
+				"notification", p.Notification, "test", p.Message.Test, "state", p.Message.State)
+			if d.outbox != nil {
+				if err := d.outbox.Fail(p.Notification, p.ID, "notification no longer configured"); err != nil {
+					d.log.Error("outbox", "err", err)
+				}
+			}
+			continue
+		}
+		q.pending = append(q.pending, item{id: p.ID, m: p.Message})
+	}
+	for name, q := range d.queues {
+		if n := len(q.pending); n > 0 {
+			d.log.Info("resuming undelivered notifications", "notification", name, "count", n)
+		}
+		d.wg.Add(1)
+		go d.work(name, q)
+	}
+	return d
+}
+
+// Enqueue queues m for the named notification; it never blocks.
+func (d *Dispatcher) Enqueue(name string, m Message) error {
+	q, ok := d.queues[name]
+	if !ok {
+		return fmt.Errorf("no notification named %q", name)
+	}
+	it := item{m: m}
+	if d.outbox != nil {
+		id, err := d.outbox.Put(name, m)
+		if err != nil {
+			// Still deliver from memory: a full disk must not cost a page.
+			d.log.Error("outbox write failed; notification kept in memory only", "notification", name, "test", m.Test, "err", err)
+		}
+		it.id = id
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return fmt.Errorf("notification %s: dispatcher stopped", name)
+	}
+	q.pending = append(q.pending, it)
+	q.cond.Signal()
+	return nil
+}
+
+// Send delivers m through the named notification now, once, within the
+// notifier's deadline; for --run and Lua's monsta.notify.
+func (d *Dispatcher) Send(ctx context.Context, name string, m Message) error {
+	q, ok := d.queues[name]
+	if !ok {
+		return fmt.Errorf("no notification named %q", name)
+	}
+	return deliver(ctx, q.spec, m)
+}
+
+func deliver(ctx context.Context, spec *NotificationSpec, m Message) error {
+	ctx, cancel := context.WithTimeout(ctx, spec.Desc.DeadlineFor(spec.Opts))
+	defer cancel()
+	if err := spec.Notifier.Notify(ctx, m); err != nil {
+		return fmt.Errorf("notification %s (%s): %w", spec.Name, spec.Desc.Name, err)
+	}
+	return nil
+}
+
+func (d *Dispatcher) work(name string, q *queue) {
+	defer d.wg.Done()
+	log := d.log.With("notification", name, "type", q.spec.Desc.Name)
+	for {
+		q.mu.Lock()
+		for len(q.pending) == 0 && !q.closed {
+			q.cond.Wait()
+		}
+		if len(q.pending) == 0 && q.closed {
+			q.mu.Unlock()
+			return
+		}
+		it := q.pending[0]
+		q.mu.Unlock()
+		if !d.deliverWithRetry(log, name, q.spec, it) {
+			return // shutting down; the outbox keeps the rest
+		}
+		q.mu.Lock()
+		q.pending = q.pending[1:]
+		q.mu.Unlock()
+	}
+}
+
+// deliverWithRetry delivers one message, retrying transient failures with
+// backoff. It returns false when the dispatcher stops before the message is
+// settled; the message then stays in the outbox for the next start.
+func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, spec *NotificationSpec, it item) bool {
+	m := it.m
+	for attempt := 1; ; attempt++ {
+		err := deliver(context.Background(), spec, m)
+		if err == nil {
+			log.Info("notification sent", "test", m.Test, "state", m.State, "failures", m.Failures, "attempts", attempt)
+			d.settle(log, name, it, "")
+			return true
+		}
+		var perm *PermanentError
+		if errors.As(err, &perm) {
+			log.Error("NOTIFICATION FAILED PERMANENTLY, not retried; kept in the outbox's failed folder", "test", m.Test, "state", m.State, "err", err)
+			d.settle(log, name, it, err.Error())
+			return true
+		}
+		if time.Since(m.Time) > d.retry.MaxAge {
+			log.Error("NOTIFICATION GIVEN UP after retrying; kept in the outbox's failed folder", "test", m.Test, "state", m.State, "attempts", attempt, "err", err)
+			d.settle(log, name, it, fmt.Sprintf("given up after %d attempts: %v", attempt, err))
+			return true
+		}
+		wait := d.retry.backoff(attempt)
+		log.Warn("notification failed, will retry", "test", m.Test, "state", m.State, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-d.stop:
+			t.Stop()
+			log.Warn("notification not delivered before shutdown; kept for the next start", "test", m.Test, "state", m.State)
+			return false
+		}
+	}
+}
+
+// settle removes a delivered message from the outbox, or sets aside one that
+// failed for good (reason not empty).
+func (d *Dispatcher) settle(log *slog.Logger, name string, it item, reason string) {
+	if d.outbox == nil || it.id == "" {
+		return
+	}
+	var err error
+	if reason == "" {
+		err = d.outbox.Delete(name, it.id)
+	} else {
+		err = d.outbox.Fail(name, it.id, reason)
+	}
+	if err != nil {
+		log.Error("outbox", "err", err)
+	}
+}
+
+// Close stops accepting messages and waits until the queues are delivered
+// or ctx ends; then it abandons retries and returns.
+func (d *Dispatcher) Close(ctx context.Context) {
+	for _, q := range d.queues {
+		q.mu.Lock()
+		q.closed = true
+		q.cond.Broadcast()
+		q.mu.Unlock()
+	}
+	done := make(chan struct{})
+	go func() { d.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		close(d.stop)
+		<-done
+	}
+}
+
+// Stop abandons retries at once and waits for the workers; undelivered
+// messages stay in the outbox. A delivery attempt under way finishes
+// within its notifier's deadline.
+func (d *Dispatcher) Stop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	d.Close(ctx)
+}

@@ -1,0 +1,363 @@
+package runtime
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// EngineOptions are the optional parts of an Engine.
+type EngineOptions struct {
+	Logger *slog.Logger // nil: discard
+	Clock  Clock        // nil: RealClock
+	Hooks  Hooks        // nil: none
+	Retry  RetryPolicy  // zero: DefaultRetry
+	// Outbox, when set, keeps notifications on disk until delivered;
+	// Pending are the messages an earlier run left in it.
+	Outbox  Outbox
+	Pending []Pending
+	// Saver, when set, persists each test's state when its streak changes.
+	Saver StateSaver
+	// State carries tests' streaks and schedules over from an earlier
+	// engine (a reload or a restart); only tests whose Fingerprint matches
+	// take theirs.
+	State map[string]TestState
+	// OnCheckStart, when set, is called as each check starts with how late
+	// it started against its schedule (benchmarks measure lateness with it).
+	OnCheckStart func(late time.Duration)
+}
+
+// Engine schedules the tests of a Plan, evaluates them, escalates failures
+// and dispatches notifications.
+type Engine struct {
+	plan     *Plan
+	log      *slog.Logger
+	clock    Clock
+	hooks    Hooks
+	disp     *Dispatcher
+	sem      chan struct{}
+	onStart  func(time.Duration)
+	saver    StateSaver
+	host     string
+	tests    []*testRunner
+	runs     sync.WaitGroup
+	overruns atomic.Int64
+}
+
+type testRunner struct {
+	spec    *TestSpec
+	checks  []Check
+	next    time.Time    // owned by the scheduler goroutine
+	nextPub atomic.Int64 // next as Unix nanoseconds, for State()
+	running atomic.Bool
+	index   int // heap index
+
+	mu      sync.Mutex // guards streak and last* for State()
+	streak  streak
+	lastRun time.Time
+	lastOK  bool
+	fp      string
+}
+
+// NewEngine builds every check instance of plan and starts the dispatcher.
+// Call Run to schedule, and Close when done.
+func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	if o.Retry == (RetryPolicy{}) {
+		o.Retry = DefaultRetry
+	}
+	host := plan.Main.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	e := &Engine{
+		plan:    plan,
+		log:     o.Logger,
+		clock:   o.Clock,
+		hooks:   o.Hooks,
+		sem:     make(chan struct{}, max(plan.Main.MaxConcurrentChecks, 1)),
+		onStart: o.OnCheckStart,
+		host:    host,
+	}
+	for _, ts := range plan.Tests {
+		tr := &testRunner{spec: ts, fp: ts.Fingerprint()}
+		if st, ok := o.State[ts.Name]; ok && st.Fingerprint == tr.fp {
+			tr.streak.restore(st)
+			tr.next, tr.lastRun, tr.lastOK = st.Next, st.LastRun, st.LastOK
+		}
+		for _, cs := range ts.Checks {
+			c, err := cs.New()
+			if err != nil {
+				return nil, fmt.Errorf("test %s: check %s: %w", ts.Name, cs.Name, err)
+			}
+			tr.checks = append(tr.checks, c)
+		}
+		e.tests = append(e.tests, tr)
+	}
+	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Outbox: o.Outbox, Pending: o.Pending})
+	e.saver = o.Saver
+	return e, nil
+}
+
+// Dispatcher returns the engine's dispatcher (a Sender for Lua).
+func (e *Engine) Dispatcher() *Dispatcher { return e.disp }
+
+// Overruns counts runs skipped because the previous run of the same test
+// was still going.
+func (e *Engine) Overruns() int64 { return e.overruns.Load() }
+
+// spread returns the offset of a test's first run within its interval: a
+// hash of its name, so that tests start spread out and keep their phase
+// across restarts.
+func spread(name string, interval time.Duration) time.Duration {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+// Run schedules the tests until ctx ends, then waits for running tests to
+// finish (each check is bounded by its own timeout). It does not close the
+// dispatcher: call Close for that.
+func (e *Engine) Run(ctx context.Context) {
+	now := e.clock.Now()
+	h := make(runHeap, 0, len(e.tests))
+	for _, t := range e.tests {
+		// A carried-over schedule is kept when it is still within one
+		// interval from now; otherwise start spread out.
+		if t.next.IsZero() || t.next.Sub(now) > t.spec.Interval || now.Sub(t.next) > t.spec.Interval {
+			t.next = now.Add(spread(t.spec.Name, t.spec.Interval))
+		}
+		t.nextPub.Store(t.next.UnixNano())
+		h = append(h, t)
+	}
+	heap.Init(&h)
+	// Runs outlive shutdown: they finish or hit their own timeouts.
+	runCtx := context.WithoutCancel(ctx)
+	timer := e.clock.NewTimer(time.Hour)
+	defer timer.Stop()
+	defer e.runs.Wait()
+	for len(h) > 0 {
+		now = e.clock.Now()
+		t := h[0]
+		if wait := t.next.Sub(now); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return
+			case <-timer.C():
+			}
+			continue
+		}
+		e.launch(runCtx, t, t.next)
+		// Fixed rate, start to start; skip slots missed by more than one
+		// interval rather than running them in a burst.
+		t.next = t.next.Add(t.spec.Interval)
+		if behind := now.Sub(t.next); behind > 0 {
+			t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
+		}
+		t.nextPub.Store(t.next.UnixNano())
+		heap.Fix(&h, 0)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+	<-ctx.Done()
+}
+
+func (e *Engine) launch(ctx context.Context, t *testRunner, scheduled time.Time) {
+	if !t.running.CompareAndSwap(false, true) {
+		e.overruns.Add(1)
+		e.log.Warn("test still running at its next start, run skipped", "test", t.spec.Name, "interval", t.spec.Interval)
+		return
+	}
+	e.runs.Add(1)
+	go func() {
+		defer e.runs.Done()
+		defer t.running.Store(false)
+		e.runTest(ctx, t, scheduled)
+	}()
+}
+
+// RunTestOnce runs the named test once now, with escalation, as the
+// scheduler would; for --run and tests.
+func (e *Engine) RunTestOnce(ctx context.Context, name string) (TestResult, error) {
+	for _, t := range e.tests {
+		if t.spec.Name == name {
+			if !t.running.CompareAndSwap(false, true) {
+				return TestResult{}, fmt.Errorf("test %s is running", name)
+			}
+			defer t.running.Store(false)
+			return e.runTest(ctx, t, e.clock.Now()), nil
+		}
+	}
+	return TestResult{}, fmt.Errorf("no test named %q", name)
+}
+
+func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time) TestResult {
+	results := make([]CheckResult, len(t.checks))
+	if len(t.checks) == 1 {
+		results[0] = e.runCheck(ctx, t, 0, scheduled)
+	} else {
+		var wg sync.WaitGroup
+		for i := range t.checks {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = e.runCheck(ctx, t, i, scheduled)
+			}()
+		}
+		wg.Wait()
+	}
+	ok := evaluate(t.spec.RequireAll, results)
+	now := e.clock.Now()
+	t.mu.Lock()
+	before := t.streak.failures
+	dec, send := decide(t.spec, &t.streak, ok, now)
+	failures := t.streak.failures
+	t.lastRun, t.lastOK = now, ok
+	t.mu.Unlock()
+	r := TestResult{Test: t.spec.Name, OK: ok, Failures: failures, Time: now, Checks: results}
+	e.logResult(t, r, dec.State == StateRecovered)
+	if e.hooks != nil {
+		e.hooks.AfterResult(ctx, r)
+	}
+	if send {
+		names := e.notify(ctx, r, dec)
+		t.mu.Lock()
+		t.streak.sent(dec, names, now)
+		t.mu.Unlock()
+	}
+	if e.saver != nil && (failures != before || send) {
+		e.save(t)
+	}
+	return r
+}
+
+func (e *Engine) save(t *testRunner) {
+	t.mu.Lock()
+	st := t.streak.export()
+	st.Fingerprint, st.LastRun, st.LastOK = t.fp, t.lastRun, t.lastOK
+	t.mu.Unlock()
+	if err := e.saver.SaveTest(t.spec.Name, st); err != nil {
+		e.log.Error("cannot save test state", "test", t.spec.Name, "err", err)
+	}
+}
+
+// State returns every test's state, for a reload or the state file. It is
+// safe to call while Run is going.
+func (e *Engine) State() map[string]TestState {
+	out := make(map[string]TestState, len(e.tests))
+	for _, t := range e.tests {
+		t.mu.Lock()
+		st := t.streak.export()
+		st.Fingerprint, st.LastRun, st.LastOK = t.fp, t.lastRun, t.lastOK
+		if n := t.nextPub.Load(); n != 0 {
+			st.Next = time.Unix(0, n)
+		}
+		t.mu.Unlock()
+		out[t.spec.Name] = st
+	}
+	return out
+}
+
+// evaluate applies requires=all|any.
+func evaluate(all bool, results []CheckResult) bool {
+	if len(results) == 0 {
+		return false
+	}
+	for _, r := range results {
+		if all && !r.OK {
+			return false
+		}
+		if !all && r.OK {
+			return true
+		}
+	}
+	return all
+}
+
+func (e *Engine) runCheck(ctx context.Context, t *testRunner, i int, scheduled time.Time) CheckResult {
+	cs := t.spec.Checks[i]
+	select {
+	case e.sem <- struct{}{}:
+	case <-ctx.Done():
+		return CheckResult{Check: cs.Name, Type: cs.Desc.Name, Errors: []string{"not started: shutting down"}}
+	}
+	defer func() { <-e.sem }()
+	if e.onStart != nil {
+		e.onStart(e.clock.Now().Sub(scheduled))
+	}
+	return RunCheck(ctx, t.checks[i], cs.Opts)
+}
+
+func (e *Engine) logResult(t *testRunner, r TestResult, recovered bool) {
+	switch {
+	case !r.OK:
+		var errs []string
+		for _, c := range r.Checks {
+			for _, m := range c.Errors {
+				errs = append(errs, c.Check+": "+m)
+			}
+		}
+		e.log.Warn("test failed", "test", r.Test, "failures", r.Failures, "err", errs)
+	case recovered:
+		e.log.Info("test recovered", "test", r.Test)
+	default:
+		if e.log.Enabled(context.Background(), slog.LevelDebug) {
+			e.log.Debug("test passed", "test", r.Test)
+		}
+	}
+}
+
+// notify runs the hooks and queues the message; it returns the names it
+// was queued for.
+func (e *Engine) notify(ctx context.Context, r TestResult, dec Decision) []string {
+	ev := &NotifyEvent{Message: NewMessage(e.host, r, dec.State), Level: dec.Level, Notifications: dec.Names}
+	if e.hooks != nil {
+		if err := e.hooks.BeforeNotify(ctx, ev); err != nil {
+			e.log.Error("notify hook failed; sending unchanged", "test", r.Test, "err", err)
+			ev = &NotifyEvent{Message: NewMessage(e.host, r, dec.State), Level: dec.Level, Notifications: dec.Names}
+		}
+		if ev.Suppress {
+			e.log.Info("notification suppressed by hook", "test", r.Test, "state", dec.State)
+			return nil
+		}
+	}
+	var queued []string
+	for _, n := range ev.Notifications {
+		if err := e.disp.Enqueue(n, ev.Message); err != nil {
+			e.log.Error("notification not queued", "test", r.Test, "notification", n, "err", err)
+			continue
+		}
+		queued = append(queued, n)
+	}
+	return queued
+}
+
+// Close stops the dispatcher after delivering what is queued, waiting at
+// most until ctx ends.
+func (e *Engine) Close(ctx context.Context) { e.disp.Close(ctx) }
+
+type runHeap []*testRunner
+
+func (h runHeap) Len() int           { return len(h) }
+func (h runHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
+func (h runHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
+func (h *runHeap) Push(x any)        { *h = append(*h, x.(*testRunner)) }
+func (h *runHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}

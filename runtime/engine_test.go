@@ -1,0 +1,328 @@
+package runtime
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/monsta/monsta/config"
+)
+
+// loadPlan writes conf as monsta.conf in a temp dir and resolves it.
+func loadPlan(t *testing.T, reg *Registry, conf string) *Plan {
+	t.Helper()
+	dir := t.TempDir()
+	f := filepath.Join(dir, "monsta.conf")
+	if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(f, filepath.Join(dir, "conf.d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := Resolve(cfg, reg)
+	if err != nil {
+		t.Fatalf("Resolve() error = %v", err)
+	}
+	return p
+}
+
+func startEngine(t *testing.T, p *Plan, clk Clock) (*Engine, context.CancelFunc) {
+	t.Helper()
+	e, err := NewEngine(p, EngineOptions{Clock: clk, Retry: RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.Run(ctx); close(done) }()
+	stop := func() {
+		cancel()
+		<-done
+		e.Close(context.Background())
+	}
+	t.Cleanup(stop)
+	return e, cancel
+}
+
+func recv[T any](t *testing.T, c <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting")
+	}
+	var zero T
+	return zero
+}
+
+func TestSchedulerSpreadsFirstRuns(t *testing.T) {
+	clk := newFakeClock()
+	start := clk.Now()
+	const n = 20
+	checks := map[string]Check{}
+	var conf strings.Builder
+	started := make(chan time.Time, n)
+	for i := range n {
+		name := "t" + string(rune('a'+i))
+		checks[name] = &scriptedCheck{clk: clk, started: started}
+		conf.WriteString("[Check_" + name + "]\ntype=fake\nhost=" + name + "\n[Test_" + name + "]\nchecks=" + name + "\ninterval=100\n")
+	}
+	p := loadPlan(t, testRegistry(t, checks, nil), conf.String())
+	startEngine(t, p, clk)
+	firsts := map[time.Duration]bool{}
+	for len(firsts) < n {
+		w := clk.waitIdle(t)
+		clk.Advance(w.Sub(clk.Now()))
+		// collect the starts this step caused
+		for {
+			select {
+			case s := <-started:
+				firsts[s.Sub(start)] = true
+				continue
+			case <-time.After(50 * time.Millisecond):
+			}
+			break
+		}
+		if clk.Now().Sub(start) > 100*time.Second {
+			break
+		}
+	}
+	if len(firsts) < n*3/4 {
+		t.Errorf("first runs at %d distinct offsets, want about %d (spread over the interval)", len(firsts), n)
+	}
+	for off := range firsts {
+		if off < 0 || off >= 100*time.Second {
+			t.Errorf("first run at +%v, want within the first interval [0, 100s)", off)
+		}
+	}
+}
+
+func TestSchedulerFixedRateNoOverlap(t *testing.T) {
+	clk := newFakeClock()
+	chk := &scriptedCheck{clk: clk, started: make(chan time.Time, 10), release: make(chan struct{})}
+	p := loadPlan(t, testRegistry(t, map[string]Check{"a": chk}, nil), `
+[Check_a]
+type=fake
+host=a
+[Test_a]
+checks=a
+interval=10
+`)
+	e, _ := startEngine(t, p, clk)
+	first := clk.waitIdle(t)
+	clk.Advance(first.Sub(clk.Now()))
+	s1 := recv(t, chk.started)
+	if !s1.Equal(first) {
+		t.Fatalf("first run at %v, want %v", s1, first)
+	}
+	// The scheduler re-arms for start+10s although the run is still going.
+	next := clk.waitIdle(t)
+	if got := next.Sub(s1); got != 10*time.Second {
+		t.Fatalf("next run planned %v after the first start, want 10s (start to start)", got)
+	}
+	// The run takes 13 s: the start at +10 s is skipped, not overlapped.
+	clk.Advance(next.Sub(clk.Now()))
+	after := clk.waitIdle(t)
+	if e.Overruns() != 1 {
+		t.Fatalf("Overruns() = %d, want 1", e.Overruns())
+	}
+	select {
+	case s := <-chk.started:
+		t.Fatalf("second run started at %v while the first was still running", s)
+	default:
+	}
+	clk.Advance(3 * time.Second)
+	chk.release <- struct{}{}
+	waitNotRunning(t, e.tests[0])
+	// The next start stays on the grid: first + 20 s, no drift.
+	if want := first.Add(20 * time.Second); !after.Equal(want) {
+		t.Fatalf("run after the overrun planned at +%v, want +20s", after.Sub(first))
+	}
+	clk.Advance(after.Sub(clk.Now()))
+	if s := recv(t, chk.started); !s.Equal(first.Add(20 * time.Second)) {
+		t.Fatalf("third slot started at +%v, want +20s", s.Sub(first))
+	}
+	chk.release <- struct{}{}
+}
+
+func TestEngineEscalationAndRecovery(t *testing.T) {
+	clk := newFakeClock()
+	web := &scriptedCheck{clk: clk, results: []error{errBoom, errBoom, errBoom, nil}}
+	db := &scriptedCheck{clk: clk}
+	bob := &recordingNotifier{got: make(chan Message, 10)}
+	boss := &recordingNotifier{got: make(chan Message, 10)}
+	p := loadPlan(t, testRegistry(t, map[string]Check{"web": web, "db": db}, map[string]Notifier{"bob": bob, "boss": boss}), `
+[Check_web]
+type=fake
+host=web
+[Check_db]
+type=fake
+host=db
+[Notification_bob]
+type=rec
+recipient=bob
+[Notification_boss]
+type=recorder
+recipient=boss
+[Test_site]
+checks=web db
+requires=all
+notify=2:bob 4:boss
+`)
+	e, err := NewEngine(p, EngineOptions{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	ctx := context.Background()
+	wantFailures := []int{1, 2, 3, 0}
+	for i, want := range wantFailures {
+		r, err := e.RunTestOnce(ctx, "site")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Failures != want || r.OK != (want == 0) {
+			t.Fatalf("run %d: failures=%d ok=%v, want %d", i+1, r.Failures, r.OK, want)
+		}
+		if i == 1 {
+			m := recv(t, bob.got)
+			if m.State != StateFail || m.Failures != 2 || !strings.Contains(m.Body, "boom") || !strings.Contains(m.Subject, "site") {
+				t.Fatalf("level 2 message = %+v", m)
+			}
+		}
+	}
+	m := recv(t, bob.got)
+	if m.State != StateRecovered {
+		t.Fatalf("bob got %s, want RECOVERED", m.State)
+	}
+	select {
+	case m := <-boss.got:
+		t.Fatalf("boss (level 4, never reached) got %s", m.State)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+func TestEngineRequiresAny(t *testing.T) {
+	clk := newFakeClock()
+	a := &scriptedCheck{clk: clk, results: []error{errBoom, errBoom}}
+	b := &scriptedCheck{clk: clk, results: []error{nil, errBoom}}
+	p := loadPlan(t, testRegistry(t, map[string]Check{"a": a, "b": b}, nil), `
+[Check_a]
+type=fake
+host=a
+[Check_b]
+type=fake
+host=b
+[Test_x]
+checks=a b
+requires=any
+`)
+	e, err := NewEngine(p, EngineOptions{Clock: clk})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	r, _ := e.RunTestOnce(context.Background(), "x")
+	if !r.OK {
+		t.Fatalf("any with one passing check: ok=false, want true")
+	}
+	r, _ = e.RunTestOnce(context.Background(), "x")
+	if r.OK || r.Failures != 1 {
+		t.Fatalf("any with no passing check: ok=%v failures=%d, want false 1", r.OK, r.Failures)
+	}
+}
+
+type hookFunc struct {
+	before func(*NotifyEvent)
+	after  chan TestResult
+}
+
+func (h hookFunc) BeforeNotify(ctx context.Context, ev *NotifyEvent) error { h.before(ev); return nil }
+func (h hookFunc) AfterResult(ctx context.Context, r TestResult)           { h.after <- r }
+
+func TestEngineHooksRewriteAndSuppress(t *testing.T) {
+	clk := newFakeClock()
+	c := &scriptedCheck{clk: clk, results: []error{errBoom, errBoom}}
+	bob := &recordingNotifier{got: make(chan Message, 10)}
+	p := loadPlan(t, testRegistry(t, map[string]Check{"c": c}, map[string]Notifier{"bob": bob}), `
+[Check_c]
+type=fake
+host=c
+[Notification_bob]
+type=rec
+recipient=bob
+[Test_t]
+checks=c
+notify=1:bob 2:bob
+`)
+	calls := 0
+	h := hookFunc{after: make(chan TestResult, 10), before: func(ev *NotifyEvent) {
+		calls++
+		if calls == 1 {
+			ev.Message.Subject = "rewritten"
+			return
+		}
+		ev.Suppress = true
+	}}
+	e, err := NewEngine(p, EngineOptions{Clock: clk, Hooks: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close(context.Background())
+	e.RunTestOnce(context.Background(), "t")
+	if m := recv(t, bob.got); m.Subject != "rewritten" {
+		t.Fatalf("subject = %q, want the hook's", m.Subject)
+	}
+	e.RunTestOnce(context.Background(), "t")
+	select {
+	case m := <-bob.got:
+		t.Fatalf("suppressed message delivered: %+v", m)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if r := recv(t, h.after); r.Test != "t" {
+		t.Fatalf("AfterResult got %q", r.Test)
+	}
+}
+
+func TestDispatcherRetriesUntilDelivered(t *testing.T) {
+	flaky := &flakyNotifier{failures: 2, got: make(chan Message, 1)}
+	spec := &NotificationSpec{Name: "n", Notifier: flaky, Desc: &Descriptor{Kind: KindNotifier, Name: "flaky"}}
+	d := NewDispatcher(map[string]*NotificationSpec{"n": spec}, DispatcherOptions{Retry: RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
+	if err := d.Enqueue("n", Message{Test: "x", Time: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, flaky.got)
+	d.Close(context.Background())
+	if flaky.calls != 3 {
+		t.Fatalf("Notify called %d times, want 3 (2 failures, then delivered once)", flaky.calls)
+	}
+}
+
+type flakyNotifier struct {
+	failures, calls int
+	got             chan Message
+}
+
+func (f *flakyNotifier) Notify(ctx context.Context, m Message) error {
+	f.calls++
+	if f.calls <= f.failures {
+		return errBoom
+	}
+	f.got <- m
+	return nil
+}
+
+func waitNotRunning(t *testing.T, tr *testRunner) {
+	t.Helper()
+	for i := 0; tr.running.Load(); i++ {
+		if i > 10000 {
+			t.Fatal("run never finished")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,180 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeClock is a Clock whose time moves only by Advance. Every Reset of a
+// timer is announced on resets, so a test knows the scheduler is idle.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+	resets chan time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{now: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), resets: make(chan time.Time, 100)}
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.now
+}
+
+func (f *fakeClock) NewTimer(d time.Duration) Timer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	t := &fakeTimer{clk: f, c: make(chan time.Time, 1), when: f.now.Add(d), active: true}
+	f.timers = append(f.timers, t)
+	return t
+}
+
+// Advance moves time and fires due timers.
+func (f *fakeClock) Advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.now = f.now.Add(d)
+	for _, t := range f.timers {
+		if t.active && !t.when.After(f.now) {
+			t.active = false
+			select {
+			case t.c <- f.now:
+			default:
+			}
+		}
+	}
+}
+
+// waitIdle waits until the scheduler armed its timer, and returns when it
+// will fire.
+func (f *fakeClock) waitIdle(t *testing.T) time.Time {
+	t.Helper()
+	select {
+	case w := <-f.resets:
+		return w
+	case <-time.After(10 * time.Second):
+		t.Fatal("scheduler never went idle")
+	}
+	return time.Time{}
+}
+
+type fakeTimer struct {
+	clk    *fakeClock
+	c      chan time.Time
+	when   time.Time
+	active bool
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.c }
+func (t *fakeTimer) Stop() {
+	t.clk.mu.Lock()
+	t.active = false
+	t.clk.mu.Unlock()
+}
+func (t *fakeTimer) Reset(d time.Duration) {
+	t.clk.mu.Lock()
+	t.when = t.clk.now.Add(d)
+	t.active = true
+	select {
+	case <-t.c:
+	default:
+	}
+	w := t.when
+	t.clk.mu.Unlock()
+	t.clk.resets <- w
+}
+
+// scriptedCheck records each run and returns what its script says.
+type scriptedCheck struct {
+	clk     Clock
+	started chan time.Time
+	release chan struct{} // when non-nil, Run blocks until it receives
+	mu      sync.Mutex
+	results []error // popped per run; empty: pass
+}
+
+func (c *scriptedCheck) Run(ctx context.Context) (Stats, error) {
+	if c.started != nil {
+		c.started <- c.clk.Now()
+	}
+	if c.release != nil {
+		select {
+		case <-c.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.results) == 0 {
+		return Stats{"n": 1}, nil
+	}
+	err := c.results[0]
+	c.results = c.results[1:]
+	return nil, err
+}
+
+// recordingNotifier collects the messages it is given.
+type recordingNotifier struct {
+	name string
+	got  chan Message
+	fail error
+}
+
+func (n *recordingNotifier) Notify(ctx context.Context, m Message) error {
+	if n.fail != nil {
+		return n.fail
+	}
+	n.got <- m
+	return nil
+}
+
+var errBoom = errors.New("boom")
+
+// testRegistry has a check type "fake" whose instances come from checks
+// (by section host option) and a notifier type "rec".
+func testRegistry(t *testing.T, checks map[string]Check, notifiers map[string]Notifier) *Registry {
+	t.Helper()
+	reg := NewRegistry()
+	err := reg.Add(Descriptor{Kind: KindCheck, Name: "fake", Description: "a scripted check",
+		Options: []Option{
+			{Name: "host", Required: true, Help: "Key of the scripted check."},
+			{Name: "port", Default: "80", Parse: Port, Help: "A port."},
+		},
+		NewCheck: func(o *Options) (Check, error) {
+			if c, ok := checks[o.String("host")]; ok {
+				return c, nil
+			}
+			return &scriptedCheck{}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = reg.Add(Descriptor{Kind: KindNotifier, Name: "rec", Aliases: []string{"recorder"}, Description: "records messages",
+		Options: []Option{
+			{Name: "recipient", Required: true, Help: "Key of the recorder."},
+			{Name: "password", Secret: true, Help: "A secret."},
+		},
+		NewNotifier: func(o *Options) (Notifier, error) {
+			if n, ok := notifiers[o.String("recipient")]; ok {
+				return n, nil
+			}
+			return &recordingNotifier{got: make(chan Message, 100)}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Freeze()
+	return reg
+}
+
+func nil2() *slog.Logger { return slog.New(slog.DiscardHandler) }

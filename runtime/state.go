@@ -1,0 +1,59 @@
+package runtime
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"time"
+)
+
+// TestState is what a test carries across a reload or a restart: its
+// escalation streak and its place in the schedule.
+type TestState struct {
+	Fingerprint string    `json:"fingerprint"`
+	Failures    int       `json:"failures"`
+	Notified    []string  `json:"notified,omitempty"`
+	LastNotify  time.Time `json:"last_notify,omitzero"`
+	LastLevel   int       `json:"last_level,omitempty"`
+	Next        time.Time `json:"next,omitzero"`
+	LastRun     time.Time `json:"last_run,omitzero"`
+	LastOK      bool      `json:"last_ok"`
+}
+
+// Fingerprint identifies a test's checks: its name and, for each check, its
+// name, type and resolved options. State is carried over only to a test with
+// the same fingerprint.
+func (t *TestSpec) Fingerprint() string {
+	h := sha256.New()
+	h.Write([]byte(t.Name))
+	for _, c := range t.Checks {
+		h.Write([]byte{0})
+		h.Write([]byte(c.Name + "\x00" + c.Desc.Name))
+		m := c.Opts.Map()
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			h.Write([]byte("\x00" + k + "=" + m[k]))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+func (s *streak) export() TestState {
+	return TestState{
+		Failures:   s.failures,
+		Notified:   slices.Clone(s.notified),
+		LastNotify: s.lastNotify,
+		LastLevel:  s.lastLevel,
+	}
+}
+
+func (s *streak) restore(st TestState) {
+	s.failures = st.Failures
+	s.notified = slices.Clone(st.Notified)
+	s.lastNotify = st.LastNotify
+	s.lastLevel = st.LastLevel
+}

@@ -1,0 +1,125 @@
+package runtime
+
+import "time"
+
+// streak is a test's escalation state: consecutive failures and who was
+// notified during the current failure streak.
+type streak struct {
+	failures   int
+	notified   []string  // notification names sent a FAIL in this streak, in order
+	lastNotify time.Time // last FAIL notification of this streak (for renotify)
+	lastLevel  int       // highest level that fired in this streak
+}
+
+// observe records one run. It returns the failure count after the run and
+// the failure count before it (non-zero on a recovery).
+func (s *streak) observe(ok bool) (failures, before int) {
+	before = s.failures
+	if ok {
+		s.failures = 0
+		return 0, before
+	}
+	s.failures++
+	return s.failures, before
+}
+
+// markNotified remembers names as paged during this streak.
+func (s *streak) markNotified(names []string, level int, at time.Time) {
+	for _, n := range names {
+		if !contains(s.notified, n) {
+			s.notified = append(s.notified, n)
+		}
+	}
+	s.lastNotify = at
+	if level > s.lastLevel {
+		s.lastLevel = level
+	}
+}
+
+// sent records a FAIL decision as delivered to names (after hooks).
+func (s *streak) sent(d Decision, names []string, at time.Time) {
+	if d.State == StateFail && len(names) > 0 {
+		s.markNotified(names, d.Level, at)
+	}
+}
+
+// reset forgets the streak after a recovery was handled.
+func (s *streak) reset() {
+	s.notified = nil
+	s.lastNotify = time.Time{}
+	s.lastLevel = 0
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Decision is what one test run asks the dispatcher to send.
+type Decision struct {
+	State State
+	Level int      // the level that fired; 0 for level-0/OK messages; -1 recovery only
+	Names []string // notifications to send to, deduplicated, in notify order
+}
+
+// decide applies DESIGN's escalation rule to one run: after each run the
+// notifications of the level equal to the failure count fire; level 0
+// fires on every run; a recovery goes to everyone paged during the streak
+// (when recovery is on). renotify repeats the highest level reached while
+// failing. It updates the failure count and returns at most one decision;
+// the caller records who was actually paged with sent.
+func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
+	failures, before := s.observe(ok)
+	var names []string
+	add := func(list []string) {
+		for _, n := range list {
+			if !contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	levelNames := func(l int) []string {
+		for _, lv := range t.Notify {
+			if lv.Level == l {
+				return lv.Names
+			}
+		}
+		return nil
+	}
+	if ok {
+		state := StateOK
+		if before > 0 {
+			state = StateRecovered
+			if t.Recovery {
+				add(s.notified)
+			}
+			s.reset()
+		}
+		add(levelNames(0))
+		if len(names) == 0 {
+			return Decision{}, false
+		}
+		lv := 0
+		if state == StateRecovered {
+			lv = -1
+		}
+		return Decision{State: state, Level: lv, Names: names}, true
+	}
+	level := 0
+	if ln := levelNames(failures); len(ln) > 0 {
+		add(ln)
+		level = failures
+	} else if t.Renotify > 0 && s.lastLevel > 0 && now.Sub(s.lastNotify) >= t.Renotify {
+		add(levelNames(s.lastLevel))
+		level = s.lastLevel
+	}
+	add(levelNames(0))
+	if len(names) == 0 {
+		return Decision{}, false
+	}
+	return Decision{State: StateFail, Level: level, Names: names}, true
+}

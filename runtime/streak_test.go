@@ -1,0 +1,112 @@
+package runtime
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestDecide(t *testing.T) {
+	levels := []Level{{0, []string{"log"}}, {1, []string{"bob"}}, {2, []string{"sms_bob"}}, {5, []string{"boss"}}}
+	type step struct {
+		ok    bool
+		state State
+		names []string // nil: no message
+	}
+	tests := []struct {
+		name     string
+		notify   []Level
+		recovery bool
+		renotify time.Duration
+		steps    []step
+	}{
+		{
+			name: "fail fail success", notify: []Level{{2, []string{"bob"}}}, recovery: true,
+			steps: []step{{false, "", nil}, {false, StateFail, []string{"bob"}}, {true, StateRecovered, []string{"bob"}}},
+		},
+		{
+			name: "recovery only to those notified", notify: []Level{{2, []string{"bob"}}, {3, []string{"boss"}}}, recovery: true,
+			steps: []step{{false, "", nil}, {false, StateFail, []string{"bob"}}, {true, StateRecovered, []string{"bob"}}},
+		},
+		{
+			name: "one failure then success sends nothing", notify: []Level{{2, []string{"bob"}}}, recovery: true,
+			steps: []step{{false, "", nil}, {true, "", nil}, {true, "", nil}},
+		},
+		{
+			name: "recovery off", notify: []Level{{1, []string{"bob"}}}, recovery: false,
+			steps: []step{{false, StateFail, []string{"bob"}}, {true, "", nil}},
+		},
+		{
+			name: "level 0 fires on every run", notify: levels, recovery: true,
+			steps: []step{
+				{true, StateOK, []string{"log"}},
+				{false, StateFail, []string{"bob", "log"}},
+				{false, StateFail, []string{"sms_bob", "log"}},
+				{false, StateFail, []string{"log"}},
+				{true, StateRecovered, []string{"bob", "log", "sms_bob"}},
+				{true, StateOK, []string{"log"}},
+			},
+		},
+		{
+			name: "level fires exactly at its count, not after", notify: []Level{{1, []string{"bob"}}}, recovery: true,
+			steps: []step{{false, StateFail, []string{"bob"}}, {false, "", nil}, {false, "", nil}},
+		},
+		{
+			name: "second streak notifies again", notify: []Level{{1, []string{"bob"}}}, recovery: true,
+			steps: []step{{false, StateFail, []string{"bob"}}, {true, StateRecovered, []string{"bob"}}, {false, StateFail, []string{"bob"}}},
+		},
+		{
+			name: "renotify repeats the highest level", notify: []Level{{1, []string{"bob"}}, {2, []string{"boss"}}}, recovery: true, renotify: 2 * time.Minute,
+			steps: []step{
+				{false, StateFail, []string{"bob"}},
+				{false, StateFail, []string{"boss"}},
+				{false, "", nil}, // 1 min after: too early
+				{false, StateFail, []string{"boss"}},
+				{true, StateRecovered, []string{"bob", "boss"}},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &TestSpec{Name: "web", Notify: tc.notify, Recovery: tc.recovery, Renotify: tc.renotify}
+			var s streak
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i, st := range tc.steps {
+				now = now.Add(time.Minute)
+				d, send := decide(spec, &s, st.ok, now)
+				if send {
+					s.sent(d, d.Names, now)
+				}
+				if !send {
+					if st.names != nil {
+						t.Fatalf("step %d: decide() sent nothing, want %s to %v", i, st.state, st.names)
+					}
+					continue
+				}
+				if d.State != st.state || !reflect.DeepEqual(d.Names, st.names) {
+					t.Fatalf("step %d: decide() = %s to %v, want %s to %v", i, d.State, d.Names, st.state, st.names)
+				}
+			}
+		})
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	pass, fail := CheckResult{OK: true}, CheckResult{}
+	tests := []struct {
+		all  bool
+		in   []CheckResult
+		want bool
+	}{
+		{true, []CheckResult{pass, pass}, true},
+		{true, []CheckResult{pass, fail}, false},
+		{false, []CheckResult{pass, fail}, true},
+		{false, []CheckResult{fail, fail}, false},
+		{true, nil, false},
+	}
+	for _, tc := range tests {
+		if got := evaluate(tc.all, tc.in); got != tc.want {
+			t.Errorf("evaluate(all=%v, %v) = %v, want %v", tc.all, tc.in, got, tc.want)
+		}
+	}
+}
