@@ -407,8 +407,8 @@ const (
 // lost them, it starts with "STATE test" instead. It reports whether the
 // text needs UCS-2.
 func smsText(m runtime.Message) (string, bool) {
-	full := strings.TrimSpace(m.Subject)
-	if b := strings.TrimSpace(m.Body); b != "" {
+	full := squeeze(m.Subject)
+	if b := squeeze(m.Body); b != "" {
 		full += "\n" + b
 	}
 	head := strings.TrimSpace(string(m.State) + " " + m.Test)
@@ -426,6 +426,18 @@ func smsText(m runtime.Message) (string, bool) {
 		return t, false
 	}
 	return build(true), true
+}
+
+// squeeze drops blank lines and runs of blanks, which cost SMS characters
+// and only align columns.
+func squeeze(s string) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.Join(strings.Fields(l), " "); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "\n")
 }
 
 // smsCut cuts s to one SMS, ending in an ellipsis when it had to cut.

@@ -333,6 +333,8 @@ func TestSMSText(t *testing.T) {
 		{"extension characters count twice", runtime.Message{Test: "t", State: "OK", Subject: "OK t",
 			Body: strings.Repeat("{", 80)}, "OK t\n" + strings.Repeat("{", (160-5-3)/2) + "...", false},
 		{"ucs-2", runtime.Message{Test: "t", State: "FAIL", Subject: "FAIL t", Body: "✓"}, "FAIL t\n✓", true},
+		{"blanks squeezed", runtime.Message{Test: "t", State: "FAIL", Subject: " FAIL  t ", Body: "Test:   t\n\n  Time:\t1 "},
+			"FAIL t\nTest: t\nTime: 1", false},
 		{"no body", runtime.Message{Test: "t", State: "TEST", Subject: "TEST t"}, "TEST t", false},
 	} {
 		got, ucs2 := smsText(tc.m)
