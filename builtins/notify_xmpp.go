@@ -13,11 +13,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"mellium.im/sasl"
-	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -186,22 +184,53 @@ func (n *XMPP) session(ctx context.Context, text string) error {
 	if err := s.Close(); err != nil {
 		return fail("close", err)
 	}
-	var mu sync.Mutex
+	bounces, err := readToEnd(s, ids, where)
+	if len(bounces) > 0 {
+		return runtime.Permanent(errors.Join(bounces...))
+	}
+	if err != nil {
+		return fail("close", err)
+	}
+	return nil
+}
+
+// readToEnd reads the server's stream up to its closing tag and returns
+// the bounces of the messages in ids (stanza id → recipient). It only
+// reads: after our closing tag nothing may be written, not even the error
+// answer to an IQ that Session.Serve would send.
+func readToEnd(s *xmpp.Session, ids map[string]jid.JID, where string) ([]error, error) {
+	r := s.TokenReader()
+	defer r.Close()
+	d := xml.NewTokenDecoder(r)
 	var bounces []error
-	serveErr := s.Serve(xmpp.HandlerFunc(func(t xmlstream.TokenReadEncoder, start *xml.StartElement) error {
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			return bounces, nil
+		}
+		if err != nil {
+			return bounces, err
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			continue
+		}
 		if start.Name.Local != "message" {
-			return nil
+			if err := d.Skip(); err != nil {
+				return bounces, err
+			}
+			continue
 		}
 		var b struct {
 			stanza.Message
 			Err stanza.Error `xml:"error"`
 		}
-		if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), t)).Decode(&b); err != nil && err != io.EOF {
-			return nil
+		if err := d.DecodeElement(&b, &start); err != nil {
+			return bounces, err
 		}
 		rcpt, ours := ids[b.ID]
 		if !ours || b.Type != stanza.ErrorMessage {
-			return nil
+			continue
 		}
 		reason := string(b.Err.Condition)
 		if txt := b.Err.Error(); txt != reason && txt != "" {
@@ -210,20 +239,8 @@ func (n *XMPP) session(ctx context.Context, text string) error {
 		if reason == "" {
 			reason = "message bounced"
 		}
-		mu.Lock()
 		bounces = append(bounces, fmt.Errorf("xmpp %s: send to %s: %s", where, rcpt, reason))
-		mu.Unlock()
-		return nil
-	}))
-	mu.Lock()
-	defer mu.Unlock()
-	if len(bounces) > 0 {
-		return runtime.Permanent(errors.Join(bounces...))
 	}
-	if serveErr != nil {
-		return fail("close", serveErr)
-	}
-	return nil
 }
 
 // dial connects to the configured server, or discovers it: the SRV records
