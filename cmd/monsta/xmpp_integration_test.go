@@ -133,6 +133,25 @@ password = not-the-password
 	if strings.Contains(out, "not-the-password") || strings.Contains(out, password) {
 		t.Errorf("output shows a password:\n%s", out)
 	}
+
+	// --lint tries both logins (runtime.Verifier) and sends nothing.
+	r = monsta(t, "--lint", "--config", conf)
+	out = r.stdout + r.stderr
+	t.Logf("--lint: exit %d\n%s", r.code, out)
+	for _, want := range []string{ok + " (xmpp): login OK",
+		"Notification_wrong_password (xmpp): login FAILED: xmpp " + xmppITEnv(t, "MONSTA_IT_XMPP") + ": auth as "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--lint output lacks %q:\n%s", want, out)
+		}
+	}
+	if r.code != 1 || strings.Contains(out, "not-the-password") || strings.Contains(out, password) {
+		t.Errorf("--lint exit = %d, want 1 and no password in the output", r.code)
+	}
+	select {
+	case b := <-bodies:
+		t.Errorf("bob received %q after --lint, want nothing", b)
+	case <-time.After(500 * time.Millisecond):
+	}
 }
 
 func TestITClickatellNotificationRun(t *testing.T) {
