@@ -343,3 +343,29 @@ func TestSMSText(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkClickatellNotify measures one REST delivery to the local fake.
+func BenchmarkClickatellNotify(b *testing.B) {
+	fake := clickatellfake.Start(testAccount)
+	defer fake.Close()
+	reg := runtime.NewRegistry()
+	if err := reg.Add(clickatellDescriptor()); err != nil {
+		b.Fatal(err)
+	}
+	d, _ := reg.Lookup(runtime.KindNotifier, "sms")
+	o, err := runtime.NewOptions(d, "Notification_sms", restOpts(fake.URL))
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := d.NewNotifier(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := runtime.Message{Test: "web", State: runtime.StateFail, Subject: "FAIL web", Body: strings.Repeat("down ", 50)}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := n.Notify(context.Background(), m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

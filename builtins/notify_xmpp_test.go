@@ -39,7 +39,7 @@ type testCert struct {
 	caFile string
 }
 
-func newTestCert(t *testing.T) testCert {
+func newTestCert(t testing.TB) testCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -80,7 +80,7 @@ type fakeXMPP struct {
 	logins   []string // "user:ok" or "user:refused"
 }
 
-func startFakeXMPP(t *testing.T, cert testCert, offerTLS bool) *fakeXMPP {
+func startFakeXMPP(t testing.TB, cert testCert, offerTLS bool) *fakeXMPP {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -406,5 +406,64 @@ func TestXMPPOptions(t *testing.T) {
 		"recipient": "bob@monsta.test", "server": "xmpp.monsta.test"})
 	if err != nil || n.server != "xmpp.monsta.test:5222" {
 		t.Errorf("server without port = %q, %v; want xmpp.monsta.test:5222", n.server, err)
+	}
+}
+
+// TestXMPPCancel: cancelling ctx (no deadline) ends a session that hangs.
+func TestXMPPCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	n, err := newXMPPForTest(t, map[string]string{"jid": "monsta@monsta.test", "password": "pw",
+		"recipient": "bob@monsta.test", "server": ln.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	err = withGuard(t, func() error { return n.Notify(ctx, runtime.Message{Subject: "x"}) })
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Notify() error = %v, want context.Canceled", err)
+	}
+}
+
+// BenchmarkXMPPNotify measures one delivery (connect, STARTTLS, PLAIN,
+// bind, send, close) to the in-process server on loopback.
+func BenchmarkXMPPNotify(b *testing.B) {
+	cert := newTestCert(b)
+	f := startFakeXMPP(b, cert, true)
+	reg := runtime.NewRegistry()
+	if err := reg.Add(xmppDescriptor()); err != nil {
+		b.Fatal(err)
+	}
+	d, _ := reg.Lookup(runtime.KindNotifier, "xmpp")
+	o, err := runtime.NewOptions(d, "Notification_x", map[string]string{"jid": "monsta@monsta.test",
+		"password": "s3cret-pw", "recipient": "bob@monsta.test", "server": f.addr, "tls_ca": cert.caFile})
+	if err != nil {
+		b.Fatal(err)
+	}
+	n, err := d.NewNotifier(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := runtime.Message{Test: "web", State: runtime.StateFail, Subject: "FAIL web", Body: "down"}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := n.Notify(ctx, m); err != nil {
+			b.Fatal(err)
+		}
+		cancel()
 	}
 }
