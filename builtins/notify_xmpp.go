@@ -107,13 +107,13 @@ func (n *XMPP) Notify(ctx context.Context, m runtime.Message) error {
 	if m.Body != "" {
 		text += "\n\n" + m.Body
 	}
-	return n.session(ctx, text)
+	return n.session(ctx, text, true)
 }
 
 // Verify implements runtime.Verifier: it connects, negotiates TLS, logs in,
 // binds a resource and closes the stream without sending a message.
 func (n *XMPP) Verify(ctx context.Context) error {
-	return n.session(ctx, "")
+	return n.session(ctx, "", false)
 }
 
 // xmppBody is a message stanza with a body.
@@ -122,9 +122,9 @@ type xmppBody struct {
 	Body string `xml:"body"`
 }
 
-// session runs one client session; it sends text to every recipient unless
-// text is empty.
-func (n *XMPP) session(ctx context.Context, text string) error {
+// session runs one client session; with send, it sends text to every
+// recipient.
+func (n *XMPP) session(ctx context.Context, text string, send bool) error {
 	conn, where, err := n.dial(ctx)
 	if err != nil {
 		return err
@@ -171,7 +171,7 @@ func (n *XMPP) session(ctx context.Context, text string) error {
 	// arrives before its closing tag.
 	ids := map[string]jid.JID{}
 	for _, rcpt := range n.recipients {
-		if text == "" {
+		if !send {
 			break
 		}
 		id := xmppID()
