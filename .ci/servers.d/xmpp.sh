@@ -43,6 +43,9 @@ xmpp_register() {
 xmpp_start() {
   local dir="$MONSTA_IT_DIR/xmpp" pid
   mkdir -p "$dir/data"
+  # Prosody runs as user prosody, which must be able to reach its directory:
+  # mktemp -d (as .ci/run uses it) makes $MONSTA_IT_DIR 0700. Traverse only.
+  chmod a+x "$MONSTA_IT_DIR"
   if [ -s "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
     echo "xmpp: already running (pid $(cat "$dir/pid"))"
   else
