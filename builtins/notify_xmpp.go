@@ -36,7 +36,8 @@ func xmppDescriptor() runtime.Descriptor {
 		Options: append([]runtime.Option{
 			{Name: "recipient", Required: true, Parse: runtime.Words,
 				Help: "JIDs to send the message to, separated by spaces."},
-			{Name: "jid", Required: true, Help: "Account to log in as, e.g. monsta@example.org."},
+			{Name: "jid", Required: true,
+				Help: "Account to log in as, e.g. monsta@example.org (a /resource asks the server for that resource)."},
 			{Name: "password", Required: true, Secret: true, Help: "Password of the account."},
 			{Name: "server",
 				Help: "Server as host:port; empty: the SRV record _xmpp-client._tcp of the JID's domain, then the domain on port 5222."},
@@ -55,7 +56,7 @@ recipient = admin@example.org oncall@example.org
 
 // XMPP sends notifications as XMPP chat messages.
 type XMPP struct {
-	origin     jid.JID
+	origin     jid.JID // with the resource to ask for, if jid names one
 	password   string
 	recipients []jid.JID
 	server     string // host:port, or "" for SRV discovery
@@ -71,7 +72,7 @@ func newXMPPNotifier(o *runtime.Options) (runtime.Notifier, error) {
 	if origin.Localpart() == "" {
 		return nil, fmt.Errorf("jid %q: needs a user part (user@domain)", o.String("jid"))
 	}
-	n := &XMPP{origin: origin.Bare(), password: o.String("password")}
+	n := &XMPP{origin: origin, password: o.String("password")}
 	for _, r := range o.Words("recipient") {
 		j, err := jid.Parse(r)
 		if err != nil {
@@ -147,7 +148,7 @@ func (n *XMPP) session(ctx context.Context, text string, send bool) error {
 	}
 
 	step := "open stream"
-	auth := "auth as " + n.origin.String()
+	auth := "auth as " + n.origin.Bare().String()
 	var authErr error // a refusal by the server, as opposed to a broken stream
 	features := []xmpp.StreamFeature{
 		n.startTLS(ctx, &step),

@@ -205,6 +205,8 @@ func TestXMPPNotify(t *testing.T) {
 	}{
 		{name: "two recipients", opts: map[string]string{"recipient": "monsta@monsta.test bob@monsta.test"},
 			wantMsgs: []string{"monsta@monsta.test", "bob@monsta.test"}, wantLogin: []string{"monsta:ok"}},
+		{name: "jid with resource", opts: map[string]string{"jid": "monsta@monsta.test/pager"},
+			wantMsgs: []string{"bob@monsta.test"}, wantLogin: []string{"monsta:ok"}},
 		{name: "wrong password", opts: map[string]string{"password": "wrong-pw"},
 			wantErr: ": auth as monsta@monsta.test: not-authorized", permanent: true, wantLogin: []string{"monsta:refused"}},
 		{name: "unknown recipient bounces", opts: map[string]string{"recipient": "bob@monsta.test nobody@monsta.test"},
