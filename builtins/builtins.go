@@ -35,6 +35,9 @@ func descriptors(env Env) []runtime.Descriptor {
 		dnsserialDescriptor(),
 		xmppDescriptor(),
 		clickatellDescriptor(),
+		smtpCheckDescriptor(),
+		smtpNotifierDescriptor(),
+		mailboxCheckDescriptor(),
 	}
 }
 

@@ -32,7 +32,8 @@ func scriptDescriptor() runtime.Descriptor {
 		Help: "The command is split into words the way a shell would (quotes and backslashes), " +
 			"but it is run without a shell: write `sh -c '...'` for pipes and redirections. " +
 			"Standard output and standard error are captured together (the last 64 KiB). " +
-			"On timeout the command's whole process group is killed.",
+			"On timeout the command's whole process group is killed, and so is whatever the command " +
+			"leaves running in its group when it exits.",
 		Options: []runtime.Option{
 			{Name: "command", Required: true, Help: "Command and arguments, split like a shell would but run without one."},
 			{Name: "timeout", Default: "10", Parse: runtime.Seconds, Help: "Seconds before the command is killed and the check fails."},

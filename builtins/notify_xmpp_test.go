@@ -32,14 +32,14 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-// testCert is a self-signed certificate for monsta.test, localhost and
+// xmppCert is a self-signed certificate for monsta.test, localhost and
 // 127.0.0.1, with its PEM written to a file for tls_ca.
-type testCert struct {
+type xmppCert struct {
 	cert   tls.Certificate
 	caFile string
 }
 
-func newTestCert(t testing.TB) testCert {
+func newXMPPCert(t testing.TB) xmppCert {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -65,7 +65,7 @@ func newTestCert(t testing.TB) testCert {
 	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return testCert{cert: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caFile: caFile}
+	return xmppCert{cert: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caFile: caFile}
 }
 
 // fakeXMPP is an in-process XMPP server (mellium's server side) on loopback:
@@ -80,7 +80,7 @@ type fakeXMPP struct {
 	logins   []string // "user:ok" or "user:refused"
 }
 
-func startFakeXMPP(t testing.TB, cert testCert, offerTLS bool) *fakeXMPP {
+func startFakeXMPP(t testing.TB, cert xmppCert, offerTLS bool) *fakeXMPP {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -100,7 +100,7 @@ func startFakeXMPP(t testing.TB, cert testCert, offerTLS bool) *fakeXMPP {
 	return f
 }
 
-func (f *fakeXMPP) serve(c net.Conn, cert testCert, offerTLS bool) {
+func (f *fakeXMPP) serve(c net.Conn, cert xmppCert, offerTLS bool) {
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
 	var features []xmpp.StreamFeature
@@ -188,7 +188,7 @@ func withGuard(t *testing.T, f func() error) error {
 }
 
 func TestXMPPNotify(t *testing.T) {
-	cert := newTestCert(t)
+	cert := newXMPPCert(t)
 	msg := runtime.Message{Test: "web", State: runtime.StateFail,
 		Subject: "FAIL web (2 failures)", Body: "Check_www: connect 127.0.0.1:80: refused"}
 	const password = "s3cret-pw"
@@ -279,7 +279,7 @@ func TestXMPPNotify(t *testing.T) {
 }
 
 func TestXMPPVerify(t *testing.T) {
-	cert := newTestCert(t)
+	cert := newXMPPCert(t)
 	f := startFakeXMPP(t, cert, true)
 	for _, tc := range []struct {
 		password, wantErr string
@@ -337,7 +337,7 @@ func TestXMPPSilentPeer(t *testing.T) {
 // TestXMPPDiscovery: without server, the SRV record of the JID's domain
 // names the server (a fake DNS server on loopback answers).
 func TestXMPPDiscovery(t *testing.T) {
-	cert := newTestCert(t)
+	cert := newXMPPCert(t)
 	f := startFakeXMPP(t, cert, true)
 	_, portStr, _ := net.SplitHostPort(f.addr)
 	port, _ := strconv.Atoi(portStr)
@@ -443,7 +443,7 @@ func TestXMPPCancel(t *testing.T) {
 // BenchmarkXMPPNotify measures one delivery (connect, STARTTLS, PLAIN,
 // bind, send, close) to the in-process server on loopback.
 func BenchmarkXMPPNotify(b *testing.B) {
-	cert := newTestCert(b)
+	cert := newXMPPCert(b)
 	f := startFakeXMPP(b, cert, true)
 	reg := runtime.NewRegistry()
 	if err := reg.Add(xmppDescriptor()); err != nil {

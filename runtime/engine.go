@@ -228,10 +228,9 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	t.lastRun, t.lastOK = now, ok
 	t.mu.Unlock()
 	r := TestResult{Test: t.spec.Name, OK: ok, Failures: failures, Time: now, Checks: results}
-	e.logResult(t, r, dec.State == StateRecovered)
-	if e.hooks != nil {
-		e.hooks.AfterResult(ctx, r)
-	}
+	// Durable before visible: notifications go to the outbox, then the
+	// streak to the state file, and only then is the result logged. A kill
+	// at any point loses no page (at worst one is sent twice).
 	if send {
 		names := e.notify(ctx, r, dec)
 		t.mu.Lock()
@@ -240,6 +239,10 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	}
 	if e.saver != nil && (failures != before || send) {
 		e.save(t)
+	}
+	e.logResult(t, r, dec.State == StateRecovered)
+	if e.hooks != nil {
+		e.hooks.AfterResult(ctx, r)
 	}
 	return r
 }
