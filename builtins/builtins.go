@@ -33,6 +33,8 @@ func descriptors(env Env) []runtime.Descriptor {
 		logDescriptor(env),
 		dnslookupDescriptor(),
 		dnsserialDescriptor(),
+		xmppDescriptor(),
+		clickatellDescriptor(),
 		smtpCheckDescriptor(),
 		smtpNotifierDescriptor(),
 		mailboxCheckDescriptor(),

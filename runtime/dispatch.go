@@ -41,6 +41,10 @@ type Dispatcher struct {
 	queues map[string]*queue
 	wg     sync.WaitGroup
 	stop   chan struct{}
+	// ctx is the parent of every delivery; cancelled when stopping, so an
+	// attempt under way ends at once (its message stays in the outbox).
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type queue struct {
@@ -75,6 +79,7 @@ func NewDispatcher(notifs map[string]*NotificationSpec, o DispatcherOptions) *Di
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	d := &Dispatcher{log: o.Logger, retry: o.Retry, outbox: o.Outbox, queues: map[string]*queue{}, stop: make(chan struct{})}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for name, spec := range notifs {
 		q := &queue{spec: spec}
 		q.cond = sync.NewCond(&q.mu)
@@ -177,7 +182,11 @@ func (d *Dispatcher) work(name string, q *queue) {
 func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, spec *NotificationSpec, it item) bool {
 	m := it.m
 	for attempt := 1; ; attempt++ {
-		err := deliver(context.Background(), spec, m)
+		err := deliver(d.ctx, spec, m)
+		if err != nil && d.ctx.Err() != nil {
+			log.Warn("notification not delivered before shutdown; kept for the next start", "test", m.Test, "state", m.State)
+			return false
+		}
 		if err == nil {
 			log.Info("notification sent", "test", m.Test, "state", m.State, "failures", m.Failures, "attempts", attempt)
 			d.settle(log, name, it, "")
@@ -239,13 +248,14 @@ func (d *Dispatcher) Close(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 		close(d.stop)
+		d.cancel()
 		<-done
 	}
+	d.cancel()
 }
 
-// Stop abandons retries at once and waits for the workers; undelivered
-// messages stay in the outbox. A delivery attempt under way finishes
-// within its notifier's deadline.
+// Stop abandons retries and attempts under way at once and waits for the
+// workers; undelivered messages stay in the outbox.
 func (d *Dispatcher) Stop() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()

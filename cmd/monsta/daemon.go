@@ -97,7 +97,7 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 
 	for {
 		eng, err := runtime.NewEngine(l.plan, runtime.EngineOptions{
-			Logger: logger, Hooks: l.hooks, State: state,
+			Logger: logger, Hooks: l.hooks, State: state, Retry: l.main.Retry,
 			Saver: sd, Outbox: sd, Pending: sd.Pending(),
 		})
 		if err != nil {
