@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"net"
+	"time"
+)
+
+// bareArgs configures the bare-loop process.
+type bareArgs struct {
+	Addrs   []string
+	Rate    float64       // dials per second of the paced loop
+	Warmup  time.Duration // paced, not measured
+	Window  time.Duration // paced, measured
+	Unpaced time.Duration // back to back, measured
+	// ListenerPID is the listener process, whose CPU is measured apart.
+	ListenerPID int
+}
+
+// loopResult is one measured loop: CPU of the whole process over the
+// window divided by the dials made in it.
+type loopResult struct {
+	Dials      int64
+	Errors     int64
+	FirstError string `json:",omitempty"`
+	windowResult
+	CPUPerDialUS float64
+	Rate         float64 // dials per second achieved
+}
+
+// bareResult is what the bare-loop process reports.
+type bareResult struct {
+	Paced   loopResult
+	Unpaced loopResult
+}
+
+// bareLoop is the yardstick: a Go loop doing net.Dialer.DialContext and
+// Close, nothing else.
+type bareLoop struct {
+	addrs  []string
+	lpid   int
+	dialer net.Dialer
+	n      int
+	res    *loopResult
+}
+
+func (b *bareLoop) dial(ctx context.Context) {
+	addr := b.addrs[b.n%len(b.addrs)]
+	b.n++
+	c, err := b.dialer.DialContext(ctx, "tcp", addr)
+	if b.res == nil {
+		if err == nil {
+			c.Close()
+		}
+		return
+	}
+	b.res.Dials++
+	if err != nil {
+		b.res.Errors++
+		if b.res.FirstError == "" {
+			b.res.FirstError = err.Error()
+		}
+		return
+	}
+	c.Close()
+}
+
+// paced dials at rate per second until d has passed, on a fixed schedule
+// (a late dial does not shift the ones after it).
+func (b *bareLoop) paced(ctx context.Context, rate float64, d time.Duration) {
+	period := time.Duration(float64(time.Second) / rate)
+	next := time.Now()
+	end := next.Add(d)
+	for {
+		now := time.Now()
+		if !now.Before(end) {
+			return
+		}
+		if w := next.Sub(now); w > 0 {
+			time.Sleep(w)
+		}
+		b.dial(ctx)
+		next = next.Add(period)
+	}
+}
+
+// unpaced dials back to back until d has passed.
+func (b *bareLoop) unpaced(ctx context.Context, d time.Duration) {
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		for range 64 {
+			b.dial(ctx)
+		}
+	}
+}
+
+// measure runs loop with res recording and fills in its CPU and rate.
+func (b *bareLoop) measure(res *loopResult, loop func()) {
+	b.res = res
+	w := startWindow(b.lpid)
+	loop()
+	res.windowResult = w.end()
+	b.res = nil
+	if res.Dials > 0 {
+		res.CPUPerDialUS = res.CPUSeconds * 1e6 / float64(res.Dials)
+		res.Rate = float64(res.Dials) / res.WindowSeconds
+	}
+}
+
+// runBare runs the paced loop (warm-up, then the measured window) and then
+// the unpaced one.
+func runBare(a bareArgs) bareResult {
+	raiseNofile(1 << 20)
+	ctx := context.Background()
+	b := &bareLoop{addrs: a.Addrs, lpid: a.ListenerPID}
+	var r bareResult
+	b.paced(ctx, a.Rate, a.Warmup)
+	b.measure(&r.Paced, func() { b.paced(ctx, a.Rate, a.Window) })
+	if a.Unpaced > 0 {
+		b.measure(&r.Unpaced, func() { b.unpaced(ctx, a.Unpaced) })
+	}
+	return r
+}
