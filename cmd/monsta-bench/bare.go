@@ -2,7 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"os"
+	"runtime/pprof"
 	"time"
 )
 
@@ -15,6 +18,7 @@ type bareArgs struct {
 	Unpaced time.Duration // back to back, measured
 	// ListenerPID is the listener process, whose CPU is measured apart.
 	ListenerPID int
+	CPUProfile  string // file for a CPU profile of the paced window; empty: none
 }
 
 // loopResult is one measured loop: CPU of the whole process over the
@@ -109,15 +113,28 @@ func (b *bareLoop) measure(res *loopResult, loop func()) {
 
 // runBare runs the paced loop (warm-up, then the measured window) and then
 // the unpaced one.
-func runBare(a bareArgs) bareResult {
+func runBare(a bareArgs) (bareResult, error) {
 	raiseNofile(1 << 20)
 	ctx := context.Background()
 	b := &bareLoop{addrs: a.Addrs, lpid: a.ListenerPID}
 	var r bareResult
 	b.paced(ctx, a.Rate, a.Warmup)
+	if a.CPUProfile != "" {
+		f, err := os.Create(a.CPUProfile)
+		if err != nil {
+			return r, fmt.Errorf("create CPU profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return r, fmt.Errorf("start CPU profile: %w", err)
+		}
+	}
 	b.measure(&r.Paced, func() { b.paced(ctx, a.Rate, a.Window) })
+	if a.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if a.Unpaced > 0 {
 		b.measure(&r.Unpaced, func() { b.unpaced(ctx, a.Unpaced) })
 	}
-	return r
+	return r, nil
 }

@@ -149,7 +149,11 @@ func childMain() (code int, ok bool) {
 		if err := json.Unmarshal(raw, &a); err != nil {
 			return fail(err)
 		}
-		if err := json.NewEncoder(os.Stdout).Encode(runBare(a)); err != nil {
+		r, err := runBare(a)
+		if err != nil {
+			return fail(err)
+		}
+		if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
 			return fail(err)
 		}
 		return 0, true
@@ -170,7 +174,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&p.HungTimeout, "hung-timeout", 5*time.Second, "timeout of the hung tests' checks")
 	fs.DurationVar(&p.Unpaced, "unpaced", 5*time.Second, "window of the unpaced bare loop (0: skip it)")
 	fs.IntVar(&p.Addrs, "addrs", 4, "listener addresses 127.0.0.1…127.0.0.N the connects are spread over")
-	fs.StringVar(&p.CPUProfile, "cpuprofile", "", "write a CPU profile of the daemon's window (no hung tests) to `FILE`")
+	fs.StringVar(&p.CPUProfile, "cpuprofile", "", "write CPU profiles of the daemon's window (no hung tests) to `FILE` and of the paced bare loop's to FILE.bare")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -282,11 +286,16 @@ func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
 		r.MonstaHung = &h
 	}
 	bareWarm := min(p.Warmup, 3*time.Second)
+	bareProfile := ""
+	if p.CPUProfile != "" {
+		bareProfile = p.CPUProfile + ".bare"
+	}
 	fmt.Fprintf(progress, "monsta-bench: bare loop, %.0f dials/s: warm-up %v, window %v; unpaced %v\n",
 		rate, bareWarm, p.Duration, p.Unpaced)
 	cctx, cancel := context.WithTimeout(ctx, guard+p.Unpaced)
 	r.Bare, err = runChild[bareResult](cctx, "bare", bareArgs{Addrs: lst.ready.Addrs, Rate: rate,
-		Warmup: bareWarm, Window: p.Duration, Unpaced: p.Unpaced, ListenerPID: lst.cmd.Process.Pid})
+		Warmup: bareWarm, Window: p.Duration, Unpaced: p.Unpaced, ListenerPID: lst.cmd.Process.Pid,
+		CPUProfile: bareProfile})
 	cancel()
 	if err != nil {
 		return nil, fmt.Errorf("bare loop: %w", err)
@@ -415,6 +424,15 @@ func (r *report) evaluate() {
 		Monsta: m.CPUPerCheckUS, Bare: fp(b.Paced.CPUPerDialUS), Ratio: cpuRatio,
 		Target: fmt.Sprintf("≤ %.1fx bare", targetCPURatio),
 		Status: status(cpuRatio != nil && *cpuRatio <= targetCPURatio)})
+	sysPer := func(w windowResult, n int64) float64 {
+		if n == 0 {
+			return 0
+		}
+		return w.SysSeconds * 1e6 / float64(n)
+	}
+	r.Metrics = append(r.Metrics, metric{Name: "  of which system (kernel)", Unit: "µs",
+		Monsta: sysPer(m.windowResult, m.Checks), Bare: fp(sysPer(b.Paced.windowResult, b.Paced.Dials)),
+		Ratio: ratio(sysPer(m.windowResult, m.Checks), sysPer(b.Paced.windowResult, b.Paced.Dials)), Status: "info"})
 	if b.Unpaced.Dials > 0 {
 		r.Metrics = append(r.Metrics, metric{Name: "CPU per check vs unpaced bare loop", Unit: "µs",
 			Monsta: m.CPUPerCheckUS, Bare: fp(b.Unpaced.CPUPerDialUS),

@@ -15,11 +15,18 @@ import (
 // cpuTime returns the CPU time (user + system) this process has used so
 // far, over all its threads.
 func cpuTime() time.Duration {
+	u, sys := cpuTimes()
+	return u + sys
+}
+
+// cpuTimes returns the user and system CPU time this process has used so
+// far, over all its threads.
+func cpuTimes() (user, sys time.Duration) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, 0
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
 }
 
 // vmRSS returns this process's resident set size in bytes, from
@@ -152,20 +159,22 @@ func procCPU(pid int) time.Duration {
 // window measures one stretch of time: the wall time, this process's CPU,
 // the listener's and what the rest of the machine used meanwhile.
 type window struct {
-	wall                time.Time
-	own, busy, listener time.Duration
-	listenerPID         int
+	wall                   time.Time
+	user, sys, busy, lstnr time.Duration
+	listenerPID            int
 }
 
 func startWindow(listenerPID int) window {
-	return window{wall: time.Now(), own: cpuTime(), busy: machineCPU(),
-		listener: procCPU(listenerPID), listenerPID: listenerPID}
+	w := window{wall: time.Now(), busy: machineCPU(), lstnr: procCPU(listenerPID), listenerPID: listenerPID}
+	w.user, w.sys = cpuTimes()
+	return w
 }
 
 // windowResult is what a window measured.
 type windowResult struct {
 	WindowSeconds float64
 	CPUSeconds    float64 // this process, user + system
+	SysSeconds    float64 // the system part of CPUSeconds
 	// ListenerCPUs is the average number of CPUs the listener process
 	// kept busy during the window.
 	ListenerCPUs float64
@@ -177,11 +186,13 @@ type windowResult struct {
 }
 
 func (w window) end() windowResult {
-	own, busy, lst, now := cpuTime(), machineCPU(), procCPU(w.listenerPID), time.Now()
-	r := windowResult{WindowSeconds: now.Sub(w.wall).Seconds(), CPUSeconds: (own - w.own).Seconds()}
+	user, sys := cpuTimes()
+	busy, lst, now := machineCPU(), procCPU(w.listenerPID), time.Now()
+	own := (user - w.user) + (sys - w.sys)
+	r := windowResult{WindowSeconds: now.Sub(w.wall).Seconds(), CPUSeconds: own.Seconds(), SysSeconds: (sys - w.sys).Seconds()}
 	if r.WindowSeconds > 0 {
-		r.ListenerCPUs = (lst - w.listener).Seconds() / r.WindowSeconds
-		r.OtherCPUs = max(0, ((busy-w.busy)-(own-w.own)-(lst-w.listener)).Seconds()/r.WindowSeconds)
+		r.ListenerCPUs = (lst - w.lstnr).Seconds() / r.WindowSeconds
+		r.OtherCPUs = max(0, ((busy-w.busy)-own-(lst-w.lstnr)).Seconds()/r.WindowSeconds)
 	}
 	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
 		if f := bytes.Fields(b); len(f) > 0 {
