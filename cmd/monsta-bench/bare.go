@@ -6,6 +6,8 @@ import (
 	"net"
 	"os"
 	"runtime/pprof"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -15,6 +17,7 @@ type bareArgs struct {
 	Rate    float64       // dials per second of the paced loop
 	Warmup  time.Duration // paced, not measured
 	Window  time.Duration // paced, measured
+	Spawned time.Duration // paced, a goroutine per dial, measured
 	Unpaced time.Duration // back to back, measured
 	// ListenerPID is the listener process, whose CPU is measured apart.
 	ListenerPID int
@@ -34,7 +37,10 @@ type loopResult struct {
 
 // bareResult is what the bare-loop process reports.
 type bareResult struct {
-	Paced   loopResult
+	Paced loopResult
+	// Spawned is the paced loop with what every scheduled check needs at
+	// the least: a goroutine per dial and a context with a timeout.
+	Spawned loopResult
 	Unpaced loopResult
 }
 
@@ -88,6 +94,50 @@ func (b *bareLoop) paced(ctx context.Context, rate float64, d time.Duration) {
 	}
 }
 
+// spawned is paced, but each dial runs in its own goroutine under a
+// context with a timeout, as a scheduler must run them.
+func (b *bareLoop) spawned(rate float64, d time.Duration) {
+	var wg sync.WaitGroup
+	var dials, errs atomic.Int64
+	var mu sync.Mutex
+	first := ""
+	period := time.Duration(float64(time.Second) / rate)
+	next := time.Now()
+	end := next.Add(d)
+	for {
+		now := time.Now()
+		if !now.Before(end) {
+			break
+		}
+		if w := next.Sub(now); w > 0 {
+			time.Sleep(w)
+		}
+		addr := b.addrs[b.n%len(b.addrs)]
+		b.n++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			dials.Add(1)
+			c, err := b.dialer.DialContext(ctx, "tcp", addr)
+			if err != nil {
+				errs.Add(1)
+				mu.Lock()
+				if first == "" {
+					first = err.Error()
+				}
+				mu.Unlock()
+				return
+			}
+			c.Close()
+		}()
+		next = next.Add(period)
+	}
+	wg.Wait()
+	b.res.Dials, b.res.Errors, b.res.FirstError = dials.Load(), errs.Load(), first
+}
+
 // unpaced dials back to back until d has passed.
 func (b *bareLoop) unpaced(ctx context.Context, d time.Duration) {
 	end := time.Now().Add(d)
@@ -132,6 +182,9 @@ func runBare(a bareArgs) (bareResult, error) {
 	b.measure(&r.Paced, func() { b.paced(ctx, a.Rate, a.Window) })
 	if a.CPUProfile != "" {
 		pprof.StopCPUProfile()
+	}
+	if a.Spawned > 0 {
+		b.measure(&r.Spawned, func() { b.spawned(a.Rate, a.Spawned) })
 	}
 	if a.Unpaced > 0 {
 		b.measure(&r.Unpaced, func() { b.unpaced(ctx, a.Unpaced) })

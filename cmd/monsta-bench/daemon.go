@@ -90,6 +90,7 @@ type daemonArgs struct {
 	Warmup, Window  time.Duration
 	MaxStarts       int    // size of the lateness buffer
 	CPUProfile      string // file for a CPU profile of the window; empty: none
+	MemProfile      string // file for a heap profile at the memory sample; empty: none
 	ListenerPID     int    // the listener process, whose CPU is measured apart
 }
 
@@ -235,6 +236,20 @@ func (c *resultCounter) snapshot() counts {
 	return counts{c.ok.Load(), c.failed.Load(), c.hung.Load(), c.hungPassed.Load()}
 }
 
+// writeHeapProfile writes the live heap (as of the last collection) to
+// file.
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("create heap profile: %w", err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write heap profile: %w", err)
+	}
+	return f.Close()
+}
+
 // runDaemon loads the configuration the way cmd/monsta does, runs the
 // engine, and measures CPU, memory and lateness over the window.
 func runDaemon(a daemonArgs) (daemonResult, error) {
@@ -314,6 +329,12 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 	if res.Loaded, err = sampleMemory(); err != nil {
 		cancel()
 		return res, err
+	}
+	if a.MemProfile != "" {
+		if err := writeHeapProfile(a.MemProfile); err != nil {
+			cancel()
+			return res, err
+		}
 	}
 	// Keep what cmd/monsta keeps for the daemon's lifetime alive until here.
 	goruntime.KeepAlive(cfg)

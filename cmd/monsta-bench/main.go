@@ -66,6 +66,7 @@ type params struct {
 	Unpaced     time.Duration
 	Addrs       int
 	CPUProfile  string `json:",omitempty"`
+	MemProfile  string `json:",omitempty"`
 }
 
 // machine describes where the bench ran.
@@ -175,6 +176,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&p.Unpaced, "unpaced", 5*time.Second, "window of the unpaced bare loop (0: skip it)")
 	fs.IntVar(&p.Addrs, "addrs", 4, "listener addresses 127.0.0.1…127.0.0.N the connects are spread over")
 	fs.StringVar(&p.CPUProfile, "cpuprofile", "", "write CPU profiles of the daemon's window (no hung tests) to `FILE` and of the paced bare loop's to FILE.bare")
+	fs.StringVar(&p.MemProfile, "memprofile", "", "write a heap profile of the daemon (no hung tests) at the memory sample to `FILE`")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -183,13 +185,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "monsta-bench: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if p.CPUProfile != "" {
-		abs, err := filepath.Abs(p.CPUProfile)
+	for _, f := range []*string{&p.CPUProfile, &p.MemProfile} {
+		if *f == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*f)
 		if err != nil {
 			fmt.Fprintln(stderr, "monsta-bench:", err)
 			return 2
 		}
-		p.CPUProfile = abs
+		*f = abs
 	}
 	r, err := bench(context.Background(), p, stderr)
 	if err != nil {
@@ -258,7 +263,7 @@ func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
 
 	rate := float64(p.Tests) / p.Interval.Seconds()
 	guard := p.Warmup + p.Duration + p.HungTimeout + 5*time.Minute
-	phase := func(name string, hung int, profile string) (daemonResult, error) {
+	phase := func(name string, hung int, cpuprofile, memprofile string) (daemonResult, error) {
 		d := filepath.Join(dir, name)
 		conf, confdir, err := writeConfig(d, confSpec{Tests: p.Tests, Hung: hung, Interval: p.Interval,
 			HungTimeout: p.HungTimeout, Addrs: lst.ready.Addrs, Silent: lst.ready.Silent})
@@ -267,7 +272,7 @@ func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
 		}
 		starts := float64(p.Tests+hung) / p.Interval.Seconds() * p.Duration.Seconds()
 		a := daemonArgs{Config: conf, ConfDir: confdir, Warmup: p.Warmup, Window: p.Duration,
-			MaxStarts: int(2*starts) + 10000, CPUProfile: profile, ListenerPID: lst.cmd.Process.Pid}
+			MaxStarts: int(2*starts) + 10000, CPUProfile: cpuprofile, MemProfile: memprofile, ListenerPID: lst.cmd.Process.Pid}
 		fmt.Fprintf(progress, "monsta-bench: monsta, %d tests + %d hung, %.0f checks/s: warm-up %v, window %v\n",
 			p.Tests, hung, float64(p.Tests+hung)/p.Interval.Seconds(), p.Warmup, p.Duration)
 		cctx, cancel := context.WithTimeout(ctx, guard)
@@ -275,11 +280,11 @@ func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
 		return runChild[daemonResult](cctx, "daemon", a)
 	}
 
-	if r.Monsta, err = phase("plain", 0, p.CPUProfile); err != nil {
+	if r.Monsta, err = phase("plain", 0, p.CPUProfile, p.MemProfile); err != nil {
 		return nil, fmt.Errorf("monsta: %w", err)
 	}
 	if p.Hung > 0 {
-		h, err := phase("hung", p.Hung, "")
+		h, err := phase("hung", p.Hung, "", "")
 		if err != nil {
 			return nil, fmt.Errorf("monsta with hung tests: %w", err)
 		}
@@ -290,11 +295,11 @@ func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
 	if p.CPUProfile != "" {
 		bareProfile = p.CPUProfile + ".bare"
 	}
-	fmt.Fprintf(progress, "monsta-bench: bare loop, %.0f dials/s: warm-up %v, window %v; unpaced %v\n",
+	fmt.Fprintf(progress, "monsta-bench: bare loop, %.0f dials/s: warm-up %v, window %v, again with a goroutine per dial; unpaced %v\n",
 		rate, bareWarm, p.Duration, p.Unpaced)
 	cctx, cancel := context.WithTimeout(ctx, guard+p.Unpaced)
 	r.Bare, err = runChild[bareResult](cctx, "bare", bareArgs{Addrs: lst.ready.Addrs, Rate: rate,
-		Warmup: bareWarm, Window: p.Duration, Unpaced: p.Unpaced, ListenerPID: lst.cmd.Process.Pid,
+		Warmup: bareWarm, Window: p.Duration, Spawned: p.Duration, Unpaced: p.Unpaced, ListenerPID: lst.cmd.Process.Pid,
 		CPUProfile: bareProfile})
 	cancel()
 	if err != nil {
@@ -433,6 +438,9 @@ func (r *report) evaluate() {
 	r.Metrics = append(r.Metrics, metric{Name: "  of which system (kernel)", Unit: "µs",
 		Monsta: sysPer(m.windowResult, m.Checks), Bare: fp(sysPer(b.Paced.windowResult, b.Paced.Dials)),
 		Ratio: ratio(sysPer(m.windowResult, m.Checks), sysPer(b.Paced.windowResult, b.Paced.Dials)), Status: "info"})
+	r.Metrics = append(r.Metrics, metric{Name: "CPU per check vs bare goroutine+timeout per dial", Unit: "µs",
+		Monsta: m.CPUPerCheckUS, Bare: fp(b.Spawned.CPUPerDialUS),
+		Ratio: ratio(m.CPUPerCheckUS, b.Spawned.CPUPerDialUS), Status: "info"})
 	if b.Unpaced.Dials > 0 {
 		r.Metrics = append(r.Metrics, metric{Name: "CPU per check vs unpaced bare loop", Unit: "µs",
 			Monsta: m.CPUPerCheckUS, Bare: fp(b.Unpaced.CPUPerDialUS),
@@ -504,7 +512,8 @@ func (r *report) evaluate() {
 		name string
 		res  loopResult
 		on   bool
-	}{{"bare loop (paced)", b.Paced, true}, {"bare loop (unpaced)", b.Unpaced, r.Params.Unpaced > 0}} {
+	}{{"bare loop (paced)", b.Paced, true}, {"bare loop (goroutine per dial)", b.Spawned, true},
+		{"bare loop (unpaced)", b.Unpaced, r.Params.Unpaced > 0}} {
 		if !l.on {
 			continue
 		}
@@ -591,9 +600,9 @@ func printReport(w io.Writer, r *report) {
 			h.Checks, h.HungResults, h.HungSample, h.WindowSeconds, h.CPUSeconds, h.ListenerCPUs, h.OtherCPUs, h.Lateness.N,
 			h.Lateness.P50US/1e3, h.Lateness.P99US/1e3, h.Lateness.MaxUS/1e3, h.Lateness.Over5ms)
 	}
-	bp, bu := r.Bare.Paced, r.Bare.Unpaced
-	fmt.Fprintf(w, "bare paced: %d dials in %.1fs, %.2fs CPU (listener %.2f, others %.2f CPUs); unpaced: %d dials in %.1fs (%.0f/s), %.2fs CPU (listener %.2f, others %.2f CPUs)\n",
-		bp.Dials, bp.WindowSeconds, bp.CPUSeconds, bp.ListenerCPUs, bp.OtherCPUs,
+	bp, bs, bu := r.Bare.Paced, r.Bare.Spawned, r.Bare.Unpaced
+	fmt.Fprintf(w, "bare paced: %d dials in %.1fs, %.2fs CPU (listener %.2f, others %.2f CPUs); goroutine per dial: %d dials, %.2fs CPU (others %.2f CPUs); unpaced: %d dials in %.1fs (%.0f/s), %.2fs CPU (listener %.2f, others %.2f CPUs)\n",
+		bp.Dials, bp.WindowSeconds, bp.CPUSeconds, bp.ListenerCPUs, bp.OtherCPUs, bs.Dials, bs.CPUSeconds, bs.OtherCPUs,
 		bu.Dials, bu.WindowSeconds, bu.Rate, bu.CPUSeconds, bu.ListenerCPUs, bu.OtherCPUs)
 	fmt.Fprintf(w, "listener: %d accepted, %d silent\n", r.Accepted.Accepted, r.Accepted.SilentAccepted)
 	for _, s := range r.Warnings {

@@ -75,7 +75,7 @@ func TestBenchTinyScale(t *testing.T) {
 		t.Errorf("hung phase lateness = %+v; want n > 0", h.Lateness)
 	}
 
-	for name, l := range map[string]loopResult{"paced": r.Bare.Paced, "unpaced": r.Bare.Unpaced} {
+	for name, l := range map[string]loopResult{"paced": r.Bare.Paced, "spawned": r.Bare.Spawned, "unpaced": r.Bare.Unpaced} {
 		if l.Dials == 0 || l.Errors != 0 || l.CPUPerDialUS <= 0 || l.WindowSeconds <= 0 {
 			t.Errorf("bare %s loop = %+v; want dials, no errors, CPU > 0", name, l)
 		}
