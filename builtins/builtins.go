@@ -29,6 +29,15 @@ func (env Env) logger() *slog.Logger {
 func descriptors(env Env) []runtime.Descriptor {
 	return []runtime.Descriptor{
 		portconnectDescriptor(),
+		scriptDescriptor(),
+		logDescriptor(env),
+		dnslookupDescriptor(),
+		dnsserialDescriptor(),
+		xmppDescriptor(),
+		clickatellDescriptor(),
+		smtpCheckDescriptor(),
+		smtpNotifierDescriptor(),
+		mailboxCheckDescriptor(),
 	}
 }
 

@@ -28,7 +28,7 @@ func portconnectDescriptor() runtime.Descriptor {
 			{Name: "host", Required: true, Help: "Host name or address to connect to."},
 			{Name: "port", Required: true, Parse: runtime.Port, Help: "TCP port to connect to."},
 			{Name: "timeout", Default: "10", Parse: runtime.Seconds, Help: "Seconds before the check fails."},
-			{Name: "expect", Help: "Substring required in the first line the server sends; empty: the connect suffices."},
+			{Name: "expect", Help: "Substring required in the first line (at most 4 KiB) the server sends; empty: the connect suffices."},
 		},
 		Example: `[Check_ssh]
 type = portconnect
@@ -84,17 +84,17 @@ func (c *Portconnect) Run(ctx context.Context) (runtime.Stats, error) {
 		conn, err = c.dialer.DialContext(ctx, "tcp", c.addr)
 	}
 	if err != nil {
-		return nil, &stepError{step: "connect ", addr: c.addr, err: err}
+		return nil, &stepError{step: "connect", addr: c.addr, err: err}
 	}
-	defer conn.Close()
+	defer abortClose(conn)
 	connected := time.Now()
-	if c.expect == nil {
-		return runtime.Stats{"connect_seconds": connected.Sub(start).Seconds()}, nil
-	}
 	stats := runtime.Stats{"connect_seconds": connected.Sub(start).Seconds()}
+	if c.expect == nil {
+		return stats, nil
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		if err := conn.SetDeadline(dl); err != nil {
-			return stats, &stepError{step: "set deadline on ", addr: c.addr, err: err}
+			return stats, &stepError{step: "set deadline on", addr: c.addr, err: err}
 		}
 	}
 	// A cancel (as opposed to the deadline) also interrupts the read.
@@ -108,13 +108,24 @@ func (c *Portconnect) Run(ctx context.Context) (runtime.Stats, error) {
 		if errors.Is(ctx.Err(), context.Canceled) {
 			err = context.Canceled
 		}
-		return stats, &stepError{step: "read banner from ", addr: c.addr, err: err}
+		return stats, &stepError{step: "read banner from", addr: c.addr, err: err}
 	}
 	stats["banner_seconds"] = time.Since(connected).Seconds()
 	if !bytes.Contains(line, c.expect) {
 		return stats, fmt.Errorf("banner %q does not contain %q", clip(line, 200), c.expect)
 	}
 	return stats, nil
+}
+
+// abortClose closes conn with a reset instead of a FIN, as HAProxy's health
+// checks do: the probing side then keeps no socket in TIME_WAIT for a
+// minute, which at a thousand checks a second would exhaust the ephemeral
+// ports towards one target.
+func abortClose(conn net.Conn) {
+	if tc, ok := conn.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	conn.Close()
 }
 
 // readLine reads until the first newline, the end of buf or the end of the
@@ -155,12 +166,12 @@ func clip(b []byte, n int) []byte {
 // layers of net.OpError and os.SyscallError that repeat the address and the
 // system call; Unwrap still reaches them.
 type stepError struct {
-	step string // with its trailing space, e.g. "connect "
+	step string // e.g. "connect"
 	addr string
 	err  error
 }
 
-func (e *stepError) Error() string { return e.step + e.addr + ": " + causeText(e.err) }
+func (e *stepError) Error() string { return e.step + " " + e.addr + ": " + causeText(e.err) }
 
 func (e *stepError) Unwrap() error { return e.err }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -271,3 +272,60 @@ func BenchmarkPortconnect(b *testing.B) { benchmarkPortconnect(b, "", "") }
 
 // BenchmarkPortconnectBanner measures connect, first line, close.
 func BenchmarkPortconnectBanner(b *testing.B) { benchmarkPortconnect(b, "220 ready\r\n", "220") }
+
+// TestPortconnectHostName covers the resolver path with "localhost" from
+// /etc/hosts; the resolver cannot reach any DNS server.
+func TestPortconnectHostName(t *testing.T) {
+	_, port := fakeTCP(t, "127.0.0.1:0", sendAndClose("220 hi\r\n"))
+	c, err := newTestCheck(t, portconnectDescriptor(), map[string]string{"host": "localhost", "port": port, "expect": "220"})
+	if err != nil {
+		t.Fatalf("NewCheck() error = %v", err)
+	}
+	pc := c.(*Portconnect)
+	if pc.ip.IsValid() {
+		t.Fatalf("ip = %v for a host name, want none (resolve at every run)", pc.ip)
+	}
+	pc.dialer.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+		return nil, errors.New("no DNS server in tests: localhost must come from /etc/hosts")
+	}}
+	if _, err := runGuarded(t, c, 5*time.Second); err != nil {
+		t.Fatalf("Run() error = %v, want nil", err)
+	}
+}
+
+// TestPortconnectResetsOnClose wants the check to close with a reset, so
+// that no socket of the probing side waits in TIME_WAIT.
+func TestPortconnectResetsOnClose(t *testing.T) {
+	for _, expect := range []string{"", "220"} {
+		t.Run("expect="+expect, func(t *testing.T) {
+			got := make(chan error, 1)
+			_, port := fakeTCP(t, "127.0.0.1:0", func(c net.Conn) {
+				defer c.Close()
+				// The first call to see the reset reports it; later ones
+				// see the end of the stream.
+				if _, err := c.Write([]byte("220 hi\r\n")); err != nil {
+					got <- err
+					return
+				}
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, err := c.Read(make([]byte, 1))
+				got <- err
+			})
+			c, err := newTestCheck(t, portconnectDescriptor(), map[string]string{"host": "127.0.0.1", "port": port, "expect": expect})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := runGuarded(t, c, 5*time.Second); err != nil {
+				t.Fatalf("Run() error = %v", err)
+			}
+			select {
+			case err := <-got:
+				if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+					t.Errorf("server write/read after the check closed: %v, want connection reset", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("server saw no close within 10 s")
+			}
+		})
+	}
+}

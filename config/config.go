@@ -9,9 +9,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/ini.v1"
@@ -23,12 +25,16 @@ type Pos struct {
 	Line int
 }
 
-// String renders the position as FILE:LINE.
+// String renders the position as FILE:LINE, or FILE alone when the line is
+// unknown (a file that cannot be read).
 func (p Pos) String() string {
 	if p.File == "" {
 		return "(built-in)"
 	}
-	return fmt.Sprintf("%s:%d", p.File, p.Line)
+	if p.Line == 0 {
+		return p.File
+	}
+	return p.File + ":" + strconv.Itoa(p.Line)
 }
 
 // Key is one key=value of a section, with where it was last set.
@@ -212,17 +218,16 @@ func (p *Problems) Err() error {
 // overrides keys of a section of the same name. Every syntax problem of every
 // file is returned at once, joined.
 func Load(mainFile, confDir string) (*Config, error) {
+	var probs Problems
 	files := []string{mainFile}
 	if confDir != "" {
-		matches, err := filepath.Glob(filepath.Join(confDir, "*.conf"))
+		more, err := confFiles(confDir)
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", confDir, err)
+			probs.Add(err)
 		}
-		sort.Strings(matches)
-		files = append(files, matches...)
+		files = append(files, more...)
 	}
 	cfg := &Config{}
-	var probs Problems
 	for _, f := range files {
 		data, err := os.ReadFile(f)
 		if err != nil {
@@ -232,14 +237,16 @@ func Load(mainFile, confDir string) (*Config, error) {
 		secs, warns, err := Parse(f, data)
 		cfg.Warnings = append(cfg.Warnings, warns...)
 		if err != nil {
-			var e interface{ Unwrap() []error }
-			if errors.As(err, &e) {
-				for _, x := range e.Unwrap() {
-					var ce *Error
-					if errors.As(x, &ce) {
-						probs.Add(ce)
-					}
+			errs := []error{err}
+			if j, ok := err.(interface{ Unwrap() []error }); ok {
+				errs = j.Unwrap()
+			}
+			for _, x := range errs {
+				ce, ok := x.(*Error)
+				if !ok {
+					ce = &Error{Pos: Pos{File: f}, Err: x}
 				}
+				probs.Add(ce)
 			}
 			continue
 		}
@@ -250,6 +257,25 @@ func Load(mainFile, confDir string) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// confFiles lists the *.conf files of dir in lexical order; a missing dir
+// has none. Other files (*.lua) and directories are not configuration.
+func confFiles(dir string) ([]string, *Error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &Error{Pos: Pos{File: dir}, Err: fmt.Errorf("list configuration directory: %w", unwrapPath(err))}
+	}
+	var files []string
+	for _, e := range ents { // ReadDir sorts by name
+		if strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
+			files = append(files, filepath.Join(dir, e.Name()))
+		}
+	}
+	return files, nil
 }
 
 func unwrapPath(err error) error {
@@ -270,25 +296,47 @@ var loadOptions = ini.LoadOptions{
 	AllowShadows:             false,
 }
 
+// keyLineOptions are loadOptions for readKeys' documents, whose section
+// names are unique by construction: ini.v1 checks uniqueness with a linear
+// scan, which made 50,000 key lines take seconds.
+var keyLineOptions = func() ini.LoadOptions {
+	o := loadOptions
+	o.AllowNonUniqueSections = true
+	return o
+}()
+
+// keyLine is one key=value line found by Parse's own scan.
+type keyLine struct {
+	section string
+	pos     Pos
+	text    string
+}
+
 // Parse reads one file's content. name is used in positions. It returns the
 // sections in file order and the warnings, or every problem found, joined.
+//
+// Parse scans the structure itself (sections, comments, which line holds
+// which key), so that every key has its line and every problem is reported
+// with one. The key names and values of the key lines are then read by
+// ini.v1, each line in a section of its own, so that a quote that ini.v1
+// reads across lines cannot move a key to another section.
 func Parse(name string, data []byte) ([]*Section, []*Error, error) {
-	// Pass 1: our own scan, for positions and for errors with line numbers.
 	var probs Problems
-	type keyPos struct{ section, key string }
-	secPos := map[string]Pos{}
-	var secOrder []string
-	keyLines := map[keyPos]Pos{}
+	var secs []*Section
+	secIdx := map[string]int{}
+	var lines []keyLine
+	const bad = "\x00bad" // after a broken section header: skip its keys
 	cur := ""
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	line := 0
 	for sc.Scan() {
 		line++
-		text := strings.TrimSpace(sc.Text())
+		raw := sc.Text()
 		if line == 1 {
-			text = strings.TrimPrefix(text, "\ufeff")
+			raw = strings.TrimPrefix(raw, "\ufeff")
 		}
+		text := strings.TrimSpace(raw)
 		pos := Pos{File: name, Line: line}
 		switch {
 		case text == "" || text[0] == '#' || text[0] == ';':
@@ -296,22 +344,22 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 			end := strings.IndexByte(text, ']')
 			if end < 0 {
 				probs.Addf(pos, "", "", "section header %q has no closing ]", text)
-				cur = "\x00bad"
+				cur = bad
 				continue
 			}
 			sec := strings.TrimSpace(text[1:end])
+			if sec == "" {
+				probs.Addf(pos, "", "", "empty section name")
+				cur = bad
+				continue
+			}
 			if rest := strings.TrimSpace(text[end+1:]); rest != "" && rest[0] != '#' && rest[0] != ';' {
 				probs.Addf(pos, sec, "", "unexpected text %q after section header", rest)
 			}
-			if sec == "" {
-				probs.Addf(pos, "", "", "empty section name")
-				cur = "\x00bad"
-				continue
-			}
 			cur = sec
-			if _, ok := secPos[sec]; !ok {
-				secPos[sec] = pos
-				secOrder = append(secOrder, sec)
+			if _, ok := secIdx[sec]; !ok {
+				secIdx[sec] = len(secs)
+				secs = append(secs, &Section{Name: sec, Pos: pos})
 			}
 		default:
 			i := strings.IndexAny(text, "=:")
@@ -320,18 +368,15 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 				continue
 			}
 			key := strings.ToLower(strings.TrimSpace(text[:i]))
-			if cur == "" {
+			switch {
+			case cur == "":
 				probs.Addf(pos, "", key, "key outside of any [section]")
-				continue
+			case cur == bad:
+			case key == "-":
+				probs.Addf(pos, cur, "", "%q is not a key name", key)
+			default:
+				lines = append(lines, keyLine{section: cur, pos: pos, text: text})
 			}
-			if cur == "\x00bad" {
-				continue
-			}
-			kp := keyPos{cur, key}
-			if prev, ok := keyLines[kp]; ok {
-				probs.Warnf(pos, cur, key, "set again (first set at line %d); the last value wins", prev.Line)
-			}
-			keyLines[kp] = pos
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -340,29 +385,89 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 	if err := probs.Err(); err != nil {
 		return nil, nil, err
 	}
-	// Pass 2: ini.v1 for the values.
-	f, err := ini.LoadSources(loadOptions, data)
-	if err != nil {
-		return nil, nil, errors.Join(&Error{Pos: Pos{File: name}, Err: fmt.Errorf("parse: %w", err)})
+
+	keys := readKeys(lines, &probs)
+	if err := probs.Err(); err != nil {
+		return nil, nil, err
 	}
-	var out []*Section
-	for _, sn := range secOrder {
-		is, err := f.GetSection(sn)
-		if err != nil {
-			continue
+	first := map[[2]string]Pos{}
+	for i, k := range keys {
+		s := secs[secIdx[lines[i].section]]
+		id := [2]string{s.Name, k.Name}
+		if prev, ok := first[id]; ok {
+			probs.Warnf(k.Pos, s.Name, k.Name, "set again (first set at line %d); the last value wins", prev.Line)
+		} else {
+			first[id] = k.Pos
 		}
-		s := &Section{Name: sn, Pos: secPos[sn]}
-		for _, k := range is.Keys() {
-			kn := strings.ToLower(k.Name())
-			p, ok := keyLines[keyPos{sn, kn}]
-			if !ok {
-				p = secPos[sn]
+		s.set(k)
+	}
+	return secs, probs.Warnings(), nil
+}
+
+// readKeys has ini.v1 read the name and value of every key line. It parses
+// all lines at once; only when that fails, or a value spans lines, does it
+// parse each line alone to find the lines at fault.
+func readKeys(lines []keyLine, probs *Problems) []*Key {
+	if len(lines) == 0 {
+		return nil
+	}
+	var doc bytes.Buffer
+	for i, l := range lines {
+		doc.WriteString("[")
+		doc.WriteString(strconv.Itoa(i))
+		doc.WriteString("]\n")
+		doc.WriteString(l.text)
+		doc.WriteString("\n")
+	}
+	if f, err := ini.LoadSources(keyLineOptions, doc.Bytes()); err == nil {
+		keys := make([]*Key, len(lines))
+		ok := true
+		for i, l := range lines {
+			keys[i], err = oneKey(f, strconv.Itoa(i), l.pos)
+			if err != nil {
+				ok = false
+				break
 			}
-			s.set(&Key{Name: kn, Value: k.Value(), Pos: p})
 		}
-		out = append(out, s)
+		if ok {
+			return keys
+		}
 	}
-	return out, probs.Warnings(), nil
+	keys := make([]*Key, len(lines))
+	for i, l := range lines {
+		f, err := ini.LoadSources(keyLineOptions, []byte("[0]\n"+l.text+"\n"))
+		if err == nil {
+			keys[i], err = oneKey(f, "0", l.pos)
+		}
+		if err != nil {
+			if strings.HasPrefix(err.Error(), "missing closing key quote") {
+				// ini.v1's words for a """ or ` value without its end.
+				err = errors.New("quoted value has no closing quote (values cannot span lines)")
+			}
+			probs.Addf(l.pos, l.section, "", "%w", err)
+		}
+	}
+	return keys
+}
+
+// oneKey returns the only key of the ini.v1 section sec; a section without
+// exactly one key, or a value spanning lines, is an error.
+func oneKey(f *ini.File, sec string, pos Pos) (*Key, error) {
+	s, err := f.GetSection(sec)
+	if err != nil {
+		return nil, errors.New("value runs into the next line (unclosed quote?)")
+	}
+	ks := s.Keys()
+	if len(ks) != 1 {
+		return nil, errors.New("cannot read key=value")
+	}
+	if v := ks[0].Value(); strings.ContainsAny(v, "\r\n") {
+		return nil, errors.New("value runs into the next line (unclosed quote?)")
+	}
+	if ks[0].Name() == "" {
+		return nil, errors.New("empty key name")
+	}
+	return &Key{Name: strings.ToLower(ks[0].Name()), Value: ks[0].Value(), Pos: pos}, nil
 }
 
 func displaySection(s string) string {

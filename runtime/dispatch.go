@@ -37,26 +37,72 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 type Dispatcher struct {
 	log    *slog.Logger
 	retry  RetryPolicy
+	outbox Outbox // nil: memory only
 	queues map[string]*queue
 	wg     sync.WaitGroup
 	stop   chan struct{}
+	// ctx is the parent of every delivery; cancelled when stopping, so an
+	// attempt under way ends at once (its message stays in the outbox).
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type queue struct {
 	spec    *NotificationSpec
 	mu      sync.Mutex
 	cond    *sync.Cond
-	pending []Message
+	pending []item
 	closed  bool
 }
 
-// NewDispatcher starts one worker per notification.
-func NewDispatcher(notifs map[string]*NotificationSpec, retry RetryPolicy, log *slog.Logger) *Dispatcher {
-	d := &Dispatcher{log: log, retry: retry, queues: map[string]*queue{}, stop: make(chan struct{})}
+type item struct {
+	id string // outbox id; "" when not stored
+	m  Message
+}
+
+// DispatcherOptions are the optional parts of a Dispatcher.
+type DispatcherOptions struct {
+	Retry   RetryPolicy  // zero: DefaultRetry
+	Logger  *slog.Logger // nil: discard
+	Outbox  Outbox       // nil: keep messages in memory only
+	Pending []Pending    // messages left in the outbox by an earlier run
+}
+
+// NewDispatcher starts one worker per notification. Pending messages are
+// queued first, in their order; those for notifications that no longer
+// exist are failed in the outbox.
+func NewDispatcher(notifs map[string]*NotificationSpec, o DispatcherOptions) *Dispatcher {
+	if o.Retry == (RetryPolicy{}) {
+		o.Retry = DefaultRetry
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	d := &Dispatcher{log: o.Logger, retry: o.Retry, outbox: o.Outbox, queues: map[string]*queue{}, stop: make(chan struct{})}
+	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for name, spec := range notifs {
 		q := &queue{spec: spec}
 		q.cond = sync.NewCond(&q.mu)
 		d.queues[name] = q
+	}
+	for _, p := range o.Pending {
+		q, ok := d.queues[p.Notification]
+		if !ok {
+			d.log.Error("undelivered notification for a notification no longer configured, set aside",
+				"notification", p.Notification, "test", p.Message.Test, "state", p.Message.State)
+			if d.outbox != nil {
+				if err := d.outbox.Fail(p.Notification, p.ID, "notification no longer configured"); err != nil {
+					d.log.Error("outbox", "err", err)
+				}
+			}
+			continue
+		}
+		q.pending = append(q.pending, item{id: p.ID, m: p.Message})
+	}
+	for name, q := range d.queues {
+		if n := len(q.pending); n > 0 {
+			d.log.Info("resuming undelivered notifications", "notification", name, "count", n)
+		}
 		d.wg.Add(1)
 		go d.work(name, q)
 	}
@@ -69,12 +115,21 @@ func (d *Dispatcher) Enqueue(name string, m Message) error {
 	if !ok {
 		return fmt.Errorf("no notification named %q", name)
 	}
+	it := item{m: m}
+	if d.outbox != nil {
+		id, err := d.outbox.Put(name, m)
+		if err != nil {
+			// Still deliver from memory: a full disk must not cost a page.
+			d.log.Error("outbox write failed; notification kept in memory only", "notification", name, "test", m.Test, "err", err)
+		}
+		it.id = id
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.closed {
 		return fmt.Errorf("notification %s: dispatcher stopped", name)
 	}
-	q.pending = append(q.pending, m)
+	q.pending = append(q.pending, it)
 	q.cond.Signal()
 	return nil
 }
@@ -110,40 +165,71 @@ func (d *Dispatcher) work(name string, q *queue) {
 			q.mu.Unlock()
 			return
 		}
-		m := q.pending[0]
+		it := q.pending[0]
 		q.mu.Unlock()
-
-		for attempt := 1; ; attempt++ {
-			err := deliver(context.Background(), q.spec, m)
-			if err == nil {
-				log.Info("notification sent", "test", m.Test, "state", m.State, "failures", m.Failures, "attempts", attempt)
-				break
-			}
-			var perm *PermanentError
-			if errors.As(err, &perm) {
-				log.Error("notification failed permanently, not retried", "test", m.Test, "state", m.State, "err", err)
-				break
-			}
-			if time.Since(m.Time) > d.retry.MaxAge {
-				log.Error("notification given up after retrying", "test", m.Test, "state", m.State, "attempts", attempt, "err", err)
-				break
-			}
-			wait := d.retry.backoff(attempt)
-			log.Warn("notification failed, will retry", "test", m.Test, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
-			select {
-			case <-time.After(wait):
-			case <-d.stop:
-				log.Error("notification not delivered before shutdown", "test", m.Test, "state", m.State, "err", err)
-				q.mu.Lock()
-				q.pending = q.pending[1:]
-				q.mu.Unlock()
-				goto next
-			}
+		if !d.deliverWithRetry(log, name, q.spec, it) {
+			return // shutting down; the outbox keeps the rest
 		}
 		q.mu.Lock()
 		q.pending = q.pending[1:]
 		q.mu.Unlock()
-	next:
+	}
+}
+
+// deliverWithRetry delivers one message, retrying transient failures with
+// backoff. It returns false when the dispatcher stops before the message is
+// settled; the message then stays in the outbox for the next start.
+func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, spec *NotificationSpec, it item) bool {
+	m := it.m
+	for attempt := 1; ; attempt++ {
+		err := deliver(d.ctx, spec, m)
+		if err != nil && d.ctx.Err() != nil {
+			log.Warn("notification not delivered before shutdown; kept for the next start", "test", m.Test, "state", m.State)
+			return false
+		}
+		if err == nil {
+			log.Info("notification sent", "test", m.Test, "state", m.State, "failures", m.Failures, "attempts", attempt)
+			d.settle(log, name, it, "")
+			return true
+		}
+		var perm *PermanentError
+		if errors.As(err, &perm) {
+			log.Error("NOTIFICATION FAILED PERMANENTLY, not retried; kept in the outbox's failed folder", "test", m.Test, "state", m.State, "err", err)
+			d.settle(log, name, it, err.Error())
+			return true
+		}
+		if time.Since(m.Time) > d.retry.MaxAge {
+			log.Error("NOTIFICATION GIVEN UP after retrying; kept in the outbox's failed folder", "test", m.Test, "state", m.State, "attempts", attempt, "err", err)
+			d.settle(log, name, it, fmt.Sprintf("given up after %d attempts: %v", attempt, err))
+			return true
+		}
+		wait := d.retry.backoff(attempt)
+		log.Warn("notification failed, will retry", "test", m.Test, "state", m.State, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-d.stop:
+			t.Stop()
+			log.Warn("notification not delivered before shutdown; kept for the next start", "test", m.Test, "state", m.State)
+			return false
+		}
+	}
+}
+
+// settle removes a delivered message from the outbox, or sets aside one that
+// failed for good (reason not empty).
+func (d *Dispatcher) settle(log *slog.Logger, name string, it item, reason string) {
+	if d.outbox == nil || it.id == "" {
+		return
+	}
+	var err error
+	if reason == "" {
+		err = d.outbox.Delete(name, it.id)
+	} else {
+		err = d.outbox.Fail(name, it.id, reason)
+	}
+	if err != nil {
+		log.Error("outbox", "err", err)
 	}
 }
 
@@ -162,6 +248,16 @@ func (d *Dispatcher) Close(ctx context.Context) {
 	case <-done:
 	case <-ctx.Done():
 		close(d.stop)
+		d.cancel()
 		<-done
 	}
+	d.cancel()
+}
+
+// Stop abandons retries and attempts under way at once and waits for the
+// workers; undelivered messages stay in the outbox.
+func (d *Dispatcher) Stop() {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	d.Close(ctx)
 }

@@ -18,6 +18,12 @@ type EngineOptions struct {
 	Clock  Clock        // nil: RealClock
 	Hooks  Hooks        // nil: none
 	Retry  RetryPolicy  // zero: DefaultRetry
+	// Outbox, when set, keeps notifications on disk until delivered;
+	// Pending are the messages an earlier run left in it.
+	Outbox  Outbox
+	Pending []Pending
+	// Saver, when set, persists each test's state when its streak changes.
+	Saver StateSaver
 	// State carries tests' streaks and schedules over from an earlier
 	// engine (a reload or a restart); only tests whose Fingerprint matches
 	// take theirs.
@@ -37,6 +43,7 @@ type Engine struct {
 	disp     *Dispatcher
 	sem      chan struct{}
 	onStart  func(time.Duration)
+	saver    StateSaver
 	host     string
 	tests    []*testRunner
 	runs     sync.WaitGroup
@@ -98,7 +105,8 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		}
 		e.tests = append(e.tests, tr)
 	}
-	e.disp = NewDispatcher(plan.Notifications, o.Retry, o.Logger)
+	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Outbox: o.Outbox, Pending: o.Pending})
+	e.saver = o.Saver
 	return e, nil
 }
 
@@ -214,22 +222,39 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	ok := evaluate(t.spec.RequireAll, results)
 	now := e.clock.Now()
 	t.mu.Lock()
+	before := t.streak.failures
 	dec, send := decide(t.spec, &t.streak, ok, now)
 	failures := t.streak.failures
 	t.lastRun, t.lastOK = now, ok
 	t.mu.Unlock()
 	r := TestResult{Test: t.spec.Name, OK: ok, Failures: failures, Time: now, Checks: results}
-	e.logResult(t, r, dec.State == StateRecovered)
-	if e.hooks != nil {
-		e.hooks.AfterResult(ctx, r)
-	}
+	// Durable before visible: notifications go to the outbox, then the
+	// streak to the state file, and only then is the result logged. A kill
+	// at any point loses no page (at worst one is sent twice).
 	if send {
 		names := e.notify(ctx, r, dec)
 		t.mu.Lock()
 		t.streak.sent(dec, names, now)
 		t.mu.Unlock()
 	}
+	if e.saver != nil && (failures != before || send) {
+		e.save(t)
+	}
+	e.logResult(t, r, dec.State == StateRecovered)
+	if e.hooks != nil {
+		e.hooks.AfterResult(ctx, r)
+	}
 	return r
+}
+
+func (e *Engine) save(t *testRunner) {
+	t.mu.Lock()
+	st := t.streak.export()
+	st.Fingerprint, st.LastRun, st.LastOK = t.fp, t.lastRun, t.lastOK
+	t.mu.Unlock()
+	if err := e.saver.SaveTest(t.spec.Name, st); err != nil {
+		e.log.Error("cannot save test state", "test", t.spec.Name, "err", err)
+	}
 }
 
 // State returns every test's state, for a reload or the state file. It is

@@ -292,7 +292,7 @@ notify=1:bob 2:bob
 func TestDispatcherRetriesUntilDelivered(t *testing.T) {
 	flaky := &flakyNotifier{failures: 2, got: make(chan Message, 1)}
 	spec := &NotificationSpec{Name: "n", Notifier: flaky, Desc: &Descriptor{Kind: KindNotifier, Name: "flaky"}}
-	d := NewDispatcher(map[string]*NotificationSpec{"n": spec}, RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}, nil2())
+	d := NewDispatcher(map[string]*NotificationSpec{"n": spec}, DispatcherOptions{Retry: RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
 	if err := d.Enqueue("n", Message{Test: "x", Time: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
@@ -326,3 +326,79 @@ func waitNotRunning(t *testing.T, tr *testRunner) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// hungNotifier blocks until its context ends.
+type hungNotifier struct{ calls chan struct{} }
+
+func (h *hungNotifier) Notify(ctx context.Context, m Message) error {
+	h.calls <- struct{}{}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestDispatcherHungNotifierDelaysNobody(t *testing.T) {
+	hung := &hungNotifier{calls: make(chan struct{}, 10)}
+	fine := &recordingNotifier{got: make(chan Message, 10)}
+	specs := map[string]*NotificationSpec{
+		"hung": {Name: "hung", Notifier: hung, Desc: &Descriptor{Kind: KindNotifier, Name: "hung", Deadline: func(*Options) time.Duration { return time.Hour }}},
+		"fine": {Name: "fine", Notifier: fine, Desc: &Descriptor{Kind: KindNotifier, Name: "fine"}},
+	}
+	d := NewDispatcher(specs, DispatcherOptions{})
+	defer d.Stop()
+	d.Enqueue("hung", Message{Test: "a", Time: time.Now()})
+	recv(t, hung.calls)
+	for _, test := range []string{"a", "b"} {
+		if err := d.Enqueue("fine", Message{Test: test, Time: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		if m := recv(t, fine.got); m.Test != test {
+			t.Fatalf("fine got %q, want %q", m.Test, test)
+		}
+	}
+}
+
+// orderedFlaky fails every first attempt of a message.
+type orderedFlaky struct {
+	tried map[string]bool
+	got   chan string
+}
+
+func (o *orderedFlaky) Notify(ctx context.Context, m Message) error {
+	if !o.tried[m.Test] {
+		o.tried[m.Test] = true
+		return errBoom
+	}
+	o.got <- m.Test
+	return nil
+}
+
+func TestDispatcherKeepsOrderAcrossRetries(t *testing.T) {
+	n := &orderedFlaky{tried: map[string]bool{}, got: make(chan string, 10)}
+	d := NewDispatcher(map[string]*NotificationSpec{"n": {Name: "n", Notifier: n, Desc: &Descriptor{Kind: KindNotifier, Name: "n"}}},
+		DispatcherOptions{Retry: RetryPolicy{First: time.Millisecond, Max: 2 * time.Millisecond, MaxAge: time.Hour}})
+	for _, test := range []string{"1", "2", "3"} {
+		d.Enqueue("n", Message{Test: test, Time: time.Now()})
+	}
+	for _, want := range []string{"1", "2", "3"} {
+		if got := recv(t, n.got); got != want {
+			t.Fatalf("delivered %s, want %s (order per notification)", got, want)
+		}
+	}
+	d.Close(context.Background())
+}
+
+func TestDispatcherPermanentErrorNotRetried(t *testing.T) {
+	calls := 0
+	n := notifierFunc(func(ctx context.Context, m Message) error { calls++; return Permanent(errBoom) })
+	d := NewDispatcher(map[string]*NotificationSpec{"n": {Name: "n", Notifier: n, Desc: &Descriptor{Kind: KindNotifier, Name: "n"}}},
+		DispatcherOptions{Retry: RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
+	d.Enqueue("n", Message{Test: "x", Time: time.Now()})
+	d.Close(context.Background())
+	if calls != 1 {
+		t.Errorf("Notify called %d times for a permanent error, want 1", calls)
+	}
+}
+
+type notifierFunc func(ctx context.Context, m Message) error
+
+func (f notifierFunc) Notify(ctx context.Context, m Message) error { return f(ctx, m) }

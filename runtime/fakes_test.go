@@ -3,7 +3,6 @@ package runtime
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -176,5 +175,3 @@ func testRegistry(t *testing.T, checks map[string]Check, notifiers map[string]No
 	reg.Freeze()
 	return reg
 }
-
-func nil2() *slog.Logger { return slog.New(slog.DiscardHandler) }

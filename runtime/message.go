@@ -56,7 +56,7 @@ func writeCheck(b *strings.Builder, c CheckResult) {
 	}
 	sort.Strings(names)
 	for _, k := range names {
-		fmt.Fprintf(b, "  %s: %s\n", k, strconv.FormatFloat(c.Stats[k], 'g', 6, 64))
+		fmt.Fprintf(b, "  %s: %s\n", k, strconv.FormatFloat(c.Stats[k], 'f', -1, 64))
 	}
 }
 

@@ -22,7 +22,8 @@ type Main struct {
 	StateDir            string
 	MaxConcurrentChecks int
 	LuaExec             bool
-	Hostname            string // used in messages; default os.Hostname()
+	Hostname            string      // used in messages; default os.Hostname()
+	Retry               RetryPolicy // how failed notifications are retried
 }
 
 // mainOptions declares the keys of [main]; they are resolved like a type's.
@@ -39,6 +40,9 @@ var mainDescriptor = Descriptor{Kind: KindNotifier, Name: "main", Description: "
 		{Name: "max_concurrent_checks", Default: "1000", Parse: positiveInt, Help: "Most checks running at once."},
 		{Name: "lua_exec", Default: "no", Parse: Bool, Help: "Allow Lua code to run commands with monsta.exec."},
 		{Name: "hostname", Help: "Host name shown in messages; empty: the system's."},
+		{Name: "notify_retry_initial", Default: "5", Parse: PositiveSeconds, Help: "Seconds before the first retry of a failed notification; later waits double."},
+		{Name: "notify_retry_max", Default: "300", Parse: PositiveSeconds, Help: "Longest wait in seconds between two retries of a notification."},
+		{Name: "notify_retry_for", Default: "86400", Parse: PositiveSeconds, Help: "Seconds after which a notification that still fails is given up and set aside."},
 	},
 	NewNotifier: func(*Options) (Notifier, error) { return nil, nil },
 }
@@ -91,6 +95,11 @@ func ResolveMain(cfg *config.Config) (Main, []*config.Error, error) {
 		MaxConcurrentChecks: o.Int("max_concurrent_checks"),
 		LuaExec:             o.Bool("lua_exec"),
 		Hostname:            o.String("hostname"),
+		Retry: RetryPolicy{
+			First:  o.Duration("notify_retry_initial"),
+			Max:    o.Duration("notify_retry_max"),
+			MaxAge: o.Duration("notify_retry_for"),
+		},
 	}, probs.Warnings(), nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/statedir"
 )
 
 // detachedEnv marks the re-executed, detached daemon process.
@@ -29,30 +30,42 @@ const shutdownGrace = 30 * time.Second
 // cmdDaemon runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
 func cmdDaemon(o *options, stderr io.Writer) int {
 	var warnings bytes.Buffer
-	l, err := load(o, stderrLogger(o), &warnings)
+	detached := os.Getenv(detachedEnv) == "1"
+	var logFile *os.File
+	defer func() {
+		if logFile != nil {
+			logFile.Close()
+		}
+	}()
+	var logger *slog.Logger
+	// The daemon's logger, made once from the first [main]; a reload keeps it.
+	logFor := func(m runtime.Main) (*slog.Logger, error) {
+		if logger != nil {
+			return logger, nil
+		}
+		out := io.Writer(os.Stderr)
+		path := m.LogFile
+		if path == "" && detached {
+			path = "/var/log/monsta.log"
+		}
+		if path != "" && (detached || !m.Daemonize || o.foreground) {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+			if err != nil {
+				return nil, fmt.Errorf("open log file: %w", err)
+			}
+			logFile, out = f, f
+		}
+		logger = newLogger(o, m, out)
+		return logger, nil
+	}
+	l, err := load(o, logFor, &warnings)
 	if err != nil {
 		return reportLoadError(stderr, err)
 	}
-	detached := os.Getenv(detachedEnv) == "1"
 	if l.main.Daemonize && !o.foreground && !detached {
 		l.close()
 		return detach(stderr)
 	}
-	logOut := io.Writer(os.Stderr)
-	logFile := l.main.LogFile
-	if logFile == "" && detached {
-		logFile = "/var/log/monsta.log"
-	}
-	if logFile != "" {
-		f, err := os.OpenFile(logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-		if err != nil {
-			fmt.Fprintf(stderr, "monsta: open log file: %v\n", err)
-			return exitFail
-		}
-		defer f.Close()
-		logOut = f
-	}
-	logger := newLogger(o, l.main, logOut)
 	logWarnings(logger, &warnings)
 	if detached {
 		if err := writePidFile(l.main.PidFile); err != nil {
@@ -70,13 +83,23 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 		return exitFail
 	}
 
+	sd, err := statedir.Open(l.main.StateDir, logger)
+	if err != nil {
+		logger.Error("cannot open state directory", "err", err)
+		return exitFail
+	}
+	state := sd.LoadState()
+	reportFailures(logger, sd)
+
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
-	var state map[string]runtime.TestState
 	for {
-		eng, err := runtime.NewEngine(l.plan, runtime.EngineOptions{Logger: logger, Hooks: l.hooks, State: state})
+		eng, err := runtime.NewEngine(l.plan, runtime.EngineOptions{
+			Logger: logger, Hooks: l.hooks, State: state, Retry: l.main.Retry,
+			Saver: sd, Outbox: sd, Pending: sd.Pending(),
+		})
 		if err != nil {
 			logger.Error("cannot start", "err", err)
 			return exitFail
@@ -103,7 +126,7 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 			}
 			logger.Info("reloading configuration")
 			warnings.Reset()
-			nl, err := load(o, logger, &warnings)
+			nl, err := load(o, logFor, &warnings)
 			logWarnings(logger, &warnings)
 			if err != nil {
 				for _, line := range strings.Split(err.Error(), "\n") {
@@ -114,15 +137,22 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 			next = nl
 		}
 		// Stop scheduling, let running tests finish, carry state over.
+		// Undelivered notifications stay in the outbox for the new engine.
 		cancel()
 		<-done
 		state = eng.State()
-		closeCtx, c := context.WithTimeout(context.Background(), shutdownGrace)
-		eng.Close(closeCtx)
-		c()
+		eng.Dispatcher().Stop()
 		l.close()
 		l = next
 		logger.Info("configuration reloaded")
+	}
+}
+
+// reportFailures logs, loudly, notifications that were given up earlier
+// and are kept in the state directory's failed folder.
+func reportFailures(logger *slog.Logger, sd *statedir.Dir) {
+	for _, f := range sd.Failures() {
+		logger.Error("UNDELIVERED NOTIFICATION kept in the failed folder", "notification", f.Notification, "test", f.Test, "state", f.State, "reason", f.Reason, "file", f.File)
 	}
 }
 

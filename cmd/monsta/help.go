@@ -36,7 +36,7 @@ func cmdHelp(o *options, stdout, stderr io.Writer) int {
 	// built-ins.
 	main := runtime.Main{}
 	if _, err := os.Stat(o.config); err == nil {
-		if l, err := load(o, logger, nil); err == nil {
+		if l, err := load(o, toStderr(o), nil); err == nil {
 			main = l.main
 			l.close()
 		}
@@ -98,6 +98,35 @@ func renderHelp(d *runtime.Descriptor) string {
 		for _, l := range strings.Split(strings.TrimSpace(d.Example), "\n") {
 			b.WriteString("  " + l + "\n")
 		}
+	}
+	return b.String()
+}
+
+// renderMarkdown documents a type for docs/types.md, from the same
+// descriptor as --help.
+func renderMarkdown(d *runtime.Descriptor) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s `%s`\n\n%s.", d.Kind, d.Name, strings.TrimSuffix(d.Description, "."))
+	if len(d.Aliases) > 0 {
+		fmt.Fprintf(&b, " Aliases: `%s`.", strings.Join(d.Aliases, "`, `"))
+	}
+	b.WriteString("\n\n")
+	if d.Help != "" {
+		b.WriteString(strings.TrimSpace(d.Help) + "\n\n")
+	}
+	b.WriteString("| option | default | meaning |\n|---|---|---|\n")
+	for _, opt := range d.Options {
+		def := "*required*"
+		if !opt.Required {
+			def = "`" + opt.Default + "`"
+			if opt.Default == "" {
+				def = `""`
+			}
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", opt.Name, def, strings.ReplaceAll(opt.Help, "|", `\|`))
+	}
+	if d.Example != "" {
+		fmt.Fprintf(&b, "\n```ini\n%s\n```\n", strings.TrimSpace(d.Example))
 	}
 	return b.String()
 }

@@ -5,16 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/statedir"
 )
 
 // cmdLint validates everything, reports warnings (unknown options, unused
 // checks and notifications) and tries each notification's login.
 func cmdLint(o *options, stdout, stderr io.Writer) int {
-	l, err := load(o, stderrLogger(o), stdout)
+	l, err := load(o, toStderr(o), stdout)
 	if err != nil {
 		return reportLoadError(stderr, err)
 	}
@@ -31,6 +34,10 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 	for i, n := range names {
 		spec := l.plan.Notifications[n]
 		v, ok := spec.Notifier.(runtime.Verifier)
+		if o.noLogin {
+			results[i] = fmt.Sprintf("Notification_%s (%s): login not tried (--no-login)", n, spec.Desc.Name)
+			continue
+		}
 		if !ok {
 			results[i] = fmt.Sprintf("Notification_%s (%s): nothing to try", n, spec.Desc.Name)
 			continue
@@ -53,6 +60,15 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, r)
 		if failed[i] {
 			status = exitFail
+		}
+	}
+	if l.main.StateDir != "" {
+		if _, err := os.Stat(l.main.StateDir); err == nil {
+			if sd, err := statedir.Open(l.main.StateDir, nil); err == nil {
+				for _, f := range sd.Failures() {
+					fmt.Fprintf(stdout, "undelivered: Notification_%s, test %s (%s), %s: %s (%s)\n", f.Notification, f.Test, f.State, f.Failed.Format(time.RFC3339), f.Reason, f.File)
+				}
+			}
 		}
 	}
 	fmt.Fprintf(stdout, "configuration OK: %d %s, %d %s, %d %s\n",

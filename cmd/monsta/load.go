@@ -14,12 +14,13 @@ import (
 
 // loaded is one fully loaded configuration: what the daemon runs.
 type loaded struct {
-	cfg   *config.Config
-	main  runtime.Main
-	reg   *runtime.Registry
-	plan  *runtime.Plan
-	hooks runtime.Hooks
-	close func()
+	cfg    *config.Config
+	main   runtime.Main
+	reg    *runtime.Registry
+	plan   *runtime.Plan
+	logger *slog.Logger
+	hooks  runtime.Hooks
+	close  func()
 	// sender lets Lua send through the running daemon's notifications.
 	setSender func(runtime.Sender)
 }
@@ -45,9 +46,10 @@ func newRegistry(confdir string, main runtime.Main, logger *slog.Logger) (*runti
 	return reg, lt, nil
 }
 
-// load reads, type-checks and resolves the configuration. Warnings are
-// written to warn (one per line) when warn is not nil.
-func load(o *options, logger *slog.Logger, warn io.Writer) (*loaded, error) {
+// load reads, type-checks and resolves the configuration. logFor gives the
+// logger for the resolved [main] (types such as the log notifier keep it).
+// Warnings are written to warn (one per line) when warn is not nil.
+func load(o *options, logFor func(runtime.Main) (*slog.Logger, error), warn io.Writer) (*loaded, error) {
 	cfg, err := config.Load(o.config, o.confdir)
 	if err != nil {
 		return nil, &configError{err}
@@ -55,6 +57,10 @@ func load(o *options, logger *slog.Logger, warn io.Writer) (*loaded, error) {
 	main, _, err := runtime.ResolveMain(cfg)
 	if err != nil {
 		return nil, &configError{err}
+	}
+	logger, err := logFor(main)
+	if err != nil {
+		return nil, err
 	}
 	reg, lt, err := newRegistry(o.confdir, main, logger)
 	if err != nil {
@@ -70,7 +76,7 @@ func load(o *options, logger *slog.Logger, warn io.Writer) (*loaded, error) {
 		lt.Close()
 		return nil, &configError{err}
 	}
-	return &loaded{cfg: cfg, main: main, reg: reg, plan: plan, hooks: lt.Hooks(), close: lt.Close, setSender: lt.SetSender}, nil
+	return &loaded{cfg: cfg, main: main, reg: reg, plan: plan, logger: logger, hooks: lt.Hooks(), close: lt.Close, setSender: lt.SetSender}, nil
 }
 
 // newLogger builds the daemon's logger from [main] and the flags.
@@ -103,6 +109,11 @@ func newLogger(o *options, m runtime.Main, w io.Writer) *slog.Logger {
 // stderrLogger is the logger used before the configuration is known.
 func stderrLogger(o *options) *slog.Logger {
 	return newLogger(o, runtime.Main{LogFormat: "text", LogLevel: "warn"}, os.Stderr)
+}
+
+// toStderr logs to stderr as [main] says; for --run and --lint.
+func toStderr(o *options) func(runtime.Main) (*slog.Logger, error) {
+	return func(m runtime.Main) (*slog.Logger, error) { return newLogger(o, m, os.Stderr), nil }
 }
 
 // splitSection splits "Check_www" into its kind prefix and name.

@@ -34,7 +34,7 @@ const (
 	defaultConfig = "/etc/monsta/monsta.conf"
 	usageText     = `Usage:
   monsta [--config FILE] [--confdir DIR] [--foreground]  run the daemon
-  monsta --lint                 validate the configuration, report unused
+  monsta --lint [--no-login]    validate the configuration, report unused
                                 sections and try each notification's login
   monsta --run SECTION          run one Check_, Test_ or Notification_ section
                                 once and print the outcome (a notification
@@ -52,6 +52,7 @@ type options struct {
 	config, confdir string
 	foreground      bool
 	lint, help, ver bool
+	noLogin         bool
 	run             string
 	logFormat       string
 	logLevel        string
@@ -66,6 +67,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.confdir, "confdir", "", "directory of *.conf and *.lua files (default: conf.d next to --config)")
 	fs.BoolVar(&o.foreground, "foreground", false, "stay in the foreground even if [main] daemonize=1")
 	fs.BoolVar(&o.lint, "lint", false, "validate the configuration and try each notification's login")
+	fs.BoolVar(&o.noLogin, "no-login", false, "with --lint: do not try the notifications' logins (offline linting)")
 	fs.StringVar(&o.run, "run", "", "run one `SECTION` once and print the outcome")
 	fs.BoolVar(&o.help, "help", false, "show help; --help check|notification [TYPE] documents types")
 	fs.BoolVar(&o.ver, "version", false, "print the version")

@@ -19,7 +19,7 @@ import (
 // 1 failed, 2 configuration error. A test is evaluated without escalating:
 // nobody is paged by a manual run.
 func cmdRun(o *options, stdout, stderr io.Writer) int {
-	l, err := load(o, stderrLogger(o), nil)
+	l, err := load(o, toStderr(o), nil)
 	if err != nil {
 		return reportLoadError(stderr, err)
 	}
@@ -86,7 +86,7 @@ func cmdRun(o *options, stdout, stderr io.Writer) int {
 		m := runtime.NewMessage(host, runtime.TestResult{Test: "monsta-test", OK: true, Time: time.Now()}, runtime.StateTest)
 		m.Subject = "monsta test message from " + host
 		m.Body = "This is a test message sent by 'monsta --run " + o.run + "'.\n" + m.Body
-		d := runtime.NewDispatcher(map[string]*runtime.NotificationSpec{name: spec}, runtime.DefaultRetry, stderrLogger(o))
+		d := runtime.NewDispatcher(map[string]*runtime.NotificationSpec{name: spec}, runtime.DispatcherOptions{Logger: l.logger})
 		err := d.Send(ctx, name, m)
 		d.Close(ctx)
 		if err != nil {

@@ -1,0 +1,352 @@
+package builtins
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-imap"
+	"github.com/emersion/go-imap/client"
+	"github.com/monsta/monsta/runtime"
+)
+
+// probeHeader carries "TOKEN-ID" in every probe message: TOKEN is the same
+// for every run of one check, ID is new for every run.
+const probeHeader = "X-Monsta-Probe"
+
+// imapSlack is the time the mailbox check allows beyond smtp_timeout +
+// timeout for the IMAP login before sending and the clean-up after.
+const imapSlack = 10 * time.Second
+
+// mailboxCheckDescriptor describes the mailbox check: a mail round trip from SMTP to IMAP.
+func mailboxCheckDescriptor() runtime.Descriptor {
+	return runtime.Descriptor{
+		Kind:        runtime.KindCheck,
+		Name:        "mailbox",
+		Description: "send a message over SMTP and wait for it to arrive in an IMAP folder",
+		Help: "The check logs in to the IMAP folder first, then sends a message carrying a unique id in its " +
+			probeHeader + " header and subject, and polls the folder until that message arrives or timeout " +
+			"seconds have passed. It deletes the message it found (STORE \\Deleted, then EXPUNGE, which also " +
+			"removes other messages flagged \\Deleted in that folder) together with probes of this check " +
+			"that arrived too late in earlier runs; only the current run's message counts. " +
+			"A run may take smtp_timeout + timeout + 10 seconds. Stats: smtp_seconds (the SMTP dialogue) " +
+			"and mailbox_seconds (message accepted by SMTP until found in the folder).",
+		Options: append([]runtime.Option{
+			{Name: "smtp_host", Default: "localhost", Help: "Host name or address of the SMTP server."},
+			{Name: "smtp_port", Default: "25", Parse: runtime.Port, Help: "TCP port of the SMTP server."},
+			{Name: "smtp_timeout", Default: "20", Parse: runtime.PositiveSeconds,
+				Help: "Seconds the SMTP dialogue may take."},
+			{Name: "smtp_helo", Default: "monsta.local", Help: "Host name to announce with EHLO or HELO."},
+			{Name: "smtp_username", Help: "User name for SMTP AUTH PLAIN (needs smtp_starttls); empty: no login."},
+			{Name: "smtp_password", Secret: true, Help: "Password for SMTP AUTH PLAIN."},
+			{Name: "smtp_starttls", Default: "no", Parse: parseStarttls,
+				Help: "Use STARTTLS on SMTP: no, yes (when the server offers it) or required."},
+			{Name: "mailbox_type", Default: "imap", Parse: runtime.OneOf("imap"),
+				Help: "Protocol to read the mailbox with; only imap is supported."},
+			{Name: "sender", Required: true, Help: "Address for MAIL FROM and the From header."},
+			{Name: "recipient", Required: true, Help: "Address to send the probe to; it must arrive in the mailbox."},
+			{Name: "timeout", Default: "60", Parse: runtime.PositiveSeconds,
+				Help: "Seconds to wait for the message after the SMTP server accepted it."},
+			{Name: "mailbox_host", Required: true, Help: "Host name or address of the IMAP server."},
+			{Name: "mailbox_port", Parse: parseOptionalPort,
+				Help: "TCP port of the IMAP server; empty: 143, or 993 with mailbox_ssl."},
+			{Name: "mailbox_username", Required: true, Help: "IMAP user name."},
+			{Name: "mailbox_password", Required: true, Secret: true, Help: "IMAP password."},
+			{Name: "mailbox_folder", Default: "INBOX", Help: "IMAP folder the message must arrive in."},
+			{Name: "mailbox_ssl", Default: "no", Parse: runtime.Bool,
+				Help: "Speak TLS to the IMAP server from the first byte (IMAPS)."},
+			{Name: "mailbox_starttls", Default: "no", Parse: parseStarttls,
+				Help: "Use STARTTLS on IMAP: no, yes (when the server offers it) or required."},
+		}, tlsOptions()...),
+		Example: `[Check_roundtrip]
+type=mailbox
+smtp_host=mx.example.org
+sender=monsta@example.org
+recipient=probe@example.org
+mailbox_host=imap.example.org
+mailbox_username=probe@example.org
+mailbox_password=secret
+mailbox_ssl=yes
+timeout=120
+`,
+		NewCheck: newMailboxCheck,
+		Deadline: func(o *runtime.Options) time.Duration {
+			return o.Duration("smtp_timeout") + o.Duration("timeout") + imapSlack
+		},
+	}
+}
+
+// parseOptionalPort parses a port number or "" (0: the default port).
+func parseOptionalPort(s string) (any, error) {
+	if strings.TrimSpace(s) == "" {
+		return 0, nil
+	}
+	return runtime.Port(s)
+}
+
+// MailboxCheck passes when a message sent over SMTP shows up in the IMAP
+// folder within the timeout; it deletes the message.
+type MailboxCheck struct {
+	name        string
+	smtp        smtpParams
+	smtpTimeout time.Duration
+	sender      string
+	recipient   string
+	wait        time.Duration
+	token       string // the same for every run of this check
+
+	imapAddr   string
+	imapSSL    bool
+	imapTLS    string // starttls mode
+	imapConfig *tls.Config
+	user, pass string
+	folder     string
+}
+
+func newMailboxCheck(o *runtime.Options) (runtime.Check, error) {
+	sp, err := smtpParamsFrom(o, "smtp_")
+	if err != nil {
+		return nil, err
+	}
+	host := o.String("mailbox_host")
+	icfg, err := tlsConfig(o, host)
+	if err != nil {
+		return nil, err
+	}
+	port := o.Int("mailbox_port")
+	if port == 0 {
+		port = 143
+		if o.Bool("mailbox_ssl") {
+			port = 993
+		}
+	}
+	c := &MailboxCheck{
+		name:        o.Name(),
+		smtp:        *sp,
+		smtpTimeout: o.Duration("smtp_timeout"),
+		sender:      o.String("sender"),
+		recipient:   o.String("recipient"),
+		wait:        o.Duration("timeout"),
+		imapAddr:    net.JoinHostPort(host, strconv.Itoa(port)),
+		imapSSL:     o.Bool("mailbox_ssl"),
+		imapTLS:     o.String("mailbox_starttls"),
+		imapConfig:  icfg,
+		user:        o.String("mailbox_username"),
+		pass:        o.String("mailbox_password"),
+		folder:      o.String("mailbox_folder"),
+	}
+	sum := sha256.Sum256([]byte(o.Section + "\x00" + c.sender + "\x00" + c.recipient))
+	c.token = hex.EncodeToString(sum[:8])
+	return c, nil
+}
+
+// Run implements runtime.Check. It logs in to IMAP first, so that a wrong
+// password or folder fails the run without sending anything.
+func (c *MailboxCheck) Run(ctx context.Context) (runtime.Stats, error) {
+	stats := runtime.Stats{}
+	im, err := c.imapOpen(ctx)
+	if err != nil {
+		return stats, err
+	}
+	defer im.close()
+
+	id := make([]byte, 8)
+	rand.Read(id)
+	probe := c.token + "-" + hex.EncodeToString(id)
+	sendCtx, cancel := context.WithTimeout(ctx, c.smtpTimeout)
+	start := time.Now()
+	s, err := smtpOpen(sendCtx, &c.smtp)
+	if err == nil {
+		err = s.send(c.sender, []string{c.recipient}, c.compose(probe))
+		s.quit()
+	}
+	cancel()
+	stats["smtp_seconds"] = time.Since(start).Seconds()
+	if err != nil {
+		return stats, fmt.Errorf("SMTP %w", err)
+	}
+
+	sent := time.Now()
+	err = im.await(ctx, probe, c.wait)
+	if err == nil {
+		stats["mailbox_seconds"] = time.Since(sent).Seconds()
+	}
+	// Delete this run's message and late probes of earlier runs, while the
+	// session still works; otherwise the next run does it.
+	if _, _, ioErr := im.conn.state(); ioErr == nil && ctx.Err() == nil {
+		err = errors.Join(err, im.deleteProbes(c.token))
+	}
+	return stats, err
+}
+
+// compose renders the probe message.
+func (c *MailboxCheck) compose(probe string) []byte {
+	var b bytes.Buffer
+	h := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
+	h("From", "<"+c.sender+">")
+	h("To", "<"+c.recipient+">")
+	h("Subject", "monsta mailbox probe "+probe)
+	h("Date", time.Now().Format(time.RFC1123Z))
+	h("Message-ID", "<"+probe+"@monsta.probe>")
+	h(probeHeader, probe)
+	h("Auto-Submitted", "auto-generated")
+	h("MIME-Version", "1.0")
+	h("Content-Type", "text/plain; charset=us-ascii")
+	b.WriteString("\r\nThis message tests mail delivery for the monsta check " + oneLine(c.name) +
+		".\r\nIt is deleted when it arrives.\r\n")
+	return b.Bytes()
+}
+
+// imapSession is a logged-in IMAP connection with the folder selected.
+type imapSession struct {
+	ctx    context.Context
+	conn   *deadlineConn
+	c      *client.Client
+	folder string
+}
+
+// imapOpen connects, upgrades to TLS as configured, logs in and selects the
+// folder. Errors name the step: `IMAP login as USER: ...`, `IMAP select
+// "Nope": ...`; never the password.
+func (c *MailboxCheck) imapOpen(ctx context.Context) (*imapSession, error) {
+	conn, err := dialContext(ctx, c.imapAddr)
+	if err != nil {
+		return nil, fmt.Errorf("IMAP %w", err)
+	}
+	im := &imapSession{ctx: ctx, conn: conn, folder: c.folder}
+	var nc net.Conn = conn
+	if c.imapSSL {
+		tc := tls.Client(conn, c.imapConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("IMAP TLS handshake with %s: %w", c.imapAddr, netCause(ctx, err))
+		}
+		nc = tc
+	}
+	im.c, err = client.New(nc)
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("IMAP greeting: %w", im.cause(err))
+	}
+	// go-imap logs read errors (our deadlines, say) to stderr by default;
+	// checks return errors instead of logging. The reader goroutine only
+	// logs after an I/O error, which cannot come before the next command.
+	im.c.ErrorLog = log.New(io.Discard, "", 0)
+	if !c.imapSSL && c.imapTLS != starttlsNo {
+		ok, err := im.c.SupportStartTLS()
+		switch {
+		case err != nil:
+			err = fmt.Errorf("IMAP CAPABILITY: %w", im.cause(err))
+		case ok:
+			if err = im.c.StartTLS(c.imapConfig); err != nil {
+				err = fmt.Errorf("IMAP STARTTLS with %s: %w", c.imapAddr, im.cause(err))
+			}
+		case c.imapTLS == starttlsRequired:
+			err = fmt.Errorf("IMAP STARTTLS required but not offered by %s", c.imapAddr)
+		}
+		if err != nil {
+			im.close()
+			return nil, err
+		}
+	}
+	if err := im.c.Login(c.user, c.pass); err != nil {
+		im.close()
+		return nil, fmt.Errorf("IMAP login as %s: %w", c.user, im.cause(err))
+	}
+	if _, err := im.c.Select(c.folder, false); err != nil {
+		im.close()
+		return nil, fmt.Errorf("IMAP select %q: %w", c.folder, im.cause(err))
+	}
+	return im, nil
+}
+
+// cause prefers the connection's own I/O error (a timeout, say) over
+// go-imap's "connection closed".
+func (im *imapSession) cause(err error) error {
+	if _, _, ioErr := im.conn.state(); ioErr != nil {
+		return netCause(im.ctx, ioErr)
+	}
+	return netCause(im.ctx, err)
+}
+
+// probeCriteria matches messages whose probe header contains value.
+func probeCriteria(value string) *imap.SearchCriteria {
+	sc := imap.NewSearchCriteria()
+	sc.Header.Add(probeHeader, value)
+	return sc
+}
+
+// await polls the folder until the message with this probe id is there or
+// wait has passed. Polls start 25 ms apart and slow down to 1 s, so that
+// mailbox_seconds stays close to the real delivery time.
+func (im *imapSession) await(ctx context.Context, probe string, wait time.Duration) error {
+	waitCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	interval := 25 * time.Millisecond
+	for {
+		// NOOP lets the server report messages that arrived since SELECT.
+		if err := im.c.Noop(); err != nil {
+			return fmt.Errorf("IMAP NOOP in %q: %w", im.folder, im.cause(err))
+		}
+		uids, err := im.c.UidSearch(probeCriteria(probe))
+		if err != nil {
+			return fmt.Errorf("IMAP search in %q: %w", im.folder, im.cause(err))
+		}
+		if len(uids) > 0 {
+			return nil
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-waitCtx.Done():
+			t.Stop()
+			if ctx.Err() != nil {
+				return fmt.Errorf("message not in %q: %w", im.folder, netCause(ctx, ctx.Err()))
+			}
+			return fmt.Errorf("message not in %q after %ss", im.folder,
+				strconv.FormatFloat(wait.Seconds(), 'f', -1, 64))
+		case <-t.C:
+		}
+		interval = min(2*interval, time.Second)
+	}
+}
+
+// deleteProbes deletes every message of the folder whose probe header
+// contains token (this check's probes, current and late), then expunges.
+func (im *imapSession) deleteProbes(token string) error {
+	uids, err := im.c.UidSearch(probeCriteria(token))
+	if err != nil {
+		return fmt.Errorf("IMAP search in %q: %w", im.folder, im.cause(err))
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	set := new(imap.SeqSet)
+	set.AddNum(uids...)
+	flag := imap.FormatFlagsOp(imap.AddFlags, true)
+	if err := im.c.UidStore(set, flag, []interface{}{imap.DeletedFlag}, nil); err != nil {
+		return fmt.Errorf("IMAP delete probe in %q: %w", im.folder, im.cause(err))
+	}
+	if err := im.c.Expunge(nil); err != nil {
+		return fmt.Errorf("IMAP expunge %q: %w", im.folder, im.cause(err))
+	}
+	return nil
+}
+
+// close logs out while the connection still works, and closes it.
+func (im *imapSession) close() {
+	if _, _, ioErr := im.conn.state(); ioErr == nil && im.ctx.Err() == nil {
+		_ = im.c.Logout()
+	}
+	im.conn.Close()
+}

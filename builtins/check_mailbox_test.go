@@ -1,0 +1,339 @@
+package builtins
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap"
+	"github.com/emersion/go-imap/backend"
+	"github.com/emersion/go-imap/backend/memory"
+	"github.com/emersion/go-imap/server"
+	"github.com/monsta/monsta/runtime"
+)
+
+// lockedBackend serializes go-imap's memory backend, which has no locking of
+// its own, so that the fake SMTP server can deliver while IMAP clients read.
+// It accepts one account, user/pass, backed by the memory backend's user.
+type lockedBackend struct {
+	mu         sync.Mutex
+	mem        *memory.Backend
+	user, pass string
+}
+
+func (b *lockedBackend) Login(ci *imap.ConnInfo, user, pass string) (backend.User, error) {
+	if user != b.user || pass != b.pass {
+		return nil, errors.New("Bad username or password")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	u, err := b.mem.Login(ci, "username", "password")
+	if err != nil {
+		return nil, err
+	}
+	return &lockedUser{b: b, u: u}, nil
+}
+
+// inbox returns the memory INBOX for direct use under b.mu.
+func (b *lockedBackend) inbox() backend.Mailbox {
+	u, err := b.mem.Login(nil, "username", "password")
+	if err != nil {
+		panic(err)
+	}
+	mb, err := u.GetMailbox("INBOX")
+	if err != nil {
+		panic(err)
+	}
+	return mb
+}
+
+// deliver appends a message to the INBOX.
+func (b *lockedBackend) deliver(data []byte) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := b.inbox().CreateMessage(nil, time.Now(), bytes.NewReader(data)); err != nil {
+		panic(err)
+	}
+}
+
+// probeHeaders returns the X-Monsta-Probe values of the INBOX's messages.
+func (b *lockedBackend) probeHeaders(t *testing.T) []string {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ch := make(chan *imap.Message, 100)
+	section := &imap.BodySectionName{BodyPartName: imap.BodyPartName{Specifier: imap.HeaderSpecifier}}
+	seq := new(imap.SeqSet)
+	seq.AddRange(1, 0)
+	if err := b.inbox().ListMessages(false, seq, []imap.FetchItem{section.FetchItem()}, ch); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for m := range ch {
+		hdr, _ := io.ReadAll(m.GetBody(section))
+		for _, line := range strings.Split(string(hdr), "\r\n") {
+			if v, ok := strings.CutPrefix(line, probeHeader+": "); ok {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+type lockedUser struct {
+	b *lockedBackend
+	u backend.User
+}
+
+func (u *lockedUser) Username() string { return u.b.user }
+func (u *lockedUser) ListMailboxes(sub bool) ([]backend.Mailbox, error) {
+	u.b.mu.Lock()
+	defer u.b.mu.Unlock()
+	list, err := u.u.ListMailboxes(sub)
+	for i, m := range list {
+		list[i] = &lockedMailbox{b: u.b, m: m}
+	}
+	return list, err
+}
+func (u *lockedUser) GetMailbox(name string) (backend.Mailbox, error) {
+	u.b.mu.Lock()
+	defer u.b.mu.Unlock()
+	m, err := u.u.GetMailbox(name)
+	if err != nil {
+		return nil, err
+	}
+	return &lockedMailbox{b: u.b, m: m}, nil
+}
+func (u *lockedUser) CreateMailbox(name string) error { return errors.New("not supported") }
+func (u *lockedUser) DeleteMailbox(name string) error { return errors.New("not supported") }
+func (u *lockedUser) RenameMailbox(a, b string) error { return errors.New("not supported") }
+func (u *lockedUser) Logout() error                   { return nil }
+
+type lockedMailbox struct {
+	b *lockedBackend
+	m backend.Mailbox
+}
+
+func (m *lockedMailbox) lock() func() { m.b.mu.Lock(); return m.b.mu.Unlock }
+
+func (m *lockedMailbox) Name() string { return m.m.Name() }
+func (m *lockedMailbox) Info() (*imap.MailboxInfo, error) {
+	defer m.lock()()
+	return m.m.Info()
+}
+func (m *lockedMailbox) Status(items []imap.StatusItem) (*imap.MailboxStatus, error) {
+	defer m.lock()()
+	return m.m.Status(items)
+}
+func (m *lockedMailbox) SetSubscribed(s bool) error { defer m.lock()(); return m.m.SetSubscribed(s) }
+func (m *lockedMailbox) Check() error               { defer m.lock()(); return m.m.Check() }
+func (m *lockedMailbox) ListMessages(uid bool, set *imap.SeqSet, items []imap.FetchItem, ch chan<- *imap.Message) error {
+	defer m.lock()()
+	return m.m.ListMessages(uid, set, items, ch)
+}
+func (m *lockedMailbox) SearchMessages(uid bool, c *imap.SearchCriteria) ([]uint32, error) {
+	defer m.lock()()
+	return m.m.SearchMessages(uid, c)
+}
+func (m *lockedMailbox) CreateMessage(flags []string, date time.Time, body imap.Literal) error {
+	defer m.lock()()
+	return m.m.CreateMessage(flags, date, body)
+}
+func (m *lockedMailbox) UpdateMessagesFlags(uid bool, set *imap.SeqSet, op imap.FlagsOp, flags []string) error {
+	defer m.lock()()
+	return m.m.UpdateMessagesFlags(uid, set, op, flags)
+}
+func (m *lockedMailbox) CopyMessages(uid bool, set *imap.SeqSet, dest string) error {
+	defer m.lock()()
+	return m.m.CopyMessages(uid, set, dest)
+}
+func (m *lockedMailbox) Expunge() error { defer m.lock()(); return m.m.Expunge() }
+
+// startFakeIMAP serves b over IMAP on 127.0.0.1:0, with STARTTLS when
+// starttls is set, and returns its port.
+func startFakeIMAP(t *testing.T, b *lockedBackend, starttls bool) string {
+	t.Helper()
+	s := server.New(b)
+	s.AllowInsecureAuth = true
+	s.ErrorLog = log.New(io.Discard, "", 0)
+	if starttls {
+		cert, _ := testCert()
+		s.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(l)
+	t.Cleanup(func() { s.Close() })
+	_, p, _ := net.SplitHostPort(l.Addr().String())
+	return p
+}
+
+func probeMessage(probe string) []byte {
+	return []byte("From: <x@monsta.test>\r\nTo: <alice@monsta.test>\r\nSubject: late\r\n" +
+		probeHeader + ": " + probe + "\r\n\r\nlate probe\r\n")
+}
+
+func TestMailboxCheck(t *testing.T) {
+	ca := testCAFile(t)
+	tests := []struct {
+		name     string
+		opts     map[string]string
+		noDeliv  bool     // the SMTP server accepts but never delivers
+		seed     []string // probe header values already in the INBOX; "OWN" is replaced by the token
+		wantErr  string
+		wantLeft []string // probe headers left afterwards ("OWN" replaced)
+		smtpSeen bool     // the SMTP server saw a transaction
+	}{
+		{name: "round trip", smtpSeen: true},
+		{name: "late probes of this check are deleted, others kept", smtpSeen: true,
+			seed:     []string{"OWN-0000000000000001", "0123456789abcdef-0000000000000002"},
+			wantLeft: []string{"0123456789abcdef-0000000000000002"}},
+		{name: "a late probe does not pass a run", noDeliv: true, smtpSeen: true,
+			opts: map[string]string{"timeout": "0.3"}, seed: []string{"OWN-0000000000000001"},
+			wantErr: `message not in "INBOX" after 0.3s`},
+		{name: "STARTTLS on both legs with AUTH", smtpSeen: true, opts: map[string]string{
+			"smtp_starttls": "required", "smtp_username": "monsta", "smtp_password": "s3cret",
+			"mailbox_starttls": "required", "tls_ca": ca}},
+		{name: "wrong IMAP password", opts: map[string]string{"mailbox_password": "wrong-pw"},
+			wantErr: "IMAP login as alice@monsta.test: Bad username or password"},
+		{name: "wrong folder", opts: map[string]string{"mailbox_folder": "Nope"},
+			wantErr: `IMAP select "Nope": No such mailbox`},
+		{name: "recipient rejected", opts: map[string]string{"recipient": "nobody@monsta.test"},
+			wantErr: "SMTP RCPT TO <nobody@monsta.test>: 550 5.1.1", smtpSeen: true},
+		{name: "wrong SMTP password", opts: map[string]string{
+			"smtp_starttls": "yes", "smtp_username": "monsta", "smtp_password": "wrong-pw", "tls_ca": ca},
+			wantErr: "SMTP AUTH PLAIN as monsta: 535 5.7.8"},
+		{name: "SMTP down", opts: map[string]string{"smtp_port": "CLOSED"},
+			wantErr: "SMTP connect 127.0.0.1:CLOSED: connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			be := &lockedBackend{mem: memory.New(), user: "alice@monsta.test", pass: "imap-pw"}
+			fake := startFakeSMTP(t, fakeSMTPConfig{starttls: true, reject: rejectUnknown,
+				users: map[string]string{"monsta": "s3cret"},
+				deliver: func(m fakeMsg) {
+					if !tt.noDeliv {
+						be.deliver(m.data)
+					}
+				}})
+			_, smtpPort := fake.hostPort(t)
+			imapPort := startFakeIMAP(t, be, true)
+			closed := closedPort(t) // after every listener of the test, so none takes its port
+			raw := map[string]string{"smtp_host": "127.0.0.1", "smtp_port": smtpPort,
+				"sender": "monsta@monsta.test", "recipient": "alice@monsta.test",
+				"mailbox_host": "127.0.0.1", "mailbox_port": imapPort,
+				"mailbox_username": "alice@monsta.test", "mailbox_password": "imap-pw", "timeout": "5"}
+			for k, v := range tt.opts {
+				raw[k] = strings.ReplaceAll(v, "CLOSED", closed)
+			}
+			o := newTestOptions(t, mailboxCheckDescriptor(), "Check_roundtrip", raw)
+			c, err := mailboxCheckDescriptor().NewCheck(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			token := c.(*MailboxCheck).token
+			own := func(list []string) []string {
+				var out []string
+				for _, s := range list {
+					out = append(out, strings.ReplaceAll(s, "OWN", token))
+				}
+				return out
+			}
+			for _, p := range own(tt.seed) {
+				be.deliver(probeMessage(p))
+			}
+			type result struct {
+				stats runtime.Stats
+				err   error
+			}
+			r := guarded(t, func() result {
+				ctx, cancel := context.WithTimeout(context.Background(), o.Descriptor().DeadlineFor(o))
+				defer cancel()
+				s, err := c.Run(ctx)
+				return result{s, err}
+			})
+			want := strings.ReplaceAll(tt.wantErr, "CLOSED", closed)
+			switch {
+			case want == "" && r.err != nil:
+				t.Fatalf("Run() error = %v, want nil", r.err)
+			case want != "" && (r.err == nil || !strings.Contains(r.err.Error(), want)):
+				t.Fatalf("Run() error = %v, want one containing %q", r.err, want)
+			}
+			if r.err != nil && (strings.Contains(r.err.Error(), "wrong-pw") || strings.Contains(r.err.Error(), "imap-pw")) {
+				t.Errorf("Run() error %q shows a password", r.err)
+			}
+			if want == "" {
+				for _, k := range []string{"smtp_seconds", "mailbox_seconds"} {
+					if _, ok := r.stats[k]; !ok {
+						t.Errorf("stats = %v, want %s", r.stats, k)
+					}
+				}
+			}
+			msgs := fake.messages()
+			if tt.smtpSeen != (len(msgs) > 0) {
+				t.Fatalf("SMTP server saw %d transactions, want some: %v", len(msgs), tt.smtpSeen)
+			}
+			if want == "" {
+				m, _ := parseMail(t, msgs[0].data)
+				probe := m.Header.Get(probeHeader)
+				if !strings.HasPrefix(probe, token+"-") || !strings.Contains(m.Header.Get("Subject"), probe) {
+					t.Errorf("probe header %q, subject %q: want %s-ID in both", probe,
+						m.Header.Get("Subject"), token)
+				}
+				if user := tt.opts["smtp_username"]; msgs[0].user != user || (user != "" && !msgs[0].tls) {
+					t.Errorf("SMTP AUTH user = %q (TLS %v), want %q", msgs[0].user, msgs[0].tls, user)
+				}
+			}
+			left := be.probeHeaders(t)
+			if wantLeft := own(tt.wantLeft); strings.Join(left, " ") != strings.Join(wantLeft, " ") &&
+				(tt.wantErr == "" || tt.noDeliv) {
+				t.Errorf("probes left in INBOX = %v, want %v", left, wantLeft)
+			}
+		})
+	}
+}
+
+func TestMailboxCheckIMAPSilent(t *testing.T) {
+	o := newTestOptions(t, mailboxCheckDescriptor(), "Check_roundtrip", map[string]string{
+		"sender": "monsta@monsta.test", "recipient": "alice@monsta.test", "mailbox_host": "127.0.0.1",
+		"mailbox_port": silentListener(t), "mailbox_username": "alice", "mailbox_password": "pw"})
+	c, err := mailboxCheckDescriptor().NewCheck(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = guarded(t, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err := c.Run(ctx)
+		return err
+	})
+	if err == nil || !strings.Contains(err.Error(), "IMAP greeting: i/o timeout") || !runtime.IsTimeout(err) {
+		t.Errorf("Run() error = %v, want IMAP greeting: i/o timeout", err)
+	}
+}
+
+func TestMailboxDeadline(t *testing.T) {
+	o := newTestOptions(t, mailboxCheckDescriptor(), "Check_roundtrip", map[string]string{
+		"sender": "a@x", "recipient": "b@x", "mailbox_host": "h", "mailbox_username": "u",
+		"mailbox_password": "p", "smtp_timeout": "5", "timeout": "30"})
+	if got, want := o.Descriptor().DeadlineFor(o), 45*time.Second; got != want {
+		t.Errorf("DeadlineFor() = %v, want %v", got, want)
+	}
+	c, err := mailboxCheckDescriptor().NewCheck(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.(*MailboxCheck).imapAddr; got != "h:143" {
+		t.Errorf("IMAP address = %s, want h:143", got)
+	}
+}

@@ -1,0 +1,416 @@
+package builtins
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/textproto"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"github.com/monsta/monsta/runtime"
+)
+
+// The values of the starttls options.
+const (
+	starttlsNo       = "no"
+	starttlsYes      = "yes" // use STARTTLS when the server offers it
+	starttlsRequired = "required"
+)
+
+// parseStarttls parses a starttls option: no, yes (when offered) or required.
+var parseStarttls = runtime.OneOf(starttlsNo, starttlsYes, starttlsRequired)
+
+// deadlineConn keeps a connection within a check's deadline. go-smtp and
+// go-imap set (and clear) deadlines of their own for every command; this
+// wrapper caps each of them at the context's deadline, and once the context
+// is done every read and write fails at once. It also records what the
+// dialogue needs to name a failed step: when the first byte arrived and
+// whether anything was written since mark, and the first I/O error.
+type deadlineConn struct {
+	net.Conn
+	limit time.Time // zero: no deadline of its own
+
+	mu        sync.Mutex
+	done      bool      // the context ended: every deadline is in the past
+	firstRead time.Time // first byte read since mark
+	written   int64     // bytes written since mark
+	ioErr     error
+	stop      func() bool
+}
+
+// newDeadlineConn wraps c for ctx and applies ctx's deadline at once. Close
+// releases the context watch.
+func newDeadlineConn(ctx context.Context, c net.Conn) *deadlineConn {
+	dc := &deadlineConn{Conn: c}
+	dc.limit, _ = ctx.Deadline()
+	_ = c.SetDeadline(dc.limit)
+	dc.stop = context.AfterFunc(ctx, func() {
+		dc.mu.Lock()
+		dc.done = true
+		dc.mu.Unlock()
+		_ = c.SetDeadline(time.Unix(1, 0))
+	})
+	return dc
+}
+
+func (c *deadlineConn) clamp(t time.Time) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.done:
+		return time.Unix(1, 0)
+	case c.limit.IsZero():
+		return t
+	case t.IsZero() || t.After(c.limit):
+		return c.limit
+	}
+	return t
+}
+
+// SetDeadline implements net.Conn, capped at the context's deadline.
+func (c *deadlineConn) SetDeadline(t time.Time) error { return c.Conn.SetDeadline(c.clamp(t)) }
+
+// SetReadDeadline implements net.Conn, capped at the context's deadline.
+func (c *deadlineConn) SetReadDeadline(t time.Time) error { return c.Conn.SetReadDeadline(c.clamp(t)) }
+
+// SetWriteDeadline implements net.Conn, capped at the context's deadline.
+func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
+	return c.Conn.SetWriteDeadline(c.clamp(t))
+}
+
+// Read implements net.Conn and records the first byte's arrival and errors.
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.mu.Lock()
+	if n > 0 && c.firstRead.IsZero() {
+		c.firstRead = time.Now()
+	}
+	if err != nil && c.ioErr == nil && !errors.Is(err, io.EOF) {
+		c.ioErr = err
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// Write implements net.Conn and records that the client spoke.
+func (c *deadlineConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.mu.Lock()
+	c.written += int64(n)
+	if err != nil && c.ioErr == nil {
+		c.ioErr = err
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// Close implements net.Conn and stops watching the context.
+func (c *deadlineConn) Close() error {
+	c.stop()
+	return c.Conn.Close()
+}
+
+// mark starts a new step (the greeting after a TLS handshake, say): state
+// reports reads and writes from here on.
+func (c *deadlineConn) mark() {
+	c.mu.Lock()
+	c.firstRead, c.written = time.Time{}, 0
+	c.mu.Unlock()
+}
+
+// state returns when the first byte since mark arrived, whether the client
+// wrote since mark, and the first I/O error.
+func (c *deadlineConn) state() (first time.Time, wrote bool, ioErr error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.firstRead, c.written > 0, c.ioErr
+}
+
+// dialContext opens a TCP connection to addr bounded by ctx and wraps it in a
+// deadlineConn. The error reads `connect ADDR: connection refused`.
+func dialContext(ctx context.Context, addr string) (*deadlineConn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connect %s: %w", addr, netCause(ctx, err))
+	}
+	return newDeadlineConn(ctx, c), nil
+}
+
+// netCause strips the "read tcp A->B:" decoration of net errors so that
+// messages name the step, not the socket; timeouts stay timeouts. An error
+// caused by the context's end becomes the context's error.
+func netCause(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() == context.Canceled {
+		return context.Canceled
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		err = op.Err
+	}
+	var sys *os.SyscallError
+	if errors.As(err, &sys) && sys.Err != nil {
+		err = sys.Err
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return os.ErrDeadlineExceeded // "i/o timeout", and a Timeout()
+	}
+	return err
+}
+
+// smtpReply is a server reply that refused a command. Its text is
+// `550 5.1.1 <x@y>: Recipient address rejected: ...`.
+type smtpReply struct{ err *smtp.SMTPError }
+
+func (r *smtpReply) Error() string {
+	var b strings.Builder
+	b.WriteString(strconv.Itoa(r.err.Code))
+	if e := r.err.EnhancedCode; e != smtp.EnhancedCodeNotSet && e != smtp.NoEnhancedCode {
+		fmt.Fprintf(&b, " %d.%d.%d", e[0], e[1], e[2])
+	}
+	if m := strings.TrimSpace(strings.ReplaceAll(r.err.Message, "\n", " ")); m != "" {
+		b.WriteString(" " + m)
+	}
+	return b.String()
+}
+
+func (r *smtpReply) Unwrap() error { return r.err }
+
+// permanent tells whether the server refused for good (a 5xx reply).
+func (r *smtpReply) permanent() bool { return r.err.Code >= 500 && r.err.Code < 600 }
+
+// isPermanentSMTP tells whether err carries a 5xx reply.
+func isPermanentSMTP(err error) bool {
+	var r *smtpReply
+	return errors.As(err, &r) && r.permanent()
+}
+
+// smtpParams are the connection settings shared by the smtp check, the
+// mailbox check's sending leg and the smtp notifier.
+type smtpParams struct {
+	host     string
+	port     int
+	helo     string
+	starttls string      // starttlsNo, starttlsYes or starttlsRequired
+	ssl      bool        // implicit TLS from the first byte
+	tls      *tls.Config // for ssl and STARTTLS
+	username string      // AUTH PLAIN when set
+	password string
+}
+
+func (p *smtpParams) addr() string { return net.JoinHostPort(p.host, strconv.Itoa(p.port)) }
+
+// smtpSession is an SMTP dialogue past the greeting: connected, EHLO (or
+// HELO) done, STARTTLS and AUTH done when configured.
+type smtpSession struct {
+	ctx    context.Context
+	conn   *deadlineConn
+	c      *smtp.Client
+	addr   string
+	start  time.Time     // when the connect began
+	banner time.Duration // connect start → first byte of the banner
+	tls    bool
+}
+
+// smtpOpen connects and runs the dialogue up to and including AUTH. Errors
+// name the step: `connect ADDR: ...`, `banner: i/o timeout`, `EHLO
+// monsta.local: 554 ...`, `STARTTLS required but not offered by ADDR`,
+// `AUTH PLAIN as USER: 535 5.7.8 ...`. The session is never nil (its banner
+// time is set when a banner came); on success the caller must call quit, on
+// an error the connection is already closed.
+func smtpOpen(ctx context.Context, p *smtpParams) (*smtpSession, error) {
+	s := &smtpSession{ctx: ctx, addr: p.addr(), start: time.Now()}
+	conn, err := dialContext(ctx, s.addr)
+	if err != nil {
+		return s, err
+	}
+	s.conn = conn
+	var nc net.Conn = conn
+	if p.ssl {
+		tc := tls.Client(conn, p.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return s, fmt.Errorf("TLS handshake with %s: %w", s.addr, netCause(ctx, err))
+		}
+		nc, s.tls = tc, true
+	}
+	s.c = smtp.NewClient(nc)
+	conn.mark()
+	if err := s.c.Hello(p.helo); err != nil {
+		first, wrote, _ := conn.state()
+		s.setBanner(first)
+		conn.Close()
+		if !wrote {
+			return s, fmt.Errorf("banner: %w", s.cause(err))
+		}
+		return s, fmt.Errorf("EHLO %s: %w", p.helo, s.cause(err))
+	}
+	first, _, _ := conn.state()
+	s.setBanner(first)
+	if !s.tls && p.starttls != starttlsNo {
+		if err := s.startTLS(p); err != nil {
+			s.c.Close()
+			return s, err
+		}
+	}
+	if p.username != "" {
+		if err := s.auth(p); err != nil {
+			s.quit()
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+func (s *smtpSession) setBanner(first time.Time) {
+	if !first.IsZero() {
+		s.banner = first.Sub(s.start)
+	}
+}
+
+// startTLS upgrades the connection when the server offers STARTTLS.
+//
+// go-smtp (v0.25) has no StartTLS on a connected Client: its STARTTLS only
+// comes with a fresh connection whose pre-TLS EHLO name cannot be set, and it
+// gives up when the server does not offer it. So the session says EHLO with
+// go-smtp, sends the one STARTTLS line itself, and hands the TLS connection
+// to a new go-smtp Client that skips the greeting (there is none after
+// STARTTLS) and says EHLO again, as RFC 3207 requires.
+func (s *smtpSession) startTLS(p *smtpParams) error {
+	if ok, _ := s.c.Extension("STARTTLS"); !ok {
+		if p.starttls == starttlsRequired {
+			_ = s.c.Quit() // the dialogue itself is fine: leave politely
+			return fmt.Errorf("STARTTLS required but not offered by %s", s.addr)
+		}
+		return nil
+	}
+	if _, err := io.WriteString(s.conn, "STARTTLS\r\n"); err != nil {
+		return fmt.Errorf("STARTTLS: %w", s.cause(err))
+	}
+	// The server says nothing after its 220 until the TLS handshake, so
+	// this reader cannot swallow TLS bytes.
+	if _, _, err := textproto.NewReader(bufio.NewReaderSize(s.conn, 512)).ReadResponse(220); err != nil {
+		var te *textproto.Error
+		if errors.As(err, &te) {
+			return fmt.Errorf("STARTTLS: %w", &smtpReply{&smtp.SMTPError{Code: te.Code, Message: te.Msg}})
+		}
+		return fmt.Errorf("STARTTLS: %w", s.cause(err))
+	}
+	tc := tls.Client(s.conn, p.tls)
+	if err := tc.HandshakeContext(s.ctx); err != nil {
+		return fmt.Errorf("STARTTLS handshake with %s: %w", s.addr, netCause(s.ctx, err))
+	}
+	s.c = smtp.NewClient(&greetedConn{Conn: tc})
+	s.tls = true
+	if err := s.c.Hello(p.helo); err != nil {
+		return fmt.Errorf("EHLO %s after STARTTLS: %w", p.helo, s.cause(err))
+	}
+	return nil
+}
+
+// errCleartextAuth refuses AUTH on a connection without TLS.
+var errCleartextAuth = errors.New("refusing to send the password without TLS (set starttls or ssl)")
+
+// auth logs in with AUTH PLAIN, which sends the password in the clear, so
+// only over TLS.
+func (s *smtpSession) auth(p *smtpParams) error {
+	if !s.tls {
+		return fmt.Errorf("AUTH PLAIN as %s: %w", p.username, errCleartextAuth)
+	}
+	if err := s.c.Auth(sasl.NewPlainClient("", p.username, p.password)); err != nil {
+		return fmt.Errorf("AUTH PLAIN as %s: %w", p.username, s.cause(err))
+	}
+	return nil
+}
+
+// envelope sends MAIL FROM and one RCPT TO per recipient; each must be
+// accepted.
+func (s *smtpSession) envelope(from string, to []string) error {
+	if err := s.c.Mail(from, nil); err != nil {
+		return fmt.Errorf("MAIL FROM <%s>: %w", from, s.cause(err))
+	}
+	for _, r := range to {
+		if err := s.c.Rcpt(r, nil); err != nil {
+			return fmt.Errorf("RCPT TO <%s>: %w", r, s.cause(err))
+		}
+	}
+	return nil
+}
+
+// send runs a whole transaction: envelope, DATA with msg, and the server's
+// acceptance of the message.
+func (s *smtpSession) send(from string, to []string, msg []byte) error {
+	if err := s.envelope(from, to); err != nil {
+		return err
+	}
+	w, err := s.c.Data()
+	if err != nil {
+		return fmt.Errorf("DATA: %w", s.cause(err))
+	}
+	if _, err := w.Write(msg); err != nil {
+		w.Close()
+		return fmt.Errorf("DATA: %w", s.cause(err))
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("DATA (end of message): %w", s.cause(err))
+	}
+	return nil
+}
+
+// quit says QUIT when the connection still works, and closes it. A failed
+// QUIT changes nothing about the outcome of what came before.
+func (s *smtpSession) quit() {
+	if _, _, ioErr := s.conn.state(); ioErr == nil && s.ctx.Err() == nil {
+		if s.c.Quit() == nil {
+			return
+		}
+	}
+	s.c.Close()
+}
+
+// cause turns a go-smtp error into the server's reply or the underlying
+// network error (a timeout stays a timeout).
+func (s *smtpSession) cause(err error) error {
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return &smtpReply{se}
+	}
+	if _, _, ioErr := s.conn.state(); ioErr != nil {
+		return netCause(s.ctx, ioErr)
+	}
+	return netCause(s.ctx, err)
+}
+
+// greetedConn hands go-smtp a connection on which the greeting has already
+// happened: its first reads return a synthetic 220 reply, then the
+// connection's own bytes.
+type greetedConn struct {
+	net.Conn
+	greeted bool
+	rest    []byte
+}
+
+func (g *greetedConn) Read(p []byte) (int, error) {
+	if !g.greeted {
+		g.greeted, g.rest = true, []byte("220 resumed after STARTTLS\r\n")
+	}
+	if len(g.rest) > 0 {
+		n := copy(p, g.rest)
+		g.rest = g.rest[n:]
+		return n, nil
+	}
+	return g.Conn.Read(p)
+}

@@ -1,0 +1,239 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/monsta/monsta/internal/smtpfake"
+)
+
+// freePort returns a loopback port that nothing listens on right now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return p
+}
+
+// waitFor polls cond for up to 20 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 400; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}
+
+// readmeOriginal returns the first ini snippet of README.md: the
+// configuration in the original style.
+func readmeOriginal(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```ini\n(.*?)```").FindStringSubmatch(string(data))
+	if m == nil || !strings.Contains(m[1], "notify = 2:bob") {
+		t.Fatal("README.md lost its original-style configuration")
+	}
+	return m[1]
+}
+
+// TestOriginalStyleConfigRunsUnchanged runs the README's original-style
+// configuration as written; only the two ports of its loopback services are
+// moved to this test's fakes, and a conf.d file sets what a test needs
+// (state directory, foreground, a short interval) the way an admin would.
+func TestOriginalStyleConfigRunsUnchanged(t *testing.T) {
+	ssh, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := ssh.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
+			c.Close()
+		}
+	}()
+	mail := smtpfake.Start(t, smtpfake.Config{STARTTLS: true, Users: map[string]string{"monsta": "secret"}})
+	_, mailPort := mail.HostPort(t)
+	conf := readmeOriginal(t)
+	conf = strings.Replace(conf, "port = 22", fmt.Sprintf("port = %d", ssh.Addr().(*net.TCPAddr).Port), 1)
+	conf = strings.Replace(conf, "port = 25", "port = "+mailPort, 1)
+	path := writeConf(t, map[string]string{
+		"monsta.conf": conf,
+		"conf.d/99-test.conf": "[main]\nstatedir = STATEDIR\nuser = root\n" +
+			"[Notification_bob]\ntls_verify = no\n[Test_ssh]\ninterval = 1\n",
+	})
+	if r := monsta(t, "--lint", "--config", path); r.code != 0 || !strings.Contains(r.stdout, "Notification_bob (smtp): login OK") {
+		t.Fatalf("--lint = %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := monsta(t, "--run", "Test_ssh", "--config", path); r.code != 0 {
+		t.Fatalf("--run Test_ssh = %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	d := startDaemon(t, path)
+	d.waitLog(`msg="monsta started"`, 1, 10*time.Second)
+	ssh.Close() // the service goes down: two failures page bob by mail
+	waitFor(t, "bob's mail", func() bool { return len(mail.Messages()) > 0 })
+	m := mail.Messages()[0]
+	if !m.TLS || m.User != "monsta" || m.To[0] != "bob@example.org" || !strings.Contains(string(m.Data), "FAIL ssh (2 failures)") ||
+		!strings.Contains(string(m.Data), "Auto-Submitted: auto-generated") {
+		t.Errorf("bob's mail: tls=%v user=%q to=%v\n%s", m.TLS, m.User, m.To, m.Data)
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit = %d", code)
+	}
+}
+
+func TestDaemonizeWritesPidFile(t *testing.T) {
+	dir := t.TempDir()
+	pidfile := filepath.Join(dir, "monsta.pid")
+	path := writeConf(t, map[string]string{"monsta.conf": fmt.Sprintf(`
+[main]
+daemonize = 1
+user = root
+pidfile = %s
+logfile = %s
+statedir = STATEDIR
+[Check_ok]
+type = script
+command = true
+[Test_ok]
+checks = ok
+`, pidfile, filepath.Join(dir, "monsta.log"))})
+	r := monsta(t, "--config", path)
+	if r.code != 0 || !strings.Contains(r.stderr, "running in the background") {
+		t.Fatalf("daemonize: exit %d\n%s", r.code, r.stderr)
+	}
+	var pid int
+	waitFor(t, "the pid file", func() bool {
+		b, err := os.ReadFile(pidfile)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	})
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatalf("signal the daemon: %v", err)
+	}
+	waitFor(t, "the pid file to be removed", func() bool { _, err := os.Stat(pidfile); return os.IsNotExist(err) })
+	log, _ := os.ReadFile(filepath.Join(dir, "monsta.log"))
+	if !strings.Contains(string(log), "monsta stopped") {
+		t.Errorf("log file lacks the stop:\n%s", log)
+	}
+}
+
+// notifyConf is a failing test paging "page" by SMTP on port mailPort,
+// retried quickly.
+func notifyConf(mailPort int) string {
+	return fmt.Sprintf(`
+[main]
+statedir = STATEDIR
+user = root
+notify_retry_initial = 0.2
+notify_retry_max = 0.5
+[Check_down]
+type = portconnect
+host = 127.0.0.1
+port = 1
+[Notification_page]
+type = mail
+host = 127.0.0.1
+port = %d
+sender = monsta@example.org
+recipient = admin@example.org
+timeout = 2
+[Test_down]
+checks = down
+interval = 2
+notify = 1:page
+`, mailPort)
+}
+
+func TestNotifierDownThenBackDeliversOnce(t *testing.T) {
+	port := freePort(t)
+	path := writeConf(t, map[string]string{"monsta.conf": notifyConf(port)})
+	d := startDaemon(t, path)
+	d.waitLog(`msg="notification failed, will retry"`, 2, 20*time.Second)
+	files, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "state", "outbox", "page", "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("outbox holds %d messages while the server is down, want 1", len(files))
+	}
+	mail := smtpfake.Start(t, smtpfake.Config{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	d.waitLog(`msg="notification sent" notification=page`, 1, 20*time.Second)
+	time.Sleep(1500 * time.Millisecond) // room for a wrong second delivery
+	if n := len(mail.Messages()); n != 1 {
+		t.Errorf("server got %d messages, want exactly 1", n)
+	}
+	files, _ = filepath.Glob(filepath.Join(filepath.Dir(path), "state", "outbox", "page", "*.json"))
+	if len(files) != 0 {
+		t.Errorf("outbox still holds %v after delivery", files)
+	}
+	d.stop(syscall.SIGTERM)
+}
+
+// TestKillDuringSendResumes kills the daemon while a send hangs on a silent
+// server; the restarted daemon delivers the message from the outbox.
+func TestKillDuringSendResumes(t *testing.T) {
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := silent.Addr().(*net.TCPAddr).Port
+	go func() {
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	path := writeConf(t, map[string]string{"monsta.conf": notifyConf(port)})
+	d := startDaemon(t, path)
+	d.waitLog(`msg="test failed" test=down failures=1`, 1, 20*time.Second)
+	d.cmd.Process.Kill() // kill -9 while the send waits for a banner
+	<-d.done
+	silent.Close()
+	mail := smtpfake.Start(t, smtpfake.Config{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	d2 := startDaemon(t, path)
+	d2.waitLog(`msg="resuming undelivered notifications" notification=page count=1`, 1, 10*time.Second)
+	d2.waitLog(`msg="notification sent" notification=page`, 1, 20*time.Second)
+	if n := len(mail.Messages()); n != 1 {
+		t.Errorf("server got %d messages, want 1", n)
+	}
+	if !strings.Contains(string(mail.Messages()[0].Data), "FAIL down (1 failure)") {
+		t.Errorf("resumed message:\n%s", mail.Messages()[0].Data)
+	}
+	d2.stop(syscall.SIGTERM)
+}
+
+func TestTruncatedStateFileIsSetAside(t *testing.T) {
+	path := writeConf(t, map[string]string{"monsta.conf": failingConf})
+	state := filepath.Join(filepath.Dir(path), "state", "state")
+	os.MkdirAll(state, 0o750)
+	os.WriteFile(filepath.Join(state, "down.json"), []byte(`{"fingerprint":"x","failu`), 0o600)
+	d := startDaemon(t, path)
+	d.waitLog(`msg="unreadable state file moved aside; starting without it"`, 1, 10*time.Second)
+	d.waitLog(`msg="test failed" test=down failures=1`, 1, 10*time.Second)
+	if m, _ := filepath.Glob(filepath.Join(state, "down.json.corrupt-*")); len(m) != 1 {
+		t.Errorf("corrupt file not kept aside: %v", m)
+	}
+	d.stop(syscall.SIGTERM)
+}

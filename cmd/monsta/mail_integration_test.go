@@ -1,0 +1,257 @@
+//go:build integration
+
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap"
+	"github.com/emersion/go-imap/client"
+)
+
+// The mail types through the binary: `monsta --run SECTION --config FILE`
+// and `monsta --lint` against Postfix and Dovecot of .ci/servers.d/mail.sh.
+// They use the third account (carol), which no other test reads.
+
+type mailITEnv struct {
+	smtp, submission, imap, imaps, ca, user, pass string
+}
+
+func mailITGet(t *testing.T) mailITEnv {
+	t.Helper()
+	get := func(k string) string {
+		v := os.Getenv(k)
+		if v == "" {
+			t.Fatalf("%s is not set: run `.ci/servers start mail` and load $MONSTA_IT_DIR/env "+
+				"(set -a; . $MONSTA_IT_DIR/env; set +a)", k)
+		}
+		return v
+	}
+	return mailITEnv{smtp: get("MONSTA_IT_SMTP"), submission: get("MONSTA_IT_SUBMISSION"),
+		imap: get("MONSTA_IT_IMAP"), imaps: get("MONSTA_IT_IMAPS"), ca: get("MONSTA_IT_MAIL_CA"),
+		user: get("MONSTA_IT_MAIL_USER3"), pass: get("MONSTA_IT_MAIL_PASSWORD3")}
+}
+
+// expand replaces the placeholders of a configuration with e's values.
+func (e mailITEnv) expand(conf string) string {
+	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
+	return strings.NewReplacer(
+		"SMTPPORT", port(e.smtp), "SUBPORT", port(e.submission), "IMAPPORT", port(e.imap),
+		"IMAPSPORT", port(e.imaps), "CAFILE", e.ca, "USER", e.user, "PASS", e.pass,
+	).Replace(conf)
+}
+
+// withCarolIMAP runs f in an IMAPS session of the test's own on carol's INBOX.
+func withCarolIMAP(t *testing.T, e mailITEnv, f func(c *client.Client)) {
+	t.Helper()
+	pem, err := os.ReadFile(e.ca)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(pem)
+	host, _, _ := net.SplitHostPort(e.imaps)
+	c, err := client.DialWithDialerTLS(&net.Dialer{Timeout: 10 * time.Second}, e.imaps,
+		&tls.Config{RootCAs: pool, ServerName: host})
+	if err != nil {
+		t.Fatalf("IMAPS dial: %v", err)
+	}
+	c.Timeout = 10 * time.Second
+	defer c.Logout()
+	if err := c.Login(e.user, e.pass); err != nil {
+		t.Fatalf("IMAP login: %v", err)
+	}
+	if _, err := c.Select("INBOX", false); err != nil {
+		t.Fatalf("IMAP select: %v", err)
+	}
+	f(c)
+}
+
+// carolSearch returns the UIDs of carol's messages whose header contains value.
+func carolSearch(t *testing.T, e mailITEnv, header, value string) (uids []uint32) {
+	t.Helper()
+	withCarolIMAP(t, e, func(c *client.Client) {
+		sc := imap.NewSearchCriteria()
+		sc.Header.Add(header, value)
+		var err error
+		if uids, err = c.UidSearch(sc); err != nil {
+			t.Fatalf("UID SEARCH: %v", err)
+		}
+	})
+	return uids
+}
+
+const mailITConf = `
+[smtp_default]
+# one section for the smtp check and the smtp notifier
+host=127.0.0.1
+port=SUBPORT
+starttls=required
+tls_ca=CAFILE
+username=USER
+password=PASS
+sender=USER
+recipient=USER
+
+[Check_smtp_ok]
+type=smtp
+port=SMTPPORT
+starttls=no
+username=
+
+[Check_smtp_submission]
+type=smtp
+
+[Check_smtp_unknown]
+type=smtp
+port=SMTPPORT
+starttls=no
+username=
+recipient=nobody@monsta.test
+
+[Check_smtp_nostarttls]
+type=smtp
+port=SMTPPORT
+username=
+
+[Check_roundtrip]
+type=mailbox
+smtp_host=127.0.0.1
+smtp_port=SUBPORT
+smtp_starttls=required
+smtp_username=USER
+smtp_password=PASS
+sender=USER
+recipient=USER
+mailbox_host=127.0.0.1
+mailbox_port=IMAPSPORT
+mailbox_ssl=yes
+mailbox_username=USER
+mailbox_password=PASS
+tls_ca=CAFILE
+timeout=20
+
+[Check_roundtrip_wrongpw]
+type=mailbox
+smtp_host=127.0.0.1
+smtp_port=SMTPPORT
+sender=USER
+recipient=USER
+mailbox_host=127.0.0.1
+mailbox_port=IMAPPORT
+mailbox_username=USER
+mailbox_password=not-the-password
+timeout=20
+
+[Check_roundtrip_folder]
+type=mailbox
+smtp_host=127.0.0.1
+smtp_port=SMTPPORT
+sender=USER
+recipient=USER
+mailbox_host=127.0.0.1
+mailbox_port=IMAPPORT
+mailbox_starttls=required
+tls_ca=CAFILE
+mailbox_username=USER
+mailbox_password=PASS
+mailbox_folder=Nope
+
+[Notification_mail]
+type=mail
+
+[Test_mail]
+checks=smtp_ok roundtrip
+notify=1:mail
+`
+
+func TestITMailCommandLine(t *testing.T) {
+	e := mailITGet(t)
+	conf := writeConf(t, map[string]string{"monsta.conf": e.expand(mailITConf)})
+	tests := []struct {
+		section string
+		code    int
+		want    []string // lines or parts of lines of stdout
+	}{
+		{"Check_smtp_ok", exitOK, []string{"Check_smtp_ok: OK", "Check smtp_ok (smtp): OK", "  banner_seconds: ", "  total_seconds: "}},
+		{"Check_smtp_submission", exitOK, []string{"Check_smtp_submission: OK", "  banner_seconds: "}},
+		{"Check_smtp_unknown", exitFail, []string{"Check_smtp_unknown: FAIL",
+			"  error: RCPT TO <nobody@monsta.test>: 550 5.1.1 <nobody@monsta.test>: Recipient address rejected: User unknown in virtual mailbox table",
+			"  total_seconds: "}},
+		{"Check_smtp_nostarttls", exitFail, []string{"  error: STARTTLS required but not offered by " + e.smtp}},
+		{"Check_roundtrip", exitOK, []string{"Check_roundtrip: OK", "  mailbox_seconds: ", "  smtp_seconds: "}},
+		{"Check_roundtrip_wrongpw", exitFail, []string{"Check_roundtrip_wrongpw: FAIL", "  error: IMAP login as " + e.user + ": "}},
+		{"Check_roundtrip_folder", exitFail, []string{`  error: IMAP select "Nope": `}},
+		{"Test_mail", exitOK, []string{"Test_mail: OK (2 of 2 checks passed, requires=all)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.section, func(t *testing.T) {
+			r := monsta(t, "--run", tt.section, "--config", conf)
+			t.Logf("monsta --run %s: exit %d\n%s%s", tt.section, r.code, r.stdout, r.stderr)
+			if r.code != tt.code {
+				t.Errorf("exit status = %d, want %d", r.code, tt.code)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(r.stdout, w) {
+					t.Errorf("stdout lacks %q", w)
+				}
+			}
+			if strings.Contains(r.stdout+r.stderr, "not-the-password") || strings.Contains(r.stdout+r.stderr, e.pass) {
+				t.Errorf("output shows a password")
+			}
+		})
+	}
+	if left := carolSearch(t, e, "X-Monsta-Probe", ""); len(left) != 0 {
+		t.Errorf("%d probe messages left in %s's INBOX, want none", len(left), e.user)
+	}
+}
+
+func TestITMailNotificationCommandLine(t *testing.T) {
+	e := mailITGet(t)
+	conf := writeConf(t, map[string]string{"monsta.conf": e.expand(mailITConf)})
+	r := monsta(t, "--run", "Notification_mail", "--config", conf)
+	t.Logf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.code != exitOK || !strings.Contains(r.stdout, "Notification_mail: OK (test message sent)") {
+		t.Fatalf("--run Notification_mail = %d %q, want OK", r.code, r.stdout)
+	}
+	var uids []uint32
+	deadline := time.Now().Add(20 * time.Second)
+	for uids = carolSearch(t, e, "Subject", "monsta test message"); len(uids) == 0; uids = carolSearch(t, e, "Subject", "monsta test message") {
+		if time.Now().After(deadline) {
+			t.Fatal("test message never arrived")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	withCarolIMAP(t, e, func(c *client.Client) {
+		set := new(imap.SeqSet)
+		set.AddNum(uids...)
+		if err := c.UidStore(set, imap.FormatFlagsOp(imap.AddFlags, true), []interface{}{imap.DeletedFlag}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Expunge(nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	// --lint tries the notifier's login: a wrong password fails it.
+	r = monsta(t, "--lint", "--config", conf)
+	if r.code != exitOK || !strings.Contains(r.stdout, "Notification_mail (smtp): login OK") {
+		t.Errorf("--lint = %d %q, want login OK", r.code, r.stdout)
+	}
+	bad := writeConf(t, map[string]string{"monsta.conf": strings.Replace(e.expand(mailITConf),
+		"password="+e.pass, "password=not-the-password", 1)})
+	r = monsta(t, "--lint", "--config", bad)
+	t.Logf("--lint with a wrong password: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.code != exitFail || !strings.Contains(r.stdout, "Notification_mail (smtp): login FAILED: AUTH PLAIN as "+e.user+": 535") {
+		t.Errorf("--lint = %d %q, want login FAILED with 535", r.code, r.stdout)
+	}
+	if strings.Contains(r.stdout+r.stderr, "not-the-password") {
+		t.Errorf("--lint output shows the password")
+	}
+}

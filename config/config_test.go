@@ -1,0 +1,439 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
+
+// dump renders what Parse returns, positions included, one line per item.
+func dump(secs []*Section, warns []*Error, err error) string {
+	var b strings.Builder
+	for _, s := range secs {
+		fmt.Fprintf(&b, "[%s] @%d\n", s.Name, s.Pos.Line)
+		for _, k := range s.Keys() {
+			fmt.Fprintf(&b, "  %s = %q @%d\n", k.Name, k.Value, k.Pos.Line)
+		}
+	}
+	for _, w := range warns {
+		fmt.Fprintf(&b, "%s\n", w)
+	}
+	if err != nil {
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			fmt.Fprintf(&b, "error: %s\n", e)
+		}
+	}
+	return b.String()
+}
+
+// TestParseGolden parses every testdata/*.conf and compares the sections,
+// keys, positions, warnings and errors with testdata/*.golden.
+func TestParseGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/*.conf")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/*.conf: %v", err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(strings.TrimSuffix(name, ".conf"), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := dump(Parse(name, data))
+			golden := strings.TrimSuffix(f, ".conf") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./config -update to create it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("Parse(%s) =\n%s\nwant (%s)\n%s", name, got, golden, want)
+			}
+		})
+	}
+}
+
+func TestParseValues(t *testing.T) {
+	tests := []struct {
+		name, in, section, key, want string
+	}{
+		{"inline comment after space-hash", "[s]\nk = v # c\n", "s", "k", "v"},
+		{"inline comment after space-semicolon", "[s]\nk = v ; c\n", "s", "k", "v"},
+		{"hash inside a URL is kept", "[s]\nurl = http://h/p#frag\n", "s", "url", "http://h/p#frag"},
+		{"semicolon without space is kept", "[s]\nk = a;b\n", "s", "k", "a;b"},
+		{"key names are case-insensitive", "[s]\nHoSt = x\n", "s", "HOST", "x"},
+		{"colon delimiter", "[s]\nk: v\n", "s", "k", "v"},
+		{"empty value", "[s]\nk =\n", "s", "k", ""},
+		{"spaces around a section name", "[ s ]\nk = v\n", "s", "k", "v"},
+		{"comment after a section header", "[s] # c\nk = v\n", "s", "k", "v"},
+		{"the last value of a file wins", "[s]\nk = 1\nK = 2\n", "s", "k", "2"},
+		{"no backslash continuation", "[s]\nk = a\\\n", "s", "k", `a\`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			secs, _, err := Parse("t.conf", []byte(tt.in))
+			if err != nil {
+				t.Fatalf("Parse() error = %v", err)
+			}
+			for _, s := range secs {
+				if s.Name == tt.section {
+					if got := s.Value(tt.key); got != tt.want {
+						t.Errorf("[%s] %s = %q, want %q", tt.section, tt.key, got, tt.want)
+					}
+					return
+				}
+			}
+			t.Errorf("Parse() has no section %q", tt.section)
+		})
+	}
+}
+
+func TestParseSectionNamesAreCaseSensitive(t *testing.T) {
+	secs, _, err := Parse("t.conf", []byte("[Check_a]\nk = 1\n[check_a]\nk = 2\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(secs) != 2 || secs[0].Name != "Check_a" || secs[1].Name != "check_a" {
+		t.Fatalf("Parse() sections = %v, want Check_a and check_a", dump(secs, nil, nil))
+	}
+}
+
+// TestParseReportsEverySyntaxError wants each broken line reported with its
+// file:line, in one error.
+func TestParseReportsEverySyntaxError(t *testing.T) {
+	in := "k = outside\n[ok]\nno equals here\n[broken\nk = v\n[fine]\n= v\n"
+	_, _, err := Parse("conf.d/x.conf", []byte(in))
+	want := []string{
+		"conf.d/x.conf:1: k: key outside of any [section]",
+		`conf.d/x.conf:3: [ok] expected key=value, found "no equals here"`,
+		`conf.d/x.conf:4: section header "[broken" has no closing ]`,
+		`conf.d/x.conf:7: [fine] expected key=value, found "= v"`,
+	}
+	if err == nil {
+		t.Fatal("Parse() error = nil, want four errors")
+	}
+	if got := strings.Split(err.Error(), "\n"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("Parse() error =\n%s\nwant\n%s", err, strings.Join(want, "\n"))
+	}
+	var ce *Error
+	if !errors.As(err, &ce) || ce.Pos.Line != 1 {
+		t.Errorf("errors.As(*Error) = %v, want the first error at line 1", ce)
+	}
+}
+
+func TestLoadMerge(t *testing.T) {
+	cfg, err := Load("testdata/merge/monsta.conf", "testdata/merge/conf.d")
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	wantFiles := []string{"testdata/merge/monsta.conf", "testdata/merge/conf.d/10-web.conf",
+		"testdata/merge/conf.d/20-later.conf"}
+	if strings.Join(cfg.Files, " ") != strings.Join(wantFiles, " ") {
+		t.Errorf("Files = %v, want %v (lexical, *.conf only)", cfg.Files, wantFiles)
+	}
+	var names []string
+	for _, s := range cfg.Sections() {
+		names = append(names, s.Name)
+	}
+	if got, want := strings.Join(names, " "), "main Check_web Test_web Check_ssh"; got != want {
+		t.Errorf("Sections() = %s, want %s", got, want)
+	}
+	web, ok := cfg.Section("Check_web")
+	if !ok {
+		t.Fatal("no [Check_web]")
+	}
+	if got, want := web.Pos.String(), "testdata/merge/monsta.conf:5"; got != want {
+		t.Errorf("[Check_web] Pos = %s, want %s (where it was first opened)", got, want)
+	}
+	tests := []struct {
+		section, key, value, pos string
+	}{
+		{"Check_web", "type", "portconnect", "testdata/merge/monsta.conf:6"},
+		{"Check_web", "port", "8081", "testdata/merge/conf.d/20-later.conf:2"},
+		{"Check_web", "expect", "HTTP", "testdata/merge/conf.d/10-web.conf:3"},
+		{"Check_web", "timeout", "10", "testdata/merge/monsta.conf:9"},
+		{"main", "user", "monsta", "testdata/merge/conf.d/20-later.conf:5"},
+		{"main", "daemonize", "0", "testdata/merge/monsta.conf:2"},
+		{"Check_ssh", "port", "22", "testdata/merge/conf.d/10-web.conf:8"},
+	}
+	for _, tt := range tests {
+		s, ok := cfg.Section(tt.section)
+		if !ok {
+			t.Errorf("no section [%s]", tt.section)
+			continue
+		}
+		k, ok := s.Key(tt.key)
+		if !ok {
+			t.Errorf("[%s] has no key %s", tt.section, tt.key)
+			continue
+		}
+		if k.Value != tt.value || k.Pos.String() != tt.pos {
+			t.Errorf("[%s] %s = %q at %s, want %q at %s", tt.section, tt.key, k.Value, k.Pos, tt.value, tt.pos)
+		}
+	}
+	// An overridden key keeps its place in the section's key order.
+	var keys []string
+	for _, k := range web.Keys() {
+		keys = append(keys, k.Name)
+	}
+	if got, want := strings.Join(keys, " "), "type host port timeout expect"; got != want {
+		t.Errorf("[Check_web] keys = %s, want %s", got, want)
+	}
+	if _, ok := cfg.Section("Check_lua"); ok {
+		t.Error("[Check_lua] from hooks.lua was read; *.lua files are not configuration")
+	}
+	if len(cfg.Warnings) != 0 {
+		t.Errorf("Warnings = %v, want none (overriding in a later file is not a warning)", cfg.Warnings)
+	}
+}
+
+// writeFiles creates files (name → content) under dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name      string
+		files     map[string]string
+		main      string // relative to the temp dir
+		confDir   string
+		wantErr   []string // every line of the error, %s is the temp dir
+		wantWarn  []string
+		wantFiles int
+	}{
+		{
+			name:  "errors of every file at once, sorted",
+			files: map[string]string{"monsta.conf": "[main]\noops\n", "conf.d/a.conf": "[Check_a]\nk = 1\nbad\n", "conf.d/b.conf": "[x\n"},
+			main:  "monsta.conf", confDir: "conf.d",
+			wantErr: []string{
+				`%s/conf.d/a.conf:3: [Check_a] expected key=value, found "bad"`,
+				`%s/conf.d/b.conf:1: section header "[x" has no closing ]`,
+				`%s/monsta.conf:2: [main] expected key=value, found "oops"`,
+			},
+		},
+		{
+			name: "missing main file", files: map[string]string{"conf.d/a.conf": "[a]\nk = v\n"},
+			main: "monsta.conf", confDir: "conf.d",
+			wantErr: []string{"%s/monsta.conf: read configuration: no such file or directory"},
+		},
+		{
+			name: "missing conf dir is fine", files: map[string]string{"monsta.conf": "[main]\n"},
+			main: "monsta.conf", confDir: "conf.d", wantFiles: 1,
+		},
+		{
+			name: "no conf dir", files: map[string]string{"monsta.conf": "[main]\n"},
+			main: "monsta.conf", wantFiles: 1,
+		},
+		{
+			name: "conf dir is a file", files: map[string]string{"monsta.conf": "[main]\n", "conf.d": "x"},
+			main: "monsta.conf", confDir: "conf.d",
+			wantErr: []string{"%s/conf.d: list configuration directory: not a directory"},
+		},
+		{
+			name: "directories and other files in conf dir are skipped",
+			files: map[string]string{"monsta.conf": "[main]\n", "conf.d/sub.conf/x.conf": "[a]\nk=1\n",
+				"conf.d/x.lua": "bad", "conf.d/x.conf.orig": "bad", "conf.d/ok.conf": "[b]\nk=1\n"},
+			main: "monsta.conf", confDir: "conf.d", wantFiles: 2,
+		},
+		{
+			name:  "duplicate key in one file is a warning",
+			files: map[string]string{"monsta.conf": "[main]\nuser = a\nuser = b\n"},
+			main:  "monsta.conf", wantFiles: 1,
+			wantWarn: []string{"%s/monsta.conf:3: warning: [main] user: set again (first set at line 2); the last value wins"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFiles(t, dir, tt.files)
+			confDir := ""
+			if tt.confDir != "" {
+				confDir = filepath.Join(dir, tt.confDir)
+			}
+			cfg, err := Load(filepath.Join(dir, tt.main), confDir)
+			if tt.wantErr != nil {
+				want := strings.ReplaceAll(strings.Join(tt.wantErr, "\n"), "%s", dir)
+				if err == nil || err.Error() != want {
+					t.Fatalf("Load() error =\n%v\nwant\n%s", err, want)
+				}
+				if cfg != nil {
+					t.Errorf("Load() config = %v, want nil with an error", cfg)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Load() error = %v", err)
+			}
+			if len(cfg.Files) != tt.wantFiles {
+				t.Errorf("Files = %v, want %d files", cfg.Files, tt.wantFiles)
+			}
+			var warns []string
+			for _, w := range cfg.Warnings {
+				warns = append(warns, w.Error())
+			}
+			want := strings.ReplaceAll(strings.Join(tt.wantWarn, "\n"), "%s", dir)
+			if got := strings.Join(warns, "\n"); got != want {
+				t.Errorf("Warnings =\n%s\nwant\n%s", got, want)
+			}
+		})
+	}
+}
+
+func TestPosString(t *testing.T) {
+	tests := []struct {
+		pos  Pos
+		want string
+	}{
+		{Pos{}, "(built-in)"},
+		{Pos{File: "monsta.conf"}, "monsta.conf"},
+		{Pos{File: "conf.d/a.conf", Line: 12}, "conf.d/a.conf:12"},
+	}
+	for _, tt := range tests {
+		if got := tt.pos.String(); got != tt.want {
+			t.Errorf("%#v.String() = %q, want %q", tt.pos, got, tt.want)
+		}
+	}
+}
+
+// FuzzParse feeds Parse arbitrary files. It must never panic, and what it
+// returns must be consistent: every error and key has a line inside the
+// file, key names are lower case, values are single lines.
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/*.conf")
+	for _, s := range seeds {
+		if data, err := os.ReadFile(s); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		secs, warns, err := Parse("f.conf", data)
+		lines := bytes.Count(data, []byte("\n")) + 1
+		inFile := func(p Pos) bool { return p.File == "f.conf" && p.Line >= 1 && p.Line <= lines }
+		if err != nil {
+			if secs != nil || warns != nil {
+				t.Fatalf("Parse() returned sections or warnings with an error")
+			}
+			j, ok := err.(interface{ Unwrap() []error })
+			if !ok {
+				t.Fatalf("Parse() error %T is not joined", err)
+			}
+			for _, e := range j.Unwrap() {
+				ce, ok := e.(*Error)
+				if !ok || !inFile(ce.Pos) || ce.Warning {
+					t.Fatalf("Parse() error %q (%T) has no line in the file", e, e)
+				}
+				_ = ce.Error()
+			}
+			return
+		}
+		for _, w := range warns {
+			if !w.Warning || !inFile(w.Pos) {
+				t.Fatalf("warning %q: not a warning with a line in the file", w)
+			}
+		}
+		seen := map[string]bool{}
+		for _, s := range secs {
+			if s.Name == "" || seen[s.Name] || !inFile(s.Pos) {
+				t.Fatalf("section %q at %v: empty, repeated or outside the file", s.Name, s.Pos)
+			}
+			seen[s.Name] = true
+			for _, k := range s.Keys() {
+				if k.Name == "" || k.Name != strings.ToLower(k.Name) || !inFile(k.Pos) || k.Pos.Line <= s.Pos.Line {
+					t.Fatalf("[%s] key %q at %v: empty, not lower case or misplaced", s.Name, k.Name, k.Pos)
+				}
+				if strings.ContainsAny(k.Value, "\r\n") {
+					t.Fatalf("[%s] %s = %q spans lines", s.Name, k.Name, k.Value)
+				}
+				if got, ok := s.Key(k.Name); !ok || got != k {
+					t.Fatalf("[%s] Key(%q) does not find the key", s.Name, k.Name)
+				}
+			}
+		}
+		roundTrip(t, secs)
+	})
+}
+
+// roundTrip writes plain sections back as INI and wants Parse to read the
+// same back; sections or keys with quotes, comment or delimiter characters
+// are left out.
+func roundTrip(t *testing.T, secs []*Section) {
+	plain := func(s string) bool {
+		return s != "" && strings.TrimSpace(s) == s && !strings.ContainsAny(s, "\"'`#;=:[]\x00") &&
+			!strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x85 || r == 0xa0 || r == 0xfeff })
+	}
+	var b strings.Builder
+	want := map[[2]string]string{}
+	for _, s := range secs {
+		if !plain(s.Name) {
+			continue
+		}
+		fmt.Fprintf(&b, "[%s]\n", s.Name)
+		for _, k := range s.Keys() {
+			if plain(k.Name) && (k.Value == "" || plain(k.Value)) {
+				fmt.Fprintf(&b, "%s = %s\n", k.Name, k.Value)
+				want[[2]string{s.Name, k.Name}] = k.Value
+			}
+		}
+	}
+	again, _, err := Parse("again.conf", []byte(b.String()))
+	if err != nil {
+		t.Fatalf("Parse(rendered) error = %v for\n%s", err, b.String())
+	}
+	got := map[[2]string]string{}
+	for _, s := range again {
+		for _, k := range s.Keys() {
+			got[[2]string{s.Name, k.Name}] = k.Value
+		}
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("round trip of\n%s\ngot %v, want %v", b.String(), got, want)
+	}
+}
+
+func TestParseLineTooLong(t *testing.T) {
+	in := "[s]\nk = 1\nlong = " + strings.Repeat("x", 2<<20) + "\n"
+	_, _, err := Parse("big.conf", []byte(in))
+	if err == nil || !strings.HasPrefix(err.Error(), "big.conf:3: read: ") {
+		t.Fatalf("Parse() error = %v, want one at big.conf:3", err)
+	}
+}
+
+// BenchmarkParse10k parses a file of 10,000 checks and tests (five keys
+// each), the size of the daemon's benchmark configuration.
+func BenchmarkParse10k(b *testing.B) {
+	var buf bytes.Buffer
+	for i := range 10000 {
+		fmt.Fprintf(&buf, "[Check_c%d]\ntype = portconnect\nhost = 127.0.0.%d\nport = %d\ntimeout = 2\nexpect = 220 ; banner\n\n",
+			i, 1+i%4, 1024+i)
+		fmt.Fprintf(&buf, "[Test_t%d]\nchecks = c%d\ninterval = 10\nnotify = 1:log\n\n", i, i)
+	}
+	data := buf.Bytes()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Parse("big.conf", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,306 @@
+// Package statedir keeps monsta's state on disk: each test's escalation
+// state and the outbox of notifications not yet delivered. Every file is
+// written atomically (write, fsync, rename, fsync the directory), so a
+// crash or kill -9 leaves either the old or the new content. A file that
+// cannot be read back is moved aside and logged, never fatal.
+//
+// Layout under the state directory:
+//
+//	state/TEST.json                 one per test with a non-empty streak
+//	outbox/NOTIFICATION/ID.json     queued, not yet delivered
+//	failed/NOTIFICATION/ID.json     given up or refused for good, with the reason
+package statedir
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/monsta/monsta/runtime"
+)
+
+// Dir is an opened state directory. It implements runtime.StateSaver and
+// runtime.Outbox.
+type Dir struct {
+	path string
+	log  *slog.Logger
+	seq  atomic.Uint64
+}
+
+// Open creates the directory layout (mode 0750) and returns the Dir.
+func Open(path string, log *slog.Logger) (*Dir, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, sub := range []string{"", "state", "outbox", "failed"} {
+		if err := os.MkdirAll(filepath.Join(path, sub), 0o750); err != nil {
+			return nil, fmt.Errorf("state directory: %w", err)
+		}
+	}
+	return &Dir{path: path, log: log}, nil
+}
+
+// Path returns the directory.
+func (d *Dir) Path() string { return d.path }
+
+// fileName turns a section name into a safe file name.
+func fileName(name string) string {
+	s := url.PathEscape(name)
+	if strings.HasPrefix(s, ".") {
+		s = "%2E" + s[1:]
+	}
+	return s
+}
+
+func nameOf(file string) string {
+	s, err := url.PathUnescape(strings.TrimSuffix(file, ".json"))
+	if err != nil {
+		return file
+	}
+	return s
+}
+
+// writeAtomic writes data to path so that readers see the old or the new
+// content, also after a crash.
+func writeAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// setAside renames a file that cannot be read to NAME.corrupt-TIME.
+func (d *Dir) setAside(path string, err error) {
+	dst := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405"))
+	if rerr := os.Rename(path, dst); rerr != nil {
+		d.log.Error("unreadable state file, and it cannot be moved aside", "file", path, "err", err, "rename_err", rerr)
+		return
+	}
+	d.log.Error("unreadable state file moved aside; starting without it", "file", path, "kept_as", dst, "err", err)
+}
+
+// SaveTest implements runtime.StateSaver. A test with no failures and no
+// one paged needs no file.
+func (d *Dir) SaveTest(name string, st runtime.TestState) error {
+	path := filepath.Join(d.path, "state", fileName(name)+".json")
+	if st.Failures == 0 && len(st.Notified) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove state of test %s: %w", name, err)
+		}
+		return nil
+	}
+	data, err := json.Marshal(st)
+	if err != nil {
+		return fmt.Errorf("encode state of test %s: %w", name, err)
+	}
+	if err := writeAtomic(path, data); err != nil {
+		return fmt.Errorf("save state of test %s: %w", name, err)
+	}
+	return nil
+}
+
+// LoadState reads every test's saved state; unreadable files are set aside.
+func (d *Dir) LoadState() map[string]runtime.TestState {
+	out := map[string]runtime.TestState{}
+	dir := filepath.Join(d.path, "state")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		d.log.Error("cannot read state directory", "dir", dir, "err", err)
+		return out
+	}
+	for _, e := range entries {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		var st runtime.TestState
+		if err := readJSON(p, &st); err != nil {
+			d.setAside(p, err)
+			continue
+		}
+		out[nameOf(e.Name())] = st
+	}
+	return out
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	return nil
+}
+
+// envelope is one outbox or failed file.
+type envelope struct {
+	Notification string          `json:"notification"`
+	Queued       time.Time       `json:"queued"`
+	Message      runtime.Message `json:"message"`
+	Reason       string          `json:"reason,omitempty"`
+	Failed       time.Time       `json:"failed,omitzero"`
+}
+
+// Put implements runtime.Outbox. IDs sort in the order messages were put.
+func (d *Dir) Put(notification string, m runtime.Message) (string, error) {
+	dir := filepath.Join(d.path, "outbox", fileName(notification))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return "", fmt.Errorf("outbox: %w", err)
+	}
+	now := time.Now()
+	id := fmt.Sprintf("%020d-%08d", now.UnixNano(), d.seq.Add(1)%1e8)
+	data, err := json.Marshal(envelope{Notification: notification, Queued: now, Message: m})
+	if err != nil {
+		// Stats can hold values JSON cannot (NaN): keep the message without them.
+		for i := range m.Checks {
+			m.Checks[i].Stats = nil
+		}
+		data, err = json.Marshal(envelope{Notification: notification, Queued: now, Message: m})
+		if err != nil {
+			return "", fmt.Errorf("outbox: encode: %w", err)
+		}
+	}
+	if err := writeAtomic(filepath.Join(dir, id+".json"), data); err != nil {
+		return "", fmt.Errorf("outbox: %w", err)
+	}
+	return id, nil
+}
+
+// Delete implements runtime.Outbox.
+func (d *Dir) Delete(notification, id string) error {
+	p := filepath.Join(d.path, "outbox", fileName(notification), id+".json")
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return nil
+}
+
+// Fail implements runtime.Outbox: the message moves to failed/ with the
+// reason.
+func (d *Dir) Fail(notification, id, reason string) error {
+	src := filepath.Join(d.path, "outbox", fileName(notification), id+".json")
+	var env envelope
+	if err := readJSON(src, &env); err != nil {
+		env = envelope{Notification: notification}
+	}
+	env.Reason, env.Failed = reason, time.Now()
+	data, err := json.Marshal(env)
+	if err != nil {
+		return fmt.Errorf("failed folder: %w", err)
+	}
+	dir := filepath.Join(d.path, "failed", fileName(notification))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("failed folder: %w", err)
+	}
+	if err := writeAtomic(filepath.Join(dir, id+".json"), data); err != nil {
+		return fmt.Errorf("failed folder: %w", err)
+	}
+	return d.Delete(notification, id)
+}
+
+// Pending returns the outbox's messages, oldest first per notification.
+func (d *Dir) Pending() []runtime.Pending {
+	var out []runtime.Pending
+	root := filepath.Join(d.path, "outbox")
+	dirs, err := os.ReadDir(root)
+	if err != nil {
+		d.log.Error("cannot read outbox", "dir", root, "err", err)
+		return nil
+	}
+	for _, nd := range dirs {
+		if !nd.IsDir() {
+			continue
+		}
+		dir := filepath.Join(root, nd.Name())
+		files, err := os.ReadDir(dir)
+		if err != nil {
+			d.log.Error("cannot read outbox", "dir", dir, "err", err)
+			continue
+		}
+		names := make([]string, 0, len(files))
+		for _, f := range files {
+			if !f.IsDir() && strings.HasSuffix(f.Name(), ".json") && !strings.HasPrefix(f.Name(), ".") {
+				names = append(names, f.Name())
+			}
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			p := filepath.Join(dir, n)
+			var env envelope
+			if err := readJSON(p, &env); err != nil {
+				d.setAside(p, err)
+				continue
+			}
+			out = append(out, runtime.Pending{Notification: nameOf(nd.Name()), ID: strings.TrimSuffix(n, ".json"), Message: env.Message})
+		}
+	}
+	return out
+}
+
+// Failure is a message in the failed folder.
+type Failure struct {
+	Notification string
+	Test         string
+	State        runtime.State
+	Reason       string
+	Failed       time.Time
+	File         string
+}
+
+// Failures lists the failed folder, for --lint.
+func (d *Dir) Failures() []Failure {
+	var out []Failure
+	root := filepath.Join(d.path, "failed")
+	dirs, _ := os.ReadDir(root)
+	for _, nd := range dirs {
+		files, _ := os.ReadDir(filepath.Join(root, nd.Name()))
+		for _, f := range files {
+			if !strings.HasSuffix(f.Name(), ".json") {
+				continue
+			}
+			p := filepath.Join(root, nd.Name(), f.Name())
+			var env envelope
+			if readJSON(p, &env) != nil {
+				continue
+			}
+			out = append(out, Failure{Notification: env.Notification, Test: env.Message.Test, State: env.Message.State, Reason: env.Reason, Failed: env.Failed, File: p})
+		}
+	}
+	return out
+}

@@ -1,0 +1,108 @@
+package statedir
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/monsta/monsta/runtime"
+)
+
+func TestStateRoundTrip(t *testing.T) {
+	d, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := runtime.TestState{Fingerprint: "abc", Failures: 2, Notified: []string{"bob"}, LastLevel: 2,
+		LastNotify: time.Date(2026, 11, 24, 1, 2, 3, 0, time.UTC)}
+	for _, name := range []string{"web", "a/b", "..", "ünï code"} {
+		if err := d.SaveTest(name, st); err != nil {
+			t.Fatalf("SaveTest(%q) error = %v", name, err)
+		}
+	}
+	got := d.LoadState()
+	for _, name := range []string{"web", "a/b", "..", "ünï code"} {
+		if !reflect.DeepEqual(got[name], st) {
+			t.Errorf("LoadState()[%q] = %+v, want %+v", name, got[name], st)
+		}
+	}
+	// A test back to normal needs no file.
+	if err := d.SaveTest("web", runtime.TestState{Fingerprint: "abc"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.LoadState()["web"]; ok {
+		t.Error("state of a recovered test still on disk")
+	}
+}
+
+func TestCorruptStateSetAside(t *testing.T) {
+	dir := t.TempDir()
+	d, _ := Open(dir, nil)
+	if err := d.SaveTest("good", runtime.TestState{Failures: 1}); err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(dir, "state", "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"failures": 3, "notif`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := d.LoadState()
+	if got["good"].Failures != 1 || len(got) != 1 {
+		t.Fatalf("LoadState() = %+v, want only the good test", got)
+	}
+	if _, err := os.Stat(bad); !os.IsNotExist(err) {
+		t.Error("truncated file still in place")
+	}
+	m, _ := filepath.Glob(bad + ".corrupt-*")
+	if len(m) != 1 {
+		t.Errorf("truncated file not kept aside: %v", m)
+	}
+}
+
+func TestOutbox(t *testing.T) {
+	dir := t.TempDir()
+	d, _ := Open(dir, nil)
+	var ids []string
+	for i, test := range []string{"one", "two", "three"} {
+		id, err := d.Put("bob", runtime.Message{Test: test, State: runtime.StateFail, Failures: i + 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if _, err := d.Put("sms", runtime.Message{Test: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	p := d.Pending()
+	var bob []string
+	for _, x := range p {
+		if x.Notification == "bob" {
+			bob = append(bob, x.Message.Test)
+		}
+	}
+	if strings.Join(bob, " ") != "one two three" || len(p) != 4 {
+		t.Fatalf("Pending() = %+v, want bob's three in order and one for sms", p)
+	}
+	if err := d.Delete("bob", ids[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Fail("bob", ids[1], "550 no such user"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(d.Pending()); n != 2 {
+		t.Fatalf("Pending() has %d messages after a delete and a fail, want 2", n)
+	}
+	f := d.Failures()
+	if len(f) != 1 || f[0].Test != "two" || f[0].Reason != "550 no such user" {
+		t.Fatalf("Failures() = %+v", f)
+	}
+	// A truncated outbox file is set aside, the rest still resumes.
+	files, _ := filepath.Glob(filepath.Join(dir, "outbox", "sms", "*.json"))
+	os.WriteFile(files[0], []byte("{"), 0o600)
+	p = d.Pending()
+	if len(p) != 1 || p[0].Message.Test != "three" {
+		t.Fatalf("Pending() with a truncated file = %+v", p)
+	}
+}
