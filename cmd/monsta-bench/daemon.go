@@ -19,6 +19,7 @@ import (
 	"github.com/monsta/monsta/builtins"
 	"github.com/monsta/monsta/config"
 	monsta "github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/statedir"
 )
 
 // Names of the generated sections: normal tests and checks are t00001 and
@@ -293,7 +294,14 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 			res.Tests++
 		}
 	}
-	eng, err := monsta.NewEngine(plan, monsta.EngineOptions{Logger: logger, Hooks: hooks, OnCheckStart: late.record})
+	// The state directory as the daemon uses it: test states are saved
+	// when a streak changes (every run of a hung test).
+	sd, err := statedir.Open(main.StateDir, logger)
+	if err != nil {
+		return res, fmt.Errorf("open state directory: %w", err)
+	}
+	eng, err := monsta.NewEngine(plan, monsta.EngineOptions{Logger: logger, Hooks: hooks, Retry: main.Retry,
+		State: sd.LoadState(), Saver: sd, Outbox: sd, Pending: sd.Pending(), OnCheckStart: late.record})
 	if err != nil {
 		return res, fmt.Errorf("build engine: %w", err)
 	}
