@@ -11,6 +11,9 @@
 //   - p99 lateness of check starts with -hung extra tests whose peer accepts
 //     and never answers (target: under 5 ms).
 //
+// For context the bare loop also runs with a goroutine and a timeout per
+// dial (what any scheduler must do per check at the least) and unpaced.
+//
 // The daemon, the bare loop and the loopback listeners each run in their own
 // process (this binary re-executed), so that no process pays for another's
 // work. The configuration is a real monsta.conf in a temporary directory,
@@ -18,7 +21,7 @@
 // cmd/monsta does.
 //
 //	monsta-bench [-tests 10000] [-hung 300] [-interval 10s] [-duration 30s]
-//	             [-warmup 10s] [-json] [-cpuprofile FILE]
+//	             [-warmup 10s] [-json] [-cpuprofile FILE] [-memprofile FILE]
 //
 // Exit status: 0 every target met, 1 a target missed, 2 the bench failed.
 package main
