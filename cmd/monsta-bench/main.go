@@ -103,10 +103,14 @@ type report struct {
 	Accepted   listenStats
 	Monsta     daemonResult  // -tests, no hung tests
 	MonstaHung *daemonResult `json:",omitempty"` // -tests plus -hung
-	Bare       bareResult
-	Metrics    []metric
-	Warnings   []string `json:",omitempty"`
-	Errors     []string `json:",omitempty"`
+	// Bare is the bare loop; its Paced is both paced runs together.
+	Bare bareResult
+	// BarePaced are the paced bare-loop runs before and after monsta's, so
+	// that a drift of the machine during the bench shows.
+	BarePaced []loopResult
+	Metrics   []metric
+	Warnings  []string `json:",omitempty"`
+	Errors    []string `json:",omitempty"`
 }
 
 func main() {
@@ -283,6 +287,25 @@ func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
 		return runChild[daemonResult](cctx, "daemon", a)
 	}
 
+	bareWarm := min(p.Warmup, 3*time.Second)
+	bareProfile := ""
+	if p.CPUProfile != "" {
+		bareProfile = p.CPUProfile + ".bare"
+	}
+	bare := func(a bareArgs) (bareResult, error) {
+		a.Addrs, a.Rate, a.Warmup, a.Window, a.ListenerPID = lst.ready.Addrs, rate, bareWarm, p.Duration, lst.cmd.Process.Pid
+		cctx, cancel := context.WithTimeout(ctx, guard+a.Spawned+a.Unpaced)
+		defer cancel()
+		return runChild[bareResult](cctx, "bare", a)
+	}
+
+	// The paced bare loop runs before and after monsta, whose numbers are
+	// compared with both runs together.
+	fmt.Fprintf(progress, "monsta-bench: bare loop, %.0f dials/s: warm-up %v, window %v\n", rate, bareWarm, p.Duration)
+	before, err := bare(bareArgs{})
+	if err != nil {
+		return nil, fmt.Errorf("bare loop: %w", err)
+	}
 	if r.Monsta, err = phase("plain", 0, p.CPUProfile, p.MemProfile); err != nil {
 		return nil, fmt.Errorf("monsta: %w", err)
 	}
@@ -293,26 +316,45 @@ func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
 		}
 		r.MonstaHung = &h
 	}
-	bareWarm := min(p.Warmup, 3*time.Second)
-	bareProfile := ""
-	if p.CPUProfile != "" {
-		bareProfile = p.CPUProfile + ".bare"
-	}
 	fmt.Fprintf(progress, "monsta-bench: bare loop, %.0f dials/s: warm-up %v, window %v, again with a goroutine per dial; unpaced %v\n",
 		rate, bareWarm, p.Duration, p.Unpaced)
-	cctx, cancel := context.WithTimeout(ctx, guard+p.Unpaced)
-	r.Bare, err = runChild[bareResult](cctx, "bare", bareArgs{Addrs: lst.ready.Addrs, Rate: rate,
-		Warmup: bareWarm, Window: p.Duration, Spawned: p.Duration, Unpaced: p.Unpaced, ListenerPID: lst.cmd.Process.Pid,
-		CPUProfile: bareProfile})
-	cancel()
-	if err != nil {
+	if r.Bare, err = bare(bareArgs{Spawned: p.Duration, Unpaced: p.Unpaced, CPUProfile: bareProfile}); err != nil {
 		return nil, fmt.Errorf("bare loop: %w", err)
 	}
+	r.BarePaced = []loopResult{before.Paced, r.Bare.Paced}
+	r.Bare.Paced = sumLoops(r.BarePaced)
 	if r.Accepted, err = lst.stop(); err != nil {
 		return nil, fmt.Errorf("listener: %w", err)
 	}
 	r.evaluate()
 	return r, nil
+}
+
+// sumLoops adds up loop runs into one, as if they were one window.
+func sumLoops(runs []loopResult) loopResult {
+	var t loopResult
+	for _, l := range runs {
+		t.Dials += l.Dials
+		t.Errors += l.Errors
+		if t.FirstError == "" {
+			t.FirstError = l.FirstError
+		}
+		t.WindowSeconds += l.WindowSeconds
+		t.CPUSeconds += l.CPUSeconds
+		t.SysSeconds += l.SysSeconds
+		t.ListenerCPUs += l.ListenerCPUs * l.WindowSeconds
+		t.OtherCPUs += l.OtherCPUs * l.WindowSeconds
+		t.Load1 = max(t.Load1, l.Load1)
+	}
+	if t.WindowSeconds > 0 {
+		t.ListenerCPUs /= t.WindowSeconds
+		t.OtherCPUs /= t.WindowSeconds
+		t.Rate = float64(t.Dials) / t.WindowSeconds
+	}
+	if t.Dials > 0 {
+		t.CPUPerDialUS = t.CPUSeconds * 1e6 / float64(t.Dials)
+	}
+	return t
 }
 
 // newChild returns the command that re-executes this binary as role.
@@ -528,6 +570,13 @@ func (r *report) evaluate() {
 			r.Errors = append(r.Errors, fmt.Sprintf("%s: %d of %d dials failed, e.g. %s", l.name, l.res.Errors, l.res.Dials, l.res.FirstError))
 		}
 	}
+	if len(r.BarePaced) == 2 {
+		a, b := r.BarePaced[0].CPUPerDialUS, r.BarePaced[1].CPUPerDialUS
+		if lo, hi := min(a, b), max(a, b); lo > 0 && hi > 1.1*lo {
+			r.Warnings = append(r.Warnings, fmt.Sprintf("the bare loop cost %.1fµs per dial before monsta and %.1fµs after: the machine drifted, ratios are uncertain by about %.0f%%",
+				a, b, (hi/lo-1)*100))
+		}
+	}
 	if r.Accepted.Accepted == 0 {
 		r.Errors = append(r.Errors, "listener accepted no connection")
 	}
@@ -604,7 +653,11 @@ func printReport(w io.Writer, r *report) {
 			h.Lateness.P50US/1e3, h.Lateness.P99US/1e3, h.Lateness.MaxUS/1e3, h.Lateness.Over5ms)
 	}
 	bp, bs, bu := r.Bare.Paced, r.Bare.Spawned, r.Bare.Unpaced
-	fmt.Fprintf(w, "bare paced: %d dials in %.1fs, %.2fs CPU (listener %.2f, others %.2f CPUs); goroutine per dial: %d dials, %.2fs CPU (others %.2f CPUs); unpaced: %d dials in %.1fs (%.0f/s), %.2fs CPU (listener %.2f, others %.2f CPUs)\n",
+	for i, l := range r.BarePaced {
+		fmt.Fprintf(w, "bare paced, %s monsta: %.1fµs per dial (%d dials, %.2fs CPU, others %.2f CPUs)\n",
+			[]string{"before", "after"}[min(i, 1)], l.CPUPerDialUS, l.Dials, l.CPUSeconds, l.OtherCPUs)
+	}
+	fmt.Fprintf(w, "bare paced, both: %d dials in %.1fs, %.2fs CPU (listener %.2f, others %.2f CPUs); goroutine per dial: %d dials, %.2fs CPU (others %.2f CPUs); unpaced: %d dials in %.1fs (%.0f/s), %.2fs CPU (listener %.2f, others %.2f CPUs)\n",
 		bp.Dials, bp.WindowSeconds, bp.CPUSeconds, bp.ListenerCPUs, bp.OtherCPUs, bs.Dials, bs.CPUSeconds, bs.OtherCPUs,
 		bu.Dials, bu.WindowSeconds, bu.Rate, bu.CPUSeconds, bu.ListenerCPUs, bu.OtherCPUs)
 	fmt.Fprintf(w, "listener: %d accepted, %d silent\n", r.Accepted.Accepted, r.Accepted.SilentAccepted)

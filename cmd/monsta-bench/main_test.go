@@ -80,6 +80,10 @@ func TestBenchTinyScale(t *testing.T) {
 			t.Errorf("bare %s loop = %+v; want dials, no errors, CPU > 0", name, l)
 		}
 	}
+	if len(r.BarePaced) != 2 || r.BarePaced[0].Dials == 0 || r.BarePaced[1].Dials == 0 ||
+		r.Bare.Paced.Dials != r.BarePaced[0].Dials+r.BarePaced[1].Dials {
+		t.Errorf("paced bare runs = %+v, combined %+v; want two runs adding up", r.BarePaced, r.Bare.Paced)
+	}
 	if r.Accepted.Accepted == 0 || r.Accepted.SilentAccepted == 0 || r.Accepted.AcceptErrors != 0 {
 		t.Errorf("listener = %+v; want accepts on both kinds, no errors", r.Accepted)
 	}
