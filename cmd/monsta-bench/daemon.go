@@ -344,8 +344,8 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 			return res, err
 		}
 	}
-	// Keep what cmd/monsta keeps for the daemon's lifetime alive until here.
-	goruntime.KeepAlive(cfg)
+	// Keep what cmd/monsta keeps for the daemon's lifetime (the registry,
+	// not the parsed files) alive until here.
 	goruntime.KeepAlive(reg)
 
 	cancel()
