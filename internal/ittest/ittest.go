@@ -6,6 +6,7 @@
 package ittest
 
 import (
+	"crypto/x509"
 	"os"
 	"strings"
 	"testing"
@@ -54,4 +55,18 @@ func DNSEnv(t testing.TB) DNS {
 	return DNS{DNS1: Env(t, "MONSTA_IT_DNS1"), DNS2: Env(t, "MONSTA_IT_DNS2"), Lag: Env(t, "MONSTA_IT_DNS_LAG"),
 		DNS6: Env(t, "MONSTA_IT_DNS6"), Down: Env(t, "MONSTA_IT_DNS_DOWN"), Zone: Env(t, "MONSTA_IT_DNS_ZONE"),
 		Serial: Env(t, "MONSTA_IT_DNS_SERIAL"), LagSerial: Env(t, "MONSTA_IT_DNS_LAG_SERIAL")}
+}
+
+// caPool is a pool of the certificates in the PEM file of a server script.
+func caPool(t testing.TB, file string) *x509.CertPool {
+	t.Helper()
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("%s: no PEM certificate", file)
+	}
+	return pool
 }

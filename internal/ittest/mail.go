@@ -2,10 +2,8 @@ package ittest
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"io"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -37,15 +35,9 @@ func MailEnv(t testing.TB) Mail {
 // against CA) as user with INBOX selected.
 func (e Mail) WithIMAP(t testing.TB, user, pass string, f func(c *client.Client)) {
 	t.Helper()
-	pem, err := os.ReadFile(e.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
 	host, _, _ := net.SplitHostPort(e.IMAPS)
 	c, err := client.DialWithDialerTLS(&net.Dialer{Timeout: 10 * time.Second}, e.IMAPS,
-		&tls.Config{RootCAs: pool, ServerName: host})
+		&tls.Config{RootCAs: caPool(t, e.CA), ServerName: host})
 	if err != nil {
 		t.Fatalf("IMAPS dial: %v", err)
 	}

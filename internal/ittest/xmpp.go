@@ -3,11 +3,9 @@ package ittest
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/xml"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -45,12 +43,6 @@ func (e XMPP) BobInbox(t testing.TB) <-chan string {
 // offline ones included. The session ends with the test.
 func (e XMPP) Inbox(t testing.TB, user, password string) <-chan string {
 	t.Helper()
-	pem, err := os.ReadFile(e.CA)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
 	conn, err := net.DialTimeout("tcp", e.Addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +51,7 @@ func (e XMPP) Inbox(t testing.TB, user, password string) <-chan string {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	s, err := xmpp.NewClientSession(ctx, jid.MustParse(user), conn,
-		xmpp.StartTLS(&tls.Config{ServerName: e.Domain, RootCAs: pool, MinVersion: tls.VersionTLS12}),
+		xmpp.StartTLS(&tls.Config{ServerName: e.Domain, RootCAs: caPool(t, e.CA), MinVersion: tls.VersionTLS12}),
 		xmpp.SASL("", password, sasl.ScramSha1, sasl.Plain),
 		xmpp.BindResource())
 	if err != nil {
