@@ -38,7 +38,7 @@ func itRun(t *testing.T, d runtime.Descriptor, raw map[string]string) (runtime.C
 		stats runtime.Stats
 		err   error
 	}
-	r := runGuardedFor(t, o.Descriptor().DeadlineFor(o)+5*time.Second, func() result {
+	r := guardedFor(t, o.Descriptor().DeadlineFor(o)+5*time.Second, func() result {
 		ctx, cancel := context.WithTimeout(context.Background(), o.Descriptor().DeadlineFor(o))
 		defer cancel()
 		s, err := c.Run(ctx)
@@ -46,21 +46,6 @@ func itRun(t *testing.T, d runtime.Descriptor, raw map[string]string) (runtime.C
 	})
 	t.Logf("Run() = %v, %v", r.stats, r.err)
 	return c, r.stats, r.err
-}
-
-// runGuardedFor is guarded with a guard of d.
-func runGuardedFor[T any](t *testing.T, d time.Duration, f func() T) T {
-	t.Helper()
-	done := make(chan T, 1)
-	go func() { done <- f() }()
-	select {
-	case v := <-done:
-		return v
-	case <-time.After(d):
-		t.Fatalf("still running after %v: a deadline is not honoured", d)
-	}
-	var zero T
-	return zero
 }
 
 func wantErr(t *testing.T, err error, want string) {

@@ -185,13 +185,19 @@ func runUnderDeadline(t *testing.T, c runtime.Check, o *runtime.Options) runResu
 // guarded calls f and fails the test if it has not returned after 10 s.
 func guarded[T any](t *testing.T, f func() T) T {
 	t.Helper()
+	return guardedFor(t, 10*time.Second, f)
+}
+
+// guardedFor calls f and fails the test if it has not returned after d.
+func guardedFor[T any](t *testing.T, d time.Duration, f func() T) T {
+	t.Helper()
 	done := make(chan T, 1)
 	go func() { done <- f() }()
 	select {
 	case v := <-done:
 		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("still running after 10 s: a deadline is not honoured")
+	case <-time.After(d):
+		t.Fatalf("still running after %v: a deadline is not honoured", d)
 	}
 	var zero T
 	return zero
