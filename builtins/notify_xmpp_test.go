@@ -82,21 +82,9 @@ type fakeXMPP struct {
 
 func startFakeXMPP(t testing.TB, cert xmppCert, offerTLS bool) *fakeXMPP {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeXMPP{addr: ln.Addr().String(), users: map[string]string{"monsta": "s3cret-pw", "bob": "bobpw"}}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go f.serve(c, cert, offerTLS)
-		}
-	}()
+	f := &fakeXMPP{users: map[string]string{"monsta": "s3cret-pw", "bob": "bobpw"}}
+	host, port := fakeTCP(t, "127.0.0.1:0", func(c net.Conn) { f.serve(c, cert, offerTLS) })
+	f.addr = net.JoinHostPort(host, port)
 	return f
 }
 
