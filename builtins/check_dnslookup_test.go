@@ -187,17 +187,24 @@ func TestDNSLookupOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newTestCheck(t, dnslookupDescriptor(), tt.raw)
-			if tt.err == "" {
-				if err != nil {
-					t.Fatalf("NewCheck() error = %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("NewCheck() error = %v, want %q", err, tt.err)
-			}
+			wantNewCheckErr(t, dnslookupDescriptor(), tt.raw, tt.err)
 		})
+	}
+}
+
+// wantNewCheckErr fails the test unless NewCheck of d with raw fails with an
+// error containing want ("": succeeds).
+func wantNewCheckErr(t *testing.T, d runtime.Descriptor, raw map[string]string, want string) {
+	t.Helper()
+	_, err := newTestCheck(t, d, raw)
+	if want == "" {
+		if err != nil {
+			t.Fatalf("NewCheck() error = %v", err)
+		}
+		return
+	}
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("NewCheck() error = %v, want %q", err, want)
 	}
 }
 

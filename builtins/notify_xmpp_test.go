@@ -82,21 +82,9 @@ type fakeXMPP struct {
 
 func startFakeXMPP(t testing.TB, cert xmppCert, offerTLS bool) *fakeXMPP {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeXMPP{addr: ln.Addr().String(), users: map[string]string{"monsta": "s3cret-pw", "bob": "bobpw"}}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go f.serve(c, cert, offerTLS)
-		}
-	}()
+	f := &fakeXMPP{users: map[string]string{"monsta": "s3cret-pw", "bob": "bobpw"}}
+	host, port := fakeTCP(t, "127.0.0.1:0", func(c net.Conn) { f.serve(c, cert, offerTLS) })
+	f.addr = net.JoinHostPort(host, port)
 	return f
 }
 
@@ -307,29 +295,16 @@ func TestXMPPVerify(t *testing.T) {
 // TestXMPPSilentPeer: a server that accepts and never speaks costs the
 // notifier its deadline and no more.
 func TestXMPPSilentPeer(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	addr := "127.0.0.1:" + silentListener(t)
 	n, err := newXMPPForTest(t, map[string]string{"jid": "monsta@monsta.test", "password": "pw",
-		"recipient": "bob@monsta.test", "server": ln.Addr().String()})
+		"recipient": "bob@monsta.test", "server": addr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err = withGuard(t, func() error { return n.Notify(ctx, runtime.Message{Subject: "x"}) })
-	if !runtime.IsTimeout(err) || !strings.Contains(err.Error(), "xmpp "+ln.Addr().String()+": open stream: ") {
+	if !runtime.IsTimeout(err) || !strings.Contains(err.Error(), "xmpp "+addr+": open stream: ") {
 		t.Errorf("Notify() error = %v, want a timeout while opening the stream", err)
 	}
 }
@@ -413,22 +388,9 @@ func TestXMPPOptions(t *testing.T) {
 
 // TestXMPPCancel: cancelling ctx (no deadline) ends a session that hangs.
 func TestXMPPCancel(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	addr := "127.0.0.1:" + silentListener(t)
 	n, err := newXMPPForTest(t, map[string]string{"jid": "monsta@monsta.test", "password": "pw",
-		"recipient": "bob@monsta.test", "server": ln.Addr().String()})
+		"recipient": "bob@monsta.test", "server": addr})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -164,16 +164,40 @@ func newTestOptions(t *testing.T, d runtime.Descriptor, section string, raw map[
 	return o
 }
 
+// runResult is what one Check.Run returned.
+type runResult struct {
+	stats runtime.Stats
+	err   error
+}
+
+// runUnderDeadline runs c under the deadline the runtime gives it for o
+// (DeadlineFor), with guarded's guard against a hang.
+func runUnderDeadline(t *testing.T, c runtime.Check, o *runtime.Options) runResult {
+	t.Helper()
+	return guarded(t, func() runResult {
+		ctx, cancel := context.WithTimeout(context.Background(), o.Descriptor().DeadlineFor(o))
+		defer cancel()
+		s, err := c.Run(ctx)
+		return runResult{s, err}
+	})
+}
+
 // guarded calls f and fails the test if it has not returned after 10 s.
 func guarded[T any](t *testing.T, f func() T) T {
+	t.Helper()
+	return guardedFor(t, 10*time.Second, f)
+}
+
+// guardedFor calls f and fails the test if it has not returned after d.
+func guardedFor[T any](t *testing.T, d time.Duration, f func() T) T {
 	t.Helper()
 	done := make(chan T, 1)
 	go func() { done <- f() }()
 	select {
 	case v := <-done:
 		return v
-	case <-time.After(10 * time.Second):
-		t.Fatal("still running after 10 s: a deadline is not honoured")
+	case <-time.After(d):
+		t.Fatalf("still running after %v: a deadline is not honoured", d)
 	}
 	var zero T
 	return zero

@@ -48,7 +48,23 @@ type Engine struct {
 	tests    []*testRunner
 	runs     sync.WaitGroup
 	overruns atomic.Int64
+	jobs     chan job      // runs handed to parked workers
+	quit     chan struct{} // closed when Run returns: parked workers exit
 }
+
+// job is one run of a test, handed to a worker.
+type job struct {
+	ctx       context.Context
+	t         *testRunner
+	scheduled time.Time
+}
+
+// workerIdle is how long a worker waits for another run before it exits.
+const workerIdle = 30 * time.Second
+
+// earlyStart lets the scheduler start a run this much before it is due, so
+// one wake-up starts every run due within it.
+const earlyStart = time.Millisecond
 
 type testRunner struct {
 	spec    *TestSpec
@@ -89,6 +105,8 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		sem:     make(chan struct{}, max(plan.Main.MaxConcurrentChecks, 1)),
 		onStart: o.OnCheckStart,
 		host:    host,
+		jobs:    make(chan job),
+		quit:    make(chan struct{}),
 	}
 	for _, ts := range plan.Tests {
 		tr := &testRunner{spec: ts, fp: ts.Fingerprint()}
@@ -146,11 +164,12 @@ func (e *Engine) Run(ctx context.Context) {
 	runCtx := context.WithoutCancel(ctx)
 	timer := e.clock.NewTimer(time.Hour)
 	defer timer.Stop()
+	defer close(e.quit)
 	defer e.runs.Wait()
 	for len(h) > 0 {
 		now = e.clock.Now()
 		t := h[0]
-		if wait := t.next.Sub(now); wait > 0 {
+		if wait := t.next.Sub(now); wait > earlyStart {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
@@ -182,11 +201,33 @@ func (e *Engine) launch(ctx context.Context, t *testRunner, scheduled time.Time)
 		return
 	}
 	e.runs.Add(1)
-	go func() {
-		defer e.runs.Done()
-		defer t.running.Store(false)
-		e.runTest(ctx, t, scheduled)
-	}()
+	j := job{ctx: ctx, t: t, scheduled: scheduled}
+	select {
+	case e.jobs <- j: // a parked worker takes it
+	default:
+		go e.worker(j)
+	}
+}
+
+// worker runs j, then waits for more runs; it exits when idle for
+// workerIdle or when Run has returned. Reusing workers saves the start and
+// stack growth of a goroutine per run.
+func (e *Engine) worker(j job) {
+	idle := time.NewTimer(workerIdle)
+	defer idle.Stop()
+	for {
+		e.runTest(j.ctx, j.t, j.scheduled)
+		j.t.running.Store(false)
+		e.runs.Done()
+		idle.Reset(workerIdle)
+		select {
+		case j = <-e.jobs:
+		case <-idle.C:
+			return
+		case <-e.quit:
+			return
+		}
+	}
 }
 
 // RunTestOnce runs the named test once now, with escalation, as the

@@ -3,86 +3,24 @@
 package main
 
 import (
-	"bytes"
-	"errors"
-	"os"
-	"os/exec"
-	"path/filepath"
-	goruntime "runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/monsta/monsta/internal/ittest"
 )
 
-// The DNS checks through the binary: `monsta --run SECTION --config FILE`
-// against the NSD servers of .ci/servers.d/dns.sh.
-
-var (
-	dnsBinOnce sync.Once
-	dnsBin     string
-	dnsBinErr  error
-)
-
-// dnsMonsta builds the monsta binary once per test process.
-func dnsMonsta(t *testing.T) string {
-	t.Helper()
-	dnsBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "monsta-dns-it")
-		if err != nil {
-			dnsBinErr = err
-			return
-		}
-		goTool, err := exec.LookPath("go")
-		if err != nil {
-			goTool = filepath.Join(goruntime.GOROOT(), "bin", "go")
-		}
-		dnsBin = filepath.Join(dir, "monsta")
-		out, err := exec.Command(goTool, "build", "-o", dnsBin, ".").CombinedOutput()
-		if err != nil {
-			dnsBinErr = errors.New("go build: " + err.Error() + "\n" + string(out))
-		}
-	})
-	if dnsBinErr != nil {
-		t.Fatalf("build monsta: %v", dnsBinErr)
-	}
-	return dnsBin
-}
-
-// dnsEnv reads an address published by .ci/servers.d/dns.sh.
-func dnsEnv(t *testing.T, k string) string {
-	t.Helper()
-	v := os.Getenv(k)
-	if v == "" {
-		t.Fatalf("%s is not set: run `.ci/servers start dns` and load $MONSTA_IT_DIR/env", k)
-	}
-	return v
-}
+// The DNS checks through the binary (built once by TestMain): `monsta --run
+// SECTION --config FILE` against the NSD servers of .ci/servers.d/dns.sh.
 
 // dnsRun writes conf as the main configuration, runs `monsta --run section`
 // and returns stdout, the stats printed and the exit status.
 func dnsRun(t *testing.T, conf, section string) (string, map[string]float64, int) {
 	t.Helper()
-	dir := t.TempDir()
-	file := filepath.Join(dir, "monsta.conf")
-	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(dnsMonsta(t), "--run", section, "--config", file)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	switch {
-	case errors.As(err, &ee):
-		code = ee.ExitCode()
-	case err != nil:
-		t.Fatalf("run monsta: %v", err)
-	}
-	t.Logf("monsta --run %s: exit %d\n%s%s", section, code, stdout.String(), stderr.String())
+	r := monsta(t, "--run", section, "--config", writeConf(t, map[string]string{"monsta.conf": conf}))
+	t.Logf("monsta --run %s: exit %d\n%s%s", section, r.code, r.stdout, r.stderr)
 	stats := map[string]float64{}
-	for _, line := range strings.Split(stdout.String(), "\n") {
+	for _, line := range strings.Split(r.stdout, "\n") {
 		k, v, ok := strings.Cut(strings.TrimSpace(line), ": ")
 		if !ok || k == "error" || strings.Contains(k, " ") {
 			continue
@@ -91,7 +29,7 @@ func dnsRun(t *testing.T, conf, section string) (string, map[string]float64, int
 			stats[k] = f
 		}
 	}
-	return stdout.String(), stats, code
+	return r.stdout, stats, r.code
 }
 
 // dnsKey is the stats key of a server address (127.0.0.2:5353 →
@@ -118,10 +56,9 @@ func dnsWantTimes(t *testing.T, stats map[string]float64, servers ...string) {
 }
 
 func TestITDNSCommandLine(t *testing.T) {
-	dns1, dns2 := dnsEnv(t, "MONSTA_IT_DNS1"), dnsEnv(t, "MONSTA_IT_DNS2")
-	lag, dns6 := dnsEnv(t, "MONSTA_IT_DNS_LAG"), dnsEnv(t, "MONSTA_IT_DNS6")
-	down, zone := dnsEnv(t, "MONSTA_IT_DNS_DOWN"), dnsEnv(t, "MONSTA_IT_DNS_ZONE")
-	serial, lagSerial := dnsEnv(t, "MONSTA_IT_DNS_SERIAL"), dnsEnv(t, "MONSTA_IT_DNS_LAG_SERIAL")
+	e := ittest.DNSEnv(t)
+	dns1, dns2, lag, dns6, down, zone := e.DNS1, e.DNS2, e.Lag, e.DNS6, e.Down, e.Zone
+	serial, lagSerial := e.Serial, e.LagSerial
 	conf := `[Check_www]
 type = dnslookup
 hosts = ` + dns1 + ` ` + dns2 + ` ` + dns6 + `

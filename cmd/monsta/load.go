@@ -12,7 +12,8 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-// loaded is one fully loaded configuration: what the daemon runs.
+// loaded is one fully loaded configuration: what the daemon runs. It does
+// not keep the parsed files: at 10,000 tests they are half the live heap.
 type loaded struct {
 	cfg    *config.Config
 	main   runtime.Main
@@ -76,7 +77,7 @@ func load(o *options, logFor func(runtime.Main) (*slog.Logger, error), warn io.W
 		lt.Close()
 		return nil, &configError{err}
 	}
-	return &loaded{cfg: cfg, main: main, reg: reg, plan: plan, logger: logger, hooks: lt.Hooks(), close: lt.Close, setSender: lt.SetSender}, nil
+	return &loaded{main: main, reg: reg, plan: plan, logger: logger, hooks: lt.Hooks(), close: lt.Close, setSender: lt.SetSender}, nil
 }
 
 // newLogger builds the daemon's logger from [main] and the flags.

@@ -3,88 +3,37 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap"
-	"github.com/emersion/go-imap/client"
+	"github.com/monsta/monsta/internal/ittest"
 )
 
 // The mail types through the binary: `monsta --run SECTION --config FILE`
 // and `monsta --lint` against Postfix and Dovecot of .ci/servers.d/mail.sh.
 // They use the third account (carol), which no other test reads.
 
+// mailITEnv is the mail servers and the account of carol.
 type mailITEnv struct {
-	smtp, submission, imap, imaps, ca, user, pass string
+	ittest.Mail
+	user, pass string
 }
 
 func mailITGet(t *testing.T) mailITEnv {
 	t.Helper()
-	get := func(k string) string {
-		v := os.Getenv(k)
-		if v == "" {
-			t.Fatalf("%s is not set: run `.ci/servers start mail` and load $MONSTA_IT_DIR/env "+
-				"(set -a; . $MONSTA_IT_DIR/env; set +a)", k)
-		}
-		return v
-	}
-	return mailITEnv{smtp: get("MONSTA_IT_SMTP"), submission: get("MONSTA_IT_SUBMISSION"),
-		imap: get("MONSTA_IT_IMAP"), imaps: get("MONSTA_IT_IMAPS"), ca: get("MONSTA_IT_MAIL_CA"),
-		user: get("MONSTA_IT_MAIL_USER3"), pass: get("MONSTA_IT_MAIL_PASSWORD3")}
+	m := ittest.MailEnv(t)
+	return mailITEnv{Mail: m, user: m.Users[2], pass: m.Passwords[2]}
 }
 
 // expand replaces the placeholders of a configuration with e's values.
 func (e mailITEnv) expand(conf string) string {
 	port := func(addr string) string { _, p, _ := net.SplitHostPort(addr); return p }
 	return strings.NewReplacer(
-		"SMTPPORT", port(e.smtp), "SUBPORT", port(e.submission), "IMAPPORT", port(e.imap),
-		"IMAPSPORT", port(e.imaps), "CAFILE", e.ca, "USER", e.user, "PASS", e.pass,
+		"SMTPPORT", port(e.SMTP), "SUBPORT", port(e.Submission), "IMAPPORT", port(e.IMAP),
+		"IMAPSPORT", port(e.IMAPS), "CAFILE", e.CA, "USER", e.user, "PASS", e.pass,
 	).Replace(conf)
-}
-
-// withCarolIMAP runs f in an IMAPS session of the test's own on carol's INBOX.
-func withCarolIMAP(t *testing.T, e mailITEnv, f func(c *client.Client)) {
-	t.Helper()
-	pem, err := os.ReadFile(e.ca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	host, _, _ := net.SplitHostPort(e.imaps)
-	c, err := client.DialWithDialerTLS(&net.Dialer{Timeout: 10 * time.Second}, e.imaps,
-		&tls.Config{RootCAs: pool, ServerName: host})
-	if err != nil {
-		t.Fatalf("IMAPS dial: %v", err)
-	}
-	c.Timeout = 10 * time.Second
-	defer c.Logout()
-	if err := c.Login(e.user, e.pass); err != nil {
-		t.Fatalf("IMAP login: %v", err)
-	}
-	if _, err := c.Select("INBOX", false); err != nil {
-		t.Fatalf("IMAP select: %v", err)
-	}
-	f(c)
-}
-
-// carolSearch returns the UIDs of carol's messages whose header contains value.
-func carolSearch(t *testing.T, e mailITEnv, header, value string) (uids []uint32) {
-	t.Helper()
-	withCarolIMAP(t, e, func(c *client.Client) {
-		sc := imap.NewSearchCriteria()
-		sc.Header.Add(header, value)
-		var err error
-		if uids, err = c.UidSearch(sc); err != nil {
-			t.Fatalf("UID SEARCH: %v", err)
-		}
-	})
-	return uids
 }
 
 const mailITConf = `
@@ -184,7 +133,7 @@ func TestITMailCommandLine(t *testing.T) {
 		{"Check_smtp_unknown", exitFail, []string{"Check_smtp_unknown: FAIL",
 			"  error: RCPT TO <nobody@monsta.test>: 550 5.1.1 <nobody@monsta.test>: Recipient address rejected: User unknown in virtual mailbox table",
 			"  total_seconds: "}},
-		{"Check_smtp_nostarttls", exitFail, []string{"  error: STARTTLS required but not offered by " + e.smtp}},
+		{"Check_smtp_nostarttls", exitFail, []string{"  error: STARTTLS required but not offered by " + e.SMTP}},
 		{"Check_roundtrip", exitOK, []string{"Check_roundtrip: OK", "  mailbox_seconds: ", "  smtp_seconds: "}},
 		{"Check_roundtrip_wrongpw", exitFail, []string{"Check_roundtrip_wrongpw: FAIL", "  error: IMAP login as " + e.user + ": "}},
 		{"Check_roundtrip_folder", exitFail, []string{`  error: IMAP select "Nope": `}},
@@ -207,7 +156,7 @@ func TestITMailCommandLine(t *testing.T) {
 			}
 		})
 	}
-	if left := carolSearch(t, e, "X-Monsta-Probe", ""); len(left) != 0 {
+	if left := e.SearchHeader(t, e.user, e.pass, "X-Monsta-Probe", ""); len(left) != 0 {
 		t.Errorf("%d probe messages left in %s's INBOX, want none", len(left), e.user)
 	}
 }
@@ -220,24 +169,11 @@ func TestITMailNotificationCommandLine(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "Notification_mail: OK (test message sent)") {
 		t.Fatalf("--run Notification_mail = %d %q, want OK", r.code, r.stdout)
 	}
-	var uids []uint32
-	deadline := time.Now().Add(20 * time.Second)
-	for uids = carolSearch(t, e, "Subject", "monsta test message"); len(uids) == 0; uids = carolSearch(t, e, "Subject", "monsta test message") {
-		if time.Now().After(deadline) {
-			t.Fatal("test message never arrived")
-		}
-		time.Sleep(100 * time.Millisecond)
+	uids := e.AwaitHeader(t, e.user, e.pass, "Subject", "monsta test message", 20*time.Second)
+	if len(uids) == 0 {
+		t.Fatal("test message never arrived")
 	}
-	withCarolIMAP(t, e, func(c *client.Client) {
-		set := new(imap.SeqSet)
-		set.AddNum(uids...)
-		if err := c.UidStore(set, imap.FormatFlagsOp(imap.AddFlags, true), []interface{}{imap.DeletedFlag}, nil); err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Expunge(nil); err != nil {
-			t.Fatal(err)
-		}
-	})
+	e.Delete(t, e.user, e.pass, uids)
 
 	// --lint tries the notifier's login: a wrong password fails it.
 	r = monsta(t, "--lint", "--config", conf)

@@ -3,93 +3,23 @@
 package main
 
 import (
-	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/xml"
 	"fmt"
-	"io"
-	"net"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"mellium.im/sasl"
-	"mellium.im/xmlstream"
-	"mellium.im/xmpp"
-	"mellium.im/xmpp/jid"
-	"mellium.im/xmpp/stanza"
-
 	"github.com/monsta/monsta/internal/clickatellfake"
+	"github.com/monsta/monsta/internal/ittest"
 )
 
 // The xmpp and sms_clickatell notifiers through the binary:
 // `monsta --run Notification_X` against Prosody of .ci/servers.d/xmpp.sh
 // and a local Clickatell fake.
 
-func xmppITEnv(t *testing.T, k string) string {
-	t.Helper()
-	v := os.Getenv(k)
-	if v == "" {
-		t.Fatalf("%s is not set: run `.ci/servers start xmpp` and load $MONSTA_IT_DIR/env", k)
-	}
-	return v
-}
-
-// bobInbox logs in as bob, announces presence and returns the bodies of the
-// chat messages bob receives.
-func bobInbox(t *testing.T) <-chan string {
-	t.Helper()
-	addr, domain := xmppITEnv(t, "MONSTA_IT_XMPP"), xmppITEnv(t, "MONSTA_IT_XMPP_DOMAIN")
-	pem, err := os.ReadFile(xmppITEnv(t, "MONSTA_IT_XMPP_CA"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	s, err := xmpp.NewClientSession(ctx, jid.MustParse(xmppITEnv(t, "MONSTA_IT_XMPP_BOB_JID")), conn,
-		xmpp.StartTLS(&tls.Config{ServerName: domain, RootCAs: pool, MinVersion: tls.VersionTLS12}),
-		xmpp.SASL("", xmppITEnv(t, "MONSTA_IT_XMPP_BOB_PASSWORD"), sasl.ScramSha1, sasl.Plain),
-		xmpp.BindResource())
-	if err != nil {
-		t.Fatalf("log in as bob: %v", err)
-	}
-	bodies := make(chan string, 16)
-	go func() {
-		_ = s.Serve(xmpp.HandlerFunc(func(r xmlstream.TokenReadEncoder, start *xml.StartElement) error {
-			if start.Name.Local != "message" {
-				return nil
-			}
-			var m struct {
-				stanza.Message
-				Body string `xml:"body"`
-			}
-			if err := xml.NewTokenDecoder(xmlstream.MultiReader(xmlstream.Token(*start), r)).Decode(&m); err != nil && err != io.EOF {
-				return nil
-			}
-			if m.Body != "" {
-				bodies <- m.Body
-			}
-			return nil
-		}))
-	}()
-	if err := s.Send(ctx, stanza.Presence{Type: stanza.AvailablePresence}.Wrap(nil)); err != nil {
-		t.Fatalf("bob's presence: %v", err)
-	}
-	return bodies
-}
-
 func TestITXMPPNotificationRun(t *testing.T) {
-	password := xmppITEnv(t, "MONSTA_IT_XMPP_PASSWORD")
-	bodies := bobInbox(t)
+	e := ittest.XMPPEnv(t)
+	password := e.Password
+	bodies := e.BobInbox(t)
 	// A section name of its own, so that only this run's message matches.
 	ok := fmt.Sprintf("Notification_jabber%d", time.Now().UnixNano())
 	conf := writeConf(t, map[string]string{"monsta.conf": `
@@ -97,10 +27,10 @@ func TestITXMPPNotificationRun(t *testing.T) {
 statedir = STATEDIR
 
 [xmpp_default]
-jid = ` + xmppITEnv(t, "MONSTA_IT_XMPP_JID") + `
-server = ` + xmppITEnv(t, "MONSTA_IT_XMPP") + `
-tls_ca = ` + xmppITEnv(t, "MONSTA_IT_XMPP_CA") + `
-recipient = ` + xmppITEnv(t, "MONSTA_IT_XMPP_BOB_JID") + `
+jid = ` + e.JID + `
+server = ` + e.Addr + `
+tls_ca = ` + e.CA + `
+recipient = ` + e.BobJID + `
 
 [` + ok + `]
 type = jabber
@@ -114,20 +44,14 @@ password = not-the-password
 	if r.code != 0 || !strings.Contains(r.stdout, ok+": OK (test message sent)") {
 		t.Fatalf("--run %s exit = %d, want 0 and OK\n%s%s", ok, r.code, r.stdout, r.stderr)
 	}
-	timeout := time.After(10 * time.Second)
-	for got := false; !got; {
-		select {
-		case b := <-bodies:
-			got = strings.Contains(b, "monsta test message from") && strings.Contains(b, "--run "+ok)
-		case <-timeout:
-			t.Fatalf("bob received no message from --run %s within 10 s", ok)
-		}
+	if !ittest.Await(bodies, 10*time.Second, ittest.Containing("monsta test message from", "--run "+ok)) {
+		t.Fatalf("bob received no message from --run %s within 10 s", ok)
 	}
 
 	r = monsta(t, "--run", "Notification_wrong_password", "--config", conf)
 	out := r.stdout + r.stderr
 	t.Logf("--run Notification_wrong_password: exit %d\n%s", r.code, out)
-	if r.code != 1 || !strings.Contains(out, ": auth as "+xmppITEnv(t, "MONSTA_IT_XMPP_JID")+": not-authorized") {
+	if r.code != 1 || !strings.Contains(out, ": auth as "+e.JID+": not-authorized") {
 		t.Errorf("--run Notification_wrong_password exit = %d, want 1 and not-authorized\n%s", r.code, out)
 	}
 	if strings.Contains(out, "not-the-password") || strings.Contains(out, password) {
@@ -139,7 +63,7 @@ password = not-the-password
 	out = r.stdout + r.stderr
 	t.Logf("--lint: exit %d\n%s", r.code, out)
 	for _, want := range []string{ok + " (xmpp): login OK",
-		"Notification_wrong_password (xmpp): login FAILED: xmpp " + xmppITEnv(t, "MONSTA_IT_XMPP") + ": auth as "} {
+		"Notification_wrong_password (xmpp): login FAILED: xmpp " + e.Addr + ": auth as "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--lint output lacks %q:\n%s", want, out)
 		}

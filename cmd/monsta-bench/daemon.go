@@ -1,0 +1,374 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"runtime/pprof"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/monsta/monsta/builtins"
+	"github.com/monsta/monsta/config"
+	monsta "github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/statedir"
+)
+
+// Names of the generated sections: normal tests and checks are t00001 and
+// c00001, the tests against the silent peer hung0001 and hc0001.
+const (
+	hungPrefix = "hung"
+)
+
+// confSpec is what one generated configuration holds.
+type confSpec struct {
+	Tests       int
+	Hung        int
+	Interval    time.Duration
+	HungTimeout time.Duration
+	Addrs       []string // listeners that accept and close
+	Silent      string   // listener that accepts and never writes
+}
+
+// seconds formats d as INI seconds.
+func seconds(d time.Duration) string {
+	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
+}
+
+// writeConfig writes a real monsta.conf ([main]) and conf.d/bench.conf (the
+// checks and tests) under dir and returns the paths to pass to config.Load.
+func writeConfig(dir string, s confSpec) (conf, confdir string, err error) {
+	confdir = filepath.Join(dir, "conf.d")
+	if err := os.MkdirAll(confdir, 0o755); err != nil {
+		return "", "", fmt.Errorf("create %s: %w", confdir, err)
+	}
+	conf = filepath.Join(dir, "monsta.conf")
+	mainText := fmt.Sprintf("[main]\nstatedir = %s\nlogfile = %s\nlog_level = info\nhostname = bench\n",
+		filepath.Join(dir, "state"), filepath.Join(dir, "monsta.log"))
+	if err := os.WriteFile(conf, []byte(mainText), 0o644); err != nil {
+		return "", "", fmt.Errorf("write %s: %w", conf, err)
+	}
+	var b strings.Builder
+	b.Grow((s.Tests + s.Hung) * 120)
+	interval := seconds(s.Interval)
+	for i := range s.Tests {
+		host, port, err := net.SplitHostPort(s.Addrs[i%len(s.Addrs)])
+		if err != nil {
+			return "", "", fmt.Errorf("listener address: %w", err)
+		}
+		fmt.Fprintf(&b, "[Check_c%05d]\ntype = portconnect\nhost = %s\nport = %s\n\n", i, host, port)
+		fmt.Fprintf(&b, "[Test_t%05d]\nchecks = c%05d\ninterval = %s\n\n", i, i, interval)
+	}
+	if s.Hung > 0 {
+		host, port, err := net.SplitHostPort(s.Silent)
+		if err != nil {
+			return "", "", fmt.Errorf("silent listener address: %w", err)
+		}
+		for i := range s.Hung {
+			fmt.Fprintf(&b, "[Check_hc%04d]\ntype = portconnect\nhost = %s\nport = %s\nexpect = 220\ntimeout = %s\n\n",
+				i, host, port, seconds(s.HungTimeout))
+			fmt.Fprintf(&b, "[Test_%s%04d]\nchecks = hc%04d\ninterval = %s\n\n", hungPrefix, i, i, interval)
+		}
+	}
+	f := filepath.Join(confdir, "bench.conf")
+	if err := os.WriteFile(f, []byte(b.String()), 0o644); err != nil {
+		return "", "", fmt.Errorf("write %s: %w", f, err)
+	}
+	return conf, confdir, nil
+}
+
+// daemonArgs configures one daemon process.
+type daemonArgs struct {
+	Config, ConfDir string
+	Warmup, Window  time.Duration
+	MaxStarts       int    // size of the lateness buffer
+	CPUProfile      string // file for a CPU profile of the window; empty: none
+	MemProfile      string // file for a heap profile at the memory sample; empty: none
+	ListenerPID     int    // the listener process, whose CPU is measured apart
+}
+
+// latenessStats summarises the lateness of the check starts in the window.
+type latenessStats struct {
+	N                   int64
+	Dropped             int64 // starts past the end of the buffer
+	P50US, P99US, MaxUS float64
+	Over5ms             int64
+}
+
+// daemonResult is what one daemon process reports.
+type daemonResult struct {
+	Tests, Hung int
+	LoadSeconds float64 // config.Load + Resolve + NewEngine
+	windowResult
+	Checks        int64 // results in the window, every test
+	OK, Failed    int64 // results of the normal tests in the window
+	HungResults   int64
+	HungPassed    int64
+	FailSamples   []string `json:",omitempty"`
+	HungSample    string   `json:",omitempty"`
+	CPUPerCheckUS float64
+	Rate          float64 // results per second
+	Overruns      int64
+	Lateness      latenessStats
+	Baseline      memSample // before loading
+	Loaded        memSample // with the engine built and running
+	RSSPerTest    float64   // (Loaded.RSS - Baseline.RSS) / tests
+	RSSGCPerTest  float64   // the same after a collection
+	HeapPerTest   float64
+	Goroutines    int
+	Nofile        uint64
+}
+
+// lateRecorder collects OnCheckStart lateness into a buffer allocated (and
+// touched) before the baseline is measured; the callback is two atomic adds
+// and a store.
+type lateRecorder struct {
+	on      atomic.Bool
+	n       atomic.Int64
+	dropped atomic.Int64
+	buf     []int64
+}
+
+func newLateRecorder(n int) *lateRecorder {
+	r := &lateRecorder{buf: make([]int64, n)}
+	for i := range r.buf {
+		r.buf[i] = -1 // fault the pages in now, not during the window
+	}
+	return r
+}
+
+func (r *lateRecorder) record(late time.Duration) {
+	if !r.on.Load() {
+		return
+	}
+	i := r.n.Add(1) - 1
+	if i >= int64(len(r.buf)) {
+		r.dropped.Add(1)
+		return
+	}
+	atomic.StoreInt64(&r.buf[i], int64(late))
+}
+
+// stats stops recording and summarises what was recorded.
+func (r *lateRecorder) stats() latenessStats {
+	r.on.Store(false)
+	n := min(r.n.Load(), int64(len(r.buf)))
+	v := make([]int64, 0, n)
+	for i := range n {
+		if x := atomic.LoadInt64(&r.buf[i]); x != -1 {
+			v = append(v, x)
+		}
+	}
+	slices.Sort(v)
+	st := latenessStats{N: int64(len(v)), Dropped: r.dropped.Load()}
+	if len(v) == 0 {
+		return st
+	}
+	pct := func(p float64) float64 {
+		i := int(p * float64(len(v)-1))
+		return float64(v[i]) / 1e3
+	}
+	st.P50US, st.P99US, st.MaxUS = pct(0.50), pct(0.99), float64(v[len(v)-1])/1e3
+	for _, x := range v {
+		if x > int64(5*time.Millisecond) {
+			st.Over5ms++
+		}
+	}
+	return st
+}
+
+// resultCounter is the engine's Hooks: it counts results and keeps a few
+// failure messages.
+type resultCounter struct {
+	ok, failed, hung, hungPassed atomic.Int64
+	mu                           sync.Mutex
+	samples                      []string
+	hungSample                   string
+}
+
+func (c *resultCounter) BeforeNotify(context.Context, *monsta.NotifyEvent) error { return nil }
+
+func (c *resultCounter) AfterResult(_ context.Context, r monsta.TestResult) {
+	if strings.HasPrefix(r.Test, hungPrefix) {
+		c.hung.Add(1)
+		if r.OK {
+			c.hungPassed.Add(1)
+			return
+		}
+		c.mu.Lock()
+		if c.hungSample == "" {
+			c.hungSample = failText(r)
+		}
+		c.mu.Unlock()
+		return
+	}
+	if r.OK {
+		c.ok.Add(1)
+		return
+	}
+	c.failed.Add(1)
+	c.mu.Lock()
+	if len(c.samples) < 5 {
+		c.samples = append(c.samples, failText(r))
+	}
+	c.mu.Unlock()
+}
+
+func failText(r monsta.TestResult) string {
+	var msgs []string
+	for _, c := range r.Checks {
+		msgs = append(msgs, c.Errors...)
+	}
+	return r.Test + ": " + strings.Join(msgs, "; ")
+}
+
+// counts is a snapshot of a resultCounter.
+type counts struct{ ok, failed, hung, hungPassed int64 }
+
+func (c *resultCounter) snapshot() counts {
+	return counts{c.ok.Load(), c.failed.Load(), c.hung.Load(), c.hungPassed.Load()}
+}
+
+// writeHeapProfile writes the live heap (as of the last collection) to
+// file.
+func writeHeapProfile(file string) error {
+	f, err := os.Create(file)
+	if err != nil {
+		return fmt.Errorf("create heap profile: %w", err)
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("write heap profile: %w", err)
+	}
+	return f.Close()
+}
+
+// runDaemon loads the configuration the way cmd/monsta does, runs the
+// engine, and measures CPU, memory and lateness over the window.
+func runDaemon(a daemonArgs) (daemonResult, error) {
+	var res daemonResult
+	res.Nofile = raiseNofile(1 << 20)
+	late := newLateRecorder(a.MaxStarts)
+	hooks := &resultCounter{}
+	var err error
+	if res.Baseline, err = sampleMemory(); err != nil {
+		return res, err
+	}
+
+	t0 := time.Now()
+	cfg, err := config.Load(a.Config, a.ConfDir)
+	if err != nil {
+		return res, fmt.Errorf("load configuration: %w", err)
+	}
+	main, _, err := monsta.ResolveMain(cfg)
+	if err != nil {
+		return res, fmt.Errorf("resolve [main]: %w", err)
+	}
+	logf, err := os.OpenFile(main.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return res, fmt.Errorf("open log file: %w", err)
+	}
+	defer logf.Close()
+	logger := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	reg := monsta.NewRegistry()
+	if err := builtins.Register(reg, builtins.Env{Logger: logger}); err != nil {
+		return res, err
+	}
+	reg.Freeze()
+	plan, _, err := monsta.Resolve(cfg, reg)
+	if err != nil {
+		return res, fmt.Errorf("resolve configuration: %w", err)
+	}
+	for _, t := range plan.Tests {
+		if strings.HasPrefix(t.Name, hungPrefix) {
+			res.Hung++
+		} else {
+			res.Tests++
+		}
+	}
+	// The state directory as the daemon uses it: test states are saved
+	// when a streak changes (every run of a hung test).
+	sd, err := statedir.Open(main.StateDir, logger)
+	if err != nil {
+		return res, fmt.Errorf("open state directory: %w", err)
+	}
+	eng, err := monsta.NewEngine(plan, monsta.EngineOptions{Logger: logger, Hooks: hooks, Retry: main.Retry,
+		State: sd.LoadState(), Saver: sd, Outbox: sd, Pending: sd.Pending(), OnCheckStart: late.record})
+	if err != nil {
+		return res, fmt.Errorf("build engine: %w", err)
+	}
+	res.LoadSeconds = time.Since(t0).Seconds()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { eng.Run(ctx); close(done) }()
+
+	time.Sleep(a.Warmup)
+	if a.CPUProfile != "" {
+		f, err := os.Create(a.CPUProfile)
+		if err != nil {
+			cancel()
+			return res, fmt.Errorf("create CPU profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			cancel()
+			return res, fmt.Errorf("start CPU profile: %w", err)
+		}
+	}
+	c0 := hooks.snapshot()
+	late.on.Store(true)
+	w := startWindow(a.ListenerPID)
+	time.Sleep(a.Window)
+	res.windowResult = w.end()
+	c1 := hooks.snapshot()
+	if a.CPUProfile != "" {
+		pprof.StopCPUProfile()
+	}
+	res.Lateness = late.stats()
+	res.Goroutines = goruntime.NumGoroutine()
+	if res.Loaded, err = sampleMemory(); err != nil {
+		cancel()
+		return res, err
+	}
+	if a.MemProfile != "" {
+		if err := writeHeapProfile(a.MemProfile); err != nil {
+			cancel()
+			return res, err
+		}
+	}
+	// Keep what cmd/monsta keeps for the daemon's lifetime (the registry,
+	// not the parsed files) alive until here.
+	goruntime.KeepAlive(reg)
+
+	cancel()
+	<-done
+	closeCtx, closeCancel := context.WithTimeout(context.Background(), 10*time.Second)
+	eng.Close(closeCtx)
+	closeCancel()
+
+	res.OK, res.Failed = c1.ok-c0.ok, c1.failed-c0.failed
+	res.HungResults, res.HungPassed = c1.hung-c0.hung, c1.hungPassed-c0.hungPassed
+	res.Checks = res.OK + res.Failed + res.HungResults
+	hooks.mu.Lock()
+	res.FailSamples, res.HungSample = hooks.samples, hooks.hungSample
+	hooks.mu.Unlock()
+	if res.Checks > 0 {
+		res.CPUPerCheckUS = res.CPUSeconds * 1e6 / float64(res.Checks)
+		res.Rate = float64(res.Checks) / res.WindowSeconds
+	}
+	res.Overruns = eng.Overruns()
+	if n := float64(res.Tests + res.Hung); n > 0 {
+		res.RSSPerTest = float64(res.Loaded.RSS-res.Baseline.RSS) / n
+		res.RSSGCPerTest = float64(res.Loaded.RSSAfterGC-res.Baseline.RSSAfterGC) / n
+		res.HeapPerTest = float64(res.Loaded.Heap-res.Baseline.Heap) / n
+	}
+	return res, nil
+}
