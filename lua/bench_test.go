@@ -160,7 +160,7 @@ func BenchmarkTCPProbeRatio(b *testing.B) {
 // BenchmarkNewState measures making one run state of the redis example:
 // what a pool miss costs, and (B/op) roughly what an idle state holds.
 func BenchmarkNewState(b *testing.B) {
-	src, err := os.ReadFile("../examples/conf.d/redis.lua")
+	src, err := os.ReadFile("../examples/lua/conf.d/redis.lua")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -23,10 +23,10 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-// examples returns every examples/conf.d/*.lua file.
+// examples returns every examples/lua/conf.d/*.lua file.
 func examples(t *testing.T) map[string]string {
 	t.Helper()
-	paths, err := filepath.Glob("../examples/conf.d/*.lua")
+	paths, err := filepath.Glob("../examples/lua/conf.d/*.lua")
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no examples found: %v", err)
 	}
@@ -283,14 +283,14 @@ func TestExampleRunbook(t *testing.T) {
 // TestExampleConf resolves the example .conf files against the built-in
 // and example Lua types.
 func TestExampleConf(t *testing.T) {
-	mainFile := "../examples/monsta.conf"
+	mainFile := "../examples/lua/monsta.conf"
 	if _, err := os.Stat(mainFile); err != nil {
 		mainFile = filepath.Join(t.TempDir(), "monsta.conf")
 		if err := os.WriteFile(mainFile, []byte("[main]\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := config.Load(mainFile, "../examples/conf.d")
+	cfg, err := config.Load(mainFile, "../examples/lua/conf.d")
 	if err != nil {
 		t.Fatalf("config.Load() error = %v", err)
 	}
@@ -298,7 +298,7 @@ func TestExampleConf(t *testing.T) {
 	if err := builtins.Register(reg, builtins.Env{}); err != nil {
 		t.Fatal(err)
 	}
-	e, err := Load(Config{Dir: "../examples/conf.d"}, reg)
+	e, err := Load(Config{Dir: "../examples/lua/conf.d"}, reg)
 	if err != nil {
 		t.Fatalf("Load() error = %v", err)
 	}

@@ -12,7 +12,7 @@ import (
 // FuzzLoad feeds arbitrary source to Load: it must return (types or
 // errors), never panic or hang past the load deadline.
 func FuzzLoad(f *testing.F) {
-	for _, p := range []string{"testdata/checks.lua", "testdata/sandbox.lua", "../examples/conf.d/redis.lua"} {
+	for _, p := range []string{"testdata/checks.lua", "testdata/sandbox.lua", "../examples/lua/conf.d/redis.lua"} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			f.Fatal(err)

@@ -79,7 +79,7 @@ func TestExamplesLint(t *testing.T) {
 }
 
 // TestREADMESnippets lints every ```ini block of README.md as a whole
-// configuration.
+// configuration, with every ```lua block of the README in its conf.d.
 func TestREADMESnippets(t *testing.T) {
 	data, err := os.ReadFile("../../README.md")
 	if err != nil {
@@ -89,8 +89,12 @@ func TestREADMESnippets(t *testing.T) {
 	if len(blocks) == 0 {
 		t.Fatal("README.md has no ini snippets")
 	}
+	var lua strings.Builder
+	for _, b := range regexp.MustCompile("(?s)```lua\n(.*?)```").FindAllStringSubmatch(string(data), -1) {
+		lua.WriteString(b[1] + "\n")
+	}
 	for i, b := range blocks {
-		conf := writeConf(t, map[string]string{"monsta.conf": b[1]})
+		conf := writeConf(t, map[string]string{"monsta.conf": b[1], "conf.d/readme.lua": lua.String()})
 		r := monsta(t, "--lint", "--no-login", "--config", conf)
 		if r.code != 0 {
 			t.Errorf("README snippet %d does not lint (exit %d):\n%s\n%s%s", i+1, r.code, b[1], r.stdout, r.stderr)

@@ -41,7 +41,7 @@ func cmdHelp(o *options, stdout, stderr io.Writer) int {
 			l.close()
 		}
 	}
-	reg, lt, err := newRegistry(o.confdir, main, logger)
+	reg, lt, _, err := newRegistry(o.confdir, main, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "monsta: %v\n", err)
 		return exitConfig

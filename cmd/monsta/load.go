@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -33,18 +34,17 @@ func (e *configError) Error() string { return e.err.Error() }
 func (e *configError) Unwrap() error { return e.err }
 
 // newRegistry builds the registry of built-in types and the Lua types of
-// confdir.
-func newRegistry(confdir string, main runtime.Main, logger *slog.Logger) (*runtime.Registry, *luaTypes, error) {
-	reg := runtime.NewRegistry()
+// confdir. When Lua files do not load, the registry still holds every type
+// that did, and luaErr says what went wrong (with positions), so that the
+// INI problems can be reported with it.
+func newRegistry(confdir string, main runtime.Main, logger *slog.Logger) (reg *runtime.Registry, lt *luaTypes, luaErr, err error) {
+	reg = runtime.NewRegistry()
 	if err := builtins.Register(reg, builtins.Env{Logger: logger}); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	lt, err := loadLua(confdir, main, reg, logger)
-	if err != nil {
-		return nil, nil, &configError{err}
-	}
+	lt, luaErr = loadLua(confdir, main, reg, logger)
 	reg.Freeze()
-	return reg, lt, nil
+	return reg, lt, luaErr, nil
 }
 
 // load reads, type-checks and resolves the configuration. logFor gives the
@@ -63,7 +63,7 @@ func load(o *options, logFor func(runtime.Main) (*slog.Logger, error), warn io.W
 	if err != nil {
 		return nil, err
 	}
-	reg, lt, err := newRegistry(o.confdir, main, logger)
+	reg, lt, luaErr, err := newRegistry(o.confdir, main, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -73,9 +73,9 @@ func load(o *options, logFor func(runtime.Main) (*slog.Logger, error), warn io.W
 			fmt.Fprintln(warn, w.Error())
 		}
 	}
-	if err != nil {
+	if err != nil || luaErr != nil {
 		lt.Close()
-		return nil, &configError{err}
+		return nil, &configError{errors.Join(luaErr, err)}
 	}
 	return &loaded{main: main, reg: reg, plan: plan, logger: logger, hooks: lt.Hooks(), close: lt.Close, setSender: lt.SetSender}, nil
 }

@@ -11,7 +11,8 @@ import (
 // and has no types and no hooks.
 type luaTypes struct{ e *lua.Engine }
 
-// loadLua loads the *.lua files of confdir into reg.
+// loadLua loads the *.lua files of confdir into reg (a missing confdir has
+// none). Errors carry file:line.
 func loadLua(confdir string, main runtime.Main, reg *runtime.Registry, logger *slog.Logger) (*luaTypes, error) {
 	e, err := lua.Load(lua.Config{Dir: confdir, Logger: logger, AllowExec: main.LuaExec}, reg)
 	if err != nil {

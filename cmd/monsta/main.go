@@ -83,10 +83,19 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 			args[i] = "--help"
 		}
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+	// Flags may come before or after positional words
+	// (--help check TYPE --config FILE).
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		o.args = append(o.args, rest[0])
+		args = rest[1:]
 	}
-	o.args = fs.Args()
 	if len(o.args) > 0 && !o.help {
 		return nil, fmt.Errorf("unexpected argument %q (see --help)", o.args[0])
 	}

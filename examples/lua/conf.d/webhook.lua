@@ -4,7 +4,7 @@
 --   [Notification_chat]
 --   type = webhook
 --   recipient = #ops
---   url = https://chat.example.org/hooks/xyz
+--   url = http://127.0.0.1:8065/hooks/xyz
 local http = require("monsta.http")
 local json = require("monsta.json")
 
@@ -19,7 +19,7 @@ monsta.notifier_type{
     username = {default = "monsta", help = "Name the message is posted under."},
     timeout = {default = "10", help = "Seconds a delivery may take."},
   },
-  example = "[Notification_chat]\ntype = webhook\nrecipient = #ops\nurl = https://chat.example.org/hooks/xyz\n",
+  example = "[Notification_chat]\ntype = webhook\nrecipient = #ops\nurl = http://127.0.0.1:8065/hooks/xyz\n",
   send = function(opt, msg)
     local text = (icons[msg.state] or "") .. " *" .. msg.subject .. "*\n" .. msg.body
     local payload = {text = text, username = opt.username}
