@@ -25,6 +25,23 @@ func Serve(t testing.TB, handle func(net.Conn)) string {
 // "127.0.0.77:0"); it fails the test if it cannot listen there.
 func ServeOn(t testing.TB, addr string, handle func(net.Conn)) string {
 	t.Helper()
+	addr, _ = start(t, addr, handle)
+	return addr
+}
+
+// ServeStop is Serve that also returns a function which closes the listener
+// and the open connections before the test ends, as when the service goes
+// down; calling it more than once is harmless.
+func ServeStop(t testing.TB, handle func(net.Conn)) (addr string, stop func()) {
+	t.Helper()
+	return start(t, "127.0.0.1:0", handle)
+}
+
+// start listens on addr and serves like Serve; stop closes the listener and
+// the open connections, waits for the accept loop to end and may be called
+// more than once. It also runs at t.Cleanup.
+func start(t testing.TB, addr string, handle func(net.Conn)) (string, func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatalf("listen %s: %v", addr, err)
@@ -34,6 +51,7 @@ func ServeOn(t testing.TB, addr string, handle func(net.Conn)) string {
 		conns  = map[net.Conn]struct{}{}
 		closed bool
 		accept = make(chan struct{})
+		once   sync.Once
 	)
 	go func() {
 		defer close(accept)
@@ -61,17 +79,20 @@ func ServeOn(t testing.TB, addr string, handle func(net.Conn)) string {
 			}()
 		}
 	}()
-	t.Cleanup(func() {
-		ln.Close()
-		<-accept
-		mu.Lock()
-		closed = true
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	return ln.Addr().String()
+	stop := func() {
+		once.Do(func() {
+			ln.Close()
+			<-accept
+			mu.Lock()
+			closed = true
+			for c := range conns {
+				c.Close()
+			}
+			mu.Unlock()
+		})
+	}
+	t.Cleanup(stop)
+	return ln.Addr().String(), stop
 }
 
 // Silent listens on 127.0.0.1 on a free port, accepts connections and never
@@ -79,12 +100,26 @@ func ServeOn(t testing.TB, addr string, handle func(net.Conn)) string {
 // returns the listener's address as host:port.
 func Silent(t testing.TB) string {
 	t.Helper()
-	done := make(chan struct{})
-	addr := Serve(t, func(net.Conn) { <-done })
-	// Registered after Serve's cleanup, so it runs first and lets the
-	// handlers return before the connections are closed.
-	t.Cleanup(func() { close(done) })
+	addr, _ := SilentStop(t)
 	return addr
+}
+
+// SilentStop is Silent that also returns a function which closes the
+// listener and its connections before the test ends, so that the port can
+// be taken over; calling it more than once is harmless.
+func SilentStop(t testing.TB) (addr string, stop func()) {
+	t.Helper()
+	done := make(chan struct{})
+	var once sync.Once
+	release := func() { once.Do(func() { close(done) }) }
+	addr, stopServer := start(t, "127.0.0.1:0", func(net.Conn) { <-done })
+	// Registered after start's cleanup, so it runs first and lets the
+	// handlers return before the connections are closed.
+	t.Cleanup(release)
+	return addr, func() {
+		release()
+		stopServer()
+	}
 }
 
 // ClosedPort returns a port on 127.0.0.1 that nothing listens on right now.
