@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -388,38 +388,14 @@ func TestDNSLookupResolvConf(t *testing.T) {
 // TestDNSLookupSilentTCP: a TCP peer that accepts and never answers makes a
 // timeout at the run's deadline, not a hang.
 func TestDNSLookupSilentTCP(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	t.Cleanup(func() {
-		ln.Close()
-		<-done
-	})
-	go func() {
-		defer close(done)
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c) // held open, never written to
-		}
-	}()
-	c, err := newTestCheck(t, dnslookupDescriptor(), map[string]string{"hosts": ln.Addr().String(), "protocol": "tcp",
+	addr := loopback.Silent(t)
+	c, err := newTestCheck(t, dnslookupDescriptor(), map[string]string{"hosts": addr, "protocol": "tcp",
 		"record": "www.monsta.test", "requiredanswers": "127.0.0.1"})
 	if err != nil {
 		t.Fatalf("NewCheck() error = %v", err)
 	}
 	_, err = runGuarded(t, c, 200*time.Millisecond)
-	want := ln.Addr().String() + ": www.monsta.test A: timeout: no reply over tcp: context deadline exceeded"
+	want := addr + ": www.monsta.test A: timeout: no reply over tcp: context deadline exceeded"
 	if err == nil || err.Error() != want || !runtime.IsTimeout(err) {
 		t.Errorf("Run() error = %v, want %s", err, want)
 	}

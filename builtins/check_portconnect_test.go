@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -72,21 +74,7 @@ func runGuarded(t *testing.T, c runtime.Check, timeout time.Duration) (runtime.S
 // serve in its own goroutine; it returns the host and port.
 func fakeTCP(t testing.TB, addr string, serve func(net.Conn)) (string, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("listen %s: %v", addr, err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serve(c)
-		}
-	}()
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	host, port, _ := net.SplitHostPort(loopback.ServeOn(t, addr, serve))
 	return host, port
 }
 
@@ -102,16 +90,7 @@ func sendAndClose(text string) func(net.Conn) {
 }
 
 // closedPort returns a loopback port nobody listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	ln.Close()
-	return port
-}
+func closedPort(t *testing.T) string { return strconv.Itoa(loopback.ClosedPort(t)) }
 
 func TestPortconnect(t *testing.T) {
 	silentDone := make(chan struct{})

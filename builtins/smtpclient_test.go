@@ -7,10 +7,10 @@ import (
 	"io"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/internal/smtpfake"
 	"github.com/monsta/monsta/runtime"
 )
@@ -73,77 +73,32 @@ func (f *fakeSMTP) messages() []fakeMsg {
 func (f *fakeSMTP) hostPort(t *testing.T) (string, string) { return f.HostPort(t) }
 
 // silentListener accepts connections and never writes; it returns its port.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	return p
-}
+func silentListener(t *testing.T) string { return loopback.PortString(loopback.Silent(t)) }
 
 // scriptedSMTP is a loopback server that sends banner, then answers each
 // command line by its first word from replies ("" for unknown: 502).
 func scriptedSMTP(t *testing.T, banner string, replies map[string]string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
+	return loopback.PortString(loopback.Serve(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, banner+"\r\n")
+		r := bufio.NewReader(c)
 		for {
-			c, err := l.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				io.WriteString(c, banner+"\r\n")
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					verb := strings.ToUpper(strings.Fields(line + " x")[0])
-					rep, ok := replies[verb]
-					if !ok {
-						rep = "502 5.5.1 unknown command"
-					}
-					io.WriteString(c, rep+"\r\n")
-					if verb == "QUIT" {
-						return
-					}
-				}
-			}()
+			verb := strings.ToUpper(strings.Fields(line + " x")[0])
+			rep, ok := replies[verb]
+			if !ok {
+				rep = "502 5.5.1 unknown command"
+			}
+			io.WriteString(c, rep+"\r\n")
+			if verb == "QUIT" {
+				return
+			}
 		}
-	}()
-	_, p, _ := net.SplitHostPort(l.Addr().String())
-	return p
+	}))
 }
 
 // newTestOptions registers d in a fresh registry and resolves raw for it.

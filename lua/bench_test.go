@@ -6,12 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/monsta/monsta/builtins"
+	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -40,25 +40,10 @@ monsta.check_type{
 // ephemeral ports do not run out.
 func benchListener(b *testing.B) string {
 	b.Helper()
-	ln, err := net.Listen("tcp", benchHost+":0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				io.Copy(io.Discard, c) // until the check closes
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-			}()
-		}
-	}()
-	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	return loopback.PortString(loopback.ServeOn(b, benchHost+":0", func(c net.Conn) {
+		io.Copy(io.Discard, c) // until the check closes
+		c.(*net.TCPConn).SetLinger(0)
+	}))
 }
 
 // benchHost is a loopback address of its own, away from the busy 127.0.0.1.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/monsta/monsta/builtins"
 	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -88,20 +89,7 @@ func TestEndToEnd(t *testing.T) {
 		got <- p
 	}))
 	defer hooks.Close()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	srv := loopback.Serve(t, func(net.Conn) {}) // accepts and closes
 
 	dir := t.TempDir()
 	confd := filepath.Join(dir, "conf.d")
@@ -128,7 +116,7 @@ url = ` + api.URL + `/health
 [Check_port]
 type = port_wrap
 host = 127.0.0.1
-port = ` + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port) + `
+port = ` + loopback.PortString(srv) + `
 [Test_web]
 checks = api port
 notify = 1:chat 2:chat,pager
@@ -245,22 +233,9 @@ func TestRunCheckPortconnect(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	open := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	closed := strconv.Itoa(closedPort(t))
+	srv := loopback.Serve(t, func(net.Conn) {}) // accepts and closes
+	open := loopback.PortString(srv)
+	closed := strconv.Itoa(loopback.ClosedPort(t))
 	if r := fx.run(t, "port_wrap", map[string]string{"host": "127.0.0.1", "port": open}); !r.OK {
 		t.Errorf("open port: errors %q", r.Errors)
 	}

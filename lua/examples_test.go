@@ -20,6 +20,7 @@ import (
 
 	"github.com/monsta/monsta/builtins"
 	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -76,54 +77,26 @@ func TestExamplesLoad(t *testing.T) {
 // connections get no answer at all.
 func fakeRedis(t *testing.T, silent bool) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	if silent {
+		return loopback.Port(loopback.Silent(t))
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return loopback.Port(loopback.Serve(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				if silent {
-					io.Copy(io.Discard, c)
-					return
-				}
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					switch strings.TrimSpace(line) {
-					case "PING":
-						io.WriteString(c, "+PONG\r\n")
-					case "AUTH secret":
-						io.WriteString(c, "+OK\r\n")
-					default:
-						io.WriteString(c, "-ERR invalid password\r\n")
-					}
-				}
-			}()
+			switch strings.TrimSpace(line) {
+			case "PING":
+				io.WriteString(c, "+PONG\r\n")
+			case "AUTH secret":
+				io.WriteString(c, "+OK\r\n")
+			default:
+				io.WriteString(c, "-ERR invalid password\r\n")
+			}
 		}
-	}()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
-// closedPort returns a loopback port nobody listens on.
-func closedPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	return port
+	}))
 }
 
 func TestExampleRedis(t *testing.T) {
@@ -139,7 +112,7 @@ func TestExampleRedis(t *testing.T) {
 		{"pong", map[string]string{"port": up}, true, ""},
 		{"auth", map[string]string{"port": up, "password": "secret"}, true, ""},
 		{"wrong password", map[string]string{"port": up, "password": "nope"}, false, "AUTH: -ERR invalid password"},
-		{"refused", map[string]string{"port": strconv.Itoa(closedPort(t))}, false, "connection refused"},
+		{"refused", map[string]string{"port": strconv.Itoa(loopback.ClosedPort(t))}, false, "connection refused"},
 		{"silent peer", map[string]string{"port": silent, "timeout": "0.2"}, false, "timeout"},
 	}
 	for _, tt := range tests {

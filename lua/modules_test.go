@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/monsta/monsta/internal/loopback"
 )
 
 const modulesLua = `
@@ -90,23 +92,11 @@ func TestModules(t *testing.T) {
 	fx := load(t, map[string]string{"m.lua": modulesLua}, Config{}, nil)
 
 	// A TCP server that answers HELLO and closes.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			buf := make([]byte, 6)
-			io.ReadFull(c, buf)
-			c.Write([]byte(strings.ToUpper(string(buf))))
-			c.Close()
-		}
-	}()
+	tcpAddr := loopback.Serve(t, func(c net.Conn) {
+		buf := make([]byte, 6)
+		io.ReadFull(c, buf)
+		c.Write([]byte(strings.ToUpper(string(buf))))
+	})
 	tlsSrv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	tlsSrv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	tlsSrv.StartTLS()
@@ -148,7 +138,7 @@ func TestModules(t *testing.T) {
 
 	tlsPort := tlsSrv.Listener.Addr().(*net.TCPAddr).Port
 	tests := []struct{ test, arg string }{
-		{"tcp", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)},
+		{"tcp", loopback.PortString(tcpAddr)},
 		{"tls", strconv.Itoa(tlsPort)},
 		{"tls_verify", strconv.Itoa(tlsPort)},
 		{"dns", pc.LocalAddr().String()},

@@ -12,20 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/internal/smtpfake"
 )
-
-// freePort returns a loopback port that nothing listens on right now.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	return p
-}
 
 // waitFor polls cond for up to 20 s.
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -59,24 +48,11 @@ func readmeOriginal(t *testing.T) string {
 // moved to this test's fakes, and a conf.d file sets what a test needs
 // (state directory, foreground, a short interval) the way an admin would.
 func TestOriginalStyleConfigRunsUnchanged(t *testing.T) {
-	ssh, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		for {
-			c, err := ssh.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n"))
-			c.Close()
-		}
-	}()
+	ssh, stopSSH := loopback.ServeStop(t, func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n")) })
 	mail := smtpfake.Start(t, smtpfake.Config{STARTTLS: true, Users: map[string]string{"monsta": "secret"}})
 	_, mailPort := mail.HostPort(t)
 	conf := readmeOriginal(t)
-	conf = strings.Replace(conf, "port = 22", fmt.Sprintf("port = %d", ssh.Addr().(*net.TCPAddr).Port), 1)
+	conf = strings.Replace(conf, "port = 22", fmt.Sprintf("port = %d", loopback.Port(ssh)), 1)
 	conf = strings.Replace(conf, "port = 25", "port = "+mailPort, 1)
 	path := writeConf(t, map[string]string{
 		"monsta.conf": conf,
@@ -91,7 +67,7 @@ func TestOriginalStyleConfigRunsUnchanged(t *testing.T) {
 	}
 	d := startDaemon(t, path)
 	d.waitLog(`msg="monsta started"`, 1, 10*time.Second)
-	ssh.Close() // the service goes down: two failures page bob by mail
+	stopSSH() // the service goes down: two failures page bob by mail
 	waitFor(t, "bob's mail", func() bool { return len(mail.Messages()) > 0 })
 	m := mail.Messages()[0]
 	if !m.TLS || m.User != "monsta" || m.To[0] != "bob@example.org" || !strings.Contains(string(m.Data), "FAIL ssh (2 failures)") ||
@@ -167,7 +143,7 @@ notify = 1:page
 }
 
 func TestNotifierDownThenBackDeliversOnce(t *testing.T) {
-	port := freePort(t)
+	port := loopback.ClosedPort(t)
 	path := writeConf(t, map[string]string{"monsta.conf": notifyConf(port)})
 	d := startDaemon(t, path)
 	d.waitLog(`msg="notification failed, will retry"`, 2, 20*time.Second)
@@ -191,26 +167,14 @@ func TestNotifierDownThenBackDeliversOnce(t *testing.T) {
 // TestKillDuringSendResumes kills the daemon while a send hangs on a silent
 // server; the restarted daemon delivers the message from the outbox.
 func TestKillDuringSendResumes(t *testing.T) {
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := silent.Addr().(*net.TCPAddr).Port
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	silent, stopSilent := loopback.SilentStop(t)
+	port := loopback.Port(silent)
 	path := writeConf(t, map[string]string{"monsta.conf": notifyConf(port)})
 	d := startDaemon(t, path)
 	d.waitLog(`msg="test failed" test=down failures=1`, 1, 20*time.Second)
 	d.cmd.Process.Kill() // kill -9 while the send waits for a banner
 	<-d.done
-	silent.Close()
+	stopSilent()
 	mail := smtpfake.Start(t, smtpfake.Config{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
 	d2 := startDaemon(t, path)
 	d2.waitLog(`msg="resuming undelivered notifications" notification=page count=1`, 1, 10*time.Second)

@@ -7,38 +7,25 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/monsta/monsta/internal/loopback"
 )
 
 // fakeRedis answers PING with +PONG (or with reply) on loopback.
 func fakeRedis(t *testing.T, reply string) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
+	return loopback.Port(loopback.Serve(t, func(c net.Conn) {
+		r := bufio.NewReader(c)
 		for {
-			c, err := l.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if strings.HasPrefix(strings.ToUpper(line), "PING") {
-						fmt.Fprint(c, reply+"\r\n")
-					}
-				}
-			}()
+			if strings.HasPrefix(strings.ToUpper(line), "PING") {
+				fmt.Fprint(c, reply+"\r\n")
+			}
 		}
-	}()
-	return l.Addr().(*net.TCPAddr).Port
+	}))
 }
 
 func luaConf(t *testing.T, extra map[string]string) string {

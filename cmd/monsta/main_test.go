@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/monsta/monsta/internal/loopback"
 )
 
 var monstaBin string
@@ -171,25 +173,8 @@ func TestLintMissingConfig(t *testing.T) {
 }
 
 func TestRunSections(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("220 hello\r\n"))
-			c.Close()
-		}
-	}()
-	closed, _ := net.Listen("tcp", "127.0.0.1:0")
-	closedPort := closed.Addr().(*net.TCPAddr).Port
-	closed.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
+	port := loopback.Port(loopback.Serve(t, func(c net.Conn) { c.Write([]byte("220 hello\r\n")) }))
+	closedPort := loopback.ClosedPort(t)
 	conf := writeConf(t, map[string]string{"monsta.conf": fmt.Sprintf(`
 [main]
 statedir = STATEDIR
