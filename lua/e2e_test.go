@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/builtins"
-	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
 )
@@ -135,25 +134,8 @@ url = ` + hooks.URL + `/pager
 	if err := os.WriteFile(filepath.Join(dir, "monsta.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(filepath.Join(dir, "monsta.conf"), confd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := runtime.NewRegistry()
-	if err := builtins.Register(reg, builtins.Env{}); err != nil {
-		t.Fatal(err)
-	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	e, err := Load(Config{Dir: confd, Logger: logger}, reg)
-	if err != nil {
-		t.Fatalf("Load() error = %v", err)
-	}
-	defer e.Close()
-	reg.Freeze()
-	plan, _, err := runtime.Resolve(cfg, reg)
-	if err != nil {
-		t.Fatalf("Resolve() error = %v", err)
-	}
+	plan, e, reg := resolvePlan(t, filepath.Join(dir, "monsta.conf"), confd, logger)
 	eng, err := runtime.NewEngine(plan, runtime.EngineOptions{Logger: logger, Hooks: e.Hooks(),
 		Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Minute}})
 	if err != nil {

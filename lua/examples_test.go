@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/builtins"
 	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
@@ -263,24 +262,7 @@ func TestExampleConf(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg, err := config.Load(mainFile, "../examples/lua/conf.d")
-	if err != nil {
-		t.Fatalf("config.Load() error = %v", err)
-	}
-	reg := runtime.NewRegistry()
-	if err := builtins.Register(reg, builtins.Env{}); err != nil {
-		t.Fatal(err)
-	}
-	e, err := Load(Config{Dir: "../examples/lua/conf.d"}, reg)
-	if err != nil {
-		t.Fatalf("Load() error = %v", err)
-	}
-	defer e.Close()
-	reg.Freeze()
-	plan, _, err := runtime.Resolve(cfg, reg)
-	if err != nil {
-		t.Fatalf("Resolve() error = %v", err)
-	}
+	plan, _, _ := resolvePlan(t, mainFile, "../examples/lua/conf.d", nil)
 	if len(plan.Tests) == 0 {
 		t.Error("the examples define no test")
 	}

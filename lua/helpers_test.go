@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsta/monsta/builtins"
+	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -125,4 +127,30 @@ func (fx fixture) notifier(t *testing.T, typ string, raw map[string]string) runt
 
 func writeFile(dir, name, content string) error {
 	return os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644)
+}
+
+// resolvePlan loads the Lua files of confd beside the built-in types, as
+// cmd/monsta does, and resolves mainFile (with confd's *.conf) into a plan.
+// It returns the registry too; the engine is closed when the test ends.
+func resolvePlan(t *testing.T, mainFile, confd string, logger *slog.Logger) (*runtime.Plan, *Engine, *runtime.Registry) {
+	t.Helper()
+	cfg, err := config.Load(mainFile, confd)
+	if err != nil {
+		t.Fatalf("config.Load() error = %v", err)
+	}
+	reg := runtime.NewRegistry()
+	if err := builtins.Register(reg, builtins.Env{}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Load(Config{Dir: confd, Logger: logger}, reg)
+	if err != nil {
+		t.Fatalf("Load() error = %v", err)
+	}
+	t.Cleanup(e.Close)
+	reg.Freeze()
+	plan, _, err := runtime.Resolve(cfg, reg)
+	if err != nil {
+		t.Fatalf("Resolve() error = %v", err)
+	}
+	return plan, e, reg
 }

@@ -72,7 +72,6 @@ type testRunner struct {
 	next    time.Time    // owned by the scheduler goroutine
 	nextPub atomic.Int64 // next as Unix nanoseconds, for State()
 	running atomic.Bool
-	index   int // heap index
 
 	mu      sync.Mutex // guards streak and last* for State()
 	streak  streak
@@ -289,11 +288,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 }
 
 func (e *Engine) save(t *testRunner) {
-	t.mu.Lock()
-	st := t.streak.export()
-	st.Fingerprint, st.LastRun, st.LastOK = t.fp, t.lastRun, t.lastOK
-	t.mu.Unlock()
-	if err := e.saver.SaveTest(t.spec.Name, st); err != nil {
+	if err := e.saver.SaveTest(t.spec.Name, t.state()); err != nil {
 		e.log.Error("cannot save test state", "test", t.spec.Name, "err", err)
 	}
 }
@@ -303,16 +298,22 @@ func (e *Engine) save(t *testRunner) {
 func (e *Engine) State() map[string]TestState {
 	out := make(map[string]TestState, len(e.tests))
 	for _, t := range e.tests {
-		t.mu.Lock()
-		st := t.streak.export()
-		st.Fingerprint, st.LastRun, st.LastOK = t.fp, t.lastRun, t.lastOK
+		st := t.state()
 		if n := t.nextPub.Load(); n != 0 {
 			st.Next = time.Unix(0, n)
 		}
-		t.mu.Unlock()
 		out[t.spec.Name] = st
 	}
 	return out
+}
+
+// state snapshots the test's streak and last result.
+func (t *testRunner) state() TestState {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.streak.export()
+	st.Fingerprint, st.LastRun, st.LastOK = t.fp, t.lastRun, t.lastOK
+	return st
 }
 
 // evaluate applies requires=all|any.
@@ -397,7 +398,7 @@ type runHeap []*testRunner
 
 func (h runHeap) Len() int           { return len(h) }
 func (h runHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }
-func (h runHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i]; h[i].index = i; h[j].index = j }
+func (h runHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *runHeap) Push(x any)        { *h = append(*h, x.(*testRunner)) }
 func (h *runHeap) Pop() any {
 	old := *h

@@ -2,7 +2,9 @@ package runtime
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -302,7 +304,7 @@ func Resolve(cfg *config.Config, reg *Registry) (*Plan, []*config.Error, error) 
 			c, ok := p.Checks[cn]
 			if !ok {
 				if _, exists := cfg.Section("Check_" + cn); !exists {
-					probs.Addf(o.Pos("checks"), s.Name, "checks", "no check named %q (no section [Check_%s])%s", cn, cn, suggest(cn, keys(p.Checks)))
+					probs.Addf(o.Pos("checks"), s.Name, "checks", "no check named %q (no section [Check_%s])%s", cn, cn, suggest(cn, slices.Sorted(maps.Keys(p.Checks))))
 				}
 				continue
 			}
@@ -315,7 +317,7 @@ func Resolve(cfg *config.Config, reg *Registry) (*Plan, []*config.Error, error) 
 				for _, nn := range l.Names {
 					if _, ok := p.Notifications[nn]; !ok {
 						if _, exists := cfg.Section("Notification_" + nn); !exists {
-							probs.Addf(o.Pos("notify"), s.Name, "notify", "no notification named %q (no section [Notification_%s])%s", nn, nn, suggest(nn, keys(p.Notifications)))
+							probs.Addf(o.Pos("notify"), s.Name, "notify", "no notification named %q (no section [Notification_%s])%s", nn, nn, suggest(nn, slices.Sorted(maps.Keys(p.Notifications))))
 						}
 						continue
 					}
@@ -358,15 +360,6 @@ func addJoined(probs *config.Problems, err error) {
 		return
 	}
 	probs.Add(&config.Error{Err: err})
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // resolveTyped resolves a Check_ or Notification_ section through its type=.

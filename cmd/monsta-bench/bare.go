@@ -78,6 +78,12 @@ func (b *bareLoop) dial(ctx context.Context) {
 // paced dials at rate per second until d has passed, on a fixed schedule
 // (a late dial does not shift the ones after it).
 func (b *bareLoop) paced(ctx context.Context, rate float64, d time.Duration) {
+	pace(rate, d, func() { b.dial(ctx) })
+}
+
+// pace calls fn rate times per second until d has passed, on a fixed
+// schedule: a late call does not shift the ones after it.
+func pace(rate float64, d time.Duration, fn func()) {
 	period := time.Duration(float64(time.Second) / rate)
 	next := time.Now()
 	end := next.Add(d)
@@ -89,7 +95,7 @@ func (b *bareLoop) paced(ctx context.Context, rate float64, d time.Duration) {
 		if w := next.Sub(now); w > 0 {
 			time.Sleep(w)
 		}
-		b.dial(ctx)
+		fn()
 		next = next.Add(period)
 	}
 }
@@ -101,17 +107,7 @@ func (b *bareLoop) spawned(rate float64, d time.Duration) {
 	var dials, errs atomic.Int64
 	var mu sync.Mutex
 	first := ""
-	period := time.Duration(float64(time.Second) / rate)
-	next := time.Now()
-	end := next.Add(d)
-	for {
-		now := time.Now()
-		if !now.Before(end) {
-			break
-		}
-		if w := next.Sub(now); w > 0 {
-			time.Sleep(w)
-		}
+	pace(rate, d, func() {
 		addr := b.addrs[b.n%len(b.addrs)]
 		b.n++
 		wg.Add(1)
@@ -132,8 +128,7 @@ func (b *bareLoop) spawned(rate float64, d time.Duration) {
 			}
 			c.Close()
 		}()
-		next = next.Add(period)
-	}
+	})
 	wg.Wait()
 	b.res.Dials, b.res.Errors, b.res.FirstError = dials.Load(), errs.Load(), first
 }

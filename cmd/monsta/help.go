@@ -31,22 +31,24 @@ func cmdHelp(o *options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "monsta: --help %s: want check or notification\n", o.args[0])
 		return exitConfig
 	}
-	logger := stderrLogger(o)
-	// Lua types need [main]; a missing configuration still documents the
-	// built-ins.
-	main := runtime.Main{}
+	// The configuration's registry has its Lua types; without a usable
+	// configuration, document the built-ins and whatever Lua loads.
+	var reg *runtime.Registry
 	if _, err := os.Stat(o.config); err == nil {
 		if l, err := load(o, toStderr(o), nil); err == nil {
-			main = l.main
-			l.close()
+			defer l.close()
+			reg = l.reg
 		}
 	}
-	reg, lt, _, err := newRegistry(o.confdir, main, logger)
-	if err != nil {
-		fmt.Fprintf(stderr, "monsta: %v\n", err)
-		return exitConfig
+	if reg == nil {
+		r, lt, _, err := newRegistry(o.confdir, runtime.Main{}, stderrLogger(o))
+		if err != nil {
+			fmt.Fprintf(stderr, "monsta: %v\n", err)
+			return exitConfig
+		}
+		defer lt.Close()
+		reg = r
 	}
-	defer lt.Close()
 	if len(o.args) == 1 {
 		fmt.Fprintf(stdout, "%s types (monsta --help %s TYPE for details):\n", strings.ToUpper(kind.String()[:1])+kind.String()[1:], kind)
 		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
 	"slices"
@@ -31,7 +32,7 @@ func cmdRun(o *options, stdout, stderr io.Writer) int {
 	case "Check_":
 		c, ok := l.plan.Checks[name]
 		if !ok {
-			return noSection(stderr, o.run, "check", keysOf(l.plan.Checks))
+			return noSection(stderr, o.run, "check", slices.Sorted(maps.Keys(l.plan.Checks)))
 		}
 		res := runOne(ctx, c)
 		fmt.Fprintf(stdout, "%s: %s\n", o.run, okFail(res.OK))
@@ -77,7 +78,7 @@ func cmdRun(o *options, stdout, stderr io.Writer) int {
 	case "Notification_":
 		spec, ok := l.plan.Notifications[name]
 		if !ok {
-			return noSection(stderr, o.run, "notification", keysOf(l.plan.Notifications))
+			return noSection(stderr, o.run, "notification", slices.Sorted(maps.Keys(l.plan.Notifications)))
 		}
 		host := l.main.Hostname
 		if host == "" {
@@ -111,15 +112,6 @@ func runOne(ctx context.Context, c *runtime.CheckSpec) runtime.CheckResult {
 func noSection(w io.Writer, section, what string, names []string) int {
 	fmt.Fprintf(w, "monsta: --run: no section [%s]; %ss: %s\n", section, what, strings.Join(names, ", "))
 	return exitConfig
-}
-
-func keysOf[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }
 
 func okFail(ok bool) string {
