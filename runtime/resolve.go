@@ -34,7 +34,7 @@ var mainDescriptor = Descriptor{Kind: KindNotifier, Name: "main", Description: "
 		{Name: "daemonize", Default: "0", Parse: Bool, Help: "Detach from the terminal and write a pid file (1 or 0)."},
 		{Name: "user", Default: "nobody", Help: "User to run as after start-up when started as root."},
 		{Name: "group", Default: "nogroup", Help: "Group to run as after start-up when started as root."},
-		{Name: "pidfile", Default: "/run/monsta.pid", Help: "Pid file written when daemonized."},
+		{Name: "pidfile", Default: "/run/monsta/monsta.pid", Help: "Pid file, written when daemonized or started by systemd and removed at exit; its directory is created for the daemon's user."},
 		{Name: "logfile", Help: "File to log to; empty logs to stderr (to /var/log/monsta.log when daemonized)."},
 		{Name: "log_format", Default: "text", Parse: OneOf("text", "json"), Help: "Log format: text or json."},
 		{Name: "log_level", Default: "info", Parse: OneOf("debug", "info", "warn", "error"), Help: "Lowest level logged."},
@@ -48,6 +48,10 @@ var mainDescriptor = Descriptor{Kind: KindNotifier, Name: "main", Description: "
 	},
 	NewNotifier: func(*Options) (Notifier, error) { return nil, nil },
 }
+
+// MainOptions returns the keys of [main] with their defaults and help, for
+// generated documentation.
+func MainOptions() []Option { return slices.Clone(mainDescriptor.Options) }
 
 func init() {
 	if err := mainDescriptor.validate(); err != nil {
