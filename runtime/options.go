@@ -20,8 +20,8 @@ type Value struct {
 // then [TYPE_default], then the section. Accessors panic on an undeclared
 // name or a wrong type: that is a programming error a test catches.
 type Options struct {
-	Section string     // full section name, e.g. "Check_www"
-	SecPos  config.Pos // where the section starts
+	Section string      // full section name, e.g. "Check_www"
+	SecPos  config.Pos  // where the section starts
 	desc    *Descriptor // nil for a section resolved by a Schema
 	decl    declared
 	vals    []Value // in the declaration's option order
