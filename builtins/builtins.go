@@ -42,6 +42,7 @@ func descriptors(env Env) []runtime.Descriptor {
 		loadDescriptor(),
 		memoryDescriptor(),
 		fileDescriptor(),
+		httpDescriptor(),
 	}
 }
 
