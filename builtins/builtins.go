@@ -43,6 +43,7 @@ func descriptors(env Env) []runtime.Descriptor {
 		memoryDescriptor(),
 		fileDescriptor(),
 		httpDescriptor(),
+		tlsCheckDescriptor(),
 	}
 }
 
