@@ -24,7 +24,7 @@ func builtinRegistry(t *testing.T) *runtime.Registry {
 
 // uncomment turns the commented-out example sections of the packaged
 // configuration into live ones.
-var commentedKey = regexp.MustCompile(`(?m)^#(\[|[A-Za-z_]+ ?=)`)
+var commentedKey = regexp.MustCompile(`(?m)^#(\[|[A-Za-z0-9_.-]+ ?=)`)
 
 // TestDefaultConfig lints the packaged /etc/monsta/monsta.conf as shipped
 // and with every example uncommented, and checks it covers every type.
