@@ -39,8 +39,8 @@ type Config struct {
 	AllowExec bool         // [main] lua_exec=yes enables monsta.exec
 	// Sender is what monsta.notify sends through (the configuration's
 	// notifications); nil: monsta.notify fails until SetSender.
-	Sender runtime.Sender
-	PoolSize  int          // max idle states per file; 0 means GOMAXPROCS*2
+	Sender   runtime.Sender
+	PoolSize int // max idle states per file; 0 means GOMAXPROCS*2
 	// MemoryLimit is how much the live heap may grow during one Lua run
 	// before the run fails; 0 means DefaultMemoryLimit, negative disables.
 	MemoryLimit int64
