@@ -44,6 +44,7 @@ func descriptors(env Env) []runtime.Descriptor {
 		fileDescriptor(),
 		httpDescriptor(),
 		tlsCheckDescriptor(),
+		processDescriptor(),
 	}
 }
 
