@@ -45,6 +45,7 @@ func descriptors(env Env) []runtime.Descriptor {
 		httpDescriptor(),
 		tlsCheckDescriptor(),
 		processDescriptor(),
+		pingDescriptor(),
 	}
 }
 
