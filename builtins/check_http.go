@@ -142,7 +142,7 @@ func newHTTP(o *runtime.Options) (runtime.Check, error) {
 				return nil, fmt.Errorf("%s has no IPv%s address (ip_version = %[2]s)", ae.Addr, network[3:])
 			}
 			if err == nil && !keep {
-				// As portconnect's netx.Abort: the connection is closed
+				// As netx.Abort: the connection is closed
 				// after each run, and a reset leaves no TIME_WAIT behind.
 				if tc, ok := conn.(*net.TCPConn); ok {
 					tc.SetLinger(0)
