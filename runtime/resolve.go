@@ -148,6 +148,7 @@ type Plan struct {
 	Checks        map[string]*CheckSpec
 	Notifications map[string]*NotificationSpec
 	Tests         []*TestSpec // in configuration order
+	Maintenance   Maintenance // in configuration order
 	Warnings      []*config.Error
 }
 
@@ -249,7 +250,7 @@ func Resolve(cfg *config.Config, reg *Registry) (*Plan, []*config.Error, error) 
 		}
 	}
 
-	var testSecs []*config.Section
+	var testSecs, maintSecs []*config.Section
 	for _, s := range cfg.Sections() {
 		switch {
 		case s.Name == "main":
@@ -269,9 +270,11 @@ func Resolve(cfg *config.Config, reg *Registry) (*Plan, []*config.Error, error) 
 			}
 		case strings.HasPrefix(s.Name, "Test_"):
 			testSecs = append(testSecs, s)
+		case strings.HasPrefix(s.Name, "Maintenance_"):
+			maintSecs = append(maintSecs, s)
 		case strings.HasSuffix(s.Name, "_default"):
 		default:
-			probs.Warnf(s.Pos, s.Name, "", "unknown section, ignored (expected main, Check_*, Test_*, Notification_* or TYPE_default)")
+			probs.Warnf(s.Pos, s.Name, "", "unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_* or TYPE_default)")
 		}
 	}
 	// Checks are built once here so that constructor errors surface at load.
@@ -327,6 +330,11 @@ func Resolve(cfg *config.Config, reg *Registry) (*Plan, []*config.Error, error) 
 		}
 		p.Tests = append(p.Tests, t)
 	}
+	for _, s := range maintSecs {
+		if m := resolveMaintenance(&probs, s, p.Tests); m != nil {
+			p.Maintenance = append(p.Maintenance, m)
+		}
+	}
 	for name, c := range p.Checks {
 		if !usedChecks[name] {
 			probs.Warnf(c.Opts.SecPos, c.Opts.Section, "", "check is not used by any test")
@@ -345,7 +353,7 @@ func Resolve(cfg *config.Config, reg *Registry) (*Plan, []*config.Error, error) 
 }
 
 func isPrefixed(name string) bool {
-	return strings.HasPrefix(name, "Check_") || strings.HasPrefix(name, "Test_") || strings.HasPrefix(name, "Notification_")
+	return strings.HasPrefix(name, "Check_") || strings.HasPrefix(name, "Test_") || strings.HasPrefix(name, "Notification_") || strings.HasPrefix(name, "Maintenance_")
 }
 
 func addJoined(probs *config.Problems, err error) {
@@ -444,6 +452,8 @@ func resolvePartial(probs *config.Problems, d *Descriptor, s *config.Section, de
 				what = "unknown option in [main]"
 			} else if d == &testDescriptor {
 				what = "unknown option for a test"
+			} else if d == &maintenanceDescriptor {
+				what = "unknown option for a maintenance window"
 			}
 			probs.Warnf(k.Pos, s.Name, k.Name, "%s, ignored%s", what, suggest(k.Name, known))
 		}
