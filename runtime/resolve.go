@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"maps"
+	"net"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -26,6 +27,8 @@ type Main struct {
 	LuaExec             bool
 	Hostname            string      // used in messages; default os.Hostname()
 	Retry               RetryPolicy // how failed notifications are retried
+	Listen              string      // HOST:PORT of the HTTP API; empty: off
+	TokenFile           string      // file holding the bearer token for changes over TCP
 }
 
 // mainOptions declares the keys of [main]; they are resolved like a type's.
@@ -45,6 +48,8 @@ var mainDescriptor = Descriptor{Kind: KindNotifier, Name: "main", Description: "
 		{Name: "notify_retry_initial", Default: "5", Parse: PositiveSeconds, Help: "Seconds before the first retry of a failed notification; later waits double."},
 		{Name: "notify_retry_max", Default: "300", Parse: PositiveSeconds, Help: "Longest wait in seconds between two retries of a notification."},
 		{Name: "notify_retry_for", Default: "86400", Parse: PositiveSeconds, Help: "Seconds after which a notification that still fails is given up and set aside."},
+		{Name: "listen", Parse: hostPort, Help: "HOST:PORT to serve the HTTP API, metrics and status page on; empty: only the unix socket in statedir."},
+		{Name: "token_file", Help: "File whose first line is the bearer token that changes over HTTP need; required when listen is not a loopback address."},
 	},
 	NewNotifier: func(*Options) (Notifier, error) { return nil, nil },
 }
@@ -53,6 +58,36 @@ func init() {
 	if err := mainDescriptor.validate(); err != nil {
 		panic(err)
 	}
+}
+
+// hostPort checks a HOST:PORT listen address; empty is allowed (off).
+func hostPort(s string) (any, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not HOST:PORT", s)
+	}
+	if _, err := Port(port); err != nil {
+		return nil, fmt.Errorf("%q: %w", s, err)
+	}
+	return s, nil
+}
+
+// loopbackAddr tells whether HOST:PORT accepts only local connections; an
+// empty host means every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func positiveInt(s string) (any, error) {
@@ -74,6 +109,10 @@ func ResolveMain(cfg *config.Config) (Main, []*config.Error, error) {
 	o := resolveSection(&probs, &mainDescriptor, sec, nil, nil)
 	if err := probs.Err(); err != nil {
 		return Main{}, probs.Warnings(), err
+	}
+	if l := o.String("listen"); l != "" && o.String("token_file") == "" && !loopbackAddr(l) {
+		probs.Addf(o.Pos("listen"), "main", "listen", "%s is reachable from other hosts; set token_file, or listen on 127.0.0.1", l)
+		return Main{}, probs.Warnings(), probs.Err()
 	}
 	base := ""
 	if len(cfg.Files) > 0 {
@@ -97,6 +136,8 @@ func ResolveMain(cfg *config.Config) (Main, []*config.Error, error) {
 		MaxConcurrentChecks: o.Int("max_concurrent_checks"),
 		LuaExec:             o.Bool("lua_exec"),
 		Hostname:            o.String("hostname"),
+		Listen:              o.String("listen"),
+		TokenFile:           abs(o.String("token_file")),
 		Retry: RetryPolicy{
 			First:  o.Duration("notify_retry_initial"),
 			Max:    o.Duration("notify_retry_max"),

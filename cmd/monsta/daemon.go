@@ -78,6 +78,12 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 		logger.Error("cannot prepare state directory", "err", err)
 		return exitFail
 	}
+	ctl, err := listenTCP(l.main)
+	if err != nil {
+		logger.Error("cannot start the HTTP API", "err", err)
+		return exitFail
+	}
+	defer ctl.close()
 	if err := dropPrivileges(l.main, logger); err != nil {
 		logger.Error("cannot drop privileges", "err", err)
 		return exitFail
@@ -90,21 +96,26 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 	}
 	state := sd.LoadState()
 	reportFailures(logger, sd)
+	if err := ctl.start(l.main, sd, logger); err != nil {
+		logger.Error("cannot start the control API", "err", err)
+		return exitFail
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
 	for {
-		eng, err := runtime.NewEngine(l.plan, runtime.EngineOptions{
+		eng, err := runtime.NewEngine(l.plan, ctl.engineOptions(runtime.EngineOptions{
 			Logger: logger, Hooks: l.hooks, State: state, Retry: l.main.Retry,
 			Saver: sd, Outbox: sd, Pending: sd.Pending(),
-		})
+		}, l.plan))
 		if err != nil {
 			logger.Error("cannot start", "err", err)
 			return exitFail
 		}
 		l.setSender(eng.Dispatcher())
+		ctl.srv.SetEngine(eng)
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { eng.Run(ctx); close(done) }()

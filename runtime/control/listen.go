@@ -47,20 +47,6 @@ func ListenSocket(path string) (net.Listener, error) {
 	return l, nil
 }
 
-// IsLoopback tells whether a listen address HOST:PORT only accepts
-// connections from this host. An empty host means every interface.
-func IsLoopback(addr string) bool {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil || host == "" {
-		return false
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // ReadToken reads a bearer token from a file: its first line, trimmed. An
 // empty token is an error.
 func ReadToken(path string) (string, error) {
