@@ -67,23 +67,15 @@ func (ms Maintenance) Hold(q GateQuery) (Hold, bool) {
 	return Hold{}, false
 }
 
-var maintenanceDescriptor = Descriptor{Kind: KindNotifier, Name: "maintenance", Description: "a [Maintenance_*] section",
-	Options: []Option{
-		{Name: "tests", Required: true, Parse: Words, Help: "Space-separated test names or globs (web*), without the Test_ prefix."},
-		{Name: "schedule", Help: "Cron expression (minute hour day month weekday, or @daily…) at which a repeating window opens."},
-		{Name: "duration", Parse: Length, Help: "How long a scheduled window stays open: seconds, or 90m, 2h."},
-		{Name: "start", Help: "Start of a one-off window: 2006-01-02 15:04 (or RFC 3339)."},
-		{Name: "end", Help: "End of a one-off window, same format as start."},
-		{Name: "timezone", Help: "Time zone of schedule, start and end, such as Europe/Berlin; empty: the system's."},
-	},
-	NewNotifier: func(*Options) (Notifier, error) { return nil, nil },
-}
-
-func init() {
-	if err := maintenanceDescriptor.validate(); err != nil {
-		panic(err)
-	}
-}
+// maintenanceSchema declares the keys of a [Maintenance_*] section.
+var maintenanceSchema = NewSchema("unknown option for a maintenance window",
+	Option{Name: "tests", Required: true, Parse: Words, Help: "Space-separated test names or globs (web*), without the Test_ prefix."},
+	Option{Name: "schedule", Help: "Cron expression (minute hour day month weekday, or @daily…) at which a repeating window opens."},
+	Option{Name: "duration", Parse: Length, Help: "How long a scheduled window stays open: seconds, or 90m, 2h."},
+	Option{Name: "start", Help: "Start of a one-off window: 2006-01-02 15:04 (or RFC 3339)."},
+	Option{Name: "end", Help: "End of a one-off window, same format as start."},
+	Option{Name: "timezone", Help: "Time zone of schedule, start and end, such as Europe/Berlin; empty: the system's."},
+)
 
 // Length parses a positive length: seconds ("7200") or a Go duration
 // ("2h", "90m"); empty is 0 (unset).
@@ -123,7 +115,7 @@ func parseLocalTime(s string, loc *time.Location) (time.Time, error) {
 // resolveMaintenance resolves one [Maintenance_NAME] section; tests are
 // the names of the configured tests, for matching.
 func resolveMaintenance(probs *config.Problems, s *config.Section, tests []*TestSpec) *MaintenanceSpec {
-	o, valid := resolvePartial(probs, &maintenanceDescriptor, s, nil, nil)
+	o, valid := resolveOptions(probs, maintenanceSchema.declared(), s, nil, nil)
 	m := &MaintenanceSpec{Name: strings.TrimPrefix(s.Name, "Maintenance_"), Pos: s.Pos}
 	bad := !valid
 	loc := time.Local

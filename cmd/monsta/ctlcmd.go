@@ -38,7 +38,7 @@ func newCtlClient(o *options) (*ctlClient, error) {
 		if err != nil {
 			return nil, &configError{err}
 		}
-		m, _, err := runtime.ResolveMain(cfg)
+		m, err := runtime.NewResolver(cfg).Main()
 		if err != nil {
 			return nil, &configError{err}
 		}
