@@ -37,7 +37,10 @@ type Silence struct {
 }
 
 // Matches tells whether the silence covers the test.
-func (s Silence) Matches(test string) bool {
+func (s *Silence) Matches(test string) bool {
+	if !strings.ContainsAny(s.Pattern, `*?[\`) {
+		return s.Pattern == test
+	}
 	ok, _ := path.Match(s.Pattern, test)
 	return ok
 }
