@@ -6,64 +6,70 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"time"
 
+	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/control"
 	"github.com/monsta/monsta/runtime/metrics"
-	"github.com/monsta/monsta/runtime/silence"
-	"github.com/monsta/monsta/runtime/statedir"
 )
 
-// controlPlane is the daemon's control API: the unix socket, the optional
-// HTTP listener, the silences and the metrics.
+// controlPlane serves the control API of a running app: on the unix socket
+// in the state directory always, and on [main] listen when set.
 type controlPlane struct {
-	srv      *control.Server
-	metrics  *metrics.Metrics
-	silences *silence.Store
-	tcp      net.Listener // nil when [main] listen is empty
-	token    string
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	app     *app.App // set before start
+	metrics *metrics.Metrics
+	tcp     net.Listener // nil when [main] listen is empty
+	token   string
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
 }
 
-// listenTCP opens [main] listen and reads the token, before privileges are
-// dropped (a low port, a token file only root may read).
-func listenTCP(m runtime.Main) (*controlPlane, error) {
+// newControlPlane makes the metrics, which the app's engine feeds from its
+// first run (OnCheckStart).
+func newControlPlane() *controlPlane {
 	c := &controlPlane{}
+	c.metrics = metrics.New(c.engine, version)
+	return c
+}
+
+func (c *controlPlane) engine() *runtime.Engine {
+	if c.app == nil {
+		return nil
+	}
+	return c.app.Engine()
+}
+
+// listenTCP opens [main] listen and reads token_file, before privileges
+// are dropped (a low port, a token only root may read).
+func (c *controlPlane) listenTCP(m runtime.Main) error {
 	if m.TokenFile != "" {
 		tok, err := control.ReadToken(m.TokenFile)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c.token = tok
 	}
 	if m.Listen != "" {
 		l, err := net.Listen("tcp", m.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("[main] listen: %w", err)
+			return fmt.Errorf("[main] listen: %w", err)
 		}
 		c.tcp = l
 	}
-	return c, nil
+	return nil
 }
 
-// start opens the silences and the socket and serves both listeners.
-func (c *controlPlane) start(m runtime.Main, sd *statedir.Dir, logger *slog.Logger) error {
-	sil, err := silence.Open(sd.Path(), time.Now)
-	if sil == nil {
-		return err
-	}
-	if err != nil {
-		logger.Error("silences", "err", err)
-	}
-	c.silences = sil
-	c.metrics = metrics.New(c.engine, version)
-	c.srv = control.New(control.Options{
-		Silences: sil, Failed: sd.Failures, Metrics: c.metrics, Logger: logger,
-		Version: version, Host: m.Hostname,
+// start opens the socket (as the daemon's user, after Start) and serves
+// both listeners.
+func (c *controlPlane) start(a *app.App, logger *slog.Logger) error {
+	c.app = a
+	m := a.Main()
+	srv := control.New(control.Options{
+		Engine: a.Engine, Silences: a.Silences(), Failed: a.StateDir().Failures, Metrics: c.metrics,
+		Logger: logger, Version: version, Host: m.Hostname,
 	})
-	sock, err := control.ListenSocket(control.SocketPath(sd.Path()))
+	path := control.SocketPath(a.StateDir().Path())
+	sock, err := control.ListenSocket(path)
 	if err != nil {
 		return err
 	}
@@ -73,33 +79,22 @@ func (c *controlPlane) start(m runtime.Main, sd *statedir.Dir, logger *slog.Logg
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			if err := control.Serve(ctx, l, c.srv.Handler(requireToken, c.token)); err != nil {
+			if err := control.Serve(ctx, l, srv.Handler(requireToken, c.token)); err != nil {
 				logger.Error("control API stopped", "addr", l.Addr().String(), "err", err)
 			}
 		}()
 	}
 	serve(sock, false)
-	logger.Info("control socket listening", "path", control.SocketPath(sd.Path()))
+	logger.Info("control socket listening", "path", path)
 	if c.tcp != nil {
 		serve(c.tcp, true)
-		logger.Info("HTTP API listening", "addr", c.tcp.Addr().String(), "changes", map[bool]string{true: "need the bearer token", false: "refused (no token_file)"}[c.token != ""])
+		changes := "refused (no token_file)"
+		if c.token != "" {
+			changes = "need the bearer token"
+		}
+		logger.Info("HTTP API listening", "addr", c.tcp.Addr().String(), "changes", changes)
 	}
 	return nil
-}
-
-func (c *controlPlane) engine() *runtime.Engine {
-	if c.srv == nil {
-		return nil
-	}
-	return c.srv.Engine()
-}
-
-// engineOptions adds the gate (silences and the plan's maintenance
-// windows) and the lateness histogram to o.
-func (c *controlPlane) engineOptions(o runtime.EngineOptions, plan *runtime.Plan) runtime.EngineOptions {
-	o.Gate = runtime.Gates{c.silences, plan.Maintenance}
-	o.OnCheckStart = c.metrics.ObserveLateness
-	return o
 }
 
 // close stops the listeners.

@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/control"
@@ -36,11 +37,11 @@ func newCtlClient(o *options) (*ctlClient, error) {
 	if path == "" {
 		cfg, err := config.Load(o.config, o.confdir)
 		if err != nil {
-			return nil, &configError{err}
+			return nil, &app.ConfigError{Err: err}
 		}
 		m, err := runtime.NewResolver(cfg).Main()
 		if err != nil {
-			return nil, &configError{err}
+			return nil, &app.ConfigError{Err: err}
 		}
 		path = control.SocketPath(m.StateDir)
 	}
@@ -98,9 +99,9 @@ func (c *ctlClient) do(method, path string, body, out any) error {
 // ctlFail reports err and returns the exit status: 2 for no daemon or a
 // configuration problem, 1 otherwise.
 func ctlFail(stderr io.Writer, err error) int {
-	var ce *configError
+	var ce *app.ConfigError
 	if errors.As(err, &ce) {
-		printConfigError(stderr, ce.err)
+		printConfigError(stderr, ce.Err)
 		return exitConfig
 	}
 	fmt.Fprintf(stderr, "monsta: %v\n", err)

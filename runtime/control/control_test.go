@@ -115,8 +115,7 @@ func newFixture(t testing.TB, conf string, outcome map[string]error) *fixture {
 	eng, err := runtime.NewEngine(plan, runtime.EngineOptions{Clock: clk, Gate: runtime.Gates{sil, plan.Maintenance}})
 	must(err)
 	t.Cleanup(func() { eng.Close(context.Background()) })
-	srv := New(Options{Silences: sil, Host: "mon1"})
-	srv.SetEngine(eng)
+	srv := New(Options{Engine: func() *runtime.Engine { return eng }, Silences: sil, Host: "mon1"})
 	return &fixture{srv: srv, eng: eng, clk: clk, sil: sil, out: out}
 }
 
@@ -337,8 +336,7 @@ func TestMetrics(t *testing.T) {
 	m := metrics.New(f.srv.Engine, "1.2.3")
 	m.ObserveLateness(3 * time.Millisecond)
 	f.run(t, "web", "db", "mail")
-	srv := New(Options{Silences: f.sil, Metrics: m})
-	srv.SetEngine(f.eng)
+	srv := New(Options{Engine: f.srv.Engine, Silences: f.sil, Metrics: m})
 	problems, err := testutil.GatherAndLint(m.Registry())
 	if err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %+v", err, problems)

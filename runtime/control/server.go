@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"path"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/monsta/monsta/runtime"
@@ -24,6 +23,9 @@ import (
 
 // Options configure a Server.
 type Options struct {
+	// Engine returns the engine of the moment (it changes on reload; nil
+	// while starting).
+	Engine   func() *runtime.Engine
 	Silences *silence.Store
 	// Failed lists notifications given up for good (the state directory's
 	// failed folder); nil: none.
@@ -37,13 +39,12 @@ type Options struct {
 	Refresh time.Duration
 }
 
-// Server holds what the handlers read. The engine is swapped on reload.
+// Server holds what the handlers read.
 type Server struct {
-	o   Options
-	eng atomic.Pointer[runtime.Engine]
+	o Options
 }
 
-// New returns a Server; set its engine with SetEngine before serving.
+// New returns a Server.
 func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -54,11 +55,13 @@ func New(o Options) *Server {
 	return &Server{o: o}
 }
 
-// SetEngine makes e the engine the handlers show and command.
-func (s *Server) SetEngine(e *runtime.Engine) { s.eng.Store(e) }
-
-// Engine returns the current engine (nil before SetEngine).
-func (s *Server) Engine() *runtime.Engine { return s.eng.Load() }
+// Engine returns the current engine (nil while starting).
+func (s *Server) Engine() *runtime.Engine {
+	if s.o.Engine == nil {
+		return nil
+	}
+	return s.o.Engine()
+}
 
 // Handler returns the HTTP handler. With a non-empty token every request
 // that changes something must carry "Authorization: Bearer TOKEN"; with
