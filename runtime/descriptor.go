@@ -124,7 +124,7 @@ func (d *Descriptor) validate() error {
 			has = has || o.Name == "timeout"
 		}
 		if !has {
-			d.Options = append(d.Options, Option{Name: "timeout", Default: DefaultCheckTimeout, Parse: Seconds,
+			d.Options = append(d.Options, Option{Name: "timeout", Default: DefaultCheckTimeout, Parse: PositiveSeconds,
 				Help: "Seconds a run may take before the check fails."})
 		}
 	}
@@ -138,6 +138,11 @@ func (d *Descriptor) validate() error {
 		if o.Help == "" {
 			return fmt.Errorf("%s type %q: option %q has no help text", d.Kind, d.Name, o.Name)
 		}
+		if o.Name == "timeout" && (o.Parse == nil || acceptsZero(o.Parse)) {
+			// The timeout is the run's deadline (DeadlineFor); 0 would
+			// fail every run at once.
+			return fmt.Errorf("%s type %q: option \"timeout\" must refuse 0 (parse it with PositiveSeconds)", d.Kind, d.Name)
+		}
 		if !o.Required && o.Default != "" && o.Parse != nil {
 			if _, err := o.Parse(o.Default); err != nil {
 				return fmt.Errorf("%s type %q: option %q: default %q: %w", d.Kind, d.Name, o.Name, o.Default, err)
@@ -146,4 +151,9 @@ func (d *Descriptor) validate() error {
 		d.optIdx[o.Name] = i
 	}
 	return nil
+}
+
+func acceptsZero(parse func(string) (any, error)) bool {
+	_, err := parse("0")
+	return err == nil
 }

@@ -42,9 +42,9 @@ var mainDescriptor = Descriptor{Kind: KindNotifier, Name: "main", Description: "
 		{Name: "max_concurrent_checks", Default: "1000", Parse: positiveInt, Help: "Most checks running at once."},
 		{Name: "lua_exec", Default: "no", Parse: Bool, Help: "Allow Lua code to run commands with monsta.exec."},
 		{Name: "hostname", Help: "Host name shown in messages; empty: the system's."},
-		{Name: "notify_retry_initial", Default: "5", Parse: PositiveSeconds, Help: "Seconds before the first retry of a failed notification; later waits double."},
-		{Name: "notify_retry_max", Default: "300", Parse: PositiveSeconds, Help: "Longest wait in seconds between two retries of a notification."},
-		{Name: "notify_retry_for", Default: "86400", Parse: PositiveSeconds, Help: "Seconds after which a notification that still fails is given up and set aside."},
+		{Name: "notify_retry_initial", Default: "5", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) before the first retry of a failed notification; later waits double."},
+		{Name: "notify_retry_max", Default: "300", Parse: AtLeastSeconds(MinInterval), Help: "Longest wait in seconds (at least 1) between two retries of a notification."},
+		{Name: "notify_retry_for", Default: "86400", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) after which a notification that still fails is given up and set aside."},
 	},
 	NewNotifier: func(*Options) (Notifier, error) { return nil, nil },
 }
@@ -154,7 +154,7 @@ type Plan struct {
 var testDescriptor = Descriptor{Kind: KindNotifier, Name: "test", Description: "a [Test_*] section",
 	Options: []Option{
 		{Name: "checks", Required: true, Parse: Words, Help: "Space-separated check names, without the Check_ prefix."},
-		{Name: "interval", Default: "300", Parse: PositiveSeconds, Help: "Seconds from the start of one run to the start of the next."},
+		{Name: "interval", Default: "300", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) from the start of one run to the start of the next."},
 		{Name: "requires", Default: "all", Parse: OneOf("all", "any"), Help: "all: every check must pass; any: one passing check suffices."},
 		{Name: "notify", Parse: parseNotify, Help: "Escalation: blocks N:name1,name2 separated by spaces; level 0 fires on every run."},
 		{Name: "recovery", Default: "yes", Parse: Bool, Help: "Send a recovery message to everyone notified during a failure streak."},

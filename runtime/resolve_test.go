@@ -86,6 +86,21 @@ func TestResolveErrors(t *testing.T) {
 			[]string{`monsta.conf:12: [Test_u] checks: the test has no checks`}},
 		{"bad main value", "[main]\ndaemonize=maybe\n" + okBase,
 			[]string{`monsta.conf:2: [main] daemonize: "maybe" is not yes or no`}},
+		// issue 17: nonsense timings flooded the log; each is a file:line error.
+		{"interval below 1 s", okBase + "[Test_u]\nchecks=a\ninterval=0.000000001\n",
+			[]string{`monsta.conf:13: [Test_u] interval: "0.000000001": must be at least 1 second`}},
+		{"interval 0", okBase + "[Test_u]\nchecks=a\ninterval=0\n",
+			[]string{`monsta.conf:13: [Test_u] interval: "0": must be at least 1 second`}},
+		{"notify_retry_initial below 1 s", "[main]\nnotify_retry_initial=0.000000001\nnotify_retry_max=0.5\nnotify_retry_for=0\n" + okBase,
+			[]string{
+				`monsta.conf:2: [main] notify_retry_initial: "0.000000001": must be at least 1 second`,
+				`monsta.conf:3: [main] notify_retry_max: "0.5": must be at least 1 second`,
+				`monsta.conf:4: [main] notify_retry_for: "0": must be at least 1 second`,
+			}},
+		{"timeout 0", "[Check_a]\ntype=fake\nhost=x\ntimeout=0\n",
+			[]string{`monsta.conf:4: [Check_a] timeout: "0": must be more than 0 seconds`}},
+		{"timeout 0 from a default section", "[fake_default]\ntimeout=0\n[Check_a]\ntype=fake\nhost=x\n",
+			[]string{`monsta.conf:2: [fake_default] timeout: "0": must be more than 0 seconds`}},
 		{"all problems at once, sorted", "[Check_a]\ntype=fake\nport=0\n[Test_t]\nchecks=zz\ninterval=-1\n",
 			[]string{
 				`monsta.conf:1: [Check_a] host: required option missing`,
@@ -165,6 +180,9 @@ func TestRegistryRejects(t *testing.T) {
 		{"no help", func(d *Descriptor) { d.Options[0].Help = "" }, "no help text"},
 		{"bad default", func(d *Descriptor) { d.Options[0].Parse = Port; d.Options[0].Default = "x" }, "default"},
 		{"wrong constructor", func(d *Descriptor) { d.Kind = KindNotifier }, "needs NewNotifier"},
+		{"timeout that accepts 0", func(d *Descriptor) {
+			d.Options = append(d.Options, Option{Name: "timeout", Default: "1", Parse: Seconds, Help: "T."})
+		}, `option "timeout" must refuse 0`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -41,7 +41,7 @@ func cmdHelp(o *options, stdout, stderr io.Writer) int {
 		}
 	}
 	if reg == nil {
-		r, lt, _, err := newRegistry(o.confdir, runtime.Main{}, stderrLogger(o))
+		r, lt, _, err := newRegistry(o, runtime.Main{}, stderrLogger(o))
 		if err != nil {
 			fmt.Fprintf(stderr, "monsta: %v\n", err)
 			return exitConfig

@@ -37,12 +37,12 @@ func (e *configError) Unwrap() error { return e.err }
 // confdir. When Lua files do not load, the registry still holds every type
 // that did, and luaErr says what went wrong (with positions), so that the
 // INI problems can be reported with it.
-func newRegistry(confdir string, main runtime.Main, logger *slog.Logger) (reg *runtime.Registry, lt *luaTypes, luaErr, err error) {
+func newRegistry(o *options, main runtime.Main, logger *slog.Logger) (reg *runtime.Registry, lt *luaTypes, luaErr, err error) {
 	reg = runtime.NewRegistry()
 	if err := builtins.Register(reg, builtins.Env{Logger: logger}); err != nil {
 		return nil, nil, nil, err
 	}
-	lt, luaErr = loadLua(confdir, main, reg, logger)
+	lt, luaErr = loadLua(o, main, reg, logger)
 	reg.Freeze()
 	return reg, lt, luaErr, nil
 }
@@ -51,19 +51,18 @@ func newRegistry(confdir string, main runtime.Main, logger *slog.Logger) (reg *r
 // logger for the resolved [main] (types such as the log notifier keep it).
 // Warnings are written to warn (one per line) when warn is not nil.
 func load(o *options, logFor func(runtime.Main) (*slog.Logger, error), warn io.Writer) (*loaded, error) {
-	cfg, err := config.Load(o.config, o.confdir)
+	cfg, err := config.LoadWith(o.config, o.confdir, config.LoadOptions{MaxFileSize: o.maxFileSize})
 	if err != nil {
 		return nil, &configError{err}
 	}
-	main, _, err := runtime.ResolveMain(cfg)
-	if err != nil {
-		return nil, &configError{err}
-	}
+	// A bad [main] is reported by Resolve below, with every other problem;
+	// until then its defaults serve.
+	main, _, _ := runtime.ResolveMain(cfg)
 	logger, err := logFor(main)
 	if err != nil {
 		return nil, err
 	}
-	reg, lt, luaErr, err := newRegistry(o.confdir, main, logger)
+	reg, lt, luaErr, err := newRegistry(o, main, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -13,8 +13,8 @@ type luaTypes struct{ e *lua.Engine }
 
 // loadLua loads the *.lua files of confdir into reg (a missing confdir has
 // none). Errors carry file:line.
-func loadLua(confdir string, main runtime.Main, reg *runtime.Registry, logger *slog.Logger) (*luaTypes, error) {
-	e, err := lua.Load(lua.Config{Dir: confdir, Logger: logger, AllowExec: main.LuaExec}, reg)
+func loadLua(o *options, main runtime.Main, reg *runtime.Registry, logger *slog.Logger) (*luaTypes, error) {
+	e, err := lua.Load(lua.Config{Dir: o.confdir, Logger: logger, AllowExec: main.LuaExec, MaxFileSize: o.maxFileSize}, reg)
 	if err != nil {
 		return nil, err
 	}
