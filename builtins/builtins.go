@@ -38,6 +38,10 @@ func descriptors(env Env) []runtime.Descriptor {
 		smtpCheckDescriptor(),
 		smtpNotifierDescriptor(),
 		mailboxCheckDescriptor(),
+		diskDescriptor(),
+		loadDescriptor(),
+		memoryDescriptor(),
+		fileDescriptor(),
 	}
 }
 
