@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,7 +87,7 @@ type testRunner struct {
 	fp      string
 }
 
-// NewEngine builds every check instance of plan and starts the dispatcher.
+// NewEngine schedules the check instances of plan and starts the dispatcher.
 // Call Run to schedule, and Close when done.
 func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 	if o.Logger == nil {
@@ -120,13 +121,10 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 			tr.streak.restore(st)
 			tr.next, tr.lastRun, tr.lastOK = st.Next, st.LastRun, st.LastOK
 		}
-		for _, cs := range ts.Checks {
-			c, err := cs.New()
-			if err != nil {
-				return nil, fmt.Errorf("test %s: check %s: %w", ts.Name, cs.Name, err)
-			}
-			tr.checks = append(tr.checks, c)
+		if len(ts.Instances) != len(ts.Checks) || slices.Contains(ts.Instances, nil) {
+			return nil, fmt.Errorf("test %s: checks not built (the plan is not from Resolve)", ts.Name)
 		}
+		tr.checks = ts.Instances
 		e.tests = append(e.tests, tr)
 	}
 	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Outbox: o.Outbox, Pending: o.Pending})

@@ -57,7 +57,8 @@ func load(o *options, logFor func(runtime.Main) (*slog.Logger, error), warn io.W
 	}
 	// A bad [main] is reported by Resolve below, with every other problem;
 	// until then its defaults serve.
-	main, _, _ := runtime.ResolveMain(cfg)
+	res := runtime.NewResolver(cfg)
+	main, _ := res.Main()
 	logger, err := logFor(main)
 	if err != nil {
 		return nil, err
@@ -66,7 +67,7 @@ func load(o *options, logFor func(runtime.Main) (*slog.Logger, error), warn io.W
 	if err != nil {
 		return nil, err
 	}
-	plan, warnings, err := runtime.Resolve(cfg, reg)
+	plan, warnings, err := res.Resolve(reg)
 	if warn != nil {
 		for _, w := range warnings {
 			fmt.Fprintln(warn, w.Error())
