@@ -42,6 +42,8 @@ func descriptors(env Env) []runtime.Descriptor {
 		loadDescriptor(),
 		memoryDescriptor(),
 		fileDescriptor(),
+		httpDescriptor(),
+		tlsCheckDescriptor(),
 	}
 }
 
