@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -563,29 +564,40 @@ func (k *Key) finish() {
 	}
 }
 
+// Lines returns every line of the value: the key's own (unless the value
+// starts on the next line) and its continuation lines.
+func (k *Key) Lines() []Line {
+	if k.text == "" {
+		return k.More
+	}
+	return append([]Line{{Text: k.text, Pos: k.Pos}}, k.More...)
+}
+
 // LineOf returns the position of the line of the key's value that holds
-// text: the key's own line or a continuation line. When text is on no line,
-// or on several, it returns the key's line.
+// text: the one line that has it as a word, else the one line that
+// contains it. When no single line does, it returns the key's line.
 func (k *Key) LineOf(text string) Pos {
 	if len(k.More) == 0 || text == "" {
 		return k.Pos
 	}
-	found := Pos{}
-	if strings.Contains(k.text, text) {
-		found = k.Pos
-	}
-	for _, l := range k.More {
-		if strings.Contains(l.Text, text) {
-			if found.Line != 0 {
-				return k.Pos
+	lines := k.Lines()
+	isWord := func(l Line) bool { return slices.Contains(strings.Fields(l.Text), text) }
+	contains := func(l Line) bool { return strings.Contains(l.Text, text) }
+	for _, match := range []func(Line) bool{isWord, contains} {
+		found, n := Pos{}, 0
+		for _, l := range lines {
+			if match(l) {
+				found, n = l.Pos, n+1
 			}
-			found = l.Pos
+		}
+		if n == 1 {
+			return found
+		}
+		if n > 1 {
+			return k.Pos
 		}
 	}
-	if found.Line == 0 {
-		return k.Pos
-	}
-	return found
+	return k.Pos
 }
 
 func displaySection(s string) string {

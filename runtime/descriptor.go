@@ -43,7 +43,11 @@ type Option struct {
 	Required bool
 	Secret   bool                      // never shown in logs, errors or help
 	Parse    func(string) (any, error) // nil: the raw string
-	Help     string                    // one sentence ending in a period
+	// Quoted options read quotes themselves (a list whose items may hold
+	// spaces): they get the value as written, outer quotes kept
+	// (config.Key.Raw), where other options lose one pair of outer quotes.
+	Quoted bool
+	Help   string // one sentence ending in a period
 }
 
 // Descriptor is everything monsta knows about a type: it generates --help,

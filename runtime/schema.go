@@ -137,7 +137,11 @@ type Level struct {
 func parseNotify(s string) (any, error) {
 	var levels []Level
 	seen := map[int]int{}
-	for _, blk := range strings.Fields(s) {
+	blks := strings.Fields(s)
+	for i, blk := range blks {
+		if err := spaceInBlock(blks, i); err != nil {
+			return nil, err
+		}
 		n, list, err := parseLevel(blk)
 		if err != nil {
 			return nil, err
@@ -151,6 +155,26 @@ func parseNotify(s string) (any, error) {
 	}
 	sort.Slice(levels, func(i, j int) bool { return levels[i].Level < levels[j].Level })
 	return levels, nil
+}
+
+// spaceInBlock reports a space inside a LEVEL:name,name block, the one
+// between blks[i] and blks[i+1] ("1:log, log2", "1: log", "1:log ,log2"),
+// which would make the rest a block of its own.
+func spaceInBlock(blks []string, i int) error {
+	if i+1 >= len(blks) {
+		return nil
+	}
+	a, b := blks[i], blks[i+1]
+	var at string
+	switch {
+	case strings.HasSuffix(a, ",") || strings.HasSuffix(a, ":"):
+		at = "after " + strconv.Quote(a[len(a)-1:])
+	case strings.HasPrefix(b, ","):
+		at = `before ","`
+	default:
+		return nil
+	}
+	return fmt.Errorf("%q: space %s; write the names of one level without spaces: %s", a+" "+b, at, a+b)
 }
 
 // parseLevel parses one LEVEL:name[,name…] block of notify.
