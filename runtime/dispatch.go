@@ -36,6 +36,7 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 // delays nobody else; messages to one notification keep their order.
 type Dispatcher struct {
 	log    *slog.Logger
+	clock  Clock
 	retry  RetryPolicy
 	outbox Outbox // nil: memory only
 	queues map[string]*queue
@@ -66,6 +67,7 @@ type DispatcherOptions struct {
 	Logger  *slog.Logger // nil: discard
 	Outbox  Outbox       // nil: keep messages in memory only
 	Pending []Pending    // messages left in the outbox by an earlier run
+	Clock   Clock        // nil: RealClock; ages messages and times retries
 }
 
 // NewDispatcher starts one worker per notification. Pending messages are
@@ -78,7 +80,10 @@ func NewDispatcher(notifs map[string]*NotificationSpec, o DispatcherOptions) *Di
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Dispatcher{log: o.Logger, retry: o.Retry, outbox: o.Outbox, queues: map[string]*queue{}, stop: make(chan struct{})}
+	if o.Clock == nil {
+		o.Clock = RealClock{}
+	}
+	d := &Dispatcher{log: o.Logger, clock: o.Clock, retry: o.Retry, outbox: o.Outbox, queues: map[string]*queue{}, stop: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for name, spec := range notifs {
 		q := &queue{spec: spec}
@@ -189,16 +194,16 @@ func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, spec *Notif
 			d.settle(log, name, it, err.Error())
 			return true
 		}
-		if time.Since(m.Time) > d.retry.MaxAge {
+		if d.clock.Now().Sub(m.Time) > d.retry.MaxAge {
 			log.Error("NOTIFICATION GIVEN UP after retrying; kept in the outbox's failed folder", "test", m.Test, "state", m.State, "attempts", attempt, "err", err)
 			d.settle(log, name, it, fmt.Sprintf("given up after %d attempts: %v", attempt, err))
 			return true
 		}
 		wait := d.retry.backoff(attempt)
 		log.Warn("notification failed, will retry", "test", m.Test, "state", m.State, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
-		t := time.NewTimer(wait)
+		t := d.clock.NewTimer(wait)
 		select {
-		case <-t.C:
+		case <-t.C():
 		case <-d.stop:
 			t.Stop()
 			log.Warn("notification not delivered before shutdown; kept for the next start", "test", m.Test, "state", m.State)

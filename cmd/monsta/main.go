@@ -180,10 +180,6 @@ func countProblems(err error) int {
 			n += countProblems(x)
 		}
 		return n
-	case interface{ Unwrap() error }:
-		if _, ok := err.(*configError); ok {
-			return countProblems(e.Unwrap())
-		}
 	}
 	return 1
 }
