@@ -51,6 +51,7 @@ type Plan struct {
 	Checks        map[string]*CheckSpec
 	Notifications map[string]*NotificationSpec
 	Tests         []*TestSpec // in configuration order
+	Maintenance   Maintenance // in configuration order
 	Warnings      []*config.Error
 }
 
@@ -87,6 +88,7 @@ func NewResolver(cfg *config.Config) *Resolver {
 	}
 	var mp config.Problems
 	o, valid := resolveOptions(&mp, mainSchema.declared(), sec, defaultSection(cfg), nil)
+	valid = valid && checkListen(&mp, o)
 	r.probs.List = append(r.probs.List, mp.List...)
 	if !valid {
 		r.mainErr = mp.Err()
@@ -123,6 +125,7 @@ func (r *Resolver) Resolve(reg *Registry) (*Plan, []*config.Error, error) {
 		}
 		rs.probs.Addf(pos, "", "", "no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)")
 	}
+	rs.maintenance()
 	rs.unused()
 	p := rs.plan
 	p.Warnings = rs.probs.Warnings()
@@ -147,6 +150,7 @@ type resolution struct {
 	plan       *Plan
 	usedChecks map[string]bool
 	usedNotifs map[string]bool
+	maintSecs  []*config.Section // [Maintenance_*], resolved after the tests
 }
 
 // typeDefaults collects the [TYPE_default] sections and warns about the
@@ -219,7 +223,7 @@ func declaresSchema(s *Schema, option string) bool {
 // the case is wrong ([check_a] for [Check_a], [default] for [DEFAULT]), or "".
 func caseFix(name string) string {
 	low := strings.ToLower(name)
-	for _, p := range []string{"Check_", "Test_", "Notification_"} {
+	for _, p := range []string{"Check_", "Test_", "Notification_", "Maintenance_"} {
 		if strings.HasPrefix(low, strings.ToLower(p)) && !strings.HasPrefix(name, p) {
 			return p + name[len(p):]
 		}
@@ -256,12 +260,14 @@ func (r *resolution) typedSections() (tests []*config.Section) {
 			r.notification(s)
 		case strings.HasPrefix(s.Name, "Test_"):
 			tests = append(tests, s)
+		case strings.HasPrefix(s.Name, "Maintenance_"):
+			r.maintSecs = append(r.maintSecs, s)
 		case strings.HasSuffix(s.Name, "_default") && caseFix(s.Name) == "":
 		case s.Name == DefaultSection:
 		case caseFix(s.Name) != "":
 			r.probs.Addf(s.Pos, s.Name, "", "unknown section: section names are case-sensitive; did you mean [%s]?", caseFix(s.Name))
 		default:
-			r.probs.Warnf(s.Pos, s.Name, "", "unknown section, ignored (expected main, Check_*, Test_*, Notification_*, TYPE_default or DEFAULT)")
+			r.probs.Warnf(s.Pos, s.Name, "", "unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_*, TYPE_default or DEFAULT)")
 		}
 	}
 	return tests
@@ -399,6 +405,15 @@ func (r *resolution) testNotify(t *TestSpec, o *Options) {
 	}
 }
 
+// maintenance resolves the [Maintenance_] sections against the tests.
+func (r *resolution) maintenance() {
+	for _, s := range r.maintSecs {
+		if m := resolveMaintenance(&r.probs, s, r.plan.Tests); m != nil {
+			r.plan.Maintenance = append(r.plan.Maintenance, m)
+		}
+	}
+}
+
 // unused warns about checks and notifications no test uses.
 func (r *resolution) unused() {
 	for name, c := range r.plan.Checks {
@@ -414,7 +429,7 @@ func (r *resolution) unused() {
 }
 
 func isPrefixed(name string) bool {
-	return strings.HasPrefix(name, "Check_") || strings.HasPrefix(name, "Test_") || strings.HasPrefix(name, "Notification_")
+	return strings.HasPrefix(name, "Check_") || strings.HasPrefix(name, "Test_") || strings.HasPrefix(name, "Notification_") || strings.HasPrefix(name, "Maintenance_")
 }
 
 // resolveOptions resolves s against decl: built-in defaults, then the
