@@ -118,13 +118,7 @@ func (r *Resolver) Resolve(reg *Registry) (*Plan, []*config.Error, error) {
 	rs.defaultKeys()
 	tests := rs.typedSections()
 	rs.tests(tests)
-	if len(tests) == 0 {
-		pos := config.Pos{}
-		if len(r.cfg.Files) > 0 {
-			pos.File = r.cfg.Files[0]
-		}
-		rs.probs.Addf(pos, "", "", "no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)")
-	}
+	rs.needTests(len(tests))
 	rs.maintenance()
 	rs.unused()
 	p := rs.plan
@@ -174,6 +168,27 @@ func (r *resolution) typeDefaults() {
 			}
 		}
 	}
+}
+
+// needTests reports a configuration without tests: an error when it
+// defines checks or notifications (they would never run: the original
+// refused it too), a warning when it defines nothing (the packaged
+// configuration, as shipped).
+func (r *resolution) needTests(n int) {
+	if n > 0 {
+		return
+	}
+	pos := config.Pos{}
+	if len(r.cfg.Files) > 0 {
+		pos.File = r.cfg.Files[0]
+	}
+	for _, s := range r.cfg.Sections() {
+		if s.Name != "main" && s.Name != DefaultSection {
+			r.probs.Addf(pos, "", "", "no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)")
+			return
+		}
+	}
+	r.probs.Warnf(pos, "", "", "no [Test_NAME] section: nothing is monitored")
 }
 
 // DefaultSection is the section whose keys are defaults for every section,

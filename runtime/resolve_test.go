@@ -300,7 +300,7 @@ func TestResolveNeedsATest(t *testing.T) {
 		{"no test", "[Check_a]\ntype=fake\nhost=x\n", []string{
 			`monsta.conf: no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)`,
 		}},
-		{"empty file", "", []string{
+		{"only a notification", "[Notification_a]\ntype=rec\nrecipient=x\n", []string{
 			`monsta.conf: no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)`,
 		}},
 		{"only lower-case sections", "[check_a]\ntype=fake\nhost=x\n[test_a]\nchecks=a\n", []string{
@@ -316,6 +316,14 @@ func TestResolveNeedsATest(t *testing.T) {
 				t.Errorf("Resolve() error =\n%v\nwant\n%s", err, strings.Join(tc.want, "\n"))
 			}
 		})
+	}
+	// A configuration that defines nothing (the packaged one, as shipped)
+	// is valid, with a warning.
+	for _, conf := range []string{"", "[main]\nuser = x\n"} {
+		p, w, err := resolveText(t, map[string]string{"monsta.conf": conf})
+		if err != nil || len(p.Tests) != 0 || len(w) != 1 || w[0].Error() != "monsta.conf: warning: no [Test_NAME] section: nothing is monitored" {
+			t.Errorf("Resolve(%q) = %v, %v; want no error and one warning", conf, w, err)
+		}
 	}
 }
 
