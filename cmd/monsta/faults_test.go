@@ -69,7 +69,8 @@ func TestOriginalStyleConfigRunsUnchanged(t *testing.T) {
 	d := startDaemon(t, path)
 	d.waitLog(`msg="monsta started"`, 1, 10*time.Second)
 	stopSSH() // the service goes down: two failures page bob by mail
-	waitFor(t, "bob's mail", func() bool { return len(mail.Messages()) > 0 })
+	// A message is listed from MAIL FROM on; wait until its DATA is in.
+	waitFor(t, "bob's mail", func() bool { ms := mail.Messages(); return len(ms) > 0 && ms[0].Data != nil })
 	m := mail.Messages()[0]
 	if !m.TLS || m.User != "monsta" || m.To[0] != "bob@example.org" || !strings.Contains(string(m.Data), "FAIL ssh (2 failures)") ||
 		!strings.Contains(string(m.Data), "Auto-Submitted: auto-generated") {
