@@ -134,7 +134,7 @@ func (n *SMTPNotifier) compose(m runtime.Message) ([]byte, error) {
 		to[i] = (&mail.Address{Address: r}).String()
 	}
 	h("To", strings.Join(to, ", "))
-	h("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Subject)))
+	h("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Short)))
 	h("Date", date.Format(time.RFC1123Z))
 	h("Message-ID", fmt.Sprintf("<%s.monsta@%s>", hex.EncodeToString(id), n.hostname))
 	h("Auto-Submitted", "auto-generated")
@@ -143,7 +143,7 @@ func (n *SMTPNotifier) compose(m runtime.Message) ([]byte, error) {
 	h("Content-Transfer-Encoding", "quoted-printable")
 	b.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&b)
-	if _, err := qp.Write([]byte(m.Body)); err != nil {
+	if _, err := qp.Write([]byte(m.Long)); err != nil {
 		return nil, fmt.Errorf("encode body: %w", err)
 	}
 	if err := qp.Close(); err != nil {

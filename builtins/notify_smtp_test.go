@@ -53,7 +53,7 @@ func TestSMTPNotifierDelivers(t *testing.T) {
 	when := time.Date(2026, 11, 24, 7, 30, 0, 0, time.UTC)
 	body := strings.Repeat("long line ", 12) + "\nsecond line: Prüfung fehlgeschlagen\n.\nlast\n"
 	msg := runtime.Message{Test: "www", State: runtime.StateFail, Failures: 2, Time: when,
-		Subject: "FAIL: www — Prüfung", Body: body}
+		Short: "FAIL: www — Prüfung", Long: body}
 	err := guarded(t, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -95,8 +95,8 @@ func TestSMTPNotifierDelivers(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", k, v, want)
 		}
 	}
-	if subj != msg.Subject {
-		t.Errorf("Subject decodes to %q, want %q", subj, msg.Subject)
+	if subj != msg.Short {
+		t.Errorf("Subject decodes to %q, want %q", subj, msg.Short)
 	}
 	if raw := m.Header.Get("Subject"); !strings.HasPrefix(raw, "=?utf-8?") {
 		t.Errorf("raw Subject = %q, want an encoded word", raw)
@@ -149,7 +149,7 @@ func TestSMTPNotifierFailures(t *testing.T) {
 			err := guarded(t, func() error {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				return n.Notify(ctx, runtime.Message{Subject: "s", Body: "b"})
+				return n.Notify(ctx, runtime.Message{Short: "s", Long: "b"})
 			})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Notify() error = %v, want one containing %q", err, tt.wantErr)

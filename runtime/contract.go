@@ -28,6 +28,13 @@ type Verifier interface {
 	Verify(ctx context.Context) error
 }
 
+// SelfLogging is implemented by notifiers whose delivery is itself a log
+// entry (the log notifier); the dispatcher logs their sends at debug only,
+// so that one notification is one line in the log.
+type SelfLogging interface {
+	LogsDelivery()
+}
+
 // PermanentError marks a notifier failure that retrying cannot fix
 // (authentication refused, recipient rejected).
 type PermanentError struct{ Err error }
@@ -72,19 +79,6 @@ type TestResult struct {
 	Failures int // consecutive failures after this run
 	Time     time.Time
 	Checks   []CheckResult
-}
-
-// Message is one notification about a test. Subject and Body are rendered by
-// the runtime (and may be rewritten by hooks); the structured fields are there
-// for notifiers that format their own text.
-type Message struct {
-	Test     string
-	State    State
-	Failures int
-	Time     time.Time
-	Checks   []CheckResult
-	Subject  string
-	Body     string
 }
 
 // NotifyEvent is a notification about to be dispatched to the named

@@ -188,7 +188,11 @@ func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, spec *Notif
 			return false
 		}
 		if err == nil {
-			log.Info("notification sent", "test", m.Test, "state", m.State, "failures", m.Failures, "attempts", attempt)
+			level := slog.LevelInfo
+			if _, quiet := spec.Notifier.(SelfLogging); quiet {
+				level = slog.LevelDebug
+			}
+			log.Log(d.ctx, level, "notification sent", "test", m.Test, "state", m.State, "failures", m.Failures, "attempts", attempt)
 			d.settle(log, name, it, "")
 			return true
 		}

@@ -12,6 +12,7 @@ import (
 type TestState struct {
 	Fingerprint string    `json:"fingerprint"`
 	Failures    int       `json:"failures"`
+	Since       time.Time `json:"since,omitzero"` // first failure of the streak
 	Notified    []string  `json:"notified,omitempty"`
 	LastNotify  time.Time `json:"last_notify,omitzero"`
 	LastLevel   int       `json:"last_level,omitempty"`
@@ -45,6 +46,7 @@ func (t *TestSpec) Fingerprint() string {
 func (s *streak) export() TestState {
 	return TestState{
 		Failures:   s.failures,
+		Since:      s.since,
 		Notified:   slices.Clone(s.notified),
 		LastNotify: s.lastNotify,
 		LastLevel:  s.lastLevel,
@@ -53,6 +55,7 @@ func (s *streak) export() TestState {
 
 func (s *streak) restore(st TestState) {
 	s.failures = st.Failures
+	s.since = st.Since
 	s.notified = slices.Clone(st.Notified)
 	s.lastNotify = st.LastNotify
 	s.lastLevel = st.LastLevel

@@ -70,7 +70,7 @@ func TestOriginalStyleConfigRunsUnchanged(t *testing.T) {
 	stopSSH() // the service goes down: two failures page bob by mail
 	waitFor(t, "bob's mail", func() bool { return len(mail.Messages()) > 0 })
 	m := mail.Messages()[0]
-	if !m.TLS || m.User != "monsta" || m.To[0] != "bob@example.org" || !strings.Contains(string(m.Data), "FAIL ssh (2 failures)") ||
+	if !m.TLS || m.User != "monsta" || m.To[0] != "bob@example.org" || !strings.Contains(string(m.Data), "(2 failures since ") ||
 		!strings.Contains(string(m.Data), "Auto-Submitted: auto-generated") {
 		t.Errorf("bob's mail: tls=%v user=%q to=%v\n%s", m.TLS, m.User, m.To, m.Data)
 	}
@@ -182,7 +182,7 @@ func TestKillDuringSendResumes(t *testing.T) {
 	if n := len(mail.Messages()); n != 1 {
 		t.Errorf("server got %d messages, want 1", n)
 	}
-	if !strings.Contains(string(mail.Messages()[0].Data), "FAIL down (1 failure)") {
+	if !strings.Contains(string(mail.Messages()[0].Data), "(1 failure since ") {
 		t.Errorf("resumed message:\n%s", mail.Messages()[0].Data)
 	}
 	d2.stop(syscall.SIGTERM)

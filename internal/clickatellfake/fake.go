@@ -17,6 +17,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf16"
+
+	"github.com/monsta/monsta/internal/gsm7"
 )
 
 // Account holds the credentials the fake accepts.
@@ -38,11 +40,44 @@ type Message struct {
 type Server struct {
 	URL string // base URL: scheme, host and port
 
-	acct Account
-	srv  *httptest.Server
-	mu   sync.Mutex
-	msgs []Message
-	reqs int
+	acct   Account
+	srv    *httptest.Server
+	mu     sync.Mutex
+	msgs   []Message
+	reqs   int
+	script []Answer
+}
+
+// Answer is a canned reply to one API request.
+type Answer struct {
+	Status int    // HTTP status; 0 means 200
+	Body   string // e.g. "ERR: 113, Maximum message parts exceeded"
+}
+
+// Script makes the next requests get these answers, in order; then the
+// fake answers by itself again.
+func (s *Server) Script(answers ...Answer) {
+	s.mu.Lock()
+	s.script = append(s.script, answers...)
+	s.mu.Unlock()
+}
+
+// scripted writes the next canned answer, if there is one.
+func (s *Server) scripted(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	if len(s.script) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	a := s.script[0]
+	s.script = s.script[1:]
+	s.mu.Unlock()
+	if strings.HasPrefix(a.Body, "{") {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(max(a.Status, http.StatusOK))
+	fmt.Fprintln(w, a.Body)
+	return true
 }
 
 // Start starts a plain-HTTP fake accepting acct.
@@ -101,6 +136,9 @@ func (s *Server) count() {
 // legacy serves GET or POST /http/sendmsg.
 func (s *Server) legacy(w http.ResponseWriter, r *http.Request) {
 	s.count()
+	if s.scripted(w) {
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		fmt.Fprintf(w, "ERR: 101, Invalid or missing parameters\n")
 		return
@@ -185,6 +223,9 @@ func restError(w http.ResponseWriter, status, code int, text string) {
 // rest serves POST /messages.
 func (s *Server) rest(w http.ResponseWriter, r *http.Request) {
 	s.count()
+	if s.scripted(w) {
+		return
+	}
 	switch {
 	case r.Method != http.MethodPost:
 		restError(w, http.StatusMethodNotAllowed, 42, "HTTP method is not supported on this resource")
@@ -237,20 +278,7 @@ func validNumber(s string) bool {
 	return true
 }
 
-const (
-	gsmBasic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
-		"¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-	gsmExt = "^{}\\[~]|€\f"
-)
-
-func isGSM(s string) bool {
-	for _, c := range s {
-		if !strings.ContainsRune(gsmBasic, c) && !strings.ContainsRune(gsmExt, c) {
-			return false
-		}
-	}
-	return true
-}
+func isGSM(s string) bool { return gsm7.Septets(s) >= 0 }
 
 // fits returns "" when text is one SMS, else why not.
 func fits(text string, unicode bool) string {
@@ -260,16 +288,9 @@ func fits(text string, unicode bool) string {
 		}
 		return ""
 	}
-	n := 0
-	for _, c := range text {
-		switch {
-		case strings.ContainsRune(gsmBasic, c):
-			n++
-		case strings.ContainsRune(gsmExt, c):
-			n += 2
-		default:
-			return fmt.Sprintf("%q is not in the GSM 7-bit alphabet; set unicode=1", c)
-		}
+	n := gsm7.Septets(text)
+	if n < 0 {
+		return "text is not in the GSM 7-bit alphabet; set unicode=1"
 	}
 	if n > 160 {
 		return fmt.Sprintf("%d GSM characters, one SMS holds 160", n)
