@@ -38,6 +38,12 @@ func descriptors(env Env) []runtime.Descriptor {
 		smtpCheckDescriptor(),
 		smtpNotifierDescriptor(),
 		mailboxCheckDescriptor(),
+		diskDescriptor(),
+		loadDescriptor(),
+		memoryDescriptor(),
+		fileDescriptor(),
+		httpDescriptor(),
+		tlsCheckDescriptor(),
 	}
 }
 

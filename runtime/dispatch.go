@@ -135,22 +135,13 @@ func (d *Dispatcher) Enqueue(name string, m Message) error {
 }
 
 // Send delivers m through the named notification now, once, within the
-// notifier's deadline; for --run and Lua's monsta.notify.
+// notifier's deadline, bypassing the queue.
 func (d *Dispatcher) Send(ctx context.Context, name string, m Message) error {
 	q, ok := d.queues[name]
 	if !ok {
 		return fmt.Errorf("no notification named %q", name)
 	}
-	return deliver(ctx, q.spec, m)
-}
-
-func deliver(ctx context.Context, spec *NotificationSpec, m Message) error {
-	ctx, cancel := context.WithTimeout(ctx, spec.Desc.DeadlineFor(spec.Opts))
-	defer cancel()
-	if err := spec.Notifier.Notify(ctx, m); err != nil {
-		return fmt.Errorf("notification %s (%s): %w", spec.Name, spec.Desc.Name, err)
-	}
-	return nil
+	return q.spec.Send(ctx, m)
 }
 
 func (d *Dispatcher) work(name string, q *queue) {
@@ -182,7 +173,7 @@ func (d *Dispatcher) work(name string, q *queue) {
 func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, spec *NotificationSpec, it item) bool {
 	m := it.m
 	for attempt := 1; ; attempt++ {
-		err := deliver(d.ctx, spec, m)
+		err := spec.Send(d.ctx, m)
 		if err != nil && d.ctx.Err() != nil {
 			log.Warn("notification not delivered before shutdown; kept for the next start", "test", m.Test, "state", m.State)
 			return false

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,9 @@ type EngineOptions struct {
 	// engine (a reload or a restart); only tests whose Fingerprint matches
 	// take theirs.
 	State map[string]TestState
+	// Gate, when set, is asked after each run whether the test's
+	// notifications are held (silences, maintenance windows, …).
+	Gate Gate
 	// OnCheckStart, when set, is called as each check starts with how late
 	// it started against its schedule (benchmarks measure lateness with it).
 	OnCheckStart func(late time.Duration)
@@ -44,6 +48,7 @@ type Engine struct {
 	sem      chan struct{}
 	onStart  func(time.Duration)
 	saver    StateSaver
+	gate     Gate
 	host     string
 	tests    []*testRunner
 	runs     sync.WaitGroup
@@ -77,10 +82,12 @@ type testRunner struct {
 	streak  streak
 	lastRun time.Time
 	lastOK  bool
+	lastDur time.Duration
+	lastRes []CheckResult // of the last run, for the control API
 	fp      string
 }
 
-// NewEngine builds every check instance of plan and starts the dispatcher.
+// NewEngine schedules the check instances of plan and starts the dispatcher.
 // Call Run to schedule, and Close when done.
 func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 	if o.Logger == nil {
@@ -103,6 +110,7 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		hooks:   o.Hooks,
 		sem:     make(chan struct{}, max(plan.Main.MaxConcurrentChecks, 1)),
 		onStart: o.OnCheckStart,
+		gate:    o.Gate,
 		host:    host,
 		jobs:    make(chan job),
 		quit:    make(chan struct{}),
@@ -113,13 +121,10 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 			tr.streak.restore(st)
 			tr.next, tr.lastRun, tr.lastOK = st.Next, st.LastRun, st.LastOK
 		}
-		for _, cs := range ts.Checks {
-			c, err := cs.New()
-			if err != nil {
-				return nil, fmt.Errorf("test %s: check %s: %w", ts.Name, cs.Name, err)
-			}
-			tr.checks = append(tr.checks, c)
+		if len(ts.Instances) != len(ts.Checks) || slices.Contains(ts.Instances, nil) {
+			return nil, fmt.Errorf("test %s: checks not built (the plan is not from Resolve)", ts.Name)
 		}
+		tr.checks = ts.Instances
 		e.tests = append(e.tests, tr)
 	}
 	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Outbox: o.Outbox, Pending: o.Pending})
@@ -245,6 +250,7 @@ func (e *Engine) RunTestOnce(ctx context.Context, name string) (TestResult, erro
 }
 
 func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time) TestResult {
+	start := e.clock.Now()
 	results := make([]CheckResult, len(t.checks))
 	if len(t.checks) == 1 {
 		results[0] = e.runCheck(ctx, t, 0, scheduled)
@@ -261,12 +267,25 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	}
 	ok := evaluate(t.spec.RequireAll, results)
 	now := e.clock.Now()
+	var held Hold
+	if e.gate != nil {
+		held, _ = e.gate.Hold(GateQuery{Test: t.spec.Name, Now: now})
+	}
 	t.mu.Lock()
-	before := t.streak.failures
+	before, wasHeld, wasOwed := t.streak.failures, t.streak.held, t.streak.owed
 	dec, send := decide(t.spec, &t.streak, ok, now)
+	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held.Reason)
 	failures := t.streak.failures
-	t.lastRun, t.lastOK = now, ok
+	changed := failures != before || t.streak.held != wasHeld || t.streak.owed != wasOwed
+	t.lastRun, t.lastOK, t.lastDur, t.lastRes = now, ok, now.Sub(start), results
 	t.mu.Unlock()
+	if held.Reason != wasHeld {
+		if held.Reason != "" {
+			e.log.Info("notifications held", "test", t.spec.Name, "reason", held.Reason, "by", held.By)
+		} else {
+			e.log.Info("notifications released", "test", t.spec.Name, "was", wasHeld, "paging", send && !ok)
+		}
+	}
 	r := TestResult{Test: t.spec.Name, OK: ok, Failures: failures, Time: now, Checks: results}
 	// Durable before visible: notifications go to the outbox, then the
 	// streak to the state file, and only then is the result logged. A kill
@@ -277,7 +296,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 		t.streak.sent(dec, names, now)
 		t.mu.Unlock()
 	}
-	if e.saver != nil && (failures != before || send) {
+	if e.saver != nil && (changed || send) {
 		e.save(t)
 	}
 	e.logResult(t, r, dec.State == StateRecovered)

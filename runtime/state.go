@@ -12,13 +12,17 @@ import (
 type TestState struct {
 	Fingerprint string    `json:"fingerprint"`
 	Failures    int       `json:"failures"`
-	Since       time.Time `json:"since,omitzero"` // first failure of the streak
 	Notified    []string  `json:"notified,omitempty"`
 	LastNotify  time.Time `json:"last_notify,omitzero"`
 	LastLevel   int       `json:"last_level,omitempty"`
 	Next        time.Time `json:"next,omitzero"`
 	LastRun     time.Time `json:"last_run,omitzero"`
 	LastOK      bool      `json:"last_ok"`
+	Since       time.Time `json:"since,omitzero"` // first failure of the streak
+	// Held is the hold in force at the last run; Owed says a page of
+	// level 1 or more was held back and is due when the hold ends.
+	Held HoldReason `json:"held,omitempty"`
+	Owed bool       `json:"owed,omitempty"`
 }
 
 // Fingerprint identifies a test's checks: its name and, for each check, its
@@ -46,17 +50,21 @@ func (t *TestSpec) Fingerprint() string {
 func (s *streak) export() TestState {
 	return TestState{
 		Failures:   s.failures,
-		Since:      s.since,
 		Notified:   slices.Clone(s.notified),
 		LastNotify: s.lastNotify,
 		LastLevel:  s.lastLevel,
+		Since:      s.since,
+		Held:       s.held,
+		Owed:       s.owed,
 	}
 }
 
 func (s *streak) restore(st TestState) {
 	s.failures = st.Failures
-	s.since = st.Since
 	s.notified = slices.Clone(st.Notified)
 	s.lastNotify = st.LastNotify
 	s.lastLevel = st.LastLevel
+	s.since = st.Since
+	s.held = st.Held
+	s.owed = st.Owed
 }

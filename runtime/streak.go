@@ -6,10 +6,12 @@ import "time"
 // notified during the current failure streak.
 type streak struct {
 	failures   int
-	since      time.Time // first failure of the current streak
-	notified   []string  // notification names sent a FAIL in this streak, in order
-	lastNotify time.Time // last FAIL notification of this streak (for renotify)
-	lastLevel  int       // highest level that fired in this streak
+	notified   []string   // notification names sent a FAIL in this streak, in order
+	lastNotify time.Time  // last FAIL notification of this streak (for renotify)
+	lastLevel  int        // highest level that fired in this streak
+	since      time.Time  // first failure of this streak
+	held       HoldReason // the hold in force at the last run ("" none)
+	owed       bool       // a page of level 1+ was held back in this streak
 }
 
 // observe records one run at now. It returns the failure count after the

@@ -268,7 +268,8 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 	if err != nil {
 		return res, fmt.Errorf("load configuration: %w", err)
 	}
-	main, _, err := monsta.ResolveMain(cfg)
+	resolver := monsta.NewResolver(cfg)
+	main, err := resolver.Main()
 	if err != nil {
 		return res, fmt.Errorf("resolve [main]: %w", err)
 	}
@@ -283,7 +284,7 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 		return res, err
 	}
 	reg.Freeze()
-	plan, _, err := monsta.Resolve(cfg, reg)
+	plan, _, err := resolver.Resolve(reg)
 	if err != nil {
 		return res, fmt.Errorf("resolve configuration: %w", err)
 	}

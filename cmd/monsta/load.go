@@ -55,7 +55,8 @@ func load(o *options, logFor func(runtime.Main) (*slog.Logger, error), warn io.W
 	if err != nil {
 		return nil, &configError{err}
 	}
-	main, _, err := runtime.ResolveMain(cfg)
+	res := runtime.NewResolver(cfg)
+	main, err := res.Main()
 	if err != nil {
 		return nil, &configError{err}
 	}
@@ -67,7 +68,7 @@ func load(o *options, logFor func(runtime.Main) (*slog.Logger, error), warn io.W
 	if err != nil {
 		return nil, err
 	}
-	plan, warnings, err := runtime.Resolve(cfg, reg)
+	plan, warnings, err := res.Resolve(reg)
 	if warn != nil {
 		for _, w := range warnings {
 			fmt.Fprintln(warn, w.Error())

@@ -187,10 +187,10 @@ func (d *Dir) Put(notification string, m runtime.Message) (string, error) {
 	id := fmt.Sprintf("%020d-%08d", now.UnixNano(), d.seq.Add(1)%1e8)
 	data, err := json.Marshal(envelope{Notification: notification, Queued: now, Message: m})
 	if err != nil {
-		// Stats can hold values JSON cannot (NaN): keep the message without them.
-		for i := range m.Checks {
-			m.Checks[i].Stats = nil
-		}
+		// Stats can hold values JSON cannot (NaN): keep the message without
+		// them. m.Checks is shared with the caller (and with every other
+		// notification of the same result), so strip a copy.
+		m.Checks = withoutStats(m.Checks)
 		data, err = json.Marshal(envelope{Notification: notification, Queued: now, Message: m})
 		if err != nil {
 			return "", fmt.Errorf("outbox: encode: %w", err)
@@ -200,6 +200,16 @@ func (d *Dir) Put(notification string, m runtime.Message) (string, error) {
 		return "", fmt.Errorf("outbox: %w", err)
 	}
 	return id, nil
+}
+
+// withoutStats returns a copy of checks with no stats.
+func withoutStats(checks []runtime.CheckResult) []runtime.CheckResult {
+	out := make([]runtime.CheckResult, len(checks))
+	for i, c := range checks {
+		c.Stats = nil
+		out[i] = c
+	}
+	return out
 }
 
 // Delete implements runtime.Outbox.
