@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -141,7 +142,7 @@ func newHTTP(o *runtime.Options) (runtime.Check, error) {
 				return nil, fmt.Errorf("%s has no IPv%s address (ip_version = %[2]s)", ae.Addr, network[3:])
 			}
 			if err == nil && !keep {
-				// As portconnect's abortClose: the connection is closed
+				// As portconnect's netx.Abort: the connection is closed
 				// after each run, and a reset leaves no TIME_WAIT behind.
 				if tc, ok := conn.(*net.TCPConn); ok {
 					tc.SetLinger(0)
@@ -372,7 +373,7 @@ func (e *causeError) Error() string {
 	if errors.As(e.err, &re) {
 		return "TLS handshake: the server did not answer with TLS"
 	}
-	return causeText(e.err)
+	return netx.Cause(nil, e.err).Error()
 }
 func (e *causeError) Unwrap() error { return e.err }
 

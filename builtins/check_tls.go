@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -103,9 +104,9 @@ func newTLSCheck(o *runtime.Options) (runtime.Check, error) {
 func (c *TLSCheck) Run(ctx context.Context) (runtime.Stats, error) {
 	conn, err := c.dialer.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
-		return nil, &stepError{step: "connect", addr: c.addr, err: err}
+		return nil, &netx.Error{Op: "connect", Addr: c.addr, Err: netx.Cause(nil, err)}
 	}
-	defer abortClose(conn)
+	defer netx.Abort(conn)
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
@@ -113,13 +114,13 @@ func (c *TLSCheck) Run(ctx context.Context) (runtime.Stats, error) {
 	defer stop()
 	if c.starttls != "" {
 		if err := starttls(conn, c.starttls, c.serverName); err != nil {
-			return nil, &stepError{step: "STARTTLS (" + c.starttls + ") with", addr: c.addr, err: ctxCause(ctx, err)}
+			return nil, &netx.Error{Op: "STARTTLS (" + c.starttls + ") with", Addr: c.addr, Err: ctxCause(ctx, err)}
 		}
 	}
 	start := time.Now()
 	tc := tls.Client(conn, c.cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, &stepError{step: "TLS handshake with", addr: c.addr, err: ctxCause(ctx, err)}
+		return nil, &netx.Error{Op: "TLS handshake with", Addr: c.addr, Err: ctxCause(ctx, err)}
 	}
 	stats := runtime.Stats{"handshake_seconds": time.Since(start).Seconds()}
 	certs := tc.ConnectionState().PeerCertificates
@@ -204,7 +205,7 @@ func ctxCause(ctx context.Context, err error) error {
 	if dl, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl) {
 		return context.DeadlineExceeded
 	}
-	return err
+	return netx.Cause(nil, err)
 }
 
 // starttlsLineMax caps a line of a STARTTLS preamble.
