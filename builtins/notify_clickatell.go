@@ -114,25 +114,75 @@ func (c *Clickatell) Notify(ctx context.Context, m runtime.Message) error {
 	return c.sendHTTP(ctx, text)
 }
 
+// Verify implements runtime.Verifier without sending an SMS: the legacy
+// API logs in with /http/auth; the REST API reads the account balance
+// (GET /public-client/balance), which needs a valid API key.
+func (c *Clickatell) Verify(ctx context.Context) error {
+	if c.rest {
+		return c.verifyREST(ctx)
+	}
+	form := url.Values{"user": {c.user}, "password": {c.pass}, "api_id": {c.apiID}}
+	status, body, err := c.do(ctx, "login", http.MethodPost, "/http/auth", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+	if err != nil {
+		return err
+	}
+	answer := c.redact(strings.TrimSpace(string(body)))
+	switch {
+	case status/100 != 2:
+		return c.httpStatusErr("login", status, answer)
+	case strings.HasPrefix(answer, "OK:"):
+		return nil
+	case strings.HasPrefix(answer, "ERR:"):
+		code := strings.TrimSpace(strings.SplitN(strings.TrimPrefix(answer, "ERR:"), ",", 2)[0])
+		err := c.fail("login", errors.New(clipAnswer(answer)))
+		if legacyPermanent(code) {
+			return runtime.Permanent(err)
+		}
+		return err
+	}
+	return c.fail("login", fmt.Errorf("unexpected answer %q", clipAnswer(answer)))
+}
+
+func (c *Clickatell) verifyREST(ctx context.Context) error {
+	status, body, err := c.do(ctx, "balance", http.MethodGet, "/public-client/balance", "", nil, map[string]string{"Authorization": c.apiKey})
+	if err != nil {
+		return err
+	}
+	if status/100 == 2 {
+		return nil
+	}
+	var a clickatellRESTAnswer
+	msg := c.redact(clipAnswer(strings.TrimSpace(string(body))))
+	if json.Unmarshal(body, &a) == nil {
+		if t := restErrText(a.Error, a.ErrorCode, a.ErrorDescription); t != "" {
+			msg = c.redact(t)
+		}
+	}
+	return restClassify(a.ErrorCode, c.httpStatusErr("balance", status, msg))
+}
+
 // fail formats an error of one step.
 func (c *Clickatell) fail(step string, err error) error {
 	return fmt.Errorf("clickatell %s: %s: %w", c.host, step, err)
 }
 
-// post sends the request and returns status and (capped) body.
-func (c *Clickatell) post(ctx context.Context, path, contentType string, body []byte, header map[string]string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+// do sends a request for step ("send", "login") and returns status and
+// (capped) body.
+func (c *Clickatell) do(ctx context.Context, step, method, path, contentType string, body []byte, header map[string]string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, c.fail("send", c.redactErr(err))
+		return 0, nil, c.fail(step, c.redactErr(err))
 	}
-	req.Header.Set("Content-Type", contentType)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	req.Header.Set("Accept", "application/json, text/plain")
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return 0, nil, c.fail("send", c.redactErr(err))
+		return 0, nil, c.fail(step, c.redactErr(err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -150,13 +200,13 @@ func (c *Clickatell) sendHTTP(ctx context.Context, text string) error {
 	if c.sender != "" {
 		form.Set("from", c.sender)
 	}
-	status, body, err := c.post(ctx, "/http/sendmsg", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+	status, body, err := c.do(ctx, "send", http.MethodPost, "/http/sendmsg", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
 	if err != nil {
 		return err
 	}
 	answer := c.redact(strings.TrimSpace(string(body)))
 	if status/100 != 2 {
-		return c.httpStatusErr(status, answer)
+		return c.httpStatusErr("send", status, answer)
 	}
 	var errs []error
 	permanent, ids := false, 0
@@ -245,7 +295,7 @@ func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 	if err != nil {
 		return c.fail("send", err)
 	}
-	status, answer, err := c.post(ctx, "/messages", "application/json", body, map[string]string{"Authorization": c.apiKey})
+	status, answer, err := c.do(ctx, "send", http.MethodPost, "/messages", "application/json", body, map[string]string{"Authorization": c.apiKey})
 	if err != nil {
 		return err
 	}
@@ -258,7 +308,7 @@ func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 				msg = c.redact(t)
 			}
 		}
-		return restClassify(a.ErrorCode, c.httpStatusErr(status, msg))
+		return restClassify(a.ErrorCode, c.httpStatusErr("send", status, msg))
 	}
 	if jsonErr != nil {
 		return c.fail("read answer", fmt.Errorf("HTTP %d: %w", status, jsonErr))
@@ -344,8 +394,8 @@ func restClassify(code *int, err error) error {
 
 // httpStatusErr is the error for an HTTP error status; client errors other
 // than rate limiting are permanent.
-func (c *Clickatell) httpStatusErr(status int, text string) error {
-	err := c.fail("send", fmt.Errorf("HTTP %d %s: %s", status, http.StatusText(status), text))
+func (c *Clickatell) httpStatusErr(step string, status int, text string) error {
+	err := c.fail(step, fmt.Errorf("HTTP %d %s: %s", status, http.StatusText(status), text))
 	if status/100 == 4 && status != http.StatusTooManyRequests && status != http.StatusRequestTimeout {
 		return runtime.Permanent(err)
 	}
@@ -421,4 +471,4 @@ Every SMS is one part: the message's short form in the GSM 7-bit alphabet (chara
 
 Errors the API documents as final (legacy ERR 001 authentication failed, 105 invalid destination, 113 too many message parts, ...; REST errorCode 1 bad API key, 25 invalid recipient, ...; any other HTTP 4xx but 408 and 429) set the message aside in the state directory's failed/ folder at once, so the next SMS goes out without waiting; the others (HTTP 5xx, ERR 301 no credit, 901 internal error, REST 19 and 43) are retried in order.
 
---lint logs in to the legacy API with /http/auth. With the REST API it prints "cannot verify without sending": that API has no read-only call an integration key may make.`
+--lint sends nothing: it logs in to the legacy API with /http/auth, and with the REST API it reads the account balance (GET /public-client/balance), which needs a valid API key.`

@@ -127,7 +127,8 @@ func TestSMTPNotifierFailures(t *testing.T) {
 		verifyErr string // Verify's error; "" passes
 	}{
 		{name: "recipient rejected", opts: map[string]string{"port": tlsPort, "recipient": "nobody@monsta.test"},
-			wantErr: "RCPT TO <nobody@monsta.test>: 550 5.1.1", permanent: true},
+			wantErr: "RCPT TO <nobody@monsta.test>: 550 5.1.1", permanent: true,
+			verifyErr: "RCPT TO <nobody@monsta.test>: 550 5.1.1"},
 		{name: "wrong password", opts: map[string]string{"port": tlsPort, "password": "wrong"},
 			wantErr: "AUTH PLAIN as monsta: 535 5.7.8 Authentication failed", permanent: true,
 			verifyErr: "AUTH PLAIN as monsta: 535 5.7.8"},
@@ -176,6 +177,8 @@ func TestSMTPNotifierFailures(t *testing.T) {
 	}
 }
 
+// TestSMTPNotifierVerifySendsNothing: Verify tries MAIL FROM and RCPT TO
+// but never DATA.
 func TestSMTPNotifierVerifySendsNothing(t *testing.T) {
 	fake := startFakeSMTP(t, fakeSMTPConfig{starttls: true, users: map[string]string{"monsta": "s3cret"}})
 	host, port := fake.hostPort(t)
@@ -190,8 +193,14 @@ func TestSMTPNotifierVerifySendsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify() error = %v", err)
 	}
-	if msgs := fake.messages(); len(msgs) != 0 {
-		t.Errorf("Verify() started %d transactions, want none", len(msgs))
+	msgs := fake.Messages()
+	if len(msgs) != 1 || strings.Join(msgs[0].To, " ") != "alice@monsta.test" {
+		t.Errorf("Verify() made transactions %+v, want one envelope to alice@monsta.test", msgs)
+	}
+	for _, m := range msgs {
+		if m.Data != nil {
+			t.Errorf("Verify() sent DATA: %q", m.Data)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -23,10 +24,15 @@ type Notifier interface {
 }
 
 // Verifier is implemented by notifiers that can try their login without
-// sending anything; --lint calls it.
+// sending anything; --lint calls it. A notifier that has no way to check
+// without sending returns an error wrapping ErrCannotVerify.
 type Verifier interface {
 	Verify(ctx context.Context) error
 }
+
+// ErrCannotVerify says a notifier cannot check its settings without
+// sending a message; --lint reports it without failing.
+var ErrCannotVerify = errors.New("cannot verify without sending")
 
 // SelfLogging is implemented by notifiers whose delivery is itself a log
 // entry (the log notifier); the dispatcher logs their sends at debug only,

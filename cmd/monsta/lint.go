@@ -15,14 +15,15 @@ import (
 )
 
 // cmdLint validates everything, reports warnings (unknown options, unused
-// checks and notifications) and tries each notification's login.
+// checks and notifications) and verifies each notification as far as it can
+// without sending. A failed verification names the notification and the
+// server's words, exits 1 and prints no "configuration OK".
 func cmdLint(o *options, stdout, stderr io.Writer) int {
 	l, err := load(o, toStderr(o), stdout)
 	if err != nil {
 		return reportLoadError(stderr, err)
 	}
 	defer l.close()
-	status := exitOK
 	names := make([]string, 0, len(l.plan.Notifications))
 	for n := range l.plan.Notifications {
 		names = append(names, n)
@@ -34,12 +35,13 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 	for i, n := range names {
 		spec := l.plan.Notifications[n]
 		v, ok := spec.Notifier.(runtime.Verifier)
+		head := fmt.Sprintf("Notification_%s (%s): ", n, spec.Desc.Name)
 		if o.noLogin {
-			results[i] = fmt.Sprintf("Notification_%s (%s): login not tried (--no-login)", n, spec.Desc.Name)
+			results[i] = head + "not verified (--no-login)"
 			continue
 		}
 		if !ok {
-			results[i] = fmt.Sprintf("Notification_%s (%s): nothing to try", n, spec.Desc.Name)
+			results[i] = head + runtime.ErrCannotVerify.Error()
 			continue
 		}
 		wg.Add(1)
@@ -47,19 +49,23 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), spec.Desc.DeadlineFor(spec.Opts))
 			defer cancel()
-			if err := v.Verify(ctx); err != nil {
-				results[i] = fmt.Sprintf("Notification_%s (%s): login FAILED: %v", n, spec.Desc.Name, err)
+			switch err := v.Verify(ctx); {
+			case errors.Is(err, runtime.ErrCannotVerify):
+				results[i] = head + err.Error()
+			case err != nil:
+				results[i] = head + "FAILED: " + err.Error()
 				failed[i] = true
-				return
+			default:
+				results[i] = head + "verified"
 			}
-			results[i] = fmt.Sprintf("Notification_%s (%s): login OK", n, spec.Desc.Name)
 		}()
 	}
 	wg.Wait()
+	nFailed := 0
 	for i, r := range results {
 		fmt.Fprintln(stdout, r)
 		if failed[i] {
-			status = exitFail
+			nFailed++
 		}
 	}
 	if l.main.StateDir != "" {
@@ -71,11 +77,16 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if nFailed > 0 {
+		fmt.Fprintf(stderr, "monsta: configuration valid, but %d %s failed verification (see above)\n",
+			nFailed, pluralize(nFailed, "notification", "notifications"))
+		return exitFail
+	}
 	fmt.Fprintf(stdout, "configuration OK: %d %s, %d %s, %d %s\n",
 		len(l.plan.Tests), pluralize(len(l.plan.Tests), "test", "tests"),
 		len(l.plan.Checks), pluralize(len(l.plan.Checks), "check", "checks"),
 		len(l.plan.Notifications), pluralize(len(l.plan.Notifications), "notification", "notifications"))
-	return status
+	return exitOK
 }
 
 // reportLoadError prints a load error and returns the exit status for it.

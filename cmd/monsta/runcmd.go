@@ -85,7 +85,7 @@ func cmdRun(o *options, stdout, stderr io.Writer) int {
 			host, _ = os.Hostname()
 		}
 		m := runtime.NewMessage(host, runtime.TestResult{Test: "monsta-test", OK: true, Time: time.Now()}, runtime.StateTest, false, runtime.Outage{})
-		m.Short = "TEST monsta-test on " + host + ": test message from monsta --run " + o.run
+		m.Short = "TEST monsta-test: monsta test message from " + host + " (monsta --run " + o.run + ")"
 		m.Long = "This is a test message sent by 'monsta --run " + o.run + "'.\n\n" + m.Long
 		d := runtime.NewDispatcher(map[string]*runtime.NotificationSpec{name: spec}, runtime.DispatcherOptions{Logger: l.logger})
 		err := d.Send(ctx, name, m)

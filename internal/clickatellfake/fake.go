@@ -1,7 +1,8 @@
 // Package clickatellfake is a local stand-in for Clickatell's two SMS APIs,
 // for tests: the legacy HTTP API (/http/sendmsg with user, password and
-// api_id, answering "ID: …" or "ERR: NNN, text") and the REST API
-// (POST /messages with an Authorization header and a JSON body). It checks
+// api_id, answering "ID: …" or "ERR: NNN, text"; /http/auth to log in)
+// and the REST API (POST /messages with an Authorization header and a JSON
+// body; GET /public-client/balance). It checks
 // credentials, parameters and that the text fits one SMS, and records every
 // accepted message. It listens on 127.0.0.1 only.
 package clickatellfake
@@ -92,6 +93,8 @@ func start(acct Account, useTLS bool) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/http/sendmsg", s.legacy)
 	mux.HandleFunc("/messages", s.rest)
+	mux.HandleFunc("/http/auth", s.auth)
+	mux.HandleFunc("/public-client/balance", s.balance)
 	if useTLS {
 		s.srv = httptest.NewTLSServer(mux)
 	} else {
@@ -189,6 +192,37 @@ func (s *Server) legacy(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "ID: %s To: %s\n", newID(), to)
 		}
 	}
+}
+
+// auth serves the legacy API's /http/auth: "OK: <session id>" or an ERR.
+func (s *Server) auth(w http.ResponseWriter, r *http.Request) {
+	s.count()
+	if s.scripted(w) {
+		return
+	}
+	_ = r.ParseForm()
+	switch f := r.Form; {
+	case f.Get("api_id") == "" || f.Get("api_id") != s.acct.APIID:
+		fmt.Fprintf(w, "ERR: 108, Invalid or missing api_id\n")
+	case f.Get("user") != s.acct.User || f.Get("password") != s.acct.Password || s.acct.Password == "":
+		fmt.Fprintf(w, "ERR: 001, Authentication failed\n")
+	default:
+		fmt.Fprintf(w, "OK: %s\n", newID())
+	}
+}
+
+// balance serves the REST API's GET /public-client/balance.
+func (s *Server) balance(w http.ResponseWriter, r *http.Request) {
+	s.count()
+	if s.scripted(w) {
+		return
+	}
+	if r.Header.Get("Authorization") == "" || r.Header.Get("Authorization") != s.acct.APIKey {
+		restError(w, http.StatusUnauthorized, 1, "Invalid or missing Integration API Key")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintln(w, `{"balance":100.5,"currency":"USD"}`)
 }
 
 // restRequest is the body of POST /messages.
