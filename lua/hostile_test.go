@@ -114,22 +114,23 @@ func TestHostileLua(t *testing.T) {
 	for _, tc := range []struct {
 		probe string
 		want  string // in the only message
+		line  string // or a timeout at this line
 	}{
-		{"tail_recursion", "hostile.lua:6: run timed out after "},
-		{"lazy_match", "hostile.lua:11: run timed out after "},
-		{"captures", "too many captures"},
-		{"json_bomb", "hostile.lua:2"}, // 22: timed out, or 23: result too large, by machine speed,
-		{"gsub_bomb", "hostile.lua:28: string.gsub: result larger than 16777216 bytes"},
-		{"big_table", "hostile.lua:33: "}, // memory limit exceeded, or timed out on a slow machine
-		{"big_strings", "hostile.lua:38: memory limit exceeded"},
-		{"concat_bomb", "hostile.lua:43: memory limit exceeded"},
-		{"huge_error", "hostile.lua:47: ?[2J?[2J"},
-		{"format_width", "invalid format (width or precision too long)"},
-		{"format_many", "string.format: result larger than"},
-		{"sort_forever", "hostile.lua:63: run timed out after "},
-		{"pcall_loop", "run timed out after "},
-		{"xpcall_tail", "run timed out after "},
-		{"deep_load", "chunk has too many syntax levels"},
+		{"tail_recursion", "hostile.lua:6: run timed out after ", ""},
+		{"lazy_match", "hostile.lua:11: run timed out after ", ""},
+		{"captures", "too many captures", ""},
+		{"json_bomb", "hostile.lua:23: json.encode: result larger than", "hostile.lua:22:"},
+		{"gsub_bomb", "hostile.lua:28: string.gsub: result larger than 16777216 bytes", "hostile.lua:28:"},
+		{"big_table", "hostile.lua:33: memory limit exceeded", "hostile.lua:33:"},
+		{"big_strings", "hostile.lua:38: memory limit exceeded", "hostile.lua:38:"},
+		{"concat_bomb", "hostile.lua:43: memory limit exceeded", "hostile.lua:43:"},
+		{"huge_error", "hostile.lua:47: ?[2J?[2J", ""},
+		{"format_width", "invalid format (width or precision too long)", ""},
+		{"format_many", "hostile.lua:57: string.format: result larger than", "hostile.lua:57:"},
+		{"sort_forever", "hostile.lua:63: run timed out after ", ""},
+		{"pcall_loop", "run timed out after ", ""},
+		{"xpcall_tail", "run timed out after ", ""},
+		{"deep_load", "chunk has too many syntax levels", ""},
 	} {
 		t.Run(tc.probe, func(t *testing.T) {
 			before := heapAlloc()
@@ -142,7 +143,10 @@ func TestHostileLua(t *testing.T) {
 			if took > 4*time.Second {
 				t.Errorf("run took %v, want the 0.5 s timeout plus a grace", took)
 			}
-			if r.OK || len(r.Errors) != 1 || !strings.Contains(r.Errors[0], tc.want) {
+			// On a loaded machine a bomb may reach the timeout before its
+			// limit: that ends it too, at the same line.
+			slow := tc.line != "" && len(r.Errors) == 1 && strings.Contains(r.Errors[0], tc.line+" run timed out after ")
+			if r.OK || len(r.Errors) != 1 || !strings.Contains(r.Errors[0], tc.want) && !slow {
 				t.Fatalf("result OK=%v messages %.300q, want one containing %q", r.OK, r.Errors, tc.want)
 			}
 			if len(r.Errors[0]) > maxMessageLen+100 {
