@@ -38,6 +38,14 @@ func descriptors(env Env) []runtime.Descriptor {
 		smtpCheckDescriptor(),
 		smtpNotifierDescriptor(),
 		mailboxCheckDescriptor(),
+		diskDescriptor(),
+		loadDescriptor(),
+		memoryDescriptor(),
+		fileDescriptor(),
+		httpDescriptor(),
+		tlsCheckDescriptor(),
+		processDescriptor(),
+		pingDescriptor(),
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 
 	"github.com/emersion/go-imap"
 	"github.com/emersion/go-imap/client"
+
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -184,7 +186,7 @@ func (c *MailboxCheck) Run(ctx context.Context) (runtime.Stats, error) {
 	}
 	// Delete this run's message and late probes of earlier runs, while the
 	// session still works; otherwise the next run does it.
-	if _, _, ioErr := im.conn.state(); ioErr == nil && ctx.Err() == nil {
+	if _, _, ioErr := im.conn.Activity(); ioErr == nil && ctx.Err() == nil {
 		err = errors.Join(err, im.deleteProbes(c.token))
 	}
 	return stats, err
@@ -211,7 +213,7 @@ func (c *MailboxCheck) compose(probe string) []byte {
 // imapSession is a logged-in IMAP connection with the folder selected.
 type imapSession struct {
 	ctx    context.Context
-	conn   *deadlineConn
+	conn   *netx.Conn
 	c      *client.Client
 	folder string
 }
@@ -230,7 +232,7 @@ func (c *MailboxCheck) imapOpen(ctx context.Context) (*imapSession, error) {
 		tc := tls.Client(conn, c.imapConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return nil, fmt.Errorf("IMAP TLS handshake with %s: %w", c.imapAddr, netCause(ctx, err))
+			return nil, fmt.Errorf("IMAP TLS handshake with %s: %w", c.imapAddr, netx.Cause(ctx, err))
 		}
 		nc = tc
 	}
@@ -274,10 +276,10 @@ func (c *MailboxCheck) imapOpen(ctx context.Context) (*imapSession, error) {
 // cause prefers the connection's own I/O error (a timeout, say) over
 // go-imap's "connection closed".
 func (im *imapSession) cause(err error) error {
-	if _, _, ioErr := im.conn.state(); ioErr != nil {
-		return netCause(im.ctx, ioErr)
+	if _, _, ioErr := im.conn.Activity(); ioErr != nil {
+		return netx.Cause(im.ctx, ioErr)
 	}
-	return netCause(im.ctx, err)
+	return netx.Cause(im.ctx, err)
 }
 
 // probeCriteria matches messages whose probe header contains value.
@@ -311,7 +313,7 @@ func (im *imapSession) await(ctx context.Context, probe string, wait time.Durati
 		case <-waitCtx.Done():
 			t.Stop()
 			if ctx.Err() != nil {
-				return fmt.Errorf("message not in %q: %w", im.folder, netCause(ctx, ctx.Err()))
+				return fmt.Errorf("message not in %q: %w", im.folder, netx.Cause(ctx, ctx.Err()))
 			}
 			return fmt.Errorf("message not in %q after %ss", im.folder,
 				strconv.FormatFloat(wait.Seconds(), 'f', -1, 64))
@@ -345,7 +347,7 @@ func (im *imapSession) deleteProbes(token string) error {
 
 // close logs out while the connection still works, and closes it.
 func (im *imapSession) close() {
-	if _, _, ioErr := im.conn.state(); ioErr == nil && im.ctx.Err() == nil {
+	if _, _, ioErr := im.conn.Activity(); ioErr == nil && im.ctx.Err() == nil {
 		_ = im.c.Logout()
 	}
 	im.conn.Close()

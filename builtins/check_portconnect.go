@@ -1,17 +1,18 @@
 package builtins
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -44,62 +45,59 @@ expect = SSH-2.0
 type Portconnect struct {
 	addr   string // host:port, bracketed for IPv6 literals
 	expect []byte
-	dialer *net.Dialer // tcpDialer; tests set their own
+	dialer *netx.Dialer // the system resolver; tests set their own
 }
 
-// tcpDialer is shared by every portconnect check: a zero net.Dialer holds no
-// state, and one per check would cost memory at 10,000 checks.
-var tcpDialer net.Dialer
+// systemDialer is shared by every portconnect check: it holds no state, and
+// one per check would cost memory at 10,000 checks.
+var systemDialer = netx.NewDialer(nil)
 
 func newPortconnect(o *runtime.Options) (runtime.Check, error) {
 	host := o.String("host")
 	if host == "" {
 		return nil, errors.New("host: must not be empty")
 	}
-	c := &Portconnect{addr: net.JoinHostPort(host, strconv.Itoa(o.Int("port"))), dialer: &tcpDialer}
+	c := &Portconnect{addr: net.JoinHostPort(host, strconv.Itoa(o.Int("port"))), dialer: systemDialer}
 	if e := o.String("expect"); e != "" {
 		c.expect = []byte(e)
 	}
 	return c, nil
 }
 
-// bannerBufs holds the read buffers of banner checks, so that a run costs no
-// 4 KiB allocation and an idle check holds no buffer.
-var bannerBufs = sync.Pool{New: func() any { return new([bannerMax]byte) }}
+// bannerReaders hold the read buffers of banner checks, so that a run costs
+// no 4 KiB allocation and an idle check holds no buffer. Their size lets
+// netx.ReadLine return a line of bannerMax bytes without copying it.
+var bannerReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, bannerMax+2) }}
 
 // Run implements runtime.Check.
 func (c *Portconnect) Run(ctx context.Context) (runtime.Stats, error) {
 	start := time.Now()
-	// DialContext, not DialTCP with a zero local address: that binds
-	// 0.0.0.0:0 before connecting, a system call and a local port chosen
-	// without regard to the destination (ports in TIME_WAIT run out).
-	conn, err := c.dialer.DialContext(ctx, "tcp", c.addr)
+	conn, err := c.dialer.Dial(ctx, c.addr)
 	if err != nil {
-		return nil, &stepError{step: "connect", addr: c.addr, err: err}
+		return nil, err
 	}
-	defer abortClose(conn)
 	connected := time.Now()
 	stats := runtime.Stats{"connect_seconds": connected.Sub(start).Seconds()}
 	if c.expect == nil {
+		netx.Abort(conn)
 		return stats, nil
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		if err := conn.SetDeadline(dl); err != nil {
-			return stats, &stepError{step: "set deadline on", addr: c.addr, err: err}
-		}
-	}
-	// A cancel (as opposed to the deadline) also interrupts the read.
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
-
-	buf := bannerBufs.Get().(*[bannerMax]byte)
-	defer bannerBufs.Put(buf)
-	line, err := readLine(conn, buf[:])
-	if err != nil {
-		if errors.Is(ctx.Err(), context.Canceled) {
-			err = context.Canceled
-		}
-		return stats, &stepError{step: "read banner from", addr: c.addr, err: err}
+	bc := netx.Bind(ctx, conn)
+	defer netx.Abort(bc)
+	r := bannerReaders.Get().(*bufio.Reader)
+	r.Reset(bc)
+	defer func() {
+		r.Reset(nil)
+		bannerReaders.Put(r)
+	}()
+	// A banner longer than bannerMax is judged by its first bannerMax bytes.
+	line, err := netx.ReadLine(r, bannerMax)
+	switch {
+	case err == io.EOF:
+		return stats, &netx.Error{Op: "read banner from", Addr: c.addr,
+			Err: errors.New("connection closed before the server sent a line")}
+	case err != nil && err != netx.ErrLineTooLong:
+		return stats, &netx.Error{Op: "read banner from", Addr: c.addr, Err: netx.Cause(ctx, err)}
 	}
 	stats["banner_seconds"] = time.Since(connected).Seconds()
 	if !bytes.Contains(line, c.expect) {
@@ -108,81 +106,10 @@ func (c *Portconnect) Run(ctx context.Context) (runtime.Stats, error) {
 	return stats, nil
 }
 
-// abortClose closes conn with a reset instead of a FIN, as HAProxy's health
-// checks do: the probing side then keeps no socket in TIME_WAIT for a
-// minute, which at a thousand checks a second would exhaust the ephemeral
-// ports towards one target.
-func abortClose(conn net.Conn) {
-	if tc, ok := conn.(*net.TCPConn); ok {
-		tc.SetLinger(0)
-	}
-	conn.Close()
-}
-
-// readLine reads until the first newline, the end of buf or the end of the
-// stream and returns the line without its line ending. A stream that ends
-// before any byte is an error.
-func readLine(r io.Reader, buf []byte) ([]byte, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := r.Read(buf[n:])
-		if i := bytes.IndexByte(buf[n:n+m], '\n'); i >= 0 {
-			n += i
-			break
-		}
-		n += m
-		if err != nil {
-			if err == io.EOF && n > 0 {
-				break
-			}
-			if err == io.EOF {
-				return nil, errors.New("connection closed before the server sent a line")
-			}
-			return nil, err
-		}
-	}
-	return bytes.TrimRight(buf[:n], "\r"), nil
-}
-
 // clip shortens b to at most n bytes for an error message.
 func clip(b []byte, n int) []byte {
 	if len(b) > n {
 		return b[:n]
 	}
 	return b
-}
-
-// stepError names the step of a network dialogue that failed and the peer,
-// e.g. "connect 127.0.0.1:80: connection refused". Its text leaves out the
-// layers of net.OpError and os.SyscallError that repeat the address and the
-// system call; Unwrap still reaches them.
-type stepError struct {
-	step string // e.g. "connect"
-	addr string
-	err  error
-}
-
-func (e *stepError) Error() string { return e.step + " " + e.addr + ": " + causeText(e.err) }
-
-func (e *stepError) Unwrap() error { return e.err }
-
-// causeText returns the text of err without the net.OpError and
-// os.SyscallError wrappers around its cause.
-func causeText(err error) string {
-	for {
-		switch e := err.(type) {
-		case *net.OpError:
-			if e.Err == nil {
-				return e.Error()
-			}
-			err = e.Err
-		case *os.SyscallError:
-			if e.Err == nil {
-				return e.Error()
-			}
-			err = e.Err
-		default:
-			return err.Error()
-		}
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -268,10 +269,9 @@ func TestPortconnectHostName(t *testing.T) {
 		t.Fatalf("NewCheck() error = %v", err)
 	}
 	pc := c.(*Portconnect)
-	pc.dialer = &net.Dialer{}
-	pc.dialer.Resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+	pc.dialer = netx.NewDialer(&net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
 		return nil, errors.New("no DNS server in tests: localhost must come from /etc/hosts")
-	}}
+	}})
 	if _, err := runGuarded(t, c, 5*time.Second); err != nil {
 		t.Fatalf("Run() error = %v, want nil", err)
 	}

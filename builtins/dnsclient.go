@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -174,7 +175,8 @@ func dnsExchange(ctx context.Context, srv dnsServer, name string, qtype uint16, 
 
 // exchangeOnce is miekg's ExchangeContext plus cancellation: ExchangeContext
 // maps only ctx's deadline onto the socket, so a cancelled ctx would still
-// wait for it; here cancelling closes the socket at once.
+// wait for it; here netx.CloseOnDone closes the
+// socket when ctx is cancelled.
 func exchangeOnce(ctx context.Context, q *dns.Msg, addr, proto string) (*dns.Msg, error) {
 	c := &dns.Client{Net: proto, Timeout: time.Hour} // ctx's deadline bounds it
 	if d, ok := ctx.Deadline(); ok {
@@ -184,7 +186,7 @@ func exchangeOnce(ctx context.Context, q *dns.Msg, addr, proto string) (*dns.Msg
 	if err != nil {
 		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	stop := netx.CloseOnDone(ctx, conn.Conn)
 	defer func() {
 		stop()
 		conn.Close()

@@ -13,13 +13,13 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
-	"time"
 
 	"mellium.im/sasl"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -132,14 +132,8 @@ func (n *XMPP) session(ctx context.Context, text string, send bool) error {
 	}
 	defer conn.Close()
 	// The conn carries ctx's deadline, and cancelling ctx expires it. mellium
-	// resets deadlines to zero after its own ctx handling, which would lift
-	// ours (and races), so it gets the conn without deadline control.
-	if d, ok := ctx.Deadline(); ok {
-		if err := conn.SetDeadline(d); err != nil {
-			return fmt.Errorf("xmpp %s: connect: %w", where, err)
-		}
-	}
-	defer context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })()
+	// sets and resets deadlines of its own; netx.Conn caps them at ours.
+	conn = netx.Bind(ctx, conn)
 	fail := func(step string, err error) error {
 		if ctxErr := ctx.Err(); ctxErr != nil && runtime.IsTimeout(err) {
 			err = fmt.Errorf("%w (%w)", err, ctxErr)
@@ -155,7 +149,7 @@ func (n *XMPP) session(ctx context.Context, text string, send bool) error {
 		n.sasl(auth, &step, &authErr),
 		withStep(xmpp.BindResource(), "bind resource", &step),
 	}
-	s, err := xmpp.NewClientSession(ctx, n.origin, fixedDeadlineConn{conn}, features...)
+	s, err := xmpp.NewClientSession(ctx, n.origin, conn, features...)
 	switch {
 	case err != nil && authErr != nil:
 		return runtime.Permanent(fail(auth, authErr))
@@ -248,11 +242,11 @@ func readToEnd(s *xmpp.Session, ids map[string]jid.JID, where string) ([]error, 
 // _xmpp-client._tcp of the domain in their order, then the domain on 5222.
 // It returns the connection and the name errors use for the server.
 func (n *XMPP) dial(ctx context.Context) (net.Conn, string, error) {
-	d := net.Dialer{Resolver: n.resolver}
+	d := netx.NewDialer(n.resolver)
 	if n.server != "" {
-		c, err := d.DialContext(ctx, "tcp", n.server)
+		c, err := d.Dial(ctx, n.server)
 		if err != nil {
-			return nil, n.server, fmt.Errorf("xmpp %s: connect: %w", n.server, err)
+			return nil, n.server, fmt.Errorf("xmpp %s: connect: %w", n.server, errors.Unwrap(err))
 		}
 		return c, n.server, nil
 	}
@@ -273,7 +267,7 @@ func (n *XMPP) dial(ctx context.Context) (net.Conn, string, error) {
 	addrs = append(addrs, net.JoinHostPort(domain, "5222"))
 	var errs []error
 	for _, a := range addrs {
-		c, err := d.DialContext(ctx, "tcp", a)
+		c, err := d.Dial(ctx, a)
 		if err == nil {
 			return c, a, nil
 		}
@@ -327,7 +321,7 @@ func (n *XMPP) sasl(name string, step *string, refused *error) xmpp.StreamFeatur
 				}
 				return mask, rw, errors.New(cond)
 			}
-			if !isNetErr(err) {
+			if !netx.IsTransport(err) {
 				*refused = err // no common mechanism, server signature mismatch
 			}
 			return mask, rw, err
@@ -370,21 +364,6 @@ func saslCondition(err error) (string, bool) {
 	}
 	return cond, true
 }
-
-// isNetErr tells whether err is a broken or timed-out connection rather
-// than an answer of the server.
-func isNetErr(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
-}
-
-// fixedDeadlineConn is a net.Conn whose deadlines cannot be changed.
-type fixedDeadlineConn struct{ net.Conn }
-
-func (fixedDeadlineConn) SetDeadline(time.Time) error      { return nil }
-func (fixedDeadlineConn) SetReadDeadline(time.Time) error  { return nil }
-func (fixedDeadlineConn) SetWriteDeadline(time.Time) error { return nil }
 
 // xmppID returns a random stanza id.
 func xmppID() string {

@@ -208,7 +208,7 @@ func TestXMPPNotify(t *testing.T) {
 		{name: "wrong server name", opts: map[string]string{"jid": "monsta@other.test"},
 			wantErr: "certificate is valid for monsta.test, localhost, not other.test"},
 		{name: "server down", addr: func(*fakeXMPP) string { return "127.0.0.1:" + closedPort(t) },
-			wantErr: ": connect: dial tcp"},
+			wantErr: ": connect: connection refused"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -9,14 +9,13 @@ import (
 	"io"
 	"net"
 	"net/textproto"
-	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -30,145 +29,15 @@ const (
 // parseStarttls parses a starttls option: no, yes (when offered) or required.
 var parseStarttls = runtime.OneOf(starttlsNo, starttlsYes, starttlsRequired)
 
-// deadlineConn keeps a connection within a check's deadline. go-smtp and
-// go-imap set (and clear) deadlines of their own for every command; this
-// wrapper caps each of them at the context's deadline, and once the context
-// is done every read and write fails at once. It also records what the
-// dialogue needs to name a failed step: when the first byte arrived and
-// whether anything was written since mark, and the first I/O error.
-type deadlineConn struct {
-	net.Conn
-	limit time.Time // zero: no deadline of its own
-
-	mu        sync.Mutex
-	done      bool      // the context ended: every deadline is in the past
-	firstRead time.Time // first byte read since mark
-	written   int64     // bytes written since mark
-	ioErr     error
-	stop      func() bool
-}
-
-// newDeadlineConn wraps c for ctx and applies ctx's deadline at once. Close
-// releases the context watch.
-func newDeadlineConn(ctx context.Context, c net.Conn) *deadlineConn {
-	dc := &deadlineConn{Conn: c}
-	dc.limit, _ = ctx.Deadline()
-	_ = c.SetDeadline(dc.limit)
-	dc.stop = context.AfterFunc(ctx, func() {
-		dc.mu.Lock()
-		dc.done = true
-		dc.mu.Unlock()
-		_ = c.SetDeadline(time.Unix(1, 0))
-	})
-	return dc
-}
-
-func (c *deadlineConn) clamp(t time.Time) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	switch {
-	case c.done:
-		return time.Unix(1, 0)
-	case c.limit.IsZero():
-		return t
-	case t.IsZero() || t.After(c.limit):
-		return c.limit
-	}
-	return t
-}
-
-// SetDeadline implements net.Conn, capped at the context's deadline.
-func (c *deadlineConn) SetDeadline(t time.Time) error { return c.Conn.SetDeadline(c.clamp(t)) }
-
-// SetReadDeadline implements net.Conn, capped at the context's deadline.
-func (c *deadlineConn) SetReadDeadline(t time.Time) error { return c.Conn.SetReadDeadline(c.clamp(t)) }
-
-// SetWriteDeadline implements net.Conn, capped at the context's deadline.
-func (c *deadlineConn) SetWriteDeadline(t time.Time) error {
-	return c.Conn.SetWriteDeadline(c.clamp(t))
-}
-
-// Read implements net.Conn and records the first byte's arrival and errors.
-func (c *deadlineConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.mu.Lock()
-	if n > 0 && c.firstRead.IsZero() {
-		c.firstRead = time.Now()
-	}
-	if err != nil && c.ioErr == nil && !errors.Is(err, io.EOF) {
-		c.ioErr = err
-	}
-	c.mu.Unlock()
-	return n, err
-}
-
-// Write implements net.Conn and records that the client spoke.
-func (c *deadlineConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.mu.Lock()
-	c.written += int64(n)
-	if err != nil && c.ioErr == nil {
-		c.ioErr = err
-	}
-	c.mu.Unlock()
-	return n, err
-}
-
-// Close implements net.Conn and stops watching the context.
-func (c *deadlineConn) Close() error {
-	c.stop()
-	return c.Conn.Close()
-}
-
-// mark starts a new step (the greeting after a TLS handshake, say): state
-// reports reads and writes from here on.
-func (c *deadlineConn) mark() {
-	c.mu.Lock()
-	c.firstRead, c.written = time.Time{}, 0
-	c.mu.Unlock()
-}
-
-// state returns when the first byte since mark arrived, whether the client
-// wrote since mark, and the first I/O error.
-func (c *deadlineConn) state() (first time.Time, wrote bool, ioErr error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.firstRead, c.written > 0, c.ioErr
-}
-
-// dialContext opens a TCP connection to addr bounded by ctx and wraps it in a
-// deadlineConn. The error reads `connect ADDR: connection refused`.
-func dialContext(ctx context.Context, addr string) (*deadlineConn, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
+// dialContext opens a TCP connection to addr bounded by ctx and binds it to
+// ctx (netx.Conn: go-smtp's and go-imap's own deadlines are capped at ctx's).
+// The error reads `connect ADDR: connection refused`.
+func dialContext(ctx context.Context, addr string) (*netx.Conn, error) {
+	c, err := netx.Dial(ctx, addr)
 	if err != nil {
-		return nil, fmt.Errorf("connect %s: %w", addr, netCause(ctx, err))
+		return nil, err
 	}
-	return newDeadlineConn(ctx, c), nil
-}
-
-// netCause strips the "read tcp A->B:" decoration of net errors so that
-// messages name the step, not the socket; timeouts stay timeouts. An error
-// caused by the context's end becomes the context's error.
-func netCause(ctx context.Context, err error) error {
-	if err == nil {
-		return nil
-	}
-	if ctx.Err() == context.Canceled {
-		return context.Canceled
-	}
-	var op *net.OpError
-	if errors.As(err, &op) && op.Err != nil {
-		err = op.Err
-	}
-	var sys *os.SyscallError
-	if errors.As(err, &sys) && sys.Err != nil {
-		err = sys.Err
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return os.ErrDeadlineExceeded // "i/o timeout", and a Timeout()
-	}
-	return err
+	return netx.Bind(ctx, c), nil
 }
 
 // smtpReply is a server reply that refused a command. Its text is
@@ -217,7 +86,7 @@ func (p *smtpParams) addr() string { return net.JoinHostPort(p.host, strconv.Ito
 // HELO) done, STARTTLS and AUTH done when configured.
 type smtpSession struct {
 	ctx    context.Context
-	conn   *deadlineConn
+	conn   *netx.Conn
 	c      *smtp.Client
 	addr   string
 	start  time.Time     // when the connect began
@@ -243,14 +112,14 @@ func smtpOpen(ctx context.Context, p *smtpParams) (*smtpSession, error) {
 		tc := tls.Client(conn, p.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			conn.Close()
-			return s, fmt.Errorf("TLS handshake with %s: %w", s.addr, netCause(ctx, err))
+			return s, fmt.Errorf("TLS handshake with %s: %w", s.addr, netx.Cause(ctx, err))
 		}
 		nc, s.tls = tc, true
 	}
 	s.c = smtp.NewClient(nc)
-	conn.mark()
+	conn.Mark()
 	if err := s.c.Hello(p.helo); err != nil {
-		first, wrote, _ := conn.state()
+		first, wrote, _ := conn.Activity()
 		s.setBanner(first)
 		conn.Close()
 		if !wrote {
@@ -258,7 +127,7 @@ func smtpOpen(ctx context.Context, p *smtpParams) (*smtpSession, error) {
 		}
 		return s, fmt.Errorf("EHLO %s: %w", p.helo, s.cause(err))
 	}
-	first, _, _ := conn.state()
+	first, _, _ := conn.Activity()
 	s.setBanner(first)
 	if !s.tls && p.starttls != starttlsNo {
 		if err := s.startTLS(p); err != nil {
@@ -311,7 +180,7 @@ func (s *smtpSession) startTLS(p *smtpParams) error {
 	}
 	tc := tls.Client(s.conn, p.tls)
 	if err := tc.HandshakeContext(s.ctx); err != nil {
-		return fmt.Errorf("STARTTLS handshake with %s: %w", s.addr, netCause(s.ctx, err))
+		return fmt.Errorf("STARTTLS handshake with %s: %w", s.addr, netx.Cause(s.ctx, err))
 	}
 	s.c = smtp.NewClient(&greetedConn{Conn: tc})
 	s.tls = true
@@ -373,7 +242,7 @@ func (s *smtpSession) send(from string, to []string, msg []byte) error {
 // quit says QUIT when the connection still works, and closes it. A failed
 // QUIT changes nothing about the outcome of what came before.
 func (s *smtpSession) quit() {
-	if _, _, ioErr := s.conn.state(); ioErr == nil && s.ctx.Err() == nil {
+	if _, _, ioErr := s.conn.Activity(); ioErr == nil && s.ctx.Err() == nil {
 		if s.c.Quit() == nil {
 			return
 		}
@@ -388,10 +257,10 @@ func (s *smtpSession) cause(err error) error {
 	if errors.As(err, &se) {
 		return &smtpReply{se}
 	}
-	if _, _, ioErr := s.conn.state(); ioErr != nil {
-		return netCause(s.ctx, ioErr)
+	if _, _, ioErr := s.conn.Activity(); ioErr != nil {
+		return netx.Cause(s.ctx, ioErr)
 	}
-	return netCause(s.ctx, err)
+	return netx.Cause(s.ctx, err)
 }
 
 // greetedConn hands go-smtp a connection on which the greeting has already

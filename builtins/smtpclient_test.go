@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/internal/smtpfake"
 	"github.com/monsta/monsta/runtime"
 )
@@ -194,7 +195,7 @@ func TestDeadlineConnCancel(t *testing.T) {
 		_, err := c.Read(make([]byte, 1))
 		return err
 	})
-	if err == nil || !errors.Is(netCause(ctx, err), context.Canceled) {
+	if err == nil || !errors.Is(netx.Cause(ctx, err), context.Canceled) {
 		t.Errorf("Read() error = %v, want context.Canceled as its cause", err)
 	}
 }

@@ -38,7 +38,10 @@ type Config struct {
 	LibDir    string       // folder for require()d Lua libraries; "" means Dir/lib
 	Logger    *slog.Logger // nil discards
 	AllowExec bool         // [main] lua_exec=yes enables monsta.exec
-	PoolSize  int          // max idle states per file; 0 means GOMAXPROCS*2
+	// Sender is what monsta.notify sends through (the configuration's
+	// notifications); nil: monsta.notify fails until SetSender.
+	Sender   runtime.Sender
+	PoolSize int // max idle states per file; 0 means GOMAXPROCS*2
 	// MemoryLimit is how much data one Lua run may hold beyond what its
 	// state held when it was made; 0 means DefaultMemoryLimit, negative
 	// disables.
@@ -109,6 +112,9 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 		cfg.MemoryLimit = DefaultMemoryLimit
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, reg: reg}
+	if cfg.Sender != nil {
+		e.sender.Store(&senderBox{cfg.Sender})
+	}
 	e.https.init()
 	if cfg.Dir == "" {
 		return e, nil
@@ -342,8 +348,8 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// SetSender lets Lua send through configured Notification_ sections
-// (monsta.notify). Until it is called, monsta.notify fails.
+// SetSender replaces the Sender of monsta.notify (Config.Sender); tests
+// use it.
 func (e *Engine) SetSender(s runtime.Sender) {
 	if e == nil {
 		return

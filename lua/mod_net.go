@@ -13,6 +13,8 @@ import (
 
 	"github.com/miekg/dns"
 	glua "github.com/yuin/gopher-lua"
+
+	"github.com/monsta/monsta/internal/netx"
 )
 
 // maxHTTPBody is how much of a response body http.request returns.
@@ -28,6 +30,7 @@ func (h *httpClients) init() {
 	mk := func(skip bool) *http.Client {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: skip, MinVersion: tls.VersionTLS12}
+		tr.DialContext = dialHTTP
 		tr.MaxIdleConnsPerHost = 2
 		tr.IdleConnTimeout = 30 * time.Second
 		return &http.Client{Transport: tr}
@@ -41,6 +44,15 @@ func (h *httpClients) close() {
 			c.CloseIdleConnections()
 		}
 	}
+}
+
+// dialHTTP dials for the http module the way every probe dials (netx.Dial).
+func dialHTTP(ctx context.Context, network, addr string) (net.Conn, error) {
+	if network != "tcp" {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}
+	return netx.Dial(ctx, addr)
 }
 
 // httpModule is require("monsta.http").
@@ -145,9 +157,9 @@ func (s *state) dnsQuery(L *glua.LState) int {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = true
-	r, _, err := c.ExchangeContext(ctx, m, server)
+	r, err := dnsExchange(ctx, c, m, server)
 	if err != nil {
-		return pushErr(L, fmt.Errorf("query %s %s at %s: %w", name, typName, server, err))
+		return pushErr(L, fmt.Errorf("query %s %s at %s: %w", name, typName, server, netx.Cause(ctx, err)))
 	}
 	if r.Rcode != dns.RcodeSuccess {
 		return pushErr(L, fmt.Errorf("query %s %s at %s: %s", name, typName, server, dns.RcodeToString[r.Rcode]))
@@ -185,6 +197,22 @@ func (s *state) dnsQuery(L *glua.LState) int {
 	}
 	L.Push(out)
 	return 1
+}
+
+// dnsExchange is miekg's ExchangeContext that also ends at once when ctx is
+// cancelled (netx.CloseOnDone), not only at its deadline.
+func dnsExchange(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
+	conn, err := c.DialContext(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	stop := netx.CloseOnDone(ctx, conn.Conn)
+	defer func() {
+		stop()
+		conn.Close()
+	}()
+	r, _, err := c.ExchangeWithConnContext(ctx, m, conn)
+	return r, err
 }
 
 // contextWithSeconds is context.WithTimeout for a number of seconds.

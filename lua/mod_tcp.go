@@ -8,13 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/netip"
-	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
+
+	"github.com/monsta/monsta/internal/netx"
 )
 
 const (
@@ -26,39 +25,19 @@ const (
 // tcpConn is a connection opened by tcp.connect; it is closed at the end of
 // the call that opened it at the latest.
 type tcpConn struct {
-	c           net.Conn
-	r           *bufio.Reader
-	closed      bool
-	deadline    time.Time // applied before the first read or write
-	hasDeadline bool
+	c      net.Conn
+	r      *bufio.Reader
+	closed bool
+	runCtx context.Context // bound to c before the first read or write; nil once bound
 }
 
-// io prepares the connection for its first read or write.
+// io prepares the connection for its first read or write: it binds it to
+// the run's context (netx.Conn), so that its deadline applies and a cancel
+// ends a pending read. A probe that only connects pays nothing for it.
 func (c *tcpConn) io() {
-	if c.hasDeadline {
-		c.c.SetDeadline(c.deadline)
-		c.hasDeadline = false
-	}
-}
-
-// causeOf strips the net.OpError and os.SyscallError layers that repeat
-// the address and the system call.
-func causeOf(err error) error {
-	for {
-		switch e := err.(type) {
-		case *net.OpError:
-			if e.Err == nil {
-				return err
-			}
-			err = e.Err
-		case *os.SyscallError:
-			if e.Err == nil {
-				return err
-			}
-			err = e.Err
-		default:
-			return err
-		}
+	if c.runCtx != nil {
+		c.c = netx.Bind(c.runCtx, c.c)
+		c.runCtx = nil
 	}
 }
 
@@ -114,40 +93,22 @@ func (s *state) tcpConnect(L *glua.LState) int {
 		}
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
-	var d net.Dialer
-	var nc net.Conn
-	var err error
-	if ip, perr := netip.ParseAddr(host); perr == nil {
-		// An IP literal skips the resolver and its allocations.
-		var tc *net.TCPConn
-		tc, err = d.DialTCP(ctx, "tcp", netip.AddrPort{}, netip.AddrPortFrom(ip, uint16(port)))
-		if err == nil {
-			nc = tc
-		}
-	} else {
-		nc, err = d.DialContext(ctx, "tcp", addr)
-	}
+	nc, err := netx.Dial(ctx, addr)
 	if err != nil {
-		return pushErr(L, fmt.Errorf("connect %s: %w", addr, causeOf(err)))
+		return pushErr(L, err)
 	}
 	// Reads and writes get the run's deadline; the timeout option bounds
 	// only the connect and the TLS handshake.
-	dl, hasDL := s.ctx().Deadline()
+	c := &tcpConn{c: nc, runCtx: s.ctx()}
 	if useTLS {
-		if hdl, ok := ctx.Deadline(); ok {
-			nc.SetDeadline(hdl)
-		}
-		tc := tls.Client(nc, &tls.Config{ServerName: serverName, InsecureSkipVerify: !verify, MinVersion: tls.VersionTLS12})
+		c.io()
+		tc := tls.Client(c.c, &tls.Config{ServerName: serverName, InsecureSkipVerify: !verify, MinVersion: tls.VersionTLS12})
 		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return pushErr(L, fmt.Errorf("tls handshake with %s: %w", addr, err))
+			c.c.Close()
+			return pushErr(L, fmt.Errorf("tls handshake with %s: %w", addr, netx.Cause(ctx, err)))
 		}
-		if !hasDL {
-			tc.SetDeadline(time.Time{})
-		}
-		nc = tc
+		c.c = tc
 	}
-	c := &tcpConn{c: nc, deadline: dl, hasDeadline: hasDL}
 	s.conns = append(s.conns, c)
 	ud := L.NewUserData()
 	ud.Value = c
@@ -182,7 +143,7 @@ func tcpSend(L *glua.LState) int {
 	data := L.CheckString(2)
 	n, err := io.WriteString(c.c, data)
 	if err != nil {
-		return pushErr(L, fmt.Errorf("send: %w", err))
+		return pushErr(L, fmt.Errorf("send: %w", netx.Cause(nil, err)))
 	}
 	L.Push(glua.LNumber(n))
 	return 1
@@ -199,29 +160,15 @@ func (c *tcpConn) reader() *bufio.Reader {
 // or (nil, err); err is "closed" when the peer closed before a line.
 func tcpReceiveLine(L *glua.LState) int {
 	c := checkConn(L)
-	r := c.reader()
-	var b strings.Builder
-	for {
-		frag, err := r.ReadSlice('\n')
-		b.Write(frag)
-		if b.Len() > maxLine {
-			return pushErr(L, fmt.Errorf("receive: line longer than %d bytes", maxLine))
-		}
-		if err == nil {
-			break
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if errors.Is(err, io.EOF) {
-			if b.Len() == 0 {
-				return pushErr(L, errors.New("closed"))
-			}
-			break
-		}
-		return pushErr(L, fmt.Errorf("receive: %w", err))
+	line, err := netx.ReadLine(c.reader(), maxLine)
+	switch {
+	case err == io.EOF:
+		return pushErr(L, errors.New("closed"))
+	case err == netx.ErrLineTooLong:
+		return pushErr(L, fmt.Errorf("receive: line longer than %d bytes", maxLine))
+	case err != nil:
+		return pushErr(L, fmt.Errorf("receive: %w", netx.Cause(nil, err)))
 	}
-	line := strings.TrimRight(b.String(), "\r\n")
 	L.Push(glua.LString(line))
 	return 1
 }
@@ -238,7 +185,7 @@ func tcpReceive(L *glua.LState) int {
 		if errors.Is(err, io.EOF) {
 			return pushErr(L, errors.New("closed"))
 		}
-		return pushErr(L, fmt.Errorf("receive: %w", err))
+		return pushErr(L, fmt.Errorf("receive: %w", netx.Cause(nil, err)))
 	}
 	L.Push(glua.LString(buf))
 	return 1
@@ -250,10 +197,8 @@ func tcpReceive(L *glua.LState) int {
 func tcpAbort(L *glua.LState) int {
 	ud := L.CheckUserData(1)
 	if c, ok := ud.Value.(*tcpConn); ok && !c.closed {
-		if tc, ok := c.c.(*net.TCPConn); ok {
-			tc.SetLinger(0)
-		}
-		c.Close()
+		c.closed = true
+		netx.Abort(c.c)
 	}
 	return 0
 }

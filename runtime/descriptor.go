@@ -3,6 +3,7 @@ package runtime
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 )
 
@@ -97,6 +98,29 @@ func (d *Descriptor) DeadlineFor(o *Options) time.Duration {
 // validate checks the descriptor and builds its index. It adds the
 // universal "timeout" option to check types that do not declare one.
 func (d *Descriptor) validate() error {
+	if err := d.checkHead(); err != nil {
+		return err
+	}
+	if d.Source == "" {
+		d.Source = "builtin"
+	}
+	if d.Kind == KindCheck && !slices.ContainsFunc(d.Options, func(o Option) bool { return o.Name == "timeout" }) {
+		d.Options = append(d.Options, Option{Name: "timeout", Default: DefaultCheckTimeout, Parse: Seconds,
+			Help: "Seconds a run may take before the check fails."})
+	}
+	d.optIdx = map[string]int{}
+	seen := map[string]bool{}
+	for i, o := range d.Options {
+		if err := checkOption(o, seen); err != nil {
+			return fmt.Errorf("%s type %q: %w", d.Kind, d.Name, err)
+		}
+		d.optIdx[o.Name] = i
+	}
+	return nil
+}
+
+// checkHead checks the kind, names, description and constructors.
+func (d *Descriptor) checkHead() error {
 	if d.Kind != KindCheck && d.Kind != KindNotifier {
 		return fmt.Errorf("type %q: kind not set", d.Name)
 	}
@@ -114,36 +138,25 @@ func (d *Descriptor) validate() error {
 	case d.Kind == KindNotifier && (d.NewNotifier == nil || d.NewCheck != nil):
 		return fmt.Errorf("notification type %q: needs NewNotifier and no NewCheck", d.Name)
 	}
-	if d.Source == "" {
-		d.Source = "builtin"
+	return nil
+}
+
+// checkOption checks one option declaration; seen holds the names before it.
+func checkOption(o Option, seen map[string]bool) error {
+	if !nameRE.MatchString(o.Name) {
+		return fmt.Errorf("option name %q: must match %s", o.Name, nameRE)
 	}
-	d.optIdx = map[string]int{}
-	if d.Kind == KindCheck {
-		has := false
-		for _, o := range d.Options {
-			has = has || o.Name == "timeout"
-		}
-		if !has {
-			d.Options = append(d.Options, Option{Name: "timeout", Default: DefaultCheckTimeout, Parse: Seconds,
-				Help: "Seconds a run may take before the check fails."})
-		}
+	if seen[o.Name] {
+		return fmt.Errorf("option %q declared twice", o.Name)
 	}
-	for i, o := range d.Options {
-		if !nameRE.MatchString(o.Name) {
-			return fmt.Errorf("%s type %q: option name %q: must match %s", d.Kind, d.Name, o.Name, nameRE)
+	seen[o.Name] = true
+	if o.Help == "" {
+		return fmt.Errorf("option %q has no help text", o.Name)
+	}
+	if !o.Required && o.Default != "" && o.Parse != nil {
+		if _, err := o.Parse(o.Default); err != nil {
+			return fmt.Errorf("option %q: default %q: %w", o.Name, o.Default, err)
 		}
-		if _, dup := d.optIdx[o.Name]; dup {
-			return fmt.Errorf("%s type %q: option %q declared twice", d.Kind, d.Name, o.Name)
-		}
-		if o.Help == "" {
-			return fmt.Errorf("%s type %q: option %q has no help text", d.Kind, d.Name, o.Name)
-		}
-		if !o.Required && o.Default != "" && o.Parse != nil {
-			if _, err := o.Parse(o.Default); err != nil {
-				return fmt.Errorf("%s type %q: option %q: default %q: %w", d.Kind, d.Name, o.Name, o.Default, err)
-			}
-		}
-		d.optIdx[o.Name] = i
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,9 +29,17 @@ type EngineOptions struct {
 	// engine (a reload or a restart); only tests whose Fingerprint matches
 	// take theirs.
 	State map[string]TestState
+	// Gate, when set, is asked after each run whether the test's
+	// notifications are held (silences, maintenance windows, …).
+	Gate Gate
 	// OnCheckStart, when set, is called as each check starts with how late
 	// it started against its schedule (benchmarks measure lateness with it).
 	OnCheckStart func(late time.Duration)
+	// Heartbeat, when set, is called by the scheduler loop itself at least
+	// every HeartbeatEvery while it runs (the systemd watchdog rides on it,
+	// so a stuck scheduler stops the beats). It must return quickly.
+	Heartbeat      func()
+	HeartbeatEvery time.Duration
 }
 
 // Engine schedules the tests of a Plan, evaluates them, escalates failures
@@ -43,7 +52,10 @@ type Engine struct {
 	disp     *Dispatcher
 	sem      chan struct{}
 	onStart  func(time.Duration)
+	beat     func()
+	beatIvl  time.Duration
 	saver    StateSaver
+	gate     Gate
 	host     string
 	tests    []*testRunner
 	runs     sync.WaitGroup
@@ -77,10 +89,12 @@ type testRunner struct {
 	streak  streak
 	lastRun time.Time
 	lastOK  bool
+	lastDur time.Duration
+	lastRes []CheckResult // of the last run, for the control API
 	fp      string
 }
 
-// NewEngine builds every check instance of plan and starts the dispatcher.
+// NewEngine schedules the check instances of plan and starts the dispatcher.
 // Call Run to schedule, and Close when done.
 func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 	if o.Logger == nil {
@@ -103,6 +117,9 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		hooks:   o.Hooks,
 		sem:     make(chan struct{}, max(plan.Main.MaxConcurrentChecks, 1)),
 		onStart: o.OnCheckStart,
+		beat:    o.Heartbeat,
+		beatIvl: o.HeartbeatEvery,
+		gate:    o.Gate,
 		host:    host,
 		jobs:    make(chan job),
 		quit:    make(chan struct{}),
@@ -113,16 +130,13 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 			tr.streak.restore(st)
 			tr.next, tr.lastRun, tr.lastOK = st.Next, st.LastRun, st.LastOK
 		}
-		for _, cs := range ts.Checks {
-			c, err := cs.New()
-			if err != nil {
-				return nil, fmt.Errorf("test %s: check %s: %w", ts.Name, cs.Name, err)
-			}
-			tr.checks = append(tr.checks, c)
+		if len(ts.Instances) != len(ts.Checks) || slices.Contains(ts.Instances, nil) {
+			return nil, fmt.Errorf("test %s: checks not built (the plan is not from Resolve)", ts.Name)
 		}
+		tr.checks = ts.Instances
 		e.tests = append(e.tests, tr)
 	}
-	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Outbox: o.Outbox, Pending: o.Pending})
+	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending})
 	e.saver = o.Saver
 	return e, nil
 }
@@ -165,32 +179,54 @@ func (e *Engine) Run(ctx context.Context) {
 	defer timer.Stop()
 	defer close(e.quit)
 	defer e.runs.Wait()
-	for len(h) > 0 {
+	beating := e.beat != nil && e.beatIvl > 0
+	var nextBeat time.Time
+	if beating {
+		e.beat()
+		nextBeat = now.Add(e.beatIvl)
+	}
+	for {
 		now = e.clock.Now()
-		t := h[0]
-		if wait := t.next.Sub(now); wait > earlyStart {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
+		if beating && !now.Before(nextBeat) {
+			e.beat()
+			nextBeat = now.Add(e.beatIvl)
+		}
+		if len(h) > 0 && h[0].next.Sub(now) <= earlyStart {
+			t := h[0]
+			e.launch(runCtx, t, t.next)
+			// Fixed rate, start to start; skip slots missed by more than
+			// one interval rather than running them in a burst.
+			t.next = t.next.Add(t.spec.Interval)
+			if behind := now.Sub(t.next); behind > 0 {
+				t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
+			}
+			t.nextPub.Store(t.next.UnixNano())
+			heap.Fix(&h, 0)
+			if ctx.Err() != nil {
 				return
-			case <-timer.C():
 			}
 			continue
 		}
-		e.launch(runCtx, t, t.next)
-		// Fixed rate, start to start; skip slots missed by more than one
-		// interval rather than running them in a burst.
-		t.next = t.next.Add(t.spec.Interval)
-		if behind := now.Sub(t.next); behind > 0 {
-			t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
-		}
-		t.nextPub.Store(t.next.UnixNano())
-		heap.Fix(&h, 0)
-		if ctx.Err() != nil {
+		// Sleep until the next run or the next heartbeat.
+		var wake time.Time
+		switch {
+		case len(h) > 0 && beating && nextBeat.Before(h[0].next):
+			wake = nextBeat
+		case len(h) > 0:
+			wake = h[0].next
+		case beating:
+			wake = nextBeat
+		default:
+			<-ctx.Done()
 			return
 		}
+		timer.Reset(wake.Sub(now))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C():
+		}
 	}
-	<-ctx.Done()
 }
 
 func (e *Engine) launch(ctx context.Context, t *testRunner, scheduled time.Time) {
@@ -229,44 +265,88 @@ func (e *Engine) worker(j job) {
 	}
 }
 
-// RunTestOnce runs the named test once now, with escalation, as the
-// scheduler would; for --run and tests.
+// RunTestOnce runs the named test once now, as the scheduler would: the
+// run counts toward the test's failures and may notify. For tests and a
+// "run now" request; --run uses Evaluate.
 func (e *Engine) RunTestOnce(ctx context.Context, name string) (TestResult, error) {
+	t, err := e.claim(name)
+	if err != nil {
+		return TestResult{}, err
+	}
+	defer t.running.Store(false)
+	return e.runTest(ctx, t, e.clock.Now()), nil
+}
+
+// Evaluate runs the named test's checks once now and applies its requires=
+// rule, without counting the run: nobody is notified and no state changes.
+// --run Test_NAME uses it.
+func (e *Engine) Evaluate(ctx context.Context, name string) (TestResult, error) {
+	t, err := e.claim(name)
+	if err != nil {
+		return TestResult{}, err
+	}
+	defer t.running.Store(false)
+	now := e.clock.Now()
+	results := e.runChecks(ctx, t, now)
+	return TestResult{Test: name, OK: evaluate(t.spec.RequireAll, results), Time: e.clock.Now(), Checks: results}, nil
+}
+
+// claim finds the named test and marks it running.
+func (e *Engine) claim(name string) (*testRunner, error) {
 	for _, t := range e.tests {
 		if t.spec.Name == name {
 			if !t.running.CompareAndSwap(false, true) {
-				return TestResult{}, fmt.Errorf("test %s is running", name)
+				return nil, fmt.Errorf("test %s is running", name)
 			}
-			defer t.running.Store(false)
-			return e.runTest(ctx, t, e.clock.Now()), nil
+			return t, nil
 		}
 	}
-	return TestResult{}, fmt.Errorf("no test named %q", name)
+	return nil, fmt.Errorf("no test named %q", name)
 }
 
-func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time) TestResult {
+// runChecks runs the test's checks at once and returns their results.
+func (e *Engine) runChecks(ctx context.Context, t *testRunner, scheduled time.Time) []CheckResult {
 	results := make([]CheckResult, len(t.checks))
 	if len(t.checks) == 1 {
 		results[0] = e.runCheck(ctx, t, 0, scheduled)
-	} else {
-		var wg sync.WaitGroup
-		for i := range t.checks {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i] = e.runCheck(ctx, t, i, scheduled)
-			}()
-		}
-		wg.Wait()
+		return results
 	}
+	var wg sync.WaitGroup
+	for i := range t.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = e.runCheck(ctx, t, i, scheduled)
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time) TestResult {
+	start := e.clock.Now()
+	results := e.runChecks(ctx, t, scheduled)
 	ok := evaluate(t.spec.RequireAll, results)
 	now := e.clock.Now()
+	var held Hold
+	if e.gate != nil {
+		held, _ = e.gate.Hold(GateQuery{Test: t.spec.Name, Now: now})
+	}
 	t.mu.Lock()
-	before := t.streak.failures
+	before, wasHeld, wasOwed := t.streak.failures, t.streak.held, t.streak.owed
 	dec, send := decide(t.spec, &t.streak, ok, now)
+	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held.Reason)
 	failures := t.streak.failures
-	t.lastRun, t.lastOK = now, ok
+	changed := failures != before || t.streak.held != wasHeld || t.streak.owed != wasOwed
+	t.lastRun, t.lastOK, t.lastDur, t.lastRes = now, ok, now.Sub(start), results
 	t.mu.Unlock()
+	if held.Reason != wasHeld {
+		if held.Reason != "" {
+			e.log.Info("notifications held", "test", t.spec.Name, "reason", held.Reason, "by", held.By)
+		} else {
+			e.log.Info("notifications released", "test", t.spec.Name, "was", wasHeld, "paging", send && !ok)
+		}
+	}
 	r := TestResult{Test: t.spec.Name, OK: ok, Failures: failures, Time: now, Checks: results}
 	// Durable before visible: notifications go to the outbox, then the
 	// streak to the state file, and only then is the result logged. A kill
@@ -277,7 +357,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 		t.streak.sent(dec, names, now)
 		t.mu.Unlock()
 	}
-	if e.saver != nil && (failures != before || send) {
+	if e.saver != nil && (changed || send) {
 		e.save(t)
 	}
 	e.logResult(t, r, dec.State == StateRecovered)
@@ -343,7 +423,7 @@ func (e *Engine) runCheck(ctx context.Context, t *testRunner, i int, scheduled t
 	if e.onStart != nil {
 		e.onStart(e.clock.Now().Sub(scheduled))
 	}
-	return RunCheck(ctx, t.checks[i], cs.Opts)
+	return runCheck(ctx, e.clock, t.checks[i], cs.Opts)
 }
 
 func (e *Engine) logResult(t *testRunner, r TestResult, recovered bool) {

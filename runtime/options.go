@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/monsta/monsta/config"
@@ -19,17 +20,46 @@ type Value struct {
 // then [TYPE_default], then the section. Accessors panic on an undeclared
 // name or a wrong type: that is a programming error a test catches.
 type Options struct {
-	Section string     // full section name, e.g. "Check_www"
-	SecPos  config.Pos // where the section starts
-	desc    *Descriptor
-	vals    []Value // in the descriptor's option order
+	Section string      // full section name, e.g. "Check_www"
+	SecPos  config.Pos  // where the section starts
+	desc    *Descriptor // nil for a section resolved by a Schema
+	decl    declared
+	vals    []Value // in the declaration's option order
+}
+
+// declared is what options are resolved against: a type's descriptor or a
+// Schema.
+type declared struct {
+	desc    *Descriptor // nil for a Schema
+	opts    []Option
+	idx     map[string]int
+	owner   string // `check type "portconnect"`, for programming errors
+	unknown string // how a warning names an undeclared key
+}
+
+func (d *Descriptor) declared() declared {
+	return declared{desc: d, opts: d.Options, idx: d.optIdx, owner: fmt.Sprintf("%s type %q", d.Kind, d.Name),
+		unknown: "unknown option for " + d.Kind.String() + " type " + d.Name}
+}
+
+func (s *Schema) declared() declared {
+	return declared{opts: s.Options, idx: s.idx, owner: "schema " + strconv.Quote(s.Unknown), unknown: s.Unknown}
+}
+
+// names returns the declared option names, in order.
+func (d declared) names() []string {
+	out := make([]string, len(d.opts))
+	for i, o := range d.opts {
+		out[i] = o.Name
+	}
+	return out
 }
 
 // NewOptions resolves raw values against d without positions (for Lua's
 // run_check, --run and tests). Unknown keys and missing required options
 // are errors.
 func NewOptions(d *Descriptor, section string, raw map[string]string) (*Options, error) {
-	o := &Options{Section: section, desc: d, vals: make([]Value, len(d.Options))}
+	o := &Options{Section: section, desc: d, decl: d.declared(), vals: make([]Value, len(d.Options))}
 	for k := range raw {
 		if _, ok := d.optIdx[k]; !ok {
 			return nil, fmt.Errorf("%s: unknown option for %s type %s", k, d.Kind, d.Name)
@@ -64,11 +94,15 @@ func resolveValue(opt Option, raw string, set bool) (Value, error) {
 	return v, nil
 }
 
-// Descriptor returns the type these options belong to.
+// Descriptor returns the type these options belong to (nil for a section
+// that is not a type, such as [main]).
 func (o *Options) Descriptor() *Descriptor { return o.desc }
 
 // Name returns the section name without its Check_/Notification_ prefix.
 func (o *Options) Name() string {
+	if o.desc == nil {
+		return o.Section
+	}
 	p := o.desc.Kind.SectionPrefix()
 	if len(o.Section) > len(p) && o.Section[:len(p)] == p {
 		return o.Section[len(p):]
@@ -77,9 +111,9 @@ func (o *Options) Name() string {
 }
 
 func (o *Options) get(name string) Value {
-	i, ok := o.desc.optIdx[name]
+	i, ok := o.decl.idx[name]
 	if !ok {
-		panic(fmt.Sprintf("monsta: %s type %q has no option %q", o.desc.Kind, o.desc.Name, name))
+		panic(fmt.Sprintf("monsta: %s has no option %q", o.decl.owner, name))
 	}
 	return o.vals[i]
 }
@@ -128,7 +162,7 @@ func (o *Options) Words(name string) []string { return o.get(name).Parsed.([]str
 // are included: use it only to hand values to code, never to print.
 func (o *Options) Map() map[string]string {
 	m := make(map[string]string, len(o.vals))
-	for i, opt := range o.desc.Options {
+	for i, opt := range o.decl.opts {
 		m[opt.Name] = o.vals[i].Raw
 	}
 	return m

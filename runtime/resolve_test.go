@@ -120,7 +120,7 @@ func TestResolveWarnings(t *testing.T) {
 	want := []string{
 		`monsta.conf:11: warning: [Check_b] check is not used by any test`,
 		`monsta.conf:14: warning: [Check_b] prot: unknown option for check type fake, ignored (did you mean "port"?)`,
-		`monsta.conf:15: warning: [Frobnicate] unknown section, ignored (expected main, Check_*, Test_*, Notification_* or TYPE_default)`,
+		`monsta.conf:15: warning: [Frobnicate] unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_* or TYPE_default)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -181,5 +181,51 @@ func TestRegistryRejects(t *testing.T) {
 	}
 	if err := r.Add(ok()); err == nil || !strings.Contains(err.Error(), `check type "x" already defined (builtin)`) {
 		t.Errorf("duplicate Add() error = %v", err)
+	}
+}
+
+// TestSchemas holds [main] and [Test_] to the rules of a type's options,
+// which used to be checked by init() at every start.
+func TestSchemas(t *testing.T) {
+	for _, s := range []*Schema{mainSchema, testSchema, maintenanceSchema} {
+		if err := s.validate(); err != nil {
+			t.Errorf("schema %q: %v", s.Unknown, err)
+		}
+	}
+}
+
+// TestChecksBuiltOncePerUse: resolution builds one instance per test that
+// uses a check (an instance never runs twice at once) and none again later.
+func TestChecksBuiltOncePerUse(t *testing.T) {
+	reg := NewRegistry()
+	built := 0
+	if err := reg.Add(Descriptor{Kind: KindCheck, Name: "fake", Description: "counts its builds",
+		NewCheck: func(*Options) (Check, error) { built++; return &scriptedCheck{}, nil }}); err != nil {
+		t.Fatal(err)
+	}
+	reg.Freeze()
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "monsta.conf")
+	os.WriteFile(conf, []byte("[Check_a]\ntype=fake\n[Check_b]\ntype=fake\n[Test_x]\nchecks=a\n[Test_y]\nchecks=a\n"), 0o644)
+	cfg, err := config.Load(conf, filepath.Join(dir, "conf.d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := Resolve(cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if built != 3 {
+		t.Errorf("constructor called %d times, want 3 (a for x, a for y, b)", built)
+	}
+	x, y := p.Tests[0].Instances[0], p.Tests[1].Instances[0]
+	if x != p.Checks["a"].Check || x == y {
+		t.Errorf("instances: x=%p y=%p Check_a=%p; want x to be Check_a's and y its own", x, y, p.Checks["a"].Check)
+	}
+	if _, err := NewEngine(p, EngineOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if built != 3 {
+		t.Errorf("NewEngine built checks again: %d builds", built)
 	}
 }

@@ -18,6 +18,11 @@ type TestState struct {
 	Next        time.Time `json:"next,omitzero"`
 	LastRun     time.Time `json:"last_run,omitzero"`
 	LastOK      bool      `json:"last_ok"`
+	Since       time.Time `json:"since,omitzero"` // first failure of the streak
+	// Held is the hold in force at the last run; Owed says a page of
+	// level 1 or more was held back and is due when the hold ends.
+	Held HoldReason `json:"held,omitempty"`
+	Owed bool       `json:"owed,omitempty"`
 }
 
 // Fingerprint identifies a test's checks: its name and, for each check, its
@@ -48,6 +53,9 @@ func (s *streak) export() TestState {
 		Notified:   slices.Clone(s.notified),
 		LastNotify: s.lastNotify,
 		LastLevel:  s.lastLevel,
+		Since:      s.since,
+		Held:       s.held,
+		Owed:       s.owed,
 	}
 }
 
@@ -56,4 +64,7 @@ func (s *streak) restore(st TestState) {
 	s.notified = slices.Clone(st.Notified)
 	s.lastNotify = st.LastNotify
 	s.lastLevel = st.LastLevel
+	s.since = st.Since
+	s.held = st.Held
+	s.owed = st.Owed
 }

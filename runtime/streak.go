@@ -6,18 +6,25 @@ import "time"
 // notified during the current failure streak.
 type streak struct {
 	failures   int
-	notified   []string  // notification names sent a FAIL in this streak, in order
-	lastNotify time.Time // last FAIL notification of this streak (for renotify)
-	lastLevel  int       // highest level that fired in this streak
+	notified   []string   // notification names sent a FAIL in this streak, in order
+	lastNotify time.Time  // last FAIL notification of this streak (for renotify)
+	lastLevel  int        // highest level that fired in this streak
+	since      time.Time  // first failure of this streak
+	held       HoldReason // the hold in force at the last run ("" none)
+	owed       bool       // a page of level 1+ was held back in this streak
 }
 
-// observe records one run. It returns the failure count after the run and
-// the failure count before it (non-zero on a recovery).
-func (s *streak) observe(ok bool) (failures, before int) {
+// observe records one run at now. It returns the failure count after the
+// run and the failure count before it (non-zero on a recovery).
+func (s *streak) observe(ok bool, now time.Time) (failures, before int) {
 	before = s.failures
 	if ok {
 		s.failures = 0
+		s.since = time.Time{}
 		return 0, before
+	}
+	if s.failures == 0 {
+		s.since = now
 	}
 	s.failures++
 	return s.failures, before
@@ -73,7 +80,7 @@ type Decision struct {
 // failing. It updates the failure count and returns at most one decision;
 // the caller records who was actually paged with sent.
 func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
-	failures, before := s.observe(ok)
+	failures, before := s.observe(ok, now)
 	var names []string
 	add := func(list []string) {
 		for _, n := range list {

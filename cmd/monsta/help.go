@@ -3,10 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/monsta/monsta/builtins"
+	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -23,32 +24,36 @@ func cmdHelp(o *options, stdout, stderr io.Writer) int {
 	}
 	var kind runtime.Kind
 	switch o.args[0] {
+	case "man", "config":
+		// Generated for the package from the built-in types only, so
+		// that the output does not depend on the machine it is built on.
+		reg := runtime.NewRegistry()
+		if err := builtins.Register(reg, builtins.Env{}); err != nil {
+			fmt.Fprintf(stderr, "monsta: %v\n", err)
+			return exitFail
+		}
+		if o.args[0] == "man" {
+			fmt.Fprint(stdout, renderMan(reg))
+		} else {
+			fmt.Fprint(stdout, renderDefaultConfig(reg))
+		}
+		return exitOK
 	case "check", "checks":
 		kind = runtime.KindCheck
 	case "notification", "notifications", "notify":
 		kind = runtime.KindNotifier
 	default:
-		fmt.Fprintf(stderr, "monsta: --help %s: want check or notification\n", o.args[0])
+		fmt.Fprintf(stderr, "monsta: --help %s: want check, notification, man or config\n", o.args[0])
 		return exitConfig
 	}
 	// The configuration's registry has its Lua types; without a usable
 	// configuration, document the built-ins and whatever Lua loads.
-	var reg *runtime.Registry
-	if _, err := os.Stat(o.config); err == nil {
-		if l, err := load(o, toStderr(o), nil); err == nil {
-			defer l.close()
-			reg = l.reg
-		}
+	reg, closeReg, err := app.Registry(appOptions(o, nil))
+	if err != nil {
+		fmt.Fprintf(stderr, "monsta: %v\n", err)
+		return exitConfig
 	}
-	if reg == nil {
-		r, lt, _, err := newRegistry(o.confdir, runtime.Main{}, stderrLogger(o))
-		if err != nil {
-			fmt.Fprintf(stderr, "monsta: %v\n", err)
-			return exitConfig
-		}
-		defer lt.Close()
-		reg = r
-	}
+	defer closeReg()
 	if len(o.args) == 1 {
 		fmt.Fprintf(stdout, "%s types (monsta --help %s TYPE for details):\n", strings.ToUpper(kind.String()[:1])+kind.String()[1:], kind)
 		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)

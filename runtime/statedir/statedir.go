@@ -68,9 +68,9 @@ func nameOf(file string) string {
 	return s
 }
 
-// writeAtomic writes data to path so that readers see the old or the new
-// content, also after a crash.
-func writeAtomic(path string, data []byte) error {
+// WriteAtomic writes data to path so that readers see the old or the new
+// content, also after a crash (write, fsync, rename, fsync the directory).
+func WriteAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
@@ -127,7 +127,7 @@ func (d *Dir) SaveTest(name string, st runtime.TestState) error {
 	if err != nil {
 		return fmt.Errorf("encode state of test %s: %w", name, err)
 	}
-	if err := writeAtomic(path, data); err != nil {
+	if err := WriteAtomic(path, data); err != nil {
 		return fmt.Errorf("save state of test %s: %w", name, err)
 	}
 	return nil
@@ -187,19 +187,29 @@ func (d *Dir) Put(notification string, m runtime.Message) (string, error) {
 	id := fmt.Sprintf("%020d-%08d", now.UnixNano(), d.seq.Add(1)%1e8)
 	data, err := json.Marshal(envelope{Notification: notification, Queued: now, Message: m})
 	if err != nil {
-		// Stats can hold values JSON cannot (NaN): keep the message without them.
-		for i := range m.Checks {
-			m.Checks[i].Stats = nil
-		}
+		// Stats can hold values JSON cannot (NaN): keep the message without
+		// them. m.Checks is shared with the caller (and with every other
+		// notification of the same result), so strip a copy.
+		m.Checks = withoutStats(m.Checks)
 		data, err = json.Marshal(envelope{Notification: notification, Queued: now, Message: m})
 		if err != nil {
 			return "", fmt.Errorf("outbox: encode: %w", err)
 		}
 	}
-	if err := writeAtomic(filepath.Join(dir, id+".json"), data); err != nil {
+	if err := WriteAtomic(filepath.Join(dir, id+".json"), data); err != nil {
 		return "", fmt.Errorf("outbox: %w", err)
 	}
 	return id, nil
+}
+
+// withoutStats returns a copy of checks with no stats.
+func withoutStats(checks []runtime.CheckResult) []runtime.CheckResult {
+	out := make([]runtime.CheckResult, len(checks))
+	for i, c := range checks {
+		c.Stats = nil
+		out[i] = c
+	}
+	return out
 }
 
 // Delete implements runtime.Outbox.
@@ -228,7 +238,7 @@ func (d *Dir) Fail(notification, id, reason string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("failed folder: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, id+".json"), data); err != nil {
+	if err := WriteAtomic(filepath.Join(dir, id+".json"), data); err != nil {
 		return fmt.Errorf("failed folder: %w", err)
 	}
 	return d.Delete(notification, id)

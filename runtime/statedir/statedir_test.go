@@ -1,6 +1,7 @@
 package statedir
 
 import (
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -104,5 +105,27 @@ func TestOutbox(t *testing.T) {
 	p = d.Pending()
 	if len(p) != 1 || p[0].Message.Test != "three" {
 		t.Fatalf("Pending() with a truncated file = %+v", p)
+	}
+}
+
+// TestPutDoesNotTouchTheCallersMessage: a NaN stat cannot be stored, so Put
+// stores the message without stats; the caller's checks (shared with the
+// other notifications of the same result and the on_result hook) keep theirs.
+func TestPutDoesNotTouchTheCallersMessage(t *testing.T) {
+	d, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []runtime.CheckResult{{Check: "c", Stats: runtime.Stats{"ratio": math.NaN(), "connect_seconds": 0.5}}}
+	m := runtime.Message{Test: "t", State: runtime.StateFail, Checks: checks}
+	if _, err := d.Put("page", m); err != nil {
+		t.Fatalf("Put() error = %v", err)
+	}
+	if got := checks[0].Stats["connect_seconds"]; got != 0.5 {
+		t.Errorf("after Put, caller's stats = %v, want them unchanged", checks[0].Stats)
+	}
+	p := d.Pending()
+	if len(p) != 1 || p[0].Message.Checks[0].Stats != nil || p[0].Message.Checks[0].Check != "c" {
+		t.Errorf("Pending() = %+v, want the message without stats", p)
 	}
 }

@@ -1,0 +1,220 @@
+// Package netx holds the network helpers every probe shares, so that the
+// built-in checks, the notifiers and the Lua modules behave the same way:
+// dialling with the deadline of a context, one cleaner for error causes, a
+// connection bound to a context's deadline, closing with a reset, and
+// reading one line with a byte cap.
+package netx
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Dialer opens TCP connections. It holds no state beyond its resolver, so
+// one Dialer serves any number of checks at once.
+type Dialer struct {
+	d net.Dialer
+}
+
+// NewDialer returns a Dialer that looks host names up with r (nil: the
+// system resolver).
+func NewDialer(r *net.Resolver) *Dialer { return &Dialer{d: net.Dialer{Resolver: r}} }
+
+// std is the Dialer of Dial; it is never modified.
+var std Dialer
+
+// Dial is Dialer.Dial with the system resolver.
+func Dial(ctx context.Context, addr string) (net.Conn, error) { return std.Dial(ctx, addr) }
+
+// Dial opens a TCP connection to addr ("host:port") within ctx's deadline.
+// A failure is an *Error reading `connect ADDR: connection refused`.
+//
+// It dials with DialContext and never with DialTCP and a zero local
+// address: that binds 0.0.0.0:0 before connecting, an extra system call
+// and a local port chosen without regard to the destination, so that ports
+// in TIME_WAIT run out at a thousand checks a second.
+func (d *Dialer) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	c, err := d.d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, &Error{Op: "connect", Addr: addr, Err: Cause(ctx, err)}
+	}
+	return c, nil
+}
+
+// Error is a failed step of a dialogue with a peer, e.g. `connect
+// 127.0.0.1:80: connection refused` or `read banner from 127.0.0.1:25: i/o
+// timeout`. Err is the cleaned cause (see Cause).
+type Error struct {
+	Op   string // the step: "connect", "read banner from"
+	Addr string // the peer as host:port
+	Err  error
+}
+
+// Error implements error.
+func (e *Error) Error() string { return e.Op + " " + e.Addr + ": " + e.Err.Error() }
+
+// Unwrap returns the cause.
+func (e *Error) Unwrap() error { return e.Err }
+
+// Abort closes c with a reset instead of a FIN (SO_LINGER 0), as HAProxy's
+// health checks do: the probing side then keeps no socket in TIME_WAIT for
+// a minute, which at a thousand checks a second would exhaust the ephemeral
+// ports towards one target. Unsent data is dropped. It sees through *Conn
+// and *tls.Conn to the TCP connection.
+func Abort(c net.Conn) error {
+	if tc := tcpConn(c); tc != nil {
+		_ = tc.SetLinger(0)
+	}
+	return c.Close()
+}
+
+// tcpConn finds the *net.TCPConn below c's wrappers, or nil.
+func tcpConn(c net.Conn) *net.TCPConn {
+	for {
+		switch x := c.(type) {
+		case *net.TCPConn:
+			return x
+		case *Conn:
+			c = x.Conn
+		case interface{ NetConn() net.Conn }: // *tls.Conn
+			c = x.NetConn()
+		default:
+			return nil
+		}
+	}
+}
+
+// expired is a deadline in the past: setting it ends pending reads and
+// writes at once.
+var expired = time.Unix(1, 0)
+
+// Conn is a net.Conn bound to a context: ctx's deadline is set on it at
+// once, deadlines set later (by a protocol library such as go-smtp,
+// go-imap or mellium, which set and clear their own) are capped at it, and
+// once ctx is done every pending and later read and write fails at once.
+// It is the one deadline mechanism of monsta's probes.
+//
+// It also records what a dialogue needs to name the step that failed: when
+// the first byte arrived and whether anything was written since Mark, and
+// the first I/O error.
+type Conn struct {
+	net.Conn
+	limit time.Time // ctx's deadline; zero: none
+	stop  func() bool
+
+	mu        sync.Mutex
+	done      bool      // ctx ended: every deadline is in the past
+	firstRead time.Time // first byte read since Mark
+	written   int64     // bytes written since Mark
+	ioErr     error
+}
+
+// Bind wraps c for ctx and applies ctx's deadline. Close releases the
+// watch on ctx.
+func Bind(ctx context.Context, c net.Conn) *Conn {
+	bc := &Conn{Conn: c}
+	bc.limit, _ = ctx.Deadline()
+	if !bc.limit.IsZero() {
+		_ = c.SetDeadline(bc.limit)
+	}
+	bc.stop = context.AfterFunc(ctx, func() {
+		bc.mu.Lock()
+		defer bc.mu.Unlock()
+		bc.done = true
+		_ = bc.Conn.SetDeadline(expired)
+	})
+	return bc
+}
+
+// CloseOnDone sets ctx's deadline on c and closes c once ctx is done, which
+// ends pending reads and writes at once, without wrapping c: for
+// connections whose concrete type a library needs (miekg/dns reads UDP
+// only from a *net.UDPConn) and that the library sets deadlines on itself.
+// Prefer Bind. stop releases the watch on ctx.
+func CloseOnDone(ctx context.Context, c net.Conn) (stop func() bool) {
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	return context.AfterFunc(ctx, func() { _ = c.Close() })
+}
+
+// set applies t, capped at the limit, with f. The lock is held across f so
+// that a deadline set concurrently with the end of ctx cannot lift the
+// expiry.
+func (c *Conn) set(f func(time.Time) error, t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.done:
+		t = expired
+	case c.limit.IsZero():
+	case t.IsZero() || t.After(c.limit):
+		t = c.limit
+	}
+	return f(t)
+}
+
+// SetDeadline implements net.Conn, capped at the context's deadline.
+func (c *Conn) SetDeadline(t time.Time) error { return c.set(c.Conn.SetDeadline, t) }
+
+// SetReadDeadline implements net.Conn, capped at the context's deadline.
+func (c *Conn) SetReadDeadline(t time.Time) error { return c.set(c.Conn.SetReadDeadline, t) }
+
+// SetWriteDeadline implements net.Conn, capped at the context's deadline.
+func (c *Conn) SetWriteDeadline(t time.Time) error { return c.set(c.Conn.SetWriteDeadline, t) }
+
+// Read implements net.Conn and records the first byte's arrival and the
+// first error other than the end of the stream.
+func (c *Conn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 || err != nil {
+		c.mu.Lock()
+		if n > 0 && c.firstRead.IsZero() {
+			c.firstRead = time.Now()
+		}
+		if err != nil && c.ioErr == nil && !errors.Is(err, io.EOF) {
+			c.ioErr = err
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// Write implements net.Conn and records that the client spoke.
+func (c *Conn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.mu.Lock()
+	c.written += int64(n)
+	if err != nil && c.ioErr == nil {
+		c.ioErr = err
+	}
+	c.mu.Unlock()
+	return n, err
+}
+
+// Close implements net.Conn and stops watching the context.
+func (c *Conn) Close() error {
+	c.stop()
+	return c.Conn.Close()
+}
+
+// Mark starts a new step (the greeting after a TLS handshake, say):
+// Activity reports reads and writes from here on.
+func (c *Conn) Mark() {
+	c.mu.Lock()
+	c.firstRead, c.written = time.Time{}, 0
+	c.mu.Unlock()
+}
+
+// Activity returns when the first byte since Mark arrived (zero: none),
+// whether anything was written since Mark, and the first I/O error of the
+// connection.
+func (c *Conn) Activity() (first time.Time, wrote bool, ioErr error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.firstRead, c.written > 0, c.ioErr
+}

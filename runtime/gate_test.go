@@ -1,0 +1,169 @@
+package runtime
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestApplyHold(t *testing.T) {
+	notify := []Level{{0, []string{"log"}}, {1, []string{"bob"}}, {3, []string{"boss"}}}
+	type step struct {
+		ok    bool
+		held  bool
+		state State
+		names []string // nil: no message
+	}
+	tests := []struct {
+		name   string
+		notify []Level
+		steps  []step
+	}{
+		{
+			name: "nothing while held, not even level 0", notify: notify,
+			steps: []step{{true, true, "", nil}, {false, true, "", nil}, {false, true, "", nil}, {true, true, "", nil}},
+		},
+		{
+			name: "still failing at the end pages the level reached once", notify: notify,
+			steps: []step{
+				{false, true, "", nil}, {false, true, "", nil}, {false, true, "", nil}, {false, true, "", nil},
+				{false, false, StateFail, []string{"boss", "log"}},
+				{false, false, StateFail, []string{"log"}},
+				{true, false, StateRecovered, []string{"boss", "log"}},
+			},
+		},
+		{
+			name: "recovery inside the hold tells nobody", notify: notify,
+			steps: []step{
+				{false, false, StateFail, []string{"bob", "log"}},
+				{false, true, "", nil}, {false, true, "", nil}, {true, true, "", nil},
+				{true, false, StateOK, []string{"log"}},
+			},
+		},
+		{
+			name: "no new level inside the hold owes nothing", notify: []Level{{1, []string{"bob"}}},
+			steps: []step{
+				{false, false, StateFail, []string{"bob"}},
+				{false, true, "", nil}, {false, true, "", nil},
+				{false, false, "", nil},
+				{true, false, StateRecovered, []string{"bob"}},
+			},
+		},
+		{
+			name: "released at the level's own count pages once", notify: []Level{{2, []string{"bob"}}},
+			steps: []step{
+				{false, true, "", nil},
+				{false, false, StateFail, []string{"bob"}},
+				{false, false, "", nil},
+			},
+		},
+		{
+			name: "a hold that starts and ends between failures", notify: []Level{{1, []string{"bob"}}},
+			steps: []step{
+				{false, true, "", nil}, {true, true, "", nil},
+				{false, false, StateFail, []string{"bob"}},
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := &TestSpec{Name: "web", Notify: tc.notify, Recovery: true}
+			var s streak
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			for i, st := range tc.steps {
+				now = now.Add(time.Minute)
+				d, send := decide(spec, &s, st.ok, now)
+				var reason HoldReason
+				if st.held {
+					reason = HoldSilenced
+				}
+				d, send = applyHold(spec, &s, st.ok, d, send, reason)
+				if send {
+					s.sent(d, d.Names, now)
+				}
+				// Every step also goes through a save and a restart.
+				var r streak
+				r.restore(s.export())
+				s = r
+				if !send {
+					if st.names != nil {
+						t.Fatalf("step %d: nothing sent, want %s to %v", i, st.state, st.names)
+					}
+					continue
+				}
+				if d.State != st.state || !reflect.DeepEqual(d.Names, st.names) {
+					t.Fatalf("step %d: sent %s to %v, want %s to %v", i, d.State, d.Names, st.state, st.names)
+				}
+			}
+		})
+	}
+}
+
+// TestEngineGateOnClock drives a silence that ends at a time on the
+// injected clock: the engine asks the gate after each run, a restart in the
+// middle keeps the held state, and the page comes once after the end.
+func TestEngineGateOnClock(t *testing.T) {
+	clk := newFakeClock()
+	until := clk.Now().Add(150 * time.Second)
+	gate := GateFunc(func(q GateQuery) (Hold, bool) {
+		if q.Test == "web" && q.Now.Before(until) {
+			return Hold{Reason: HoldSilenced, By: "s1", Until: until}, true
+		}
+		return Hold{}, false
+	})
+	chk := &scriptedCheck{results: []error{errBoom, errBoom, errBoom, errBoom, errBoom}}
+	rec := &recordingNotifier{got: make(chan Message, 10)}
+	p := loadPlan(t, testRegistry(t, map[string]Check{"a": chk}, map[string]Notifier{"r": rec}), `
+[Check_a]
+type=fake
+host=a
+[Notification_page]
+type=rec
+recipient=r
+[Test_web]
+checks=a
+interval=60
+notify=2:page
+`)
+	newEngine := func(state map[string]TestState) *Engine {
+		e, err := NewEngine(p, EngineOptions{Clock: clk, Gate: gate, State: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	e := newEngine(nil)
+	for range 2 {
+		if _, err := e.RunTestOnce(t.Context(), "web"); err != nil {
+			t.Fatal(err)
+		}
+		clk.Advance(time.Minute)
+	}
+	st, _ := e.TestStatus("web")
+	if st.Held == nil || st.Held.Reason != HoldSilenced || st.Failures != 2 {
+		t.Fatalf("status while silenced = %+v, want SILENCED with 2 failures", st)
+	}
+	state := e.State()
+	e.Close(t.Context())
+	if s := state["web"]; !s.Owed || s.Held != HoldSilenced {
+		t.Fatalf("saved state = %+v, want held and owed", s)
+	}
+	// Restart (as after kill -9), past the end of the silence.
+	clk.Advance(time.Minute)
+	e = newEngine(state)
+	r, _ := e.RunTestOnce(t.Context(), "web")
+	if r.OK || r.Failures != 3 {
+		t.Fatalf("run after the silence = %+v, want failure 3", r)
+	}
+	m := recv(t, rec.got)
+	if m.State != StateFail || m.Failures != 3 {
+		t.Errorf("page after the silence = %s %d, want FAIL 3", m.State, m.Failures)
+	}
+	clk.Advance(time.Minute)
+	e.RunTestOnce(t.Context(), "web")
+	e.Close(t.Context()) // delivers what was queued
+	if len(rec.got) > 0 {
+		m := <-rec.got
+		t.Errorf("paged again: %s %d", m.State, m.Failures)
+	}
+}

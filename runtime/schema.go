@@ -1,0 +1,244 @@
+package runtime
+
+import (
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/monsta/monsta/config"
+)
+
+// Schema declares the options of a kind of section that is not a type:
+// [main], [Test_*], and the ones still to come (such as [Maintenance_*]).
+// Its options resolve like a type's (built-in default, then the section,
+// each value with its position), without type=, [TYPE_default] sections or
+// constructors.
+type Schema struct {
+	// Unknown is how a warning names a key the schema does not declare,
+	// e.g. "unknown option in [main]".
+	Unknown string
+	Options []Option
+	idx     map[string]int
+}
+
+// NewSchema returns the schema of opts. The options follow the rules of a
+// descriptor's (unique names, help text, defaults that parse); a test of
+// each schema checks them, so nothing is validated at start-up.
+func NewSchema(unknown string, opts ...Option) *Schema {
+	s := &Schema{Unknown: unknown, Options: opts, idx: make(map[string]int, len(opts))}
+	for i, o := range opts {
+		s.idx[o.Name] = i
+	}
+	return s
+}
+
+// validate applies the descriptor rules to the schema's options.
+func (s *Schema) validate() error {
+	seen := map[string]bool{}
+	for _, o := range s.Options {
+		if err := checkOption(o, seen); err != nil {
+			return fmt.Errorf("%s: %w", s.Unknown, err)
+		}
+	}
+	return nil
+}
+
+// Main is the resolved [main] section.
+type Main struct {
+	Daemonize           bool
+	User, Group         string
+	PidFile             string
+	LogFile             string
+	LogFormat           string // text or json
+	LogLevel            string // debug, info, warn, error
+	StateDir            string
+	MaxConcurrentChecks int
+	LuaExec             bool
+	Hostname            string      // used in messages; default os.Hostname()
+	Retry               RetryPolicy // how failed notifications are retried
+	Listen              string      // HOST:PORT of the HTTP API; empty: off
+	TokenFile           string      // file holding the bearer token for changes over TCP
+}
+
+// mainSchema declares the keys of [main].
+var mainSchema = NewSchema("unknown option in [main]",
+	Option{Name: "daemonize", Default: "0", Parse: Bool, Help: "Detach from the terminal and write a pid file (1 or 0)."},
+	Option{Name: "user", Default: "nobody", Help: "User to run as after start-up when started as root."},
+	Option{Name: "group", Default: "nogroup", Help: "Group to run as after start-up when started as root."},
+	Option{Name: "pidfile", Default: "/run/monsta/monsta.pid", Help: "Pid file, written when daemonized or started by systemd and removed at exit; its directory is created for the daemon's user."},
+	Option{Name: "logfile", Help: "File to log to; empty logs to stderr (to /var/log/monsta.log when daemonized)."},
+	Option{Name: "log_format", Default: "text", Parse: OneOf("text", "json"), Help: "Log format: text or json."},
+	Option{Name: "log_level", Default: "info", Parse: OneOf("debug", "info", "warn", "error"), Help: "Lowest level logged."},
+	Option{Name: "statedir", Default: "/var/lib/monsta", Help: "Directory for failure counts and the notification outbox."},
+	Option{Name: "max_concurrent_checks", Default: "1000", Parse: positiveInt, Help: "Most checks running at once."},
+	Option{Name: "lua_exec", Default: "no", Parse: Bool, Help: "Allow Lua code to run commands with monsta.exec."},
+	Option{Name: "hostname", Help: "Host name shown in messages; empty: the system's."},
+	Option{Name: "notify_retry_initial", Default: "5", Parse: PositiveSeconds, Help: "Seconds before the first retry of a failed notification; later waits double."},
+	Option{Name: "notify_retry_max", Default: "300", Parse: PositiveSeconds, Help: "Longest wait in seconds between two retries of a notification."},
+	Option{Name: "notify_retry_for", Default: "86400", Parse: PositiveSeconds, Help: "Seconds after which a notification that still fails is given up and set aside."},
+	Option{Name: "listen", Parse: hostPort, Help: "HOST:PORT to serve the HTTP API, metrics and status page on; empty: only the unix socket in statedir."},
+	Option{Name: "token_file", Help: "File whose first line is the bearer token that changes over HTTP need; required when listen is not a loopback address."},
+)
+
+// MainOptions returns the keys of [main] with their defaults and help, for
+// generated documentation.
+func MainOptions() []Option { return slices.Clone(mainSchema.Options) }
+
+// newMain builds Main from the resolved [main]. Relative paths are taken
+// relative to base, the directory of the main configuration file.
+func newMain(o *Options, base string) Main {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(base, p)
+	}
+	return Main{
+		Daemonize:           o.Bool("daemonize"),
+		User:                o.String("user"),
+		Group:               o.String("group"),
+		PidFile:             abs(o.String("pidfile")),
+		LogFile:             abs(o.String("logfile")),
+		LogFormat:           o.String("log_format"),
+		LogLevel:            o.String("log_level"),
+		StateDir:            abs(o.String("statedir")),
+		MaxConcurrentChecks: o.Int("max_concurrent_checks"),
+		LuaExec:             o.Bool("lua_exec"),
+		Hostname:            o.String("hostname"),
+		Listen:              o.String("listen"),
+		TokenFile:           abs(o.String("token_file")),
+		Retry: RetryPolicy{
+			First:  o.Duration("notify_retry_initial"),
+			Max:    o.Duration("notify_retry_max"),
+			MaxAge: o.Duration("notify_retry_for"),
+		},
+	}
+}
+
+// hostPort checks a HOST:PORT listen address; empty is allowed (off).
+func hostPort(s string) (any, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not HOST:PORT", s)
+	}
+	if _, err := Port(port); err != nil {
+		return nil, fmt.Errorf("%q: %w", s, err)
+	}
+	return s, nil
+}
+
+// loopbackAddr tells whether HOST:PORT accepts only local connections; an
+// empty host means every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkListen refuses an HTTP listener other hosts can reach without a
+// token for changes.
+func checkListen(probs *config.Problems, o *Options) bool {
+	if l := o.String("listen"); l != "" && o.String("token_file") == "" && !loopbackAddr(l) {
+		probs.Addf(o.Pos("listen"), "main", "listen", "%s is reachable from other hosts; set token_file, or listen on 127.0.0.1", l)
+		return false
+	}
+	return true
+}
+
+func positiveInt(s string) (any, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 1 {
+		return nil, fmt.Errorf("%q is not a whole number of at least 1", s)
+	}
+	return n, nil
+}
+
+// testSchema declares the keys of a [Test_*] section.
+var testSchema = NewSchema("unknown option for a test",
+	Option{Name: "checks", Required: true, Parse: Words, Help: "Space-separated check names, without the Check_ prefix."},
+	Option{Name: "interval", Default: "300", Parse: PositiveSeconds, Help: "Seconds from the start of one run to the start of the next."},
+	Option{Name: "requires", Default: "all", Parse: OneOf("all", "any"), Help: "all: every check must pass; any: one passing check suffices."},
+	Option{Name: "notify", Parse: parseNotify, Help: "Escalation: blocks N:name1,name2 separated by spaces; level 0 fires on every run."},
+	Option{Name: "recovery", Default: "yes", Parse: Bool, Help: "Send a recovery message to everyone notified during a failure streak."},
+	Option{Name: "renotify", Default: "0", Parse: Seconds, Help: "While failing, repeat the highest level reached every this many seconds (0: off)."},
+	Option{Name: "description", Help: "Free text shown in messages."},
+)
+
+// Level is one block of a test's notify option: at this failure count
+// notify these notifications.
+type Level struct {
+	Level int
+	Names []string
+}
+
+func parseNotify(s string) (any, error) {
+	var levels []Level
+	seen := map[int]int{}
+	for _, blk := range strings.Fields(s) {
+		n, list, err := parseLevel(blk)
+		if err != nil {
+			return nil, err
+		}
+		if i, dup := seen[n]; dup {
+			levels[i].Names = append(levels[i].Names, list...)
+			continue
+		}
+		seen[n] = len(levels)
+		levels = append(levels, Level{Level: n, Names: list})
+	}
+	sort.Slice(levels, func(i, j int) bool { return levels[i].Level < levels[j].Level })
+	return levels, nil
+}
+
+// parseLevel parses one LEVEL:name[,name…] block of notify.
+func parseLevel(blk string) (int, []string, error) {
+	lv, names, ok := strings.Cut(blk, ":")
+	if !ok {
+		return 0, nil, fmt.Errorf("%q: expected LEVEL:name[,name…]", blk)
+	}
+	n, err := strconv.Atoi(lv)
+	if err != nil || n < 0 {
+		return 0, nil, fmt.Errorf("%q: level %q is not a whole number", blk, lv)
+	}
+	var list []string
+	for _, nm := range strings.Split(names, ",") {
+		if nm = strings.TrimSpace(nm); nm != "" {
+			list = append(list, strings.TrimPrefix(nm, "Notification_"))
+		}
+	}
+	if len(list) == 0 {
+		return 0, nil, fmt.Errorf("%q: no notification named", blk)
+	}
+	return n, list, nil
+}
+
+// TestSpec is one resolved [Test_NAME] section.
+type TestSpec struct {
+	Name       string // without the Test_ prefix
+	Pos        config.Pos
+	Checks     []*CheckSpec
+	Interval   time.Duration
+	RequireAll bool
+	Notify     []Level
+	Recovery   bool
+	Renotify   time.Duration // 0: off
+	// Instances holds one built check per entry of Checks. The runtime never
+	// overlaps runs of one instance, so a check that several tests use has
+	// an instance per test.
+	Instances []Check
+}
