@@ -263,6 +263,9 @@ func optionDecl(k, v glua.LValue, extraKey string) (runtime.Option, error) {
 		return o, fmt.Errorf("option \"timeout\": type must be seconds")
 	}
 	o.Parse = parse
+	if o.Name == "timeout" {
+		o.Parse = runtime.PositiveSeconds // the run's deadline: more than 0
+	}
 	return o, nil
 }
 
@@ -467,7 +470,7 @@ func (e *Engine) libProto(name string) (*glua.FunctionProto, error) {
 	lp := v.(*libProto)
 	lp.once.Do(func() {
 		display := filepath.Join(filepath.Base(e.cfg.LibDir), rel)
-		src, err := readSource(filepath.Join(e.cfg.LibDir, rel), e.cfg.MaxFileSize)
+		src, err := config.ReadFile(filepath.Join(e.cfg.LibDir, rel), e.cfg.MaxFileSize)
 		if errors.Is(err, fs.ErrNotExist) {
 			lp.err = fmt.Errorf("not found in %s", e.cfg.LibDir)
 			return

@@ -22,7 +22,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
@@ -46,12 +45,10 @@ type Config struct {
 	// state held when it was made; 0 means DefaultMemoryLimit, negative
 	// disables.
 	MemoryLimit int64
-	// MaxFileSize is the largest Lua file read; 0 means DefaultMaxFileSize.
+	// MaxFileSize is the largest *.lua file read, in bytes; 0 means
+	// config.DefaultMaxFileSize.
 	MaxFileSize int64
 }
-
-// DefaultMaxFileSize is the largest Lua file read unless configured.
-const DefaultMaxFileSize = 1 << 20
 
 // DefaultMemoryLimit is the growth of the live heap one Lua run may cause.
 const DefaultMemoryLimit = 64 << 20
@@ -128,9 +125,9 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 	for _, p := range paths {
 		f := &file{e: e, name: filepath.Join(filepath.Base(cfg.Dir), filepath.Base(p)),
 			pool: make(chan *state, cfg.PoolSize)}
-		src, err := readSource(p, cfg.MaxFileSize)
+		src, err := config.ReadFile(p, cfg.MaxFileSize) // not a FIFO, a device or a huge file
 		if err != nil {
-			probs.Add(&config.Error{Pos: config.Pos{File: f.name}, Err: fmt.Errorf("read: %w", unwrapPath(err))})
+			probs.Add(&config.Error{Pos: config.Pos{File: f.name}, Err: err})
 			continue
 		}
 		f.proto, err = compile(src, f.name)
@@ -306,38 +303,6 @@ func errorText(err error) string {
 		}
 	}
 	return cleanText(strings.TrimSpace(msg))
-}
-
-// readSource reads a Lua file: a regular file (not a FIFO or a device,
-// which could block or never end) of at most max bytes (0:
-// DefaultMaxFileSize).
-func readSource(path string, max int64) ([]byte, error) {
-	if max <= 0 {
-		max = DefaultMaxFileSize
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file (%s)", fi.Mode().Type())
-	}
-	if fi.Size() > max {
-		return nil, fmt.Errorf("file is larger than %d bytes", max)
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	src, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(src)) > max {
-		return nil, fmt.Errorf("file is larger than %d bytes", max)
-	}
-	return src, nil
 }
 
 func unwrapPath(err error) error {
