@@ -63,6 +63,9 @@ const (
 	StateRecovered State = "RECOVERED"
 	StateOK        State = "OK"
 	StateTest      State = "TEST" // a test message sent by --run Notification_X
+	// StateFlapping tells those paged that a test started flapping and
+	// that its pages are held until it stops.
+	StateFlapping State = "FLAPPING"
 )
 
 // TestResult is the outcome of one run of a test.
@@ -85,6 +88,9 @@ type Message struct {
 	Checks   []CheckResult
 	Subject  string
 	Body     string
+	// Reason explains a message that is not about one run's result
+	// (FLAPPING: how often the state changed).
+	Reason string `json:",omitempty"`
 }
 
 // NotifyEvent is a notification about to be dispatched to the named

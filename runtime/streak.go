@@ -12,22 +12,39 @@ type streak struct {
 	since      time.Time  // first failure of this streak
 	held       HoldReason // the hold in force at the last run ("" none)
 	owed       bool       // a page of level 1+ was held back in this streak
+	// passes counts passing runs in a row while failing (recover_after).
+	passes int
+	// history, flapping and flapTo are flap detection's: the last runs'
+	// results, whether the test flaps, and who was told it does.
+	history  flapHistory
+	flapping bool
+	flapTo   []string
+	// prevNotified is who was paged in the streak that ended last.
+	prevNotified []string
 }
 
 // observe records one run at now. It returns the failure count after the
-// run and the failure count before it (non-zero on a recovery).
-func (s *streak) observe(ok bool, now time.Time) (failures, before int) {
+// run and the failure count before it (non-zero on a recovery). A failing
+// test recovers only on its recoverAfter-th passing run in a row; the runs
+// before it change nothing but the count of passes (pending reports them).
+func (s *streak) observe(ok bool, now time.Time, recoverAfter int) (failures, before int, pending bool) {
 	before = s.failures
 	if ok {
+		if s.failures > 0 && s.passes+1 < recoverAfter {
+			s.passes++
+			return s.failures, before, true
+		}
+		s.passes = 0
 		s.failures = 0
 		s.since = time.Time{}
-		return 0, before
+		return 0, before, false
 	}
+	s.passes = 0
 	if s.failures == 0 {
 		s.since = now
 	}
 	s.failures++
-	return s.failures, before
+	return s.failures, before, false
 }
 
 // markNotified remembers names as paged during this streak.
@@ -52,6 +69,9 @@ func (s *streak) sent(d Decision, names []string, at time.Time) {
 
 // reset forgets the streak after a recovery was handled.
 func (s *streak) reset() {
+	if len(s.notified) > 0 {
+		s.prevNotified = s.notified
+	}
 	s.notified = nil
 	s.lastNotify = time.Time{}
 	s.lastLevel = 0
@@ -71,6 +91,8 @@ type Decision struct {
 	State State
 	Level int      // the level that fired; 0 for level-0/OK messages; -1 recovery only
 	Names []string // notifications to send to, deduplicated, in notify order
+	// Reason explains a message that is not about one run (FLAPPING).
+	Reason string
 }
 
 // decide applies DESIGN's escalation rule to one run: after each run the
@@ -78,9 +100,13 @@ type Decision struct {
 // fires on every run; a recovery goes to everyone paged during the streak
 // (when recovery is on). renotify repeats the highest level reached while
 // failing. It updates the failure count and returns at most one decision;
-// the caller records who was actually paged with sent.
+// the caller records who was actually paged with sent. A passing run that
+// does not yet end the streak (recover_after) sends nothing.
 func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
-	failures, before := s.observe(ok, now)
+	failures, before, pending := s.observe(ok, now, t.RecoverAfter)
+	if pending {
+		return Decision{}, false
+	}
 	var names []string
 	add := func(list []string) {
 		for _, n := range list {
