@@ -256,15 +256,3 @@ func flapDecision(s *streak, ev flapEvent, d Decision, send bool) (Decision, boo
 	}
 	return d, send
 }
-
-// withReason adds the reason to a message's body, after its header.
-func withReason(m Message, reason string) Message {
-	m.Reason = reason
-	line := fmt.Sprintf("Reason:   %s\n", reason)
-	if i := strings.Index(m.Body, "\n\n"); i >= 0 {
-		m.Body = m.Body[:i+1] + line + m.Body[i+1:]
-	} else {
-		m.Body += line
-	}
-	return m
-}

@@ -24,27 +24,28 @@ type streak struct {
 }
 
 // observe records one run at now. It returns the failure count after the
-// run and the failure count before it (non-zero on a recovery). A failing
+// run and the failure count before it (non-zero on a recovery); since is
+// the first failure of the streak the run belongs to (or ended). A failing
 // test recovers only on its recoverAfter-th passing run in a row; the runs
 // before it change nothing but the count of passes (pending reports them).
-func (s *streak) observe(ok bool, now time.Time, recoverAfter int) (failures, before int, pending bool) {
+func (s *streak) observe(ok bool, now time.Time, recoverAfter int) (failures, before int, since time.Time, pending bool) {
 	before = s.failures
 	if ok {
 		if s.failures > 0 && s.passes+1 < recoverAfter {
 			s.passes++
-			return s.failures, before, true
+			return s.failures, before, s.since, true
 		}
 		s.passes = 0
-		s.failures = 0
-		s.since = time.Time{}
-		return 0, before, false
+		since = s.since
+		s.failures, s.since = 0, time.Time{}
+		return 0, before, since, false
 	}
 	s.passes = 0
 	if s.failures == 0 {
 		s.since = now
 	}
 	s.failures++
-	return s.failures, before, false
+	return s.failures, before, s.since, false
 }
 
 // markNotified remembers names as paged during this streak.
@@ -93,6 +94,9 @@ type Decision struct {
 	Names []string // notifications to send to, deduplicated, in notify order
 	// Reason explains a message that is not about one run (FLAPPING).
 	Reason string
+	// Outage describes the streak: its start, its failed runs, and
+	// whether this FAIL is a renotify reminder.
+	Outage Outage
 }
 
 // decide applies DESIGN's escalation rule to one run: after each run the
@@ -103,7 +107,7 @@ type Decision struct {
 // the caller records who was actually paged with sent. A passing run that
 // does not yet end the streak (recover_after) sends nothing.
 func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
-	failures, before, pending := s.observe(ok, now, t.RecoverAfter)
+	failures, before, since, pending := s.observe(ok, now, t.RecoverAfter)
 	if pending {
 		return Decision{}, false
 	}
@@ -140,19 +144,24 @@ func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
 		if state == StateRecovered {
 			lv = -1
 		}
-		return Decision{State: state, Level: lv, Names: names}, true
+		d := Decision{State: state, Level: lv, Names: names}
+		if state == StateRecovered {
+			d.Outage = Outage{Since: since, Failures: before}
+		}
+		return d, true
 	}
-	level := 0
+	level, reminder := 0, false
 	if ln := levelNames(failures); len(ln) > 0 {
 		add(ln)
 		level = failures
 	} else if t.Renotify > 0 && s.lastLevel > 0 && now.Sub(s.lastNotify) >= t.Renotify {
 		add(levelNames(s.lastLevel))
-		level = s.lastLevel
+		level, reminder = s.lastLevel, true
 	}
 	add(levelNames(0))
 	if len(names) == 0 {
 		return Decision{}, false
 	}
-	return Decision{State: StateFail, Level: level, Names: names}, true
+	return Decision{State: StateFail, Level: level, Names: names,
+		Outage: Outage{Since: since, Failures: failures, Reminder: reminder}}, true
 }

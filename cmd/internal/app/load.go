@@ -11,6 +11,8 @@ import (
 
 	"github.com/monsta/monsta/builtins"
 	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/internal/journald"
+	"github.com/monsta/monsta/internal/logfile"
 	"github.com/monsta/monsta/lua"
 	"github.com/monsta/monsta/runtime"
 )
@@ -54,15 +56,14 @@ func Load(o Options) (*Generation, error) { return load(o, nil) }
 // load is Load, sharing prev's log file when the new [main] logs to the
 // same place.
 func load(o Options, prev *logOutput) (*Generation, error) {
-	cfg, err := config.Load(o.Config, o.ConfDir)
+	cfg, err := config.LoadWith(o.Config, o.ConfDir, config.LoadOptions{MaxFileSize: o.MaxFileSize})
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	// A bad [main] is reported by Resolve below, with every other problem
+	// at once; until then its defaults serve.
 	res := runtime.NewResolver(cfg)
-	m, err := res.Main()
-	if err != nil {
-		return nil, &ConfigError{err}
-	}
+	m, _ := res.Main()
 	out, err := openLog(logPath(o, m), prev)
 	var notes []string
 	if err != nil && prev != nil {
@@ -77,7 +78,7 @@ func load(o Options, prev *logOutput) (*Generation, error) {
 	}
 	g := &Generation{Main: m, Logger: newLogger(o, m, out.w), log: out, notes: notes}
 	sender := &planSender{}
-	reg, eng, luaErr, err := newRegistry(o.ConfDir, m, g.Logger, sender)
+	reg, eng, luaErr, err := newRegistry(o, m, g.Logger, sender)
 	if err != nil {
 		out.release()
 		return nil, err
@@ -96,12 +97,12 @@ func load(o Options, prev *logOutput) (*Generation, error) {
 // of confdir. When Lua files do not load, the registry still holds every
 // type that did, and luaErr says what went wrong (with positions), so that
 // the INI problems can be reported with it.
-func newRegistry(confdir string, m runtime.Main, logger *slog.Logger, s runtime.Sender) (reg *runtime.Registry, eng *lua.Engine, luaErr, err error) {
+func newRegistry(o Options, m runtime.Main, logger *slog.Logger, s runtime.Sender) (reg *runtime.Registry, eng *lua.Engine, luaErr, err error) {
 	reg = runtime.NewRegistry()
 	if err := builtins.Register(reg, builtins.Env{Logger: logger}); err != nil {
 		return nil, nil, nil, err
 	}
-	eng, luaErr = lua.Load(lua.Config{Dir: confdir, Logger: logger, AllowExec: m.LuaExec, Sender: s}, reg)
+	eng, luaErr = lua.Load(lua.Config{Dir: o.ConfDir, Logger: logger, AllowExec: m.LuaExec, Sender: s, MaxFileSize: o.MaxFileSize}, reg)
 	reg.Freeze()
 	return reg, eng, luaErr, nil
 }
@@ -116,7 +117,7 @@ func Registry(o Options) (reg *runtime.Registry, close func(), err error) {
 		}
 	}
 	logger := newLogger(o, runtime.Main{LogFormat: "text", LogLevel: "warn"}, os.Stderr)
-	reg, eng, _, err := newRegistry(o.ConfDir, runtime.Main{}, logger, nil)
+	reg, eng, _, err := newRegistry(o, runtime.Main{}, logger, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -166,6 +167,11 @@ func newLogger(o Options, m runtime.Main, w io.Writer) *slog.Logger {
 		lv = slog.LevelInfo
 	}
 	ho := &slog.HandlerOptions{Level: lv}
+	// Under systemd, stderr is the journal: it wants <N> priorities and
+	// adds its own timestamps.
+	if w == io.Writer(os.Stderr) && journald.StderrIsJournal() {
+		return slog.New(journald.NewHandler(w, format == "json", ho))
+	}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
@@ -177,7 +183,7 @@ func newLogger(o Options, m runtime.Main, w io.Writer) *slog.Logger {
 type logOutput struct {
 	path string // "" is stderr
 	w    io.Writer
-	f    *os.File
+	f    *logfile.File // nil for stderr
 	refs atomic.Int32
 }
 
@@ -190,9 +196,9 @@ func openLog(path string, prev *logOutput) (*logOutput, error) {
 	}
 	out := &logOutput{path: path, w: os.Stderr}
 	if path != "" {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := logfile.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("open log file: %w", err)
+			return nil, err
 		}
 		out.f, out.w = f, f
 	}
@@ -206,6 +212,15 @@ func (l *logOutput) name() string {
 		return "stderr"
 	}
 	return l.path
+}
+
+// reopen opens the log file again (after logrotate renamed it); stderr
+// needs nothing.
+func (l *logOutput) reopen() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	return l.f.Reopen()
 }
 
 // release drops one generation's hold; the last one closes the file.
