@@ -9,6 +9,7 @@ require (
 	github.com/google/shlex v0.0.0-20191202100458-e7afc7fbc510
 	github.com/miekg/dns v1.1.73
 	github.com/yuin/gopher-lua v1.1.2
+	golang.org/x/sys v0.47.0
 	gopkg.in/ini.v1 v1.67.3
 	mellium.im/sasl v0.3.2
 	mellium.im/xmlstream v0.15.4
@@ -22,7 +23,6 @@ require (
 	golang.org/x/mod v0.38.0 // indirect
 	golang.org/x/net v0.57.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.40.0 // indirect
 	golang.org/x/tools v0.48.0 // indirect
 	mellium.im/reader v0.1.0 // indirect
