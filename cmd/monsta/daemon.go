@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/monsta/monsta/internal/proc"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/statedir"
 )
@@ -90,6 +91,9 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 	}
 	state := sd.LoadState()
 	reportFailures(logger, sd)
+	if err := proc.StartReaper(context.Background()); err != nil { // orphans of script checks, PID 1
+		logger.Warn("cannot reap orphaned processes", "err", err)
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
