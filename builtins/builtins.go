@@ -44,6 +44,8 @@ func descriptors(env Env) []runtime.Descriptor {
 		fileDescriptor(),
 		httpDescriptor(),
 		tlsCheckDescriptor(),
+		processDescriptor(),
+		pingDescriptor(),
 	}
 }
 

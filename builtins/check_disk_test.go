@@ -4,6 +4,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // newDiskForTest builds a disk check whose statfs reports st.
@@ -54,7 +55,7 @@ func TestDisk(t *testing.T) {
 				raw[k] = v
 			}
 			c := newDiskForTest(t, raw, tt.st, tt.err)
-			stats, err := runGuarded(t, c, 0)
+			stats, err := runGuarded(t, c, 5*time.Second)
 			checkErrs(t, err, tt.wantErr)
 			for k, v := range tt.want {
 				if stats[k] != v {
@@ -73,7 +74,7 @@ func TestDiskReal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stats, err := runGuarded(t, c, 0)
+	stats, err := runGuarded(t, c, 5*time.Second)
 	if err != nil || stats["total_bytes"] <= 0 {
 		t.Fatalf("Run() = %v, %v; want total_bytes > 0 and no error", stats, err)
 	}

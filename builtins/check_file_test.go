@@ -63,7 +63,7 @@ func TestFile(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.(*File).now = func() time.Time { return now }
-			stats, err := runGuarded(t, c, 0)
+			stats, err := runGuarded(t, c, 5*time.Second)
 			checkErrs(t, err, tt.wantErr)
 			for k, v := range tt.want {
 				if stats[k] != v {

@@ -31,7 +31,7 @@ func httpDescriptor() runtime.Descriptor {
 		Name:        "http",
 		Description: "request a URL and check the status, headers and body of the answer",
 		Help: "The check sends one request and fails on a connection or TLS error, a status outside " +
-			"expect_status, a header that does not match expect_header, or a body that does not match " +
+			"expect_status (then nothing else is checked), a header that does not match expect_header, or a body that does not match " +
 			"expect or json_path/json_expect. Only the first 1 MiB of the body is read; expect and " +
 			"json_path see only that much. Each check has its own connection pool, and unless " +
 			"keepalive=yes every run opens a new connection, so each run measures a full connect. " +
@@ -142,7 +142,7 @@ func newHTTP(o *runtime.Options) (runtime.Check, error) {
 				return nil, fmt.Errorf("%s has no IPv%s address (ip_version = %[2]s)", ae.Addr, network[3:])
 			}
 			if err == nil && !keep {
-				// As portconnect's netx.Abort: the connection is closed
+				// As netx.Abort: the connection is closed
 				// after each run, and a reset leaves no TIME_WAIT behind.
 				if tc, ok := conn.(*net.TCPConn); ok {
 					tc.SetLinger(0)
@@ -211,10 +211,11 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 	if err != nil {
 		return stats, fmt.Errorf("%s %s: read body: %w", c.method, target, redactErr(err))
 	}
-	var errs []error
 	if !statusIn(resp.StatusCode, c.status) {
-		errs = append(errs, fmt.Errorf("%s %s: status %s, want %s", c.method, target, resp.Status, statusText(c.status)))
+		// The body of an error page says nothing about expect or json_path.
+		return stats, fmt.Errorf("%s %s: status %s, want %s", c.method, target, resp.Status, statusText(c.status))
 	}
+	var errs []error
 	if c.header != nil {
 		if err := c.header.check(resp.Header); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", c.method, target, err))

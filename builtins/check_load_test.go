@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // fakeProc writes files (name → content) into a directory that stands in
@@ -51,7 +52,7 @@ func TestLoad(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.(*Load).proc = fakeProc(t, map[string]string{"loadavg": tt.loadavg, "stat": fourCPUs})
-			stats, err := runGuarded(t, c, 0)
+			stats, err := runGuarded(t, c, 5*time.Second)
 			checkErrs(t, err, tt.wantErr)
 			for k, v := range tt.want {
 				if stats[k] != v {
@@ -71,7 +72,7 @@ func TestLoadOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats, err := runGuarded(t, c, 0); err != nil || stats["cpus"] < 1 {
+	if stats, err := runGuarded(t, c, 5*time.Second); err != nil || stats["cpus"] < 1 {
 		t.Fatalf("Run() = %v, %v; want cpus >= 1 and no error", stats, err)
 	}
 }

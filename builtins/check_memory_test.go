@@ -3,6 +3,7 @@ package builtins
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func meminfo(total, avail, swapTotal, swapFree int) string {
@@ -37,7 +38,7 @@ func TestMemory(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.(*Memory).proc = fakeProc(t, map[string]string{"meminfo": tt.info})
-			stats, err := runGuarded(t, c, 0)
+			stats, err := runGuarded(t, c, 5*time.Second)
 			checkErrs(t, err, tt.wantErr)
 			for k, v := range tt.want {
 				if stats[k] != v {
@@ -56,7 +57,7 @@ func TestMemoryOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stats, err := runGuarded(t, c, 0); err != nil || stats["total_bytes"] <= 0 {
+	if stats, err := runGuarded(t, c, 5*time.Second); err != nil || stats["total_bytes"] <= 0 {
 		t.Fatalf("Run() on /proc = %v, %v", stats, err)
 	}
 }

@@ -65,7 +65,6 @@ type TLSCheck struct {
 	verify     bool
 	roots      *x509.CertPool // nil: the system's
 	cfg        *tls.Config
-	dialer     net.Dialer
 	now        func() time.Time // time.Now; tests inject
 }
 
@@ -102,25 +101,22 @@ func newTLSCheck(o *runtime.Options) (runtime.Check, error) {
 
 // Run implements runtime.Check.
 func (c *TLSCheck) Run(ctx context.Context) (runtime.Stats, error) {
-	conn, err := c.dialer.DialContext(ctx, "tcp", c.addr)
+	raw, err := netx.Dial(ctx, c.addr)
 	if err != nil {
-		return nil, &netx.Error{Op: "connect", Addr: c.addr, Err: netx.Cause(nil, err)}
+		return nil, err
 	}
+	// conn carries the run's deadline; Abort sees through it and tls.Conn.
+	conn := netx.Bind(ctx, raw)
 	defer netx.Abort(conn)
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
-	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	if c.starttls != "" {
 		if err := starttls(conn, c.starttls, c.serverName); err != nil {
-			return nil, &netx.Error{Op: "STARTTLS (" + c.starttls + ") with", Addr: c.addr, Err: ctxCause(ctx, err)}
+			return nil, &netx.Error{Op: "STARTTLS (" + c.starttls + ") with", Addr: c.addr, Err: netx.Cause(ctx, err)}
 		}
 	}
 	start := time.Now()
 	tc := tls.Client(conn, c.cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, &netx.Error{Op: "TLS handshake with", Addr: c.addr, Err: ctxCause(ctx, err)}
+		return nil, &netx.Error{Op: "TLS handshake with", Addr: c.addr, Err: netx.Cause(ctx, err)}
 	}
 	stats := runtime.Stats{"handshake_seconds": time.Since(start).Seconds()}
 	certs := tc.ConnectionState().PeerCertificates
@@ -194,20 +190,6 @@ func certNames(c *x509.Certificate) string {
 	return strings.Join(names, ", ")
 }
 
-// ctxCause reports the context's error when the run's deadline (or a
-// cancel) interrupted the dialogue, which otherwise shows as an i/o timeout.
-func ctxCause(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return ctx.Err()
-	}
-	// The connection's deadline is the context's and may fire first.
-	var ne net.Error
-	if dl, ok := ctx.Deadline(); ok && errors.As(err, &ne) && ne.Timeout() && !time.Now().Before(dl) {
-		return context.DeadlineExceeded
-	}
-	return netx.Cause(nil, err)
-}
-
 // starttlsLineMax caps a line of a STARTTLS preamble.
 const starttlsLineMax = 4096
 
@@ -216,7 +198,7 @@ const starttlsLineMax = 4096
 // and before the handshake is an error (it would be plaintext that an
 // attacker could inject).
 func starttls(conn net.Conn, proto, domain string) error {
-	br := bufio.NewReaderSize(conn, starttlsLineMax)
+	br := bufio.NewReaderSize(conn, starttlsLineMax+2)
 	var err error
 	switch proto {
 	case "smtp":
@@ -242,17 +224,14 @@ func starttls(conn net.Conn, proto, domain string) error {
 
 // readProtoLine reads one CRLF- or LF-terminated line without its ending.
 func readProtoLine(br *bufio.Reader) (string, error) {
-	line, err := br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
-		return "", fmt.Errorf("line longer than %d bytes", starttlsLineMax)
-	}
-	if err == io.EOF && len(line) == 0 {
+	line, err := netx.ReadLine(br, starttlsLineMax)
+	if err == io.EOF {
 		return "", errors.New("connection closed by the server")
 	}
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimRight(string(line), "\r\n"), nil
+	return string(line), nil
 }
 
 // starttlsSMTPReply reads a (multi-line) SMTP reply: its code and its lines.
