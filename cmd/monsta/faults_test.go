@@ -68,7 +68,8 @@ func TestOriginalStyleConfigRunsUnchanged(t *testing.T) {
 	d := startDaemon(t, path)
 	d.waitLog(`msg="monsta started"`, 1, 10*time.Second)
 	stopSSH() // the service goes down: two failures page bob by mail
-	waitFor(t, "bob's mail", func() bool { return len(mail.Messages()) > 0 })
+	// The fake records a transaction at MAIL FROM; wait for its DATA too.
+	waitFor(t, "bob's mail", func() bool { ms := mail.Messages(); return len(ms) > 0 && len(ms[0].Data) > 0 })
 	m := mail.Messages()[0]
 	if !m.TLS || m.User != "monsta" || m.To[0] != "bob@example.org" || !strings.Contains(string(m.Data), "FAIL ssh (2 failures)") ||
 		!strings.Contains(string(m.Data), "Auto-Submitted: auto-generated") {
