@@ -37,7 +37,10 @@ type Config struct {
 	LibDir    string       // folder for require()d Lua libraries; "" means Dir/lib
 	Logger    *slog.Logger // nil discards
 	AllowExec bool         // [main] lua_exec=yes enables monsta.exec
-	PoolSize  int          // max idle states per file; 0 means GOMAXPROCS*2
+	// Sender is what monsta.notify sends through (the configuration's
+	// notifications); nil: monsta.notify fails until SetSender.
+	Sender   runtime.Sender
+	PoolSize int // max idle states per file; 0 means GOMAXPROCS*2
 	// MemoryLimit is how much the live heap may grow during one Lua run
 	// before the run fails; 0 means DefaultMemoryLimit, negative disables.
 	MemoryLimit int64
@@ -102,6 +105,9 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 		cfg.MemoryLimit = DefaultMemoryLimit
 	}
 	e := &Engine{cfg: cfg, log: cfg.Logger, reg: reg}
+	if cfg.Sender != nil {
+		e.sender.Store(&senderBox{cfg.Sender})
+	}
 	e.https.init()
 	if cfg.Dir == "" {
 		return e, nil
@@ -294,8 +300,8 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// SetSender lets Lua send through configured Notification_ sections
-// (monsta.notify). Until it is called, monsta.notify fails.
+// SetSender replaces the Sender of monsta.notify (Config.Sender); tests
+// use it.
 func (e *Engine) SetSender(s runtime.Sender) {
 	if e == nil {
 		return

@@ -127,7 +127,7 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		tr.checks = ts.Instances
 		e.tests = append(e.tests, tr)
 	}
-	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Outbox: o.Outbox, Pending: o.Pending})
+	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending})
 	e.saver = o.Saver
 	return e, nil
 }
@@ -234,37 +234,67 @@ func (e *Engine) worker(j job) {
 	}
 }
 
-// RunTestOnce runs the named test once now, with escalation, as the
-// scheduler would; for --run and tests.
+// RunTestOnce runs the named test once now, as the scheduler would: the
+// run counts toward the test's failures and may notify. For tests and a
+// "run now" request; --run uses Evaluate.
 func (e *Engine) RunTestOnce(ctx context.Context, name string) (TestResult, error) {
+	t, err := e.claim(name)
+	if err != nil {
+		return TestResult{}, err
+	}
+	defer t.running.Store(false)
+	return e.runTest(ctx, t, e.clock.Now()), nil
+}
+
+// Evaluate runs the named test's checks once now and applies its requires=
+// rule, without counting the run: nobody is notified and no state changes.
+// --run Test_NAME uses it.
+func (e *Engine) Evaluate(ctx context.Context, name string) (TestResult, error) {
+	t, err := e.claim(name)
+	if err != nil {
+		return TestResult{}, err
+	}
+	defer t.running.Store(false)
+	now := e.clock.Now()
+	results := e.runChecks(ctx, t, now)
+	return TestResult{Test: name, OK: evaluate(t.spec.RequireAll, results), Time: e.clock.Now(), Checks: results}, nil
+}
+
+// claim finds the named test and marks it running.
+func (e *Engine) claim(name string) (*testRunner, error) {
 	for _, t := range e.tests {
 		if t.spec.Name == name {
 			if !t.running.CompareAndSwap(false, true) {
-				return TestResult{}, fmt.Errorf("test %s is running", name)
+				return nil, fmt.Errorf("test %s is running", name)
 			}
-			defer t.running.Store(false)
-			return e.runTest(ctx, t, e.clock.Now()), nil
+			return t, nil
 		}
 	}
-	return TestResult{}, fmt.Errorf("no test named %q", name)
+	return nil, fmt.Errorf("no test named %q", name)
+}
+
+// runChecks runs the test's checks at once and returns their results.
+func (e *Engine) runChecks(ctx context.Context, t *testRunner, scheduled time.Time) []CheckResult {
+	results := make([]CheckResult, len(t.checks))
+	if len(t.checks) == 1 {
+		results[0] = e.runCheck(ctx, t, 0, scheduled)
+		return results
+	}
+	var wg sync.WaitGroup
+	for i := range t.checks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = e.runCheck(ctx, t, i, scheduled)
+		}()
+	}
+	wg.Wait()
+	return results
 }
 
 func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time) TestResult {
 	start := e.clock.Now()
-	results := make([]CheckResult, len(t.checks))
-	if len(t.checks) == 1 {
-		results[0] = e.runCheck(ctx, t, 0, scheduled)
-	} else {
-		var wg sync.WaitGroup
-		for i := range t.checks {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i] = e.runCheck(ctx, t, i, scheduled)
-			}()
-		}
-		wg.Wait()
-	}
+	results := e.runChecks(ctx, t, scheduled)
 	ok := evaluate(t.spec.RequireAll, results)
 	now := e.clock.Now()
 	var held Hold
@@ -362,7 +392,7 @@ func (e *Engine) runCheck(ctx context.Context, t *testRunner, i int, scheduled t
 	if e.onStart != nil {
 		e.onStart(e.clock.Now().Sub(scheduled))
 	}
-	return RunCheck(ctx, t.checks[i], cs.Opts)
+	return runCheck(ctx, e.clock, t.checks[i], cs.Opts)
 }
 
 func (e *Engine) logResult(t *testRunner, r TestResult, recovered bool) {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -16,10 +15,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/monsta/monsta/builtins"
-	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/cmd/internal/app"
 	monsta "github.com/monsta/monsta/runtime"
-	"github.com/monsta/monsta/runtime/statedir"
 )
 
 // Names of the generated sections: normal tests and checks are t00001 and
@@ -251,7 +248,7 @@ func writeHeapProfile(file string) error {
 	return f.Close()
 }
 
-// runDaemon loads the configuration the way cmd/monsta does, runs the
+// runDaemon loads and runs the configuration through cmd/monsta's app, runs the
 // engine, and measures CPU, memory and lateness over the window.
 func runDaemon(a daemonArgs) (daemonResult, error) {
 	var res daemonResult
@@ -264,63 +261,34 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 	}
 
 	t0 := time.Now()
-	cfg, err := config.Load(a.Config, a.ConfDir)
+	mon, err := app.New(app.Options{Config: a.Config, ConfDir: a.ConfDir, LogLevel: "info", Grace: 10 * time.Second,
+		LogPath: func(m monsta.Main) string { return m.LogFile }, Hooks: hooks, OnCheckStart: late.record})
 	if err != nil {
 		return res, fmt.Errorf("load configuration: %w", err)
 	}
-	resolver := monsta.NewResolver(cfg)
-	main, err := resolver.Main()
-	if err != nil {
-		return res, fmt.Errorf("resolve [main]: %w", err)
-	}
-	logf, err := os.OpenFile(main.LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return res, fmt.Errorf("open log file: %w", err)
-	}
-	defer logf.Close()
-	logger := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	reg := monsta.NewRegistry()
-	if err := builtins.Register(reg, builtins.Env{Logger: logger}); err != nil {
-		return res, err
-	}
-	reg.Freeze()
-	plan, _, err := resolver.Resolve(reg)
-	if err != nil {
-		return res, fmt.Errorf("resolve configuration: %w", err)
-	}
-	for _, t := range plan.Tests {
+	defer mon.Close()
+	for _, t := range mon.Plan().Tests {
 		if strings.HasPrefix(t.Name, hungPrefix) {
 			res.Hung++
 		} else {
 			res.Tests++
 		}
 	}
-	// The state directory as the daemon uses it: test states are saved
-	// when a streak changes (every run of a hung test).
-	sd, err := statedir.Open(main.StateDir, logger)
-	if err != nil {
-		return res, fmt.Errorf("open state directory: %w", err)
-	}
-	eng, err := monsta.NewEngine(plan, monsta.EngineOptions{Logger: logger, Hooks: hooks, Retry: main.Retry,
-		State: sd.LoadState(), Saver: sd, Outbox: sd, Pending: sd.Pending(), OnCheckStart: late.record})
-	if err != nil {
-		return res, fmt.Errorf("build engine: %w", err)
+	// The daemon's start: the state directory (test states are saved when
+	// a streak changes, every run of a hung test), the engine, the outbox.
+	if err := mon.Start(); err != nil {
+		return res, err
 	}
 	res.LoadSeconds = time.Since(t0).Seconds()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { eng.Run(ctx); close(done) }()
 
 	time.Sleep(a.Warmup)
 	if a.CPUProfile != "" {
 		f, err := os.Create(a.CPUProfile)
 		if err != nil {
-			cancel()
 			return res, fmt.Errorf("create CPU profile: %w", err)
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			cancel()
 			return res, fmt.Errorf("start CPU profile: %w", err)
 		}
 	}
@@ -336,25 +304,13 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 	res.Lateness = late.stats()
 	res.Goroutines = goruntime.NumGoroutine()
 	if res.Loaded, err = sampleMemory(); err != nil {
-		cancel()
 		return res, err
 	}
 	if a.MemProfile != "" {
 		if err := writeHeapProfile(a.MemProfile); err != nil {
-			cancel()
 			return res, err
 		}
 	}
-	// Keep what cmd/monsta keeps for the daemon's lifetime (the registry,
-	// not the parsed files) alive until here.
-	goruntime.KeepAlive(reg)
-
-	cancel()
-	<-done
-	closeCtx, closeCancel := context.WithTimeout(context.Background(), 10*time.Second)
-	eng.Close(closeCtx)
-	closeCancel()
-
 	res.OK, res.Failed = c1.ok-c0.ok, c1.failed-c0.failed
 	res.HungResults, res.HungPassed = c1.hung-c0.hung, c1.hungPassed-c0.hungPassed
 	res.Checks = res.OK + res.Failed + res.HungResults
@@ -365,7 +321,7 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 		res.CPUPerCheckUS = res.CPUSeconds * 1e6 / float64(res.Checks)
 		res.Rate = float64(res.Checks) / res.WindowSeconds
 	}
-	res.Overruns = eng.Overruns()
+	res.Overruns = mon.Engine().Overruns()
 	if n := float64(res.Tests + res.Hung); n > 0 {
 		res.RSSPerTest = float64(res.Loaded.RSS-res.Baseline.RSS) / n
 		res.RSSGCPerTest = float64(res.Loaded.RSSAfterGC-res.Baseline.RSSAfterGC) / n

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,159 +11,106 @@ import (
 	"os/signal"
 	"os/user"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/internal/proc"
 	"github.com/monsta/monsta/runtime"
-	"github.com/monsta/monsta/runtime/statedir"
 )
 
 // detachedEnv marks the re-executed, detached daemon process.
 const detachedEnv = "MONSTA_DETACHED"
 
-// shutdownGrace bounds how long queued notifications may take to go out at
-// shutdown or reload.
-const shutdownGrace = 30 * time.Second
-
 // cmdDaemon runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
 func cmdDaemon(o *options, stderr io.Writer) int {
-	var warnings bytes.Buffer
 	detached := os.Getenv(detachedEnv) == "1"
-	var logFile *os.File
-	defer func() {
-		if logFile != nil {
-			logFile.Close()
+	ctl := newControlPlane()
+	ao := appOptions(o, daemonLogPath(o, detached))
+	ao.OnCheckStart = ctl.metrics.ObserveLateness
+	a, err := app.New(ao)
+	if err != nil {
+		return reportLoadError(stderr, err)
+	}
+	m := a.Main()
+	if m.Daemonize && !o.foreground && !detached {
+		a.Close()
+		return detach(stderr)
+	}
+	if detached {
+		if err := writePidFile(m.PidFile); err != nil {
+			a.Logger().Error("cannot write pid file", "err", err)
+			a.Close()
+			return exitFail
 		}
-	}()
-	var logger *slog.Logger
-	// The daemon's logger, made once from the first [main]; a reload keeps it.
-	logFor := func(m runtime.Main) (*slog.Logger, error) {
-		if logger != nil {
-			return logger, nil
+		defer os.Remove(m.PidFile)
+	}
+	if err := ctl.listenTCP(m); err != nil {
+		a.Logger().Error("cannot start the HTTP API", "err", err)
+		a.Close()
+		return exitFail
+	}
+	defer ctl.close()
+	if code := becomeDaemon(a.Logger(), m); code != exitOK {
+		a.Close()
+		return code
+	}
+	if err := proc.StartReaper(context.Background()); err != nil { // orphans of script checks, PID 1
+		a.Logger().Warn("cannot reap orphaned processes", "err", err)
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	if err := a.Start(); err != nil {
+		a.Logger().Error("cannot start", "err", err)
+		a.Close()
+		return exitFail
+	}
+	if err := ctl.start(a, a.Logger()); err != nil {
+		a.Logger().Error("cannot start the control API", "err", err)
+		a.Close()
+		return exitFail
+	}
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			a.Reload() // logs what it did or why not
+			continue
 		}
-		out := io.Writer(os.Stderr)
+		a.Logger().Info("stopping: waiting for running checks and queued notifications", "signal", sig.String())
+		break
+	}
+	ctl.close()
+	a.Close()
+	return exitOK
+}
+
+// becomeDaemon prepares the state directory, owned by [main] user, and
+// drops root; both must happen before the configuration runs.
+func becomeDaemon(logger *slog.Logger, m runtime.Main) int {
+	if err := prepareStateDir(m); err != nil {
+		logger.Error("cannot prepare state directory", "err", err)
+		return exitFail
+	}
+	if err := dropPrivileges(m, logger); err != nil {
+		logger.Error("cannot drop privileges", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// daemonLogPath is where the daemon logs: [main] logfile, or
+// /var/log/monsta.log when detached without one; stderr (an empty path)
+// while still in the terminal, before detaching.
+func daemonLogPath(o *options, detached bool) func(runtime.Main) string {
+	return func(m runtime.Main) string {
 		path := m.LogFile
 		if path == "" && detached {
 			path = "/var/log/monsta.log"
 		}
 		if path != "" && (detached || !m.Daemonize || o.foreground) {
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-			if err != nil {
-				return nil, fmt.Errorf("open log file: %w", err)
-			}
-			logFile, out = f, f
+			return path
 		}
-		logger = newLogger(o, m, out)
-		return logger, nil
-	}
-	l, err := load(o, logFor, &warnings)
-	if err != nil {
-		return reportLoadError(stderr, err)
-	}
-	if l.main.Daemonize && !o.foreground && !detached {
-		l.close()
-		return detach(stderr)
-	}
-	logWarnings(logger, &warnings)
-	if detached {
-		if err := writePidFile(l.main.PidFile); err != nil {
-			logger.Error("cannot write pid file", "err", err)
-			return exitFail
-		}
-		defer os.Remove(l.main.PidFile)
-	}
-	if err := prepareStateDir(l.main); err != nil {
-		logger.Error("cannot prepare state directory", "err", err)
-		return exitFail
-	}
-	if err := dropPrivileges(l.main, logger); err != nil {
-		logger.Error("cannot drop privileges", "err", err)
-		return exitFail
-	}
-
-	sd, err := statedir.Open(l.main.StateDir, logger)
-	if err != nil {
-		logger.Error("cannot open state directory", "err", err)
-		return exitFail
-	}
-	state := sd.LoadState()
-	reportFailures(logger, sd)
-	if err := proc.StartReaper(context.Background()); err != nil { // orphans of script checks, PID 1
-		logger.Warn("cannot reap orphaned processes", "err", err)
-	}
-
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
-
-	for {
-		eng, err := runtime.NewEngine(l.plan, runtime.EngineOptions{
-			Logger: logger, Hooks: l.hooks, State: state, Retry: l.main.Retry,
-			Saver: sd, Outbox: sd, Pending: sd.Pending(),
-		})
-		if err != nil {
-			logger.Error("cannot start", "err", err)
-			return exitFail
-		}
-		l.setSender(eng.Dispatcher())
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { eng.Run(ctx); close(done) }()
-		logger.Info("monsta started", "version", version, "tests", len(l.plan.Tests), "checks", len(l.plan.Checks), "notifications", len(l.plan.Notifications), "pid", os.Getpid())
-
-		var next *loaded
-		for next == nil {
-			sig := <-sigs
-			if sig != syscall.SIGHUP {
-				logger.Info("stopping: waiting for running checks and queued notifications", "signal", sig.String())
-				cancel()
-				<-done
-				closeCtx, c := context.WithTimeout(context.Background(), shutdownGrace)
-				eng.Close(closeCtx)
-				c()
-				l.close()
-				logger.Info("monsta stopped")
-				return exitOK
-			}
-			logger.Info("reloading configuration")
-			warnings.Reset()
-			nl, err := load(o, logFor, &warnings)
-			logWarnings(logger, &warnings)
-			if err != nil {
-				for _, line := range strings.Split(err.Error(), "\n") {
-					logger.Error("reload rejected, configuration kept", "problem", line)
-				}
-				continue
-			}
-			next = nl
-		}
-		// Stop scheduling, let running tests finish, carry state over.
-		// Undelivered notifications stay in the outbox for the new engine.
-		cancel()
-		<-done
-		state = eng.State()
-		eng.Dispatcher().Stop()
-		l.close()
-		l = next
-		logger.Info("configuration reloaded")
-	}
-}
-
-// reportFailures logs, loudly, notifications that were given up earlier
-// and are kept in the state directory's failed folder.
-func reportFailures(logger *slog.Logger, sd *statedir.Dir) {
-	for _, f := range sd.Failures() {
-		logger.Error("UNDELIVERED NOTIFICATION kept in the failed folder", "notification", f.Notification, "test", f.Test, "state", f.State, "reason", f.Reason, "file", f.File)
-	}
-}
-
-func logWarnings(logger *slog.Logger, w *bytes.Buffer) {
-	for _, line := range strings.Split(strings.TrimSpace(w.String()), "\n") {
-		if line != "" {
-			logger.Warn("configuration", "problem", line)
-		}
+		return ""
 	}
 }
 

@@ -17,6 +17,7 @@ var update = flag.Bool("update", false, "rewrite docs/types.md and the help gold
 // TestTypesReference keeps docs/types.md equal to what the descriptors say
 // (go test ./cmd/monsta -run TestTypesReference -update rewrites it).
 func TestTypesReference(t *testing.T) {
+	t.Parallel()
 	reg := runtime.NewRegistry()
 	if err := builtins.Register(reg, builtins.Env{}); err != nil {
 		t.Fatal(err)
@@ -58,6 +59,7 @@ func golden(t *testing.T, path, got string) {
 
 // TestExamplesLint lints every configuration under examples/.
 func TestExamplesLint(t *testing.T) {
+	t.Parallel()
 	var confs []string
 	filepath.WalkDir("../../examples", func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".conf") && filepath.Base(filepath.Dir(p)) != "conf.d" {
@@ -81,6 +83,7 @@ func TestExamplesLint(t *testing.T) {
 // TestREADMESnippets lints every ```ini block of README.md as a whole
 // configuration, with every ```lua block of the README in its conf.d.
 func TestREADMESnippets(t *testing.T) {
+	t.Parallel()
 	data, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)

@@ -48,6 +48,7 @@ func readmeOriginal(t *testing.T) string {
 // moved to this test's fakes, and a conf.d file sets what a test needs
 // (state directory, foreground, a short interval) the way an admin would.
 func TestOriginalStyleConfigRunsUnchanged(t *testing.T) {
+	t.Parallel()
 	ssh, stopSSH := loopback.ServeStop(t, func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n")) })
 	mail := smtpfake.Start(t, smtpfake.Config{STARTTLS: true, Users: map[string]string{"monsta": "secret"}})
 	_, mailPort := mail.HostPort(t)
@@ -81,6 +82,7 @@ func TestOriginalStyleConfigRunsUnchanged(t *testing.T) {
 }
 
 func TestDaemonizeWritesPidFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pidfile := filepath.Join(dir, "monsta.pid")
 	path := writeConf(t, map[string]string{"monsta.conf": fmt.Sprintf(`
@@ -144,6 +146,7 @@ notify = 1:page
 }
 
 func TestNotifierDownThenBackDeliversOnce(t *testing.T) {
+	t.Parallel()
 	port := loopback.ClosedPort(t)
 	path := writeConf(t, map[string]string{"monsta.conf": notifyConf(port)})
 	d := startDaemon(t, path)
@@ -168,6 +171,7 @@ func TestNotifierDownThenBackDeliversOnce(t *testing.T) {
 // TestKillDuringSendResumes kills the daemon while a send hangs on a silent
 // server; the restarted daemon delivers the message from the outbox.
 func TestKillDuringSendResumes(t *testing.T) {
+	t.Parallel()
 	silent, stopSilent := loopback.SilentStop(t)
 	port := loopback.Port(silent)
 	path := writeConf(t, map[string]string{"monsta.conf": notifyConf(port)})
@@ -190,6 +194,7 @@ func TestKillDuringSendResumes(t *testing.T) {
 }
 
 func TestTruncatedStateFileIsSetAside(t *testing.T) {
+	t.Parallel()
 	path := writeConf(t, map[string]string{"monsta.conf": failingConf})
 	state := filepath.Join(filepath.Dir(path), "state", "state")
 	os.MkdirAll(state, 0o750)

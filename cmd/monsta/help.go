@@ -3,10 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -33,22 +33,12 @@ func cmdHelp(o *options, stdout, stderr io.Writer) int {
 	}
 	// The configuration's registry has its Lua types; without a usable
 	// configuration, document the built-ins and whatever Lua loads.
-	var reg *runtime.Registry
-	if _, err := os.Stat(o.config); err == nil {
-		if l, err := load(o, toStderr(o), nil); err == nil {
-			defer l.close()
-			reg = l.reg
-		}
+	reg, closeReg, err := app.Registry(appOptions(o, nil))
+	if err != nil {
+		fmt.Fprintf(stderr, "monsta: %v\n", err)
+		return exitConfig
 	}
-	if reg == nil {
-		r, lt, _, err := newRegistry(o.confdir, runtime.Main{}, stderrLogger(o))
-		if err != nil {
-			fmt.Fprintf(stderr, "monsta: %v\n", err)
-			return exitConfig
-		}
-		defer lt.Close()
-		reg = r
-	}
+	defer closeReg()
 	if len(o.args) == 1 {
 		fmt.Fprintf(stdout, "%s types (monsta --help %s TYPE for details):\n", strings.ToUpper(kind.String()[:1])+kind.String()[1:], kind)
 		tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/statedir"
 )
@@ -17,14 +17,19 @@ import (
 // cmdLint validates everything, reports warnings (unknown options, unused
 // checks and notifications) and tries each notification's login.
 func cmdLint(o *options, stdout, stderr io.Writer) int {
-	l, err := load(o, toStderr(o), stdout)
+	a, err := app.New(appOptions(o, nil))
 	if err != nil {
 		return reportLoadError(stderr, err)
 	}
-	defer l.close()
+	defer a.Close()
+	g := a.Generation()
+	for _, w := range g.Warnings {
+		fmt.Fprintln(stdout, w.Error())
+	}
+
 	status := exitOK
-	names := make([]string, 0, len(l.plan.Notifications))
-	for n := range l.plan.Notifications {
+	names := make([]string, 0, len(g.Plan.Notifications))
+	for n := range g.Plan.Notifications {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -32,7 +37,7 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 	failed := make([]bool, len(names))
 	var wg sync.WaitGroup
 	for i, n := range names {
-		spec := l.plan.Notifications[n]
+		spec := g.Plan.Notifications[n]
 		v, ok := spec.Notifier.(runtime.Verifier)
 		if o.noLogin {
 			results[i] = fmt.Sprintf("Notification_%s (%s): login not tried (--no-login)", n, spec.Desc.Name)
@@ -62,9 +67,9 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 			status = exitFail
 		}
 	}
-	if l.main.StateDir != "" {
-		if _, err := os.Stat(l.main.StateDir); err == nil {
-			if sd, err := statedir.Open(l.main.StateDir, nil); err == nil {
+	if g.Main.StateDir != "" {
+		if _, err := os.Stat(g.Main.StateDir); err == nil {
+			if sd, err := statedir.Open(g.Main.StateDir, nil); err == nil {
 				for _, f := range sd.Failures() {
 					fmt.Fprintf(stdout, "undelivered: Notification_%s, test %s (%s), %s: %s (%s)\n", f.Notification, f.Test, f.State, f.Failed.Format(time.RFC3339), f.Reason, f.File)
 				}
@@ -72,19 +77,8 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 		}
 	}
 	fmt.Fprintf(stdout, "configuration OK: %d %s, %d %s, %d %s\n",
-		len(l.plan.Tests), pluralize(len(l.plan.Tests), "test", "tests"),
-		len(l.plan.Checks), pluralize(len(l.plan.Checks), "check", "checks"),
-		len(l.plan.Notifications), pluralize(len(l.plan.Notifications), "notification", "notifications"))
+		len(g.Plan.Tests), pluralize(len(g.Plan.Tests), "test", "tests"),
+		len(g.Plan.Checks), pluralize(len(g.Plan.Checks), "check", "checks"),
+		len(g.Plan.Notifications), pluralize(len(g.Plan.Notifications), "notification", "notifications"))
 	return status
-}
-
-// reportLoadError prints a load error and returns the exit status for it.
-func reportLoadError(stderr io.Writer, err error) int {
-	var ce *configError
-	if errors.As(err, &ce) {
-		printConfigError(stderr, ce.err)
-		return exitConfig
-	}
-	fmt.Fprintf(stderr, "monsta: %v\n", err)
-	return exitFail
 }

@@ -44,6 +44,7 @@ func luaConf(t *testing.T, extra map[string]string) string {
 // TestLuaTypeThroughTheBinary uses the example redis_ping type from INI like
 // a built-in: documented by --help, run by --run, linted.
 func TestLuaTypeThroughTheBinary(t *testing.T) {
+	t.Parallel()
 	up, wrong := fakeRedis(t, "+PONG"), fakeRedis(t, "-ERR nope")
 	conf := luaConf(t, map[string]string{"monsta.conf": fmt.Sprintf(`
 [main]
@@ -79,6 +80,7 @@ requires = any
 }
 
 func TestLuaErrorsHavePositions(t *testing.T) {
+	t.Parallel()
 	conf := luaConf(t, map[string]string{
 		"monsta.conf":       "[main]\nstatedir = STATEDIR\n[Check_c]\ntype = redis_ping\n",
 		"conf.d/broken.lua": "local x = 1\nmonsta.check_type{ name = \"b\",\n",

@@ -38,6 +38,9 @@ func TestMain(m *testing.M) {
 			os.Exit(2)
 		}
 	}
+	// A race-enabled binary sleeps a second at exit unless told not to;
+	// these tests run it a hundred times.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -81,6 +84,7 @@ func writeConf(t *testing.T, files map[string]string) string {
 }
 
 func TestVersionAndUsage(t *testing.T) {
+	t.Parallel()
 	if r := monsta(t, "--version"); r.code != 0 || !strings.HasPrefix(r.stdout, "monsta ") {
 		t.Errorf("--version = %d %q", r.code, r.stdout)
 	}
@@ -99,6 +103,7 @@ func TestVersionAndUsage(t *testing.T) {
 }
 
 func TestHelpListsTypes(t *testing.T) {
+	t.Parallel()
 	r := monsta(t, "--config", "/nonexistent/monsta.conf", "--help", "check")
 	if r.code != 0 || !strings.Contains(r.stdout, "portconnect") || !strings.Contains(r.stdout, "script") {
 		t.Errorf("--help check = %d\n%s", r.code, r.stdout)
@@ -110,6 +115,7 @@ func TestHelpListsTypes(t *testing.T) {
 }
 
 func TestLintReportsEveryProblemWithPositions(t *testing.T) {
+	t.Parallel()
 	conf := writeConf(t, map[string]string{
 		"monsta.conf":        "[main]\nstatedir=STATEDIR\n[Check_a]\ntype=portconnect\nhost=127.0.0.1\nport=80x\n",
 		"conf.d/10-web.conf": "[Test_web]\nchecks=a b\ninterval=soon\nnotify=2:bob\n",
@@ -136,6 +142,7 @@ func TestLintReportsEveryProblemWithPositions(t *testing.T) {
 }
 
 func TestLintWarnsButPasses(t *testing.T) {
+	t.Parallel()
 	conf := writeConf(t, map[string]string{"monsta.conf": `
 [main]
 statedir = STATEDIR
@@ -166,6 +173,7 @@ notify = 1:log
 }
 
 func TestLintMissingConfig(t *testing.T) {
+	t.Parallel()
 	r := monsta(t, "--lint", "--config", "/nonexistent/monsta.conf")
 	if r.code != exitConfig || !strings.Contains(r.stderr, "/nonexistent/monsta.conf") {
 		t.Errorf("--lint on a missing file = %d %q", r.code, r.stderr)
@@ -173,6 +181,7 @@ func TestLintMissingConfig(t *testing.T) {
 }
 
 func TestRunSections(t *testing.T) {
+	t.Parallel()
 	port := loopback.Port(loopback.Serve(t, func(c net.Conn) { c.Write([]byte("220 hello\r\n")) }))
 	closedPort := loopback.ClosedPort(t)
 	conf := writeConf(t, map[string]string{"monsta.conf": fmt.Sprintf(`
@@ -310,6 +319,7 @@ func exampleConf(t *testing.T) string {
 }
 
 func TestExampleRunsAndEscalates(t *testing.T) {
+	t.Parallel()
 	d := startDaemon(t, exampleConf(t))
 	d.waitLog(`msg="monsta started"`, 1, 10*time.Second)
 	log := d.waitLog(`level=ERROR msg=notification test=closed_port state=FAIL failures=3`, 1, 60*time.Second)
@@ -348,6 +358,7 @@ notify = 2:page
 `
 
 func TestRestartContinuesEscalation(t *testing.T) {
+	t.Parallel()
 	conf := writeConf(t, map[string]string{"monsta.conf": failingConf})
 	d := startDaemon(t, conf)
 	d.waitLog(`msg="test failed" test=down failures=1`, 1, 10*time.Second)
@@ -367,6 +378,7 @@ func TestRestartContinuesEscalation(t *testing.T) {
 }
 
 func TestReloadKeepsStateAndRejectsBrokenFiles(t *testing.T) {
+	t.Parallel()
 	conf := writeConf(t, map[string]string{"monsta.conf": failingConf + `
 [Check_shell]
 type = script

@@ -9,10 +9,10 @@ import (
 	"os/signal"
 	"slices"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
+	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -20,93 +20,91 @@ import (
 // 1 failed, 2 configuration error. A test is evaluated without escalating:
 // nobody is paged by a manual run.
 func cmdRun(o *options, stdout, stderr io.Writer) int {
-	l, err := load(o, toStderr(o), nil)
+	a, err := app.New(appOptions(o, nil))
 	if err != nil {
 		return reportLoadError(stderr, err)
 	}
-	defer l.close()
+	defer a.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	prefix, name := splitSection(o.run)
 	switch prefix {
 	case "Check_":
-		c, ok := l.plan.Checks[name]
-		if !ok {
-			return noSection(stderr, o.run, "check", slices.Sorted(maps.Keys(l.plan.Checks)))
-		}
-		res := runOne(ctx, c)
-		fmt.Fprintf(stdout, "%s: %s\n", o.run, okFail(res.OK))
-		fmt.Fprint(stdout, runtime.FormatCheck(res))
-		return status(res.OK)
+		return runCheck(ctx, a.Plan(), o.run, name, stdout, stderr)
 	case "Test_":
-		var t *runtime.TestSpec
-		for _, x := range l.plan.Tests {
-			if x.Name == name {
-				t = x
-			}
-		}
-		if t == nil {
-			var names []string
-			for _, x := range l.plan.Tests {
-				names = append(names, x.Name)
-			}
-			return noSection(stderr, o.run, "test", names)
-		}
-		results := make([]runtime.CheckResult, len(t.Checks))
-		var wg sync.WaitGroup
-		for i, c := range t.Checks {
-			wg.Add(1)
-			go func() { defer wg.Done(); results[i] = runOne(ctx, c) }()
-		}
-		wg.Wait()
-		ok := 0
-		for _, r := range results {
-			if r.OK {
-				ok++
-			}
-		}
-		pass := ok == len(results)
-		req := "all"
-		if !t.RequireAll {
-			req, pass = "any", ok > 0
-		}
-		fmt.Fprintf(stdout, "%s: %s (%d of %d checks passed, requires=%s)\n", o.run, okFail(pass), ok, len(results), req)
-		for _, r := range results {
-			fmt.Fprint(stdout, runtime.FormatCheck(r))
-		}
-		return status(pass)
+		return runTest(ctx, a, o.run, name, stdout, stderr)
 	case "Notification_":
-		spec, ok := l.plan.Notifications[name]
-		if !ok {
-			return noSection(stderr, o.run, "notification", slices.Sorted(maps.Keys(l.plan.Notifications)))
-		}
-		host := l.main.Hostname
-		if host == "" {
-			host, _ = os.Hostname()
-		}
-		m := runtime.NewMessage(host, runtime.TestResult{Test: "monsta-test", OK: true, Time: time.Now()}, runtime.StateTest)
-		m.Subject = "monsta test message from " + host
-		m.Body = "This is a test message sent by 'monsta --run " + o.run + "'.\n" + m.Body
-		d := runtime.NewDispatcher(map[string]*runtime.NotificationSpec{name: spec}, runtime.DispatcherOptions{Logger: l.logger})
-		err := d.Send(ctx, name, m)
-		d.Close(ctx)
-		if err != nil {
-			fmt.Fprintf(stdout, "%s: FAIL\n  error: %v\n", o.run, err)
-			return exitFail
-		}
-		fmt.Fprintf(stdout, "%s: OK (test message sent)\n", o.run)
-		return exitOK
+		return runNotification(ctx, a.Generation(), o.run, name, stdout, stderr)
 	}
 	fmt.Fprintf(stderr, "monsta: --run %q: want a Check_, Test_ or Notification_ section\n", o.run)
 	return exitConfig
 }
 
-func runOne(ctx context.Context, c *runtime.CheckSpec) runtime.CheckResult {
-	chk, err := c.New()
-	if err != nil {
-		return runtime.CheckResult{Check: c.Name, Type: c.Desc.Name, Errors: []string{err.Error()}}
+// runCheck runs the instance of the check built at load.
+func runCheck(ctx context.Context, p *runtime.Plan, section, name string, stdout, stderr io.Writer) int {
+	c, ok := p.Checks[name]
+	if !ok {
+		return noSection(stderr, section, "check", slices.Sorted(maps.Keys(p.Checks)))
 	}
-	return runtime.RunCheck(ctx, chk, c.Opts)
+	res := runtime.RunCheck(ctx, c.Check, c.Opts)
+	fmt.Fprintf(stdout, "%s: %s\n", section, okFail(res.OK))
+	fmt.Fprint(stdout, runtime.FormatCheck(res))
+	return status(res.OK)
+}
+
+// runTest evaluates the test as the engine does, without escalating: nobody
+// is paged by a manual run.
+func runTest(ctx context.Context, a *app.App, section, name string, stdout, stderr io.Writer) int {
+	var spec *runtime.TestSpec
+	var names []string
+	for _, t := range a.Plan().Tests {
+		names = append(names, t.Name)
+		if t.Name == name {
+			spec = t
+		}
+	}
+	if spec == nil {
+		return noSection(stderr, section, "test", names)
+	}
+	r, err := a.Evaluate(ctx, name)
+	if err != nil {
+		fmt.Fprintf(stderr, "monsta: --run %s: %v\n", section, err)
+		return exitFail
+	}
+	passed, req := 0, "all"
+	for _, c := range r.Checks {
+		if c.OK {
+			passed++
+		}
+	}
+	if !spec.RequireAll {
+		req = "any"
+	}
+	fmt.Fprintf(stdout, "%s: %s (%d of %d checks passed, requires=%s)\n", section, okFail(r.OK), passed, len(r.Checks), req)
+	for _, c := range r.Checks {
+		fmt.Fprint(stdout, runtime.FormatCheck(c))
+	}
+	return status(r.OK)
+}
+
+// runNotification sends a test message through the notification.
+func runNotification(ctx context.Context, g *app.Generation, section, name string, stdout, stderr io.Writer) int {
+	if _, ok := g.Plan.Notifications[name]; !ok {
+		return noSection(stderr, section, "notification", slices.Sorted(maps.Keys(g.Plan.Notifications)))
+	}
+	host := g.Main.Hostname
+	if host == "" {
+		host, _ = os.Hostname()
+	}
+	m := runtime.NewMessage(host, runtime.TestResult{Test: "monsta-test", OK: true, Time: time.Now()}, runtime.StateTest)
+	m.Subject = "monsta test message from " + host
+	m.Body = "This is a test message sent by 'monsta --run " + section + "'.\n" + m.Body
+	if err := g.Plan.Send(ctx, name, m); err != nil {
+		fmt.Fprintf(stdout, "%s: FAIL\n  error: %v\n", section, err)
+		return exitFail
+	}
+	fmt.Fprintf(stdout, "%s: OK (test message sent)\n", section)
+	return exitOK
 }
 
 func noSection(w io.Writer, section, what string, names []string) int {

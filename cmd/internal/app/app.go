@@ -1,0 +1,394 @@
+// Package app owns monsta's wiring: it loads a configuration, builds its
+// types, checks and notifiers once per generation, runs the engine over the
+// state directory, swaps in a new generation on reload, and closes it all.
+// The daemon, --run, --lint and the benchmark use it, so they load and run
+// a configuration the same way. It sits above builtins, lua and runtime,
+// beside the commands; process concerns (detaching, pid file, privileges,
+// signals) stay in the commands and reach the app through its methods and
+// Events.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/silence"
+	"github.com/monsta/monsta/runtime/statedir"
+)
+
+// Options say where the configuration is, how to log, and what the app
+// tells its caller.
+type Options struct {
+	Config, ConfDir string
+	// LogFormat and LogLevel override [main] log_format and log_level.
+	LogFormat, LogLevel string
+	// LogPath says where a generation with this [main] logs; nil or "" is
+	// stderr. The daemon applies logfile and its daemonize rules here.
+	LogPath func(runtime.Main) string
+	Version string        // shown in the start-up line
+	Events  Events        // the life-cycle callbacks
+	Hooks   runtime.Hooks // run after the Lua hooks (the benchmark counts results)
+	// OnCheckStart is handed to the engine (the benchmark measures lateness).
+	OnCheckStart func(late time.Duration)
+	Clock        runtime.Clock // nil: the wall clock
+	// Grace bounds how long queued notifications may take to go out at
+	// Close; 0 means DefaultGrace.
+	Grace time.Duration
+}
+
+// DefaultGrace is Options.Grace when unset.
+const DefaultGrace = 30 * time.Second
+
+// Events are the points of the daemon's life that an init system, a control
+// socket or a test wants to hear about. Every field may be nil; they are
+// called on the goroutine that calls the App's method.
+type Events struct {
+	Ready     func(Status) // the engine runs: after Start and after every reload, taken or rejected
+	Reloading func()       // a reload begins
+	Stopping  func()       // Close begins
+}
+
+// Status summarises the app for a status request.
+type Status struct {
+	Generation    int       // 1 for the configuration loaded at start, +1 per reload taken
+	Started       time.Time // when Start ran
+	Loaded        time.Time // when the generation in force was loaded
+	Tests         int
+	Checks        int
+	Notifications int
+	StateDir      string
+	// RestartNeeded lists settings that reloads changed but that take
+	// effect only at the next start.
+	RestartNeeded []string
+}
+
+// App is one running monsta: the generation in force, its state directory
+// and its engine.
+type App struct {
+	o      Options
+	mu     sync.Mutex // guards the fields below for Status
+	gen    *Generation
+	genN   int
+	sd     *statedir.Dir
+	sil    *silence.Store // the silences, in the state directory of Start
+	eng    *runtime.Engine
+	cancel context.CancelFunc
+	done   chan struct{}
+	start  time.Time
+	loaded time.Time
+	notes  []string
+}
+
+// New loads the configuration (Load) and returns the app that will run it.
+func New(o Options) (*App, error) {
+	if o.Clock == nil {
+		o.Clock = runtime.RealClock{}
+	}
+	if o.Grace == 0 {
+		o.Grace = DefaultGrace
+	}
+	g, err := Load(o)
+	if err != nil {
+		return nil, err
+	}
+	return &App{o: o, gen: g, genN: 1, loaded: o.Clock.Now()}, nil
+}
+
+// Generation returns the generation in force.
+func (a *App) Generation() *Generation {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.gen
+}
+
+// Main returns the [main] in force.
+func (a *App) Main() runtime.Main { return a.Generation().Main }
+
+// Logger returns the logger in force.
+func (a *App) Logger() *slog.Logger { return a.Generation().Logger }
+
+// Plan returns the plan in force.
+func (a *App) Plan() *runtime.Plan { return a.Generation().Plan }
+
+// Start logs the configuration's warnings, opens the state directory, and
+// starts the engine with the state and the undelivered notifications an
+// earlier run left there.
+func (a *App) Start() error {
+	g := a.gen
+	logWarnings(g)
+	sd, err := statedir.Open(g.Main.StateDir, g.Logger)
+	if err != nil {
+		return fmt.Errorf("open state directory: %w", err)
+	}
+	reportFailures(g.Logger, sd)
+	sil, err := silence.Open(sd.Path(), a.o.Clock.Now)
+	if sil == nil {
+		return err
+	}
+	if err != nil {
+		g.Logger.Error("silences", "err", err)
+	}
+	a.mu.Lock()
+	a.sd, a.sil, a.start = sd, sil, a.o.Clock.Now()
+	a.mu.Unlock()
+	if err := a.run(sd.LoadState()); err != nil {
+		return err
+	}
+	p := g.Plan
+	g.Logger.Info("monsta started", "version", a.o.Version, "tests", len(p.Tests), "checks", len(p.Checks), "notifications", len(p.Notifications), "pid", os.Getpid())
+	a.ready()
+	return nil
+}
+
+// run builds the engine of the generation in force and starts scheduling.
+func (a *App) run(state map[string]runtime.TestState) error {
+	g := a.gen
+	eng, err := runtime.NewEngine(g.Plan, runtime.EngineOptions{
+		Logger: g.Logger, Clock: a.o.Clock, Hooks: a.hooks(g), State: state, Retry: g.Main.Retry,
+		Saver: a.sd, Outbox: a.sd, Pending: a.sd.Pending(), OnCheckStart: a.o.OnCheckStart,
+		// Silences and maintenance windows hold notifications alike.
+		Gate: runtime.Gates{a.sil, g.Plan.Maintenance},
+	})
+	if err != nil {
+		return fmt.Errorf("build engine: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { eng.Run(ctx); close(done) }()
+	a.mu.Lock()
+	a.eng, a.cancel, a.done = eng, cancel, done
+	a.mu.Unlock()
+	return nil
+}
+
+// hooks are the generation's Lua hooks, then Options.Hooks.
+func (a *App) hooks(g *Generation) runtime.Hooks {
+	if a.o.Hooks == nil {
+		return g.Hooks()
+	}
+	return hookList{g.Hooks(), a.o.Hooks}
+}
+
+// halt stops scheduling, waits for the running tests and returns every
+// test's state; the dispatcher keeps going.
+func (a *App) halt() map[string]runtime.TestState {
+	a.cancel()
+	<-a.done
+	return a.eng.State()
+}
+
+// Silences returns the silences, nil before Start. They stay in the state
+// directory of Start until a restart.
+func (a *App) Silences() *silence.Store {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sil
+}
+
+// StateDir returns the state directory in use, nil before Start.
+func (a *App) StateDir() *statedir.Dir {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sd
+}
+
+// Engine returns the running engine, nil before Start.
+func (a *App) Engine() *runtime.Engine {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.eng
+}
+
+// Reload loads the configuration again. When it loads, the new generation
+// replaces the old one: a new logger (and log file when logfile changed),
+// state directory (when statedir changed), Lua engine, checks and
+// notifiers, and an engine that carries each unchanged test's streak and
+// schedule over. Settings that only a restart applies are logged and kept
+// in Status. When it does not load, every problem is logged, the running
+// generation carries on, and the error is returned.
+func (a *App) Reload() error {
+	if a.o.Events.Reloading != nil {
+		a.o.Events.Reloading()
+	}
+	defer a.ready()
+	old := a.gen
+	old.Logger.Info("reloading configuration")
+	next, err := load(a.o, old.log)
+	if err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			old.Logger.Error("reload rejected, configuration kept", "problem", line)
+		}
+		return err
+	}
+	if next.log != old.log {
+		old.Logger.Info("log continues elsewhere", "to", next.log.name())
+	}
+	logWarnings(next)
+	// Stop scheduling, let running tests finish, carry state over.
+	// Undelivered notifications stay in the outbox for the new engine.
+	state := a.halt()
+	a.eng.Dispatcher().Stop()
+	sd := a.swapStateDir(next, state)
+	notes := append(restartNeeded(old.Main, next.Main), next.notes...)
+	a.mu.Lock()
+	a.gen, a.sd, a.genN, a.loaded = next, sd, a.genN+1, a.o.Clock.Now()
+	a.notes = append(a.notes, notes...)
+	a.mu.Unlock()
+	old.Close()
+	if err := a.run(state); err != nil {
+		return err
+	}
+	next.Logger.Info("configuration reloaded", "tests", len(next.Plan.Tests))
+	for _, n := range notes {
+		next.Logger.Warn("reload: takes effect after a restart", "setting", n)
+	}
+	return nil
+}
+
+// swapStateDir returns the state directory for next: the one in use when
+// statedir did not change, else the new one, with the undelivered
+// notifications and the test states moved over. When the new one cannot be
+// opened, the old one stays and a restart is needed.
+func (a *App) swapStateDir(next *Generation, state map[string]runtime.TestState) *statedir.Dir {
+	old := a.sd
+	if next.Main.StateDir == old.Path() {
+		return old
+	}
+	sd, err := statedir.Open(next.Main.StateDir, next.Logger)
+	if err != nil {
+		next.notes = append(next.notes, fmt.Sprintf("statedir %s: %v; %s stays in use until a restart", next.Main.StateDir, err, old.Path()))
+		next.Main.StateDir = old.Path()
+		return old
+	}
+	for _, p := range old.Pending() {
+		if _, err := sd.Put(p.Notification, p.Message); err != nil {
+			next.Logger.Error("undelivered notification not moved to the new state directory; it stays in the old", "notification", p.Notification, "err", err)
+			continue
+		}
+		if err := old.Delete(p.Notification, p.ID); err != nil {
+			next.Logger.Error("outbox", "err", err)
+		}
+	}
+	for name, st := range state {
+		if err := sd.SaveTest(name, st); err != nil {
+			next.Logger.Error("cannot save test state", "test", name, "err", err)
+		}
+	}
+	next.Logger.Info("state directory moved", "from", old.Path(), "to", sd.Path())
+	reportFailures(next.Logger, sd)
+	return sd
+}
+
+// restartNeeded lists the [main] settings that changed between old and next
+// and that only a restart applies: they act before the configuration runs.
+func restartNeeded(old, next runtime.Main) []string {
+	var out []string
+	add := func(name string, changed bool) {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	add("daemonize", old.Daemonize != next.Daemonize)
+	add("user", old.User != next.User)
+	add("group", old.Group != next.Group)
+	add("pidfile", old.PidFile != next.PidFile)
+	return out
+}
+
+// Close stops the engine, waits for the running tests and for queued
+// notifications (at most Options.Grace; what is left stays in the outbox),
+// and releases the generation. Without Start it only releases the
+// generation.
+func (a *App) Close() {
+	if a.o.Events.Stopping != nil {
+		a.o.Events.Stopping()
+	}
+	g := a.gen
+	if a.eng != nil {
+		a.halt()
+		ctx, cancel := context.WithTimeout(context.Background(), a.o.Grace)
+		a.eng.Close(ctx)
+		cancel()
+		g.Logger.Info("monsta stopped")
+	}
+	g.Close()
+}
+
+// Status returns a summary of the app now.
+func (a *App) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	p := a.gen.Plan
+	st := Status{Generation: a.genN, Started: a.start, Loaded: a.loaded, Tests: len(p.Tests), Checks: len(p.Checks),
+		Notifications: len(p.Notifications), RestartNeeded: append([]string(nil), a.notes...)}
+	if a.sd != nil {
+		st.StateDir = a.sd.Path()
+	}
+	return st
+}
+
+func (a *App) ready() {
+	if a.o.Events.Ready != nil {
+		a.o.Events.Ready(a.Status())
+	}
+}
+
+// Evaluate runs the named test's checks once and applies its requires=
+// rule, without counting the run (--run): no state, no outbox, nobody
+// notified.
+func (a *App) Evaluate(ctx context.Context, test string) (runtime.TestResult, error) {
+	g := a.Generation()
+	eng, err := runtime.NewEngine(g.Plan, runtime.EngineOptions{Logger: g.Logger, Clock: a.o.Clock})
+	if err != nil {
+		return runtime.TestResult{}, err
+	}
+	defer eng.Close(ctx)
+	return eng.Evaluate(ctx, test)
+}
+
+// logWarnings logs the configuration's warnings.
+func logWarnings(g *Generation) {
+	for _, w := range g.Warnings {
+		g.Logger.Warn("configuration", "problem", w.Error())
+	}
+}
+
+// reportFailures logs, loudly, notifications that were given up earlier
+// and are kept in the state directory's failed folder.
+func reportFailures(logger *slog.Logger, sd *statedir.Dir) {
+	for _, f := range sd.Failures() {
+		logger.Error("UNDELIVERED NOTIFICATION kept in the failed folder", "notification", f.Notification, "test", f.Test, "state", f.State, "reason", f.Reason, "file", f.File)
+	}
+}
+
+// hookList calls several Hooks in order.
+type hookList []runtime.Hooks
+
+// BeforeNotify implements runtime.Hooks; a suppressed event goes no
+// further.
+func (h hookList) BeforeNotify(ctx context.Context, ev *runtime.NotifyEvent) error {
+	var errs []error
+	for _, x := range h {
+		if ev.Suppress {
+			break
+		}
+		if err := x.BeforeNotify(ctx, ev); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// AfterResult implements runtime.Hooks.
+func (h hookList) AfterResult(ctx context.Context, r runtime.TestResult) {
+	for _, x := range h {
+		x.AfterResult(ctx, r)
+	}
+}
