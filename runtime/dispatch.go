@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -50,6 +52,9 @@ type Dispatcher struct {
 
 type queue struct {
 	spec    *NotificationSpec
+	sent    atomic.Int64 // delivered
+	retried atomic.Int64 // failed attempts that will be retried
+	failed  atomic.Int64 // given up or refused for good
 	mu      sync.Mutex
 	cond    *sync.Cond
 	pending []item
@@ -163,7 +168,7 @@ func (d *Dispatcher) work(name string, q *queue) {
 		}
 		it := q.pending[0]
 		q.mu.Unlock()
-		if !d.deliverWithRetry(log, name, q.spec, it) {
+		if !d.deliverWithRetry(log, name, q, it) {
 			return // shutting down; the outbox keeps the rest
 		}
 		q.mu.Lock()
@@ -175,7 +180,8 @@ func (d *Dispatcher) work(name string, q *queue) {
 // deliverWithRetry delivers one message, retrying transient failures with
 // backoff. It returns false when the dispatcher stops before the message is
 // settled; the message then stays in the outbox for the next start.
-func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, spec *NotificationSpec, it item) bool {
+func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, q *queue, it item) bool {
+	spec := q.spec
 	m := it.m
 	for attempt := 1; ; attempt++ {
 		err := spec.Send(d.ctx, m)
@@ -184,21 +190,25 @@ func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, spec *Notif
 			return false
 		}
 		if err == nil {
+			q.sent.Add(1)
 			log.Info("notification sent", "test", m.Test, "state", m.State, "failures", m.Failures, "attempts", attempt)
 			d.settle(log, name, it, "")
 			return true
 		}
 		var perm *PermanentError
 		if errors.As(err, &perm) {
+			q.failed.Add(1)
 			log.Error("NOTIFICATION FAILED PERMANENTLY, not retried; kept in the outbox's failed folder", "test", m.Test, "state", m.State, "err", err)
 			d.settle(log, name, it, err.Error())
 			return true
 		}
 		if d.clock.Now().Sub(m.Time) > d.retry.MaxAge {
+			q.failed.Add(1)
 			log.Error("NOTIFICATION GIVEN UP after retrying; kept in the outbox's failed folder", "test", m.Test, "state", m.State, "attempts", attempt, "err", err)
 			d.settle(log, name, it, fmt.Sprintf("given up after %d attempts: %v", attempt, err))
 			return true
 		}
+		q.retried.Add(1)
 		wait := d.retry.backoff(attempt)
 		log.Warn("notification failed, will retry", "test", m.Test, "state", m.State, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
 		t := d.clock.NewTimer(wait)
@@ -256,4 +266,50 @@ func (d *Dispatcher) Stop() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	d.Close(ctx)
+}
+
+// DeliveryCounts are one notification's delivery outcomes since start.
+type DeliveryCounts struct {
+	Sent    int64 // delivered
+	Retried int64 // failed attempts retried later
+	Failed  int64 // given up or refused for good
+	Queued  int   // waiting now (the one being delivered included)
+}
+
+// Counts returns the delivery outcomes per notification.
+func (d *Dispatcher) Counts() map[string]DeliveryCounts {
+	out := make(map[string]DeliveryCounts, len(d.queues))
+	for name, q := range d.queues {
+		q.mu.Lock()
+		n := len(q.pending)
+		q.mu.Unlock()
+		out[name] = DeliveryCounts{Sent: q.sent.Load(), Retried: q.retried.Load(), Failed: q.failed.Load(), Queued: n}
+	}
+	return out
+}
+
+// QueuedMessage is a message waiting in a notification's queue.
+type QueuedMessage struct {
+	Notification string
+	ID           string // outbox id; empty when kept in memory only
+	Message      Message
+}
+
+// Queued lists the messages waiting, by notification name, oldest first.
+func (d *Dispatcher) Queued() []QueuedMessage {
+	names := make([]string, 0, len(d.queues))
+	for n := range d.queues {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	var out []QueuedMessage
+	for _, n := range names {
+		q := d.queues[n]
+		q.mu.Lock()
+		for _, it := range q.pending {
+			out = append(out, QueuedMessage{Notification: n, ID: it.id, Message: it.m})
+		}
+		q.mu.Unlock()
+	}
+	return out
 }

@@ -301,6 +301,9 @@ func TestDispatcherRetriesUntilDelivered(t *testing.T) {
 	if flaky.calls != 3 {
 		t.Fatalf("Notify called %d times, want 3 (2 failures, then delivered once)", flaky.calls)
 	}
+	if c := d.Counts()["n"]; c != (DeliveryCounts{Sent: 1, Retried: 2}) {
+		t.Errorf("Counts() = %+v, want 1 sent, 2 retried", c)
+	}
 }
 
 type flakyNotifier struct {
@@ -347,6 +350,9 @@ func TestDispatcherHungNotifierDelaysNobody(t *testing.T) {
 	defer d.Stop()
 	d.Enqueue("hung", Message{Test: "a", Time: time.Now()})
 	recv(t, hung.calls)
+	if q := d.Queued(); len(q) != 1 || q[0].Notification != "hung" || q[0].Message.Test != "a" {
+		t.Errorf("Queued() = %+v, want the message to hung", q)
+	}
 	for _, test := range []string{"a", "b"} {
 		if err := d.Enqueue("fine", Message{Test: test, Time: time.Now()}); err != nil {
 			t.Fatal(err)
@@ -396,6 +402,9 @@ func TestDispatcherPermanentErrorNotRetried(t *testing.T) {
 	d.Close(context.Background())
 	if calls != 1 {
 		t.Errorf("Notify called %d times for a permanent error, want 1", calls)
+	}
+	if c := d.Counts()["n"]; c != (DeliveryCounts{Failed: 1}) {
+		t.Errorf("Counts() = %+v, want 1 failed", c)
 	}
 }
 

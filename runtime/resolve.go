@@ -50,6 +50,7 @@ type Plan struct {
 	Checks        map[string]*CheckSpec
 	Notifications map[string]*NotificationSpec
 	Tests         []*TestSpec // in configuration order
+	Maintenance   Maintenance // in configuration order
 	Warnings      []*config.Error
 }
 
@@ -86,6 +87,7 @@ func NewResolver(cfg *config.Config) *Resolver {
 	}
 	var mp config.Problems
 	o, valid := resolveOptions(&mp, mainSchema.declared(), sec, nil, nil)
+	valid = valid && checkListen(&mp, o)
 	r.probs.List = append(r.probs.List, mp.List...)
 	if !valid {
 		r.mainErr = mp.Err()
@@ -113,6 +115,7 @@ func (r *Resolver) Resolve(reg *Registry) (*Plan, []*config.Error, error) {
 	rs.probs.List = slices.Clone(r.probs.List)
 	rs.typeDefaults()
 	rs.tests(rs.typedSections())
+	rs.maintenance()
 	rs.unused()
 	p := rs.plan
 	p.Warnings = rs.probs.Warnings()
@@ -137,6 +140,7 @@ type resolution struct {
 	plan       *Plan
 	usedChecks map[string]bool
 	usedNotifs map[string]bool
+	maintSecs  []*config.Section // [Maintenance_*], resolved after the tests
 }
 
 // typeDefaults collects the [TYPE_default] sections and warns about the
@@ -183,9 +187,11 @@ func (r *resolution) typedSections() (tests []*config.Section) {
 			r.notification(s)
 		case strings.HasPrefix(s.Name, "Test_"):
 			tests = append(tests, s)
+		case strings.HasPrefix(s.Name, "Maintenance_"):
+			r.maintSecs = append(r.maintSecs, s)
 		case strings.HasSuffix(s.Name, "_default"):
 		default:
-			r.probs.Warnf(s.Pos, s.Name, "", "unknown section, ignored (expected main, Check_*, Test_*, Notification_* or TYPE_default)")
+			r.probs.Warnf(s.Pos, s.Name, "", "unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_* or TYPE_default)")
 		}
 	}
 	return tests
@@ -323,6 +329,15 @@ func (r *resolution) testNotify(t *TestSpec, o *Options) {
 	}
 }
 
+// maintenance resolves the [Maintenance_] sections against the tests.
+func (r *resolution) maintenance() {
+	for _, s := range r.maintSecs {
+		if m := resolveMaintenance(&r.probs, s, r.plan.Tests); m != nil {
+			r.plan.Maintenance = append(r.plan.Maintenance, m)
+		}
+	}
+}
+
 // unused warns about checks and notifications no test uses.
 func (r *resolution) unused() {
 	for name, c := range r.plan.Checks {
@@ -338,7 +353,7 @@ func (r *resolution) unused() {
 }
 
 func isPrefixed(name string) bool {
-	return strings.HasPrefix(name, "Check_") || strings.HasPrefix(name, "Test_") || strings.HasPrefix(name, "Notification_")
+	return strings.HasPrefix(name, "Check_") || strings.HasPrefix(name, "Test_") || strings.HasPrefix(name, "Notification_") || strings.HasPrefix(name, "Maintenance_")
 }
 
 // resolveOptions resolves s against decl: built-in defaults, then the

@@ -120,7 +120,7 @@ func TestResolveWarnings(t *testing.T) {
 	want := []string{
 		`monsta.conf:11: warning: [Check_b] check is not used by any test`,
 		`monsta.conf:14: warning: [Check_b] prot: unknown option for check type fake, ignored (did you mean "port"?)`,
-		`monsta.conf:15: warning: [Frobnicate] unknown section, ignored (expected main, Check_*, Test_*, Notification_* or TYPE_default)`,
+		`monsta.conf:15: warning: [Frobnicate] unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_* or TYPE_default)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -187,7 +187,7 @@ func TestRegistryRejects(t *testing.T) {
 // TestSchemas holds [main] and [Test_] to the rules of a type's options,
 // which used to be checked by init() at every start.
 func TestSchemas(t *testing.T) {
-	for _, s := range []*Schema{mainSchema, testSchema} {
+	for _, s := range []*Schema{mainSchema, testSchema, maintenanceSchema} {
 		if err := s.validate(); err != nil {
 			t.Errorf("schema %q: %v", s.Unknown, err)
 		}

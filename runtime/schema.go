@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"net"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -59,6 +60,8 @@ type Main struct {
 	LuaExec             bool
 	Hostname            string      // used in messages; default os.Hostname()
 	Retry               RetryPolicy // how failed notifications are retried
+	Listen              string      // HOST:PORT of the HTTP API; empty: off
+	TokenFile           string      // file holding the bearer token for changes over TCP
 }
 
 // mainSchema declares the keys of [main].
@@ -77,6 +80,8 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "notify_retry_initial", Default: "5", Parse: PositiveSeconds, Help: "Seconds before the first retry of a failed notification; later waits double."},
 	Option{Name: "notify_retry_max", Default: "300", Parse: PositiveSeconds, Help: "Longest wait in seconds between two retries of a notification."},
 	Option{Name: "notify_retry_for", Default: "86400", Parse: PositiveSeconds, Help: "Seconds after which a notification that still fails is given up and set aside."},
+	Option{Name: "listen", Parse: hostPort, Help: "HOST:PORT to serve the HTTP API, metrics and status page on; empty: only the unix socket in statedir."},
+	Option{Name: "token_file", Help: "File whose first line is the bearer token that changes over HTTP need; required when listen is not a loopback address."},
 )
 
 // newMain builds Main from the resolved [main]. Relative paths are taken
@@ -100,12 +105,54 @@ func newMain(o *Options, base string) Main {
 		MaxConcurrentChecks: o.Int("max_concurrent_checks"),
 		LuaExec:             o.Bool("lua_exec"),
 		Hostname:            o.String("hostname"),
+		Listen:              o.String("listen"),
+		TokenFile:           abs(o.String("token_file")),
 		Retry: RetryPolicy{
 			First:  o.Duration("notify_retry_initial"),
 			Max:    o.Duration("notify_retry_max"),
 			MaxAge: o.Duration("notify_retry_for"),
 		},
 	}
+}
+
+// hostPort checks a HOST:PORT listen address; empty is allowed (off).
+func hostPort(s string) (any, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", nil
+	}
+	_, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not HOST:PORT", s)
+	}
+	if _, err := Port(port); err != nil {
+		return nil, fmt.Errorf("%q: %w", s, err)
+	}
+	return s, nil
+}
+
+// loopbackAddr tells whether HOST:PORT accepts only local connections; an
+// empty host means every interface.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkListen refuses an HTTP listener other hosts can reach without a
+// token for changes.
+func checkListen(probs *config.Problems, o *Options) bool {
+	if l := o.String("listen"); l != "" && o.String("token_file") == "" && !loopbackAddr(l) {
+		probs.Addf(o.Pos("listen"), "main", "listen", "%s is reachable from other hosts; set token_file, or listen on 127.0.0.1", l)
+		return false
+	}
+	return true
 }
 
 func positiveInt(s string) (any, error) {

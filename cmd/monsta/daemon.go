@@ -23,7 +23,10 @@ const detachedEnv = "MONSTA_DETACHED"
 // cmdDaemon runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
 func cmdDaemon(o *options, stderr io.Writer) int {
 	detached := os.Getenv(detachedEnv) == "1"
-	a, err := app.New(appOptions(o, daemonLogPath(o, detached)))
+	ctl := newControlPlane()
+	ao := appOptions(o, daemonLogPath(o, detached))
+	ao.OnCheckStart = ctl.metrics.ObserveLateness
+	a, err := app.New(ao)
 	if err != nil {
 		return reportLoadError(stderr, err)
 	}
@@ -40,6 +43,12 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 		}
 		defer os.Remove(m.PidFile)
 	}
+	if err := ctl.listenTCP(m); err != nil {
+		a.Logger().Error("cannot start the HTTP API", "err", err)
+		a.Close()
+		return exitFail
+	}
+	defer ctl.close()
 	if code := becomeDaemon(a.Logger(), m); code != exitOK {
 		a.Close()
 		return code
@@ -52,6 +61,11 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 		a.Close()
 		return exitFail
 	}
+	if err := ctl.start(a, a.Logger()); err != nil {
+		a.Logger().Error("cannot start the control API", "err", err)
+		a.Close()
+		return exitFail
+	}
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			a.Reload() // logs what it did or why not
@@ -60,6 +74,7 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 		a.Logger().Info("stopping: waiting for running checks and queued notifications", "signal", sig.String())
 		break
 	}
+	ctl.close()
 	a.Close()
 	return exitOK
 }

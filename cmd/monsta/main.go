@@ -4,6 +4,9 @@
 //	monsta --lint                                          validate everything
 //	monsta --run SECTION                                   run one section once
 //	monsta --help [check|notification [TYPE]]              generated help
+//	monsta --status [--json]                               state of every test
+//	monsta --silence PATTERN --for D [--reason T]          hold a test's pages
+//	monsta --unsilence ID|PATTERN, monsta --silences
 //	monsta --version
 //
 // Exit status: 0 success, 1 a check, test or notification failed, 2 the
@@ -39,6 +42,14 @@ const (
   monsta --run SECTION          run one Check_, Test_ or Notification_ section
                                 once and print the outcome (a notification
                                 sends a test message)
+  monsta --status [--json]      show every test of the running daemon, failing
+                                first; exit 0 all pass, 1 some fail, 2 no daemon
+  monsta --silence PATTERN --for DURATION [--reason TEXT]
+                                hold the notifications of the tests matching
+                                PATTERN (a name or a glob such as web*) for
+                                DURATION (90m, 2h, 1d)
+  monsta --unsilence ID|PATTERN end silences
+  monsta --silences             list the silences in force
   monsta --help check [TYPE]    list check types, or document one
   monsta --help notification [TYPE]
   monsta --version
@@ -57,6 +68,14 @@ type options struct {
 	logFormat       string
 	logLevel        string
 	args            []string
+	// control commands, sent to the running daemon over its socket
+	status, jsonOut bool
+	silence         string
+	silenceFor      string
+	reason          string
+	unsilence       string
+	silences        bool
+	socket          string
 }
 
 func parseArgs(args []string, stderr io.Writer) (*options, error) {
@@ -73,6 +92,14 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.ver, "version", false, "print the version")
 	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (overrides [main] log_format)")
 	fs.StringVar(&o.logLevel, "log-level", "", "lowest level logged: debug, info, warn, error (overrides [main] log_level)")
+	fs.BoolVar(&o.status, "status", false, "show every test of the running daemon")
+	fs.BoolVar(&o.jsonOut, "json", false, "with --status or --silences: print JSON")
+	fs.StringVar(&o.silence, "silence", "", "hold the notifications of the tests matching `PATTERN`")
+	fs.StringVar(&o.silenceFor, "for", "", "with --silence: how long (`DURATION`: 90m, 2h, 1d)")
+	fs.StringVar(&o.reason, "reason", "", "with --silence: why (shown in --status and the status page)")
+	fs.StringVar(&o.unsilence, "unsilence", "", "end the silences with this `ID or PATTERN`")
+	fs.BoolVar(&o.silences, "silences", false, "list the silences in force")
+	fs.StringVar(&o.socket, "socket", "", "control socket `PATH` (default: monsta.sock in [main] statedir)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usageText)
 		fs.PrintDefaults()
@@ -105,6 +132,12 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	if o.logFormat != "" && o.logFormat != "text" && o.logFormat != "json" {
 		return nil, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
 	}
+	if o.silence != "" && o.silenceFor == "" {
+		return nil, errors.New("--silence needs --for DURATION (such as 90m or 2h)")
+	}
+	if o.silenceFor != "" && o.silence == "" {
+		return nil, errors.New("--for goes with --silence PATTERN")
+	}
 	switch o.logLevel {
 	case "", "debug", "info", "warn", "error":
 	default:
@@ -136,6 +169,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdLint(o, stdout, stderr)
 	case o.run != "":
 		return cmdRun(o, stdout, stderr)
+	case o.status:
+		return cmdStatus(o, stdout, stderr)
+	case o.silence != "":
+		return cmdSilence(o, stdout, stderr)
+	case o.unsilence != "":
+		return cmdUnsilence(o, stdout, stderr)
+	case o.silences:
+		return cmdSilences(o, stdout, stderr)
 	}
 	return cmdDaemon(o, stderr)
 }

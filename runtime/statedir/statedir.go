@@ -68,9 +68,9 @@ func nameOf(file string) string {
 	return s
 }
 
-// writeAtomic writes data to path so that readers see the old or the new
-// content, also after a crash.
-func writeAtomic(path string, data []byte) error {
+// WriteAtomic writes data to path so that readers see the old or the new
+// content, also after a crash (write, fsync, rename, fsync the directory).
+func WriteAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
@@ -127,7 +127,7 @@ func (d *Dir) SaveTest(name string, st runtime.TestState) error {
 	if err != nil {
 		return fmt.Errorf("encode state of test %s: %w", name, err)
 	}
-	if err := writeAtomic(path, data); err != nil {
+	if err := WriteAtomic(path, data); err != nil {
 		return fmt.Errorf("save state of test %s: %w", name, err)
 	}
 	return nil
@@ -196,7 +196,7 @@ func (d *Dir) Put(notification string, m runtime.Message) (string, error) {
 			return "", fmt.Errorf("outbox: encode: %w", err)
 		}
 	}
-	if err := writeAtomic(filepath.Join(dir, id+".json"), data); err != nil {
+	if err := WriteAtomic(filepath.Join(dir, id+".json"), data); err != nil {
 		return "", fmt.Errorf("outbox: %w", err)
 	}
 	return id, nil
@@ -238,7 +238,7 @@ func (d *Dir) Fail(notification, id, reason string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("failed folder: %w", err)
 	}
-	if err := writeAtomic(filepath.Join(dir, id+".json"), data); err != nil {
+	if err := WriteAtomic(filepath.Join(dir, id+".json"), data); err != nil {
 		return fmt.Errorf("failed folder: %w", err)
 	}
 	return d.Delete(notification, id)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/silence"
 	"github.com/monsta/monsta/runtime/statedir"
 )
 
@@ -76,6 +77,7 @@ type App struct {
 	gen    *Generation
 	genN   int
 	sd     *statedir.Dir
+	sil    *silence.Store // the silences, in the state directory of Start
 	eng    *runtime.Engine
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -126,8 +128,15 @@ func (a *App) Start() error {
 		return fmt.Errorf("open state directory: %w", err)
 	}
 	reportFailures(g.Logger, sd)
+	sil, err := silence.Open(sd.Path(), a.o.Clock.Now)
+	if sil == nil {
+		return err
+	}
+	if err != nil {
+		g.Logger.Error("silences", "err", err)
+	}
 	a.mu.Lock()
-	a.sd, a.start = sd, a.o.Clock.Now()
+	a.sd, a.sil, a.start = sd, sil, a.o.Clock.Now()
 	a.mu.Unlock()
 	if err := a.run(sd.LoadState()); err != nil {
 		return err
@@ -144,6 +153,8 @@ func (a *App) run(state map[string]runtime.TestState) error {
 	eng, err := runtime.NewEngine(g.Plan, runtime.EngineOptions{
 		Logger: g.Logger, Clock: a.o.Clock, Hooks: a.hooks(g), State: state, Retry: g.Main.Retry,
 		Saver: a.sd, Outbox: a.sd, Pending: a.sd.Pending(), OnCheckStart: a.o.OnCheckStart,
+		// Silences and maintenance windows hold notifications alike.
+		Gate: runtime.Gates{a.sil, g.Plan.Maintenance},
 	})
 	if err != nil {
 		return fmt.Errorf("build engine: %w", err)
@@ -171,6 +182,21 @@ func (a *App) halt() map[string]runtime.TestState {
 	a.cancel()
 	<-a.done
 	return a.eng.State()
+}
+
+// Silences returns the silences, nil before Start. They stay in the state
+// directory of Start until a restart.
+func (a *App) Silences() *silence.Store {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sil
+}
+
+// StateDir returns the state directory in use, nil before Start.
+func (a *App) StateDir() *statedir.Dir {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sd
 }
 
 // Engine returns the running engine, nil before Start.

@@ -1,0 +1,188 @@
+package control
+
+import (
+	"bytes"
+	"fmt"
+	"html/template"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// pageTemplate is the status page: server-rendered, inline CSS, no
+// scripts and no outside assets; <details> expands a test's checks.
+var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="{{.Refresh}}">
+<title>{{if .Failing}}{{.Failing}} failing - {{end}}monsta</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f6f7f9;color:#1d2330}
+header{padding:12px 20px;background:#1d2330;color:#fff}
+header h1{margin:0;font-size:18px}header p{margin:4px 0 0;color:#c9ceda}
+main{padding:12px 20px}
+details{background:#fff;border:1px solid #dde1e8;border-left:6px solid #2e9d58;border-radius:4px;margin:0 0 6px}
+details.FAIL{border-left-color:#d93535}details.SILENCED{border-left-color:#8a63d2}
+details.MAINTENANCE{border-left-color:#d9a035}details.PENDING{border-left-color:#9aa3b2}
+summary{padding:6px 10px;cursor:pointer;display:flex;gap:12px;flex-wrap:wrap;align-items:baseline}
+.st{font-weight:700;min-width:7.5em}.FAIL .st{color:#d93535}.SILENCED .st{color:#8a63d2}.MAINTENANCE .st{color:#a87414}
+.n{font-weight:600;min-width:12em}.m{color:#5b6475}.err{color:#a32020;font-family:ui-monospace,monospace;flex-basis:100%}
+table{border-collapse:collapse;margin:0 10px 10px;font-size:13px}
+td,th{padding:3px 10px 3px 0;text-align:left;vertical-align:top}th{color:#5b6475;font-weight:600}
+td.fail{color:#d93535;font-weight:600}td.ok{color:#2e9d58;font-weight:600}
+ul{margin:0;padding-left:1.2em}.stats{color:#5b6475;font-family:ui-monospace,monospace}
+</style>
+</head>
+<body>
+<header><h1>monsta{{if .Host}} on {{.Host}}{{end}}</h1>
+<p id="summary">{{.Total}} tests: {{.Failing}} failing, {{.Silenced}} silenced, {{.Maintenance}} in maintenance, {{.Passing}} passing{{if .Pending}}, {{.Pending}} not run yet{{end}} · {{.Now}} · refreshes every {{.Refresh}} s</p></header>
+<main id="tests">
+{{range .Rows}}<details class="{{.State}}" id="test-{{.Name}}"{{if .Open}} open{{end}}><summary><span class="st">{{.State}}</span><span class="n">{{.Name}}</span><span class="m">{{.Meta}}</span>{{if .Error}}<span class="err">{{.Error}}</span>{{end}}</summary>
+<table><tr><th>check</th><th>type</th><th>result</th><th>time</th><th>errors and stats</th></tr>
+{{range .Checks}}<tr><td>{{.Name}}</td><td>{{.Type}}</td>{{if .OK}}<td class="ok">OK</td>{{else}}<td class="fail">FAIL</td>{{end}}<td>{{.Duration}}</td><td>{{if .Errors}}<ul>{{range .Errors}}<li>{{.}}</li>{{end}}</ul>{{end}}<span class="stats">{{.Stats}}</span></td></tr>
+{{else}}<tr><td colspan="5">not run yet</td></tr>
+{{end}}</table></details>
+{{else}}<p>No tests are configured.</p>
+{{end}}</main>
+</body>
+</html>
+`))
+
+type pageData struct {
+	Host, Now                                               string
+	Refresh                                                 int
+	Total, Failing, Silenced, Maintenance, Passing, Pending int
+	Rows                                                    []pageRow
+}
+
+type pageRow struct {
+	Name, State, Meta, Error string
+	Open                     bool
+	Checks                   []pageCheck
+}
+
+type pageCheck struct {
+	Name, Type, Duration, Stats string
+	OK                          bool
+	Errors                      []string
+}
+
+// RenderPage writes the status page for tests (sorted for people here).
+func RenderPage(w io.Writer, tests []Test, host string, now time.Time, refresh time.Duration) error {
+	SortForPeople(tests)
+	d := pageData{Host: host, Now: now.Format("2006-01-02 15:04:05 MST"), Refresh: int(refresh / time.Second), Total: len(tests), Rows: make([]pageRow, len(tests))}
+	for i := range tests {
+		t := &tests[i]
+		switch t.State {
+		case StateFail:
+			d.Failing++
+		case StateOK:
+			d.Passing++
+		case StatePending:
+			d.Pending++
+		case "SILENCED":
+			d.Silenced++
+		case "MAINTENANCE":
+			d.Maintenance++
+		}
+		d.Rows[i] = newRow(t, now)
+	}
+	return pageTemplate.Execute(w, d)
+}
+
+func newRow(t *Test, now time.Time) pageRow {
+	r := pageRow{Name: t.Name, State: t.State, Error: t.FirstError(), Checks: make([]pageCheck, len(t.Checks))}
+	var meta []string
+	if !t.OK && !t.LastRun.IsZero() {
+		meta = append(meta, fmt.Sprintf("%d %s", t.Failures, plural(t.Failures, "failure", "failures")))
+		if !t.Since.IsZero() {
+			meta = append(meta, "failing since "+t.Since.Format("2006-01-02 15:04:05")+" ("+ago(now.Sub(t.Since))+")")
+		}
+	}
+	if t.Hold != nil {
+		h := strings.ToLower(string(t.Hold.Reason))
+		if t.Hold.By != "" {
+			h += " by " + t.Hold.By
+		}
+		if !t.Hold.Until.IsZero() {
+			h += " until " + t.Hold.Until.Format("2006-01-02 15:04")
+		}
+		if t.Hold.Detail != "" {
+			h += ": " + t.Hold.Detail
+		}
+		meta = append(meta, h)
+	}
+	if !t.LastRun.IsZero() {
+		meta = append(meta, "last run "+ago(now.Sub(t.LastRun))+" ago")
+	}
+	if !t.NextRun.IsZero() {
+		meta = append(meta, "next in "+ago(t.NextRun.Sub(now)))
+	}
+	r.Meta = strings.Join(meta, " · ")
+	for i, c := range t.Checks {
+		pc := pageCheck{Name: c.Name, Type: c.Type, OK: c.OK, Errors: c.Errors, Duration: strconv.FormatFloat(c.DurationSeconds, 'f', 3, 64) + " s"}
+		if len(c.Stats) > 0 {
+			var b strings.Builder
+			for _, k := range slices.Sorted(maps.Keys(c.Stats)) {
+				if b.Len() > 0 {
+					b.WriteString(" ")
+				}
+				b.WriteString(k + "=" + strconv.FormatFloat(c.Stats[k], 'g', 6, 64))
+			}
+			pc.Stats = b.String()
+		}
+		r.Checks[i] = pc
+	}
+	return r
+}
+
+// ago renders a duration for people: 45s, 12m, 3h20m, 2d4h.
+func ago(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d/time.Second)) + "s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%dh%02dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
+	}
+	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func (s *Server) page(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	e := s.Engine()
+	if e == nil {
+		http.Error(w, "the daemon is starting", http.StatusServiceUnavailable)
+		return
+	}
+	var buf bytes.Buffer
+	if err := RenderPage(&buf, s.Tests(), s.o.Host, e.Clock().Now(), s.o.Refresh); err != nil {
+		s.o.Logger.Error("status page", "err", err)
+		http.Error(w, "cannot render the status page", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write(buf.Bytes())
+}

@@ -1,0 +1,211 @@
+package runtime
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/monsta/monsta/config"
+)
+
+// MaintenanceSpec is one resolved [Maintenance_NAME] section: planned work
+// during which the notifications of its tests are held, as under a
+// silence. A window either repeats (a cron schedule and a duration) or is
+// fixed (start and end).
+type MaintenanceSpec struct {
+	Name     string // without the Maintenance_ prefix
+	Pos      config.Pos
+	Tests    []string // test names or globs, without Test_
+	Schedule cron.Schedule
+	Duration time.Duration
+	Start    time.Time
+	End      time.Time
+}
+
+// Matches tells whether the window covers the test.
+func (m *MaintenanceSpec) Matches(test string) bool {
+	for _, p := range m.Tests {
+		if ok, _ := path.Match(p, test); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Active tells whether the window is open at now, and when it closes.
+func (m *MaintenanceSpec) Active(now time.Time) (end time.Time, ok bool) {
+	if m.Schedule == nil {
+		return m.End, !now.Before(m.Start) && now.Before(m.End)
+	}
+	// The first start after now-duration opens a window that is still
+	// open at now, if it started by now.
+	s := m.Schedule.Next(now.Add(-m.Duration))
+	if s.IsZero() || s.After(now) {
+		return time.Time{}, false
+	}
+	return s.Add(m.Duration), true
+}
+
+// Maintenance is the configured windows; it implements Gate.
+type Maintenance []*MaintenanceSpec
+
+// Hold implements Gate: the first open window that covers the test holds
+// it.
+func (ms Maintenance) Hold(q GateQuery) (Hold, bool) {
+	for _, m := range ms {
+		if !m.Matches(q.Test) {
+			continue
+		}
+		if end, ok := m.Active(q.Now); ok {
+			return Hold{Reason: HoldMaintenance, By: m.Name, Until: end}, true
+		}
+	}
+	return Hold{}, false
+}
+
+// maintenanceSchema declares the keys of a [Maintenance_*] section.
+var maintenanceSchema = NewSchema("unknown option for a maintenance window",
+	Option{Name: "tests", Required: true, Parse: Words, Help: "Space-separated test names or globs (web*), without the Test_ prefix."},
+	Option{Name: "schedule", Help: "Cron expression (minute hour day month weekday, or @daily…) at which a repeating window opens."},
+	Option{Name: "duration", Parse: Length, Help: "How long a scheduled window stays open: seconds, or 90m, 2h."},
+	Option{Name: "start", Help: "Start of a one-off window: 2006-01-02 15:04 (or RFC 3339)."},
+	Option{Name: "end", Help: "End of a one-off window, same format as start."},
+	Option{Name: "timezone", Help: "Time zone of schedule, start and end, such as Europe/Berlin; empty: the system's."},
+)
+
+// Length parses a positive length: seconds ("7200") or a Go duration
+// ("2h", "90m"); empty is 0 (unset).
+func Length(s string) (any, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Duration(0), nil // unset
+	}
+	if _, err := strconv.ParseFloat(s, 64); err == nil {
+		return PositiveSeconds(s)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return nil, fmt.Errorf("%q is not a length such as 3600, 90m or 2h", s)
+	}
+	return d, nil
+}
+
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// timeLayouts are the accepted forms of start and end.
+var timeLayouts = []string{"2006-01-02 15:04", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02T15:04:05"}
+
+func parseLocalTime(s string, loc *time.Location) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, l := range timeLayouts {
+		if t, err := time.ParseInLocation(l, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time such as 2026-03-01 22:00", s)
+}
+
+// resolveMaintenance resolves one [Maintenance_NAME] section; tests are
+// the names of the configured tests, for matching.
+func resolveMaintenance(probs *config.Problems, s *config.Section, tests []*TestSpec) *MaintenanceSpec {
+	o, valid := resolveOptions(probs, maintenanceSchema.declared(), s, nil, nil)
+	m := &MaintenanceSpec{Name: strings.TrimPrefix(s.Name, "Maintenance_"), Pos: s.Pos}
+	bad := !valid
+	loc := time.Local
+	if tz := strings.TrimSpace(o.String("timezone")); tz != "" {
+		l, err := time.LoadLocation(tz)
+		if err != nil {
+			probs.Addf(o.Pos("timezone"), s.Name, "timezone", "unknown time zone %q", tz)
+			bad = true
+		} else {
+			loc = l
+		}
+	}
+	if names, ok := o.Value("tests").([]string); ok {
+		if len(names) == 0 {
+			probs.Addf(o.Pos("tests"), s.Name, "tests", "no tests named")
+			bad = true
+		}
+		for _, n := range names {
+			n = strings.TrimPrefix(n, "Test_")
+			if _, err := path.Match(n, ""); err != nil {
+				probs.Addf(o.Pos("tests"), s.Name, "tests", "pattern %q: %v", n, err)
+				bad = true
+				continue
+			}
+			m.Tests = append(m.Tests, n)
+			matched := false
+			for _, t := range tests {
+				if ok, _ := path.Match(n, t.Name); ok {
+					matched = true
+					break
+				}
+			}
+			if !matched {
+				probs.Warnf(o.Pos("tests"), s.Name, "tests", "%q matches no test", n)
+			}
+		}
+	}
+	sched, start, end := strings.TrimSpace(o.String("schedule")), o.IsSet("start"), o.IsSet("end")
+	switch {
+	case sched != "" && (start || end):
+		probs.Addf(o.Pos("schedule"), s.Name, "schedule", "give either schedule and duration, or start and end, not both")
+		bad = true
+	case sched != "":
+		sc, err := cronParser.Parse(sched)
+		if err != nil {
+			probs.Addf(o.Pos("schedule"), s.Name, "schedule", "%q: %v", sched, err)
+			bad = true
+		} else {
+			if spec, ok := sc.(*cron.SpecSchedule); ok {
+				spec.Location = loc
+			}
+			m.Schedule = sc
+		}
+		if _, set := s.Key("duration"); !set {
+			probs.Addf(s.Pos, s.Name, "duration", "required with schedule")
+			bad = true
+		} else if d, ok := o.Value("duration").(time.Duration); ok && d > 0 {
+			m.Duration = d
+		} else if ok {
+			probs.Addf(o.Pos("duration"), s.Name, "duration", "must be more than 0")
+			bad = true
+		}
+	case start || end:
+		if !start || !end {
+			probs.Addf(s.Pos, s.Name, "start", "a one-off window needs both start and end")
+			bad = true
+			break
+		}
+		if o.IsSet("duration") {
+			probs.Addf(o.Pos("duration"), s.Name, "duration", "only with schedule; a one-off window ends at end")
+			bad = true
+		}
+		var err error
+		if m.Start, err = parseLocalTime(o.String("start"), loc); err != nil {
+			probs.Addf(o.Pos("start"), s.Name, "start", "%v", err)
+			bad = true
+		}
+		if m.End, err = parseLocalTime(o.String("end"), loc); err != nil {
+			probs.Addf(o.Pos("end"), s.Name, "end", "%v", err)
+			bad = true
+		} else if !m.Start.IsZero() && !m.End.After(m.Start) {
+			probs.Addf(o.Pos("end"), s.Name, "end", "ends at or before its start")
+			bad = true
+		}
+	default:
+		probs.Addf(s.Pos, s.Name, "schedule", "give schedule and duration, or start and end")
+		bad = true
+	}
+	if bad {
+		return nil
+	}
+	return m
+}

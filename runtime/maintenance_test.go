@@ -1,0 +1,134 @@
+package runtime
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestResolveMaintenanceErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, conf, want string
+	}{
+		{"bad cron", "[Maintenance_m]\ntests=t\nschedule=0 25 * * *\nduration=1h\n", `monsta.conf:13: [Maintenance_m] schedule: "0 25 * * *": `},
+		{"schedule without duration", "[Maintenance_m]\ntests=t\nschedule=@daily\n", `monsta.conf:11: [Maintenance_m] duration: required with schedule`},
+		{"both kinds", "[Maintenance_m]\ntests=t\nschedule=@daily\nduration=1h\nstart=2026-01-01 00:00\nend=2026-01-02 00:00\n", `monsta.conf:13: [Maintenance_m] schedule: give either schedule and duration, or start and end, not both`},
+		{"neither", "[Maintenance_m]\ntests=t\n", `monsta.conf:11: [Maintenance_m] schedule: give schedule and duration, or start and end`},
+		{"end before start", "[Maintenance_m]\ntests=t\nstart=2026-01-02 00:00\nend=2026-01-01 00:00\n", `monsta.conf:14: [Maintenance_m] end: ends at or before its start`},
+		{"bad time", "[Maintenance_m]\ntests=t\nstart=tomorrow\nend=2026-01-01 00:00\n", `monsta.conf:13: [Maintenance_m] start: "tomorrow" is not a time`},
+		{"bad zone", "[Maintenance_m]\ntests=t\nschedule=@daily\nduration=1h\ntimezone=Mars/Olympus\n", `monsta.conf:15: [Maintenance_m] timezone: unknown time zone "Mars/Olympus"`},
+		{"bad duration", "[Maintenance_m]\ntests=t\nschedule=@daily\nduration=soon\n", `monsta.conf:14: [Maintenance_m] duration: "soon" is not a length`},
+		{"no tests", "[Maintenance_m]\nschedule=@daily\nduration=1h\n", `monsta.conf:11: [Maintenance_m] tests: required option missing`},
+		{"bad glob", "[Maintenance_m]\ntests=web[\nschedule=@daily\nduration=1h\n", `monsta.conf:12: [Maintenance_m] tests: pattern "web[": syntax error in pattern`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := resolveText(t, map[string]string{"monsta.conf": okBase + tc.conf})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("Resolve() error = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestResolveMaintenance(t *testing.T) {
+	t.Parallel()
+	p, w, err := resolveText(t, map[string]string{"monsta.conf": okBase + `
+[Maintenance_nightly]
+tests = Test_t nomatch*
+schedule = 0 2 * * 1-5
+duration = 90m
+timezone = Europe/Berlin
+[Maintenance_move]
+tests = t
+start = 2026-03-01 22:00
+end = 2026-03-02T06:00:00Z
+timezone = UTC
+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w) != 1 || !strings.Contains(w[0].Error(), `"nomatch*" matches no test`) {
+		t.Errorf("warnings = %v, want one about nomatch*", w)
+	}
+	if len(p.Maintenance) != 2 {
+		t.Fatalf("Maintenance = %+v, want 2 windows", p.Maintenance)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	tests := []struct {
+		at      time.Time
+		held    bool
+		by      string
+		until   time.Time
+		comment string
+	}{
+		{time.Date(2026, 3, 3, 1, 59, 0, 0, berlin), false, "", time.Time{}, "Tuesday before 02:00"},
+		{time.Date(2026, 3, 3, 2, 0, 0, 0, berlin), true, "nightly", time.Date(2026, 3, 3, 3, 30, 0, 0, berlin), "Tuesday at 02:00"},
+		{time.Date(2026, 3, 3, 3, 29, 0, 0, berlin), true, "nightly", time.Date(2026, 3, 3, 3, 30, 0, 0, berlin), "Tuesday 03:29"},
+		{time.Date(2026, 3, 3, 3, 30, 0, 0, berlin), false, "", time.Time{}, "Tuesday at 03:30"},
+		{time.Date(2026, 3, 7, 2, 30, 0, 0, berlin), false, "", time.Time{}, "Saturday"},
+		{time.Date(2026, 3, 1, 22, 0, 0, 0, time.UTC), true, "move", time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC), "one-off start"},
+		{time.Date(2026, 3, 2, 6, 0, 0, 0, time.UTC), false, "", time.Time{}, "one-off end"},
+	}
+	for _, tc := range tests {
+		h, ok := p.Maintenance.Hold(GateQuery{Test: "t", Now: tc.at})
+		if ok != tc.held || h.By != tc.by || !h.Until.Equal(tc.until) || (ok && h.Reason != HoldMaintenance) {
+			t.Errorf("%s: Hold() = %+v %v, want held=%v by %q until %v", tc.comment, h, ok, tc.held, tc.by, tc.until)
+		}
+	}
+	if _, ok := p.Maintenance.Hold(GateQuery{Test: "other", Now: time.Date(2026, 3, 3, 2, 0, 0, 0, berlin)}); ok {
+		t.Error("a test outside the window is held")
+	}
+}
+
+// TestMaintenanceFromCronOnClock runs a failing test through a nightly
+// window on the injected clock: nothing is sent inside, the level reached
+// is paged once after.
+func TestMaintenanceFromCronOnClock(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock() // 2026-11-24 00:00 UTC
+	clk.Advance(2*time.Hour + 10*time.Minute)
+	chk := &scriptedCheck{results: []error{errBoom, errBoom, errBoom, errBoom}}
+	rec := &recordingNotifier{got: make(chan Message, 10)}
+	p := loadPlan(t, testRegistry(t, map[string]Check{"a": chk}, map[string]Notifier{"r": rec}), `
+[Check_a]
+type=fake
+host=a
+[Notification_page]
+type=rec
+recipient=r
+[Test_web]
+checks=a
+notify=1:page
+[Maintenance_nightly]
+tests=web
+schedule=0 2 * * *
+duration=1h
+timezone=UTC
+`)
+	e, err := NewEngine(p, EngineOptions{Clock: clk, Gate: p.Maintenance})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // 02:10 and 02:40: inside the window
+		e.RunTestOnce(t.Context(), "web")
+		if st, _ := e.TestStatus("web"); st.Held == nil || st.Held.Reason != HoldMaintenance || st.Held.By != "nightly" {
+			t.Fatalf("status at %v = %+v, want MAINTENANCE by nightly", clk.Now(), st.Held)
+		}
+		clk.Advance(30 * time.Minute)
+	}
+	clk.Advance(time.Minute) // 03:11: closed
+	if st, _ := e.TestStatus("web"); st.Held != nil {
+		t.Fatalf("status after the window = %+v, want not held", st.Held)
+	}
+	e.RunTestOnce(t.Context(), "web")
+	e.RunTestOnce(t.Context(), "web")
+	e.Close(t.Context())
+	if len(rec.got) != 1 {
+		t.Fatalf("%d pages, want exactly 1 after the window", len(rec.got))
+	}
+	if m := <-rec.got; m.State != StateFail || m.Failures != 3 {
+		t.Errorf("page = %s %d, want FAIL 3", m.State, m.Failures)
+	}
+}
