@@ -154,7 +154,6 @@ func newHTTP(o *runtime.Options) (runtime.Check, error) {
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 1 << 20,
 		ForceAttemptHTTP2:      true,
-		DisableCompression:     false,
 	}
 	c.client = &http.Client{Transport: tr}
 	if !o.Bool("follow_redirects") {
