@@ -349,7 +349,7 @@ func optionString(v glua.LValue) string {
 	return v.String()
 }
 
-// notify lua monsta.notify(name, {subject=, body=, test=, state=}) returns
+// notify lua monsta.notify(name, {short=, long=, test=, state=}) returns
 // (true) or (nil, err): it sends through the configured
 // [Notification_name] section.
 func (s *state) notify(L *glua.LState) int {
@@ -361,24 +361,18 @@ func (s *state) notify(L *glua.LState) int {
 		L.Push(glua.LString("monsta.notify: no notifications configured"))
 		return 2
 	}
-	m := runtime.Message{
-		Test:    t.RawGetString("test").String(),
-		State:   runtime.StateFail,
-		Time:    time.Now(),
-		Subject: t.RawGetString("subject").String(),
-		Body:    t.RawGetString("body").String(),
+	str := func(keys ...string) string {
+		for _, k := range keys {
+			if v, ok := t.RawGetString(k).(glua.LString); ok {
+				return string(v)
+			}
+		}
+		return ""
 	}
-	if m.Test == "nil" {
-		m.Test = ""
-	}
+	m := runtime.Message{Test: str("test"), State: runtime.StateFail, Time: time.Now(),
+		Short: str("short", "subject"), Long: str("long", "body")}
 	if st, ok := t.RawGetString("state").(glua.LString); ok {
 		m.State = runtime.State(strings.ToUpper(string(st)))
-	}
-	if m.Subject == "nil" {
-		m.Subject = ""
-	}
-	if m.Body == "nil" {
-		m.Body = ""
 	}
 	ctx := s.ctx()
 	depth, _ := ctx.Value(depthKey{}).(int)

@@ -272,7 +272,7 @@ func checksTable(L *glua.LState, cs []runtime.CheckResult) *glua.LTable {
 
 // messageTable is msg as send and on_notify see it.
 func messageTable(L *glua.LState, m runtime.Message) *glua.LTable {
-	t := L.CreateTable(0, 8)
+	t := L.CreateTable(0, 14)
 	fillMessage(L, t, m)
 	return t
 }
@@ -282,8 +282,15 @@ func fillMessage(L *glua.LState, t *glua.LTable, m runtime.Message) {
 	t.RawSetString("state", glua.LString(m.State))
 	t.RawSetString("failures", glua.LNumber(m.Failures))
 	t.RawSetString("time", glua.LNumber(unixSeconds(m.Time)))
-	t.RawSetString("subject", glua.LString(m.Subject))
-	t.RawSetString("body", glua.LString(m.Body))
+	t.RawSetString("host", glua.LString(m.Host))
+	t.RawSetString("since", glua.LNumber(unixSeconds(m.Since)))
+	t.RawSetString("duration", glua.LNumber(m.Duration.Seconds()))
+	t.RawSetString("reminder", glua.LBool(m.Reminder))
+	t.RawSetString("short", glua.LString(m.Short))
+	t.RawSetString("long", glua.LString(m.Long))
+	// subject and body: the names of the two forms before 0.2.
+	t.RawSetString("subject", glua.LString(m.Short))
+	t.RawSetString("body", glua.LString(m.Long))
 	t.RawSetString("checks", checksTable(L, m.Checks))
 }
 
