@@ -125,9 +125,6 @@ func newHTTP(o *runtime.Options) (runtime.Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u.Scheme == "http" && (o.IsSet("tls_ca") || o.IsSet("tls_verify")) {
-		return nil, errors.New("tls_ca, tls_verify: the url is not https")
-	}
 	network := "tcp"
 	if v := o.String("ip_version"); v != "any" {
 		network += v
@@ -157,7 +154,6 @@ func newHTTP(o *runtime.Options) (runtime.Check, error) {
 		IdleConnTimeout:        90 * time.Second,
 		MaxResponseHeaderBytes: 1 << 20,
 		ForceAttemptHTTP2:      true,
-		DisableCompression:     false,
 	}
 	c.client = &http.Client{Transport: tr}
 	if !o.Bool("follow_redirects") {

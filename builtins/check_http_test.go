@@ -278,7 +278,8 @@ func TestHTTPOptions(t *testing.T) {
 		{map[string]string{"url": "http://h/", "username": "u", "password": "x", "password_file": "/f"}, "set only one"},
 		{map[string]string{"url": "http://h/", "json_expect": "ok"}, "json_expect: needs json_path"},
 		{map[string]string{"url": "http://h/", "method": "HEAD", "expect": "x"}, "a HEAD answer has no body"},
-		{map[string]string{"url": "http://h/", "tls_verify": "no"}, "the url is not https"},
+		// [http_default] may set TLS options for every check, plain http too.
+		{map[string]string{"url": "http://h/", "tls_verify": "no"}, ""},
 		{map[string]string{"url": "http://h/", "ip_version": "5"}, "not one of any, 4, 6"},
 	} {
 		wantNewCheckErr(t, d, tt.raw, tt.want)

@@ -35,6 +35,11 @@ type EngineOptions struct {
 	// OnCheckStart, when set, is called as each check starts with how late
 	// it started against its schedule (benchmarks measure lateness with it).
 	OnCheckStart func(late time.Duration)
+	// Heartbeat, when set, is called by the scheduler loop itself at least
+	// every HeartbeatEvery while it runs (the systemd watchdog rides on it,
+	// so a stuck scheduler stops the beats). It must return quickly.
+	Heartbeat      func()
+	HeartbeatEvery time.Duration
 }
 
 // Engine schedules the tests of a Plan, evaluates them, escalates failures
@@ -47,6 +52,8 @@ type Engine struct {
 	disp     *Dispatcher
 	sem      chan struct{}
 	onStart  func(time.Duration)
+	beat     func()
+	beatIvl  time.Duration
 	saver    StateSaver
 	gate     Gate
 	host     string
@@ -110,6 +117,8 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		hooks:   o.Hooks,
 		sem:     make(chan struct{}, max(plan.Main.MaxConcurrentChecks, 1)),
 		onStart: o.OnCheckStart,
+		beat:    o.Heartbeat,
+		beatIvl: o.HeartbeatEvery,
 		gate:    o.Gate,
 		host:    host,
 		jobs:    make(chan job),
@@ -170,32 +179,54 @@ func (e *Engine) Run(ctx context.Context) {
 	defer timer.Stop()
 	defer close(e.quit)
 	defer e.runs.Wait()
-	for len(h) > 0 {
+	beating := e.beat != nil && e.beatIvl > 0
+	var nextBeat time.Time
+	if beating {
+		e.beat()
+		nextBeat = now.Add(e.beatIvl)
+	}
+	for {
 		now = e.clock.Now()
-		t := h[0]
-		if wait := t.next.Sub(now); wait > earlyStart {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
+		if beating && !now.Before(nextBeat) {
+			e.beat()
+			nextBeat = now.Add(e.beatIvl)
+		}
+		if len(h) > 0 && h[0].next.Sub(now) <= earlyStart {
+			t := h[0]
+			e.launch(runCtx, t, t.next)
+			// Fixed rate, start to start; skip slots missed by more than
+			// one interval rather than running them in a burst.
+			t.next = t.next.Add(t.spec.Interval)
+			if behind := now.Sub(t.next); behind > 0 {
+				t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
+			}
+			t.nextPub.Store(t.next.UnixNano())
+			heap.Fix(&h, 0)
+			if ctx.Err() != nil {
 				return
-			case <-timer.C():
 			}
 			continue
 		}
-		e.launch(runCtx, t, t.next)
-		// Fixed rate, start to start; skip slots missed by more than one
-		// interval rather than running them in a burst.
-		t.next = t.next.Add(t.spec.Interval)
-		if behind := now.Sub(t.next); behind > 0 {
-			t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
-		}
-		t.nextPub.Store(t.next.UnixNano())
-		heap.Fix(&h, 0)
-		if ctx.Err() != nil {
+		// Sleep until the next run or the next heartbeat.
+		var wake time.Time
+		switch {
+		case len(h) > 0 && beating && nextBeat.Before(h[0].next):
+			wake = nextBeat
+		case len(h) > 0:
+			wake = h[0].next
+		case beating:
+			wake = nextBeat
+		default:
+			<-ctx.Done()
 			return
 		}
+		timer.Reset(wake.Sub(now))
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C():
+		}
 	}
-	<-ctx.Done()
 }
 
 func (e *Engine) launch(ctx context.Context, t *testRunner, scheduled time.Time) {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -69,7 +70,7 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "daemonize", Default: "0", Parse: Bool, Help: "Detach from the terminal and write a pid file (1 or 0)."},
 	Option{Name: "user", Default: "nobody", Help: "User to run as after start-up when started as root."},
 	Option{Name: "group", Default: "nogroup", Help: "Group to run as after start-up when started as root."},
-	Option{Name: "pidfile", Default: "/run/monsta.pid", Help: "Pid file written when daemonized."},
+	Option{Name: "pidfile", Default: "/run/monsta/monsta.pid", Help: "Pid file, written when daemonized or started by systemd and removed at exit; its directory is created for the daemon's user."},
 	Option{Name: "logfile", Help: "File to log to; empty logs to stderr (to /var/log/monsta.log when daemonized)."},
 	Option{Name: "log_format", Default: "text", Parse: OneOf("text", "json"), Help: "Log format: text or json."},
 	Option{Name: "log_level", Default: "info", Parse: OneOf("debug", "info", "warn", "error"), Help: "Lowest level logged."},
@@ -83,6 +84,10 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "listen", Parse: hostPort, Help: "HOST:PORT to serve the HTTP API, metrics and status page on; empty: only the unix socket in statedir."},
 	Option{Name: "token_file", Help: "File whose first line is the bearer token that changes over HTTP need; required when listen is not a loopback address."},
 )
+
+// MainOptions returns the keys of [main] with their defaults and help, for
+// generated documentation.
+func MainOptions() []Option { return slices.Clone(mainSchema.Options) }
 
 // newMain builds Main from the resolved [main]. Relative paths are taken
 // relative to base, the directory of the main configuration file.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/monsta/monsta/builtins"
 	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/runtime"
 )
@@ -23,12 +24,26 @@ func cmdHelp(o *options, stdout, stderr io.Writer) int {
 	}
 	var kind runtime.Kind
 	switch o.args[0] {
+	case "man", "config":
+		// Generated for the package from the built-in types only, so
+		// that the output does not depend on the machine it is built on.
+		reg := runtime.NewRegistry()
+		if err := builtins.Register(reg, builtins.Env{}); err != nil {
+			fmt.Fprintf(stderr, "monsta: %v\n", err)
+			return exitFail
+		}
+		if o.args[0] == "man" {
+			fmt.Fprint(stdout, renderMan(reg))
+		} else {
+			fmt.Fprint(stdout, renderDefaultConfig(reg))
+		}
+		return exitOK
 	case "check", "checks":
 		kind = runtime.KindCheck
 	case "notification", "notifications", "notify":
 		kind = runtime.KindNotifier
 	default:
-		fmt.Fprintf(stderr, "monsta: --help %s: want check or notification\n", o.args[0])
+		fmt.Fprintf(stderr, "monsta: --help %s: want check, notification, man or config\n", o.args[0])
 		return exitConfig
 	}
 	// The configuration's registry has its Lua types; without a usable

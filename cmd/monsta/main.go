@@ -78,20 +78,21 @@ type options struct {
 	socket          string
 }
 
-func parseArgs(args []string, stderr io.Writer) (*options, error) {
-	o := &options{}
+// newFlagSet declares the command line's flags, parsed into o; the man
+// page is generated from the same declarations.
+func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("monsta", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.config, "config", defaultConfig, "main configuration `FILE`")
-	fs.StringVar(&o.confdir, "confdir", "", "directory of *.conf and *.lua files (default: conf.d next to --config)")
+	fs.StringVar(&o.confdir, "confdir", "", "`DIR` of *.conf and *.lua files (default: conf.d next to --config)")
 	fs.BoolVar(&o.foreground, "foreground", false, "stay in the foreground even if [main] daemonize=1")
 	fs.BoolVar(&o.lint, "lint", false, "validate the configuration and try each notification's login")
 	fs.BoolVar(&o.noLogin, "no-login", false, "with --lint: do not try the notifications' logins (offline linting)")
 	fs.StringVar(&o.run, "run", "", "run one `SECTION` once and print the outcome")
 	fs.BoolVar(&o.help, "help", false, "show help; --help check|notification [TYPE] documents types")
 	fs.BoolVar(&o.ver, "version", false, "print the version")
-	fs.StringVar(&o.logFormat, "log-format", "", "log format: text or json (overrides [main] log_format)")
-	fs.StringVar(&o.logLevel, "log-level", "", "lowest level logged: debug, info, warn, error (overrides [main] log_level)")
+	fs.StringVar(&o.logFormat, "log-format", "", "log `FORMAT`: text or json (overrides [main] log_format)")
+	fs.StringVar(&o.logLevel, "log-level", "", "lowest `LEVEL` logged: debug, info, warn, error (overrides [main] log_level)")
 	fs.BoolVar(&o.status, "status", false, "show every test of the running daemon")
 	fs.BoolVar(&o.jsonOut, "json", false, "with --status or --silences: print JSON")
 	fs.StringVar(&o.silence, "silence", "", "hold the notifications of the tests matching `PATTERN`")
@@ -104,6 +105,12 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		fmt.Fprint(stderr, usageText)
 		fs.PrintDefaults()
 	}
+	return fs
+}
+
+func parseArgs(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := newFlagSet(o, stderr)
 	// Accept "-h" like the standard library, as --help.
 	for i, a := range args {
 		if a == "-h" {
@@ -161,7 +168,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch {
 	case o.ver:
-		fmt.Fprintf(stdout, "monsta %s\n", version)
+		fmt.Fprintf(stdout, "monsta %s\n", versionString())
 		return exitOK
 	case o.help:
 		return cmdHelp(o, stdout, stderr)

@@ -1,0 +1,60 @@
+package instance
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestSecondAcquireNamesTheHolder(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	l, err := Acquire(dir, -1, -1)
+	if err != nil {
+		t.Fatalf("Acquire() error = %v", err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, FileName))
+	if got := strings.TrimSpace(string(b)); got != strconv.Itoa(os.Getpid()) {
+		t.Errorf("lock file = %q, want our pid", got)
+	}
+	// A second open file description conflicts even in the same process.
+	_, err = Acquire(dir, -1, -1)
+	var held *HeldError
+	if !errors.As(err, &held) || held.Pid != os.Getpid() || held.Dir != dir {
+		t.Fatalf("second Acquire() error = %v, want HeldError with our pid", err)
+	}
+	if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), strconv.Itoa(os.Getpid())) {
+		t.Errorf("error %q does not name the directory and the pid", err)
+	}
+	if err := l.Release(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Acquire(dir, -1, -1)
+	if err != nil {
+		t.Fatalf("Acquire() after Release error = %v", err)
+	}
+	l2.Release()
+}
+
+func TestStaleFileDoesNotBlock(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, FileName), []byte("999999\n"), 0o644)
+	l, err := Acquire(dir, -1, -1)
+	if err != nil {
+		t.Fatalf("Acquire() over a stale file error = %v", err)
+	}
+	l.Release()
+}
+
+func TestMissingDirectory(t *testing.T) {
+	t.Parallel()
+	_, err := Acquire(filepath.Join(t.TempDir(), "nope"), -1, -1)
+	var held *HeldError
+	if err == nil || errors.As(err, &held) {
+		t.Fatalf("Acquire() error = %v, want an open error", err)
+	}
+}
