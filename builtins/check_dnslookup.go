@@ -30,7 +30,7 @@ func dnslookupDescriptor() runtime.Descriptor {
 			{Name: "record", Required: true, Help: "Name to look up (an IP address for PTR)."},
 			{Name: "recordtype", Default: "A", Parse: parseRecordType,
 				Help: "Record type to query: A, AAAA, MX, NS, TXT, CNAME, SOA, PTR, SRV, CAA and more."},
-			{Name: "requiredanswers", Required: true,
+			{Name: "requiredanswers", Required: true, Quoted: true,
 				Help: "Space-separated values that must all appear among the answers of every server; quote values with spaces."},
 			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the check fails."},
 			dnsProtocolOption(),

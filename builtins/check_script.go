@@ -36,7 +36,7 @@ func scriptDescriptor() runtime.Descriptor {
 			"leaves running in its group when it exits.",
 		Options: []runtime.Option{
 			{Name: "command", Required: true, Help: "Command and arguments, split like a shell would but run without one."},
-			{Name: "timeout", Default: "10", Parse: runtime.Seconds, Help: "Seconds before the command is killed and the check fails."},
+			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the command is killed and the check fails."},
 			{Name: "expect", Help: "Substring required in the combined standard output and standard error."},
 		},
 		Example: `[Check_disk]

@@ -9,14 +9,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-
-	"gopkg.in/ini.v1"
+	"syscall"
 )
 
 // Pos is a place in a configuration file; Line is 1-based, 0 when unknown.
@@ -40,8 +41,11 @@ func (p Pos) String() string {
 // Key is one key=value of a section, with where it was last set.
 type Key struct {
 	Name  string
-	Value string
-	Pos   Pos
+	Value string // comment removed, one-line values without outer quotes, lines joined by "\n"
+	Raw   string // Value with its quotes kept, for options that read quotes themselves
+	Pos   Pos    // the key's line
+	More  []Line // the continuation lines, if the value has any
+	text  string // the value on the key's own line
 }
 
 // Section is one [Name] section merged over all files.
@@ -213,11 +217,29 @@ func (p *Problems) Err() error {
 	return errors.Join(errs...)
 }
 
-// Load reads mainFile (it must exist) and then every *.conf file of confDir
-// in lexical order (a missing confDir is fine). A later file adds sections and
-// overrides keys of a section of the same name. Every syntax problem of every
-// file is returned at once, joined.
+// DefaultMaxFileSize is the largest configuration file Load reads: a
+// larger file is almost certainly not a configuration (a log, an image, a
+// device).
+const DefaultMaxFileSize = 1 << 20
+
+// LoadOptions tune Load.
+type LoadOptions struct {
+	// MaxFileSize is the largest file read, in bytes; 0 means
+	// DefaultMaxFileSize.
+	MaxFileSize int64
+}
+
+// Load is LoadWith with the default options.
 func Load(mainFile, confDir string) (*Config, error) {
+	return LoadWith(mainFile, confDir, LoadOptions{})
+}
+
+// LoadWith reads mainFile (it must exist) and then every *.conf file of
+// confDir in lexical order (a missing confDir is fine). A later file adds
+// sections and overrides keys of a section of the same name. Every problem
+// of every file is returned at once, joined: syntax errors, and files that
+// are not regular files or are larger than o.MaxFileSize.
+func LoadWith(mainFile, confDir string, o LoadOptions) (*Config, error) {
 	var probs Problems
 	files := []string{mainFile}
 	if confDir != "" {
@@ -229,9 +251,9 @@ func Load(mainFile, confDir string) (*Config, error) {
 	}
 	cfg := &Config{}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := ReadFile(f, o.MaxFileSize)
 		if err != nil {
-			probs.Add(&Error{Pos: Pos{File: f}, Err: fmt.Errorf("read configuration: %w", unwrapPath(err))})
+			probs.Add(&Error{Pos: Pos{File: f}, Err: err})
 			continue
 		}
 		secs, warns, err := Parse(f, data)
@@ -259,8 +281,93 @@ func Load(mainFile, confDir string) (*Config, error) {
 	return cfg, nil
 }
 
-// confFiles lists the *.conf files of dir in lexical order; a missing dir
-// has none. Other files (*.lua) and directories are not configuration.
+// ErrFileTooLarge is returned (wrapped) by ReadFile for a file over its limit.
+var ErrFileTooLarge = errors.New("file too large")
+
+// ReadFile reads a file of the configuration (a .conf or a .lua) that must be
+// a regular file of at most max bytes (0: DefaultMaxFileSize). Anything else
+// (a FIFO, a device, a directory, a link to one of those) is refused without
+// being read, so that it can neither block nor exhaust memory: the path is
+// checked before it is opened, opened without blocking, and checked again
+// through the open descriptor.
+func ReadFile(path string, max int64) ([]byte, error) {
+	if max <= 0 {
+		max = DefaultMaxFileSize
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", unwrapPath(err))
+	}
+	if err := regularFile(fi, max); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", unwrapPath(err))
+	}
+	defer f.Close()
+	ofi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", unwrapPath(err))
+	}
+	if err := regularFile(ofi, max); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read configuration: %w", unwrapPath(err))
+	}
+	if int64(len(data)) > max { // it grew since the check
+		return nil, fmt.Errorf("%w: more than %s (the limit is set with --max-file-size)", ErrFileTooLarge, sizeText(max))
+	}
+	return data, nil
+}
+
+// regularFile refuses what ReadFile must not read.
+func regularFile(fi fs.FileInfo, max int64) error {
+	m := fi.Mode()
+	if !m.IsRegular() {
+		return fmt.Errorf("not a regular file (%s); only regular files (or links to them) are read", fileKind(m))
+	}
+	if fi.Size() > max {
+		return fmt.Errorf("%w: %d bytes, more than %s (the limit is set with --max-file-size)", ErrFileTooLarge, fi.Size(), sizeText(max))
+	}
+	return nil
+}
+
+// fileKind names the kind of a file that is not regular.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a block device"
+	}
+	return "mode " + m.Type().String()
+}
+
+// sizeText renders a byte count, in MiB or KiB when it is a whole number of
+// them.
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// confFiles lists the *.conf entries of dir in lexical order; a missing dir
+// has none. Other names (*.lua) are not configuration. An entry named *.conf
+// that is not a regular file is listed all the same, so that reading it
+// reports the problem instead of skipping the file in silence.
 func confFiles(dir string) ([]string, *Error) {
 	ents, err := os.ReadDir(dir)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -271,7 +378,7 @@ func confFiles(dir string) ([]string, *Error) {
 	}
 	var files []string
 	for _, e := range ents { // ReadDir sorts by name
-		if strings.HasSuffix(e.Name(), ".conf") && !e.IsDir() {
+		if strings.HasSuffix(e.Name(), ".conf") {
 			files = append(files, filepath.Join(dir, e.Name()))
 		}
 	}
@@ -286,47 +393,42 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// loadOptions make ini.v1 read files the way the original monsta did: keys
-// are case-insensitive, " #" and " ;" start inline comments, a "#" inside a
-// value (like a URL fragment) does not, and no backslash continuation.
-var loadOptions = ini.LoadOptions{
-	InsensitiveKeys:          true,
-	SpaceBeforeInlineComment: true,
-	IgnoreContinuation:       true,
-	AllowShadows:             false,
+// Line is one continuation line of a value: its text (comment removed) and
+// where it is.
+type Line struct {
+	Text string
+	Pos  Pos
 }
 
-// keyLineOptions are loadOptions for readKeys' documents, whose section
-// names are unique by construction: ini.v1 checks uniqueness with a linear
-// scan, which made 50,000 key lines take seconds.
-var keyLineOptions = func() ini.LoadOptions {
-	o := loadOptions
-	o.AllowNonUniqueSections = true
-	return o
-}()
-
-// keyLine is one key=value line found by Parse's own scan.
-type keyLine struct {
-	section string
-	pos     Pos
-	text    string
-}
-
-// Parse reads one file's content. name is used in positions. It returns the
+// Parse reads one file's content the way Python's ConfigParser, which the
+// original monsta used, reads it. name is used in positions. It returns the
 // sections in file order and the warnings, or every problem found, joined.
 //
-// Parse scans the structure itself (sections, comments, which line holds
-// which key), so that every key has its line and every problem is reported
-// with one. The key names and values of the key lines are then read by
-// ini.v1, each line in a section of its own, so that a quote that ini.v1
-// reads across lines cannot move a key to another section.
+//   - Lines starting with # or ; (indented or not) are comments; so is the
+//     rest of a value from a # or ; that follows a space or a tab (not one
+//     that starts the value: recipient = #ops).
+//   - A key line is NAME = VALUE or NAME: VALUE; names are case-insensitive.
+//   - A line indented deeper than the key line before it continues that
+//     key's value (blank and comment lines in between do not end it). The
+//     lines are joined with "\n"; each keeps its own position (Key.More).
+//   - A value on one line that is wholly in matching "double" or 'single'
+//     quotes loses them (Key.Raw keeps them), and a # or ; inside such
+//     quotes is not a comment.
 func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 	var probs Problems
 	var secs []*Section
 	secIdx := map[string]int{}
-	var lines []keyLine
-	const bad = "\x00bad" // after a broken section header: skip its keys
+	first := map[[2]string]int{} // section, key → line first set in this file
+	const bad = "\x00bad"        // after a broken section header: skip its keys
 	cur := ""
+	var key *Key // the key that an indented line continues
+	keyIndent := 0
+	finish := func() {
+		if key != nil {
+			key.finish()
+		}
+		key = nil
+	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	line := 0
@@ -338,8 +440,18 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 		}
 		text := strings.TrimSpace(raw)
 		pos := Pos{File: name, Line: line}
+		if text == "" || text[0] == '#' || text[0] == ';' {
+			continue
+		}
+		indent := len(raw) - len(strings.TrimLeft(raw, " \t"))
+		if key != nil && indent > keyIndent {
+			if v := strings.TrimSpace(cutComment(text, 0)); v != "" {
+				key.More = append(key.More, Line{Text: v, Pos: pos})
+			}
+			continue
+		}
+		finish()
 		switch {
-		case text == "" || text[0] == '#' || text[0] == ';':
 		case text[0] == '[':
 			end := strings.IndexByte(text, ']')
 			if end < 0 {
@@ -353,7 +465,7 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 				cur = bad
 				continue
 			}
-			if rest := strings.TrimSpace(text[end+1:]); rest != "" && rest[0] != '#' && rest[0] != ';' {
+			if rest := strings.TrimSpace(cutComment(text[end+1:], 0)); rest != "" && rest[0] != '#' && rest[0] != ';' {
 				probs.Addf(pos, sec, "", "unexpected text %q after section header", rest)
 			}
 			cur = sec
@@ -367,107 +479,125 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 				probs.Addf(pos, displaySection(cur), "", "expected key=value, found %q", text)
 				continue
 			}
-			key := strings.ToLower(strings.TrimSpace(text[:i]))
+			kn := strings.ToLower(strings.TrimSpace(text[:i]))
 			switch {
 			case cur == "":
-				probs.Addf(pos, "", key, "key outside of any [section]")
+				probs.Addf(pos, "", kn, "key outside of any [section]")
+				continue
 			case cur == bad:
-			case key == "-":
-				probs.Addf(pos, cur, "", "%q is not a key name", key)
-			default:
-				lines = append(lines, keyLine{section: cur, pos: pos, text: text})
+				continue
 			}
+			v, err := readValue(text[i+1:])
+			if err != nil {
+				probs.Addf(pos, cur, kn, "%v", err)
+				continue
+			}
+			key = &Key{Name: kn, Pos: pos, text: v}
+			keyIndent = indent
+			id := [2]string{cur, kn}
+			if prev, ok := first[id]; ok {
+				probs.Warnf(pos, cur, kn, "set again (first set at line %d); the last value wins", prev)
+			} else {
+				first[id] = line
+			}
+			secs[secIdx[cur]].set(key)
 		}
 	}
+	finish()
 	if err := sc.Err(); err != nil {
 		probs.Addf(Pos{File: name, Line: line + 1}, "", "", "read: %v", err)
 	}
 	if err := probs.Err(); err != nil {
 		return nil, nil, err
 	}
-
-	keys := readKeys(lines, &probs)
-	if err := probs.Err(); err != nil {
-		return nil, nil, err
-	}
-	first := map[[2]string]Pos{}
-	for i, k := range keys {
-		s := secs[secIdx[lines[i].section]]
-		id := [2]string{s.Name, k.Name}
-		if prev, ok := first[id]; ok {
-			probs.Warnf(k.Pos, s.Name, k.Name, "set again (first set at line %d); the last value wins", prev.Line)
-		} else {
-			first[id] = k.Pos
-		}
-		s.set(k)
-	}
 	return secs, probs.Warnings(), nil
 }
 
-// readKeys has ini.v1 read the name and value of every key line. It parses
-// all lines at once; only when that fails, or a value spans lines, does it
-// parse each line alone to find the lines at fault.
-func readKeys(lines []keyLine, probs *Problems) []*Key {
-	if len(lines) == 0 {
-		return nil
-	}
-	var doc bytes.Buffer
-	for i, l := range lines {
-		doc.WriteString("[")
-		doc.WriteString(strconv.Itoa(i))
-		doc.WriteString("]\n")
-		doc.WriteString(l.text)
-		doc.WriteString("\n")
-	}
-	if f, err := ini.LoadSources(keyLineOptions, doc.Bytes()); err == nil {
-		keys := make([]*Key, len(lines))
-		ok := true
-		for i, l := range lines {
-			keys[i], err = oneKey(f, strconv.Itoa(i), l.pos)
-			if err != nil {
-				ok = false
-				break
-			}
+// readValue returns the value of a key line: the text after the delimiter
+// without its comment and surrounding space. A # or ; that starts the value
+// is part of it (recipient = #ops). A value that starts with a quote must
+// close it on the same line.
+func readValue(s string) (string, error) {
+	t := strings.TrimLeft(s, " \t")
+	from := 1
+	if t != "" && (t[0] == '"' || t[0] == '\'') {
+		end := strings.IndexByte(t[1:], t[0])
+		if end < 0 {
+			return "", fmt.Errorf("value starts with %c but has no closing %c (a quoted value cannot span lines)", t[0], t[0])
 		}
-		if ok {
-			return keys
-		}
+		from = end + 2 // a comment can only start after the closing quote
 	}
-	keys := make([]*Key, len(lines))
-	for i, l := range lines {
-		f, err := ini.LoadSources(keyLineOptions, []byte("[0]\n"+l.text+"\n"))
-		if err == nil {
-			keys[i], err = oneKey(f, "0", l.pos)
-		}
-		if err != nil {
-			if strings.HasPrefix(err.Error(), "missing closing key quote") {
-				// ini.v1's words for a """ or ` value without its end.
-				err = errors.New("quoted value has no closing quote (values cannot span lines)")
-			}
-			probs.Addf(l.pos, l.section, "", "%w", err)
-		}
-	}
-	return keys
+	return strings.TrimSpace(cutComment(t, from)), nil
 }
 
-// oneKey returns the only key of the ini.v1 section sec; a section without
-// exactly one key, or a value spanning lines, is an error.
-func oneKey(f *ini.File, sec string, pos Pos) (*Key, error) {
-	s, err := f.GetSection(sec)
-	if err != nil {
-		return nil, errors.New("value runs into the next line (unclosed quote?)")
+// cutComment returns s up to an inline comment: a # or ; at from or later
+// that follows a space or a tab.
+func cutComment(s string, from int) string {
+	for i := max(from, 1); i < len(s); i++ {
+		if (s[i] == '#' || s[i] == ';') && (s[i-1] == ' ' || s[i-1] == '\t') {
+			return s[:i]
+		}
 	}
-	ks := s.Keys()
-	if len(ks) != 1 {
-		return nil, errors.New("cannot read key=value")
+	return s
+}
+
+// finish sets Value and Raw once every continuation line is known: the
+// lines joined with "\n", and matching outer quotes removed from Value when
+// the value is one line.
+func (k *Key) finish() {
+	if len(k.More) > 0 {
+		parts := make([]string, 0, len(k.More)+1)
+		if k.text != "" {
+			parts = append(parts, k.text)
+		}
+		for _, l := range k.More {
+			parts = append(parts, l.Text)
+		}
+		k.Raw = strings.Join(parts, "\n")
+		k.Value = k.Raw
+		return
 	}
-	if v := ks[0].Value(); strings.ContainsAny(v, "\r\n") {
-		return nil, errors.New("value runs into the next line (unclosed quote?)")
+	k.Raw = k.text
+	k.Value = k.text
+	if v := k.text; len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && strings.IndexByte(v[1:], v[0]) == len(v)-2 {
+		k.Value = v[1 : len(v)-1]
 	}
-	if ks[0].Name() == "" {
-		return nil, errors.New("empty key name")
+}
+
+// Lines returns every line of the value: the key's own (unless the value
+// starts on the next line) and its continuation lines.
+func (k *Key) Lines() []Line {
+	if k.text == "" {
+		return k.More
 	}
-	return &Key{Name: strings.ToLower(ks[0].Name()), Value: ks[0].Value(), Pos: pos}, nil
+	return append([]Line{{Text: k.text, Pos: k.Pos}}, k.More...)
+}
+
+// LineOf returns the position of the line of the key's value that holds
+// text: the one line that has it as a word, else the one line that
+// contains it. When no single line does, it returns the key's line.
+func (k *Key) LineOf(text string) Pos {
+	if len(k.More) == 0 || text == "" {
+		return k.Pos
+	}
+	lines := k.Lines()
+	isWord := func(l Line) bool { return slices.Contains(strings.Fields(l.Text), text) }
+	contains := func(l Line) bool { return strings.Contains(l.Text, text) }
+	for _, match := range []func(Line) bool{isWord, contains} {
+		found, n := Pos{}, 0
+		for _, l := range lines {
+			if match(l) {
+				found, n = l.Pos, n+1
+			}
+		}
+		if n == 1 {
+			return found
+		}
+		if n > 1 {
+			return k.Pos
+		}
+	}
+	return k.Pos
 }
 
 func displaySection(s string) string {

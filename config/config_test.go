@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -20,6 +21,9 @@ func dump(secs []*Section, warns []*Error, err error) string {
 		fmt.Fprintf(&b, "[%s] @%d\n", s.Name, s.Pos.Line)
 		for _, k := range s.Keys() {
 			fmt.Fprintf(&b, "  %s = %q @%d\n", k.Name, k.Value, k.Pos.Line)
+			for _, l := range k.More {
+				fmt.Fprintf(&b, "    + %q @%d\n", l.Text, l.Pos.Line)
+			}
 		}
 	}
 	for _, w := range warns {
@@ -80,6 +84,19 @@ func TestParseValues(t *testing.T) {
 		{"comment after a section header", "[s] # c\nk = v\n", "s", "k", "v"},
 		{"the last value of a file wins", "[s]\nk = 1\nK = 2\n", "s", "k", "2"},
 		{"no backslash continuation", "[s]\nk = a\\\n", "s", "k", `a\`},
+		{"tab before an inline comment", "[s]\nk = v\t# c\n", "s", "k", "v"},
+		{"tab before a semicolon comment", "[s]\nk = v\t; c\n", "s", "k", "v"},
+		{"a value may start with a hash", "[s]\nrecipient = #ops # the channel\n", "s", "recipient", "#ops"},
+		{"hash glued to the delimiter is kept", "[s]\nk =#c\n", "s", "k", "#c"},
+		{"outer double quotes removed", "[s]\nrequiredanswers=\"v=spf1 mx -all\"\n", "s", "requiredanswers", "v=spf1 mx -all"},
+		{"outer single quotes removed", "[s]\nk = 'a b' ; c\n", "s", "k", "a b"},
+		{"a comment inside quotes is kept", "[s]\nk = \"a # b\"\n", "s", "k", "a # b"},
+		{"two quoted words keep their quotes", "[s]\nk = \"a\" \"b\"\n", "s", "k", `"a" "b"`},
+		{"one quote character is text", "[s]\nk = it's\n", "s", "k", "it's"},
+		{"continuation lines joined", "[s]\nk = a\n  b\n\n  c\n", "s", "k", "a\nb\nc"},
+		{"continuation of an empty value", "[s]\nk =\n  a\n  b\n", "s", "k", "a\nb"},
+		{"continuation keeps its quotes", "[s]\nk = \"a\"\n  b\n", "s", "k", "\"a\"\nb"},
+		{"same indent is a new key", "[s]\n  k = a\n  j = b\n", "s", "k", "a"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -252,10 +269,29 @@ func TestLoad(t *testing.T) {
 			wantErr: []string{"%s/conf.d: list configuration directory: not a directory"},
 		},
 		{
-			name: "directories and other files in conf dir are skipped",
-			files: map[string]string{"monsta.conf": "[main]\n", "conf.d/sub.conf/x.conf": "[a]\nk=1\n",
+			name: "other files in conf dir are skipped",
+			files: map[string]string{"monsta.conf": "[main]\n", "conf.d/sub/x.conf": "[a]\nk=1\n",
 				"conf.d/x.lua": "bad", "conf.d/x.conf.orig": "bad", "conf.d/ok.conf": "[b]\nk=1\n"},
 			main: "monsta.conf", confDir: "conf.d", wantFiles: 2,
+		},
+		{
+			name: "a directory named *.conf is an error",
+			files: map[string]string{"monsta.conf": "[main]\n", "conf.d/sub.conf/x.conf": "[a]\nk=1\n",
+				"conf.d/ok.conf": "[b]\nk=1\n"},
+			main: "monsta.conf", confDir: "conf.d",
+			wantErr: []string{"%s/conf.d/sub.conf: not a regular file (a directory); only regular files (or links to them) are read"},
+		},
+		{
+			name: "a file over 1 MiB is an error",
+			files: map[string]string{"monsta.conf": "[main]\n", "conf.d/big.conf": "[a]\n" + strings.Repeat("# padding\n", 1<<17),
+				"conf.d/ok.conf": "[b]\nk=1\n"},
+			main: "monsta.conf", confDir: "conf.d",
+			wantErr: []string{"%s/conf.d/big.conf: file too large: 1310724 bytes, more than 1 MiB (the limit is set with --max-file-size)"},
+		},
+		{
+			name:  "a file of exactly 1 MiB is fine",
+			files: map[string]string{"monsta.conf": "[main]\n", "conf.d/big.conf": "[a]\n" + strings.Repeat("#", 1<<20-5) + "\n"},
+			main:  "monsta.conf", confDir: "conf.d", wantFiles: 2,
 		},
 		{
 			name:  "duplicate key in one file is a warning",
@@ -301,6 +337,49 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesOddFiles: a FIFO named x.conf used to hang Load, and a
+// .conf linked to /dev/zero exhausted memory. Both are errors naming the
+// file, reported with the problems of the other files.
+func TestLoadRefusesOddFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"monsta.conf": "[main]\n", "conf.d/b.conf": "[x\n"})
+	if err := syscall.Mkfifo(filepath.Join(dir, "conf.d", "a-fifo.conf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "conf.d", "c-zero.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("b.conf", filepath.Join(dir, "conf.d", "d-link.conf")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(filepath.Join(dir, "monsta.conf"), filepath.Join(dir, "conf.d"))
+	want := strings.ReplaceAll(`%s/conf.d/a-fifo.conf: not a regular file (a named pipe); only regular files (or links to them) are read
+%s/conf.d/b.conf:1: section header "[x" has no closing ]
+%s/conf.d/c-zero.conf: not a regular file (a character device); only regular files (or links to them) are read
+%s/conf.d/d-link.conf:1: section header "[x" has no closing ]`, "%s", dir)
+	if err == nil || err.Error() != want {
+		t.Fatalf("Load() error =\n%v\nwant\n%s", err, want)
+	}
+}
+
+// TestLoadWithMaxFileSize: the size limit can be raised, and lowered.
+func TestLoadWithMaxFileSize(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	big := "[Check_a]\n" + strings.Repeat("# padding\n", 1<<17)
+	writeFiles(t, dir, map[string]string{"monsta.conf": "[main]\nuser = x\n", "conf.d/big.conf": big})
+	cfg, err := LoadWith(filepath.Join(dir, "monsta.conf"), filepath.Join(dir, "conf.d"), LoadOptions{MaxFileSize: 2 << 20})
+	if err != nil || len(cfg.Files) != 2 {
+		t.Fatalf("LoadWith(2 MiB) = %v, %v; want both files read", cfg, err)
+	}
+	_, err = LoadWith(filepath.Join(dir, "monsta.conf"), "", LoadOptions{MaxFileSize: 10})
+	want := filepath.Join(dir, "monsta.conf") + ": file too large: 16 bytes, more than 10 bytes (the limit is set with --max-file-size)"
+	if err == nil || err.Error() != want || !errors.Is(err, ErrFileTooLarge) {
+		t.Fatalf("LoadWith(10 bytes) error = %v, want %s", err, want)
+	}
+}
+
 func TestPosString(t *testing.T) {
 	tests := []struct {
 		pos  Pos
@@ -319,7 +398,8 @@ func TestPosString(t *testing.T) {
 
 // FuzzParse feeds Parse arbitrary files. It must never panic, and what it
 // returns must be consistent: every error and key has a line inside the
-// file, key names are lower case, values are single lines.
+// file, key names are lower case, every line of a value has its own
+// position.
 func FuzzParse(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*.conf")
 	for _, s := range seeds {
@@ -363,8 +443,19 @@ func FuzzParse(f *testing.F) {
 				if k.Name == "" || k.Name != strings.ToLower(k.Name) || !inFile(k.Pos) || k.Pos.Line <= s.Pos.Line {
 					t.Fatalf("[%s] key %q at %v: empty, not lower case or misplaced", s.Name, k.Name, k.Pos)
 				}
-				if strings.ContainsAny(k.Value, "\r\n") {
-					t.Fatalf("[%s] %s = %q spans lines", s.Name, k.Name, k.Value)
+				if strings.Contains(k.Value, "\r") || strings.Count(k.Raw, "\n") > len(k.More) ||
+					(len(k.More) == 0 && strings.Contains(k.Raw, "\n")) {
+					t.Fatalf("[%s] %s = %q: lines do not match its %d continuation lines", s.Name, k.Name, k.Raw, len(k.More))
+				}
+				prev := k.Pos.Line
+				for _, l := range k.More {
+					if !inFile(l.Pos) || l.Pos.Line <= prev || l.Text == "" || strings.ContainsAny(l.Text, "\r\n") {
+						t.Fatalf("[%s] %s: continuation %q at %v misplaced or empty", s.Name, k.Name, l.Text, l.Pos)
+					}
+					prev = l.Pos.Line
+					if got := k.LineOf(l.Text); got != l.Pos && strings.Count(k.Raw, l.Text) == 1 {
+						t.Fatalf("[%s] %s: LineOf(%q) = %v, want %v", s.Name, k.Name, l.Text, got, l.Pos)
+					}
 				}
 				if got, ok := s.Key(k.Name); !ok || got != k {
 					t.Fatalf("[%s] Key(%q) does not find the key", s.Name, k.Name)

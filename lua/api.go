@@ -263,6 +263,9 @@ func optionDecl(k, v glua.LValue, extraKey string) (runtime.Option, error) {
 		return o, fmt.Errorf("option \"timeout\": type must be seconds")
 	}
 	o.Parse = parse
+	if o.Name == "timeout" {
+		o.Parse = runtime.PositiveSeconds // the run's deadline: more than 0
+	}
 	return o, nil
 }
 

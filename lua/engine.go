@@ -44,6 +44,9 @@ type Config struct {
 	// MemoryLimit is how much the live heap may grow during one Lua run
 	// before the run fails; 0 means DefaultMemoryLimit, negative disables.
 	MemoryLimit int64
+	// MaxFileSize is the largest *.lua file read, in bytes; 0 means
+	// config.DefaultMaxFileSize.
+	MaxFileSize int64
 }
 
 // DefaultMemoryLimit is the growth of the live heap one Lua run may cause.
@@ -121,9 +124,9 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 	for _, p := range paths {
 		f := &file{e: e, name: filepath.Join(filepath.Base(cfg.Dir), filepath.Base(p)),
 			pool: make(chan *state, cfg.PoolSize)}
-		src, err := os.ReadFile(p)
+		src, err := config.ReadFile(p, cfg.MaxFileSize) // not a FIFO, a device or a huge file
 		if err != nil {
-			probs.Add(&config.Error{Pos: config.Pos{File: f.name}, Err: fmt.Errorf("read: %w", unwrapPath(err))})
+			probs.Add(&config.Error{Pos: config.Pos{File: f.name}, Err: err})
 			continue
 		}
 		f.proto, err = compile(src, f.name)

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -42,7 +43,11 @@ type Option struct {
 	Required bool
 	Secret   bool                      // never shown in logs, errors or help
 	Parse    func(string) (any, error) // nil: the raw string
-	Help     string                    // one sentence ending in a period
+	// Quoted options read quotes themselves (a list whose items may hold
+	// spaces): they get the value as written, outer quotes kept
+	// (config.Key.Raw), where other options lose one pair of outer quotes.
+	Quoted bool
+	Help   string // one sentence ending in a period
 }
 
 // Descriptor is everything monsta knows about a type: it generates --help,
@@ -105,7 +110,7 @@ func (d *Descriptor) validate() error {
 		d.Source = "builtin"
 	}
 	if d.Kind == KindCheck && !slices.ContainsFunc(d.Options, func(o Option) bool { return o.Name == "timeout" }) {
-		d.Options = append(d.Options, Option{Name: "timeout", Default: DefaultCheckTimeout, Parse: Seconds,
+		d.Options = append(d.Options, Option{Name: "timeout", Default: DefaultCheckTimeout, Parse: PositiveSeconds,
 			Help: "Seconds a run may take before the check fails."})
 	}
 	d.optIdx = map[string]int{}
@@ -153,10 +158,20 @@ func checkOption(o Option, seen map[string]bool) error {
 	if o.Help == "" {
 		return fmt.Errorf("option %q has no help text", o.Name)
 	}
+	if o.Name == "timeout" && (o.Parse == nil || acceptsZero(o.Parse)) {
+		// The timeout is the run's deadline (DeadlineFor); 0 would fail
+		// every run at once.
+		return errors.New(`option "timeout" must refuse 0 (parse it with PositiveSeconds)`)
+	}
 	if !o.Required && o.Default != "" && o.Parse != nil {
 		if _, err := o.Parse(o.Default); err != nil {
 			return fmt.Errorf("option %q: default %q: %w", o.Name, o.Default, err)
 		}
 	}
 	return nil
+}
+
+func acceptsZero(parse func(string) (any, error)) bool {
+	_, err := parse("0")
+	return err == nil
 }

@@ -11,9 +11,10 @@ import (
 // Value is one resolved option.
 type Value struct {
 	Raw    string
-	Parsed any        // the Option's Parse result, or Raw when Parse is nil
-	Pos    config.Pos // zero for built-in defaults
-	Set    bool       // set by the section or a [TYPE_default] section
+	Parsed any         // the Option's Parse result, or Raw when Parse is nil
+	Pos    config.Pos  // zero for built-in defaults
+	Set    bool        // set by the section or a [TYPE_default] section
+	key    *config.Key // where it was set; nil for a default
 }
 
 // Options are a section's resolved option values: the descriptor default,
@@ -133,6 +134,15 @@ func (o *Options) Pos(name string) config.Pos {
 		return v.Pos
 	}
 	return o.SecPos
+}
+
+// PosOf returns where the option's value holds text: the continuation line
+// that holds it when the value spans lines, else as Pos.
+func (o *Options) PosOf(name, text string) config.Pos {
+	if v := o.get(name); v.key != nil {
+		return v.key.LineOf(text)
+	}
+	return o.Pos(name)
 }
 
 // String returns a string option.

@@ -24,7 +24,8 @@ func Seconds(s string) (any, error) {
 	return time.Duration(f * float64(time.Second)), nil
 }
 
-// PositiveSeconds is Seconds that refuses zero.
+// PositiveSeconds is Seconds that refuses zero: for timeouts, which bound a
+// run and so must leave it some time.
 func PositiveSeconds(s string) (any, error) {
 	v, err := Seconds(s)
 	if err != nil {
@@ -35,6 +36,30 @@ func PositiveSeconds(s string) (any, error) {
 	}
 	return v, nil
 }
+
+// AtLeastSeconds returns a parser like Seconds that refuses less than min:
+// for intervals and waits, which bound how often something happens.
+func AtLeastSeconds(min time.Duration) func(string) (any, error) {
+	return func(s string) (any, error) {
+		v, err := Seconds(s)
+		if err != nil {
+			return nil, err
+		}
+		if v.(time.Duration) < min {
+			unit := " seconds"
+			if min == time.Second {
+				unit = " second"
+			}
+			return nil, fmt.Errorf("%q: must be at least %s%s", s, strconv.FormatFloat(min.Seconds(), 'f', -1, 64), unit)
+		}
+		return v, nil
+	}
+}
+
+// MinInterval is the shortest interval between two runs of a test, and the
+// shortest wait before retrying a notification: anything shorter floods the
+// log and the peers.
+const MinInterval = time.Second
 
 // Port parses a TCP/UDP port number 1-65535 into an int.
 func Port(s string) (any, error) {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/monsta/monsta/config"
@@ -86,7 +87,7 @@ func NewResolver(cfg *config.Config) *Resolver {
 		sec = &config.Section{Name: "main"}
 	}
 	var mp config.Problems
-	o, valid := resolveOptions(&mp, mainSchema.declared(), sec, nil, nil)
+	o, valid := resolveOptions(&mp, mainSchema.declared(), sec, defaultSection(cfg), nil)
 	valid = valid && checkListen(&mp, o)
 	r.probs.List = append(r.probs.List, mp.List...)
 	if !valid {
@@ -114,7 +115,10 @@ func (r *Resolver) Resolve(reg *Registry) (*Plan, []*config.Error, error) {
 		plan: &Plan{Main: r.main, Checks: map[string]*CheckSpec{}, Notifications: map[string]*NotificationSpec{}}}
 	rs.probs.List = slices.Clone(r.probs.List)
 	rs.typeDefaults()
-	rs.tests(rs.typedSections())
+	rs.defaultKeys()
+	tests := rs.typedSections()
+	rs.tests(tests)
+	rs.needTests(len(tests))
 	rs.maintenance()
 	rs.unused()
 	p := rs.plan
@@ -149,7 +153,7 @@ func (r *resolution) typeDefaults() {
 	r.defaults = map[string]*config.Section{}
 	for _, s := range r.cfg.Sections() {
 		tn, ok := strings.CutSuffix(s.Name, "_default")
-		if !ok || isPrefixed(s.Name) {
+		if !ok || isPrefixed(s.Name) || caseFix(s.Name) != "" {
 			continue
 		}
 		r.defaults[tn] = s
@@ -164,6 +168,90 @@ func (r *resolution) typeDefaults() {
 			}
 		}
 	}
+}
+
+// needTests reports a configuration without tests: an error when it
+// defines checks or notifications (they would never run: the original
+// refused it too), a warning when it defines nothing (the packaged
+// configuration, as shipped).
+func (r *resolution) needTests(n int) {
+	if n > 0 {
+		return
+	}
+	pos := config.Pos{}
+	if len(r.cfg.Files) > 0 {
+		pos.File = r.cfg.Files[0]
+	}
+	for _, s := range r.cfg.Sections() {
+		if s.Name != "main" && s.Name != DefaultSection {
+			r.probs.Addf(pos, "", "", "no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)")
+			return
+		}
+	}
+	r.probs.Warnf(pos, "", "", "no [Test_NAME] section: nothing is monitored")
+}
+
+// DefaultSection is the section whose keys are defaults for every section,
+// as in Python's ConfigParser. A value is resolved from, in order: the
+// built-in default, [DEFAULT], [TYPE_default], the section itself; the last
+// one that sets it wins. [DEFAULT] applies to [main] and [Test_*] too, and
+// only to the options a section declares: other keys are ignored there.
+const DefaultSection = "DEFAULT"
+
+// defaultSection returns [DEFAULT] as the first default section, or none.
+func defaultSection(cfg *config.Config) []*config.Section {
+	if s, ok := cfg.Section(DefaultSection); ok {
+		return []*config.Section{s}
+	}
+	return nil
+}
+
+// defaultKeys warns about keys of [DEFAULT] that no section can use.
+func (r *resolution) defaultKeys() {
+	s, ok := r.cfg.Section(DefaultSection)
+	if !ok {
+		return
+	}
+	for _, k := range s.Keys() {
+		if k.Name == "type" {
+			r.probs.Warnf(k.Pos, s.Name, k.Name, "ignored: every Check_ and Notification_ section names its own type")
+			continue
+		}
+		used := declaresSchema(mainSchema, k.Name) || declaresSchema(testSchema, k.Name)
+		for _, kind := range []Kind{KindCheck, KindNotifier} {
+			for _, d := range r.reg.List(kind) {
+				used = used || declares(d, k.Name)
+			}
+		}
+		if !used {
+			r.probs.Warnf(k.Pos, s.Name, k.Name, "no section type has this option, ignored")
+		}
+	}
+}
+
+func declaresSchema(s *Schema, option string) bool {
+	_, ok := s.idx[option]
+	return ok
+}
+
+// caseFix returns the section name a misspelt one was meant to be when only
+// the case is wrong ([check_a] for [Check_a], [default] for [DEFAULT]), or "".
+func caseFix(name string) string {
+	low := strings.ToLower(name)
+	for _, p := range []string{"Check_", "Test_", "Notification_", "Maintenance_"} {
+		if strings.HasPrefix(low, strings.ToLower(p)) && !strings.HasPrefix(name, p) {
+			return p + name[len(p):]
+		}
+	}
+	switch {
+	case low == "main" && name != "main":
+		return "main"
+	case low == "default" && name != DefaultSection:
+		return DefaultSection
+	case strings.HasSuffix(low, "_default") && name != low:
+		return low
+	}
+	return ""
 }
 
 // declares tells whether d (which may be nil) has the option.
@@ -189,9 +277,12 @@ func (r *resolution) typedSections() (tests []*config.Section) {
 			tests = append(tests, s)
 		case strings.HasPrefix(s.Name, "Maintenance_"):
 			r.maintSecs = append(r.maintSecs, s)
-		case strings.HasSuffix(s.Name, "_default"):
+		case strings.HasSuffix(s.Name, "_default") && caseFix(s.Name) == "":
+		case s.Name == DefaultSection:
+		case caseFix(s.Name) != "":
+			r.probs.Addf(s.Pos, s.Name, "", "unknown section: section names are case-sensitive; did you mean [%s]?", caseFix(s.Name))
 		default:
-			r.probs.Warnf(s.Pos, s.Name, "", "unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_* or TYPE_default)")
+			r.probs.Warnf(s.Pos, s.Name, "", "unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_*, TYPE_default or DEFAULT)")
 		}
 	}
 	return tests
@@ -209,7 +300,7 @@ func (r *resolution) check(s *config.Section) {
 	r.plan.Checks[name] = c
 	var err error
 	if c.Check, err = c.New(); err != nil {
-		r.probs.Add(&config.Error{Pos: s.Pos, Section: s.Name, Err: err})
+		r.probs.Add(buildError(o, err))
 	}
 }
 
@@ -221,7 +312,7 @@ func (r *resolution) notification(s *config.Section) {
 	}
 	n, err := o.desc.NewNotifier(o)
 	if err != nil {
-		r.probs.Add(&config.Error{Pos: s.Pos, Section: s.Name, Err: err})
+		r.probs.Add(buildError(o, err))
 		return
 	}
 	name := strings.TrimPrefix(s.Name, "Notification_")
@@ -242,7 +333,7 @@ func (r *resolution) typed(kind Kind, s *config.Section) *Options {
 		r.probs.Addf(tk.Pos, s.Name, "type", "unknown %s type %q%s; known: %s", kind, tk.Value, suggest(tn, r.reg.Names(kind)), strings.Join(r.reg.Names(kind), ", "))
 		return nil
 	}
-	var defs []*config.Section
+	defs := defaultSection(r.cfg)
 	for _, n := range append([]string{d.Name}, d.Aliases...) {
 		if ds, ok := r.defaults[n]; ok {
 			defs = append(defs, ds)
@@ -258,7 +349,7 @@ func (r *resolution) typed(kind Kind, s *config.Section) *Options {
 // tests resolves the Test_ sections, in configuration order.
 func (r *resolution) tests(secs []*config.Section) {
 	for _, s := range secs {
-		o, valid := resolveOptions(&r.probs, testSchema.declared(), s, nil, nil)
+		o, valid := resolveOptions(&r.probs, testSchema.declared(), s, defaultSection(r.cfg), nil)
 		t := &TestSpec{Name: strings.TrimPrefix(s.Name, "Test_"), Pos: s.Pos}
 		if valid {
 			t.Interval = o.Duration("interval")
@@ -286,7 +377,7 @@ func (r *resolution) testChecks(t *TestSpec, o *Options) {
 		c, ok := r.plan.Checks[cn]
 		if !ok {
 			if _, exists := r.cfg.Section("Check_" + cn); !exists {
-				r.probs.Addf(o.Pos("checks"), o.Section, "checks", "no check named %q (no section [Check_%s])%s", cn, cn, suggest(cn, slices.Sorted(maps.Keys(r.plan.Checks))))
+				r.probs.Addf(o.PosOf("checks", cn), o.Section, "checks", "no check named %q (no section [Check_%s])%s", cn, cn, suggest(cn, slices.Sorted(maps.Keys(r.plan.Checks))))
 			}
 			continue
 		}
@@ -323,7 +414,7 @@ func (r *resolution) testNotify(t *TestSpec, o *Options) {
 				continue
 			}
 			if _, exists := r.cfg.Section("Notification_" + nn); !exists {
-				r.probs.Addf(o.Pos("notify"), o.Section, "notify", "no notification named %q (no section [Notification_%s])%s", nn, nn, suggest(nn, slices.Sorted(maps.Keys(r.plan.Notifications))))
+				r.probs.Addf(o.PosOf("notify", nn), o.Section, "notify", "no notification named %q (no section [Notification_%s])%s", nn, nn, suggest(nn, slices.Sorted(maps.Keys(r.plan.Notifications))))
 			}
 		}
 	}
@@ -357,16 +448,16 @@ func isPrefixed(name string) bool {
 }
 
 // resolveOptions resolves s against decl: built-in defaults, then the
-// [TYPE_default] sections defs, then s; keys in skip are not options. It
-// records problems and reports whether every option resolved; the options
-// that failed have a nil Parsed.
+// sections defs in order ([DEFAULT], then [TYPE_default]), then s; keys in
+// skip are not options. It records problems and reports whether every
+// option resolved; the options that failed have a nil Parsed.
 func resolveOptions(probs *config.Problems, decl declared, s *config.Section, defs []*config.Section, skip map[string]bool) (*Options, bool) {
 	o := &Options{Section: s.Name, SecPos: s.Pos, desc: decl.desc, decl: decl, vals: make([]Value, len(decl.opts))}
 	valid := true
 	for i, opt := range decl.opts {
-		v, err := resolveKey(opt, s, defs)
-		if err != nil {
-			probs.Add(err)
+		v, errs := resolveKey(opt, s, defs)
+		if len(errs) > 0 {
+			probs.List = append(probs.List, errs...)
 			valid = false
 			continue
 		}
@@ -381,27 +472,80 @@ func resolveOptions(probs *config.Problems, decl declared, s *config.Section, de
 }
 
 // resolveKey resolves one option: its default, then the last default
-// section that sets it, then s.
-func resolveKey(opt Option, s *config.Section, defs []*config.Section) (Value, *config.Error) {
-	raw, set, sec := opt.Default, false, s.Name
-	var pos config.Pos
+// section that sets it, then s. A bad value that continues over several
+// lines is reported at the lines that are bad on their own.
+func resolveKey(opt Option, s *config.Section, defs []*config.Section) (Value, []*config.Error) {
+	var key *config.Key
+	sec := s.Name
 	for _, ds := range defs {
 		if k, ok := ds.Key(opt.Name); ok {
-			raw, set, pos, sec = k.Value, true, k.Pos, ds.Name
+			key, sec = k, ds.Name
 		}
 	}
 	if k, ok := s.Key(opt.Name); ok {
-		raw, set, pos, sec = k.Value, true, k.Pos, s.Name
+		key, sec = k, s.Name
 	}
-	if !set && opt.Required {
-		return Value{}, config.Errorf(s.Pos, s.Name, opt.Name, "required option missing")
+	if key == nil && opt.Required {
+		return Value{}, []*config.Error{config.Errorf(s.Pos, s.Name, opt.Name, "required option missing")}
 	}
-	v, err := resolveValue(opt, raw, set)
-	v.Pos = pos
-	if err != nil {
-		return v, &config.Error{Pos: pos, Section: sec, Key: opt.Name, Err: err}
+	raw := ""
+	if key != nil {
+		raw = key.Value
+		if opt.Quoted {
+			raw = key.Raw
+		}
 	}
-	return v, nil
+	v, err := resolveValue(opt, raw, key != nil)
+	if key != nil {
+		v.Pos, v.key = key.Pos, key
+	}
+	if err == nil {
+		return v, nil
+	}
+	var errs []*config.Error
+	if key != nil && len(key.More) > 0 {
+		for _, l := range key.Lines() {
+			if _, lerr := resolveValue(opt, l.Text, true); lerr != nil {
+				errs = append(errs, &config.Error{Pos: l.Pos, Section: sec, Key: opt.Name, Err: lerr})
+			}
+		}
+	}
+	if len(errs) == 0 {
+		errs = []*config.Error{{Pos: v.Pos, Section: sec, Key: opt.Name, Err: err}}
+	}
+	return v, errs
+}
+
+// buildError places an error of a type's constructor. Constructors name
+// the option at fault first ("hosts: …", the convention of every type);
+// such an error is reported at that option's line (the continuation line
+// holding the quoted text the error names, if any), others at the section.
+func buildError(o *Options, err error) *config.Error {
+	e := &config.Error{Pos: o.SecPos, Section: o.Section, Err: err}
+	name, rest, ok := strings.Cut(err.Error(), ": ")
+	if !ok || o.decl.idx == nil {
+		return e
+	}
+	i, ok := o.decl.idx[name]
+	if !ok || o.vals[i].key == nil {
+		return e
+	}
+	k := o.vals[i].key
+	e.Pos = k.Pos
+	for j := strings.IndexByte(rest, '"'); j >= 0; j = strings.IndexByte(rest, '"') {
+		q, qerr := strconv.QuotedPrefix(rest[j:])
+		if qerr != nil {
+			break
+		}
+		if text, _ := strconv.Unquote(q); text != "" {
+			if p := k.LineOf(text); p != k.Pos {
+				e.Pos = p
+				break
+			}
+		}
+		rest = rest[j+len(q):]
+	}
+	return e
 }
 
 // suggest returns ` (did you mean "x"?)` for the closest candidate within

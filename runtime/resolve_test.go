@@ -86,6 +86,59 @@ func TestResolveErrors(t *testing.T) {
 			[]string{`monsta.conf:12: [Test_u] checks: the test has no checks`}},
 		{"bad main value", "[main]\ndaemonize=maybe\n" + okBase,
 			[]string{`monsta.conf:2: [main] daemonize: "maybe" is not yes or no`}},
+		// issue 17: nonsense timings flooded the log; each is a file:line error.
+		{"interval below 1 s", okBase + "[Test_u]\nchecks=a\ninterval=0.000000001\n",
+			[]string{`monsta.conf:13: [Test_u] interval: "0.000000001": must be at least 1 second`}},
+		{"interval 0", okBase + "[Test_u]\nchecks=a\ninterval=0\n",
+			[]string{`monsta.conf:13: [Test_u] interval: "0": must be at least 1 second`}},
+		{"notify_retry_initial below 1 s", "[main]\nnotify_retry_initial=0.000000001\nnotify_retry_max=0.5\nnotify_retry_for=0\n" + okBase,
+			[]string{
+				`monsta.conf:2: [main] notify_retry_initial: "0.000000001": must be at least 1 second`,
+				`monsta.conf:3: [main] notify_retry_max: "0.5": must be at least 1 second`,
+				`monsta.conf:4: [main] notify_retry_for: "0": must be at least 1 second`,
+			}},
+		{"timeout 0", "[Check_a]\ntype=fake\nhost=x\ntimeout=0\n",
+			[]string{`monsta.conf:4: [Check_a] timeout: "0": must be more than 0 seconds`}},
+		{"timeout 0 from a default section", "[fake_default]\ntimeout=0\n[Check_a]\ntype=fake\nhost=x\n",
+			[]string{`monsta.conf:2: [fake_default] timeout: "0": must be more than 0 seconds`}},
+		// issue 17: a space inside a notify block is pointed at.
+		{"space after a comma in notify", okBase + "[Test_u]\nchecks=a\nnotify=1:bob, bob\n",
+			[]string{`monsta.conf:13: [Test_u] notify: "1:bob, bob": space after ","; write the names of one level without spaces: 1:bob,bob`}},
+		{"space after a colon in notify", okBase + "[Test_u]\nchecks=a\nnotify=1: bob\n",
+			[]string{`monsta.conf:13: [Test_u] notify: "1: bob": space after ":"; write the names of one level without spaces: 1:bob`}},
+		{"space before a comma in notify", okBase + "[Test_u]\nchecks=a\nnotify=1:bob ,bob\n",
+			[]string{`monsta.conf:13: [Test_u] notify: "1:bob ,bob": space before ","; write the names of one level without spaces: 1:bob,bob`}},
+		// issue 17: a continuation line reports its own line, one problem each.
+		{"bad continuation line", okBase + "[Test_u]\nchecks=a\nnotify=1:bob\n  x:bob\n  2:bob\n",
+			[]string{`monsta.conf:14: [Test_u] notify: "x:bob": level "x" is not a whole number`}},
+		{"two bad continuation lines", okBase + "[Test_u]\nchecks=a\nnotify=\n  x:bob\n  2:bob\n  y:bob\n",
+			[]string{
+				`monsta.conf:14: [Test_u] notify: "x:bob": level "x" is not a whole number`,
+				`monsta.conf:16: [Test_u] notify: "y:bob": level "y" is not a whole number`,
+			}},
+		{"missing check on a continuation line", okBase + "[Test_u]\nchecks=a\n  nope\n",
+			[]string{`monsta.conf:13: [Test_u] checks: no check named "nope" (no section [Check_nope])`}},
+		{"missing notification on a continuation line", okBase + "[Test_u]\nchecks=a\nnotify=1:bob\n 2:bobby\n",
+			[]string{`monsta.conf:14: [Test_u] notify: no notification named "bobby" (no section [Notification_bobby]) (did you mean "bob"?)`}},
+		// issue 17: section names in the wrong case.
+		{"check section in lower case", okBase + "[check_b]\ntype=fake\nhost=x\n",
+			[]string{`monsta.conf:11: [check_b] unknown section: section names are case-sensitive; did you mean [Check_b]?`}},
+		{"test section in lower case", okBase + "[test_b]\nchecks=a\n",
+			[]string{`monsta.conf:11: [test_b] unknown section: section names are case-sensitive; did you mean [Test_b]?`}},
+		{"notification section in upper case", okBase + "[NOTIFICATION_b]\ntype=rec\n",
+			[]string{`monsta.conf:11: [NOTIFICATION_b] unknown section: section names are case-sensitive; did you mean [Notification_b]?`}},
+		{"main in the wrong case", "[Main]\nuser=x\n" + okBase,
+			[]string{`monsta.conf:1: [Main] unknown section: section names are case-sensitive; did you mean [main]?`}},
+		{"DEFAULT in the wrong case", "[default]\nport=1\n" + okBase,
+			[]string{`monsta.conf:1: [default] unknown section: section names are case-sensitive; did you mean [DEFAULT]?`}},
+		{"type default in the wrong case", "[FAKE_default]\nport=1\n" + okBase,
+			[]string{`monsta.conf:1: [FAKE_default] unknown section: section names are case-sensitive; did you mean [fake_default]?`}},
+		// [DEFAULT] values are checked like the section's own, and blamed
+		// on [DEFAULT].
+		{"bad value from DEFAULT", "[DEFAULT]\nport=80x\n" + okBase,
+			[]string{`monsta.conf:2: [DEFAULT] port: "80x" is not a port number`}},
+		{"bad interval from DEFAULT", "[DEFAULT]\ninterval=0.5\n" + okBase,
+			[]string{`monsta.conf:2: [DEFAULT] interval: "0.5": must be at least 1 second`}},
 		{"all problems at once, sorted", "[Check_a]\ntype=fake\nport=0\n[Test_t]\nchecks=zz\ninterval=-1\n",
 			[]string{
 				`monsta.conf:1: [Check_a] host: required option missing`,
@@ -96,7 +149,11 @@ func TestResolveErrors(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := resolveText(t, map[string]string{"monsta.conf": tc.conf})
+			conf := tc.conf
+			if !strings.Contains(conf, "[Test_") {
+				conf += "[Test_z]\nchecks=a\n"
+			}
+			_, _, err := resolveText(t, map[string]string{"monsta.conf": conf})
 			if err == nil {
 				t.Fatalf("Resolve() error = nil, want %q", tc.want)
 			}
@@ -120,7 +177,7 @@ func TestResolveWarnings(t *testing.T) {
 	want := []string{
 		`monsta.conf:11: warning: [Check_b] check is not used by any test`,
 		`monsta.conf:14: warning: [Check_b] prot: unknown option for check type fake, ignored (did you mean "port"?)`,
-		`monsta.conf:15: warning: [Frobnicate] unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_* or TYPE_default)`,
+		`monsta.conf:15: warning: [Frobnicate] unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_*, TYPE_default or DEFAULT)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -165,6 +222,9 @@ func TestRegistryRejects(t *testing.T) {
 		{"no help", func(d *Descriptor) { d.Options[0].Help = "" }, "no help text"},
 		{"bad default", func(d *Descriptor) { d.Options[0].Parse = Port; d.Options[0].Default = "x" }, "default"},
 		{"wrong constructor", func(d *Descriptor) { d.Kind = KindNotifier }, "needs NewNotifier"},
+		{"timeout that accepts 0", func(d *Descriptor) {
+			d.Options = append(d.Options, Option{Name: "timeout", Default: "1", Parse: Seconds, Help: "T."})
+		}, `option "timeout" must refuse 0`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -228,4 +288,140 @@ func TestChecksBuiltOncePerUse(t *testing.T) {
 	if built != 3 {
 		t.Errorf("NewEngine built checks again: %d builds", built)
 	}
+}
+
+// TestResolveNeedsATest: a configuration without any [Test_] section (or
+// only with misspelt ones) monitors nothing; the original refused it too.
+func TestResolveNeedsATest(t *testing.T) {
+	tests := []struct {
+		name, conf string
+		want       []string
+	}{
+		{"no test", "[Check_a]\ntype=fake\nhost=x\n", []string{
+			`monsta.conf: no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)`,
+		}},
+		{"only a notification", "[Notification_a]\ntype=rec\nrecipient=x\n", []string{
+			`monsta.conf: no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)`,
+		}},
+		{"only lower-case sections", "[check_a]\ntype=fake\nhost=x\n[test_a]\nchecks=a\n", []string{
+			`monsta.conf: no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)`,
+			`monsta.conf:1: [check_a] unknown section: section names are case-sensitive; did you mean [Check_a]?`,
+			`monsta.conf:4: [test_a] unknown section: section names are case-sensitive; did you mean [Test_a]?`,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := resolveText(t, map[string]string{"monsta.conf": tc.conf})
+			if err == nil || err.Error() != strings.Join(tc.want, "\n") {
+				t.Errorf("Resolve() error =\n%v\nwant\n%s", err, strings.Join(tc.want, "\n"))
+			}
+		})
+	}
+	// A configuration that defines nothing (the packaged one, as shipped)
+	// is valid, with a warning.
+	for _, conf := range []string{"", "[main]\nuser = x\n"} {
+		p, w, err := resolveText(t, map[string]string{"monsta.conf": conf})
+		if err != nil || len(p.Tests) != 0 || len(w) != 1 || w[0].Error() != "monsta.conf: warning: no [Test_NAME] section: nothing is monitored" {
+			t.Errorf("Resolve(%q) = %v, %v; want no error and one warning", conf, w, err)
+		}
+	}
+}
+
+// TestResolveDEFAULT: [DEFAULT] gives every section defaults, as in
+// Python's ConfigParser; [TYPE_default] and the section itself win over it.
+func TestResolveDEFAULT(t *testing.T) {
+	p, w, err := resolveText(t, map[string]string{"monsta.conf": `[DEFAULT]
+port = 81
+interval = 30
+user = monitor
+unheard = 1
+type = fake
+[fake_default]
+port = 82
+[Check_a]
+type = fake
+host = x
+[Check_b]
+type = fake
+host = y
+port = 83
+[Notification_bob]
+type = rec
+recipient = bob
+[Test_t]
+checks = a b
+notify = 1:bob
+[Test_u]
+checks = a
+interval = 40
+`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Checks["a"].Opts.Int("port"); got != 82 {
+		t.Errorf("[Check_a] port = %d, want 82 from [fake_default] over [DEFAULT]", got)
+	}
+	if got := p.Checks["b"].Opts.Int("port"); got != 83 {
+		t.Errorf("[Check_b] port = %d, want its own 83", got)
+	}
+	if got := p.Tests[0].Interval.Seconds(); got != 30 {
+		t.Errorf("[Test_t] interval = %v, want 30 from [DEFAULT]", got)
+	}
+	if got := p.Tests[1].Interval.Seconds(); got != 40 {
+		t.Errorf("[Test_u] interval = %v, want its own 40", got)
+	}
+	if p.Main.User != "monitor" {
+		t.Errorf("[main] user = %q, want monitor from [DEFAULT] (there is no [main])", p.Main.User)
+	}
+	var got []string
+	for _, x := range w {
+		got = append(got, x.Error())
+	}
+	want := []string{
+		"monsta.conf:5: warning: [DEFAULT] unheard: no section type has this option, ignored",
+		"monsta.conf:6: warning: [DEFAULT] type: ignored: every Check_ and Notification_ section names its own type",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestResolveQuotedOption: an option marked Quoted gets the value with its
+// outer quotes, the others lose them.
+func TestResolveQuotedOption(t *testing.T) {
+	reg := NewRegistry()
+	var got []string
+	err := reg.Add(Descriptor{Kind: KindCheck, Name: "q", Description: "quotes",
+		Options: []Option{
+			{Name: "plain", Help: "Plain."},
+			{Name: "answers", Quoted: true, Help: "Quoted."},
+		},
+		NewCheck: func(o *Options) (Check, error) {
+			got = append(got, o.String("plain"), o.String("answers"))
+			return &scriptedCheck{}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := loadText(t, "[Check_a]\ntype=q\nplain=\"v=spf1 mx -all\"\nanswers=\"v=spf1 mx -all\"\n[Test_t]\nchecks=a\n")
+	if _, _, err := Resolve(cfg, reg); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"v=spf1 mx -all", `"v=spf1 mx -all"`}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("plain, answers = %q, want %q", got, want)
+	}
+}
+
+func loadText(t *testing.T, text string) *config.Config {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "monsta.conf")
+	if err := os.WriteFile(f, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(f, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
 }

@@ -78,9 +78,9 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "max_concurrent_checks", Default: "1000", Parse: positiveInt, Help: "Most checks running at once."},
 	Option{Name: "lua_exec", Default: "no", Parse: Bool, Help: "Allow Lua code to run commands with monsta.exec."},
 	Option{Name: "hostname", Help: "Host name shown in messages; empty: the system's."},
-	Option{Name: "notify_retry_initial", Default: "5", Parse: PositiveSeconds, Help: "Seconds before the first retry of a failed notification; later waits double."},
-	Option{Name: "notify_retry_max", Default: "300", Parse: PositiveSeconds, Help: "Longest wait in seconds between two retries of a notification."},
-	Option{Name: "notify_retry_for", Default: "86400", Parse: PositiveSeconds, Help: "Seconds after which a notification that still fails is given up and set aside."},
+	Option{Name: "notify_retry_initial", Default: "5", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) before the first retry of a failed notification; later waits double."},
+	Option{Name: "notify_retry_max", Default: "300", Parse: AtLeastSeconds(MinInterval), Help: "Longest wait in seconds (at least 1) between two retries of a notification."},
+	Option{Name: "notify_retry_for", Default: "86400", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) after which a notification that still fails is given up and set aside."},
 	Option{Name: "listen", Parse: hostPort, Help: "HOST:PORT to serve the HTTP API, metrics and status page on; empty: only the unix socket in statedir."},
 	Option{Name: "token_file", Help: "File whose first line is the bearer token that changes over HTTP need; required when listen is not a loopback address."},
 )
@@ -171,7 +171,7 @@ func positiveInt(s string) (any, error) {
 // testSchema declares the keys of a [Test_*] section.
 var testSchema = NewSchema("unknown option for a test",
 	Option{Name: "checks", Required: true, Parse: Words, Help: "Space-separated check names, without the Check_ prefix."},
-	Option{Name: "interval", Default: "300", Parse: PositiveSeconds, Help: "Seconds from the start of one run to the start of the next."},
+	Option{Name: "interval", Default: "300", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) from the start of one run to the start of the next."},
 	Option{Name: "requires", Default: "all", Parse: OneOf("all", "any"), Help: "all: every check must pass; any: one passing check suffices."},
 	Option{Name: "notify", Parse: parseNotify, Help: "Escalation: blocks N:name1,name2 separated by spaces; level 0 fires on every run."},
 	Option{Name: "recovery", Default: "yes", Parse: Bool, Help: "Send a recovery message to everyone notified during a failure streak."},
@@ -189,7 +189,11 @@ type Level struct {
 func parseNotify(s string) (any, error) {
 	var levels []Level
 	seen := map[int]int{}
-	for _, blk := range strings.Fields(s) {
+	blks := strings.Fields(s)
+	for i, blk := range blks {
+		if err := spaceInBlock(blks, i); err != nil {
+			return nil, err
+		}
 		n, list, err := parseLevel(blk)
 		if err != nil {
 			return nil, err
@@ -203,6 +207,26 @@ func parseNotify(s string) (any, error) {
 	}
 	sort.Slice(levels, func(i, j int) bool { return levels[i].Level < levels[j].Level })
 	return levels, nil
+}
+
+// spaceInBlock reports a space inside a LEVEL:name,name block, the one
+// between blks[i] and blks[i+1] ("1:log, log2", "1: log", "1:log ,log2"),
+// which would make the rest a block of its own.
+func spaceInBlock(blks []string, i int) error {
+	if i+1 >= len(blks) {
+		return nil
+	}
+	a, b := blks[i], blks[i+1]
+	var at string
+	switch {
+	case strings.HasSuffix(a, ",") || strings.HasSuffix(a, ":"):
+		at = "after " + strconv.Quote(a[len(a)-1:])
+	case strings.HasPrefix(b, ","):
+		at = `before ","`
+	default:
+		return nil
+	}
+	return fmt.Errorf("%q: space %s; write the names of one level without spaces: %s", a+" "+b, at, a+b)
 }
 
 // parseLevel parses one LEVEL:name[,name…] block of notify.

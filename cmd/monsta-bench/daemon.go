@@ -40,7 +40,7 @@ func seconds(d time.Duration) string {
 	return strconv.FormatFloat(d.Seconds(), 'f', -1, 64)
 }
 
-// writeConfig writes a real monsta.conf ([main]) and conf.d/bench.conf (the
+// writeConfig writes a real monsta.conf ([main]) and conf.d/bench-*.conf (the
 // checks and tests) under dir and returns the paths to pass to config.Load.
 func writeConfig(dir string, s confSpec) (conf, confdir string, err error) {
 	confdir = filepath.Join(dir, "conf.d")
@@ -54,9 +54,27 @@ func writeConfig(dir string, s confSpec) (conf, confdir string, err error) {
 		return "", "", fmt.Errorf("write %s: %w", conf, err)
 	}
 	var b strings.Builder
-	b.Grow((s.Tests + s.Hung) * 120)
+	b.Grow(min(s.Tests+s.Hung, testsPerFile) * 120)
+	files := 0
+	// flush writes conf.d/bench-NNN.conf: files stay under config's 1 MiB
+	// limit, as an admin's would.
+	flush := func() error {
+		f := filepath.Join(confdir, fmt.Sprintf("bench-%03d.conf", files))
+		files++
+		err := os.WriteFile(f, []byte(b.String()), 0o644)
+		b.Reset()
+		if err != nil {
+			return fmt.Errorf("write %s: %w", f, err)
+		}
+		return nil
+	}
 	interval := seconds(s.Interval)
 	for i := range s.Tests {
+		if i > 0 && i%testsPerFile == 0 {
+			if err := flush(); err != nil {
+				return "", "", err
+			}
+		}
 		host, port, err := net.SplitHostPort(s.Addrs[i%len(s.Addrs)])
 		if err != nil {
 			return "", "", fmt.Errorf("listener address: %w", err)
@@ -75,12 +93,14 @@ func writeConfig(dir string, s confSpec) (conf, confdir string, err error) {
 			fmt.Fprintf(&b, "[Test_%s%04d]\nchecks = hc%04d\ninterval = %s\n\n", hungPrefix, i, i, interval)
 		}
 	}
-	f := filepath.Join(confdir, "bench.conf")
-	if err := os.WriteFile(f, []byte(b.String()), 0o644); err != nil {
-		return "", "", fmt.Errorf("write %s: %w", f, err)
+	if err := flush(); err != nil {
+		return "", "", err
 	}
 	return conf, confdir, nil
 }
+
+// testsPerFile is how many tests (with their checks) one conf.d file holds.
+const testsPerFile = 4000
 
 // daemonArgs configures one daemon process.
 type daemonArgs struct {

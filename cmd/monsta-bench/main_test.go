@@ -167,13 +167,13 @@ func TestWriteConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(confdir + "/bench.conf")
+	data, err := os.ReadFile(confdir + "/bench-000.conf")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"[Check_c00006]", "host = 127.0.0.2", "[Test_hung0002]", "expect = 220", "interval = 1.5"} {
 		if !bytes.Contains(data, []byte(want)) {
-			t.Errorf("bench.conf lacks %q", want)
+			t.Errorf("bench-000.conf lacks %q", want)
 		}
 	}
 	cfg, err := config.Load(conf, confdir)

@@ -124,8 +124,8 @@ func notifyConf(mailPort int) string {
 [main]
 statedir = STATEDIR
 user = root
-notify_retry_initial = 0.2
-notify_retry_max = 0.5
+notify_retry_initial = 1
+notify_retry_max = 1
 [Check_down]
 type = portconnect
 host = 127.0.0.1

@@ -13,7 +13,7 @@ import (
 // appOptions are the app's options from the command line; a generation
 // logs to stderr unless logPath says otherwise.
 func appOptions(o *options, logPath func(runtime.Main) string) app.Options {
-	return app.Options{Config: o.config, ConfDir: o.confdir, LogFormat: o.logFormat, LogLevel: o.logLevel,
+	return app.Options{Config: o.config, ConfDir: o.confdir, MaxFileSize: o.maxFileSize, LogFormat: o.logFormat, LogLevel: o.logLevel,
 		LogPath: logPath, Version: version}
 }
 

@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -67,6 +68,7 @@ type options struct {
 	run             string
 	logFormat       string
 	logLevel        string
+	maxFileSize     int64
 	args            []string
 	// control commands, sent to the running daemon over its socket
 	status, jsonOut bool
@@ -82,7 +84,7 @@ type options struct {
 // page is generated from the same declarations.
 func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("monsta", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // errors are reported by run, with two dashes
 	fs.StringVar(&o.config, "config", defaultConfig, "main configuration `FILE`")
 	fs.StringVar(&o.confdir, "confdir", "", "`DIR` of *.conf and *.lua files (default: conf.d next to --config)")
 	fs.BoolVar(&o.foreground, "foreground", false, "stay in the foreground even if [main] daemonize=1")
@@ -93,6 +95,7 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.ver, "version", false, "print the version")
 	fs.StringVar(&o.logFormat, "log-format", "", "log `FORMAT`: text or json (overrides [main] log_format)")
 	fs.StringVar(&o.logLevel, "log-level", "", "lowest `LEVEL` logged: debug, info, warn, error (overrides [main] log_level)")
+	fs.Var((*byteSize)(&o.maxFileSize), "max-file-size", "largest configuration file read (*.conf, *.lua), a `SIZE` such as 4MiB (default 1MiB)")
 	fs.BoolVar(&o.status, "status", false, "show every test of the running daemon")
 	fs.BoolVar(&o.jsonOut, "json", false, "with --status or --silences: print JSON")
 	fs.StringVar(&o.silence, "silence", "", "hold the notifications of the tests matching `PATTERN`")
@@ -101,10 +104,6 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.unsilence, "unsilence", "", "end the silences with this `ID or PATTERN`")
 	fs.BoolVar(&o.silences, "silences", false, "list the silences in force")
 	fs.StringVar(&o.socket, "socket", "", "control socket `PATH` (default: monsta.sock in [main] statedir)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usageText)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
@@ -121,7 +120,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 	// (--help check TYPE --config FILE).
 	for {
 		if err := fs.Parse(args); err != nil {
-			return nil, err
+			return nil, flagError(err)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -131,7 +130,23 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		args = rest[1:]
 	}
 	if len(o.args) > 0 && !o.help {
-		return nil, fmt.Errorf("unexpected argument %q (see --help)", o.args[0])
+		return nil, fmt.Errorf("unexpected argument %q", o.args[0])
+	}
+	var modes []string
+	for _, m := range []struct {
+		on   bool
+		name string
+	}{{o.help, "--help"}, {o.ver, "--version"}, {o.lint, "--lint"}, {o.run != "", "--run"}, {o.status, "--status"},
+		{o.silence != "", "--silence"}, {o.unsilence != "", "--unsilence"}, {o.silences, "--silences"}} {
+		if m.on {
+			modes = append(modes, m.name)
+		}
+	}
+	if len(modes) > 1 {
+		return nil, fmt.Errorf("%s cannot be used together; give one of them", strings.Join(modes, " and "))
+	}
+	if o.noLogin && !o.lint {
+		return nil, errors.New("--no-login only applies to --lint")
 	}
 	if o.confdir == "" {
 		o.confdir = filepath.Join(filepath.Dir(o.config), "conf.d")
@@ -163,8 +178,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "monsta: %v\n", err)
+		fmt.Fprintf(stderr, "monsta: %v (see --help)\n", err)
 		return exitConfig
+	}
+	if !o.ver && !o.help && o.socket == "" {
+		if _, err := os.Stat(o.config); errors.Is(err, os.ErrNotExist) {
+			fmt.Fprintf(stderr, "monsta: %s: no such file; name the configuration with --config FILE\n", o.config)
+			return exitConfig
+		}
 	}
 	switch {
 	case o.ver:
@@ -188,13 +209,68 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return cmdDaemon(o, stderr)
 }
 
-// printConfigError prints every line of a configuration error and a summary.
+// printConfigError prints every problem of a configuration error and a
+// summary that counts the problems (not the lines: a message may hold
+// several).
 func printConfigError(w io.Writer, err error) {
-	lines := strings.Split(err.Error(), "\n")
-	for _, l := range lines {
-		fmt.Fprintln(w, l)
+	fmt.Fprintln(w, err)
+	n := countProblems(err)
+	fmt.Fprintf(w, "monsta: configuration invalid: %d %s\n", n, pluralize(n, "problem", "problems"))
+}
+
+// countProblems counts the leaves of a tree of joined errors.
+func countProblems(err error) int {
+	switch e := err.(type) {
+	case nil:
+		return 0
+	case interface{ Unwrap() []error }:
+		n := 0
+		for _, x := range e.Unwrap() {
+			n += countProblems(x)
+		}
+		return n
 	}
-	fmt.Fprintf(w, "monsta: configuration invalid: %d %s\n", len(lines), pluralize(len(lines), "problem", "problems"))
+	return 1
+}
+
+// flagError rewrites the flag package's errors to name flags the way they
+// are documented, with two dashes ("--run", not "-run").
+func flagError(err error) error {
+	msg := err.Error()
+	for _, p := range []string{"flag needs an argument: -", "flag provided but not defined: -", " for flag -", "bad flag syntax: -"} {
+		if i := strings.Index(msg, p); i >= 0 {
+			rest := msg[i+len(p):]
+			if !strings.HasPrefix(rest, "-") {
+				rest = "-" + rest
+			}
+			msg = msg[:i+len(p)] + rest
+		}
+	}
+	return errors.New(msg)
+}
+
+// byteSize is a flag holding a number of bytes, written 1048576, 512KiB,
+// 4MiB or 4M.
+type byteSize int64
+
+func (b *byteSize) String() string {
+	if b == nil || *b == 0 {
+		return ""
+	}
+	return strconv.FormatInt(int64(*b), 10)
+}
+
+func (b *byteSize) Set(s string) error {
+	num := strings.TrimRight(s, "kKMGiB")
+	unit := strings.TrimSuffix(strings.TrimSuffix(s[len(num):], "B"), "i")
+	n, err := strconv.ParseInt(num, 10, 64)
+	shift := map[string]int{"": 0, "K": 10, "k": 10, "M": 20, "G": 30}
+	sh, ok := shift[unit]
+	if err != nil || !ok || n < 1 || n > (1<<40)>>sh {
+		return errors.New("want a size such as 1048576, 512KiB or 4MiB")
+	}
+	*b = byteSize(n << sh)
+	return nil
 }
 
 func pluralize(n int, one, many string) string {

@@ -408,3 +408,47 @@ interval = 1
 		t.Errorf("exit after SIGINT = %d", code)
 	}
 }
+
+// TestCommandLineErrors: issue 17's command-line repros, each with its exact
+// message and exit status 2.
+func TestCommandLineErrors(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, map[string]string{"monsta.conf": "[main]\nstatedir = STATEDIR\n"})
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--run"}, "monsta: flag needs an argument: --run (see --help)\n"},
+		{[]string{"--config"}, "monsta: flag needs an argument: --config (see --help)\n"},
+		{[]string{"--bogus"}, "monsta: flag provided but not defined: --bogus (see --help)\n"},
+		{[]string{"-bogus"}, "monsta: flag provided but not defined: --bogus (see --help)\n"},
+		{[]string{"--lint", "--run", "Check_x", "--config", conf}, "monsta: --lint and --run cannot be used together; give one of them (see --help)\n"},
+		{[]string{"--version", "--lint"}, "monsta: --version and --lint cannot be used together; give one of them (see --help)\n"},
+		{[]string{"--no-login", "--config", conf}, "monsta: --no-login only applies to --lint (see --help)\n"},
+		{[]string{"--max-file-size", "lots"}, `monsta: invalid value "lots" for flag --max-file-size: want a size such as 1048576, 512KiB or 4MiB (see --help)` + "\n"},
+		{[]string{"--lint", "--config", "/nonexistent/monsta.conf"}, "monsta: /nonexistent/monsta.conf: no such file; name the configuration with --config FILE\n"},
+		{[]string{"--run", "Check_x", "--config", "/nonexistent/monsta.conf"}, "monsta: /nonexistent/monsta.conf: no such file; name the configuration with --config FILE\n"},
+	}
+	for _, tc := range tests {
+		r := monsta(t, tc.args...)
+		if r.code != exitConfig || r.stderr != tc.want || r.stdout != "" {
+			t.Errorf("monsta %q = %d\nstdout %q\nstderr %q\nwant 2 and stderr %q", tc.args, r.code, r.stdout, r.stderr, tc.want)
+		}
+	}
+}
+
+func TestByteSizeFlag(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]int64{"1048576": 1 << 20, "512KiB": 512 << 10, "4MiB": 4 << 20, "4M": 4 << 20, "2k": 2048, "1GiB": 1 << 30} {
+		var b byteSize
+		if err := b.Set(in); err != nil || int64(b) != want {
+			t.Errorf("Set(%q) = %d, %v; want %d", in, b, err, want)
+		}
+	}
+	for _, in := range []string{"", "0", "-1", "1TiB", "1.5M", "MiB", "1X", "99999999999999999999"} {
+		var b byteSize
+		if err := b.Set(in); err == nil {
+			t.Errorf("Set(%q) = %d, want an error", in, b)
+		}
+	}
+}

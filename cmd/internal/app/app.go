@@ -27,6 +27,9 @@ import (
 // tells its caller.
 type Options struct {
 	Config, ConfDir string
+	// MaxFileSize is the largest configuration file (*.conf, *.lua) read;
+	// 0 means config.DefaultMaxFileSize.
+	MaxFileSize int64
 	// LogFormat and LogLevel override [main] log_format and log_level.
 	LogFormat, LogLevel string
 	// LogPath says where a generation with this [main] logs; nil or "" is

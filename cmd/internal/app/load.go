@@ -54,15 +54,14 @@ func Load(o Options) (*Generation, error) { return load(o, nil) }
 // load is Load, sharing prev's log file when the new [main] logs to the
 // same place.
 func load(o Options, prev *logOutput) (*Generation, error) {
-	cfg, err := config.Load(o.Config, o.ConfDir)
+	cfg, err := config.LoadWith(o.Config, o.ConfDir, config.LoadOptions{MaxFileSize: o.MaxFileSize})
 	if err != nil {
 		return nil, &ConfigError{err}
 	}
+	// A bad [main] is reported by Resolve below, with every other problem
+	// at once; until then its defaults serve.
 	res := runtime.NewResolver(cfg)
-	m, err := res.Main()
-	if err != nil {
-		return nil, &ConfigError{err}
-	}
+	m, _ := res.Main()
 	out, err := openLog(logPath(o, m), prev)
 	var notes []string
 	if err != nil && prev != nil {
@@ -77,7 +76,7 @@ func load(o Options, prev *logOutput) (*Generation, error) {
 	}
 	g := &Generation{Main: m, Logger: newLogger(o, m, out.w), log: out, notes: notes}
 	sender := &planSender{}
-	reg, eng, luaErr, err := newRegistry(o.ConfDir, m, g.Logger, sender)
+	reg, eng, luaErr, err := newRegistry(o, m, g.Logger, sender)
 	if err != nil {
 		out.release()
 		return nil, err
@@ -96,12 +95,12 @@ func load(o Options, prev *logOutput) (*Generation, error) {
 // of confdir. When Lua files do not load, the registry still holds every
 // type that did, and luaErr says what went wrong (with positions), so that
 // the INI problems can be reported with it.
-func newRegistry(confdir string, m runtime.Main, logger *slog.Logger, s runtime.Sender) (reg *runtime.Registry, eng *lua.Engine, luaErr, err error) {
+func newRegistry(o Options, m runtime.Main, logger *slog.Logger, s runtime.Sender) (reg *runtime.Registry, eng *lua.Engine, luaErr, err error) {
 	reg = runtime.NewRegistry()
 	if err := builtins.Register(reg, builtins.Env{Logger: logger}); err != nil {
 		return nil, nil, nil, err
 	}
-	eng, luaErr = lua.Load(lua.Config{Dir: confdir, Logger: logger, AllowExec: m.LuaExec, Sender: s}, reg)
+	eng, luaErr = lua.Load(lua.Config{Dir: o.ConfDir, Logger: logger, AllowExec: m.LuaExec, Sender: s, MaxFileSize: o.MaxFileSize}, reg)
 	reg.Freeze()
 	return reg, eng, luaErr, nil
 }
@@ -116,7 +115,7 @@ func Registry(o Options) (reg *runtime.Registry, close func(), err error) {
 		}
 	}
 	logger := newLogger(o, runtime.Main{LogFormat: "text", LogLevel: "warn"}, os.Stderr)
-	reg, eng, _, err := newRegistry(o.ConfDir, runtime.Main{}, logger, nil)
+	reg, eng, _, err := newRegistry(o, runtime.Main{}, logger, nil)
 	if err != nil {
 		return nil, nil, err
 	}
