@@ -20,28 +20,52 @@ import (
 // detachedEnv marks the re-executed, detached daemon process.
 const detachedEnv = "MONSTA_DETACHED"
 
-// cmdDaemon runs the daemon until SIGTERM or SIGINT; SIGHUP reloads.
+// cmdDaemon runs the daemon until SIGTERM or SIGINT; SIGHUP reloads and
+// reopens the log file, SIGUSR1 reopens the log file.
 func cmdDaemon(o *options, stderr io.Writer) int {
 	detached := os.Getenv(detachedEnv) == "1"
 	ctl := newControlPlane()
-	ao := appOptions(o, daemonLogPath(o, detached))
+	svc, svcErr := newService()
+	logPath := daemonLogPath(o, detached)
+	ao := appOptions(o, logPath)
 	ao.OnCheckStart = ctl.metrics.ObserveLateness
+	svc.wire(&ao)
 	a, err := app.New(ao)
 	if err != nil {
 		return reportLoadError(stderr, err)
 	}
 	m := a.Main()
+	if svcErr != nil {
+		a.Logger().Warn("systemd watchdog ignored", "err", svcErr)
+	}
+	// One daemon per state directory: the lock comes before anything
+	// touches the state, the pid file or the control socket.
+	lock, code, err := lockInstance(m)
+	if err != nil {
+		fmt.Fprintf(stderr, "monsta: %v\n", err)
+		if logPath(m) != "" {
+			a.Logger().Error("cannot start", "err", err)
+		}
+		a.Close()
+		return code
+	}
+	defer lock.Release()
 	if m.Daemonize && !o.foreground && !detached {
+		lock.Release() // the detached daemon takes it
 		a.Close()
 		return detach(stderr)
 	}
-	if detached {
-		if err := writePidFile(m.PidFile); err != nil {
-			a.Logger().Error("cannot write pid file", "err", err)
-			a.Close()
-			return exitFail
+	if detached || underSystemd() {
+		if err := writePidFile(m); err != nil {
+			if detached {
+				a.Logger().Error("cannot write pid file", "err", err)
+				a.Close()
+				return exitFail
+			}
+			a.Logger().Warn("cannot write pid file", "err", err)
+		} else {
+			defer os.Remove(m.PidFile)
 		}
-		defer os.Remove(m.PidFile)
 	}
 	if err := ctl.listenTCP(m); err != nil {
 		a.Logger().Error("cannot start the HTTP API", "err", err)
@@ -54,8 +78,10 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 		return code
 	}
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
+	svc.start(a)
+	defer svc.stop()
 	if err := a.Start(); err != nil {
 		a.Logger().Error("cannot start", "err", err)
 		a.Close()
@@ -67,8 +93,13 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 		return exitFail
 	}
 	for sig := range sigs {
-		if sig == syscall.SIGHUP {
+		switch sig {
+		case syscall.SIGHUP:
+			reopenLog(a, logPath)
 			a.Reload() // logs what it did or why not
+			continue
+		case syscall.SIGUSR1:
+			reopenLog(a, logPath)
 			continue
 		}
 		a.Logger().Info("stopping: waiting for running checks and queued notifications", "signal", sig.String())
@@ -77,6 +108,19 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 	ctl.close()
 	a.Close()
 	return exitOK
+}
+
+// reopenLog reopens the log file, if the daemon logs to one, and says so
+// in the new file.
+func reopenLog(a *app.App, logPath func(runtime.Main) string) {
+	if logPath(a.Main()) == "" {
+		return
+	}
+	if err := a.ReopenLog(); err != nil {
+		a.Logger().Error("cannot reopen the log file, logging on to the old one", "err", err)
+		return
+	}
+	a.Logger().Info("log file reopened")
 }
 
 // becomeDaemon prepares the state directory, owned by [main] user, and
@@ -141,17 +185,6 @@ func detach(stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "monsta: running in the background, pid %d\n", cmd.Process.Pid)
 	return exitOK
-}
-
-func writePidFile(path string) error {
-	if path == "" {
-		return nil
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }
 
 // prepareStateDir creates the state directory, owned by the daemon's user.

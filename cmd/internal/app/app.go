@@ -40,7 +40,11 @@ type Options struct {
 	Hooks   runtime.Hooks // run after the Lua hooks (the benchmark counts results)
 	// OnCheckStart is handed to the engine (the benchmark measures lateness).
 	OnCheckStart func(late time.Duration)
-	Clock        runtime.Clock // nil: the wall clock
+	// Heartbeat is called by the scheduler loop itself every
+	// HeartbeatEvery (the systemd watchdog); it must return quickly.
+	Heartbeat      func()
+	HeartbeatEvery time.Duration
+	Clock          runtime.Clock // nil: the wall clock
 	// Grace bounds how long queued notifications may take to go out at
 	// Close; 0 means DefaultGrace.
 	Grace time.Duration
@@ -156,6 +160,7 @@ func (a *App) run(state map[string]runtime.TestState) error {
 	eng, err := runtime.NewEngine(g.Plan, runtime.EngineOptions{
 		Logger: g.Logger, Clock: a.o.Clock, Hooks: a.hooks(g), State: state, Retry: g.Main.Retry,
 		Saver: a.sd, Outbox: a.sd, Pending: a.sd.Pending(), OnCheckStart: a.o.OnCheckStart,
+		Heartbeat: a.o.Heartbeat, HeartbeatEvery: a.o.HeartbeatEvery,
 		// Silences and maintenance windows hold notifications alike.
 		Gate: runtime.Gates{a.sil, g.Plan.Maintenance},
 	})
@@ -303,6 +308,13 @@ func restartNeeded(old, next runtime.Main) []string {
 	add("group", old.Group != next.Group)
 	add("pidfile", old.PidFile != next.PidFile)
 	return out
+}
+
+// ReopenLog opens the log file again, so that one renamed by logrotate
+// stops growing; logging to stderr needs nothing. When the file cannot be
+// opened, logging continues to the old one and the error says why.
+func (a *App) ReopenLog() error {
+	return a.Generation().log.reopen()
 }
 
 // Close stops the engine, waits for the running tests and for queued

@@ -11,6 +11,8 @@ import (
 
 	"github.com/monsta/monsta/builtins"
 	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/internal/journald"
+	"github.com/monsta/monsta/internal/logfile"
 	"github.com/monsta/monsta/lua"
 	"github.com/monsta/monsta/runtime"
 )
@@ -165,6 +167,11 @@ func newLogger(o Options, m runtime.Main, w io.Writer) *slog.Logger {
 		lv = slog.LevelInfo
 	}
 	ho := &slog.HandlerOptions{Level: lv}
+	// Under systemd, stderr is the journal: it wants <N> priorities and
+	// adds its own timestamps.
+	if w == io.Writer(os.Stderr) && journald.StderrIsJournal() {
+		return slog.New(journald.NewHandler(w, format == "json", ho))
+	}
 	if format == "json" {
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
@@ -176,7 +183,7 @@ func newLogger(o Options, m runtime.Main, w io.Writer) *slog.Logger {
 type logOutput struct {
 	path string // "" is stderr
 	w    io.Writer
-	f    *os.File
+	f    *logfile.File // nil for stderr
 	refs atomic.Int32
 }
 
@@ -189,9 +196,9 @@ func openLog(path string, prev *logOutput) (*logOutput, error) {
 	}
 	out := &logOutput{path: path, w: os.Stderr}
 	if path != "" {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := logfile.Open(path)
 		if err != nil {
-			return nil, fmt.Errorf("open log file: %w", err)
+			return nil, err
 		}
 		out.f, out.w = f, f
 	}
@@ -205,6 +212,15 @@ func (l *logOutput) name() string {
 		return "stderr"
 	}
 	return l.path
+}
+
+// reopen opens the log file again (after logrotate renamed it); stderr
+// needs nothing.
+func (l *logOutput) reopen() error {
+	if l == nil || l.f == nil {
+		return nil
+	}
+	return l.f.Reopen()
 }
 
 // release drops one generation's hold; the last one closes the file.

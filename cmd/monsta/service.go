@@ -1,0 +1,191 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/monsta/monsta/cmd/internal/app"
+	"github.com/monsta/monsta/internal/instance"
+	"github.com/monsta/monsta/internal/sdnotify"
+	"github.com/monsta/monsta/runtime"
+)
+
+// underSystemd reports whether a service manager waits for our sd_notify
+// messages (Type=notify).
+func underSystemd() bool { return os.Getenv("NOTIFY_SOCKET") != "" }
+
+// daemonIDs returns the uid and gid the daemon will run as, or -1, -1 when
+// it keeps the ones it has (not root, or [main] user empty or root).
+func daemonIDs(m runtime.Main) (uid, gid int, err error) {
+	if os.Geteuid() != 0 || m.User == "" || m.User == "root" {
+		return -1, -1, nil
+	}
+	return lookupIDs(m)
+}
+
+// lockInstance creates the state directory (owned by the daemon's user)
+// and takes its instance lock. When another daemon holds it, the error
+// names the directory and that daemon's pid, and the exit status is 2.
+func lockInstance(m runtime.Main) (*instance.Lock, int, error) {
+	if err := prepareStateDir(m); err != nil {
+		return nil, exitFail, fmt.Errorf("prepare state directory: %w", err)
+	}
+	uid, gid, err := daemonIDs(m)
+	if err != nil {
+		return nil, exitFail, err
+	}
+	l, err := instance.Acquire(m.StateDir, uid, gid)
+	var held *instance.HeldError
+	if errors.As(err, &held) {
+		return nil, exitConfig, err
+	}
+	if err != nil {
+		return nil, exitFail, err
+	}
+	return l, exitOK, nil
+}
+
+// writePidFile writes the pid file. Started as root, the daemon first
+// makes the file's directory (when missing) its user's, so that it can
+// remove the file at exit after dropping privileges.
+func writePidFile(m runtime.Main) error {
+	path := m.PidFile
+	if path == "" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("pid file directory: %w", err)
+		}
+		uid, gid, err := daemonIDs(m)
+		if err != nil {
+			return err
+		}
+		if uid >= 0 {
+			if err := os.Chown(dir, uid, gid); err != nil {
+				return fmt.Errorf("pid file directory: %w", err)
+			}
+		}
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write pid file: %w", err)
+	}
+	return nil
+}
+
+// statusLine is the one-line status systemctl status shows.
+func statusLine(states map[string]runtime.TestState) string {
+	var failing, passing, pending int
+	for _, st := range states {
+		switch {
+		case st.LastRun.IsZero():
+			pending++
+		case st.LastOK:
+			passing++
+		default:
+			failing++
+		}
+	}
+	s := fmt.Sprintf("%d failing, %d passing", failing, passing)
+	if pending > 0 {
+		s += fmt.Sprintf(", %d not run yet", pending)
+	}
+	return s + fmt.Sprintf(" of %d %s", len(states), pluralize(len(states), "test", "tests"))
+}
+
+// statusEvery is how often the status line is refreshed under systemd
+// when no watchdog asks for keep-alives more often.
+const statusEvery = 10 * time.Second
+
+// service reports the daemon's life to systemd: READY=1, RELOADING=1,
+// STOPPING=1, a STATUS= line with the failing and passing counts, and
+// WATCHDOG=1 each time the scheduler loop beats. The loop only nudges a
+// goroutine, so a slow service manager never delays a check, while a stuck
+// loop stops the keep-alives.
+type service struct {
+	n        *sdnotify.Notifier
+	watchdog bool
+	app      atomic.Pointer[app.App]
+	nudge    chan struct{}
+	done     chan struct{}
+	mu       sync.Mutex
+	last     string
+}
+
+// newService returns the service reporter; err says why the watchdog
+// settings were ignored.
+func newService() (*service, error) {
+	n, err := sdnotify.New()
+	s := &service{n: n, watchdog: n.WatchdogEvery() > 0, nudge: make(chan struct{}, 1), done: make(chan struct{})}
+	return s, err
+}
+
+// wire hands the app the events and the heartbeat.
+func (s *service) wire(ao *app.Options) {
+	ao.Events.Ready = func(app.Status) { st, _ := s.line(); s.n.Ready(st) }
+	ao.Events.Reloading = func() { s.n.Reloading() }
+	ao.Events.Stopping = func() { s.n.Stopping() }
+	switch {
+	case s.watchdog:
+		ao.Heartbeat, ao.HeartbeatEvery = s.beat, s.n.WatchdogEvery()
+	case underSystemd():
+		ao.Heartbeat, ao.HeartbeatEvery = s.beat, statusEvery
+	}
+}
+
+// start begins reporting for a, until stop.
+func (s *service) start(a *app.App) {
+	s.app.Store(a)
+	go func() {
+		for {
+			select {
+			case <-s.nudge:
+				if s.watchdog {
+					s.n.Watchdog()
+				}
+				if st, changed := s.line(); changed {
+					s.n.Status(st)
+				}
+			case <-s.done:
+				return
+			}
+		}
+	}()
+}
+
+func (s *service) stop() { close(s.done) }
+
+// beat is the scheduler loop's heartbeat.
+func (s *service) beat() {
+	select {
+	case s.nudge <- struct{}{}:
+	default:
+	}
+}
+
+// line returns the status line now ("" before the engine runs) and
+// whether it changed since the last one.
+func (s *service) line() (string, bool) {
+	a := s.app.Load()
+	if a == nil || a.Engine() == nil {
+		return "", false
+	}
+	st := statusLine(a.Engine().State())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	changed := st != s.last
+	s.last = st
+	return st, changed
+}
