@@ -234,7 +234,7 @@ func TestIntegrationSMTPNotifier(t *testing.T) {
 	n := newSMTPTestNotifier(t, map[string]string{"host": subHost, "port": subPort, "sender": user,
 		"recipient": user, "username": user, "password": pass, "starttls": "required", "tls_ca": e.CA})
 	msg := runtime.Message{Test: "www", State: runtime.StateFail, Failures: 1, Time: time.Now(),
-		Subject: "FAIL www " + tag + " — Prüfung", Body: "check www failed\nconnect 127.0.0.1:80: connection refused\n"}
+		Short: "FAIL www " + tag + " — Prüfung", Long: "check www failed\nconnect 127.0.0.1:80: connection refused\n"}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := n.Verify(ctx); err != nil {
@@ -250,14 +250,14 @@ func TestIntegrationSMTPNotifier(t *testing.T) {
 	raw := e.Fetch(t, user, pass, uids)[0]
 	parsed, body := parseMail(t, raw)
 	var dec mime.WordDecoder
-	if subj, _ := dec.DecodeHeader(parsed.Header.Get("Subject")); subj != msg.Subject {
-		t.Errorf("Subject = %q, want %q", subj, msg.Subject)
+	if subj, _ := dec.DecodeHeader(parsed.Header.Get("Subject")); subj != msg.Short {
+		t.Errorf("Subject = %q, want %q", subj, msg.Short)
 	}
 	if got := parsed.Header.Get("Auto-Submitted"); got != "auto-generated" {
 		t.Errorf("Auto-Submitted = %q", got)
 	}
-	if body != msg.Body {
-		t.Errorf("body = %q, want %q", body, msg.Body)
+	if body != msg.Long {
+		t.Errorf("body = %q, want %q", body, msg.Long)
 	}
 	e.Delete(t, user, pass, uids)
 

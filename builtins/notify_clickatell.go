@@ -3,16 +3,17 @@ package builtins
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
-	"unicode/utf16"
 
+	"github.com/monsta/monsta/internal/gsm7"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -23,9 +24,7 @@ func clickatellDescriptor() runtime.Descriptor {
 		Name:        "sms_clickatell",
 		Aliases:     []string{"sms"},
 		Description: "send the notification as one SMS through Clickatell",
-		Help: "With api_key it uses Clickatell's REST API (POST /messages); with username, password and api_id " +
-			"the legacy HTTP API (/http/sendmsg). The text is Subject, then Body, cut to one SMS: 160 GSM " +
-			"characters, or 70 when it needs Unicode; the test's name and state are always kept.",
+		Help:        clickatellHelp,
 		Options: append([]runtime.Option{
 			{Name: "recipient", Required: true, Parse: runtime.Words,
 				Help: "Phone numbers in international format, separated by spaces."},
@@ -108,11 +107,58 @@ func newClickatell(o *runtime.Options) (runtime.Notifier, error) {
 
 // Notify implements runtime.Notifier: it sends one SMS to every recipient.
 func (c *Clickatell) Notify(ctx context.Context, m runtime.Message) error {
-	text, ucs2 := smsText(m)
+	text := smsText(m)
 	if c.rest {
 		return c.sendREST(ctx, text)
 	}
-	return c.sendHTTP(ctx, text, ucs2)
+	return c.sendHTTP(ctx, text)
+}
+
+// Verify implements runtime.Verifier without sending an SMS: the legacy
+// API logs in with /http/auth; the REST API reads the account balance
+// (GET /public-client/balance), which needs a valid API key.
+func (c *Clickatell) Verify(ctx context.Context) error {
+	if c.rest {
+		return c.verifyREST(ctx)
+	}
+	form := url.Values{"user": {c.user}, "password": {c.pass}, "api_id": {c.apiID}}
+	status, body, err := c.do(ctx, "login", http.MethodPost, "/http/auth", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+	if err != nil {
+		return err
+	}
+	answer := c.redact(strings.TrimSpace(string(body)))
+	switch {
+	case status/100 != 2:
+		return c.httpStatusErr("login", status, answer)
+	case strings.HasPrefix(answer, "OK:"):
+		return nil
+	case strings.HasPrefix(answer, "ERR:"):
+		code := strings.TrimSpace(strings.SplitN(strings.TrimPrefix(answer, "ERR:"), ",", 2)[0])
+		err := c.fail("login", errors.New(clipAnswer(answer)))
+		if legacyPermanent(code) {
+			return runtime.Permanent(err)
+		}
+		return err
+	}
+	return c.fail("login", fmt.Errorf("unexpected answer %q", clipAnswer(answer)))
+}
+
+func (c *Clickatell) verifyREST(ctx context.Context) error {
+	status, body, err := c.do(ctx, "balance", http.MethodGet, "/public-client/balance", "", nil, map[string]string{"Authorization": c.apiKey})
+	if err != nil {
+		return err
+	}
+	if status/100 == 2 {
+		return nil
+	}
+	var a clickatellRESTAnswer
+	msg := c.redact(clipAnswer(strings.TrimSpace(string(body))))
+	if json.Unmarshal(body, &a) == nil {
+		if t := restErrText(a.Error, a.ErrorCode, a.ErrorDescription); t != "" {
+			msg = c.redact(t)
+		}
+	}
+	return restClassify(a.ErrorCode, c.httpStatusErr("balance", status, msg))
 }
 
 // fail formats an error of one step.
@@ -120,20 +166,23 @@ func (c *Clickatell) fail(step string, err error) error {
 	return fmt.Errorf("clickatell %s: %s: %w", c.host, step, err)
 }
 
-// post sends the request and returns status and (capped) body.
-func (c *Clickatell) post(ctx context.Context, path, contentType string, body []byte, header map[string]string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(body))
+// do sends a request for step ("send", "login") and returns status and
+// (capped) body.
+func (c *Clickatell) do(ctx context.Context, step, method, path, contentType string, body []byte, header map[string]string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
-		return 0, nil, c.fail("send", c.redactErr(err))
+		return 0, nil, c.fail(step, c.redactErr(err))
 	}
-	req.Header.Set("Content-Type", contentType)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	req.Header.Set("Accept", "application/json, text/plain")
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return 0, nil, c.fail("send", c.redactErr(err))
+		return 0, nil, c.fail(step, c.redactErr(err))
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -145,29 +194,19 @@ func (c *Clickatell) post(ctx context.Context, path, contentType string, body []
 
 // sendHTTP uses the legacy HTTP API: POST /http/sendmsg, answered by lines
 // "ID: <id>[ To: <number>]" or "ERR: <code>, <text>[ To: <number>]".
-func (c *Clickatell) sendHTTP(ctx context.Context, text string, ucs2 bool) error {
+func (c *Clickatell) sendHTTP(ctx context.Context, text string) error {
 	form := url.Values{"user": {c.user}, "password": {c.pass}, "api_id": {c.apiID},
-		"to": {strings.Join(c.recipients, ",")}}
-	if ucs2 {
-		var b []byte
-		for _, u := range utf16.Encode([]rune(text)) {
-			b = append(b, byte(u>>8), byte(u))
-		}
-		form.Set("text", strings.ToUpper(hex.EncodeToString(b)))
-		form.Set("unicode", "1")
-	} else {
-		form.Set("text", text)
-	}
+		"to": {strings.Join(c.recipients, ",")}, "text": {text}}
 	if c.sender != "" {
 		form.Set("from", c.sender)
 	}
-	status, body, err := c.post(ctx, "/http/sendmsg", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
+	status, body, err := c.do(ctx, "send", http.MethodPost, "/http/sendmsg", "application/x-www-form-urlencoded", []byte(form.Encode()), nil)
 	if err != nil {
 		return err
 	}
 	answer := c.redact(strings.TrimSpace(string(body)))
 	if status/100 != 2 {
-		return c.httpStatusErr(status, answer)
+		return c.httpStatusErr("send", status, answer)
 	}
 	var errs []error
 	permanent, ids := false, 0
@@ -178,11 +217,7 @@ func (c *Clickatell) sendHTTP(ctx context.Context, text string, ucs2 bool) error
 			ids++
 		case strings.HasPrefix(line, "ERR:"):
 			code := strings.TrimSpace(strings.SplitN(strings.TrimPrefix(line, "ERR:"), ",", 2)[0])
-			switch code {
-			case "001", "002", "007", "108", "105", "114":
-				// Authentication, IP lockdown, api_id; invalid or unroutable number.
-				permanent = true
-			}
+			permanent = permanent || legacyPermanent(code)
 			step := "send"
 			if i := strings.Index(line, " To: "); i >= 0 {
 				step, line = "send to "+strings.TrimSpace(line[i+5:]), strings.TrimSpace(line[:i])
@@ -260,7 +295,7 @@ func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 	if err != nil {
 		return c.fail("send", err)
 	}
-	status, answer, err := c.post(ctx, "/messages", "application/json", body, map[string]string{"Authorization": c.apiKey})
+	status, answer, err := c.do(ctx, "send", http.MethodPost, "/messages", "application/json", body, map[string]string{"Authorization": c.apiKey})
 	if err != nil {
 		return err
 	}
@@ -273,23 +308,16 @@ func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 				msg = c.redact(t)
 			}
 		}
-		err := c.httpStatusErr(status, msg)
-		if a.ErrorCode != nil && restAuthCode(*a.ErrorCode) {
-			return runtime.Permanent(err)
-		}
-		return err
+		return restClassify(a.ErrorCode, c.httpStatusErr("send", status, msg))
 	}
 	if jsonErr != nil {
 		return c.fail("read answer", fmt.Errorf("HTTP %d: %w", status, jsonErr))
 	}
 	if t := restErrText(a.Error, a.ErrorCode, a.ErrorDescription); t != "" {
-		err := c.fail("send", errors.New(c.redact(t)))
-		if a.ErrorCode != nil && restAuthCode(*a.ErrorCode) {
-			return runtime.Permanent(err)
-		}
-		return err
+		return restClassify(a.ErrorCode, c.fail("send", errors.New(c.redact(t))))
 	}
 	var errs []error
+	permanent := false
 	accepted := map[string]bool{}
 	for _, m := range a.Messages {
 		if m.Accepted && (len(m.Error) == 0 || string(m.Error) == "null") {
@@ -300,11 +328,16 @@ func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 		if t == "" {
 			t = "not accepted"
 		}
+		// A rejected recipient (invalid, opted out) is not fixed by
+		// retrying; only the documented temporary codes are retried.
+		permanent = permanent || m.ErrorCode == nil || !restTemporary[*m.ErrorCode]
 		errs = append(errs, c.fail("send to "+m.To, errors.New(c.redact(t))))
 	}
 	if len(errs) > 0 {
-		// A rejected recipient (invalid, opted out) is not fixed by retrying.
-		return runtime.Permanent(errors.Join(errs...))
+		if permanent {
+			return runtime.Permanent(errors.Join(errs...))
+		}
+		return errors.Join(errs...)
 	}
 	if len(accepted) == 0 {
 		return c.fail("send", fmt.Errorf("HTTP %d: no message accepted", status))
@@ -312,20 +345,57 @@ func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 	return nil
 }
 
-// restAuthCode tells whether a REST error code means bad credentials or a
-// disabled account or integration.
-func restAuthCode(code int) bool {
-	switch code {
-	case 1, 2, 3, 7:
-		return true
+// legacyTemporary are the documented error codes of the legacy HTTP API
+// ("ERR: NNN, text") that a later attempt can get past: session expired,
+// message expired, MT limit reached until a time, no credit left, maximum
+// allowed credit, internal error. Every other documented code (001
+// authentication failed, 002 unknown user, 004 account frozen, 007 IP
+// lockdown, 10x bad parameters or destination, 113 too many message parts,
+// 114 cannot route, 116 invalid Unicode, 12x blocked, opted out or bad
+// sender, 128 number delisted, 20x batch errors) means this message will
+// never be accepted.
+var legacyTemporary = map[string]bool{"003": true, "115": true, "130": true, "301": true, "302": true, "901": true}
+
+// legacyPermanent tells whether a legacy ERR code is permanent. Codes
+// outside the documented range are retried.
+func legacyPermanent(code string) bool {
+	n, err := strconv.Atoi(code)
+	if err != nil || legacyTemporary[code] {
+		return false
 	}
-	return false
+	return n >= 1 && n <= 7 || n >= 100 && n <= 202
+}
+
+// restTemporary are the documented REST errorCodes that retrying can get
+// past: 18 internal error, 19 internal error (retry), 20 insufficient
+// balance, 43 rate limit. The others (1 bad API key, 2 and 3 account or
+// integration inactive, 7 IP not approved, 21-25 malformed payload or
+// recipient, 26-28 recipient opted out or unavailable, 30-45 content,
+// channel or sender problems, 100 maximum message parts, 101-111 routing
+// limits) are permanent.
+var restTemporary = map[int]bool{18: true, 19: true, 20: true, 43: true}
+
+// restClassify marks err permanent by the REST errorCode when there is
+// one; without a code, the HTTP status decides (as httpStatusErr did).
+func restClassify(code *int, err error) error {
+	if code == nil {
+		return err
+	}
+	var perm *runtime.PermanentError
+	inner := err
+	if errors.As(err, &perm) {
+		inner = perm.Err
+	}
+	if restTemporary[*code] {
+		return inner
+	}
+	return runtime.Permanent(inner)
 }
 
 // httpStatusErr is the error for an HTTP error status; client errors other
 // than rate limiting are permanent.
-func (c *Clickatell) httpStatusErr(status int, text string) error {
-	err := c.fail("send", fmt.Errorf("HTTP %d %s: %s", status, http.StatusText(status), text))
+func (c *Clickatell) httpStatusErr(step string, status int, text string) error {
+	err := c.fail(step, fmt.Errorf("HTTP %d %s: %s", status, http.StatusText(status), text))
 	if status/100 == 4 && status != http.StatusTooManyRequests && status != http.StatusRequestTimeout {
 		return runtime.Permanent(err)
 	}
@@ -367,104 +437,38 @@ func clipAnswer(s string) string {
 	return s
 }
 
-// GSM 03.38: the basic alphabet (one septet each) and the extension table
-// (two septets each, escape included).
-const (
-	gsm7Basic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
-		"¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-	gsm7Ext = "^{}\\[~]|€\f"
-)
-
-// smsLen is the length of s in GSM septets, or -1 if s needs UCS-2.
-func smsLen(s string) int {
-	n := 0
-	for _, r := range s {
-		switch {
-		case strings.ContainsRune(gsm7Basic, r):
-			n++
-		case strings.ContainsRune(gsm7Ext, r):
-			n += 2
-		default:
-			return -1
-		}
+// smsText renders m as one single-part SMS: the short form in the GSM
+// alphabet (transliterated, never UCS-2), fitted to 160 septets without
+// losing the state, the test's name or the start of the first error.
+func smsText(m runtime.Message) string {
+	t := m
+	t.Test, t.Host = gsm7.Transliterate(m.Test), gsm7.Transliterate(m.Host)
+	t.Short = gsm7.Transliterate(runtime.OneLine(m.Short))
+	if t.Short == "" && len(m.Checks) == 0 {
+		t.Short = gsm7.Transliterate(runtime.OneLine(m.Long))
 	}
-	return n
+	t.Checks = make([]runtime.CheckResult, len(m.Checks))
+	for i, c := range m.Checks {
+		c.Check = gsm7.Transliterate(c.Check)
+		c.Errors = slices.Clone(c.Errors)
+		for j, e := range c.Errors {
+			c.Errors[j] = gsm7.Transliterate(e)
+		}
+		t.Checks[i] = c
+	}
+	return t.Fit(gsm7.SingleSMS, gsm7.Size)
 }
 
-// ucs2Len is the length of s in UTF-16 code units.
-func ucs2Len(s string) int { return len(utf16.Encode([]rune(s))) }
+// clickatellHelp documents the notifier, with the SMS of three failures
+// (TestSMSExamplesInHelp keeps them equal to what smsText sends).
+const clickatellHelp = `With api_key it uses Clickatell's REST API (POST /messages); with username, password and api_id the legacy HTTP API (/http/sendmsg).
 
-// SMS sizes: one SMS holds 160 GSM-7 or 70 UCS-2 characters.
-const (
-	smsGSM7  = 160
-	smsUCS2  = 70
-	gsmEllip = "..." // "…" is not in the GSM alphabet
-	ucsEllip = "…"
-)
+Every SMS is one part: the message's short form in the GSM 7-bit alphabet (characters outside it are transliterated, e.g. "µ" to "u", or replaced by "?"; the SMS is never sent as UCS-2) and at most 160 characters. When the text is longer, the host is dropped, the streak is shortened, then the error is cut; the state, the test's name and the start of the first error are always kept. The SMS of three failures:
 
-// smsText renders m as one SMS: the subject, then the body, cut with an
-// ellipsis. The test's name and state are always kept: if the cut text
-// lost them, it starts with "STATE test" instead. It reports whether the
-// text needs UCS-2.
-func smsText(m runtime.Message) (string, bool) {
-	full := squeeze(m.Subject)
-	if b := squeeze(m.Body); b != "" {
-		full += "\n" + b
-	}
-	head := strings.TrimSpace(string(m.State) + " " + m.Test)
-	keeps := func(s string) bool {
-		return strings.Contains(s, m.Test) && strings.Contains(s, string(m.State))
-	}
-	build := func(ucs2 bool) string {
-		t := smsCut(full, ucs2)
-		if keeps(t) || !keeps(full) {
-			return t
-		}
-		return smsCut(head+"\n"+full, ucs2)
-	}
-	if t := build(false); smsLen(t) >= 0 {
-		return t, false
-	}
-	return build(true), true
-}
+    FAIL web on vm: web: connect 127.0.0.1:8080: connection refused (3 failures since 03:12 UTC)
+    FAIL mail on mx1.example.org: roundtrip: message not in "INBOX" after 60s (2 failures since 03:17 UTC)
+    FAIL dns: serial: serials differ: ns1.example.org:53=2026112401 ns2.example.org:53=2026112401 ns3.example.net:53=2026112300 (5 failures since 01:40 UTC)
 
-// squeeze drops blank lines and runs of blanks, which cost SMS characters
-// and only align columns.
-func squeeze(s string) string {
-	var lines []string
-	for _, l := range strings.Split(s, "\n") {
-		if l = strings.Join(strings.Fields(l), " "); l != "" {
-			lines = append(lines, l)
-		}
-	}
-	return strings.Join(lines, "\n")
-}
+Errors the API documents as final (legacy ERR 001 authentication failed, 105 invalid destination, 113 too many message parts, ...; REST errorCode 1 bad API key, 25 invalid recipient, ...; any other HTTP 4xx but 408 and 429) set the message aside in the state directory's failed/ folder at once, so the next SMS goes out without waiting; the others (HTTP 5xx, ERR 301 no credit, 901 internal error, REST 19 and 43) are retried in order.
 
-// smsCut cuts s to one SMS, ending in an ellipsis when it had to cut.
-func smsCut(s string, ucs2 bool) string {
-	size, ellip, length := smsGSM7, gsmEllip, smsLen
-	if ucs2 {
-		size, ellip, length = smsUCS2, ucsEllip, ucs2Len
-	}
-	if n := length(s); n >= 0 && n <= size {
-		return s
-	}
-	budget := size - length(ellip)
-	var b strings.Builder
-	used := 0
-	for _, r := range s {
-		if used >= budget {
-			break
-		}
-		n := length(string(r))
-		if n < 0 { // not GSM: the caller falls back to UCS-2
-			return s
-		}
-		if used+n > budget {
-			break
-		}
-		b.WriteRune(r)
-		used += n
-	}
-	return strings.TrimRight(b.String(), " \n") + ellip
-}
+--lint sends nothing: it logs in to the legacy API with /http/auth, and with the REST API it reads the account balance (GET /public-client/balance), which needs a valid API key.`

@@ -8,12 +8,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
-	"unicode/utf16"
 
 	"github.com/monsta/monsta/internal/clickatellfake"
+	"github.com/monsta/monsta/internal/gsm7"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -59,23 +61,26 @@ func merge(a, b map[string]string) map[string]string {
 }
 
 func TestClickatellNotify(t *testing.T) {
-	short := runtime.Message{Test: "web", State: runtime.StateFail, Subject: "FAIL web (1 failure)",
-		Body: "Check_www: connect 127.0.0.1:80: refused"}
-	long := runtime.Message{Test: "web_frontend", State: runtime.StateFail, Subject: "FAIL web_frontend (3 failures)",
-		Body: strings.Repeat("Check_www: connect 127.0.0.1:80: connection refused; ", 12)}
-	// A subject whose test name and state come too late to survive the cut.
+	at := time.Date(2026, 11, 24, 3, 27, 0, 0, time.UTC)
+	fail := func(test, err string) runtime.Message {
+		return runtime.NewMessage("vm", runtime.TestResult{Test: test, Failures: 3, Time: at,
+			Checks: []runtime.CheckResult{{Check: "www", Type: "portconnect", Errors: []string{err}}}},
+			runtime.StateFail, false, runtime.Outage{Since: at.Add(-15 * time.Minute), Failures: 3})
+	}
+	short := fail("web", "connect 127.0.0.1:80: connection refused")
+	long := fail("web_frontend", strings.Repeat("connect 127.0.0.1:80: connection refused; ", 12))
+	// A hook's short form whose test name and state come too late to survive the cut.
 	late := runtime.Message{Test: "db_primary", State: runtime.StateRecovered,
-		Subject: "monsta on " + strings.Repeat("host-with-a-long-name.", 8) + ": RECOVERED db_primary",
-		Body:    "all checks pass"}
-	unicode := runtime.Message{Test: "dns", State: runtime.StateFail, Subject: "FAIL dns (2 failures)",
-		Body: "Prüfung fehlgeschlagen ✗ — 服务器没有回答 " + strings.Repeat("Zeitüberschreitung ✗ ", 6)}
+		Short: "monsta on " + strings.Repeat("host-with-a-long-name.", 8) + ": RECOVERED db_primary"}
+	unicode := fail("dns", "Prüfung fehlgeschlagen ✗ — 服务器没有回答 in 45µs "+strings.Repeat("Zeitüberschreitung ✗ ", 6))
+	const shortText = "FAIL web on vm: www: connect 127.0.0.1:80: connection refused (3 failures since 03:12 UTC)"
 
 	tests := []struct {
 		name      string
 		opts      func(url string) map[string]string
 		msg       runtime.Message
 		wantTo    []string
-		wantText  func(t *testing.T, text string, unicode bool)
+		wantText  func(t *testing.T, text string)
 		wantErr   string
 		permanent bool
 	}{
@@ -83,25 +88,23 @@ func TestClickatellNotify(t *testing.T) {
 			opts: func(u string) map[string]string {
 				return merge(restOpts(u), map[string]string{"recipient": "27999000001 +27999000002", "sender": "27999000999"})
 			},
-			msg: short, wantTo: []string{"27999000001", "+27999000002"},
-			wantText: exactText("FAIL web (1 failure)\nCheck_www: connect 127.0.0.1:80: refused")},
+			msg: short, wantTo: []string{"27999000001", "+27999000002"}, wantText: exactText(shortText)},
 		{name: "http: two recipients",
 			opts: func(u string) map[string]string {
 				return merge(legacyOpts(u), map[string]string{"recipient": "27999000001 27999000002"})
 			},
-			msg: short, wantTo: []string{"27999000001", "27999000002"},
-			wantText: exactText("FAIL web (1 failure)\nCheck_www: connect 127.0.0.1:80: refused")},
+			msg: short, wantTo: []string{"27999000001", "27999000002"}, wantText: exactText(shortText)},
 		{name: "http: one recipient", opts: legacyOpts, msg: short, wantTo: []string{"27999000001"}},
 		{name: "rest: long message cut to one SMS", opts: restOpts, msg: long, wantTo: []string{"27999000001"},
-			wantText: cutText(160, false, "FAIL web_frontend (3 failures)\nCheck_www", "...")},
+			wantText: cutText("FAIL web_frontend: www: connect 127.0.0.1:80", "... (3x since 03:12 UTC)")},
 		{name: "http: long message cut to one SMS", opts: legacyOpts, msg: long, wantTo: []string{"27999000001"},
-			wantText: cutText(160, false, "FAIL web_frontend (3 failures)\nCheck_www", "...")},
-		{name: "rest: test name and state kept when the subject is long", opts: restOpts, msg: late,
-			wantTo: []string{"27999000001"}, wantText: cutText(160, false, "RECOVERED db_primary\nmonsta on host", "...")},
-		{name: "rest: unicode", opts: restOpts, msg: unicode, wantTo: []string{"27999000001"},
-			wantText: cutText(70, true, "FAIL dns (2 failures)\nPrüfung", "…")},
-		{name: "http: unicode", opts: legacyOpts, msg: unicode, wantTo: []string{"27999000001"},
-			wantText: cutText(70, true, "FAIL dns (2 failures)\nPrüfung", "…")},
+			wantText: cutText("FAIL web_frontend: www: connect 127.0.0.1:80", "... (3x since 03:12 UTC)")},
+		{name: "rest: test name and state kept when a hook's text is long", opts: restOpts, msg: late,
+			wantTo: []string{"27999000001"}, wantText: cutText("RECOVERED db_primary: monsta on host", "...")},
+		{name: "rest: non-GSM characters transliterated", opts: restOpts, msg: unicode, wantTo: []string{"27999000001"},
+			wantText: cutText(`FAIL dns: www: Prüfung fehlgeschlagen x - ??????? in 45us Zeitüberschreitung x`, "... (3x since 03:12 UTC)")},
+		{name: "http: non-GSM characters transliterated", opts: legacyOpts, msg: unicode, wantTo: []string{"27999000001"},
+			wantText: cutText(`FAIL dns: www: Prüfung fehlgeschlagen x - ??????? in 45us Zeitüberschreitung x`, "... (3x since 03:12 UTC)")},
 		{name: "rest: wrong api key",
 			opts: func(u string) map[string]string {
 				return merge(restOpts(u), map[string]string{"api_key": "wrong-key-42"})
@@ -150,8 +153,11 @@ func TestClickatellNotify(t *testing.T) {
 					t.Errorf("from = %q, want %q", m.From, raw["sender"])
 				}
 				t.Logf("SMS to %s (unicode %v): %q", m.To, m.Unicode, m.Text)
+				if m.Unicode {
+					t.Errorf("SMS %q went as UCS-2, want GSM-7", m.Text)
+				}
 				if tc.wantText != nil {
-					tc.wantText(t, m.Text, m.Unicode)
+					tc.wantText(t, m.Text)
 				}
 				if !strings.Contains(m.Text, tc.msg.Test) || !strings.Contains(m.Text, string(tc.msg.State)) {
 					t.Errorf("text %q lost the test name or state", m.Text)
@@ -164,27 +170,24 @@ func TestClickatellNotify(t *testing.T) {
 	}
 }
 
-func exactText(want string) func(*testing.T, string, bool) {
-	return func(t *testing.T, text string, unicode bool) {
+func exactText(want string) func(*testing.T, string) {
+	return func(t *testing.T, text string) {
 		t.Helper()
-		if text != want || unicode {
-			t.Errorf("text = %q (unicode %v), want %q in GSM", text, unicode, want)
+		if text != want {
+			t.Errorf("text = %q, want %q", text, want)
 		}
 	}
 }
 
-// cutText wants a text of exactly size characters (within 1 for a two-septet
-// character at the end), starting with prefix and ending with ellip.
-func cutText(size int, wantUnicode bool, prefix, ellip string) func(*testing.T, string, bool) {
-	return func(t *testing.T, text string, unicode bool) {
+// cutText wants a GSM-7 text of 159 or 160 septets (one less when a
+// two-septet character would have crossed the end), starting with prefix
+// and ending with suffix.
+func cutText(prefix, suffix string) func(*testing.T, string) {
+	return func(t *testing.T, text string) {
 		t.Helper()
-		n := len(utf16.Encode([]rune(text)))
-		if !unicode {
-			n = smsLen(text)
-		}
-		if unicode != wantUnicode || n > size || n < size-1 || !strings.HasPrefix(text, prefix) || !strings.HasSuffix(text, ellip) {
-			t.Errorf("text = %q: %d characters, unicode %v; want %d, unicode %v, starting %q, ending %q",
-				text, n, unicode, size, wantUnicode, prefix, ellip)
+		n := gsm7.Septets(text)
+		if n > 160 || n < 159 || !strings.HasPrefix(text, prefix) || !strings.HasSuffix(text, suffix) {
+			t.Errorf("text = %q: %d septets; want 160 GSM-7, starting %q, ending %q", text, n, prefix, suffix)
 		}
 	}
 }
@@ -231,7 +234,7 @@ func TestClickatellTransport(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	msg := runtime.Message{Test: "web", State: runtime.StateFail, Subject: "FAIL web"}
+	msg := runtime.Message{Test: "web", State: runtime.StateFail, Short: "FAIL web"}
 	tests := []struct {
 		name      string
 		raw       map[string]string
@@ -305,27 +308,29 @@ func TestClickatellOptions(t *testing.T) {
 }
 
 func TestSMSText(t *testing.T) {
-	exact := strings.Repeat("x", 160-len("FAIL t\n"))
+	exact := strings.Repeat("x", 160-len("FAIL t: "))
 	for _, tc := range []struct {
-		name     string
-		m        runtime.Message
-		want     string
-		wantUCS2 bool
+		name string
+		m    runtime.Message
+		want string
 	}{
-		{"fits", runtime.Message{Test: "t", State: "FAIL", Subject: "FAIL t", Body: "short"}, "FAIL t\nshort", false},
-		{"exactly 160", runtime.Message{Test: "t", State: "FAIL", Subject: "FAIL t", Body: exact}, "FAIL t\n" + exact, false},
-		{"161 is cut", runtime.Message{Test: "t", State: "FAIL", Subject: "FAIL t", Body: exact + "y"},
-			"FAIL t\n" + exact[:160-len("FAIL t\n")-3] + "...", false},
-		{"extension characters count twice", runtime.Message{Test: "t", State: "OK", Subject: "OK t",
-			Body: strings.Repeat("{", 80)}, "OK t\n" + strings.Repeat("{", (160-5-3)/2) + "...", false},
-		{"ucs-2", runtime.Message{Test: "t", State: "FAIL", Subject: "FAIL t", Body: "✓"}, "FAIL t\n✓", true},
-		{"blanks squeezed", runtime.Message{Test: "t", State: "FAIL", Subject: " FAIL  t ", Body: "Test:   t\n\n  Time:\t1 "},
-			"FAIL t\nTest: t\nTime: 1", false},
-		{"no body", runtime.Message{Test: "t", State: "TEST", Subject: "TEST t"}, "TEST t", false},
+		{"fits", runtime.Message{Test: "t", State: "FAIL", Short: "FAIL t: short"}, "FAIL t: short"},
+		{"exactly 160", runtime.Message{Test: "t", State: "FAIL", Short: "FAIL t: " + exact}, "FAIL t: " + exact},
+		{"161 is cut", runtime.Message{Test: "t", State: "FAIL", Short: "FAIL t: " + exact + "y"},
+			"FAIL t: " + exact[:160-len("FAIL t: ")-3] + "..."},
+		{"extension characters count twice", runtime.Message{Test: "t", State: "OK", Short: "OK t: " + strings.Repeat("{", 80)},
+			"OK t: " + strings.Repeat("{", (160-6-3)/2) + "..."},
+		{"symbol transliterated, not UCS-2", runtime.Message{Test: "t", State: "FAIL", Short: "FAIL t: ✓ in 45µs"}, "FAIL t: v in 45us"},
+		{"line breaks folded", runtime.Message{Test: "t", State: "FAIL", Short: " FAIL  t:\nTest:   t\n\n  Time:\t1 "},
+			"FAIL t: Test: t Time: 1"},
+		{"only a long form (Lua monsta.notify)", runtime.Message{Test: "t", State: "TEST", Long: "TEST t\nhello"}, "TEST t hello"},
 	} {
-		got, ucs2 := smsText(tc.m)
-		if got != tc.want || ucs2 != tc.wantUCS2 {
-			t.Errorf("%s: smsText() = %q, %v; want %q, %v", tc.name, got, ucs2, tc.want, tc.wantUCS2)
+		got := smsText(tc.m)
+		if got != tc.want {
+			t.Errorf("%s: smsText() = %q; want %q", tc.name, got, tc.want)
+		}
+		if n := gsm7.Septets(got); n < 0 || n > 160 {
+			t.Errorf("%s: smsText() = %q: %d septets", tc.name, got, n)
 		}
 	}
 }
@@ -347,11 +352,149 @@ func BenchmarkClickatellNotify(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := runtime.Message{Test: "web", State: runtime.StateFail, Subject: "FAIL web", Body: strings.Repeat("down ", 50)}
+	m := runtime.Message{Test: "web", State: runtime.StateFail, Short: "FAIL web: " + strings.Repeat("down ", 50)}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		if err := n.Notify(context.Background(), m); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestClickatellClassification checks the documented error codes: the
+// legacy API's ERR 113, 001 and 105 and the REST API's errorCode 100 are
+// permanent; HTTP 503, ERR 901 and REST 19 are retried.
+func TestClickatellClassification(t *testing.T) {
+	msg := runtime.Message{Test: "web", State: runtime.StateFail, Short: "FAIL web: www: refused"}
+	tests := []struct {
+		name      string
+		opts      func(string) map[string]string
+		answer    clickatellfake.Answer
+		permanent bool
+	}{
+		{"legacy 113 max parts", legacyOpts, clickatellfake.Answer{Body: "ERR: 113, Max message parts exceeded"}, true},
+		{"legacy 001 authentication", legacyOpts, clickatellfake.Answer{Body: "ERR: 001, Authentication failed"}, true},
+		{"legacy 105 destination", legacyOpts, clickatellfake.Answer{Body: "ERR: 105, Invalid destination address"}, true},
+		{"legacy 114 cannot route", legacyOpts, clickatellfake.Answer{Body: "ERR: 114, Cannot route message"}, true},
+		{"legacy 301 no credit", legacyOpts, clickatellfake.Answer{Body: "ERR: 301, No credit left"}, false},
+		{"legacy 901 internal", legacyOpts, clickatellfake.Answer{Body: "ERR: 901, Internal error - please retry"}, false},
+		{"legacy 503", legacyOpts, clickatellfake.Answer{Status: 503, Body: "try later"}, false},
+		{"rest 503", restOpts, clickatellfake.Answer{Status: 503, Body: "try later"}, false},
+		{"rest 429", restOpts, clickatellfake.Answer{Status: 429, Body: "slow down"}, false},
+		{"rest 100 max parts", restOpts, clickatellfake.Answer{Status: 400,
+			Body: `{"messages":[],"errorCode":100,"error":"Maximum message parts exceeded"}`}, true},
+		{"rest 19 retry", restOpts, clickatellfake.Answer{Status: 503,
+			Body: `{"messages":[],"errorCode":19,"error":"Internal error, please retry"}`}, false},
+		{"rest 43 rate limit", restOpts, clickatellfake.Answer{Status: 400,
+			Body: `{"messages":[],"errorCode":43,"error":"Rate limit"}`}, false},
+		{"rest 26 opted out", restOpts, clickatellfake.Answer{Status: 202,
+			Body: `{"messages":[{"apiMessageId":null,"accepted":false,"to":"27999000001","errorCode":26,"error":"Recipient opted out"}]}`}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			fake := clickatellfake.Start(testAccount)
+			defer fake.Close()
+			fake.Script(tc.answer)
+			n, err := newClickatellForTest(t, tc.opts(fake.URL))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = withGuard(t, func() error { return n.Notify(context.Background(), msg) })
+			var pe *runtime.PermanentError
+			if err == nil || errors.As(err, &pe) != tc.permanent {
+				t.Errorf("Notify() = %v, want an error with permanent = %v", err, tc.permanent)
+			}
+		})
+	}
+}
+
+// TestClickatellDispatchNeverBlocks queues SMS behind a permanent failure
+// and behind a 503 through the real dispatcher and outbox: the permanent
+// one is set aside at once and the next is delivered without waiting for a
+// retry (the retry wait is an hour, so waiting would hang the test); the
+// 503 is retried and delivered, in order.
+func TestClickatellDispatchNeverBlocks(t *testing.T) {
+	fake := clickatellfake.Start(testAccount)
+	defer fake.Close()
+	n, err := newClickatellForTest(t, legacyOpts(fake.URL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := &runtime.NotificationSpec{Name: "sms_bob", Notifier: n, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "sms_clickatell"}}
+	box := &memOutbox{failed: map[string]string{}}
+	fake.Script(clickatellfake.Answer{Body: "ERR: 113, Max message parts exceeded"},
+		clickatellfake.Answer{Body: "ERR: 001, Authentication failed"},
+		clickatellfake.Answer{Body: "ERR: 105, Invalid destination address"})
+	d := runtime.NewDispatcher(map[string]*runtime.NotificationSpec{"sms_bob": spec},
+		runtime.DispatcherOptions{Outbox: box, Retry: runtime.RetryPolicy{First: time.Hour, Max: time.Hour, MaxAge: 48 * time.Hour}})
+	now := time.Now()
+	for _, test := range []string{"a", "b", "c", "d"} {
+		if err := d.Enqueue("sms_bob", runtime.Message{Test: test, State: runtime.StateFail, Time: now, Short: "FAIL " + test + ": x: down"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return len(fake.Messages()) == 1 })
+	if got := fake.Messages()[0].Text; got != "FAIL d: x: down" {
+		t.Errorf("delivered %q, want the fourth message", got)
+	}
+	box.mu.Lock()
+	if len(box.failed) != 3 || !strings.Contains(box.failed["1"], "ERR: 113") || !strings.Contains(box.failed["2"], "ERR: 001") ||
+		!strings.Contains(box.failed["3"], "ERR: 105") {
+		t.Errorf("failed/ = %v, want messages 1-3 with their reasons", box.failed)
+	}
+	box.mu.Unlock()
+	d.Stop()
+
+	// A 503 is temporary: retried, and the next message waits behind it.
+	fake2 := clickatellfake.Start(testAccount)
+	defer fake2.Close()
+	n2, _ := newClickatellForTest(t, legacyOpts(fake2.URL))
+	spec2 := &runtime.NotificationSpec{Name: "sms_bob", Notifier: n2, Desc: spec.Desc}
+	fake2.Script(clickatellfake.Answer{Status: 503, Body: "maintenance"}, clickatellfake.Answer{Status: 503, Body: "maintenance"})
+	d2 := runtime.NewDispatcher(map[string]*runtime.NotificationSpec{"sms_bob": spec2},
+		runtime.DispatcherOptions{Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
+	defer d2.Stop()
+	for _, test := range []string{"e", "f"} {
+		if err := d2.Enqueue("sms_bob", runtime.Message{Test: test, State: runtime.StateFail, Time: now, Short: "FAIL " + test + ": x: down"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, func() bool { return len(fake2.Messages()) == 2 })
+	if m := fake2.Messages(); m[0].Text != "FAIL e: x: down" || m[1].Text != "FAIL f: x: down" || fake2.Requests() != 4 {
+		t.Errorf("after two 503s: %d requests, delivered %+v; want e then f in 4 requests", fake2.Requests(), m)
+	}
+}
+
+// memOutbox is a runtime.Outbox in memory that records failed messages.
+type memOutbox struct {
+	mu     sync.Mutex
+	n      int
+	failed map[string]string // id → reason
+}
+
+func (o *memOutbox) Put(string, runtime.Message) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.n++
+	return strconv.Itoa(o.n), nil
+}
+func (o *memOutbox) Delete(string, string) error { return nil }
+func (o *memOutbox) Fail(_, id, reason string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.failed[id] = reason
+	return nil
+}
+
+// waitFor polls cond until it holds, failing the test after 10 s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -31,13 +31,13 @@ func newTestNotifier(t *testing.T, d runtime.Descriptor, raw map[string]string) 
 func TestLogNotifier(t *testing.T) {
 	msg := runtime.Message{
 		Test: "web", State: runtime.StateFail, Failures: 2, Time: time.Now(),
-		Subject: "FAIL web", Body: "connect 127.0.0.1:80: connection refused",
+		Short: "FAIL web: www: connect 127.0.0.1:80: connection refused (2 failures since 03:12 UTC)",
+		Long:  "Test:     web\nState:    FAIL\n",
 	}
 	tests := []struct {
 		recipient string
 		wantLevel string
 	}{
-		{"debug", "DEBUG"},
 		{"info", "INFO"},
 		{"warn", "WARN"},
 		{"error", "ERROR"},
@@ -46,7 +46,7 @@ func TestLogNotifier(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.recipient, func(t *testing.T) {
 			var buf bytes.Buffer
-			logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			n, err := newTestNotifier(t, logDescriptor(Env{Logger: logger}), map[string]string{"recipient": tt.recipient})
 			if err != nil {
 				t.Fatalf("NewNotifier() error = %v", err)
@@ -54,13 +54,16 @@ func TestLogNotifier(t *testing.T) {
 			if err := n.Notify(context.Background(), msg); err != nil {
 				t.Fatalf("Notify() error = %v", err)
 			}
+			if n := strings.Count(buf.String(), "\n"); n != 1 {
+				t.Errorf("log has %d lines, want 1:\n%s", n, buf.String())
+			}
 			var got map[string]any
 			if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
 				t.Fatalf("log output %q: %v", buf.String(), err)
 			}
 			want := map[string]any{
 				"level": tt.wantLevel, "msg": "notification", "test": "web", "state": "FAIL",
-				"failures": float64(2), "subject": "FAIL web", "body": "connect 127.0.0.1:80: connection refused",
+				"short": msg.Short,
 			}
 			for k, v := range want {
 				if got[k] != v {
@@ -87,5 +90,23 @@ func TestLogNotifierNilLogger(t *testing.T) {
 	}
 	if err := n.Notify(context.Background(), runtime.Message{Test: "x", State: runtime.StateTest}); err != nil {
 		t.Errorf("Notify() with no logger error = %v, want nil", err)
+	}
+}
+
+func TestLogNotifierLongFormAtDebug(t *testing.T) {
+	var buf bytes.Buffer
+	logger := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	n, err := newTestNotifier(t, logDescriptor(Env{Logger: logger}), map[string]string{"recipient": "warn"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := runtime.Message{Test: "web", State: runtime.StateFail, Short: "FAIL web: www: refused (1 failure)", Long: "Test: web\nState: FAIL\n"}
+	if err := n.Notify(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "level=WARN") || !strings.Contains(lines[0], `short="FAIL web: www: refused (1 failure)"`) ||
+		!strings.Contains(lines[1], "level=DEBUG") || !strings.Contains(lines[1], `long="Test: web\nState: FAIL\n"`) {
+		t.Errorf("log =\n%s\nwant the short form at WARN, then the long form at DEBUG", buf.String())
 	}
 }

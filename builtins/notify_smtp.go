@@ -26,7 +26,8 @@ func smtpNotifierDescriptor() runtime.Descriptor {
 		Description: "send the notification as an e-mail through an SMTP server",
 		Help: "The message is plain UTF-8 text marked Auto-Submitted: auto-generated. With username set " +
 			"it logs in with AUTH PLAIN, which needs starttls or ssl. A recipient or login the server " +
-			"refuses with 5xx is not retried. --lint connects, says EHLO, STARTTLS and AUTH, then QUIT.",
+			"refuses with 5xx is not retried; 4xx is. --lint connects, says EHLO, STARTTLS and AUTH, then MAIL FROM " +
+			"and RCPT TO for each recipient, and QUIT without DATA: nothing is sent.",
 		Options: append([]runtime.Option{
 			{Name: "host", Default: "127.0.0.1", Help: "Host name or address of the SMTP server."},
 			{Name: "port", Default: "25", Parse: runtime.Port, Help: "TCP port of the SMTP server."},
@@ -101,10 +102,18 @@ func (n *SMTPNotifier) Notify(ctx context.Context, m runtime.Message) error {
 }
 
 // Verify implements runtime.Verifier: connect, EHLO, STARTTLS and AUTH as
-// configured, then QUIT.
+// configured, MAIL FROM and RCPT TO for every recipient, then RSET and
+// QUIT; never DATA, so nothing is sent.
 func (n *SMTPNotifier) Verify(ctx context.Context) error {
 	s, err := smtpOpen(ctx, &n.params)
 	if err == nil {
+		err = s.envelope(n.sender, n.recipients)
+		if err == nil {
+			err = s.c.Reset()
+			if err != nil {
+				err = fmt.Errorf("RSET: %w", s.cause(err))
+			}
+		}
 		s.quit()
 	}
 	return n.classify(err)
@@ -134,7 +143,7 @@ func (n *SMTPNotifier) compose(m runtime.Message) ([]byte, error) {
 		to[i] = (&mail.Address{Address: r}).String()
 	}
 	h("To", strings.Join(to, ", "))
-	h("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Subject)))
+	h("Subject", mime.QEncoding.Encode("utf-8", oneLine(m.Short)))
 	h("Date", date.Format(time.RFC1123Z))
 	h("Message-ID", fmt.Sprintf("<%s.monsta@%s>", hex.EncodeToString(id), n.hostname))
 	h("Auto-Submitted", "auto-generated")
@@ -143,7 +152,7 @@ func (n *SMTPNotifier) compose(m runtime.Message) ([]byte, error) {
 	h("Content-Transfer-Encoding", "quoted-printable")
 	b.WriteString("\r\n")
 	qp := quotedprintable.NewWriter(&b)
-	if _, err := qp.Write([]byte(m.Body)); err != nil {
+	if _, err := qp.Write([]byte(m.Long)); err != nil {
 		return nil, fmt.Errorf("encode body: %w", err)
 	}
 	if err := qp.Close(); err != nil {

@@ -53,7 +53,7 @@ func TestSMTPNotifierDelivers(t *testing.T) {
 	when := time.Date(2026, 11, 24, 7, 30, 0, 0, time.UTC)
 	body := strings.Repeat("long line ", 12) + "\nsecond line: Prüfung fehlgeschlagen\n.\nlast\n"
 	msg := runtime.Message{Test: "www", State: runtime.StateFail, Failures: 2, Time: when,
-		Subject: "FAIL: www — Prüfung", Body: body}
+		Short: "FAIL: www — Prüfung", Long: body}
 	err := guarded(t, func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -95,8 +95,8 @@ func TestSMTPNotifierDelivers(t *testing.T) {
 			t.Errorf("header %s = %q, want %q", k, v, want)
 		}
 	}
-	if subj != msg.Subject {
-		t.Errorf("Subject decodes to %q, want %q", subj, msg.Subject)
+	if subj != msg.Short {
+		t.Errorf("Subject decodes to %q, want %q", subj, msg.Short)
 	}
 	if raw := m.Header.Get("Subject"); !strings.HasPrefix(raw, "=?utf-8?") {
 		t.Errorf("raw Subject = %q, want an encoded word", raw)
@@ -127,7 +127,8 @@ func TestSMTPNotifierFailures(t *testing.T) {
 		verifyErr string // Verify's error; "" passes
 	}{
 		{name: "recipient rejected", opts: map[string]string{"port": tlsPort, "recipient": "nobody@monsta.test"},
-			wantErr: "RCPT TO <nobody@monsta.test>: 550 5.1.1", permanent: true},
+			wantErr: "RCPT TO <nobody@monsta.test>: 550 5.1.1", permanent: true,
+			verifyErr: "RCPT TO <nobody@monsta.test>: 550 5.1.1"},
 		{name: "wrong password", opts: map[string]string{"port": tlsPort, "password": "wrong"},
 			wantErr: "AUTH PLAIN as monsta: 535 5.7.8 Authentication failed", permanent: true,
 			verifyErr: "AUTH PLAIN as monsta: 535 5.7.8"},
@@ -149,7 +150,7 @@ func TestSMTPNotifierFailures(t *testing.T) {
 			err := guarded(t, func() error {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				return n.Notify(ctx, runtime.Message{Subject: "s", Body: "b"})
+				return n.Notify(ctx, runtime.Message{Short: "s", Long: "b"})
 			})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("Notify() error = %v, want one containing %q", err, tt.wantErr)
@@ -176,6 +177,8 @@ func TestSMTPNotifierFailures(t *testing.T) {
 	}
 }
 
+// TestSMTPNotifierVerifySendsNothing: Verify tries MAIL FROM and RCPT TO
+// but never DATA.
 func TestSMTPNotifierVerifySendsNothing(t *testing.T) {
 	fake := startFakeSMTP(t, fakeSMTPConfig{starttls: true, users: map[string]string{"monsta": "s3cret"}})
 	host, port := fake.hostPort(t)
@@ -190,8 +193,14 @@ func TestSMTPNotifierVerifySendsNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Verify() error = %v", err)
 	}
-	if msgs := fake.messages(); len(msgs) != 0 {
-		t.Errorf("Verify() started %d transactions, want none", len(msgs))
+	msgs := fake.Messages()
+	if len(msgs) != 1 || strings.Join(msgs[0].To, " ") != "alice@monsta.test" {
+		t.Errorf("Verify() made transactions %+v, want one envelope to alice@monsta.test", msgs)
+	}
+	for _, m := range msgs {
+		if m.Data != nil {
+			t.Errorf("Verify() sent DATA: %q", m.Data)
+		}
 	}
 }
 

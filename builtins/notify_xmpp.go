@@ -101,12 +101,12 @@ func newXMPPNotifier(o *runtime.Options) (runtime.Notifier, error) {
 	return n, nil
 }
 
-// Notify implements runtime.Notifier: it sends Subject and Body as one chat
-// message to each recipient.
+// Notify implements runtime.Notifier: it sends the short form as the first
+// line and the long form below it as one chat message to each recipient.
 func (n *XMPP) Notify(ctx context.Context, m runtime.Message) error {
-	text := m.Subject
-	if m.Body != "" {
-		text += "\n\n" + m.Body
+	text := m.Short
+	if m.Long != "" {
+		text += "\n\n" + m.Long
 	}
 	return n.session(ctx, text, true)
 }

@@ -178,7 +178,7 @@ func withGuard(t *testing.T, f func() error) error {
 func TestXMPPNotify(t *testing.T) {
 	cert := newXMPPCert(t)
 	msg := runtime.Message{Test: "web", State: runtime.StateFail,
-		Subject: "FAIL web (2 failures)", Body: "Check_www: connect 127.0.0.1:80: refused"}
+		Short: "FAIL web (2 failures)", Long: "Check_www: connect 127.0.0.1:80: refused"}
 	const password = "s3cret-pw"
 
 	tests := []struct {
@@ -252,8 +252,8 @@ func TestXMPPNotify(t *testing.T) {
 			var to []string
 			for _, m := range got {
 				to = append(to, m.To.String())
-				if m.Body != msg.Subject+"\n\n"+msg.Body || m.Type != stanza.ChatMessage {
-					t.Errorf("message to %s = %q (type %s), want %q chat", m.To, m.Body, m.Type, msg.Subject+"\n\n"+msg.Body)
+				if m.Body != msg.Short+"\n\n"+msg.Long || m.Type != stanza.ChatMessage {
+					t.Errorf("message to %s = %q (type %s), want %q chat", m.To, m.Body, m.Type, msg.Short+"\n\n"+msg.Long)
 				}
 			}
 			if strings.Join(to, " ") != strings.Join(tc.wantMsgs, " ") {
@@ -303,7 +303,7 @@ func TestXMPPSilentPeer(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
-	err = withGuard(t, func() error { return n.Notify(ctx, runtime.Message{Subject: "x"}) })
+	err = withGuard(t, func() error { return n.Notify(ctx, runtime.Message{Short: "x"}) })
 	if !runtime.IsTimeout(err) || !strings.Contains(err.Error(), "xmpp "+addr+": open stream: ") {
 		t.Errorf("Notify() error = %v, want a timeout while opening the stream", err)
 	}
@@ -351,7 +351,7 @@ func TestXMPPDiscovery(t *testing.T) {
 	}}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := withGuard(t, func() error { return n.Notify(ctx, runtime.Message{Subject: "TEST web"}) }); err != nil {
+	if err := withGuard(t, func() error { return n.Notify(ctx, runtime.Message{Short: "TEST web"}) }); err != nil {
 		t.Fatalf("Notify() error = %v", err)
 	}
 	if msgs, _ := f.got(); len(msgs) != 1 || msgs[0].Body != "TEST web" {
@@ -396,7 +396,7 @@ func TestXMPPCancel(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
-	err = withGuard(t, func() error { return n.Notify(ctx, runtime.Message{Subject: "x"}) })
+	err = withGuard(t, func() error { return n.Notify(ctx, runtime.Message{Short: "x"}) })
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Notify() error = %v, want context.Canceled", err)
 	}
@@ -421,7 +421,7 @@ func BenchmarkXMPPNotify(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m := runtime.Message{Test: "web", State: runtime.StateFail, Subject: "FAIL web", Body: "down"}
+	m := runtime.Message{Test: "web", State: runtime.StateFail, Short: "FAIL web", Long: "down"}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

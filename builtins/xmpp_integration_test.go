@@ -35,7 +35,7 @@ func waitBody(t *testing.T, bodies <-chan string, want string) {
 
 func itMessage(name string) runtime.Message {
 	return runtime.Message{Test: name, State: runtime.StateFail, Failures: 1, Time: time.Now(),
-		Subject: "FAIL " + name, Body: "Check_x: connect 127.0.0.1:9: connection refused"}
+		Short: "FAIL " + name, Long: "Check_x: connect 127.0.0.1:9: connection refused"}
 }
 
 func notifyIT(t *testing.T, raw map[string]string, m runtime.Message) error {

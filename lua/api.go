@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -349,7 +349,7 @@ func optionString(v glua.LValue) string {
 	return v.String()
 }
 
-// notify lua monsta.notify(name, {subject=, body=, test=, state=}) returns
+// notify lua monsta.notify(name, {short=, long=, test=, state=}) returns
 // (true) or (nil, err): it sends through the configured
 // [Notification_name] section.
 func (s *state) notify(L *glua.LState) int {
@@ -361,24 +361,18 @@ func (s *state) notify(L *glua.LState) int {
 		L.Push(glua.LString("monsta.notify: no notifications configured"))
 		return 2
 	}
-	m := runtime.Message{
-		Test:    t.RawGetString("test").String(),
-		State:   runtime.StateFail,
-		Time:    time.Now(),
-		Subject: t.RawGetString("subject").String(),
-		Body:    t.RawGetString("body").String(),
+	str := func(keys ...string) string {
+		for _, k := range keys {
+			if v, ok := t.RawGetString(k).(glua.LString); ok {
+				return string(v)
+			}
+		}
+		return ""
 	}
-	if m.Test == "nil" {
-		m.Test = ""
-	}
+	m := runtime.Message{Test: str("test"), State: runtime.StateFail, Time: time.Now(),
+		Short: str("short", "subject"), Long: str("long", "body")}
 	if st, ok := t.RawGetString("state").(glua.LString); ok {
 		m.State = runtime.State(strings.ToUpper(string(st)))
-	}
-	if m.Subject == "nil" {
-		m.Subject = ""
-	}
-	if m.Body == "nil" {
-		m.Body = ""
 	}
 	ctx := s.ctx()
 	depth, _ := ctx.Value(depthKey{}).(int)
@@ -469,12 +463,16 @@ func (e *Engine) libProto(name string) (*glua.FunctionProto, error) {
 	v, _ := e.libs.LoadOrStore(rel, &libProto{})
 	lp := v.(*libProto)
 	lp.once.Do(func() {
-		src, err := os.ReadFile(filepath.Join(e.cfg.LibDir, rel))
-		if err != nil {
+		display := filepath.Join(filepath.Base(e.cfg.LibDir), rel)
+		src, err := config.ReadFile(filepath.Join(e.cfg.LibDir, rel), e.cfg.MaxFileSize)
+		if errors.Is(err, fs.ErrNotExist) {
 			lp.err = fmt.Errorf("not found in %s", e.cfg.LibDir)
 			return
 		}
-		display := filepath.Join(filepath.Base(e.cfg.LibDir), rel)
+		if err != nil {
+			lp.err = fmt.Errorf("%s: %w", display, err)
+			return
+		}
 		lp.proto, err = compile(src, display)
 		if err != nil {
 			lp.err = syntaxError(display, src, err)

@@ -172,13 +172,13 @@ url = ` + hooks.URL + `/pager
 		t.Errorf("port_wrap result = %+v, want ok with stats wrapped=1", r.Checks[1])
 	}
 	p := next()
-	if p.Path != "/chat" || p.Channel != "#ops" || !strings.Contains(p.Text, "*[monsta] FAIL web (1 failure) on test*") ||
+	if p.Path != "/chat" || p.Channel != "#ops" || !strings.Contains(p.Text, "*[monsta] FAIL web on test: api: ") ||
 		!strings.Contains(p.Text, `status is "down", want "ok"`) {
 		t.Errorf("failure 1 posted %+v", p)
 	}
 	// Failure 2 would page the pager too, but the hook drops it.
 	run("web", false, 2)
-	if p := next(); p.Path != "/chat" || !strings.Contains(p.Text, "FAIL web (2 failures)") {
+	if p := next(); p.Path != "/chat" || !strings.Contains(p.Text, "(2 failures since ") {
 		t.Errorf("failure 2 posted %+v", p)
 	}
 	// The quiet test's failure is suppressed.

@@ -199,7 +199,7 @@ func TestExampleWebhook(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer srv.Close()
-	msg := runtime.Message{Test: "web", State: runtime.StateFail, Subject: "web is down", Body: "www: refused"}
+	msg := runtime.Message{Test: "web", State: runtime.StateFail, Short: "web is down", Long: "www: refused"}
 	n := fx.notifier(t, "webhook", map[string]string{"recipient": "#ops", "url": srv.URL + "/hooks/x"})
 	if err := n.Notify(context.Background(), msg); err != nil {
 		t.Fatalf("Notify() error = %v", err)
@@ -238,15 +238,15 @@ func TestExampleRunbook(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ev := &runtime.NotifyEvent{Level: tt.level, Notifications: []string{"ops"},
-				Message: runtime.Message{Test: tt.test, State: tt.state, Time: tt.at, Subject: "s", Body: "b"}}
+				Message: runtime.Message{Test: tt.test, State: tt.state, Time: tt.at, Short: "s", Long: "b"}}
 			if err := h.BeforeNotify(context.Background(), ev); err != nil {
 				t.Fatalf("BeforeNotify() error = %v", err)
 			}
 			if ev.Suppress != tt.suppress {
 				t.Errorf("Suppress = %v, want %v", ev.Suppress, tt.suppress)
 			}
-			if want := "b\n\nRunbook: https://wiki.example.org/runbooks/" + tt.test; ev.Message.Body != want {
-				t.Errorf("Body = %q, want %q", ev.Message.Body, want)
+			if want := "b\n\nRunbook: https://wiki.example.org/runbooks/" + tt.test; ev.Message.Long != want {
+				t.Errorf("Body = %q, want %q", ev.Message.Long, want)
 			}
 		})
 	}

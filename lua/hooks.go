@@ -43,8 +43,10 @@ func hookCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 }
 
 // BeforeNotify implements runtime.Hooks. Each on_notify hook gets an event
-// table {test, state, failures, time, level, subject, body, checks,
-// notifications, suppress}; it may edit subject, body and notifications,
+// table {test, state, host, failures, time, since, duration, reminder,
+// level, short, long, checks, notifications, suppress} (subject and body
+// are the old names of short and long); it may edit short, long and
+// notifications,
 // and suppress the notification by returning false or setting suppress.
 // Errors of all hooks are joined; the event keeps the edits of the hooks
 // that succeeded.
@@ -63,7 +65,7 @@ func (h *hooks) BeforeNotify(ctx context.Context, ev *runtime.NotifyEvent) error
 
 func (f *file) beforeNotify(ctx context.Context, ev *runtime.NotifyEvent) error {
 	for i := 0; i < f.nNotify && !ev.Suppress; i++ {
-		s, err := f.get()
+		s, err := f.get(ctx)
 		if err != nil {
 			return err
 		}
@@ -94,11 +96,18 @@ func (f *file) beforeNotify(ctx context.Context, ev *runtime.NotifyEvent) error 
 
 // readEvent copies the editable fields of t back into ev.
 func readEvent(t *glua.LTable, ev *runtime.NotifyEvent) error {
-	if v, ok := t.RawGetString("subject").(glua.LString); ok {
-		ev.Message.Subject = string(v)
+	// short and long, or their old names subject and body: whichever
+	// the hook changed.
+	short, long := ev.Message.Short, ev.Message.Long
+	for _, k := range []string{"subject", "short"} {
+		if v, ok := t.RawGetString(k).(glua.LString); ok && string(v) != short {
+			ev.Message.Short = string(v)
+		}
 	}
-	if v, ok := t.RawGetString("body").(glua.LString); ok {
-		ev.Message.Body = string(v)
+	for _, k := range []string{"body", "long"} {
+		if v, ok := t.RawGetString(k).(glua.LString); ok && string(v) != long {
+			ev.Message.Long = string(v)
+		}
 	}
 	ev.Suppress = ev.Suppress || glua.LVAsBool(t.RawGetString("suppress"))
 	switch v := t.RawGetString("notifications").(type) {
@@ -133,7 +142,7 @@ func (h *hooks) AfterResult(ctx context.Context, r runtime.TestResult) {
 }
 
 func (f *file) afterResult(ctx context.Context, i int, r runtime.TestResult) error {
-	s, err := f.get()
+	s, err := f.get(ctx)
 	if err != nil {
 		return err
 	}

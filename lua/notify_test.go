@@ -56,7 +56,7 @@ type recordSender struct {
 func (r *recordSender) Send(ctx context.Context, name string, m runtime.Message) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.sent = append(r.sent, name+": "+m.Subject+" | "+m.Body)
+	r.sent = append(r.sent, name+": "+m.Short+" | "+m.Long)
 	return nil
 }
 
@@ -74,8 +74,8 @@ func TestLuaNotifier(t *testing.T) {
 	fx.e.SetSender(rec)
 	n := fx.notifier(t, "collect", map[string]string{"recipient": "bob"})
 	at := time.Unix(1700000000, 0)
-	msg := runtime.Message{Test: "web", State: runtime.StateFail, Failures: 2, Time: at, Subject: "web failed",
-		Body: "b", Checks: []runtime.CheckResult{{Check: "www", Type: "portconnect", Errors: []string{"refused"}}}}
+	msg := runtime.Message{Test: "web", State: runtime.StateFail, Failures: 2, Time: at, Short: "web failed",
+		Long: "b", Checks: []runtime.CheckResult{{Check: "www", Type: "portconnect", Errors: []string{"refused"}}}}
 	if err := n.Notify(context.Background(), msg); err != nil {
 		t.Fatalf("Notify() error = %v", err)
 	}
@@ -87,7 +87,7 @@ func TestLuaNotifier(t *testing.T) {
 		{"raise", "conf.d/n.lua:8: cannot deliver"},
 		{"refuse", "refused for bob"},
 	} {
-		msg.Subject = tt.subject
+		msg.Short = tt.subject
 		if err := n.Notify(context.Background(), msg); err == nil || err.Error() != tt.err {
 			t.Errorf("Notify(%s) error = %v, want %q", tt.subject, err, tt.err)
 		}
@@ -114,17 +114,17 @@ func TestHooks(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.test, func(t *testing.T) {
 			ev := &runtime.NotifyEvent{Level: 2, Notifications: []string{"mail", "sms"},
-				Message: runtime.Message{Test: tt.test, State: runtime.StateFail, Subject: "web failed", Body: "b"}}
+				Message: runtime.Message{Test: tt.test, State: runtime.StateFail, Short: "web failed", Long: "b"}}
 			err := h.BeforeNotify(context.Background(), ev)
 			if (err == nil) != (tt.err == "") || err != nil && err.Error() != tt.err {
 				t.Fatalf("BeforeNotify() error = %v, want %q", err, tt.err)
 			}
-			if ev.Suppress != tt.suppress || ev.Message.Subject != tt.subject || !reflect.DeepEqual(ev.Notifications, tt.names) {
+			if ev.Suppress != tt.suppress || ev.Message.Short != tt.subject || !reflect.DeepEqual(ev.Notifications, tt.names) {
 				t.Errorf("event = suppress %v, subject %q, names %q; want %v, %q, %q",
-					ev.Suppress, ev.Message.Subject, ev.Notifications, tt.suppress, tt.subject, tt.names)
+					ev.Suppress, ev.Message.Short, ev.Notifications, tt.suppress, tt.subject, tt.names)
 			}
-			if tt.subject != "web failed" && ev.Message.Body != "b\nrunbook" {
-				t.Errorf("body = %q, want b\\nrunbook", ev.Message.Body)
+			if tt.subject != "web failed" && ev.Message.Long != "b\nrunbook" {
+				t.Errorf("body = %q, want b\\nrunbook", ev.Message.Long)
 			}
 		})
 	}
@@ -138,8 +138,8 @@ func TestHooks(t *testing.T) {
 func TestNoHooks(t *testing.T) {
 	var nilEngine *Engine
 	for _, h := range []runtime.Hooks{nilEngine.Hooks(), load(t, readTestdata(t, "checks.lua"), Config{}, nil).e.Hooks()} {
-		ev := &runtime.NotifyEvent{Notifications: []string{"a"}, Message: runtime.Message{Subject: "s"}}
-		if err := h.BeforeNotify(context.Background(), ev); err != nil || ev.Suppress || ev.Message.Subject != "s" {
+		ev := &runtime.NotifyEvent{Notifications: []string{"a"}, Message: runtime.Message{Short: "s"}}
+		if err := h.BeforeNotify(context.Background(), ev); err != nil || ev.Suppress || ev.Message.Short != "s" {
 			t.Errorf("BeforeNotify() = %v, event %+v; want no change", err, ev)
 		}
 		h.AfterResult(context.Background(), runtime.TestResult{})
@@ -185,7 +185,7 @@ func TestNotifyLoopIsBounded(t *testing.T) {
 	}))
 	done := make(chan error, 1)
 	go func() {
-		done <- n.Notify(context.Background(), runtime.Message{Subject: "loop", Checks: []runtime.CheckResult{{Errors: []string{"e"}}}})
+		done <- n.Notify(context.Background(), runtime.Message{Short: "loop", Checks: []runtime.CheckResult{{Errors: []string{"e"}}}})
 	}()
 	select {
 	case err := <-done:

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -23,9 +24,21 @@ type Notifier interface {
 }
 
 // Verifier is implemented by notifiers that can try their login without
-// sending anything; --lint calls it.
+// sending anything; --lint calls it. A notifier that has no way to check
+// without sending returns an error wrapping ErrCannotVerify.
 type Verifier interface {
 	Verify(ctx context.Context) error
+}
+
+// ErrCannotVerify says a notifier cannot check its settings without
+// sending a message; --lint reports it without failing.
+var ErrCannotVerify = errors.New("cannot verify without sending")
+
+// SelfLogging is implemented by notifiers whose delivery is itself a log
+// entry (the log notifier); the dispatcher logs their sends at debug only,
+// so that one notification is one line in the log.
+type SelfLogging interface {
+	LogsDelivery()
 }
 
 // PermanentError marks a notifier failure that retrying cannot fix
@@ -72,19 +85,6 @@ type TestResult struct {
 	Failures int // consecutive failures after this run
 	Time     time.Time
 	Checks   []CheckResult
-}
-
-// Message is one notification about a test. Subject and Body are rendered by
-// the runtime (and may be rewritten by hooks); the structured fields are there
-// for notifiers that format their own text.
-type Message struct {
-	Test     string
-	State    State
-	Failures int
-	Time     time.Time
-	Checks   []CheckResult
-	Subject  string
-	Body     string
 }
 
 // NotifyEvent is a notification about to be dispatched to the named

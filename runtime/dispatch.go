@@ -191,7 +191,11 @@ func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, q *queue, i
 		}
 		if err == nil {
 			q.sent.Add(1)
-			log.Info("notification sent", "test", m.Test, "state", m.State, "failures", m.Failures, "attempts", attempt)
+			level := slog.LevelInfo
+			if _, quiet := spec.Notifier.(SelfLogging); quiet {
+				level = slog.LevelDebug
+			}
+			log.Log(d.ctx, level, "notification sent", "test", m.Test, "state", m.State, "failures", m.Failures, "attempts", attempt)
 			d.settle(log, name, it, "")
 			return true
 		}

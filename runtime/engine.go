@@ -352,7 +352,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	// streak to the state file, and only then is the result logged. A kill
 	// at any point loses no page (at worst one is sent twice).
 	if send {
-		names := e.notify(ctx, r, dec)
+		names := e.notify(ctx, t, r, dec)
 		t.mu.Lock()
 		t.streak.sent(dec, names, now)
 		t.mu.Unlock()
@@ -447,12 +447,14 @@ func (e *Engine) logResult(t *testRunner, r TestResult, recovered bool) {
 
 // notify runs the hooks and queues the message; it returns the names it
 // was queued for.
-func (e *Engine) notify(ctx context.Context, r TestResult, dec Decision) []string {
-	ev := &NotifyEvent{Message: NewMessage(e.host, r, dec.State), Level: dec.Level, Notifications: dec.Names}
+func (e *Engine) notify(ctx context.Context, t *testRunner, r TestResult, dec Decision) []string {
+	spec := t.spec
+	msg := func() Message { return NewMessage(e.host, r, dec.State, !spec.RequireAll, dec.Outage) }
+	ev := &NotifyEvent{Message: msg(), Level: dec.Level, Notifications: dec.Names}
 	if e.hooks != nil {
 		if err := e.hooks.BeforeNotify(ctx, ev); err != nil {
 			e.log.Error("notify hook failed; sending unchanged", "test", r.Test, "err", err)
-			ev = &NotifyEvent{Message: NewMessage(e.host, r, dec.State), Level: dec.Level, Notifications: dec.Names}
+			ev = &NotifyEvent{Message: msg(), Level: dec.Level, Notifications: dec.Names}
 		}
 		if ev.Suppress {
 			e.log.Info("notification suppressed by hook", "test", r.Test, "state", dec.State)

@@ -191,14 +191,14 @@ notify=2:bob 4:boss
 		}
 		if i == 1 {
 			m := recv(t, bob.got)
-			if m.State != StateFail || m.Failures != 2 || !strings.Contains(m.Body, "boom") || !strings.Contains(m.Subject, "site") {
+			if m.State != StateFail || m.Failures != 2 || !strings.Contains(m.Long, "boom") || !strings.Contains(m.Short, "site") {
 				t.Fatalf("level 2 message = %+v", m)
 			}
 		}
 	}
 	m := recv(t, bob.got)
-	if m.State != StateRecovered {
-		t.Fatalf("bob got %s, want RECOVERED", m.State)
+	if m.State != StateRecovered || m.Failures != 3 || m.Since.IsZero() || !strings.Contains(m.Short, "3 failed runs") {
+		t.Fatalf("bob got %s with %d failures since %v (%q), want RECOVERED after 3 failed runs", m.State, m.Failures, m.Since, m.Short)
 	}
 	select {
 	case m := <-boss.got:
@@ -264,7 +264,7 @@ notify=1:bob 2:bob
 	h := hookFunc{after: make(chan TestResult, 10), before: func(ev *NotifyEvent) {
 		calls++
 		if calls == 1 {
-			ev.Message.Subject = "rewritten"
+			ev.Message.Short = "rewritten"
 			return
 		}
 		ev.Suppress = true
@@ -275,8 +275,8 @@ notify=1:bob 2:bob
 	}
 	defer e.Close(context.Background())
 	e.RunTestOnce(context.Background(), "t")
-	if m := recv(t, bob.got); m.Subject != "rewritten" {
-		t.Fatalf("subject = %q, want the hook's", m.Subject)
+	if m := recv(t, bob.got); m.Short != "rewritten" {
+		t.Fatalf("subject = %q, want the hook's", m.Short)
 	}
 	e.RunTestOnce(context.Background(), "t")
 	select {

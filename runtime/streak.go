@@ -15,19 +15,20 @@ type streak struct {
 }
 
 // observe records one run at now. It returns the failure count after the
-// run and the failure count before it (non-zero on a recovery).
-func (s *streak) observe(ok bool, now time.Time) (failures, before int) {
+// run and the failure count before it (non-zero on a recovery); since is
+// the first failure of the streak the run belongs to (or ended).
+func (s *streak) observe(ok bool, now time.Time) (failures, before int, since time.Time) {
 	before = s.failures
 	if ok {
-		s.failures = 0
-		s.since = time.Time{}
-		return 0, before
+		since = s.since
+		s.failures, s.since = 0, time.Time{}
+		return 0, before, since
 	}
 	if s.failures == 0 {
 		s.since = now
 	}
 	s.failures++
-	return s.failures, before
+	return s.failures, before, s.since
 }
 
 // markNotified remembers names as paged during this streak.
@@ -71,6 +72,9 @@ type Decision struct {
 	State State
 	Level int      // the level that fired; 0 for level-0/OK messages; -1 recovery only
 	Names []string // notifications to send to, deduplicated, in notify order
+	// Outage describes the streak: its start, its failed runs, and
+	// whether this FAIL is a renotify reminder.
+	Outage Outage
 }
 
 // decide applies DESIGN's escalation rule to one run: after each run the
@@ -80,7 +84,7 @@ type Decision struct {
 // failing. It updates the failure count and returns at most one decision;
 // the caller records who was actually paged with sent.
 func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
-	failures, before := s.observe(ok, now)
+	failures, before, since := s.observe(ok, now)
 	var names []string
 	add := func(list []string) {
 		for _, n := range list {
@@ -114,19 +118,24 @@ func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
 		if state == StateRecovered {
 			lv = -1
 		}
-		return Decision{State: state, Level: lv, Names: names}, true
+		d := Decision{State: state, Level: lv, Names: names}
+		if state == StateRecovered {
+			d.Outage = Outage{Since: since, Failures: before}
+		}
+		return d, true
 	}
-	level := 0
+	level, reminder := 0, false
 	if ln := levelNames(failures); len(ln) > 0 {
 		add(ln)
 		level = failures
 	} else if t.Renotify > 0 && s.lastLevel > 0 && now.Sub(s.lastNotify) >= t.Renotify {
 		add(levelNames(s.lastLevel))
-		level = s.lastLevel
+		level, reminder = s.lastLevel, true
 	}
 	add(levelNames(0))
 	if len(names) == 0 {
 		return Decision{}, false
 	}
-	return Decision{State: StateFail, Level: level, Names: names}, true
+	return Decision{State: StateFail, Level: level, Names: names,
+		Outage: Outage{Since: since, Failures: failures, Reminder: reminder}}, true
 }

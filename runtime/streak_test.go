@@ -110,3 +110,31 @@ func TestEvaluate(t *testing.T) {
 		}
 	}
 }
+
+func TestDecideOutageFacts(t *testing.T) {
+	spec := &TestSpec{Name: "web", Notify: []Level{{1, []string{"bob"}}}, Recovery: true, Renotify: time.Hour}
+	var s streak
+	t0 := time.Date(2026, 1, 1, 3, 12, 0, 0, time.UTC)
+	d, _ := decide(spec, &s, false, t0)
+	s.sent(d, d.Names, t0)
+	if d.Outage != (Outage{Since: t0, Failures: 1}) {
+		t.Fatalf("first FAIL outage = %+v", d.Outage)
+	}
+	decide(spec, &s, false, t0.Add(time.Minute))
+	// A restart in the middle of the streak keeps its start.
+	st := s.export()
+	s = streak{}
+	s.restore(st)
+	d, send := decide(spec, &s, false, t0.Add(61*time.Minute))
+	if !send || !d.Outage.Reminder || d.Outage.Failures != 3 || !d.Outage.Since.Equal(t0) {
+		t.Fatalf("renotify decision = %+v, %v; want a reminder since %v", d, send, t0)
+	}
+	s.sent(d, d.Names, t0.Add(61*time.Minute))
+	d, _ = decide(spec, &s, true, t0.Add(62*time.Minute))
+	if d.State != StateRecovered || d.Outage != (Outage{Since: t0, Failures: 3}) {
+		t.Fatalf("recovery = %+v, want outage since %v with 3 failed runs", d, t0)
+	}
+	if d, _ = decide(spec, &s, false, t0.Add(70*time.Minute)); !d.Outage.Since.Equal(t0.Add(70 * time.Minute)) {
+		t.Fatalf("a new streak starts at its own first failure, got %v", d.Outage.Since)
+	}
+}

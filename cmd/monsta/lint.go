@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,7 +16,9 @@ import (
 )
 
 // cmdLint validates everything, reports warnings (unknown options, unused
-// checks and notifications) and tries each notification's login.
+// checks and notifications) and verifies each notification as far as it can
+// without sending. A failed verification names the notification and the
+// server's words, exits 1 and prints no "configuration OK".
 func cmdLint(o *options, stdout, stderr io.Writer) int {
 	a, err := app.New(appOptions(o, nil))
 	if err != nil {
@@ -27,7 +30,6 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, w.Error())
 	}
 
-	status := exitOK
 	names := make([]string, 0, len(g.Plan.Notifications))
 	for n := range g.Plan.Notifications {
 		names = append(names, n)
@@ -39,12 +41,13 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 	for i, n := range names {
 		spec := g.Plan.Notifications[n]
 		v, ok := spec.Notifier.(runtime.Verifier)
+		head := fmt.Sprintf("Notification_%s (%s): ", n, spec.Desc.Name)
 		if o.noLogin {
-			results[i] = fmt.Sprintf("Notification_%s (%s): login not tried (--no-login)", n, spec.Desc.Name)
+			results[i] = head + "not verified (--no-login)"
 			continue
 		}
 		if !ok {
-			results[i] = fmt.Sprintf("Notification_%s (%s): nothing to try", n, spec.Desc.Name)
+			results[i] = head + runtime.ErrCannotVerify.Error()
 			continue
 		}
 		wg.Add(1)
@@ -52,19 +55,23 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), spec.Desc.DeadlineFor(spec.Opts))
 			defer cancel()
-			if err := v.Verify(ctx); err != nil {
-				results[i] = fmt.Sprintf("Notification_%s (%s): login FAILED: %v", n, spec.Desc.Name, err)
+			switch err := v.Verify(ctx); {
+			case errors.Is(err, runtime.ErrCannotVerify):
+				results[i] = head + err.Error()
+			case err != nil:
+				results[i] = head + "FAILED: " + err.Error()
 				failed[i] = true
-				return
+			default:
+				results[i] = head + "verified"
 			}
-			results[i] = fmt.Sprintf("Notification_%s (%s): login OK", n, spec.Desc.Name)
 		}()
 	}
 	wg.Wait()
+	nFailed := 0
 	for i, r := range results {
 		fmt.Fprintln(stdout, r)
 		if failed[i] {
-			status = exitFail
+			nFailed++
 		}
 	}
 	if g.Main.StateDir != "" {
@@ -76,9 +83,14 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 			}
 		}
 	}
+	if nFailed > 0 {
+		fmt.Fprintf(stderr, "monsta: configuration valid, but %d %s failed verification (see above)\n",
+			nFailed, pluralize(nFailed, "notification", "notifications"))
+		return exitFail
+	}
 	fmt.Fprintf(stdout, "configuration OK: %d %s, %d %s, %d %s\n",
 		len(g.Plan.Tests), pluralize(len(g.Plan.Tests), "test", "tests"),
 		len(g.Plan.Checks), pluralize(len(g.Plan.Checks), "check", "checks"),
 		len(g.Plan.Notifications), pluralize(len(g.Plan.Notifications), "notification", "notifications"))
-	return status
+	return exitOK
 }

@@ -177,17 +177,33 @@ func TestITMailNotificationCommandLine(t *testing.T) {
 
 	// --lint tries the notifier's login: a wrong password fails it.
 	r = monsta(t, "--lint", "--config", conf)
-	if r.code != exitOK || !strings.Contains(r.stdout, "Notification_mail (smtp): login OK") {
-		t.Errorf("--lint = %d %q, want login OK", r.code, r.stdout)
+	if r.code != exitOK || !strings.Contains(r.stdout, "Notification_mail (smtp): verified") {
+		t.Errorf("--lint = %d %q, want verified", r.code, r.stdout)
 	}
 	bad := writeConf(t, map[string]string{"monsta.conf": strings.Replace(e.expand(mailITConf),
 		"password="+e.pass, "password=not-the-password", 1)})
 	r = monsta(t, "--lint", "--config", bad)
 	t.Logf("--lint with a wrong password: exit %d\n%s%s", r.code, r.stdout, r.stderr)
-	if r.code != exitFail || !strings.Contains(r.stdout, "Notification_mail (smtp): login FAILED: AUTH PLAIN as "+e.user+": 535") {
-		t.Errorf("--lint = %d %q, want login FAILED with 535", r.code, r.stdout)
+	if r.code != exitFail || !strings.Contains(r.stdout, "Notification_mail (smtp): FAILED: AUTH PLAIN as "+e.user+": 535") {
+		t.Errorf("--lint = %d %q, want FAILED with 535", r.code, r.stdout)
 	}
 	if strings.Contains(r.stdout+r.stderr, "not-the-password") {
 		t.Errorf("--lint output shows the password")
+	}
+	if strings.Contains(r.stdout, "configuration OK") {
+		t.Errorf("--lint printed configuration OK although a notification failed:\n%s", r.stdout)
+	}
+	// A recipient the server rejects at RCPT TO fails --lint without
+	// sending anything.
+	rcpt := writeConf(t, map[string]string{"monsta.conf": e.expand(mailITConf) + `
+[Notification_nobody]
+type=smtp
+recipient=nobody@monsta.test
+`})
+	r = monsta(t, "--lint", "--config", rcpt)
+	t.Logf("--lint with a rejected recipient: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	if r.code != exitFail || !strings.Contains(r.stdout, "Notification_nobody (smtp): FAILED: RCPT TO <nobody@monsta.test>: 550") ||
+		strings.Contains(r.stdout, "configuration OK") {
+		t.Errorf("--lint = %d %q, want exit 1, the RCPT TO refusal and no configuration OK", r.code, r.stdout)
 	}
 }

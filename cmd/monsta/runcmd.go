@@ -96,9 +96,9 @@ func runNotification(ctx context.Context, g *app.Generation, section, name strin
 	if host == "" {
 		host, _ = os.Hostname()
 	}
-	m := runtime.NewMessage(host, runtime.TestResult{Test: "monsta-test", OK: true, Time: time.Now()}, runtime.StateTest)
-	m.Subject = "monsta test message from " + host
-	m.Body = "This is a test message sent by 'monsta --run " + section + "'.\n" + m.Body
+	m := runtime.NewMessage(host, runtime.TestResult{Test: "monsta-test", OK: true, Time: time.Now()}, runtime.StateTest, false, runtime.Outage{})
+	m.Short = "TEST monsta-test: monsta test message from " + host + " (monsta --run " + section + ")"
+	m.Long = "This is a test message sent by 'monsta --run " + section + "'.\n\n" + m.Long
 	if err := g.Plan.Send(ctx, name, m); err != nil {
 		fmt.Fprintf(stdout, "%s: FAIL\n  error: %v\n", section, err)
 		return exitFail

@@ -62,8 +62,8 @@ password = not-the-password
 	r = monsta(t, "--lint", "--config", conf)
 	out = r.stdout + r.stderr
 	t.Logf("--lint: exit %d\n%s", r.code, out)
-	for _, want := range []string{ok + " (xmpp): login OK",
-		"Notification_wrong_password (xmpp): login FAILED: xmpp " + e.Addr + ": auth as "} {
+	for _, want := range []string{ok + " (xmpp): verified",
+		"Notification_wrong_password (xmpp): FAILED: xmpp " + e.Addr + ": auth as "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--lint output lacks %q:\n%s", want, out)
 		}

@@ -1,7 +1,8 @@
 // Package clickatellfake is a local stand-in for Clickatell's two SMS APIs,
 // for tests: the legacy HTTP API (/http/sendmsg with user, password and
-// api_id, answering "ID: …" or "ERR: NNN, text") and the REST API
-// (POST /messages with an Authorization header and a JSON body). It checks
+// api_id, answering "ID: …" or "ERR: NNN, text"; /http/auth to log in)
+// and the REST API (POST /messages with an Authorization header and a JSON
+// body; GET /public-client/balance). It checks
 // credentials, parameters and that the text fits one SMS, and records every
 // accepted message. It listens on 127.0.0.1 only.
 package clickatellfake
@@ -17,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"unicode/utf16"
+
+	"github.com/monsta/monsta/internal/gsm7"
 )
 
 // Account holds the credentials the fake accepts.
@@ -38,11 +41,44 @@ type Message struct {
 type Server struct {
 	URL string // base URL: scheme, host and port
 
-	acct Account
-	srv  *httptest.Server
-	mu   sync.Mutex
-	msgs []Message
-	reqs int
+	acct   Account
+	srv    *httptest.Server
+	mu     sync.Mutex
+	msgs   []Message
+	reqs   int
+	script []Answer
+}
+
+// Answer is a canned reply to one API request.
+type Answer struct {
+	Status int    // HTTP status; 0 means 200
+	Body   string // e.g. "ERR: 113, Maximum message parts exceeded"
+}
+
+// Script makes the next requests get these answers, in order; then the
+// fake answers by itself again.
+func (s *Server) Script(answers ...Answer) {
+	s.mu.Lock()
+	s.script = append(s.script, answers...)
+	s.mu.Unlock()
+}
+
+// scripted writes the next canned answer, if there is one.
+func (s *Server) scripted(w http.ResponseWriter) bool {
+	s.mu.Lock()
+	if len(s.script) == 0 {
+		s.mu.Unlock()
+		return false
+	}
+	a := s.script[0]
+	s.script = s.script[1:]
+	s.mu.Unlock()
+	if strings.HasPrefix(a.Body, "{") {
+		w.Header().Set("Content-Type", "application/json")
+	}
+	w.WriteHeader(max(a.Status, http.StatusOK))
+	fmt.Fprintln(w, a.Body)
+	return true
 }
 
 // Start starts a plain-HTTP fake accepting acct.
@@ -57,6 +93,8 @@ func start(acct Account, useTLS bool) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/http/sendmsg", s.legacy)
 	mux.HandleFunc("/messages", s.rest)
+	mux.HandleFunc("/http/auth", s.auth)
+	mux.HandleFunc("/public-client/balance", s.balance)
 	if useTLS {
 		s.srv = httptest.NewTLSServer(mux)
 	} else {
@@ -101,6 +139,9 @@ func (s *Server) count() {
 // legacy serves GET or POST /http/sendmsg.
 func (s *Server) legacy(w http.ResponseWriter, r *http.Request) {
 	s.count()
+	if s.scripted(w) {
+		return
+	}
 	if err := r.ParseForm(); err != nil {
 		fmt.Fprintf(w, "ERR: 101, Invalid or missing parameters\n")
 		return
@@ -153,6 +194,37 @@ func (s *Server) legacy(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// auth serves the legacy API's /http/auth: "OK: <session id>" or an ERR.
+func (s *Server) auth(w http.ResponseWriter, r *http.Request) {
+	s.count()
+	if s.scripted(w) {
+		return
+	}
+	_ = r.ParseForm()
+	switch f := r.Form; {
+	case f.Get("api_id") == "" || f.Get("api_id") != s.acct.APIID:
+		fmt.Fprintf(w, "ERR: 108, Invalid or missing api_id\n")
+	case f.Get("user") != s.acct.User || f.Get("password") != s.acct.Password || s.acct.Password == "":
+		fmt.Fprintf(w, "ERR: 001, Authentication failed\n")
+	default:
+		fmt.Fprintf(w, "OK: %s\n", newID())
+	}
+}
+
+// balance serves the REST API's GET /public-client/balance.
+func (s *Server) balance(w http.ResponseWriter, r *http.Request) {
+	s.count()
+	if s.scripted(w) {
+		return
+	}
+	if r.Header.Get("Authorization") == "" || r.Header.Get("Authorization") != s.acct.APIKey {
+		restError(w, http.StatusUnauthorized, 1, "Invalid or missing Integration API Key")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	fmt.Fprintln(w, `{"balance":100.5,"currency":"USD"}`)
+}
+
 // restRequest is the body of POST /messages.
 type restRequest struct {
 	To      []string `json:"to"`
@@ -185,6 +257,9 @@ func restError(w http.ResponseWriter, status, code int, text string) {
 // rest serves POST /messages.
 func (s *Server) rest(w http.ResponseWriter, r *http.Request) {
 	s.count()
+	if s.scripted(w) {
+		return
+	}
 	switch {
 	case r.Method != http.MethodPost:
 		restError(w, http.StatusMethodNotAllowed, 42, "HTTP method is not supported on this resource")
@@ -237,20 +312,7 @@ func validNumber(s string) bool {
 	return true
 }
 
-const (
-	gsmBasic = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
-		"¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-	gsmExt = "^{}\\[~]|€\f"
-)
-
-func isGSM(s string) bool {
-	for _, c := range s {
-		if !strings.ContainsRune(gsmBasic, c) && !strings.ContainsRune(gsmExt, c) {
-			return false
-		}
-	}
-	return true
-}
+func isGSM(s string) bool { return gsm7.Septets(s) >= 0 }
 
 // fits returns "" when text is one SMS, else why not.
 func fits(text string, unicode bool) string {
@@ -260,16 +322,9 @@ func fits(text string, unicode bool) string {
 		}
 		return ""
 	}
-	n := 0
-	for _, c := range text {
-		switch {
-		case strings.ContainsRune(gsmBasic, c):
-			n++
-		case strings.ContainsRune(gsmExt, c):
-			n += 2
-		default:
-			return fmt.Sprintf("%q is not in the GSM 7-bit alphabet; set unicode=1", c)
-		}
+	n := gsm7.Septets(text)
+	if n < 0 {
+		return "text is not in the GSM 7-bit alphabet; set unicode=1"
 	}
 	if n > 160 {
 		return fmt.Sprintf("%d GSM characters, one SMS holds 160", n)

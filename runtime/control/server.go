@@ -322,7 +322,7 @@ func (s *Server) outbox(w http.ResponseWriter, r *http.Request) {
 	out := Outbox{Queued: []OutboxEntry{}, Failed: []OutboxEntry{}}
 	for _, q := range s.Engine().Dispatcher().Queued() {
 		m := q.Message
-		out.Queued = append(out.Queued, OutboxEntry{Notification: q.Notification, ID: q.ID, Test: m.Test, State: m.State, Failures: m.Failures, Time: m.Time, Subject: m.Subject})
+		out.Queued = append(out.Queued, OutboxEntry{Notification: q.Notification, ID: q.ID, Test: m.Test, State: m.State, Failures: m.Failures, Time: m.Time, Subject: m.Short})
 	}
 	if s.o.Failed != nil {
 		for _, f := range s.o.Failed() {

@@ -28,7 +28,7 @@ local function is_night(t)
 end
 
 monsta.on_notify(function(ev)
-  ev.body = ev.body .. "\n\nRunbook: " .. string.format(settings.runbook, ev.test)
+  ev.long = ev.long .. "\n\nRunbook: " .. string.format(settings.runbook, ev.test)
   if ev.state == "FAIL" and is_night(ev.time) and not is_critical(ev.test)
       and ev.level < settings.night_level then
     return false -- held back until morning (or until the failure escalates)

@@ -21,7 +21,7 @@ monsta.notifier_type{
   },
   example = "[Notification_chat]\ntype = webhook\nrecipient = #ops\nurl = http://127.0.0.1:8065/hooks/xyz\n",
   send = function(opt, msg)
-    local text = (icons[msg.state] or "") .. " *" .. msg.subject .. "*\n" .. msg.body
+    local text = (icons[msg.state] or "") .. " *" .. msg.short .. "*\n" .. msg.long
     local payload = {text = text, username = opt.username}
     if opt.recipient ~= "" then payload.channel = opt.recipient end
     local resp, err = http.request{method = "POST", url = opt.url, body = json.encode(payload),

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/monsta/monsta/internal/clickatellfake"
+)
+
+// TestLintVerifiesSMS runs --lint against the Clickatell fake: right
+// credentials verify on both APIs; a wrong password or API key fails with
+// the API's words, exit 1 and no "configuration OK"; nothing is sent.
+func TestLintVerifiesSMS(t *testing.T) {
+	t.Parallel()
+	acct := clickatellfake.Account{User: "monsta", Password: "sms-pw-right", APIID: "3456789", APIKey: "rest-key-right"}
+	fake := clickatellfake.Start(acct)
+	defer fake.Close()
+	conf := func(legacyPW, key string) string {
+		return writeConf(t, map[string]string{"monsta.conf": `
+[main]
+statedir = STATEDIR
+[Check_up]
+type = script
+command = true
+[Test_up]
+checks = up
+notify = 1:sms_legacy,sms_rest
+[Notification_sms_legacy]
+type = sms
+username = monsta
+password = ` + legacyPW + `
+api_id = 3456789
+api_url = ` + fake.URL + `
+recipient = 27999000001
+[Notification_sms_rest]
+type = sms
+api_key = ` + key + `
+api_url = ` + fake.URL + `
+recipient = 27999000001
+`})
+	}
+	r := monsta(t, "--lint", "--config", conf("sms-pw-right", "rest-key-right"))
+	if r.code != exitOK || !strings.Contains(r.stdout, "Notification_sms_legacy (sms_clickatell): verified") ||
+		!strings.Contains(r.stdout, "Notification_sms_rest (sms_clickatell): verified") || !strings.Contains(r.stdout, "configuration OK") {
+		t.Errorf("--lint with right credentials = %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = monsta(t, "--lint", "--config", conf("sms-pw-wrong", "rest-key-wrong"))
+	t.Logf("--lint with wrong credentials: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	for _, want := range []string{
+		"Notification_sms_legacy (sms_clickatell): FAILED: clickatell " + strings.TrimPrefix(fake.URL, "http://") + ": login: ERR: 001, Authentication failed",
+		"Notification_sms_rest (sms_clickatell): FAILED: clickatell " + strings.TrimPrefix(fake.URL, "http://") + ": balance: HTTP 401 Unauthorized: Invalid or missing Integration API Key",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("--lint output lacks %q", want)
+		}
+	}
+	if r.code != exitFail || strings.Contains(r.stdout, "configuration OK") || !strings.Contains(r.stderr, "2 notifications failed verification") {
+		t.Errorf("--lint with wrong credentials = %d, want 1 and no configuration OK", r.code)
+	}
+	for _, secret := range []string{"sms-pw-wrong", "rest-key-wrong"} {
+		if strings.Contains(r.stdout+r.stderr, secret) {
+			t.Errorf("--lint output shows the secret %q", secret)
+		}
+	}
+	if n := len(fake.Messages()); n != 0 {
+		t.Errorf("--lint sent %d SMS, want none", n)
+	}
+}
