@@ -507,6 +507,9 @@ recipient = warn
 	if err := os.Symlink("/dev/zero", filepath.Join(dir, "conf.d", "zero.conf")); err != nil {
 		t.Fatal(err)
 	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "conf.d", "fifo.lua"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r := monsta(t, "--lint", "--no-login", "--config", conf)
 	want := strings.ReplaceAll(`DIR/conf.d/big.conf: file too large: 1310777 bytes, more than 1 MiB (the limit is set with --max-file-size)
 DIR/conf.d/fifo.conf: not a regular file (a named pipe); only regular files (or links to them) are read
@@ -521,13 +524,14 @@ monsta: configuration invalid: 3 problems
 	os.Remove(filepath.Join(dir, "conf.d", "fifo.conf"))
 	os.Remove(filepath.Join(dir, "conf.d", "zero.conf"))
 	r = monsta(t, "--lint", "--no-login", "--max-file-size", "2MiB", "--config", conf)
-	want = strings.ReplaceAll(`DIR/monsta.conf:3: [main] notify_retry_initial: "0.000000001": must be at least 1 second
+	want = strings.ReplaceAll(`conf.d/fifo.lua: not a regular file (a named pipe); only regular files (or links to them) are read
+DIR/monsta.conf:3: [main] notify_retry_initial: "0.000000001": must be at least 1 second
 DIR/monsta.conf:9: [Check_web] timeout: "0": must be more than 0 seconds
 DIR/monsta.conf:14: [Check_zone] hosts: server "b:y": "y" is not a port number
 DIR/monsta.conf:19: [Test_web] interval: "0.000000001": must be at least 1 second
 DIR/monsta.conf:20: [Test_web] notify: "1:log, log2": space after ","; write the names of one level without spaces: 1:log,log2
 DIR/monsta.conf:22: [check_a] unknown section: section names are case-sensitive; did you mean [Check_a]?
-monsta: configuration invalid: 6 problems
+monsta: configuration invalid: 7 problems
 `, "DIR", dir)
 	if r.code != exitConfig || r.stderr != want {
 		t.Errorf("--lint = %d\n%s\nwant 2 and\n%s", r.code, r.stderr, want)
