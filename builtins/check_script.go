@@ -5,21 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"os/exec"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/google/shlex"
 
+	"github.com/monsta/monsta/internal/proc"
 	"github.com/monsta/monsta/runtime"
 )
 
-// scriptWaitDelay bounds how long a run waits for the output pipes after
-// the command exited or was killed (a background child may hold them).
-const scriptWaitDelay = 500 * time.Millisecond
+// outputCap is how much of a command's output the script check keeps: the
+// first and the last 32 KiB.
+const outputCap = 64 * 1024
 
 // scriptTail is how much of the output a failure message quotes.
 const scriptTail = 300
@@ -31,7 +29,7 @@ func scriptDescriptor() runtime.Descriptor {
 		Description: "run a command and require exit code 0",
 		Help: "The command is split into words the way a shell would (quotes and backslashes), " +
 			"but it is run without a shell: write `sh -c '...'` for pipes and redirections. " +
-			"Standard output and standard error are captured together (the last 64 KiB). " +
+			"Standard output and standard error are captured together (the first and the last 32 KiB). " +
 			"On timeout the command's whole process group is killed, and so is whatever the command " +
 			"leaves running in its group when it exits.",
 		Options: []runtime.Option{
@@ -71,32 +69,20 @@ func newScript(o *runtime.Options) (runtime.Check, error) {
 	return s, nil
 }
 
-// Run implements runtime.Check. The command runs in a process group of its
-// own; when ctx is done the whole group is killed, and whatever is left of
-// the group when the command has exited is killed too, so no process of a
-// run outlives it.
+// Run implements runtime.Check. The command runs through proc.Run: in a
+// process group of its own, killed as a group when ctx is done, and
+// whatever is left of the group when the command has exited is killed too,
+// so no process of a run outlives it.
 func (s *Script) Run(ctx context.Context) (runtime.Stats, error) {
 	name := s.argv[0]
-	out := newCappedOutput(outputCap)
-	cmd := exec.CommandContext(ctx, name, s.argv[1:]...)
-	cmd.Stdout = out
-	cmd.Stderr = out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return killGroup(cmd.Process.Pid) }
-	cmd.WaitDelay = scriptWaitDelay
-
+	out := proc.NewOutput(outputCap)
 	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", name, startCause(err))
+	state, waitErr := proc.Run(ctx, s.argv, out)
+	if state == nil {
+		return nil, waitErr
 	}
-	waitErr := cmd.Wait() // always reaps the command
-	// Background children left in the group: they must not outlive the run.
-	killGroup(cmd.Process.Pid)
 	stats := runtime.Stats{"run_seconds": time.Since(start).Seconds()}
-	code := -1
-	if cmd.ProcessState != nil {
-		code = cmd.ProcessState.ExitCode()
-	}
+	code := state.ExitCode()
 	if code >= 0 {
 		stats["exit_code"] = float64(code)
 	}
@@ -110,7 +96,7 @@ func (s *Script) Run(ctx context.Context) (runtime.Stats, error) {
 		return stats, fmt.Errorf("run %s: %w%s", name, waitErr, outputSuffix(out))
 	case waitErr != nil && !errors.Is(waitErr, exec.ErrWaitDelay):
 		// ErrWaitDelay: the command passed, a background child held the
-		// output open and was killed above.
+		// output open and was killed.
 		return stats, fmt.Errorf("run %s: %w", name, waitErr)
 	}
 	if s.expect != nil && !bytes.Contains(out.Bytes(), s.expect) {
@@ -119,37 +105,18 @@ func (s *Script) Run(ctx context.Context) (runtime.Stats, error) {
 	return stats, nil
 }
 
-// killGroup sends SIGKILL to the process group pgid; a group that is gone
-// already is os.ErrProcessDone.
-func killGroup(pgid int) error {
-	err := syscall.Kill(-pgid, syscall.SIGKILL)
-	if errors.Is(err, syscall.ESRCH) {
-		return os.ErrProcessDone
-	}
-	return err
-}
-
-// startCause strips the wrappers of os/exec that repeat the command name.
-func startCause(err error) error {
-	var ee *exec.Error
-	if errors.As(err, &ee) {
-		return ee.Err
-	}
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
 // outputSuffix quotes the end of the output for a failure message.
-func outputSuffix(out *cappedOutput) string {
-	if len(bytes.TrimSpace(out.Bytes())) == 0 {
+func outputSuffix(out *proc.Output) string {
+	if out.Total() == 0 {
+		return ""
+	}
+	last := out.Last(scriptTail)
+	if last == "" {
 		return ""
 	}
 	label := "; output: "
 	if note := out.Note(); note != "" {
 		label = "; output (" + note + "): "
 	}
-	return label + strconv.Quote(out.Tail(scriptTail))
+	return label + strconv.Quote(last)
 }

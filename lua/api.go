@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -463,12 +463,16 @@ func (e *Engine) libProto(name string) (*glua.FunctionProto, error) {
 	v, _ := e.libs.LoadOrStore(rel, &libProto{})
 	lp := v.(*libProto)
 	lp.once.Do(func() {
-		src, err := os.ReadFile(filepath.Join(e.cfg.LibDir, rel))
-		if err != nil {
+		display := filepath.Join(filepath.Base(e.cfg.LibDir), rel)
+		src, err := config.ReadFile(filepath.Join(e.cfg.LibDir, rel), e.cfg.MaxFileSize)
+		if errors.Is(err, fs.ErrNotExist) {
 			lp.err = fmt.Errorf("not found in %s", e.cfg.LibDir)
 			return
 		}
-		display := filepath.Join(filepath.Base(e.cfg.LibDir), rel)
+		if err != nil {
+			lp.err = fmt.Errorf("%s: %w", display, err)
+			return
+		}
 		lp.proto, err = compile(src, display)
 		if err != nil {
 			lp.err = syntaxError(display, src, err)

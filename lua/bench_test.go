@@ -162,7 +162,7 @@ func BenchmarkNewState(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		s, err := f.newState(false)
+		s, err := f.newState(context.Background(), false)
 		if err != nil {
 			b.Fatal(err)
 		}

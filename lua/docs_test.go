@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"context"
 	"os"
 	"strings"
 	"testing"
@@ -24,7 +25,7 @@ func TestAPIDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx := load(t, map[string]string{"x.lua": "-- empty\n"}, Config{}, nil)
-	s, err := fx.e.files[0].get()
+	s, err := fx.e.files[0].get(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,8 +41,9 @@ type Config struct {
 	// notifications); nil: monsta.notify fails until SetSender.
 	Sender   runtime.Sender
 	PoolSize int // max idle states per file; 0 means GOMAXPROCS*2
-	// MemoryLimit is how much the live heap may grow during one Lua run
-	// before the run fails; 0 means DefaultMemoryLimit, negative disables.
+	// MemoryLimit is how much data one Lua run may hold beyond what its
+	// state held when it was made; 0 means DefaultMemoryLimit, negative
+	// disables.
 	MemoryLimit int64
 	// MaxFileSize is the largest *.lua file read, in bytes; 0 means
 	// config.DefaultMaxFileSize.
@@ -148,7 +149,7 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 // load runs f in a load-time state and registers its types. It reports
 // whether the file loaded without problems.
 func (f *file) load(probs *config.Problems) bool {
-	s, err := f.newState(true)
+	s, err := f.newState(context.Background(), true)
 	if err != nil {
 		probs.Add(posError(f.name, err))
 		return false
@@ -181,7 +182,7 @@ func (f *file) load(probs *config.Problems) bool {
 		}
 	}
 	if !ok {
-		s.L.Close()
+		s.close()
 		return false
 	}
 	f.nNotify, f.nResult = len(s.onNotify), len(s.onResult)
@@ -228,6 +229,9 @@ func compile(src []byte, name string) (proto *glua.FunctionProto, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNesting(chunk); err != nil {
+		return nil, err
+	}
 	return glua.Compile(chunk, name)
 }
 
@@ -245,6 +249,10 @@ func syntaxError(name string, src []byte, err error) *config.Error {
 			msg = fmt.Sprintf("%s near %q", msg, pe.Token)
 		}
 		return &config.Error{Pos: config.Pos{File: name, Line: line}, Err: errors.New(msg)}
+	}
+	var ne *nestingError
+	if errors.As(err, &ne) {
+		return &config.Error{Pos: config.Pos{File: name, Line: ne.line}, Err: err}
 	}
 	var ce *glua.CompileError
 	if errors.As(err, &ce) {
@@ -281,18 +289,20 @@ func splitPos(msg string) (file string, line int, rest string, ok bool) {
 	return head[:j], n, msg[i+2:], true
 }
 
-// errorText is the message of an error without a Lua traceback.
+// errorText is the message of an error without a Lua traceback, clipped
+// to maxMessageLen bytes and cleaned of control bytes.
 func errorText(err error) string {
+	msg := err.Error()
 	var ae *glua.ApiError
 	if errors.As(err, &ae) {
-		if ae.Object != nil {
-			return strings.TrimSpace(ae.Object.String())
-		}
-		if ae.Cause != nil {
-			return strings.TrimSpace(ae.Cause.Error())
+		switch {
+		case ae.Object != nil:
+			msg = ae.Object.String()
+		case ae.Cause != nil:
+			msg = ae.Cause.Error()
 		}
 	}
-	return strings.TrimSpace(err.Error())
+	return cleanText(strings.TrimSpace(msg))
 }
 
 func unwrapPath(err error) error {
@@ -322,7 +332,7 @@ func (e *Engine) Close() {
 		for {
 			select {
 			case s := <-f.pool:
-				s.L.Close()
+				s.close()
 				continue
 			default:
 			}
@@ -341,14 +351,15 @@ func (e *Engine) Files() []string {
 	return out
 }
 
-// get takes an idle state of f or makes a new one.
-func (f *file) get() (*state, error) {
+// get takes an idle state of f or makes a new one; a new state's
+// top-level code runs under the run's ctx.
+func (f *file) get(ctx context.Context) (*state, error) {
 	select {
 	case s := <-f.pool:
 		return s, nil
 	default:
 	}
-	s, err := f.newState(false)
+	s, err := f.newState(ctx, false)
 	if err != nil {
 		return nil, err
 	}
@@ -359,13 +370,13 @@ func (f *file) get() (*state, error) {
 // full or the engine closed.
 func (f *file) put(s *state) {
 	if f.e.closed.Load() {
-		s.L.Close()
+		s.close()
 		return
 	}
 	select {
 	case f.pool <- s:
 	default:
-		s.L.Close()
+		s.close()
 	}
 }
 
@@ -375,7 +386,9 @@ func (f *file) put(s *state) {
 func (f *file) call(ctx context.Context, s *state, fn *glua.LFunction, nret int, args ...glua.LValue) ([]glua.LValue, error) {
 	start := time.Now()
 	s.begin(ctx)
-	err := s.L.CallByParam(glua.P{Fn: fn, NRet: nret, Protect: true}, args...)
+	err := protect(func() error {
+		return s.L.CallByParam(glua.P{Fn: fn, NRet: nret, Protect: true, Handler: s.traceFn}, args...)
+	})
 	var out []glua.LValue
 	if err == nil {
 		out = make([]glua.LValue, nret)
@@ -386,47 +399,53 @@ func (f *file) call(ctx context.Context, s *state, fn *glua.LFunction, nret int,
 	}
 	berr := s.end()
 	if err != nil || ctx.Err() != nil || berr != nil {
-		s.L.Close()
-		return out, f.runError(ctx, err, berr, start)
+		s.close()
+		return out, f.runError(ctx, s, err, berr, start)
 	}
 	f.put(s)
 	return out, nil
 }
 
-// runError explains why a call failed: timeout, memory, or a Lua error
-// with its file:line.
-func (f *file) runError(ctx context.Context, err, berr error, start time.Time) error {
-	if berr != nil {
-		where := f.name
-		if err != nil {
-			if p, line, _, ok := splitPos(errorText(err)); ok {
-				where = fmt.Sprintf("%s:%d", p, line)
-			}
+// protect turns a panic that escaped gopher-lua's protected call (one
+// raised while it handled an error) into an error.
+func protect(call func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%v", p)
 		}
+	}()
+	return call()
+}
+
+// runError explains why a call failed: timeout, memory, or a Lua error
+// with its file:line. The message is clipped and cleaned of control
+// bytes.
+func (f *file) runError(ctx context.Context, s *state, err, berr error, start time.Time) error {
+	where := f.name
+	if err != nil {
+		if p, line, _, ok := splitPos(errorText(err)); ok {
+			where = fmt.Sprintf("%s:%d", p, line)
+		}
+	}
+	if berr != nil {
+		watch.giveBack()
 		return fmt.Errorf("%s: %w", where, berr)
 	}
 	if cerr := ctx.Err(); cerr != nil {
-		where := f.name
-		if err != nil {
-			if p, line, _, ok := splitPos(errorText(err)); ok {
-				where = fmt.Sprintf("%s:%d", p, line)
-			}
-		}
 		if errors.Is(cerr, context.DeadlineExceeded) {
 			return fmt.Errorf("%s: run timed out after %s: %w", where, roundDuration(ctx, start), cerr)
 		}
 		return fmt.Errorf("%s: run canceled: %w", where, cerr)
 	}
-	var ae *glua.ApiError
-	if errors.As(err, &ae) && ae.StackTrace != "" {
-		f.e.log.Debug("lua error", "file", f.name, "err", errorText(err), "traceback", ae.StackTrace)
+	if s != nil && s.trace != "" {
+		f.e.log.Debug("lua error", "file", f.name, "err", errorText(err), "traceback", s.trace)
 	}
 	return &Error{Msg: errorText(err)}
 }
 
 // roundDuration is the run's budget: from start to ctx's deadline.
 func roundDuration(ctx context.Context, start time.Time) time.Duration {
-	if dl, ok := ctx.Deadline(); ok {
+	if dl, ok := ctx.Deadline(); ok && !dl.Before(start) {
 		d := dl.Sub(start)
 		switch {
 		case d >= time.Second:

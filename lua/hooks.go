@@ -65,7 +65,7 @@ func (h *hooks) BeforeNotify(ctx context.Context, ev *runtime.NotifyEvent) error
 
 func (f *file) beforeNotify(ctx context.Context, ev *runtime.NotifyEvent) error {
 	for i := 0; i < f.nNotify && !ev.Suppress; i++ {
-		s, err := f.get()
+		s, err := f.get(ctx)
 		if err != nil {
 			return err
 		}
@@ -142,7 +142,7 @@ func (h *hooks) AfterResult(ctx context.Context, r runtime.TestResult) {
 }
 
 func (f *file) afterResult(ctx context.Context, i int, r runtime.TestResult) error {
-	s, err := f.get()
+	s, err := f.get(ctx)
 	if err != nil {
 		return err
 	}

@@ -1,14 +1,12 @@
 package lua
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"runtime/metrics"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
@@ -23,7 +21,7 @@ const (
 	registrySize    = 1024      // initial value stack slots
 	registryMaxSize = 64 * 1024 // value stack slots at most (unpack of a huge table fails)
 	registryGrow    = 1024      // slots added per growth (gopher-lua copies the stack each time)
-	maxStringRep    = 16 << 20  // bytes string.rep and table.concat may build
+	maxString       = 16 << 20  // bytes string.rep, gsub, format and table.concat may build
 	maxChunk        = 64 << 10  // bytes load/loadstring accept (compiling cannot be interrupted)
 )
 
@@ -45,6 +43,10 @@ type state struct {
 
 	decls    []decl          // load time only
 	loadErrs []*config.Error // load time only
+
+	traceFn *glua.LFunction // error handler of every protected call
+	trace   string          // traceback of the last error, bounded
+	size    sizer           // measures the state's reachable data
 }
 
 // decl is a type defined at load time.
@@ -53,8 +55,9 @@ type decl struct {
 	line int
 }
 
-// newState makes a sandboxed state and runs the file's chunk in it.
-func (f *file) newState(loading bool) (*state, error) {
+// newState makes a sandboxed state and runs the file's chunk in it under
+// ctx, bounded by loadTimeout.
+func (f *file) newState(ctx context.Context, loading bool) (*state, error) {
 	L := glua.NewState(glua.Options{
 		SkipOpenLibs:     true,
 		CallStackSize:    callStackSize,
@@ -66,19 +69,112 @@ func (f *file) newState(loading bool) (*state, error) {
 		checks: map[string]*glua.LFunction{}, notifiers: map[string]*glua.LFunction{},
 		verifiers: map[string]*glua.LFunction{},
 		loaded:    map[string]glua.LValue{}}
+	s.traceFn = L.NewFunction(s.traceback)
 	s.openLibs()
-	ctx, cancel := context.WithTimeout(context.Background(), loadTimeout)
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
 	defer cancel()
 	start := time.Now()
 	s.begin(ctx)
-	err := L.CallByParam(glua.P{Fn: L.NewFunctionFromProto(f.proto), NRet: 0, Protect: true})
+	err := protect(func() error {
+		return L.CallByParam(glua.P{Fn: L.NewFunctionFromProto(f.proto), NRet: 0, Protect: true, Handler: s.traceFn})
+	})
 	berr := s.end()
 	if err != nil || berr != nil || ctx.Err() != nil {
-		L.Close()
-		return nil, f.runError(ctx, err, berr, start)
+		s.close()
+		return nil, f.runError(ctx, s, err, berr, start)
 	}
 	lockTable(L, L.G.Global)
+	s.size.baseline(s)
 	return s, nil
+}
+
+// close closes the state and lets the memory it held go.
+func (s *state) close() {
+	s.L.Close()
+	s.size.release()
+}
+
+// traceback is the handler of protected calls: it keeps a short traceback
+// for the debug log and passes the error on. A handler also keeps
+// gopher-lua from building its own traceback, which has one line per tail
+// call (billions after a few seconds of tail recursion: out of memory).
+func (s *state) traceback(L *glua.LState) int {
+	var b strings.Builder
+	b.WriteString("stack traceback:")
+	for i := 0; i < 12; i++ {
+		dbg, ok := L.GetStack(i)
+		if !ok {
+			break
+		}
+		if _, err := L.GetInfo("Sln", dbg, glua.LNil); err != nil {
+			break
+		}
+		fmt.Fprintf(&b, "\n\t%s:%d: in %s", dbg.Source, dbg.CurrentLine, cmp.Or(dbg.Name, dbg.What))
+	}
+	s.trace = b.String()
+	L.SetTop(1)
+	return 1
+}
+
+// passError is the handler of pcall and xpcall (see traceback).
+func passError(L *glua.LState) int {
+	L.SetTop(1)
+	return 1
+}
+
+// basePCall is pcall(f, ...) with a handler (see traceback).
+func basePCall(L *glua.LState) int {
+	L.CheckAny(1)
+	v := L.Get(1)
+	if v.Type() != glua.LTFunction && L.GetMetaField(v, "__call").Type() != glua.LTFunction {
+		L.Push(glua.LFalse)
+		L.Push(glua.LString("attempt to call a " + v.Type().String() + " value"))
+		return 2
+	}
+	if err := L.PCall(L.GetTop()-1, glua.MultRet, L.NewFunction(passError)); err != nil {
+		L.Push(glua.LFalse)
+		L.Push(errorValue(err))
+		return 2
+	}
+	L.Insert(glua.LTrue, 1)
+	return L.GetTop()
+}
+
+// baseXPCall is xpcall(f, handler): the handler runs in a protected call
+// of its own once the call failed, never inside gopher-lua's handler path
+// (see traceback).
+func baseXPCall(L *glua.LState) int {
+	fn := L.CheckFunction(1)
+	handler := L.CheckFunction(2)
+	top := L.GetTop()
+	L.Push(fn)
+	err := L.PCall(0, glua.MultRet, L.NewFunction(passError))
+	if err == nil {
+		L.Insert(glua.LTrue, top+1)
+		return L.GetTop() - top
+	}
+	L.SetTop(top)
+	L.Push(handler)
+	L.Push(errorValue(err))
+	if herr := L.PCall(1, 1, L.NewFunction(passError)); herr != nil {
+		L.SetTop(top)
+		L.Push(glua.LFalse)
+		L.Push(errorValue(herr))
+		return 2
+	}
+	v := L.Get(-1)
+	L.SetTop(top)
+	L.Push(glua.LFalse)
+	L.Push(v)
+	return 2
+}
+
+func errorValue(err error) glua.LValue {
+	var ae *glua.ApiError
+	if errors.As(err, &ae) && ae.Object != nil {
+		return ae.Object
+	}
+	return glua.LString(err.Error())
 }
 
 // openLibs opens the safe subset of the standard library and the monsta
@@ -106,10 +202,15 @@ func (s *state) openLibs() {
 	L.SetGlobal("os", safeOS)
 	str := L.GetGlobal("string").(*glua.LTable)
 	str.RawSetString("dump", glua.LNil)
-	str.RawSetString("rep", L.NewFunction(strRep))
-
+	L.SetFuncs(str, map[string]glua.LGFunction{
+		"rep": strRep, "format": strFormat, "byte": strByte,
+		"find": s.strFind, "match": s.strMatch, "gmatch": s.strGmatch, "gsub": s.strGsub,
+	})
 	tbl := L.GetGlobal("table").(*glua.LTable)
-	tbl.RawSetString("concat", L.NewFunction(tableConcat(tbl.RawGetString("concat"))))
+	L.SetFuncs(tbl, map[string]glua.LGFunction{"concat": tableConcat, "sort": s.tableSort})
+	L.SetGlobal("unpack", L.NewFunction(baseUnpack))
+	L.SetGlobal("pcall", L.NewFunction(basePCall))
+	L.SetGlobal("xpcall", L.NewFunction(baseXPCall))
 
 	L.SetGlobal("print", L.NewFunction(s.print))
 	L.SetGlobal("require", L.NewFunction(s.require))
@@ -235,57 +336,15 @@ func loadSource(L *glua.LState, src, name string) int {
 		L.Push(glua.LString("chunk too large"))
 		return 2
 	}
-	fn, err := L.Load(strings.NewReader(src), name)
+	name = strings.TrimPrefix(name, "=")
+	proto, err := compile([]byte(src), name)
 	if err != nil {
 		L.Push(glua.LNil)
-		L.Push(glua.LString(errorText(err)))
+		L.Push(glua.LString(syntaxError(name, []byte(src), err).Error()))
 		return 2
 	}
-	L.Push(fn)
+	L.Push(L.NewFunctionFromProto(proto))
 	return 1
-}
-
-// strRep is string.rep with a cap on the result.
-func strRep(L *glua.LState) int {
-	str := L.CheckString(1)
-	n := L.CheckInt(2)
-	if n <= 0 || len(str) == 0 {
-		L.Push(glua.LString(""))
-		return 1
-	}
-	if n > maxStringRep/len(str) {
-		L.RaiseError("string.rep: result larger than %d bytes", maxStringRep)
-	}
-	L.Push(glua.LString(strings.Repeat(str, n)))
-	return 1
-}
-
-// tableConcat wraps table.concat with a cap on the result.
-func tableConcat(orig glua.LValue) glua.LGFunction {
-	return func(L *glua.LState) int {
-		t := L.CheckTable(1)
-		sep := L.OptString(2, "")
-		i, j := L.OptInt(3, 1), L.OptInt(4, t.Len())
-		total := 0
-		for k := max(i, 1); k <= min(j, t.Len()); k++ {
-			if v, ok := t.RawGetInt(k).(glua.LString); ok {
-				total += len(v)
-			} else {
-				total += 24 // a number
-			}
-			total += len(sep)
-			if total > maxStringRep {
-				L.RaiseError("table.concat: result larger than %d bytes", maxStringRep)
-			}
-		}
-		top := L.GetTop()
-		L.Push(orig)
-		for k := 1; k <= top; k++ {
-			L.Push(L.Get(k))
-		}
-		L.Call(top, 1)
-		return 1
-	}
 }
 
 // print lua print(...) logs its arguments at info level.
@@ -301,7 +360,7 @@ func (s *state) print(L *glua.LState) int {
 
 // begin prepares s for one call under ctx.
 func (s *state) begin(ctx context.Context) {
-	s.budget.reset(ctx, s.f.e.cfg.MemoryLimit)
+	s.budget.reset(ctx, s, s.f.e.cfg.MemoryLimit)
 	s.L.SetContext(&s.budget)
 }
 
@@ -325,142 +384,4 @@ func (s *state) ctx() context.Context {
 		return context.Background()
 	}
 	return s.budget.Context
-}
-
-// ErrMemory is the error of a Lua run that grew the heap beyond its limit.
-var ErrMemory = errors.New("memory limit exceeded")
-
-// budgetCtx wraps a call's context for the VM, which calls Done before every
-// instruction. Done compares the heap (as last sampled by the heap watcher)
-// with the heap goal at the start of the call plus the limit, and trips when
-// the heap is beyond it. Only the VM's goroutine uses it.
-type budgetCtx struct {
-	context.Context
-	max uint64 // heap bytes that trip the budget; 0: no limit
-	err error
-}
-
-var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
-
-func (b *budgetCtx) reset(ctx context.Context, limit int64) {
-	b.Context, b.err, b.max = ctx, nil, 0
-	if limit > 0 {
-		watch.enter()
-		// The garbage collector keeps the heap below its goal; a heap
-		// beyond the goal plus the limit is this run's (or another's)
-		// runaway allocation.
-		b.max = max(watch.goal.Load(), watch.objects.Load()) + uint64(limit)
-	}
-}
-
-func (b *budgetCtx) done() error {
-	if b.max > 0 {
-		watch.leave()
-	}
-	return b.err
-}
-
-// Done implements context.Context; it is the VM's per-instruction hook.
-func (b *budgetCtx) Done() <-chan struct{} {
-	if b.err != nil {
-		return closedChan
-	}
-	if b.max > 0 {
-		if now := watch.objects.Load(); now > b.max {
-			b.err = fmt.Errorf("%w: heap at %d MiB, budget %d MiB", ErrMemory, now>>20, b.max>>20)
-			return closedChan
-		}
-	}
-	return b.Context.Done()
-}
-
-// Err implements context.Context.
-func (b *budgetCtx) Err() error {
-	if b.err != nil {
-		return b.err
-	}
-	return b.Context.Err()
-}
-
-// heapWatch samples the heap every watchEvery while Lua calls are running,
-// so that the VM's per-instruction check is one atomic load. Sampling by
-// time rather than by instruction also catches growth that is fast in
-// instructions: copying a string of n bytes takes time proportional to n.
-type heapWatch struct {
-	mu      sync.Mutex // serializes starting and stopping the watcher
-	running atomic.Bool
-	active  atomic.Int64
-	objects atomic.Uint64 // heap bytes in objects, live or not yet swept
-	goal    atomic.Uint64 // the garbage collector's heap goal
-}
-
-// watchEvery is the heap sampling period.
-const watchEvery = time.Millisecond
-
-// watchIdle is how long the watcher keeps sampling after the last call.
-const watchIdle = time.Second
-
-var watch heapWatch
-
-func (w *heapWatch) enter() {
-	// Counting first means a watcher about to stop sees this call.
-	w.active.Add(1)
-	if w.running.Load() {
-		return
-	}
-	w.mu.Lock()
-	if !w.running.Load() {
-		w.sample(make([]metrics.Sample, 2))
-		w.running.Store(true)
-		go w.loop()
-	}
-	w.mu.Unlock()
-}
-
-func (w *heapWatch) leave() { w.active.Add(-1) }
-
-func (w *heapWatch) sample(s []metrics.Sample) {
-	s[0].Name, s[1].Name = "/memory/classes/heap/objects:bytes", "/gc/heap/goal:bytes"
-	metrics.Read(s)
-	if s[0].Value.Kind() == metrics.KindUint64 {
-		w.objects.Store(s[0].Value.Uint64())
-	}
-	if s[1].Value.Kind() == metrics.KindUint64 {
-		w.goal.Store(s[1].Value.Uint64())
-	}
-}
-
-func (w *heapWatch) loop() {
-	t := time.NewTicker(watchEvery)
-	defer t.Stop()
-	buf := make([]metrics.Sample, 2)
-	idle := time.Duration(0)
-	for range t.C {
-		w.sample(buf)
-		if w.active.Load() > 0 {
-			idle = 0
-			continue
-		}
-		if idle += watchEvery; idle < watchIdle {
-			continue
-		}
-		w.mu.Lock()
-		if w.active.Load() == 0 {
-			w.running.Store(false)
-			w.mu.Unlock()
-			// A call that entered just before the store saw running and
-			// relies on this watcher: keep going for it.
-			if w.active.Load() == 0 {
-				return
-			}
-			w.mu.Lock()
-			if w.running.Load() {
-				w.mu.Unlock()
-				return // another watcher started meanwhile
-			}
-			w.running.Store(true)
-		}
-		w.mu.Unlock()
-		idle = 0
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -75,7 +76,7 @@ func newCheck(f *file, typ string, o *runtime.Options) *luaCheck {
 // returns ok, then a message or a list of messages, then a stats table; an
 // error raised by run fails the check with the error's file:line.
 func (c *luaCheck) Run(ctx context.Context) (runtime.Stats, error) {
-	s, err := c.f.get()
+	s, err := c.f.get(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +141,29 @@ func clipMessage(s string) string {
 	return s[:cut] + fmt.Sprintf("… (%d bytes)", len(s))
 }
 
+// cleanText clips s (see clipMessage) and replaces control bytes other
+// than newline and tab, and invalid UTF-8, so that an error text cannot
+// forge log lines or flood logs, state and messages.
+func cleanText(s string) string {
+	s = clipMessage(s)
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
 // toStats keeps the numeric entries of a stats table (booleans count 1/0,
 // numeric strings are parsed, other values are dropped).
 func toStats(v glua.LValue) runtime.Stats {
@@ -182,7 +206,7 @@ func newNotifier(f *file, typ string, o *runtime.Options) *luaNotifier {
 // returning nil (or false) and a message, or raising an error, fails the
 // delivery.
 func (n *luaNotifier) Notify(ctx context.Context, m runtime.Message) error {
-	s, err := n.f.get()
+	s, err := n.f.get(ctx)
 	if err != nil {
 		return err
 	}
@@ -213,7 +237,7 @@ type verifyingNotifier struct{ *luaNotifier }
 // Verify implements runtime.Verifier: it calls verify(opt), which returns
 // true when the login works, or nil and a message.
 func (v verifyingNotifier) Verify(ctx context.Context) error {
-	s, err := v.f.get()
+	s, err := v.f.get(ctx)
 	if err != nil {
 		return err
 	}

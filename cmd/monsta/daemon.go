@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/cmd/internal/app"
+	"github.com/monsta/monsta/internal/proc"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -76,6 +78,9 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 	if code := becomeDaemon(a.Logger(), m); code != exitOK {
 		a.Close()
 		return code
+	}
+	if err := proc.StartReaper(context.Background()); err != nil { // orphans of script checks, PID 1
+		a.Logger().Warn("cannot reap orphaned processes", "err", err)
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
