@@ -60,8 +60,11 @@ type Engine struct {
 	tests    []*testRunner
 	runs     sync.WaitGroup
 	overruns atomic.Int64
-	jobs     chan job      // runs handed to parked workers
-	quit     chan struct{} // closed when Run returns: parked workers exit
+	// scheduled is when Run had every test on its schedule (Unix
+	// nanoseconds; 0 before).
+	scheduled atomic.Int64
+	jobs      chan job      // runs handed to parked workers
+	quit      chan struct{} // closed when Run returns: parked workers exit
 }
 
 // job is one run of a test, handed to a worker.
@@ -170,6 +173,15 @@ func (e *Engine) Dispatcher() *Dispatcher { return e.disp }
 // was still going.
 func (e *Engine) Overruns() int64 { return e.overruns.Load() }
 
+// ScheduledAt returns when Run had put every test on its schedule, zero
+// before (the benchmark reports the time from start to it).
+func (e *Engine) ScheduledAt() time.Time {
+	if n := e.scheduled.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // spread returns the offset of a test's first run within its interval: a
 // hash of its name, so that tests start spread out and keep their phase
 // across restarts.
@@ -195,6 +207,7 @@ func (e *Engine) Run(ctx context.Context) {
 		h = append(h, t)
 	}
 	heap.Init(&h)
+	e.scheduled.Store(e.clock.Now().UnixNano())
 	// Runs outlive shutdown: they finish or hit their own timeouts.
 	runCtx := context.WithoutCancel(ctx)
 	timer := e.clock.NewTimer(time.Hour)
