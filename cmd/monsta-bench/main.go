@@ -335,7 +335,7 @@ func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
 	p.Interval = time.Duration(float64(p.Tests) / p.Rate * float64(time.Second))
 	if p.HungTimeout == 0 {
 		// Shorter than the interval, so that hung runs do not overrun.
-		p.HungTimeout = min(5*time.Second, (p.Interval*3/4).Round(100*time.Millisecond))
+		p.HungTimeout = min(5*time.Second, (p.Interval * 3 / 4).Round(100*time.Millisecond))
 	}
 	r := &report{Start: time.Now().UTC(), Machine: describeMachine(), Params: p}
 	dir, err := os.MkdirTemp("", "monsta-bench-")
@@ -555,4 +555,3 @@ func describeMachine() machine {
 	m.TWReuse = read("/proc/sys/net/ipv4/tcp_tw_reuse")
 	return m
 }
-
