@@ -158,7 +158,7 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 	// sends nothing.
 	e.gate = Gates{GateFunc(func(q GateQuery) (Hold, bool) { return unreachable(byName[q.Test]) }), o.Gate,
 		GateFunc(func(q GateQuery) (Hold, bool) { return flapping(byName[q.Test]) })}
-	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending})
+	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending, GroupWindow: plan.Main.GroupWindow})
 	e.saver = o.Saver
 	return e, nil
 }
