@@ -95,10 +95,12 @@ type testRunner struct {
 	mu      sync.Mutex // guards streak and last* for State()
 	streak  streak
 	lastRun time.Time
-	lastOK  bool
-	lastDur time.Duration
-	lastRes []CheckResult // of the last run, for the control API
-	fp      string
+	// lastStart is when the last counted run's checks started.
+	lastStart time.Time
+	lastOK    bool
+	lastDur   time.Duration
+	lastRes   []CheckResult // of the last run, for the control API
+	fp        string
 }
 
 // NewEngine schedules the check instances of plan and starts the dispatcher.
@@ -374,7 +376,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	failures := t.streak.failures
 	changed := failures != before || t.streak.held != wasHeld || t.streak.owed != wasOwed ||
 		t.streak.passes != wasPasses || t.streak.history != wasHist || flapEv != flapSame
-	t.lastRun, t.lastOK, t.lastDur, t.lastRes = now, ok, now.Sub(start), results
+	t.lastRun, t.lastOK, t.lastDur, t.lastRes, t.lastStart = now, ok, now.Sub(start), results, start
 	t.mu.Unlock()
 	if held.Reason != wasHeld {
 		if held.Reason != "" {
