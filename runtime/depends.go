@@ -256,3 +256,26 @@ func flapDecision(s *streak, ev flapEvent, d Decision, send bool) (Decision, boo
 	}
 	return d, send
 }
+
+// failingParent evaluates t's parents, as predict does but without
+// counting, and names the first that fails ("" when none does).
+func (e *Engine) failingParent(ctx context.Context, t *testRunner) string {
+	for _, p := range t.parents {
+		if !p.running.CompareAndSwap(false, true) {
+			p.waitIdle()
+			p.mu.Lock()
+			failing := p.streak.failures > 0
+			p.mu.Unlock()
+			if failing {
+				return "depends on " + p.spec.Name + ", which fails"
+			}
+			continue
+		}
+		ok := evaluate(p.spec.RequireAll, e.runChecks(ctx, p, e.clock.Now()))
+		p.release()
+		if !ok {
+			return "depends on " + p.spec.Name + ", which fails"
+		}
+	}
+	return ""
+}

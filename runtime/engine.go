@@ -315,7 +315,11 @@ func (e *Engine) Evaluate(ctx context.Context, name string) (TestResult, error) 
 	defer t.release()
 	now := e.clock.Now()
 	results := e.runChecks(ctx, t, now)
-	return TestResult{Test: name, OK: evaluate(t.spec.RequireAll, results), Time: e.clock.Now(), Checks: results}, nil
+	r := TestResult{Test: name, OK: evaluate(t.spec.RequireAll, results), Time: e.clock.Now(), Checks: results}
+	if !r.OK {
+		r.Unreachable = e.failingParent(ctx, t)
+	}
+	return r, nil
 }
 
 // claim finds the named test and marks it running.
