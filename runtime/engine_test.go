@@ -12,7 +12,7 @@ import (
 )
 
 // loadPlan writes conf as monsta.conf in a temp dir and resolves it.
-func loadPlan(t *testing.T, reg *Registry, conf string) *Plan {
+func loadPlan(t testing.TB, reg *Registry, conf string) *Plan {
 	t.Helper()
 	dir := t.TempDir()
 	f := filepath.Join(dir, "monsta.conf")

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,9 +30,14 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	monstaBin = filepath.Join(dir, "monsta")
-	out, err := exec.Command("go", "build", "-race", "-o", monstaBin, ".").CombinedOutput()
+	var out []byte
+	err = errors.New("not built with -race")
+	if raceEnabled {
+		out, err = exec.Command("go", "build", "-race", "-o", monstaBin, ".").CombinedOutput()
+	}
 	if err != nil {
-		// Without -race where the toolchain lacks it.
+		// Without -race when the tests run without it, or where the
+		// toolchain lacks it.
 		out2, err2 := exec.Command("go", "build", "-o", monstaBin, ".").CombinedOutput()
 		if err2 != nil {
 			fmt.Fprintf(os.Stderr, "build monsta: %v\n%s\n%s", err2, out, out2)
@@ -205,6 +211,9 @@ requires = any
 notify = 1:log
 [Test_all]
 checks = up down
+[Test_behind]
+checks = down
+depends = all
 `, port, closedPort)})
 	tests := []struct {
 		section string
@@ -215,6 +224,7 @@ checks = up down
 		{"Check_down", 1, []string{"Check_down: FAIL", "connection refused"}},
 		{"Test_both", 0, []string{"Test_both: OK (1 of 2 checks passed, requires=any)"}},
 		{"Test_all", 1, []string{"Test_all: FAIL (1 of 2 checks passed, requires=all)", "connection refused"}},
+		{"Test_behind", 1, []string{"Test_behind: FAIL, UNREACHABLE: depends on all, which fails; the daemon would page nobody for it (0 of 1 checks passed"}},
 		{"Notification_log", 0, []string{"Notification_log: OK (test message sent)"}},
 	}
 	for _, tc := range tests {
