@@ -33,6 +33,7 @@ type confSpec struct {
 	Addrs       []string // the targets
 	Banner      bool     // the targets send a banner: the checks expect 220
 	Silent      string   // listener that accepts and never writes
+	MainExtra   string   // more [main] lines, "key = value\n"
 }
 
 // seconds formats d as INI seconds.
@@ -48,8 +49,8 @@ func writeConfig(dir string, s confSpec) (conf, confdir string, err error) {
 		return "", "", fmt.Errorf("create %s: %w", confdir, err)
 	}
 	conf = filepath.Join(dir, "monsta.conf")
-	mainText := fmt.Sprintf("[main]\nstatedir = %s\nlogfile = %s\nlog_level = info\nhostname = bench\n",
-		filepath.Join(dir, "state"), filepath.Join(dir, "monsta.log"))
+	mainText := fmt.Sprintf("[main]\nstatedir = %s\nlogfile = %s\nlog_level = info\nhostname = bench\n%s",
+		filepath.Join(dir, "state"), filepath.Join(dir, "monsta.log"), s.MainExtra)
 	if err := os.WriteFile(conf, []byte(mainText), 0o644); err != nil {
 		return "", "", fmt.Errorf("write %s: %w", conf, err)
 	}
@@ -153,6 +154,7 @@ type daemonResult struct {
 	RSSGCPerTest  float64   // the same after a collection
 	HeapPerTest   float64
 	Goroutines    int
+	GOMAXPROCS    int // in force after start ([main] max_procs)
 	Nofile        uint64
 }
 
@@ -316,6 +318,7 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 		return res, err
 	}
 	res.LoadSeconds = time.Since(t0).Seconds()
+	res.GOMAXPROCS = goruntime.GOMAXPROCS(0)
 	// When every test is on the schedule: Run starts on its own goroutine.
 	for deadline := time.Now().Add(time.Minute); mon.Engine().ScheduledAt().IsZero() && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond)

@@ -78,8 +78,11 @@ type params struct {
 	Spawned     time.Duration
 	Unpaced     time.Duration
 	Addrs       int
-	CPUProfile  string `json:",omitempty"`
-	MemProfile  string `json:",omitempty"`
+	// Main are [main] lines for monsta's runtime settings (max_procs,
+	// gc_percent, memory_limit), empty: the defaults.
+	Main       string `json:",omitempty"`
+	CPUProfile string `json:",omitempty"`
+	MemProfile string `json:",omitempty"`
 }
 
 // banner tells whether the checks read the banner.
@@ -215,6 +218,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&p.HungTimeout, "hung-timeout", 0, "timeout of the hung tests' checks (0: 5s, or 3/4 of the interval when shorter)")
 	fs.DurationVar(&p.Spawned, "spawned", 0, "window of the paced bare loop with a goroutine and a timeout per dial (0: skip it)")
 	fs.DurationVar(&p.Unpaced, "unpaced", 0, "window of the unpaced bare loop (0: skip it)")
+	var maxProcs, gcPercent int
+	var memLimit string
+	fs.IntVar(&maxProcs, "max-procs", 0, "monsta's [main] max_procs (0: not set)")
+	fs.IntVar(&gcPercent, "gc-percent", 0, "monsta's [main] gc_percent (0: not set)")
+	fs.StringVar(&memLimit, "memory-limit", "", "monsta's [main] memory_limit, such as 40M (empty: not set)")
 	fs.IntVar(&p.Addrs, "addrs", 4, "listener addresses 127.0.0.1…127.0.0.N the connects are spread over")
 	fs.StringVar(&p.CPUProfile, "cpuprofile", "", "write CPU profiles of the daemon's window (no hung tests) to `FILE` and of the paced bare loop's to FILE.bare")
 	fs.StringVar(&p.MemProfile, "memprofile", "", "write a heap profile of the daemon (no hung tests) at the memory sample to `FILE`")
@@ -228,6 +236,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
+	}
+	if maxProcs > 0 {
+		p.Main += fmt.Sprintf("max_procs = %d\n", maxProcs)
+	}
+	if gcPercent > 0 {
+		p.Main += fmt.Sprintf("gc_percent = %d\n", gcPercent)
+	}
+	if memLimit != "" {
+		p.Main += "memory_limit = " + memLimit + "\n"
 	}
 	tests, err := intList(testsList)
 	if err != nil {
@@ -354,7 +371,7 @@ func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
 	guard := 2*time.Minute + p.Warmup + p.Duration + p.HungTimeout
 	phase := func(name string, hung int, cpuprofile, memprofile string) (daemonResult, error) {
 		d := filepath.Join(dir, name)
-		conf, confdir, err := writeConfig(d, confSpec{Tests: p.Tests, Hung: hung, Interval: p.Interval, Banner: p.banner(),
+		conf, confdir, err := writeConfig(d, confSpec{Tests: p.Tests, Hung: hung, Interval: p.Interval, Banner: p.banner(), MainExtra: p.Main,
 			HungTimeout: p.HungTimeout, Addrs: lst.ready.Addrs, Silent: lst.ready.Silent})
 		if err != nil {
 			return daemonResult{}, err
