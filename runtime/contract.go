@@ -76,6 +76,9 @@ const (
 	StateRecovered State = "RECOVERED"
 	StateOK        State = "OK"
 	StateTest      State = "TEST" // a test message sent by --run Notification_X
+	// StateFlapping tells those paged that a test started flapping and
+	// that its pages are held until it stops.
+	StateFlapping State = "FLAPPING"
 )
 
 // TestResult is the outcome of one run of a test.

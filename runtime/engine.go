@@ -84,6 +84,13 @@ type testRunner struct {
 	next    time.Time    // owned by the scheduler goroutine
 	nextPub atomic.Int64 // next as Unix nanoseconds, for State()
 	running atomic.Bool
+	// parents are the tests this one depends on (depends= and the uplink).
+	parents []*testRunner
+	// waiters counts goroutines in waitIdle; idle wakes them.
+	waiters atomic.Int32
+	idleMu  sync.Mutex
+	idle    *sync.Cond
+	oos     atomic.Bool // an out-of-schedule run (predictive) is under way
 
 	mu      sync.Mutex // guards streak and last* for State()
 	streak  streak
@@ -124,8 +131,11 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		jobs:    make(chan job),
 		quit:    make(chan struct{}),
 	}
+	byName := make(map[string]*testRunner, len(plan.Tests))
 	for _, ts := range plan.Tests {
 		tr := &testRunner{spec: ts, fp: ts.Fingerprint()}
+		tr.idle = sync.NewCond(&tr.idleMu)
+		byName[ts.Name] = tr
 		if st, ok := o.State[ts.Name]; ok && st.Fingerprint == tr.fp {
 			tr.streak.restore(st)
 			tr.next, tr.lastRun, tr.lastOK = st.Next, st.LastRun, st.LastOK
@@ -136,6 +146,18 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		tr.checks = ts.Instances
 		e.tests = append(e.tests, tr)
 	}
+	for _, t := range e.tests {
+		for _, p := range parents(t.spec, plan.Main.Uplink) {
+			if pr, ok := byName[p]; ok && pr != t {
+				t.parents = append(t.parents, pr)
+			}
+		}
+	}
+	// Unreachable comes first: it says most about why a test is quiet.
+	// Flapping comes last, so that leaving it while another gate holds
+	// sends nothing.
+	e.gate = Gates{GateFunc(func(q GateQuery) (Hold, bool) { return unreachable(byName[q.Test]) }), o.Gate,
+		GateFunc(func(q GateQuery) (Hold, bool) { return flapping(byName[q.Test]) })}
 	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending})
 	e.saver = o.Saver
 	return e, nil
@@ -231,6 +253,9 @@ func (e *Engine) Run(ctx context.Context) {
 
 func (e *Engine) launch(ctx context.Context, t *testRunner, scheduled time.Time) {
 	if !t.running.CompareAndSwap(false, true) {
+		if t.oos.Load() {
+			return // a dependent test runs it right now, out of schedule
+		}
 		e.overruns.Add(1)
 		e.log.Warn("test still running at its next start, run skipped", "test", t.spec.Name, "interval", t.spec.Interval)
 		return
@@ -252,7 +277,7 @@ func (e *Engine) worker(j job) {
 	defer idle.Stop()
 	for {
 		e.runTest(j.ctx, j.t, j.scheduled)
-		j.t.running.Store(false)
+		j.t.release()
 		e.runs.Done()
 		idle.Reset(workerIdle)
 		select {
@@ -273,7 +298,7 @@ func (e *Engine) RunTestOnce(ctx context.Context, name string) (TestResult, erro
 	if err != nil {
 		return TestResult{}, err
 	}
-	defer t.running.Store(false)
+	defer t.release()
 	return e.runTest(ctx, t, e.clock.Now()), nil
 }
 
@@ -285,7 +310,7 @@ func (e *Engine) Evaluate(ctx context.Context, name string) (TestResult, error) 
 	if err != nil {
 		return TestResult{}, err
 	}
-	defer t.running.Store(false)
+	defer t.release()
 	now := e.clock.Now()
 	results := e.runChecks(ctx, t, now)
 	return TestResult{Test: name, OK: evaluate(t.spec.RequireAll, results), Time: e.clock.Now(), Checks: results}, nil
@@ -327,22 +352,33 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	start := e.clock.Now()
 	results := e.runChecks(ctx, t, scheduled)
 	ok := evaluate(t.spec.RequireAll, results)
-	now := e.clock.Now()
-	var held Hold
-	if e.gate != nil {
-		held, _ = e.gate.Hold(GateQuery{Test: t.spec.Name, Now: now})
+	if !ok {
+		e.predict(ctx, t, start)
 	}
+	now := e.clock.Now()
 	t.mu.Lock()
-	before, wasHeld, wasOwed := t.streak.failures, t.streak.held, t.streak.owed
+	before, wasHeld, wasOwed, wasPasses, wasHist := t.streak.failures, t.streak.held, t.streak.owed, t.streak.passes, t.streak.history
+	flapEv := t.streak.flap(ok, t.spec.Flap)
+	t.mu.Unlock()
+	held, _ := e.gate.Hold(GateQuery{Test: t.spec.Name, Now: now})
+	t.mu.Lock()
 	dec, send := decide(t.spec, &t.streak, ok, now)
+	other := held.Reason != "" && held.Reason != HoldFlapping // held by more than flapping
+	if flapEv == flapStopped && !other {
+		t.streak.owed = false // the message below tells the state instead
+	}
 	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held.Reason)
+	if !other {
+		dec, send = flapDecision(&t.streak, flapEv, dec, send)
+	}
 	failures := t.streak.failures
-	changed := failures != before || t.streak.held != wasHeld || t.streak.owed != wasOwed
+	changed := failures != before || t.streak.held != wasHeld || t.streak.owed != wasOwed ||
+		t.streak.passes != wasPasses || t.streak.history != wasHist || flapEv != flapSame
 	t.lastRun, t.lastOK, t.lastDur, t.lastRes = now, ok, now.Sub(start), results
 	t.mu.Unlock()
 	if held.Reason != wasHeld {
 		if held.Reason != "" {
-			e.log.Info("notifications held", "test", t.spec.Name, "reason", held.Reason, "by", held.By)
+			e.log.Info("notifications held", "test", t.spec.Name, "reason", held.Reason, "by", held.By, "detail", held.Detail)
 		} else {
 			e.log.Info("notifications released", "test", t.spec.Name, "was", wasHeld, "paging", send && !ok)
 		}
@@ -360,7 +396,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	if e.saver != nil && (changed || send) {
 		e.save(t)
 	}
-	e.logResult(t, r, dec.State == StateRecovered)
+	e.logResult(t, r, dec.State == StateRecovered, held)
 	if e.hooks != nil {
 		e.hooks.AfterResult(ctx, r)
 	}
@@ -426,7 +462,7 @@ func (e *Engine) runCheck(ctx context.Context, t *testRunner, i int, scheduled t
 	return runCheck(ctx, e.clock, t.checks[i], cs.Opts)
 }
 
-func (e *Engine) logResult(t *testRunner, r TestResult, recovered bool) {
+func (e *Engine) logResult(t *testRunner, r TestResult, recovered bool, held Hold) {
 	switch {
 	case !r.OK:
 		var errs []string
@@ -434,6 +470,10 @@ func (e *Engine) logResult(t *testRunner, r TestResult, recovered bool) {
 			for _, m := range c.Errors {
 				errs = append(errs, c.Check+": "+m)
 			}
+		}
+		if held.Reason != "" {
+			e.log.Warn("test failed", "test", r.Test, "failures", r.Failures, "state", held.Reason, "reason", held.Detail, "err", errs)
+			return
 		}
 		e.log.Warn("test failed", "test", r.Test, "failures", r.Failures, "err", errs)
 	case recovered:
@@ -449,7 +489,14 @@ func (e *Engine) logResult(t *testRunner, r TestResult, recovered bool) {
 // was queued for.
 func (e *Engine) notify(ctx context.Context, t *testRunner, r TestResult, dec Decision) []string {
 	spec := t.spec
-	msg := func() Message { return NewMessage(e.host, r, dec.State, !spec.RequireAll, dec.Outage) }
+	msg := func() Message {
+		m := NewMessage(e.host, r, dec.State, !spec.RequireAll, dec.Outage)
+		if dec.Reason != "" {
+			m.Reason = dec.Reason
+			m.Render()
+		}
+		return m
+	}
 	ev := &NotifyEvent{Message: msg(), Level: dec.Level, Notifications: dec.Names}
 	if e.hooks != nil {
 		if err := e.hooks.BeforeNotify(ctx, ev); err != nil {

@@ -9,6 +9,10 @@ type HoldReason string
 const (
 	HoldSilenced    HoldReason = "SILENCED"
 	HoldMaintenance HoldReason = "MAINTENANCE"
+	// HoldUnreachable: a test it depends on (or the uplink) fails.
+	HoldUnreachable HoldReason = "UNREACHABLE"
+	// HoldFlapping: the test changes state too often (flap_detection).
+	HoldFlapping HoldReason = "FLAPPING"
 )
 
 // Hold is one gate's answer that a test's notifications are held.
@@ -66,6 +70,12 @@ func (f GateFunc) Hold(q GateQuery) (Hold, bool) { return f(q) }
 // first run after the hold that still fails, it adds the notifications of
 // the highest level reached, once. It updates s.held and s.owed.
 func applyHold(t *TestSpec, s *streak, ok bool, d Decision, send bool, held HoldReason) (Decision, bool) {
+	if ok && s.failures > 0 {
+		// Passing, but not yet recovered (recover_after): nothing is sent
+		// and whatever is owed stays owed.
+		s.held = held
+		return Decision{}, false
+	}
 	if held != "" {
 		s.held = held
 		if ok {

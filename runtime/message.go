@@ -33,6 +33,9 @@ type Message struct {
 	Checks     []CheckResult
 	Short      string
 	Long       string
+	// Reason explains a message that is not about one run's result
+	// (FLAPPING: how often the state changed).
+	Reason string `json:",omitempty"`
 }
 
 // UnmarshalJSON reads a message, including ones stored in the outbox by
@@ -151,6 +154,8 @@ func (m *Message) short(compact, withHost bool) string {
 		head += " on " + m.Host
 	}
 	switch m.State {
+	case StateFlapping:
+		return head + ": " + m.Reason
 	case StateFail:
 		s := head
 		if check, err, more := m.firstFailure(); check != "" || err != "" {
@@ -268,6 +273,9 @@ func (m *Message) RenderLong() string {
 	line("State", state)
 	if m.Host != "" {
 		line("Host", m.Host)
+	}
+	if m.Reason != "" {
+		line("Reason", m.Reason)
 	}
 	switch m.State {
 	case StateFail:

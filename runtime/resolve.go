@@ -88,7 +88,7 @@ func NewResolver(cfg *config.Config) *Resolver {
 	}
 	var mp config.Problems
 	o, valid := resolveOptions(&mp, mainSchema.declared(), sec, defaultSection(cfg), nil)
-	valid = valid && checkListen(&mp, o)
+	valid = valid && checkListen(&mp, o) && checkFlap(&mp, o)
 	r.probs.List = append(r.probs.List, mp.List...)
 	if !valid {
 		r.mainErr = mp.Err()
@@ -119,6 +119,7 @@ func (r *Resolver) Resolve(reg *Registry) (*Plan, []*config.Error, error) {
 	tests := rs.typedSections()
 	rs.tests(tests)
 	rs.needTests(len(tests))
+	rs.dependencies()
 	rs.maintenance()
 	rs.unused()
 	p := rs.plan
@@ -145,6 +146,7 @@ type resolution struct {
 	usedChecks map[string]bool
 	usedNotifs map[string]bool
 	maintSecs  []*config.Section // [Maintenance_*], resolved after the tests
+	dependsPos map[*TestSpec]config.Pos
 }
 
 // typeDefaults collects the [TYPE_default] sections and warns about the
@@ -356,12 +358,23 @@ func (r *resolution) tests(secs []*config.Section) {
 			t.RequireAll = o.String("requires") == "all"
 			t.Recovery = o.Bool("recovery")
 			t.Renotify = o.Duration("renotify")
+			t.RecoverAfter = o.Int("recover_after")
+			t.Flap = r.flapPolicy(o)
 		}
 		if t.Name == "" {
 			r.probs.Addf(s.Pos, s.Name, "", "test has no name")
 		}
 		r.testChecks(t, o)
 		r.testNotify(t, o)
+		if deps, ok := o.Value("depends").([]string); ok {
+			for _, d := range deps {
+				t.Depends = append(t.Depends, strings.TrimPrefix(d, "Test_"))
+			}
+			if r.dependsPos == nil {
+				r.dependsPos = map[*TestSpec]config.Pos{}
+			}
+			r.dependsPos[t] = o.Pos("depends")
+		}
 		r.plan.Tests = append(r.plan.Tests, t)
 	}
 }

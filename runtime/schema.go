@@ -63,6 +63,15 @@ type Main struct {
 	Retry               RetryPolicy // how failed notifications are retried
 	Listen              string      // HOST:PORT of the HTTP API; empty: off
 	TokenFile           string      // file holding the bearer token for changes over TCP
+	// Uplink is the test every other test depends on ("" none); UplinkPos
+	// is where it was set, for errors about it.
+	Uplink    string
+	UplinkPos config.Pos
+	// GroupWindow, when above 0, merges the messages queued for one
+	// notification within it after the first into one digest.
+	GroupWindow time.Duration
+	// Flap is the flap detection of tests that do not set their own.
+	Flap FlapPolicy
 }
 
 // mainSchema declares the keys of [main].
@@ -83,6 +92,11 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "notify_retry_for", Default: "86400", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) after which a notification that still fails is given up and set aside."},
 	Option{Name: "listen", Parse: hostPort, Help: "HOST:PORT to serve the HTTP API, metrics and status page on; empty: only the unix socket in statedir."},
 	Option{Name: "token_file", Help: "File whose first line is the bearer token that changes over HTTP need; required when listen is not a loopback address."},
+	Option{Name: "uplink", Help: "Test every other test depends on (a ping of the gateway, say): while it fails, only it pages."},
+	Option{Name: "group_window", Default: "0", Parse: Seconds, Help: "Seconds after a first message in which further messages for the same notification are merged into one digest (0: off)."},
+	Option{Name: "flap_detection", Default: "no", Parse: Bool, Help: "Detect flapping tests (Nagios' weighted state changes over the last 21 runs) and hold their pages while they flap."},
+	Option{Name: "flap_high", Default: "50", Parse: Percent, Help: "Percent state change at which a test starts flapping."},
+	Option{Name: "flap_low", Default: "25", Parse: Percent, Help: "Percent state change at or below which a flapping test stops flapping."},
 )
 
 // MainOptions returns the keys of [main] with their defaults and help, for
@@ -112,6 +126,10 @@ func newMain(o *Options, base string) Main {
 		Hostname:            o.String("hostname"),
 		Listen:              o.String("listen"),
 		TokenFile:           abs(o.String("token_file")),
+		Uplink:              strings.TrimPrefix(strings.TrimSpace(o.String("uplink")), "Test_"),
+		UplinkPos:           o.Pos("uplink"),
+		GroupWindow:         o.Duration("group_window"),
+		Flap:                FlapPolicy{On: o.Bool("flap_detection"), High: o.Value("flap_high").(float64), Low: o.Value("flap_low").(float64)},
 		Retry: RetryPolicy{
 			First:  o.Duration("notify_retry_initial"),
 			Max:    o.Duration("notify_retry_max"),
@@ -177,7 +195,23 @@ var testSchema = NewSchema("unknown option for a test",
 	Option{Name: "recovery", Default: "yes", Parse: Bool, Help: "Send a recovery message to everyone notified during a failure streak."},
 	Option{Name: "renotify", Default: "0", Parse: Seconds, Help: "While failing, repeat the highest level reached every this many seconds (0: off)."},
 	Option{Name: "description", Help: "Free text shown in messages."},
+	Option{Name: "depends", Parse: Words, Help: "Tests this one depends on, without the Test_ prefix: while one of them fails, this test is UNREACHABLE and pages nobody."},
+	Option{Name: "recover_after", Default: "1", Parse: positiveInt, Help: "Consecutive passing runs before a failing test counts as recovered."},
+	Option{Name: "flap_detection", Parse: optional(Bool), Help: "Detect flapping for this test (yes or no); empty: as [main] flap_detection."},
+	Option{Name: "flap_high", Parse: optional(Percent), Help: "Percent state change at which this test starts flapping; empty: as [main]."},
+	Option{Name: "flap_low", Parse: optional(Percent), Help: "Percent state change at or below which this test stops flapping; empty: as [main]."},
 )
+
+// optional wraps parse so that an empty value parses to nil ("not set",
+// take the value from elsewhere).
+func optional(parse func(string) (any, error)) func(string) (any, error) {
+	return func(s string) (any, error) {
+		if strings.TrimSpace(s) == "" {
+			return nil, nil
+		}
+		return parse(s)
+	}
+}
 
 // Level is one block of a test's notify option: at this failure count
 // notify these notifications.
@@ -261,6 +295,12 @@ type TestSpec struct {
 	Notify     []Level
 	Recovery   bool
 	Renotify   time.Duration // 0: off
+	// Depends are the tests this one depends on, as configured (the
+	// uplink, which every other test depends on, is not among them).
+	Depends []string
+	// RecoverAfter is how many passing runs in a row end a failure streak.
+	RecoverAfter int
+	Flap         FlapPolicy
 	// Instances holds one built check per entry of Checks. The runtime never
 	// overlaps runs of one instance, so a check that several tests use has
 	// an instance per test.

@@ -23,6 +23,22 @@ type TestState struct {
 	// level 1 or more was held back and is due when the hold ends.
 	Held HoldReason `json:"held,omitempty"`
 	Owed bool       `json:"owed,omitempty"`
+	// Passes counts passing runs in a row of a test still failing
+	// (recover_after).
+	Passes int `json:"passes,omitempty"`
+	// FlapHistory holds the last 21 results, one bit per run, bit 0 the
+	// newest, set for a failure; Flapping and FlapTo are whether the test
+	// flaps and who was told it does.
+	FlapHistory  uint32   `json:"flap_history,omitempty"`
+	Flapping     bool     `json:"flapping,omitempty"`
+	FlapTo       []string `json:"flap_to,omitempty"`
+	PrevNotified []string `json:"prev_notified,omitempty"`
+}
+
+// Idle tells whether the state holds nothing worth keeping on disk: no
+// failures, no one paged, no recent failure in the flap history.
+func (st TestState) Idle() bool {
+	return st.Failures == 0 && len(st.Notified) == 0 && st.FlapHistory == 0 && !st.Flapping
 }
 
 // Fingerprint identifies a test's checks: its name and, for each check, its
@@ -56,6 +72,12 @@ func (s *streak) export() TestState {
 		Since:      s.since,
 		Held:       s.held,
 		Owed:       s.owed,
+		Passes:     s.passes,
+		// Who was paged in the last streak matters only to flap detection.
+		FlapHistory:  uint32(s.history),
+		Flapping:     s.flapping,
+		FlapTo:       slices.Clone(s.flapTo),
+		PrevNotified: slices.Clone(s.prevNotified),
 	}
 }
 
@@ -67,4 +89,9 @@ func (s *streak) restore(st TestState) {
 	s.since = st.Since
 	s.held = st.Held
 	s.owed = st.Owed
+	s.passes = st.Passes
+	s.history = flapHistory(st.FlapHistory)
+	s.flapping = st.Flapping
+	s.flapTo = slices.Clone(st.FlapTo)
+	s.prevNotified = slices.Clone(st.PrevNotified)
 }

@@ -12,23 +12,40 @@ type streak struct {
 	since      time.Time  // first failure of this streak
 	held       HoldReason // the hold in force at the last run ("" none)
 	owed       bool       // a page of level 1+ was held back in this streak
+	// passes counts passing runs in a row while failing (recover_after).
+	passes int
+	// history, flapping and flapTo are flap detection's: the last runs'
+	// results, whether the test flaps, and who was told it does.
+	history  flapHistory
+	flapping bool
+	flapTo   []string
+	// prevNotified is who was paged in the streak that ended last.
+	prevNotified []string
 }
 
 // observe records one run at now. It returns the failure count after the
 // run and the failure count before it (non-zero on a recovery); since is
-// the first failure of the streak the run belongs to (or ended).
-func (s *streak) observe(ok bool, now time.Time) (failures, before int, since time.Time) {
+// the first failure of the streak the run belongs to (or ended). A failing
+// test recovers only on its recoverAfter-th passing run in a row; the runs
+// before it change nothing but the count of passes (pending reports them).
+func (s *streak) observe(ok bool, now time.Time, recoverAfter int) (failures, before int, since time.Time, pending bool) {
 	before = s.failures
 	if ok {
+		if s.failures > 0 && s.passes+1 < recoverAfter {
+			s.passes++
+			return s.failures, before, s.since, true
+		}
+		s.passes = 0
 		since = s.since
 		s.failures, s.since = 0, time.Time{}
-		return 0, before, since
+		return 0, before, since, false
 	}
+	s.passes = 0
 	if s.failures == 0 {
 		s.since = now
 	}
 	s.failures++
-	return s.failures, before, s.since
+	return s.failures, before, s.since, false
 }
 
 // markNotified remembers names as paged during this streak.
@@ -53,6 +70,9 @@ func (s *streak) sent(d Decision, names []string, at time.Time) {
 
 // reset forgets the streak after a recovery was handled.
 func (s *streak) reset() {
+	if len(s.notified) > 0 {
+		s.prevNotified = s.notified
+	}
 	s.notified = nil
 	s.lastNotify = time.Time{}
 	s.lastLevel = 0
@@ -72,6 +92,8 @@ type Decision struct {
 	State State
 	Level int      // the level that fired; 0 for level-0/OK messages; -1 recovery only
 	Names []string // notifications to send to, deduplicated, in notify order
+	// Reason explains a message that is not about one run (FLAPPING).
+	Reason string
 	// Outage describes the streak: its start, its failed runs, and
 	// whether this FAIL is a renotify reminder.
 	Outage Outage
@@ -82,9 +104,13 @@ type Decision struct {
 // fires on every run; a recovery goes to everyone paged during the streak
 // (when recovery is on). renotify repeats the highest level reached while
 // failing. It updates the failure count and returns at most one decision;
-// the caller records who was actually paged with sent.
+// the caller records who was actually paged with sent. A passing run that
+// does not yet end the streak (recover_after) sends nothing.
 func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
-	failures, before, since := s.observe(ok, now)
+	failures, before, since, pending := s.observe(ok, now, t.RecoverAfter)
+	if pending {
+		return Decision{}, false
+	}
 	var names []string
 	add := func(list []string) {
 		for _, n := range list {

@@ -113,11 +113,12 @@ func (d *Dir) setAside(path string, err error) {
 	d.log.Error("unreadable state file moved aside; starting without it", "file", path, "kept_as", dst, "err", err)
 }
 
-// SaveTest implements runtime.StateSaver. A test with no failures and no
-// one paged needs no file.
+// SaveTest implements runtime.StateSaver. A test whose state is idle (no
+// failures, no one paged, no recent failure in its flap history) needs no
+// file.
 func (d *Dir) SaveTest(name string, st runtime.TestState) error {
 	path := filepath.Join(d.path, "state", fileName(name)+".json")
-	if st.Failures == 0 && len(st.Notified) == 0 {
+	if st.Idle() {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove state of test %s: %w", name, err)
 		}
