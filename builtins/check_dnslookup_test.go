@@ -12,6 +12,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
 )
@@ -422,5 +423,34 @@ func BenchmarkDNSLookup(b *testing.B) {
 				cancel()
 			}
 		})
+	}
+}
+
+// TestDNSLookupQuotedFromConfig: requiredanswers="v=spf1 mx -all" in a
+// configuration file is one TXT value (issue 17): the option reads its
+// quotes itself, so the file's outer quotes are not removed for it.
+func TestDNSLookupQuotedFromConfig(t *testing.T) {
+	t.Parallel()
+	f := filepath.Join(t.TempDir(), "monsta.conf")
+	conf := "[Check_spf]\ntype = dnslookup\nhosts = 127.0.0.1:53\nrecord = example.org\nrecordtype = TXT\n" +
+		"requiredanswers=\"v=spf1 mx -all\"\n[Test_spf]\nchecks = spf\n"
+	if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(f, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := runtime.NewRegistry()
+	if err := Register(reg, Env{}); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := runtime.Resolve(cfg, reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Checks["spf"].Check.(*DNSLookup)
+	if len(c.want) != 1 || c.want[0].key != "v=spf1 mx -all" {
+		t.Errorf("requiredanswers = %+v, want the one value v=spf1 mx -all", c.want)
 	}
 }

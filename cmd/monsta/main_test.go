@@ -233,6 +233,18 @@ checks = up down
 	if r := monsta(t, "--run", "Check_nope", "--config", conf); r.code != exitConfig {
 		t.Errorf("--run Check_nope exit = %d, want 2", r.code)
 	}
+	// issue 17: --run NAME suggests the sections of that name.
+	for run, want := range map[string]string{
+		"up":         `monsta: --run "up": want a Check_, Test_ or Notification_ section; did you mean Check_up?` + "\n",
+		"both":       `monsta: --run "both": want a Check_, Test_ or Notification_ section; did you mean Test_both?` + "\n",
+		"log":        `monsta: --run "log": want a Check_, Test_ or Notification_ section; did you mean Notification_log?` + "\n",
+		"check_down": `monsta: --run "check_down": want a Check_, Test_ or Notification_ section; did you mean Check_down?` + "\n",
+		"nope":       `monsta: --run "nope": want a Check_, Test_ or Notification_ section` + "\n",
+	} {
+		if r := monsta(t, "--run", run, "--config", conf); r.code != exitConfig || r.stderr != want {
+			t.Errorf("--run %s = %d %q, want 2 %q", run, r.code, r.stderr, want)
+		}
+	}
 }
 
 // daemon is a monsta process in the foreground whose log is collected.
@@ -450,5 +462,115 @@ func TestByteSizeFlag(t *testing.T) {
 		if err := b.Set(in); err == nil {
 			t.Errorf("Set(%q) = %d, want an error", in, b)
 		}
+	}
+}
+
+// TestLintBoundedInput: issue 17's configuration repros through the binary,
+// every problem at once with its file and line, exit status 2.
+func TestLintBoundedInput(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, map[string]string{
+		"monsta.conf": `[main]
+statedir = STATEDIR
+notify_retry_initial=0.000000001
+
+[Check_web]
+type=portconnect	# web
+host = 127.0.0.1
+port = 80
+timeout=0
+
+[Check_zone]
+type = dnsserial
+hosts = 127.0.0.1:53
+  b:y
+zone = example.org
+
+[Test_web]
+checks = web zone
+interval=0.000000001
+notify=1:log, log2
+
+[check_a]
+type = portconnect
+
+[Notification_log]
+type = log
+recipient = warn
+`,
+		"conf.d/big.conf": "[Check_big]\ntype = portconnect\nhost = 127.0.0.1\nport = 1\n" + strings.Repeat("# padding\n", 1<<17),
+	})
+	dir := filepath.Dir(conf)
+	if err := syscall.Mkfifo(filepath.Join(dir, "conf.d", "fifo.conf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/dev/zero", filepath.Join(dir, "conf.d", "zero.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "conf.d", "fifo.lua"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := monsta(t, "--lint", "--no-login", "--config", conf)
+	want := strings.ReplaceAll(`DIR/conf.d/big.conf: file too large: 1310777 bytes, more than 1 MiB (the limit is set with --max-file-size)
+DIR/conf.d/fifo.conf: not a regular file (a named pipe); only regular files (or links to them) are read
+DIR/conf.d/zero.conf: not a regular file (a character device); only regular files (or links to them) are read
+monsta: configuration invalid: 3 problems
+`, "DIR", dir)
+	if r.code != exitConfig || r.stderr != want {
+		t.Errorf("--lint = %d\n%s\nwant 2 and\n%s", r.code, r.stderr, want)
+	}
+	// With the odd files gone (and the limit raised for the big one), the
+	// rest of the problems show, each at its own line.
+	os.Remove(filepath.Join(dir, "conf.d", "fifo.conf"))
+	os.Remove(filepath.Join(dir, "conf.d", "zero.conf"))
+	r = monsta(t, "--lint", "--no-login", "--max-file-size", "2MiB", "--config", conf)
+	want = strings.ReplaceAll(`conf.d/fifo.lua: not a regular file (a named pipe); only regular files (or links to them) are read
+DIR/monsta.conf:3: [main] notify_retry_initial: "0.000000001": must be at least 1 second
+DIR/monsta.conf:9: [Check_web] timeout: "0": must be more than 0 seconds
+DIR/monsta.conf:14: [Check_zone] hosts: server "b:y": "y" is not a port number
+DIR/monsta.conf:19: [Test_web] interval: "0.000000001": must be at least 1 second
+DIR/monsta.conf:20: [Test_web] notify: "1:log, log2": space after ","; write the names of one level without spaces: 1:log,log2
+DIR/monsta.conf:22: [check_a] unknown section: section names are case-sensitive; did you mean [Check_a]?
+monsta: configuration invalid: 7 problems
+`, "DIR", dir)
+	if r.code != exitConfig || r.stderr != want {
+		t.Errorf("--lint = %d\n%s\nwant 2 and\n%s", r.code, r.stderr, want)
+	}
+}
+
+// TestLintOriginalStyle: what Python's ConfigParser accepted in the
+// original's configurations is accepted: a tab before an inline comment,
+// outer quotes, [DEFAULT], continuation lines.
+func TestLintOriginalStyle(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, map[string]string{"monsta.conf": `[DEFAULT]
+timeout = 5
+[main]
+statedir = STATEDIR
+[Check_web]
+type=portconnect	# web
+host = "127.0.0.1"
+port = 80
+[Check_spf]
+type = dnslookup
+hosts = 127.0.0.1:53
+record = example.org
+recordtype = TXT
+requiredanswers="v=spf1 mx -all"
+[Test_web]
+checks = web
+	spf
+notify = 1:log
+  2:log
+[Notification_log]
+type = log
+recipient = warn
+`})
+	r := monsta(t, "--lint", "--no-login", "--config", conf)
+	if r.code != 0 || !strings.Contains(r.stdout, "configuration OK: 1 test, 2 checks, 1 notification") {
+		t.Errorf("--lint = %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if r := monsta(t, "--run", "web", "--config", conf); r.code != exitConfig || !strings.Contains(r.stderr, "did you mean Check_web or Test_web?") {
+		t.Errorf("--run web = %d %q", r.code, r.stderr)
 	}
 }

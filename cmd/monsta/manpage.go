@@ -56,9 +56,13 @@ func renderMan(reg *runtime.Registry) string {
 		{"[Test_NAME]", "groups checks, schedules them and escalates failures: checks (required; check names without Check_), interval (seconds, default 300), requires (all or any), notify (blocks N:name1,name2 separated by spaces)"},
 		{"[Notification_NAME]", "one way to reach someone: type= and the options of that type"},
 		{"[TYPE_default]", "keys that replace the built-in defaults of every section of that type"},
+		{"[DEFAULT]", "defaults for every section, as in Python's ConfigParser; a value comes from the built-in default, then [DEFAULT], then [TYPE_default], then the section"},
 	} {
 		w(".TP\n.B %s\n%s.\n", roffEsc(s[0]), roffEsc(s[1]))
 	}
+	w(".PP\n%s\n", roffEsc("Files are read like Python's ConfigParser reads them: a # or ; after a space or a tab starts an inline comment; "+
+		"a line indented deeper than its key line continues the value; one pair of outer quotes is removed from a value. "+
+		"Every file must be a regular file of at most 1 MiB (--max-file-size)."))
 	w(".SS \"[main]\"\n")
 	for _, o := range runtime.MainOptions() {
 		manOption(&b, o)

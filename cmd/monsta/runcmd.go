@@ -36,8 +36,36 @@ func cmdRun(o *options, stdout, stderr io.Writer) int {
 	case "Notification_":
 		return runNotification(ctx, a.Generation(), o.run, name, stdout, stderr)
 	}
-	fmt.Fprintf(stderr, "monsta: --run %q: want a Check_, Test_ or Notification_ section\n", o.run)
+	fmt.Fprintf(stderr, "monsta: --run %q: want a Check_, Test_ or Notification_ section%s\n", o.run, runSuggestion(a.Plan(), o.run))
 	return exitConfig
+}
+
+// runSuggestion names the sections --run NAME may have meant: the
+// configured Check_NAME, Test_NAME and Notification_NAME ("web" for
+// Check_web and Test_web), also when only the prefix's case is wrong
+// ("check_web").
+func runSuggestion(p *runtime.Plan, name string) string {
+	low := strings.ToLower(name)
+	for _, pre := range []string{"check_", "test_", "notification_"} {
+		if strings.HasPrefix(low, pre) {
+			name = name[len(pre):]
+			break
+		}
+	}
+	var found []string
+	if _, ok := p.Checks[name]; ok {
+		found = append(found, "Check_"+name)
+	}
+	if slices.ContainsFunc(p.Tests, func(t *runtime.TestSpec) bool { return t.Name == name }) {
+		found = append(found, "Test_"+name)
+	}
+	if _, ok := p.Notifications[name]; ok {
+		found = append(found, "Notification_"+name)
+	}
+	if len(found) == 0 {
+		return ""
+	}
+	return "; did you mean " + strings.Join(found, " or ") + "?"
 }
 
 // runCheck runs the instance of the check built at load.
