@@ -205,6 +205,9 @@ requires = any
 notify = 1:log
 [Test_all]
 checks = up down
+[Test_behind]
+checks = down
+depends = all
 `, port, closedPort)})
 	tests := []struct {
 		section string
@@ -215,6 +218,7 @@ checks = up down
 		{"Check_down", 1, []string{"Check_down: FAIL", "connection refused"}},
 		{"Test_both", 0, []string{"Test_both: OK (1 of 2 checks passed, requires=any)"}},
 		{"Test_all", 1, []string{"Test_all: FAIL (1 of 2 checks passed, requires=all)", "connection refused"}},
+		{"Test_behind", 1, []string{"Test_behind: FAIL, UNREACHABLE: depends on all, which fails; the daemon would page nobody for it (0 of 1 checks passed"}},
 		{"Notification_log", 0, []string{"Notification_log: OK (test message sent)"}},
 	}
 	for _, tc := range tests {
