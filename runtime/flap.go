@@ -1,6 +1,5 @@
 package runtime
 
-
 // flapRuns is how many runs flap detection looks at, as Nagios does: 21
 // results hold 20 possible state changes.
 const flapRuns = 21
