@@ -46,6 +46,7 @@ func descriptors(env Env) []runtime.Descriptor {
 		tlsCheckDescriptor(),
 		processDescriptor(),
 		pingDescriptor(),
+		alertmanagerDescriptor(),
 	}
 }
 
