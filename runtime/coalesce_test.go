@@ -4,7 +4,6 @@ import (
 	"context"
 	"slices"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 )
@@ -14,33 +13,6 @@ type coalescing struct{ deliver func(m Message) error }
 
 func (c *coalescing) Notify(_ context.Context, m Message) error { return c.deliver(m) }
 func (c *coalescing) CoalesceKey(m Message) string              { return m.Test }
-
-// memOutbox is an Outbox in memory that remembers what was deleted.
-type memOutbox struct {
-	mu      sync.Mutex
-	n       int
-	stored  map[string]Message
-	deleted []string
-}
-
-func (o *memOutbox) Put(_ string, m Message) (string, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	o.n++
-	id := strconv.Itoa(o.n)
-	o.stored[id] = m
-	return id, nil
-}
-
-func (o *memOutbox) Delete(_, id string) error {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	delete(o.stored, id)
-	o.deleted = append(o.deleted, id)
-	return nil
-}
-
-func (o *memOutbox) Fail(_, id, _ string) error { return o.Delete("", id) }
 
 // TestDispatcherCoalescesWaitingMessages: messages about one test to a
 // coalescing notifier replace each other while they wait; the one being
@@ -142,5 +114,22 @@ func TestDispatcherCoalescesPending(t *testing.T) {
 	case m := <-got:
 		t.Errorf("also delivered %d", m.Failures)
 	default:
+	}
+}
+
+// TestGroupWindowSkipsCoalescing: a coalescing notifier (Alertmanager
+// groups by itself) gets each message on its own, at once.
+func TestGroupWindowSkipsCoalescing(t *testing.T) {
+	t.Parallel()
+	got := make(chan Message, 10)
+	n := &coalescing{deliver: func(m Message) error { got <- m; return nil }}
+	d := NewDispatcher(map[string]*NotificationSpec{"am": {Name: "am", Notifier: n, Desc: &Descriptor{Kind: KindNotifier, Name: "am"}}},
+		DispatcherOptions{GroupWindow: time.Hour})
+	defer d.Stop()
+	for _, test := range []string{"a", "b"} {
+		d.Enqueue("am", Message{Test: test, State: StateFail, Time: time.Now()})
+		if m := recv(t, got); m.Test != test || m.Digest != nil {
+			t.Errorf("delivered %q (digest %v), want %q on its own", m.Test, m.Digest != nil, test)
+		}
 	}
 }

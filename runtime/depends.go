@@ -177,14 +177,14 @@ func flapDetail(pct float64) string {
 }
 
 // predict runs, once and out of schedule, each parent of t that does not
-// fail and has not run since t's run started, so that a failure behind a
+// fail and has not started a run since t's run started, so that a failure behind a
 // parent that has just failed too is held, and the page is the parent's
 // (Nagios' predictive dependency checks). A parent already running is
 // waited for instead. Parents run their own parents the same way.
 func (e *Engine) predict(ctx context.Context, t *testRunner, start time.Time) {
 	for _, p := range t.parents {
 		p.mu.Lock()
-		skip := p.streak.failures > 0 || p.lastRun.After(start)
+		skip := p.streak.failures > 0 || p.lastStart.After(start)
 		p.mu.Unlock()
 		if skip {
 			continue
@@ -255,4 +255,27 @@ func flapDecision(s *streak, ev flapEvent, d Decision, send bool) (Decision, boo
 		return Decision{State: state, Names: names, Reason: "stopped flapping"}, true
 	}
 	return d, send
+}
+
+// failingParent evaluates t's parents, as predict does but without
+// counting, and names the first that fails ("" when none does).
+func (e *Engine) failingParent(ctx context.Context, t *testRunner) string {
+	for _, p := range t.parents {
+		if !p.running.CompareAndSwap(false, true) {
+			p.waitIdle()
+			p.mu.Lock()
+			failing := p.streak.failures > 0
+			p.mu.Unlock()
+			if failing {
+				return "depends on " + p.spec.Name + ", which fails"
+			}
+			continue
+		}
+		ok := evaluate(p.spec.RequireAll, e.runChecks(ctx, p, e.clock.Now()))
+		p.release()
+		if !ok {
+			return "depends on " + p.spec.Name + ", which fails"
+		}
+	}
+	return ""
 }

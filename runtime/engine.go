@@ -98,10 +98,12 @@ type testRunner struct {
 	mu      sync.Mutex // guards streak and last* for State()
 	streak  streak
 	lastRun time.Time
-	lastOK  bool
-	lastDur time.Duration
-	lastRes []CheckResult // of the last run, for the control API
-	fp      string
+	// lastStart is when the last counted run's checks started.
+	lastStart time.Time
+	lastOK    bool
+	lastDur   time.Duration
+	lastRes   []CheckResult // of the last run, for the control API
+	fp        string
 }
 
 // NewEngine schedules the check instances of plan and starts the dispatcher.
@@ -162,7 +164,7 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 	// sends nothing.
 	e.gate = Gates{GateFunc(func(q GateQuery) (Hold, bool) { return unreachable(byName[q.Test]) }), o.Gate,
 		GateFunc(func(q GateQuery) (Hold, bool) { return flapping(byName[q.Test]) })}
-	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending})
+	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending, GroupWindow: plan.Main.GroupWindow})
 	e.saver = o.Saver
 	return e, nil
 }
@@ -348,7 +350,11 @@ func (e *Engine) Evaluate(ctx context.Context, name string) (TestResult, error) 
 	defer t.release()
 	now := e.clock.Now()
 	results := e.runChecks(ctx, t, now)
-	return TestResult{Test: name, OK: evaluate(t.spec.RequireAll, results), Time: e.clock.Now(), Checks: results}, nil
+	r := TestResult{Test: name, OK: evaluate(t.spec.RequireAll, results), Time: e.clock.Now(), Checks: results}
+	if !r.OK {
+		r.Unreachable = e.failingParent(ctx, t)
+	}
+	return r, nil
 }
 
 // claim finds the named test and marks it running.
@@ -416,7 +422,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	failures := t.streak.failures
 	changed := failures != before || t.streak.held != wasHeld || t.streak.owed != wasOwed ||
 		t.streak.passes != wasPasses || t.streak.history != wasHist || flapEv != flapSame
-	t.lastRun, t.lastOK, t.lastDur, t.lastRes = now, ok, now.Sub(start), results
+	t.lastRun, t.lastOK, t.lastDur, t.lastRes, t.lastStart = now, ok, now.Sub(start), results, start
 	t.mu.Unlock()
 	if held.Reason != wasHeld {
 		if held.Reason != "" {
