@@ -216,15 +216,12 @@ func StatusURL(listen, host string) string {
 	return "http://" + net.JoinHostPort(h, port) + "/"
 }
 
-// Run schedules the tests until ctx ends, then waits for running tests to
-// finish (each check is bounded by its own timeout). It does not close the
-// dispatcher: call Close for that.
-func (e *Engine) Run(ctx context.Context) {
-	now := e.clock.Now()
+// schedule returns the tests ordered by their first run: a carried-over
+// schedule is kept when it is still within one interval from now;
+// otherwise tests start spread out.
+func (e *Engine) schedule(now time.Time) runHeap {
 	h := make(runHeap, 0, len(e.tests))
 	for _, t := range e.tests {
-		// A carried-over schedule is kept when it is still within one
-		// interval from now; otherwise start spread out.
 		if t.next.IsZero() || t.next.Sub(now) > t.spec.Interval || now.Sub(t.next) > t.spec.Interval {
 			t.next = firstRun(t.spec.Name, t.spec.Interval, now)
 		}
@@ -232,6 +229,26 @@ func (e *Engine) Run(ctx context.Context) {
 		h = append(h, t)
 	}
 	heap.Init(&h)
+	return h
+}
+
+// advance moves the test to its next slot after a launch: fixed rate,
+// start to start, skipping slots missed by more than one interval rather
+// than running them in a burst.
+func (t *testRunner) advance(now time.Time) {
+	t.next = t.next.Add(t.spec.Interval)
+	if behind := now.Sub(t.next); behind > 0 {
+		t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
+	}
+	t.nextPub.Store(t.next.UnixNano())
+}
+
+// Run schedules the tests until ctx ends, then waits for running tests to
+// finish (each check is bounded by its own timeout). It does not close the
+// dispatcher: call Close for that.
+func (e *Engine) Run(ctx context.Context) {
+	now := e.clock.Now()
+	h := e.schedule(now)
 	// Runs outlive shutdown: they finish or hit their own timeouts.
 	runCtx := context.WithoutCancel(ctx)
 	timer := e.clock.NewTimer(time.Hour)
@@ -253,13 +270,7 @@ func (e *Engine) Run(ctx context.Context) {
 		if len(h) > 0 && h[0].next.Sub(now) <= earlyStart {
 			t := h[0]
 			e.launch(runCtx, t, t.next)
-			// Fixed rate, start to start; skip slots missed by more than
-			// one interval rather than running them in a burst.
-			t.next = t.next.Add(t.spec.Interval)
-			if behind := now.Sub(t.next); behind > 0 {
-				t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
-			}
-			t.nextPub.Store(t.next.UnixNano())
+			t.advance(now)
 			heap.Fix(&h, 0)
 			if ctx.Err() != nil {
 				return
