@@ -405,7 +405,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	results := e.runChecks(ctx, t, scheduled)
 	ok := evaluate(t.spec.RequireAll, results)
 	if !ok {
-		e.predict(ctx, t, start)
+		e.predict(ctx, t, e.clock.Now())
 	}
 	now := e.clock.Now()
 	t.mu.Lock()
@@ -427,6 +427,9 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 		t.streak.owed = false // the message below tells the state instead
 	}
 	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held.Reason)
+	if wasHeld == HoldUnreachable && held.Reason == "" && send && dec.State == StateFail {
+		dec.Reason = "was UNREACHABLE until this run: the tests it depends on pass again"
+	}
 	if !other {
 		dec, send = flapDecision(&t.streak, flapEv, dec, send)
 	}

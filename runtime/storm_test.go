@@ -28,7 +28,11 @@ type tagNotifier struct {
 }
 
 func (n *tagNotifier) Notify(_ context.Context, m Message) error {
-	n.got <- fmt.Sprintf("%s: %s %s", n.name, m.State, m.Test)
+	line := fmt.Sprintf("%s: %s %s", n.name, m.State, m.Test)
+	if m.State == StateFail && m.Reason != "" {
+		line += " (" + m.Reason + ")"
+	}
+	n.got <- line
 	return nil
 }
 
@@ -160,7 +164,7 @@ func TestDependencies(t *testing.T) {
 				r.set(false, "switch")
 				r.run("switch", "web", "web")
 			},
-			want: []string{"boss: FAIL web", "mail: FAIL switch", "mail: RECOVERED switch"},
+			want: []string{"boss: FAIL web (was UNREACHABLE until this run: the tests it depends on pass again)", "mail: FAIL switch", "mail: RECOVERED switch"},
 			held: map[string]HoldReason{"web": ""},
 		},
 		{
@@ -352,7 +356,7 @@ func TestStormStateSurvivesRestart(t *testing.T) {
 	if st, _ := r.e.TestStatus("web"); st.Failures != 0 {
 		t.Errorf("web failures = %d after the second pass, want 0", st.Failures)
 	}
-	want := []string{"mail: FAIL switch", "mail: RECOVERED switch", "mail: FAIL web", "mail: RECOVERED web",
+	want := []string{"mail: FAIL switch", "mail: RECOVERED switch", "mail: FAIL web (was UNREACHABLE until this run: the tests it depends on pass again)", "mail: RECOVERED web",
 		"mail: FAIL flappy", "mail: RECOVERED flappy", "mail: FAIL flappy", "mail: RECOVERED flappy",
 		"mail: FAIL flappy", "mail: RECOVERED flappy", "mail: FAIL flappy", "mail: RECOVERED flappy", "mail: FLAPPING flappy"}
 	got := r.messages()
