@@ -30,7 +30,7 @@ func (h *httpClients) init() {
 	mk := func(skip bool) *http.Client {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: skip, MinVersion: tls.VersionTLS12}
-		tr.DialContext = dialHTTP
+		tr.DialContext = netx.DialNetwork // as every probe dials
 		tr.MaxIdleConnsPerHost = 2
 		tr.IdleConnTimeout = 30 * time.Second
 		return &http.Client{Transport: tr}
@@ -44,15 +44,6 @@ func (h *httpClients) close() {
 			c.CloseIdleConnections()
 		}
 	}
-}
-
-// dialHTTP dials for the http module the way every probe dials (netx.Dial).
-func dialHTTP(ctx context.Context, network, addr string) (net.Conn, error) {
-	if network != "tcp" {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
-	return netx.Dial(ctx, addr)
 }
 
 // httpModule is require("monsta.http").
