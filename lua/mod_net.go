@@ -15,6 +15,7 @@ import (
 	glua "github.com/yuin/gopher-lua"
 
 	"github.com/monsta/monsta/internal/netx"
+	"github.com/monsta/monsta/internal/redact"
 )
 
 // maxHTTPBody is how much of a response body http.request returns.
@@ -76,7 +77,7 @@ func (s *state) httpRequest(L *glua.LState) int {
 	}
 	req, err := http.NewRequestWithContext(ctx, method, string(url), body)
 	if err != nil {
-		return pushErr(L, fmt.Errorf("http request: %w", err))
+		return pushErr(L, fmt.Errorf("http request: %w", redact.Error(err, string(url))))
 	}
 	if h, ok := t.RawGetString("headers").(*glua.LTable); ok {
 		h.ForEach(func(k, v glua.LValue) { req.Header.Set(k.String(), v.String()) })
@@ -87,12 +88,14 @@ func (s *state) httpRequest(L *glua.LState) int {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return pushErr(L, err)
+		// The URL may hold a secret (a webhook token, a password, a key
+		// in the query): errors name it redacted.
+		return pushErr(L, redact.Error(err, string(url)))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody))
 	if err != nil {
-		return pushErr(L, fmt.Errorf("read %s response: %w", method, err))
+		return pushErr(L, fmt.Errorf("read %s response: %w", method, redact.Error(err, string(url))))
 	}
 	out := L.CreateTable(0, 3)
 	out.RawSetString("status", glua.LNumber(resp.StatusCode))
