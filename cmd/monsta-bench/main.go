@@ -271,6 +271,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	series := len(tests)*len(rates)*runs > 1
 	for range runs {
 		for _, n := range tests {
+			// The peer runs at its own rate: measured once per scale and
+			// run, beside every rate of monsta's.
+			var peer *peerResult
 			for _, rate := range rates {
 				q := p
 				q.Tests, q.Rate = n, float64(rate)
@@ -281,10 +284,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 						}
 					}
 				}
-				r, err := bench(context.Background(), q, stderr)
+				r, err := bench(context.Background(), q, stderr, peer)
 				if err != nil {
 					return fail(err)
 				}
+				peer = r.Peer
 				all = append(all, r)
 				if !asJSON {
 					printReport(stdout, r)
@@ -344,8 +348,8 @@ func (p *params) validate() error {
 // hung tests), the peer and the bare loop again, one after another, and
 // builds the report. Problems that make a number meaningless (failed
 // checks, dial errors) are in report.Errors; err is for a bench that could
-// not run.
-func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
+// not run. A peer already measured at this scale is reused, not run again.
+func bench(ctx context.Context, p params, progress io.Writer, peer *peerResult) (*report, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
@@ -369,6 +373,10 @@ func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
 	r.Listener = lst.ready
 
 	guard := 2*time.Minute + p.Warmup + p.Duration + p.HungTimeout
+	if p.Peer != "" {
+		// Monit needs minutes to read 100,000 services.
+		guard += time.Duration(p.Tests) * 5 * time.Millisecond
+	}
 	phase := func(name string, hung int, cpuprofile, memprofile string) (daemonResult, error) {
 		d := filepath.Join(dir, name)
 		conf, confdir, err := writeConfig(d, confSpec{Tests: p.Tests, Hung: hung, Interval: p.Interval, Banner: p.banner(), MainExtra: p.Main,
@@ -415,7 +423,9 @@ func bench(ctx context.Context, p params, progress io.Writer) (*report, error) {
 		}
 		r.MonstaHung = &h
 	}
-	if p.Peer == "monit" {
+	if p.Peer == "monit" && peer != nil && peer.Tests == p.Tests {
+		r.Peer = peer
+	} else if p.Peer == "monit" {
 		fmt.Fprintf(progress, "monsta-bench: monit, %d tests at its own rate: warm-up %v, window %v\n", p.Tests, p.Warmup, p.Duration)
 		cctx, cancel := context.WithTimeout(ctx, guard)
 		peer, err := runMonit(cctx, filepath.Join(dir, "monit"), peerSpec{Tests: p.Tests, Banner: p.banner(),

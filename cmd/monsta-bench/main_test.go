@@ -35,7 +35,7 @@ func TestBenchTinyScale(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
-	r, err := bench(ctx, p, &progress)
+	r, err := bench(ctx, p, &progress, nil)
 	if err != nil {
 		t.Fatalf("bench() error = %v; progress:\n%s", err, progress.String())
 	}
