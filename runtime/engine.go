@@ -409,42 +409,17 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	}
 	now := e.clock.Now()
 	t.mu.Lock()
-	before, wasHeld, wasOwed, wasPasses, wasHist := t.streak.failures, t.streak.held, t.streak.owed, t.streak.passes, t.streak.history
+	was := t.streak.mark()
 	flapEv := t.streak.flap(ok, t.spec.Flap)
 	t.mu.Unlock()
 	held, _ := e.gate.Hold(GateQuery{Test: t.spec.Name, Now: now})
 	t.mu.Lock()
-	// The streak is kept in the run's slot time, not its end: instances
-	// of an HA pair that run on the same slots (firstRun) agree on when an
-	// outage began.
-	at := now
-	if !scheduled.IsZero() && scheduled.Before(now) {
-		at = scheduled
-	}
-	dec, send := decide(t.spec, &t.streak, ok, at)
-	other := held.Reason != "" && held.Reason != HoldFlapping // held by more than flapping
-	if flapEv == flapStopped && !other {
-		t.streak.owed = false // the message below tells the state instead
-	}
-	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held.Reason)
-	if wasHeld == HoldUnreachable && held.Reason == "" && send && dec.State == StateFail {
-		dec.Reason = "was UNREACHABLE until this run: the tests it depends on pass again"
-	}
-	if !other {
-		dec, send = flapDecision(&t.streak, flapEv, dec, send)
-	}
+	dec, send := decideRun(t, ok, slotTime(scheduled, now), flapEv, held.Reason, was.held)
 	failures := t.streak.failures
-	changed := failures != before || t.streak.held != wasHeld || t.streak.owed != wasOwed ||
-		t.streak.passes != wasPasses || t.streak.history != wasHist || flapEv != flapSame
+	changed := t.streak.mark() != was || flapEv != flapSame
 	t.lastRun, t.lastOK, t.lastDur, t.lastRes, t.lastStart = now, ok, now.Sub(start), results, start
 	t.mu.Unlock()
-	if held.Reason != wasHeld {
-		if held.Reason != "" {
-			e.log.Info("notifications held", "test", t.spec.Name, "reason", held.Reason, "by", held.By, "detail", held.Detail)
-		} else {
-			e.log.Info("notifications released", "test", t.spec.Name, "was", wasHeld, "paging", send && !ok)
-		}
-	}
+	e.logHoldChange(t.spec.Name, held, was.held, send && !ok)
 	r := TestResult{Test: t.spec.Name, OK: ok, Failures: failures, Time: now, Checks: results}
 	// Durable before visible: notifications go to the outbox, then the
 	// streak to the state file, and only then is the result logged. A kill
@@ -463,6 +438,61 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 		e.hooks.AfterResult(ctx, r)
 	}
 	return r
+}
+
+// streakMark is the part of a streak the state file keeps beside who was
+// paged, to tell whether a run changed it.
+type streakMark struct {
+	failures int
+	held     HoldReason
+	owed     bool
+	passes   int
+	history  flapHistory
+}
+
+func (s *streak) mark() streakMark {
+	return streakMark{failures: s.failures, held: s.held, owed: s.owed, passes: s.passes, history: s.history}
+}
+
+// slotTime is the time a run's streak is kept in: its slot, not its end,
+// so that instances of an HA pair that run on the same slots (firstRun)
+// agree on when an outage began.
+func slotTime(scheduled, now time.Time) time.Time {
+	if !scheduled.IsZero() && scheduled.Before(now) {
+		return scheduled
+	}
+	return now
+}
+
+// decideRun decides what one run of t sends, given the flap event of the
+// run, the hold in force now and the one at the previous run. The caller
+// holds t.mu.
+func decideRun(t *testRunner, ok bool, at time.Time, flapEv flapEvent, held, wasHeld HoldReason) (Decision, bool) {
+	dec, send := decide(t.spec, &t.streak, ok, at)
+	other := held != "" && held != HoldFlapping // held by more than flapping
+	if flapEv == flapStopped && !other {
+		t.streak.owed = false // the message below tells the state instead
+	}
+	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held)
+	if wasHeld == HoldUnreachable && held == "" && send && dec.State == StateFail {
+		dec.Reason = "was UNREACHABLE until this run: the tests it depends on pass again"
+	}
+	if !other {
+		dec, send = flapDecision(&t.streak, flapEv, dec, send)
+	}
+	return dec, send
+}
+
+// logHoldChange logs when a test's notifications become held or released.
+func (e *Engine) logHoldChange(test string, held Hold, wasHeld HoldReason, paging bool) {
+	if held.Reason == wasHeld {
+		return
+	}
+	if held.Reason != "" {
+		e.log.Info("notifications held", "test", test, "reason", held.Reason, "by", held.By, "detail", held.Detail)
+	} else {
+		e.log.Info("notifications released", "test", test, "was", wasHeld, "paging", paging)
+	}
 }
 
 func (e *Engine) save(t *testRunner) {
