@@ -58,11 +58,17 @@ type Main struct {
 	LogLevel            string // debug, info, warn, error
 	StateDir            string
 	MaxConcurrentChecks int
-	LuaExec             bool
-	Hostname            string      // used in messages; default os.Hostname()
-	Retry               RetryPolicy // how failed notifications are retried
-	Listen              string      // HOST:PORT of the HTTP API; empty: off
-	TokenFile           string      // file holding the bearer token for changes over TCP
+	// MaxProcs, MemoryLimit and GCPercent tune the Go runtime (GOMAXPROCS,
+	// the soft memory limit in bytes, GOGC); 0 leaves the runtime's
+	// default and the environment's setting.
+	MaxProcs    int
+	MemoryLimit int64
+	GCPercent   int
+	LuaExec     bool
+	Hostname    string      // used in messages; default os.Hostname()
+	Retry       RetryPolicy // how failed notifications are retried
+	Listen      string      // HOST:PORT of the HTTP API; empty: off
+	TokenFile   string      // file holding the bearer token for changes over TCP
 	// Uplink is the test every other test depends on ("" none); UplinkPos
 	// is where it was set, for errors about it.
 	Uplink    string
@@ -72,6 +78,9 @@ type Main struct {
 	GroupWindow time.Duration
 	// Flap is the flap detection of tests that do not set their own.
 	Flap FlapPolicy
+	// Shard is this instance's share of the tests ([main] shard); zero:
+	// all of them.
+	Shard Shard
 }
 
 // mainSchema declares the keys of [main].
@@ -85,6 +94,9 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "log_level", Default: "info", Parse: OneOf("debug", "info", "warn", "error"), Help: "Lowest level logged."},
 	Option{Name: "statedir", Default: "/var/lib/monsta", Help: "Directory for failure counts and the notification outbox."},
 	Option{Name: "max_concurrent_checks", Default: "1000", Parse: positiveInt, Help: "Most checks running at once."},
+	Option{Name: "max_procs", Default: "0", Parse: Int, Help: "CPUs the daemon runs Go code on at once (GOMAXPROCS); 0: the Go default (every CPU) or GOMAXPROCS from the environment."},
+	Option{Name: "memory_limit", Default: "0", Parse: Size, Help: "Soft limit of the daemon's memory, such as 64M (the Go runtime's memory limit): near it the garbage collector runs more often; 0: none, or GOMEMLIMIT from the environment."},
+	Option{Name: "gc_percent", Default: "0", Parse: Int, Help: "Garbage collection target (GOGC): the heap may grow by this percentage of the live data before a collection; lower saves memory and costs CPU; 0: the Go default (100) or GOGC from the environment."},
 	Option{Name: "lua_exec", Default: "no", Parse: Bool, Help: "Allow Lua code to run commands with monsta.exec."},
 	Option{Name: "hostname", Help: "Host name shown in messages; empty: the system's."},
 	Option{Name: "notify_retry_initial", Default: "5", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) before the first retry of a failed notification; later waits double."},
@@ -94,6 +106,7 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "token_file", Help: "File whose first line is the bearer token that changes over HTTP need; required when listen is not a loopback address."},
 	Option{Name: "uplink", Help: "Test every other test depends on (a ping of the gateway, say): while it fails, only it pages."},
 	Option{Name: "group_window", Default: "0", Parse: Seconds, Help: "Seconds after a first message in which further messages for the same notification are merged into one digest (0: off)."},
+	Option{Name: "shard", Parse: parseShard, Help: "K/N: run only the tests that rendezvous hashing of their names gives to shard K of N instances (and the tests those depend on); empty: every test."},
 	Option{Name: "flap_detection", Default: "no", Parse: Bool, Help: "Detect flapping tests (Nagios' weighted state changes over the last 21 runs) and hold their pages while they flap."},
 	Option{Name: "flap_high", Default: "50", Parse: Percent, Help: "Percent state change at which a test starts flapping."},
 	Option{Name: "flap_low", Default: "25", Parse: Percent, Help: "Percent state change at or below which a flapping test stops flapping."},
@@ -122,6 +135,9 @@ func newMain(o *Options, base string) Main {
 		LogLevel:            o.String("log_level"),
 		StateDir:            abs(o.String("statedir")),
 		MaxConcurrentChecks: o.Int("max_concurrent_checks"),
+		MaxProcs:            o.Int("max_procs"),
+		MemoryLimit:         o.Value("memory_limit").(int64),
+		GCPercent:           o.Int("gc_percent"),
 		LuaExec:             o.Bool("lua_exec"),
 		Hostname:            o.String("hostname"),
 		Listen:              o.String("listen"),
@@ -129,6 +145,7 @@ func newMain(o *Options, base string) Main {
 		Uplink:              strings.TrimPrefix(strings.TrimSpace(o.String("uplink")), "Test_"),
 		UplinkPos:           o.Pos("uplink"),
 		GroupWindow:         o.Duration("group_window"),
+		Shard:               o.Value("shard").(Shard),
 		Flap:                FlapPolicy{On: o.Bool("flap_detection"), High: o.Value("flap_high").(float64), Low: o.Value("flap_low").(float64)},
 		Retry: RetryPolicy{
 			First:  o.Duration("notify_retry_initial"),
