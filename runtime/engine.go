@@ -181,15 +181,12 @@ func spread(name string, interval time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(interval))
 }
 
-// Run schedules the tests until ctx ends, then waits for running tests to
-// finish (each check is bounded by its own timeout). It does not close the
-// dispatcher: call Close for that.
-func (e *Engine) Run(ctx context.Context) {
-	now := e.clock.Now()
+// schedule returns the tests ordered by their first run: a carried-over
+// schedule is kept when it is still within one interval from now;
+// otherwise tests start spread out.
+func (e *Engine) schedule(now time.Time) runHeap {
 	h := make(runHeap, 0, len(e.tests))
 	for _, t := range e.tests {
-		// A carried-over schedule is kept when it is still within one
-		// interval from now; otherwise start spread out.
 		if t.next.IsZero() || t.next.Sub(now) > t.spec.Interval || now.Sub(t.next) > t.spec.Interval {
 			t.next = now.Add(spread(t.spec.Name, t.spec.Interval))
 		}
@@ -197,6 +194,26 @@ func (e *Engine) Run(ctx context.Context) {
 		h = append(h, t)
 	}
 	heap.Init(&h)
+	return h
+}
+
+// advance moves the test to its next slot after a launch: fixed rate,
+// start to start, skipping slots missed by more than one interval rather
+// than running them in a burst.
+func (t *testRunner) advance(now time.Time) {
+	t.next = t.next.Add(t.spec.Interval)
+	if behind := now.Sub(t.next); behind > 0 {
+		t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
+	}
+	t.nextPub.Store(t.next.UnixNano())
+}
+
+// Run schedules the tests until ctx ends, then waits for running tests to
+// finish (each check is bounded by its own timeout). It does not close the
+// dispatcher: call Close for that.
+func (e *Engine) Run(ctx context.Context) {
+	now := e.clock.Now()
+	h := e.schedule(now)
 	// Runs outlive shutdown: they finish or hit their own timeouts.
 	runCtx := context.WithoutCancel(ctx)
 	timer := e.clock.NewTimer(time.Hour)
@@ -218,13 +235,7 @@ func (e *Engine) Run(ctx context.Context) {
 		if len(h) > 0 && h[0].next.Sub(now) <= earlyStart {
 			t := h[0]
 			e.launch(runCtx, t, t.next)
-			// Fixed rate, start to start; skip slots missed by more than
-			// one interval rather than running them in a burst.
-			t.next = t.next.Add(t.spec.Interval)
-			if behind := now.Sub(t.next); behind > 0 {
-				t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
-			}
-			t.nextPub.Store(t.next.UnixNano())
+			t.advance(now)
 			heap.Fix(&h, 0)
 			if ctx.Err() != nil {
 				return
@@ -359,7 +370,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	results := e.runChecks(ctx, t, scheduled)
 	ok := evaluate(t.spec.RequireAll, results)
 	if !ok {
-		e.predict(ctx, t, start)
+		e.predict(ctx, t, e.clock.Now())
 	}
 	now := e.clock.Now()
 	t.mu.Lock()
@@ -374,6 +385,9 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 		t.streak.owed = false // the message below tells the state instead
 	}
 	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held.Reason)
+	if wasHeld == HoldUnreachable && held.Reason == "" && send && dec.State == StateFail {
+		dec.Reason = "was UNREACHABLE until this run: the tests it depends on pass again"
+	}
 	if !other {
 		dec, send = flapDecision(&t.streak, flapEv, dec, send)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -29,9 +30,14 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	monstaBin = filepath.Join(dir, "monsta")
-	out, err := exec.Command("go", "build", "-race", "-o", monstaBin, ".").CombinedOutput()
+	var out []byte
+	err = errors.New("not built with -race")
+	if raceEnabled {
+		out, err = exec.Command("go", "build", "-race", "-o", monstaBin, ".").CombinedOutput()
+	}
 	if err != nil {
-		// Without -race where the toolchain lacks it.
+		// Without -race when the tests run without it, or where the
+		// toolchain lacks it.
 		out2, err2 := exec.Command("go", "build", "-o", monstaBin, ".").CombinedOutput()
 		if err2 != nil {
 			fmt.Fprintf(os.Stderr, "build monsta: %v\n%s\n%s", err2, out, out2)
