@@ -289,12 +289,16 @@ func (c *MailboxCheck) imapOpen(ctx context.Context) (*imapSession, error) {
 			"(use mailbox_ssl=yes, or mailbox_insecure=yes to allow it)", c.user, c.imapAddr)
 	}
 	if err := im.c.Login(c.user, c.pass); err != nil {
+		// The cause first: closing makes the connection's own error
+		// "use of closed network connection".
+		err = fmt.Errorf("IMAP login as %s: %w", c.user, redactIMAPString(im.cause(err), c.pass))
 		im.close()
-		return nil, fmt.Errorf("IMAP login as %s: %w", c.user, redactIMAPString(im.cause(err), c.pass))
+		return nil, err
 	}
 	if _, err := im.c.Select(c.folder, false); err != nil {
+		err = fmt.Errorf("IMAP select %q: %w", c.folder, im.cause(err))
 		im.close()
-		return nil, fmt.Errorf("IMAP select %q: %w", c.folder, im.cause(err))
+		return nil, err
 	}
 	return im, nil
 }
