@@ -92,6 +92,7 @@ type App struct {
 	start  time.Time
 	loaded time.Time
 	notes  []string
+	tune   tuning // the Go runtime's settings before [main] changed them
 	// retiring counts generations replaced by a reload whose runs are
 	// still going; Close waits for them.
 	retiring sync.WaitGroup
@@ -109,7 +110,7 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{o: o, gen: g, genN: 1, loaded: o.Clock.Now()}, nil
+	return &App{o: o, gen: g, genN: 1, loaded: o.Clock.Now(), tune: currentTuning()}, nil
 }
 
 // Generation returns the generation in force.
@@ -162,6 +163,7 @@ func (a *App) Start() error {
 // busy are the tests a retiring engine still runs.
 func (a *App) run(state map[string]runtime.TestState, busy map[string]<-chan runtime.TestState) error {
 	g := a.gen
+	a.tune.apply(g.Main)
 	eng, err := runtime.NewEngine(g.Plan, runtime.EngineOptions{
 		Logger: g.Logger, Clock: a.o.Clock, Hooks: a.hooks(g), State: state, Busy: busy, Retry: g.Main.Retry,
 		Saver: a.sd, Outbox: a.sd, Pending: a.sd.Pending(), OnCheckStart: a.o.OnCheckStart,
