@@ -443,6 +443,15 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 		if text == "" || text[0] == '#' || text[0] == ';' {
 			continue
 		}
+		if strings.IndexByte(text, '\r') >= 0 {
+			// ConfigParser would end the line there, an editor may not.
+			probs.Addf(pos, displaySection(cur), "", "a carriage return (\\r) inside the line; lines end with \\n or \\r\\n")
+			if text[0] == '[' {
+				cur = bad
+			}
+			finish()
+			continue
+		}
 		indent := len(raw) - len(strings.TrimLeft(raw, " \t"))
 		if key != nil && indent > keyIndent {
 			if v := strings.TrimSpace(cutComment(text, 0)); v != "" {
