@@ -35,6 +35,7 @@ func descriptors(env Env) []runtime.Descriptor {
 		dnsserialDescriptor(),
 		xmppDescriptor(),
 		clickatellDescriptor(),
+		webhookDescriptor(),
 		smtpCheckDescriptor(),
 		smtpNotifierDescriptor(),
 		mailboxCheckDescriptor(),

@@ -370,7 +370,7 @@ func (e *causeError) Error() string {
 	if errors.As(e.err, &re) {
 		return "TLS handshake: the server did not answer with TLS"
 	}
-	return netx.Cause(nil, e.err).Error()
+	return netx.Cause(context.Background(), e.err).Error()
 }
 func (e *causeError) Unwrap() error { return e.err }
 

@@ -103,6 +103,8 @@ func TestDescriptor(t *testing.T) {
 		{"count", "3", "A number.", false, false},
 		{"flag", "no", "A flag.", false, false},
 		{"token", "", "A secret.", false, true},
+		// Every secret gets a *_file twin from the runtime.
+		{"token_file", "", "File whose content is token (a trailing newline is dropped); instead of token.", false, false},
 		{"want", "yes", "The value that passes.", false, false},
 		{"words", "a b", "Some words.", false, false},
 		{"timeout", "10", "Seconds a run may take before the check fails.", false, false},

@@ -123,11 +123,11 @@ notify = 1:chat 2:chat,pager
 checks = api
 notify = 1:chat
 [Notification_chat]
-type = webhook
+type = chat_channel
 recipient = #ops
 url = ` + hooks.URL + `/chat
 [Notification_pager]
-type = webhook
+type = chat_channel
 recipient = #pager
 url = ` + hooks.URL + `/pager
 `

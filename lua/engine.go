@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	goruntime "runtime"
 	"sort"
@@ -303,14 +302,6 @@ func errorText(err error) string {
 		}
 	}
 	return cleanText(strings.TrimSpace(msg))
-}
-
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
 }
 
 // SetSender replaces the Sender of monsta.notify (Config.Sender); tests

@@ -200,7 +200,7 @@ func TestExampleWebhook(t *testing.T) {
 	}))
 	defer srv.Close()
 	msg := runtime.Message{Test: "web", State: runtime.StateFail, Short: "web is down", Long: "www: refused"}
-	n := fx.notifier(t, "webhook", map[string]string{"recipient": "#ops", "url": srv.URL + "/hooks/x"})
+	n := fx.notifier(t, "chat_channel", map[string]string{"recipient": "#ops", "url": srv.URL + "/hooks/x"})
 	if err := n.Notify(context.Background(), msg); err != nil {
 		t.Fatalf("Notify() error = %v", err)
 	}
@@ -208,7 +208,7 @@ func TestExampleWebhook(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("posted %v, want %v", got, want)
 	}
-	n = fx.notifier(t, "webhook", map[string]string{"recipient": "#closed", "url": srv.URL + "/hooks/x"})
+	n = fx.notifier(t, "chat_channel", map[string]string{"recipient": "#closed", "url": srv.URL + "/hooks/x"})
 	if err := n.Notify(context.Background(), msg); err == nil || !strings.Contains(err.Error(), "status 403: channel_is_archived") {
 		t.Errorf("Notify(#closed) error = %v, want status 403", err)
 	}

@@ -143,7 +143,7 @@ func tcpSend(L *glua.LState) int {
 	data := L.CheckString(2)
 	n, err := io.WriteString(c.c, data)
 	if err != nil {
-		return pushErr(L, fmt.Errorf("send: %w", netx.Cause(nil, err)))
+		return pushErr(L, fmt.Errorf("send: %w", netx.Cause(context.Background(), err)))
 	}
 	L.Push(glua.LNumber(n))
 	return 1
@@ -167,7 +167,7 @@ func tcpReceiveLine(L *glua.LState) int {
 	case err == netx.ErrLineTooLong:
 		return pushErr(L, fmt.Errorf("receive: line longer than %d bytes", maxLine))
 	case err != nil:
-		return pushErr(L, fmt.Errorf("receive: %w", netx.Cause(nil, err)))
+		return pushErr(L, fmt.Errorf("receive: %w", netx.Cause(context.Background(), err)))
 	}
 	L.Push(glua.LString(line))
 	return 1
@@ -185,7 +185,7 @@ func tcpReceive(L *glua.LState) int {
 		if errors.Is(err, io.EOF) {
 			return pushErr(L, errors.New("closed"))
 		}
-		return pushErr(L, fmt.Errorf("receive: %w", netx.Cause(nil, err)))
+		return pushErr(L, fmt.Errorf("receive: %w", netx.Cause(context.Background(), err)))
 	}
 	L.Push(glua.LString(buf))
 	return 1

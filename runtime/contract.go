@@ -88,6 +88,10 @@ type TestResult struct {
 	Failures int // consecutive failures after this run
 	Time     time.Time
 	Checks   []CheckResult
+	// Unreachable is set by Evaluate on a failing test one of whose
+	// parents (depends=, the uplink) fails too: the reason the daemon
+	// would hold its pages, e.g. "depends on switch, which fails".
+	Unreachable string
 }
 
 // NotifyEvent is a notification about to be dispatched to the named

@@ -177,27 +177,31 @@ func flapDetail(pct float64) string {
 }
 
 // predict runs, once and out of schedule, each parent of t that does not
-// fail and has not run since t's run started, so that a failure behind a
-// parent that has just failed too is held, and the page is the parent's
-// (Nagios' predictive dependency checks). A parent already running is
-// waited for instead. Parents run their own parents the same way.
-func (e *Engine) predict(ctx context.Context, t *testRunner, start time.Time) {
+// fail and has not started a run since t's failure was seen (at seen), so
+// that a failure behind a parent that has just failed too is held, and the
+// page is the parent's (Nagios' predictive dependency checks). A parent
+// already running is waited for, and run again if that run started
+// before seen. Parents run their own parents the same way.
+func (e *Engine) predict(ctx context.Context, t *testRunner, seen time.Time) {
 	for _, p := range t.parents {
-		p.mu.Lock()
-		skip := p.streak.failures > 0 || p.lastRun.After(start)
-		p.mu.Unlock()
-		if skip {
-			continue
+		for {
+			p.mu.Lock()
+			done := p.streak.failures > 0 || p.lastStart.After(seen)
+			p.mu.Unlock()
+			if done {
+				break
+			}
+			if !p.running.CompareAndSwap(false, true) {
+				p.waitIdle()
+				continue
+			}
+			p.oos.Store(true)
+			e.log.Debug("running a parent out of schedule", "test", p.spec.Name, "for", t.spec.Name)
+			e.runTest(ctx, p, e.clock.Now())
+			p.oos.Store(false)
+			p.release()
+			break
 		}
-		if !p.running.CompareAndSwap(false, true) {
-			p.waitIdle()
-			continue
-		}
-		p.oos.Store(true)
-		e.log.Debug("running a parent out of schedule", "test", p.spec.Name, "for", t.spec.Name)
-		e.runTest(ctx, p, e.clock.Now())
-		p.oos.Store(false)
-		p.release()
 	}
 }
 
@@ -255,4 +259,27 @@ func flapDecision(s *streak, ev flapEvent, d Decision, send bool) (Decision, boo
 		return Decision{State: state, Names: names, Reason: "stopped flapping"}, true
 	}
 	return d, send
+}
+
+// failingParent evaluates t's parents, as predict does but without
+// counting, and names the first that fails ("" when none does).
+func (e *Engine) failingParent(ctx context.Context, t *testRunner) string {
+	for _, p := range t.parents {
+		if !p.running.CompareAndSwap(false, true) {
+			p.waitIdle()
+			p.mu.Lock()
+			failing := p.streak.failures > 0
+			p.mu.Unlock()
+			if failing {
+				return "depends on " + p.spec.Name + ", which fails"
+			}
+			continue
+		}
+		ok := evaluate(p.spec.RequireAll, e.runChecks(ctx, p, e.clock.Now()))
+		p.release()
+		if !ok {
+			return "depends on " + p.spec.Name + ", which fails"
+		}
+	}
+	return ""
 }

@@ -48,6 +48,9 @@ type Option struct {
 	// (config.Key.Raw), where other options lose one pair of outer quotes.
 	Quoted bool
 	Help   string // one sentence ending in a period
+	// fileOf names the secret option this one is the *_file twin of;
+	// validate derives the twins (see secretfile.go).
+	fileOf string
 }
 
 // Descriptor is everything monsta knows about a type: it generates --help,
@@ -113,6 +116,7 @@ func (d *Descriptor) validate() error {
 		d.Options = append(d.Options, Option{Name: "timeout", Default: DefaultCheckTimeout, Parse: PositiveSeconds,
 			Help: "Seconds a run may take before the check fails."})
 	}
+	d.Options = withSecretFiles(d.Options)
 	d.optIdx = map[string]int{}
 	seen := map[string]bool{}
 	for i, o := range d.Options {

@@ -48,6 +48,11 @@ type Dispatcher struct {
 	// attempt under way ends at once (its message stays in the outbox).
 	ctx    context.Context
 	cancel context.CancelFunc
+	// window is group_window; closing is closed when Close begins, so
+	// that open groups go out at once.
+	window    time.Duration
+	closing   chan struct{}
+	closeOnce sync.Once
 }
 
 type queue struct {
@@ -62,8 +67,10 @@ type queue struct {
 }
 
 type item struct {
-	id string // outbox id; "" when not stored
-	m  Message
+	id    string    // outbox id; "" when not stored
+	m     Message   // the message, or the digest of parts
+	at    time.Time // when it was queued (group_window counts from it)
+	parts []item    // a digest's messages, settled together; nil otherwise
 }
 
 // DispatcherOptions are the optional parts of a Dispatcher.
@@ -73,6 +80,9 @@ type DispatcherOptions struct {
 	Outbox  Outbox       // nil: keep messages in memory only
 	Pending []Pending    // messages left in the outbox by an earlier run
 	Clock   Clock        // nil: RealClock; ages messages and times retries
+	// GroupWindow, when above 0, sends the messages queued for one
+	// notification within it after the first as one digest.
+	GroupWindow time.Duration
 }
 
 // NewDispatcher starts one worker per notification. Pending messages are
@@ -88,7 +98,8 @@ func NewDispatcher(notifs map[string]*NotificationSpec, o DispatcherOptions) *Di
 	if o.Clock == nil {
 		o.Clock = RealClock{}
 	}
-	d := &Dispatcher{log: o.Logger, clock: o.Clock, retry: o.Retry, outbox: o.Outbox, queues: map[string]*queue{}, stop: make(chan struct{})}
+	d := &Dispatcher{log: o.Logger, clock: o.Clock, retry: o.Retry, outbox: o.Outbox, queues: map[string]*queue{}, stop: make(chan struct{}),
+		window: o.GroupWindow, closing: make(chan struct{})}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	for name, spec := range notifs {
 		q := &queue{spec: spec}
@@ -107,7 +118,7 @@ func NewDispatcher(notifs map[string]*NotificationSpec, o DispatcherOptions) *Di
 			}
 			continue
 		}
-		q.pending = append(q.pending, item{id: p.ID, m: p.Message})
+		q.pending = append(q.pending, item{id: p.ID, m: p.Message, at: p.Message.Time})
 	}
 	for name, q := range d.queues {
 		if n := len(q.pending); n > 0 {
@@ -125,7 +136,7 @@ func (d *Dispatcher) Enqueue(name string, m Message) error {
 	if !ok {
 		return fmt.Errorf("no notification named %q", name)
 	}
-	it := item{m: m}
+	it := item{m: m, at: d.clock.Now()}
 	if d.outbox != nil {
 		id, err := d.outbox.Put(name, m)
 		if err != nil {
@@ -166,13 +177,19 @@ func (d *Dispatcher) work(name string, q *queue) {
 			q.mu.Unlock()
 			return
 		}
-		it := q.pending[0]
+		it, n := q.pending[0], 1
 		q.mu.Unlock()
+		if d.window > 0 {
+			var ok bool
+			if it, n, ok = d.gather(q, it); !ok {
+				return // shutting down; the outbox keeps the group
+			}
+		}
 		if !d.deliverWithRetry(log, name, q, it) {
 			return // shutting down; the outbox keeps the rest
 		}
 		q.mu.Lock()
-		q.pending = q.pending[1:]
+		q.pending = q.pending[n:]
 		q.mu.Unlock()
 	}
 }
@@ -229,6 +246,9 @@ func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, q *queue, i
 // settle removes a delivered message from the outbox, or sets aside one that
 // failed for good (reason not empty).
 func (d *Dispatcher) settle(log *slog.Logger, name string, it item, reason string) {
+	for _, p := range it.parts {
+		d.settle(log, name, p, reason)
+	}
 	if d.outbox == nil || it.id == "" {
 		return
 	}
@@ -246,6 +266,7 @@ func (d *Dispatcher) settle(log *slog.Logger, name string, it item, reason strin
 // Close stops accepting messages and waits until the queues are delivered
 // or ctx ends; then it abandons retries and returns.
 func (d *Dispatcher) Close(ctx context.Context) {
+	d.closeOnce.Do(func() { close(d.closing) })
 	for _, q := range d.queues {
 		q.mu.Lock()
 		q.closed = true

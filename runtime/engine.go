@@ -95,10 +95,12 @@ type testRunner struct {
 	mu      sync.Mutex // guards streak and last* for State()
 	streak  streak
 	lastRun time.Time
-	lastOK  bool
-	lastDur time.Duration
-	lastRes []CheckResult // of the last run, for the control API
-	fp      string
+	// lastStart is when the last counted run's checks started.
+	lastStart time.Time
+	lastOK    bool
+	lastDur   time.Duration
+	lastRes   []CheckResult // of the last run, for the control API
+	fp        string
 }
 
 // NewEngine schedules the check instances of plan and starts the dispatcher.
@@ -158,7 +160,7 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 	// sends nothing.
 	e.gate = Gates{GateFunc(func(q GateQuery) (Hold, bool) { return unreachable(byName[q.Test]) }), o.Gate,
 		GateFunc(func(q GateQuery) (Hold, bool) { return flapping(byName[q.Test]) })}
-	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending})
+	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending, GroupWindow: plan.Main.GroupWindow})
 	e.saver = o.Saver
 	return e, nil
 }
@@ -179,15 +181,12 @@ func spread(name string, interval time.Duration) time.Duration {
 	return time.Duration(h.Sum64() % uint64(interval))
 }
 
-// Run schedules the tests until ctx ends, then waits for running tests to
-// finish (each check is bounded by its own timeout). It does not close the
-// dispatcher: call Close for that.
-func (e *Engine) Run(ctx context.Context) {
-	now := e.clock.Now()
+// schedule returns the tests ordered by their first run: a carried-over
+// schedule is kept when it is still within one interval from now;
+// otherwise tests start spread out.
+func (e *Engine) schedule(now time.Time) runHeap {
 	h := make(runHeap, 0, len(e.tests))
 	for _, t := range e.tests {
-		// A carried-over schedule is kept when it is still within one
-		// interval from now; otherwise start spread out.
 		if t.next.IsZero() || t.next.Sub(now) > t.spec.Interval || now.Sub(t.next) > t.spec.Interval {
 			t.next = now.Add(spread(t.spec.Name, t.spec.Interval))
 		}
@@ -195,6 +194,26 @@ func (e *Engine) Run(ctx context.Context) {
 		h = append(h, t)
 	}
 	heap.Init(&h)
+	return h
+}
+
+// advance moves the test to its next slot after a launch: fixed rate,
+// start to start, skipping slots missed by more than one interval rather
+// than running them in a burst.
+func (t *testRunner) advance(now time.Time) {
+	t.next = t.next.Add(t.spec.Interval)
+	if behind := now.Sub(t.next); behind > 0 {
+		t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
+	}
+	t.nextPub.Store(t.next.UnixNano())
+}
+
+// Run schedules the tests until ctx ends, then waits for running tests to
+// finish (each check is bounded by its own timeout). It does not close the
+// dispatcher: call Close for that.
+func (e *Engine) Run(ctx context.Context) {
+	now := e.clock.Now()
+	h := e.schedule(now)
 	// Runs outlive shutdown: they finish or hit their own timeouts.
 	runCtx := context.WithoutCancel(ctx)
 	timer := e.clock.NewTimer(time.Hour)
@@ -216,13 +235,7 @@ func (e *Engine) Run(ctx context.Context) {
 		if len(h) > 0 && h[0].next.Sub(now) <= earlyStart {
 			t := h[0]
 			e.launch(runCtx, t, t.next)
-			// Fixed rate, start to start; skip slots missed by more than
-			// one interval rather than running them in a burst.
-			t.next = t.next.Add(t.spec.Interval)
-			if behind := now.Sub(t.next); behind > 0 {
-				t.next = t.next.Add((behind/t.spec.Interval + 1) * t.spec.Interval)
-			}
-			t.nextPub.Store(t.next.UnixNano())
+			t.advance(now)
 			heap.Fix(&h, 0)
 			if ctx.Err() != nil {
 				return
@@ -313,7 +326,11 @@ func (e *Engine) Evaluate(ctx context.Context, name string) (TestResult, error) 
 	defer t.release()
 	now := e.clock.Now()
 	results := e.runChecks(ctx, t, now)
-	return TestResult{Test: name, OK: evaluate(t.spec.RequireAll, results), Time: e.clock.Now(), Checks: results}, nil
+	r := TestResult{Test: name, OK: evaluate(t.spec.RequireAll, results), Time: e.clock.Now(), Checks: results}
+	if !r.OK {
+		r.Unreachable = e.failingParent(ctx, t)
+	}
+	return r, nil
 }
 
 // claim finds the named test and marks it running.
@@ -353,7 +370,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	results := e.runChecks(ctx, t, scheduled)
 	ok := evaluate(t.spec.RequireAll, results)
 	if !ok {
-		e.predict(ctx, t, start)
+		e.predict(ctx, t, e.clock.Now())
 	}
 	now := e.clock.Now()
 	t.mu.Lock()
@@ -368,13 +385,16 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 		t.streak.owed = false // the message below tells the state instead
 	}
 	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held.Reason)
+	if wasHeld == HoldUnreachable && held.Reason == "" && send && dec.State == StateFail {
+		dec.Reason = "was UNREACHABLE until this run: the tests it depends on pass again"
+	}
 	if !other {
 		dec, send = flapDecision(&t.streak, flapEv, dec, send)
 	}
 	failures := t.streak.failures
 	changed := failures != before || t.streak.held != wasHeld || t.streak.owed != wasOwed ||
 		t.streak.passes != wasPasses || t.streak.history != wasHist || flapEv != flapSame
-	t.lastRun, t.lastOK, t.lastDur, t.lastRes = now, ok, now.Sub(start), results
+	t.lastRun, t.lastOK, t.lastDur, t.lastRes, t.lastStart = now, ok, now.Sub(start), results, start
 	t.mu.Unlock()
 	if held.Reason != wasHeld {
 		if held.Reason != "" {

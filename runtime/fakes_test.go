@@ -122,7 +122,6 @@ func (c *scriptedCheck) Run(ctx context.Context) (Stats, error) {
 
 // recordingNotifier collects the messages it is given.
 type recordingNotifier struct {
-	name string
 	got  chan Message
 	fail error
 }

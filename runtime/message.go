@@ -36,6 +36,9 @@ type Message struct {
 	// Reason explains a message that is not about one run's result
 	// (FLAPPING: how often the state changed).
 	Reason string `json:",omitempty"`
+	// Digest holds the messages a digest stands for (group_window); nil
+	// for a message about one test.
+	Digest []Message `json:",omitempty"`
 }
 
 // UnmarshalJSON reads a message, including ones stored in the outbox by
@@ -149,6 +152,9 @@ func (m *Message) RenderShort() string {
 // short renders the one-line form; compact uses fewer words for the
 // streak, withHost keeps " on HOST".
 func (m *Message) short(compact, withHost bool) string {
+	if len(m.Digest) > 0 {
+		return m.digestShort(withHost)
+	}
 	head := strings.TrimSpace(string(m.State) + " " + m.Test)
 	if withHost && m.Host != "" {
 		head += " on " + m.Host
@@ -223,7 +229,7 @@ func (m *Message) Fit(limit int, size func(string) int) string {
 			return s
 		}
 	}
-	if m.State != StateFail {
+	if m.State != StateFail || len(m.Digest) > 0 {
 		return cutTo(m.short(true, false), limit, size, ellipsis)
 	}
 	// Cut the error, keeping what follows it.
@@ -263,6 +269,9 @@ func cutTo(s string, limit int, size func(string) int, ellipsis string) string {
 // RenderLong returns the whole report: the facts, then every check with its
 // errors and its stats in units a person reads.
 func (m *Message) RenderLong() string {
+	if len(m.Digest) > 0 {
+		return m.digestLong()
+	}
 	var b strings.Builder
 	line := func(k, v string) { fmt.Fprintf(&b, "%-9s %s\n", k+":", v) }
 	line("Test", m.Test)

@@ -68,7 +68,7 @@ func NewOptions(d *Descriptor, section string, raw map[string]string) (*Options,
 	}
 	for i, opt := range d.Options {
 		v, ok := raw[opt.Name]
-		if !ok && opt.Required {
+		if !ok && opt.Required && !(opt.Secret && raw[opt.Name+FileSuffix] != "") {
 			return nil, fmt.Errorf("%s: required option missing", opt.Name)
 		}
 		val, err := resolveValue(opt, v, ok)
@@ -76,6 +76,9 @@ func NewOptions(d *Descriptor, section string, raw map[string]string) (*Options,
 			return nil, fmt.Errorf("%s: %w", opt.Name, err)
 		}
 		o.vals[i] = val
+	}
+	if errs := o.readSecretFiles(); len(errs) > 0 {
+		return nil, fmt.Errorf("%s: %w", errs[0].Key, errs[0].Err)
 	}
 	return o, nil
 }

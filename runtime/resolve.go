@@ -38,7 +38,7 @@ func (n *NotificationSpec) Send(ctx context.Context, m Message) error {
 	ctx, cancel := context.WithTimeout(ctx, n.Desc.DeadlineFor(n.Opts))
 	defer cancel()
 	if err := n.Notifier.Notify(ctx, m); err != nil {
-		return fmt.Errorf("notification %s (%s): %w", n.Name, n.Desc.Name, err)
+		return fmt.Errorf("notification %s (%s): %w", n.Name, n.Desc.Name, RedactError(n.Opts, err))
 	}
 	return nil
 }
@@ -476,6 +476,10 @@ func resolveOptions(probs *config.Problems, decl declared, s *config.Section, de
 		}
 		o.vals[i] = v
 	}
+	if errs := o.readSecretFiles(); len(errs) > 0 {
+		probs.List = append(probs.List, errs...)
+		valid = false
+	}
 	for _, k := range s.Keys() {
 		if _, ok := decl.idx[k.Name]; !ok && !skip[k.Name] {
 			probs.Warnf(k.Pos, s.Name, k.Name, "%s, ignored%s", decl.unknown, suggest(k.Name, decl.names()))
@@ -498,7 +502,7 @@ func resolveKey(opt Option, s *config.Section, defs []*config.Section) (Value, [
 	if k, ok := s.Key(opt.Name); ok {
 		key, sec = k, s.Name
 	}
-	if key == nil && opt.Required {
+	if key == nil && opt.Required && !twinSet(opt, s, defs) {
 		return Value{}, []*config.Error{config.Errorf(s.Pos, s.Name, opt.Name, "required option missing")}
 	}
 	raw := ""

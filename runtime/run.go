@@ -32,6 +32,9 @@ func runCheck(ctx context.Context, clock Clock, c Check, o *Options) (res CheckR
 	res.OK = err == nil
 	if err != nil {
 		res.Errors = ErrorMessages(err)
+		for i, e := range res.Errors {
+			res.Errors[i] = o.Redact(e)
+		}
 	}
 	return res
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -27,7 +28,11 @@ type tagNotifier struct {
 }
 
 func (n *tagNotifier) Notify(_ context.Context, m Message) error {
-	n.got <- fmt.Sprintf("%s: %s %s", n.name, m.State, m.Test)
+	line := fmt.Sprintf("%s: %s %s", n.name, m.State, m.Test)
+	if m.State == StateFail && m.Reason != "" {
+		line += " (" + m.Reason + ")"
+	}
+	n.got <- line
 	return nil
 }
 
@@ -37,6 +42,8 @@ func (n *tagNotifier) Notify(_ context.Context, m Message) error {
 type stormRig struct {
 	t      *testing.T
 	e      *Engine
+	plan   *Plan
+	clk    *fakeClock
 	checks map[string]*switchCheck
 	got    chan string
 }
@@ -59,12 +66,31 @@ func newStormRig(t *testing.T, main string, tests ...string) *stormRig {
 		fmt.Fprintf(&conf, "[Check_%s]\ntype=fake\nhost=%s\n[Test_%s]\nchecks=%s\n%s\n", name, name, name, name, strings.ReplaceAll(extra, ";", "\n"))
 	}
 	p := loadPlan(t, testRegistry(t, checks, map[string]Notifier{"mail": &tagNotifier{"mail", r.got}, "boss": &tagNotifier{"boss", r.got}}), conf.String())
-	e, err := NewEngine(p, EngineOptions{Clock: newFakeClock()})
+	r.plan, r.clk = p, newFakeClock()
+	e, err := NewEngine(p, EngineOptions{Clock: r.clk})
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.e = e
 	return r
+}
+
+// restart carries every test's state over to a new engine through JSON,
+// as the state directory does.
+func (r *stormRig) restart() {
+	r.t.Helper()
+	data, err := json.Marshal(r.e.State())
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.e.Close(context.Background())
+	var st map[string]TestState
+	if err := json.Unmarshal(data, &st); err != nil {
+		r.t.Fatal(err)
+	}
+	if r.e, err = NewEngine(r.plan, EngineOptions{Clock: r.clk, State: st}); err != nil {
+		r.t.Fatal(err)
+	}
 }
 
 // set makes the named tests' checks fail (down) or pass.
@@ -138,7 +164,7 @@ func TestDependencies(t *testing.T) {
 				r.set(false, "switch")
 				r.run("switch", "web", "web")
 			},
-			want: []string{"boss: FAIL web", "mail: FAIL switch", "mail: RECOVERED switch"},
+			want: []string{"boss: FAIL web (was UNREACHABLE until this run: the tests it depends on pass again)", "mail: FAIL switch", "mail: RECOVERED switch"},
 			held: map[string]HoldReason{"web": ""},
 		},
 		{
@@ -293,6 +319,50 @@ func TestFlapping(t *testing.T) {
 		"mail: OK web",       // stopped flapping: the current state
 	}
 	if got := r.messages(); !slices.Equal(got, want) {
+		t.Errorf("messages = %q, want %q", got, want)
+	}
+}
+
+// TestStormStateSurvivesRestart: holds, passes towards recover_after and
+// the flap history carry over a restart.
+func TestStormStateSurvivesRestart(t *testing.T) {
+	t.Parallel()
+	r := newStormRig(t, "", "switch", "web:depends=switch;recover_after=2", "flappy:flap_detection=yes")
+	// web: unreachable with a page owed; flappy: flapping.
+	r.set(true, "switch", "web")
+	r.run("web", "switch")
+	for i := range 9 {
+		r.set(i%2 == 0, "flappy")
+		r.run("flappy")
+	}
+	r.restart()
+	if got := r.held("flappy"); got != HoldFlapping {
+		t.Errorf("after restart flappy held = %q, want FLAPPING", got)
+	}
+	if got := r.held("web"); got != HoldUnreachable {
+		t.Errorf("after restart web held = %q, want UNREACHABLE", got)
+	}
+	// The switch comes back; web still fails: its owed page goes out once.
+	// Then web passes once, restarts, passes again: recovered on the second.
+	r.set(false, "switch")
+	r.run("switch", "web")
+	r.set(false, "web")
+	r.run("web")
+	r.restart()
+	if st, _ := r.e.TestStatus("web"); st.Failures == 0 {
+		t.Error("web recovered after one pass of recover_after=2")
+	}
+	r.run("web")
+	if st, _ := r.e.TestStatus("web"); st.Failures != 0 {
+		t.Errorf("web failures = %d after the second pass, want 0", st.Failures)
+	}
+	want := []string{"mail: FAIL switch", "mail: RECOVERED switch", "mail: FAIL web (was UNREACHABLE until this run: the tests it depends on pass again)", "mail: RECOVERED web",
+		"mail: FAIL flappy", "mail: RECOVERED flappy", "mail: FAIL flappy", "mail: RECOVERED flappy",
+		"mail: FAIL flappy", "mail: RECOVERED flappy", "mail: FAIL flappy", "mail: RECOVERED flappy", "mail: FLAPPING flappy"}
+	got := r.messages()
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
 		t.Errorf("messages = %q, want %q", got, want)
 	}
 }

@@ -19,11 +19,10 @@ import (
 	monsta "github.com/monsta/monsta/runtime"
 )
 
-// Names of the generated sections: normal tests and checks are t00001 and
-// c00001, the tests against the silent peer hung0001 and hc0001.
-const (
-	hungPrefix = "hung"
-)
+// hungPrefix starts the names of the tests against the silent peer
+// (hung0001, with check hc0001); normal tests and checks are t00001 and
+// c00001.
+const hungPrefix = "hung"
 
 // confSpec is what one generated configuration holds.
 type confSpec struct {

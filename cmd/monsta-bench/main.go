@@ -455,31 +455,52 @@ func describeMachine() machine {
 
 // evaluate fills in the metric rows, the warnings and the errors.
 func (r *report) evaluate() {
-	fp := func(v float64) *float64 { return &v }
-	ratio := func(a, b float64) *float64 {
-		if b <= 0 {
-			return nil
-		}
-		return fp(a / b)
+	r.cpuMetrics()
+	r.memoryMetrics()
+	r.latenessMetrics()
+	// Sanity: a number is meaningless if what it counts went wrong.
+	r.checkPhase(&r.Monsta)
+	if r.MonstaHung != nil {
+		r.checkPhase(r.MonstaHung)
 	}
-	status := func(ok bool) string {
-		if ok {
-			return "PASS"
-		}
-		return "MISS"
+	r.checkLoops()
+	r.checkListener()
+}
+
+func fp(v float64) *float64 { return &v }
+
+// ratio is a / b, nil when b is not positive.
+func ratio(a, b float64) *float64 {
+	if b <= 0 {
+		return nil
 	}
+	return fp(a / b)
+}
+
+// passMiss is a metric's status against its target.
+func passMiss(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "MISS"
+}
+
+// sysPer is the system CPU per n events of w, in µs.
+func sysPer(w windowResult, n int64) float64 {
+	if n == 0 {
+		return 0
+	}
+	return w.SysSeconds * 1e6 / float64(n)
+}
+
+// cpuMetrics compares monsta's CPU per check with the bare loops'.
+func (r *report) cpuMetrics() {
 	m, b := r.Monsta, r.Bare
 	cpuRatio := ratio(m.CPUPerCheckUS, b.Paced.CPUPerDialUS)
 	r.Metrics = append(r.Metrics, metric{Name: "CPU per check (paced, 1 interval)", Unit: "µs",
 		Monsta: m.CPUPerCheckUS, Bare: fp(b.Paced.CPUPerDialUS), Ratio: cpuRatio,
 		Target: fmt.Sprintf("≤ %.1fx bare", targetCPURatio),
-		Status: status(cpuRatio != nil && *cpuRatio <= targetCPURatio)})
-	sysPer := func(w windowResult, n int64) float64 {
-		if n == 0 {
-			return 0
-		}
-		return w.SysSeconds * 1e6 / float64(n)
-	}
+		Status: passMiss(cpuRatio != nil && *cpuRatio <= targetCPURatio)})
 	r.Metrics = append(r.Metrics, metric{Name: "  of which system (kernel)", Unit: "µs",
 		Monsta: sysPer(m.windowResult, m.Checks), Bare: fp(sysPer(b.Paced.windowResult, b.Paced.Dials)),
 		Ratio: ratio(sysPer(m.windowResult, m.Checks), sysPer(b.Paced.windowResult, b.Paced.Dials)), Status: "info"})
@@ -491,14 +512,25 @@ func (r *report) evaluate() {
 			Monsta: m.CPUPerCheckUS, Bare: fp(b.Unpaced.CPUPerDialUS),
 			Ratio: ratio(m.CPUPerCheckUS, b.Unpaced.CPUPerDialUS), Target: "", Status: "info"})
 	}
+	r.Metrics = append(r.Metrics, metric{Name: "checks per second", Unit: "1/s", Monsta: m.Rate, Bare: fp(b.Paced.Rate),
+		Ratio: ratio(m.Rate, b.Paced.Rate), Status: "info"})
+}
+
+// memoryMetrics reports memory per configured test.
+func (r *report) memoryMetrics() {
+	m := r.Monsta
 	r.Metrics = append(r.Metrics,
-		metric{Name: "checks per second", Unit: "1/s", Monsta: m.Rate, Bare: fp(b.Paced.Rate),
-			Ratio: ratio(m.Rate, b.Paced.Rate), Status: "info"},
 		metric{Name: "RSS per configured test", Unit: "B", Monsta: m.RSSPerTest,
-			Target: fmt.Sprintf("< %d", targetMemory), Status: status(m.Loaded.RSS > 0 && m.RSSPerTest < targetMemory)},
+			Target: fmt.Sprintf("< %d", targetMemory), Status: passMiss(m.Loaded.RSS > 0 && m.RSSPerTest < targetMemory)},
 		metric{Name: "RSS per test after GC", Unit: "B", Monsta: m.RSSGCPerTest, Status: "info"},
 		metric{Name: "Go heap per test after GC", Unit: "B", Monsta: m.HeapPerTest, Status: "info"},
 	)
+}
+
+// latenessMetrics reports how late checks started, with hung tests when
+// that phase ran.
+func (r *report) latenessMetrics() {
+	m, b := r.Monsta, r.Bare
 	lat := m.Lateness
 	hungNote := "no hung tests"
 	if r.MonstaHung != nil {
@@ -507,52 +539,57 @@ func (r *report) evaluate() {
 	}
 	r.Metrics = append(r.Metrics,
 		metric{Name: "start lateness p99, " + hungNote, Unit: "ms", Monsta: lat.P99US / 1e3,
-			Target: fmt.Sprintf("< %v", targetP99), Status: status(lat.N > 0 && lat.P99US < float64(targetP99.Microseconds()))},
+			Target: fmt.Sprintf("< %v", targetP99), Status: passMiss(lat.N > 0 && lat.P99US < float64(targetP99.Microseconds()))},
 		metric{Name: "start lateness p50, " + hungNote, Unit: "ms", Monsta: lat.P50US / 1e3, Status: "info"},
 		metric{Name: "start lateness max, " + hungNote, Unit: "ms", Monsta: lat.MaxUS / 1e3, Status: "info"},
 	)
-	if r.MonstaHung != nil {
-		h := r.MonstaHung
+	if h := r.MonstaHung; h != nil {
 		r.Metrics = append(r.Metrics,
 			metric{Name: "start lateness p99, no hung tests", Unit: "ms", Monsta: m.Lateness.P99US / 1e3, Status: "info"},
 			metric{Name: "CPU per check, " + hungNote, Unit: "µs", Monsta: h.CPUPerCheckUS, Bare: fp(b.Paced.CPUPerDialUS),
 				Ratio: ratio(h.CPUPerCheckUS, b.Paced.CPUPerDialUS), Status: "info"})
 	}
+}
 
-	// Sanity: a number is meaningless if what it counts went wrong.
-	phases := []*daemonResult{&r.Monsta}
-	if r.MonstaHung != nil {
-		phases = append(phases, r.MonstaHung)
+// checkPhase records what went wrong in one daemon phase.
+func (r *report) checkPhase(d *daemonResult) {
+	name := fmt.Sprintf("monsta (%d hung)", d.Hung)
+	if d.Tests != r.Params.Tests || d.Hung != 0 && d.Hung != r.Params.Hung {
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: plan has %d tests + %d hung, want %d", name, d.Tests, d.Hung, r.Params.Tests))
 	}
-	for _, d := range phases {
-		name := fmt.Sprintf("monsta (%d hung)", d.Hung)
-		if d.Tests != r.Params.Tests || d.Hung != 0 && d.Hung != r.Params.Hung {
-			r.Errors = append(r.Errors, fmt.Sprintf("%s: plan has %d tests + %d hung, want %d", name, d.Tests, d.Hung, r.Params.Tests))
-		}
-		if d.OK == 0 {
-			r.Errors = append(r.Errors, name+": no check passed in the window")
-		}
-		if d.Failed > 0 {
-			r.Errors = append(r.Errors, fmt.Sprintf("%s: %d of %d checks failed, e.g. %s", name, d.Failed, d.OK+d.Failed, strings.Join(d.FailSamples, " | ")))
-		}
-		if d.Lateness.N == 0 || d.Lateness.Dropped > 0 {
-			r.Errors = append(r.Errors, fmt.Sprintf("%s: %d check starts recorded, %d dropped", name, d.Lateness.N, d.Lateness.Dropped))
-		}
-		if d.Hung > 0 && d.HungResults == 0 {
-			r.Errors = append(r.Errors, name+": no hung test finished in the window")
-		}
-		if d.HungPassed > 0 {
-			r.Errors = append(r.Errors, fmt.Sprintf("%s: %d runs against the silent peer passed", name, d.HungPassed))
-		}
-		if d.Overruns > 0 {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %d runs skipped because the previous run was still going", name, d.Overruns))
-		}
-		r.busy(name, d.windowResult)
-		want := float64(d.Tests+d.Hung) / r.Params.Interval.Seconds()
-		if d.Rate < 0.95*want || d.Rate > 1.05*want {
-			r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %.0f checks/s, scheduled %.0f/s", name, d.Rate, want))
-		}
+	if d.OK == 0 {
+		r.Errors = append(r.Errors, name+": no check passed in the window")
 	}
+	if d.Failed > 0 {
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: %d of %d checks failed, e.g. %s", name, d.Failed, d.OK+d.Failed, strings.Join(d.FailSamples, " | ")))
+	}
+	if d.Lateness.N == 0 || d.Lateness.Dropped > 0 {
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: %d check starts recorded, %d dropped", name, d.Lateness.N, d.Lateness.Dropped))
+	}
+	r.checkHung(name, d)
+	if d.Overruns > 0 {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %d runs skipped because the previous run was still going", name, d.Overruns))
+	}
+	r.busy(name, d.windowResult)
+	want := float64(d.Tests+d.Hung) / r.Params.Interval.Seconds()
+	if d.Rate < 0.95*want || d.Rate > 1.05*want {
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s: %.0f checks/s, scheduled %.0f/s", name, d.Rate, want))
+	}
+}
+
+// checkHung records what went wrong with the tests against the silent peer.
+func (r *report) checkHung(name string, d *daemonResult) {
+	if d.Hung > 0 && d.HungResults == 0 {
+		r.Errors = append(r.Errors, name+": no hung test finished in the window")
+	}
+	if d.HungPassed > 0 {
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: %d runs against the silent peer passed", name, d.HungPassed))
+	}
+}
+
+// checkLoops records what went wrong in the bare loops.
+func (r *report) checkLoops() {
+	b := r.Bare
 	for _, l := range []struct {
 		name string
 		res  loopResult
@@ -577,6 +614,10 @@ func (r *report) evaluate() {
 				a, b, (hi/lo-1)*100))
 		}
 	}
+}
+
+// checkListener records what went wrong in the listener.
+func (r *report) checkListener() {
 	if r.Accepted.Accepted == 0 {
 		r.Errors = append(r.Errors, "listener accepted no connection")
 	}

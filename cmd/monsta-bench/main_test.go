@@ -40,7 +40,16 @@ func TestBenchTinyScale(t *testing.T) {
 		t.Fatalf("report errors: %q", r.Errors)
 	}
 
-	m := r.Monsta
+	checkPlainPhase(t, p, r.Monsta)
+	checkHungPhase(t, p, r.MonstaHung)
+	checkBareAndListener(t, r)
+	checkMetrics(t, r)
+	checkOutputs(t, r)
+}
+
+// checkPlainPhase checks the phase without hung tests.
+func checkPlainPhase(t *testing.T, p params, m daemonResult) {
+	t.Helper()
 	if m.Tests != p.Tests || m.Hung != 0 {
 		t.Errorf("plain phase ran %d tests + %d hung, want %d + 0", m.Tests, m.Hung, p.Tests)
 	}
@@ -56,8 +65,11 @@ func TestBenchTinyScale(t *testing.T) {
 	if m.Lateness.N == 0 || m.Lateness.Dropped != 0 || m.Lateness.P50US > m.Lateness.P99US || m.Lateness.P99US > m.Lateness.MaxUS {
 		t.Errorf("plain phase lateness = %+v; want n > 0, none dropped, p50 <= p99 <= max", m.Lateness)
 	}
+}
 
-	h := r.MonstaHung
+// checkHungPhase checks the phase with tests against the silent peer.
+func checkHungPhase(t *testing.T, p params, h *daemonResult) {
+	t.Helper()
 	if h == nil {
 		t.Fatal("no phase with hung tests")
 	}
@@ -74,7 +86,11 @@ func TestBenchTinyScale(t *testing.T) {
 	if h.Lateness.N == 0 {
 		t.Errorf("hung phase lateness = %+v; want n > 0", h.Lateness)
 	}
+}
 
+// checkBareAndListener checks the bare loops, the listener and the machine.
+func checkBareAndListener(t *testing.T, r *report) {
+	t.Helper()
 	for name, l := range map[string]loopResult{"paced": r.Bare.Paced, "spawned": r.Bare.Spawned, "unpaced": r.Bare.Unpaced} {
 		if l.Dials == 0 || l.Errors != 0 || l.CPUPerDialUS <= 0 || l.WindowSeconds <= 0 {
 			t.Errorf("bare %s loop = %+v; want dials, no errors, CPU > 0", name, l)
@@ -90,8 +106,12 @@ func TestBenchTinyScale(t *testing.T) {
 	if r.Machine.NumCPU == 0 || r.Machine.GoVersion == "" {
 		t.Errorf("machine = %+v; want CPUs and Go version", r.Machine)
 	}
+}
 
-	// Every target has its row, with a number and a verdict.
+// checkMetrics checks that every target has its row, with a number and a
+// verdict.
+func checkMetrics(t *testing.T, r *report) {
+	t.Helper()
 	targets := map[string]bool{}
 	for _, row := range r.Metrics {
 		if math.IsNaN(row.Monsta) || math.IsInf(row.Monsta, 0) {
@@ -108,7 +128,11 @@ func TestBenchTinyScale(t *testing.T) {
 			t.Errorf("no target row %q in %+v", want, r.Metrics)
 		}
 	}
+}
 
+// checkOutputs checks the printed table and the JSON report.
+func checkOutputs(t *testing.T, r *report) {
+	t.Helper()
 	var table bytes.Buffer
 	printReport(&table, r)
 	for _, want := range []string{"metric", "monsta", "bare loop", "ratio", "target", "CPU per check", "RSS per configured test", "lateness p99"} {

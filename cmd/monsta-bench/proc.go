@@ -12,13 +12,6 @@ import (
 	"time"
 )
 
-// cpuTime returns the CPU time (user + system) this process has used so
-// far, over all its threads.
-func cpuTime() time.Duration {
-	u, sys := cpuTimes()
-	return u + sys
-}
-
 // cpuTimes returns the user and system CPU time this process has used so
 // far, over all its threads.
 func cpuTimes() (user, sys time.Duration) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -103,4 +104,33 @@ func TestREADMESnippets(t *testing.T) {
 			t.Errorf("README snippet %d does not lint (exit %d):\n%s\n%s%s", i+1, r.code, b[1], r.stdout, r.stderr)
 		}
 	}
+}
+
+// renderMarkdown documents a type for docs/types.md, from the same
+// descriptor as --help. Only TestTypesReference renders it, so it lives here.
+func renderMarkdown(d *runtime.Descriptor) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s `%s`\n\n%s.", d.Kind, d.Name, strings.TrimSuffix(d.Description, "."))
+	if len(d.Aliases) > 0 {
+		fmt.Fprintf(&b, " Aliases: `%s`.", strings.Join(d.Aliases, "`, `"))
+	}
+	b.WriteString("\n\n")
+	if d.Help != "" {
+		b.WriteString(strings.TrimSpace(d.Help) + "\n\n")
+	}
+	b.WriteString("| option | default | meaning |\n|---|---|---|\n")
+	for _, opt := range d.Options {
+		def := "*required*"
+		if !opt.Required {
+			def = "`" + opt.Default + "`"
+			if opt.Default == "" {
+				def = `""`
+			}
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", opt.Name, def, strings.ReplaceAll(opt.Help, "|", `\|`))
+	}
+	if d.Example != "" {
+		fmt.Fprintf(&b, "\n```ini\n%s\n```\n", strings.TrimSpace(d.Example))
+	}
+	return b.String()
 }

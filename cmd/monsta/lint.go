@@ -55,7 +55,7 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 			defer wg.Done()
 			ctx, cancel := context.WithTimeout(context.Background(), spec.Desc.DeadlineFor(spec.Opts))
 			defer cancel()
-			switch err := v.Verify(ctx); {
+			switch err := runtime.RedactError(spec.Opts, v.Verify(ctx)); {
 			case errors.Is(err, runtime.ErrCannotVerify):
 				results[i] = head + err.Error()
 			case err != nil:

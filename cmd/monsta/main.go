@@ -53,7 +53,9 @@ const (
   monsta --silences             list the silences in force
   monsta --help check [TYPE]    list check types, or document one
   monsta --help notification [TYPE]
-  monsta --version
+  monsta --help man|config      print the monsta(8) manual page, or the
+                                packaged default configuration
+  monsta --version              version, commit and Go release
 
 Options:
 `

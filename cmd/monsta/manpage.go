@@ -18,14 +18,17 @@ func renderMan(reg *runtime.Registry) string {
 	w(".TH MONSTA 8 \"\" \"monsta %s\" \"System Manager's Manual\"\n", roffEsc(version))
 	w(".SH NAME\nmonsta \\- light\\-weight system and service monitoring daemon\n")
 	w(".SH SYNOPSIS\n")
-	for _, s := range []string{
-		"[\\fB\\-\\-config\\fR \\fIFILE\\fR] [\\fB\\-\\-confdir\\fR \\fIDIR\\fR] [\\fB\\-\\-foreground\\fR]",
-		"\\fB\\-\\-lint\\fR [\\fB\\-\\-no\\-login\\fR]",
-		"\\fB\\-\\-run\\fR \\fISECTION\\fR",
-		"\\fB\\-\\-help\\fR [\\fBcheck\\fR|\\fBnotification\\fR [\\fITYPE\\fR]]",
-		"\\fB\\-\\-version\\fR",
-	} {
-		w(".B monsta\n%s\n.br\n", s)
+	// The forms of the usage text, without their explanations, which
+	// start in column 32 or after two spaces.
+	for _, l := range strings.Split(usageText, "\n") {
+		if !strings.HasPrefix(l, "  monsta ") {
+			continue
+		}
+		form, _, _ := strings.Cut(l[len("  monsta "):], "  ")
+		if len(l) > 32 && l[31] == ' ' {
+			form = l[len("  monsta "):31]
+		}
+		w(".B monsta\n%s\n.br\n", roffEsc(strings.TrimSpace(form)))
 	}
 	w(".SH DESCRIPTION\n%s\n", roffEsc("monsta reads an INI configuration, runs checks on a schedule, decides per test "+
 		"whether a service is healthy, and escalates consecutive failures to people by e-mail, XMPP, SMS or the log. "+
@@ -117,7 +120,7 @@ func renderMan(reg *runtime.Registry) string {
 	for _, s := range [][2]string{
 		{defaultConfig, "main configuration."},
 		{"/etc/monsta/conf.d/", "further *.conf files and *.lua types, read in lexical order."},
-		{"/var/lib/monsta/", "state directory: failure counts (state/), the notification outbox (outbox/), undeliverable notifications (failed/) and the instance lock (monsta.lock)."},
+		{"/var/lib/monsta/", "state directory: failure counts (state/), the notification outbox (outbox/), undeliverable notifications (failed/), the instance lock (monsta.lock, holding the daemon's pid) and the control socket (monsta.sock)."},
 		{"/run/monsta/monsta.pid", "pid file."},
 	} {
 		w(".TP\n.I %s\n%s\n", roffEsc(s[0]), roffEsc(s[1]))

@@ -108,7 +108,11 @@ func runTest(ctx context.Context, a *app.App, section, name string, stdout, stde
 	if !spec.RequireAll {
 		req = "any"
 	}
-	fmt.Fprintf(stdout, "%s: %s (%d of %d checks passed, requires=%s)\n", section, okFail(r.OK), passed, len(r.Checks), req)
+	state := okFail(r.OK)
+	if r.Unreachable != "" {
+		state += ", UNREACHABLE: " + r.Unreachable + "; the daemon would page nobody for it"
+	}
+	fmt.Fprintf(stdout, "%s: %s (%d of %d checks passed, requires=%s)\n", section, state, passed, len(r.Checks), req)
 	for _, c := range r.Checks {
 		fmt.Fprint(stdout, runtime.FormatCheck(c))
 	}

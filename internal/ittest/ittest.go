@@ -31,6 +31,8 @@ func family(key string) string {
 		return "xmpp"
 	case strings.HasPrefix(k, "DNS"):
 		return "dns"
+	case strings.HasPrefix(k, "PLUGINS"):
+		return "plugins"
 	case strings.HasPrefix(k, "SMTP"), strings.HasPrefix(k, "SUBMISSION"), strings.HasPrefix(k, "IMAP"),
 		strings.HasPrefix(k, "MAIL"):
 		return "mail"

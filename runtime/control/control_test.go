@@ -53,12 +53,6 @@ type outcomes struct {
 	err map[string]error
 }
 
-func (o *outcomes) set(host string, err error) {
-	o.mu.Lock()
-	o.err[host] = err
-	o.mu.Unlock()
-}
-
 type fakeCheck struct {
 	o    *outcomes
 	host string

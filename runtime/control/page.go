@@ -43,13 +43,8 @@ ul{margin:0;padding-left:1.2em}.stats{color:#5b6475;font-family:ui-monospace,mon
 <header><h1>monsta{{if .Host}} on {{.Host}}{{end}}</h1>
 <p id="summary">{{.Total}} tests: {{.Failing}} failing, {{.Silenced}} silenced, {{.Maintenance}} in maintenance, {{.Passing}} passing{{if .Pending}}, {{.Pending}} not run yet{{end}} · {{.Now}} · refreshes every {{.Refresh}} s</p></header>
 <main id="tests">
-{{range .Rows}}<details class="{{.State}}" id="test-{{.Name}}"{{if .Open}} open{{end}}><summary><span class="st">{{.State}}</span><span class="n">{{.Name}}</span><span class="m">{{.Meta}}</span>{{if .Error}}<span class="err">{{.Error}}</span>{{end}}</summary>
-<table><tr><th>check</th><th>type</th><th>result</th><th>time</th><th>errors and stats</th></tr>
-{{range .Checks}}<tr><td>{{.Name}}</td><td>{{.Type}}</td>{{if .OK}}<td class="ok">OK</td>{{else}}<td class="fail">FAIL</td>{{end}}<td>{{.Duration}}</td><td>{{if .Errors}}<ul>{{range .Errors}}<li>{{.}}</li>{{end}}</ul>{{end}}<span class="stats">{{.Stats}}</span></td></tr>
-{{else}}<tr><td colspan="5">not run yet</td></tr>
-{{end}}</table></details>
-{{else}}<p>No tests are configured.</p>
-{{end}}</main>
+{{.Rows}}{{if not .Total}}<p>No tests are configured.</p>{{end}}
+</main>
 </body>
 </html>
 `))
@@ -58,25 +53,17 @@ type pageData struct {
 	Host, Now                                               string
 	Refresh                                                 int
 	Total, Failing, Silenced, Maintenance, Passing, Pending int
-	Rows                                                    []pageRow
-}
-
-type pageRow struct {
-	Name, State, Meta, Error string
-	Open                     bool
-	Checks                   []pageCheck
-}
-
-type pageCheck struct {
-	Name, Type, Duration, Stats string
-	OK                          bool
-	Errors                      []string
+	// Rows are the tests, written by writeRow: at 10,000 tests the template
+	// engine's reflection would cost most of the page's time.
+	Rows template.HTML
 }
 
 // RenderPage writes the status page for tests (sorted for people here).
 func RenderPage(w io.Writer, tests []Test, host string, now time.Time, refresh time.Duration) error {
 	SortForPeople(tests)
-	d := pageData{Host: host, Now: now.Format("2006-01-02 15:04:05 MST"), Refresh: int(refresh / time.Second), Total: len(tests), Rows: make([]pageRow, len(tests))}
+	d := pageData{Host: host, Now: now.Format("2006-01-02 15:04:05 MST"), Refresh: int(refresh / time.Second), Total: len(tests)}
+	var rows strings.Builder
+	rows.Grow(len(tests) * 600)
 	for i := range tests {
 		t := &tests[i]
 		switch t.State {
@@ -91,13 +78,57 @@ func RenderPage(w io.Writer, tests []Test, host string, now time.Time, refresh t
 		case "MAINTENANCE":
 			d.Maintenance++
 		}
-		d.Rows[i] = newRow(t, now)
+		writeRow(&rows, t, now)
 	}
+	d.Rows = template.HTML(rows.String()) // writeRow escaped every value in it
 	return pageTemplate.Execute(w, d)
 }
 
-func newRow(t *Test, now time.Time) pageRow {
-	r := pageRow{Name: t.Name, State: t.State, Error: t.FirstError(), Checks: make([]pageCheck, len(t.Checks))}
+// writeRow writes one test as a <details> element that expands to its
+// checks; every value is escaped.
+func writeRow(b *strings.Builder, t *Test, now time.Time) {
+	esc := template.HTMLEscapeString
+	b.WriteString(`<details class="` + esc(t.State) + `" id="test-` + esc(t.Name) + `"><summary><span class="st">` + esc(t.State) +
+		`</span><span class="n">` + esc(t.Name) + `</span><span class="m">` + esc(meta(t, now)) + `</span>`)
+	if e := t.FirstError(); e != "" {
+		b.WriteString(`<span class="err">` + esc(e) + `</span>`)
+	}
+	b.WriteString("</summary>\n<table><tr><th>check</th><th>type</th><th>result</th><th>time</th><th>errors and stats</th></tr>\n")
+	if len(t.Checks) == 0 {
+		b.WriteString("<tr><td colspan=\"5\">not run yet</td></tr>\n")
+	}
+	for _, c := range t.Checks {
+		b.WriteString("<tr><td>" + esc(c.Name) + "</td><td>" + esc(c.Type) + "</td>")
+		if c.OK {
+			b.WriteString(`<td class="ok">OK</td>`)
+		} else {
+			b.WriteString(`<td class="fail">FAIL</td>`)
+		}
+		b.WriteString("<td>" + strconv.FormatFloat(c.DurationSeconds, 'f', 3, 64) + " s</td><td>")
+		if len(c.Errors) > 0 {
+			b.WriteString("<ul>")
+			for _, e := range c.Errors {
+				b.WriteString("<li>" + esc(e) + "</li>")
+			}
+			b.WriteString("</ul>")
+		}
+		if len(c.Stats) > 0 {
+			b.WriteString(`<span class="stats">`)
+			for i, k := range slices.Sorted(maps.Keys(c.Stats)) {
+				if i > 0 {
+					b.WriteString(" ")
+				}
+				b.WriteString(esc(k) + "=" + strconv.FormatFloat(c.Stats[k], 'g', 6, 64))
+			}
+			b.WriteString("</span>")
+		}
+		b.WriteString("</td></tr>\n")
+	}
+	b.WriteString("</table></details>\n")
+}
+
+// meta is a test's summary line: failures and since when, the hold, runs.
+func meta(t *Test, now time.Time) string {
 	var meta []string
 	if !t.OK && !t.LastRun.IsZero() {
 		meta = append(meta, fmt.Sprintf("%d %s", t.Failures, plural(t.Failures, "failure", "failures")))
@@ -124,22 +155,7 @@ func newRow(t *Test, now time.Time) pageRow {
 	if !t.NextRun.IsZero() {
 		meta = append(meta, "next in "+ago(t.NextRun.Sub(now)))
 	}
-	r.Meta = strings.Join(meta, " · ")
-	for i, c := range t.Checks {
-		pc := pageCheck{Name: c.Name, Type: c.Type, OK: c.OK, Errors: c.Errors, Duration: strconv.FormatFloat(c.DurationSeconds, 'f', 3, 64) + " s"}
-		if len(c.Stats) > 0 {
-			var b strings.Builder
-			for _, k := range slices.Sorted(maps.Keys(c.Stats)) {
-				if b.Len() > 0 {
-					b.WriteString(" ")
-				}
-				b.WriteString(k + "=" + strconv.FormatFloat(c.Stats[k], 'g', 6, 64))
-			}
-			pc.Stats = b.String()
-		}
-		r.Checks[i] = pc
-	}
-	return r
+	return strings.Join(meta, " · ")
 }
 
 // ago renders a duration for people: 45s, 12m, 3h20m, 2d4h.

@@ -34,11 +34,14 @@ type Silence struct {
 	Reason  string    `json:"reason,omitempty"`
 	Start   time.Time `json:"start"`
 	End     time.Time `json:"end"`
+	glob    bool      // Pattern has glob characters; set by the Store
 }
+
+func isGlob(p string) bool { return strings.ContainsAny(p, `*?[\`) }
 
 // Matches tells whether the silence covers the test.
 func (s *Silence) Matches(test string) bool {
-	if !strings.ContainsAny(s.Pattern, `*?[\`) {
+	if !s.glob && !isGlob(s.Pattern) {
 		return s.Pattern == test
 	}
 	ok, _ := path.Match(s.Pattern, test)
@@ -80,6 +83,9 @@ func Open(dir string, now func() time.Time) (*Store, error) {
 		return s, fmt.Errorf("silences file %s unreadable, moved aside as %s: %w", s.file, aside, err)
 	}
 	slices.SortStableFunc(s.list, func(a, b Silence) int { return a.End.Compare(b.End) })
+	for i := range s.list {
+		s.list[i].glob = isGlob(s.list[i].Pattern)
+	}
 	return s, nil
 }
 
@@ -126,7 +132,7 @@ func (s *Store) Add(pattern string, d time.Duration, reason string) (Silence, er
 	var b [4]byte
 	rand.Read(b[:])
 	now := s.now()
-	sl := Silence{ID: hex.EncodeToString(b[:]), Pattern: p, Reason: reason, Start: now, End: now.Add(d)}
+	sl := Silence{ID: hex.EncodeToString(b[:]), Pattern: p, Reason: reason, Start: now, End: now.Add(d), glob: isGlob(p)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.pruneLocked(now)
@@ -178,7 +184,7 @@ func (s *Store) Hold(q runtime.GateQuery) (runtime.Hold, bool) {
 	var best *Silence
 	for i := range s.list {
 		sl := &s.list[i]
-		if q.Now.Before(sl.Start) || !q.Now.Before(sl.End) || !sl.Matches(q.Test) {
+		if (!sl.glob && sl.Pattern != q.Test) || q.Now.Before(sl.Start) || !q.Now.Before(sl.End) || (sl.glob && !sl.Matches(q.Test)) {
 			continue
 		}
 		if best == nil || sl.End.After(best.End) {

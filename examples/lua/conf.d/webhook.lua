@@ -2,7 +2,7 @@
 -- incoming webhook ({"text": …, "username": …, "channel": …}).
 --
 --   [Notification_chat]
---   type = webhook
+--   type = chat_channel
 --   recipient = #ops
 --   url = http://127.0.0.1:8065/hooks/xyz
 local http = require("monsta.http")
@@ -11,7 +11,7 @@ local json = require("monsta.json")
 local icons = {FAIL = ":red_circle:", RECOVERED = ":large_green_circle:", OK = ":white_check_mark:", TEST = ":information_source:"}
 
 monsta.notifier_type{
-  name = "webhook",
+  name = "chat_channel",
   description = "post the notification to a Slack or Mattermost incoming webhook",
   options = {
     recipient = {required = true, help = "Channel to post to, e.g. #ops; set it empty to use the webhook's own channel."},
@@ -19,7 +19,7 @@ monsta.notifier_type{
     username = {default = "monsta", help = "Name the message is posted under."},
     timeout = {default = "10", help = "Seconds a delivery may take."},
   },
-  example = "[Notification_chat]\ntype = webhook\nrecipient = #ops\nurl = http://127.0.0.1:8065/hooks/xyz\n",
+  example = "[Notification_chat]\ntype = chat_channel\nrecipient = #ops\nurl = http://127.0.0.1:8065/hooks/xyz\n",
   send = function(opt, msg)
     local text = (icons[msg.state] or "") .. " *" .. msg.short .. "*\n" .. msg.long
     local payload = {text = text, username = opt.username}

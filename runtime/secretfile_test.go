@@ -1,0 +1,123 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/monsta/monsta/config"
+)
+
+// secretRegistry has a notifier type with a required secret and an
+// optional one; their *_file twins are derived.
+func secretRegistry(t *testing.T, got *Options) *Registry {
+	t.Helper()
+	reg := NewRegistry()
+	err := reg.Add(Descriptor{Kind: KindNotifier, Name: "vault", Description: "a notifier with secrets",
+		Options: []Option{
+			{Name: "recipient", Required: true, Help: "Who."},
+			{Name: "password", Required: true, Secret: true, Help: "The password."},
+			{Name: "token", Secret: true, Help: "A token."},
+		},
+		NewNotifier: func(o *Options) (Notifier, error) { *got = *o; return &recordingNotifier{}, nil },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func TestSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("pw", "s3cret-from-file\n")
+	write("crlf", "tok-crlf\r\n")
+	write("empty", "\n")
+	tests := []struct {
+		name     string
+		section  string
+		password string
+		token    string
+		wantErr  string // "FILE:LINE: [section] key: text" without the directory
+	}{
+		{name: "password_file relative to the configuration", section: "password_file = pw", password: "s3cret-from-file"},
+		{name: "CRLF trimmed", section: "password = inline\ntoken_file = crlf", password: "inline", token: "tok-crlf"},
+		{name: "both set", section: "password = inline\npassword_file = pw",
+			wantErr: "monsta.conf:7: [Notification_x] password_file: set either password or password_file, not both (password is set at "},
+		{name: "missing file", section: "password_file = nope",
+			wantErr: "monsta.conf:6: [Notification_x] password_file: read " + filepath.Join(dir, "nope") + ": no such file or directory"},
+		{name: "empty file", section: "password_file = empty", wantErr: "monsta.conf:6: [Notification_x] password_file: " + filepath.Join(dir, "empty") + " is empty"},
+		{name: "neither", section: "token = t", wantErr: "[Notification_x] password: required option missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var got Options
+			conf := "[Test_t]\nchecks = c\nnotify = 1:x\n[Notification_x]\n" + tc.section + "\nrecipient = r\n[Check_c]\ntype = fake\nhost = c\n"
+			f := filepath.Join(dir, "monsta.conf")
+			if err := os.WriteFile(f, []byte(strings.Replace(conf, "[Notification_x]\n", "[Notification_x]\ntype = vault\n", 1)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			reg := secretRegistry(t, &got)
+			if err := reg.Add(Descriptor{Kind: KindCheck, Name: "fake", Description: "d", Options: []Option{{Name: "host", Help: "h."}},
+				NewCheck: func(*Options) (Check, error) { return &scriptedCheck{}, nil }}); err != nil {
+				t.Fatal(err)
+			}
+			cfg := loadFile(t, f)
+			_, _, err := Resolve(cfg, reg)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Resolve() error = %v, want %q", err, tc.wantErr)
+				}
+				if strings.Contains(err.Error(), "s3cret") {
+					t.Errorf("error shows the secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.String("password") != tc.password || got.String("token") != tc.token {
+				t.Errorf("password, token = %q, %q; want %q, %q", got.String("password"), got.String("token"), tc.password, tc.token)
+			}
+		})
+	}
+}
+
+func loadFile(t *testing.T, f string) *config.Config {
+	t.Helper()
+	cfg, err := config.Load(f, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestRedactError(t *testing.T) {
+	var got Options
+	reg := secretRegistry(t, &got)
+	d, _ := reg.Lookup(KindNotifier, "vault")
+	o, err := NewOptions(d, "Notification_x", map[string]string{"recipient": "r", "password": "p@ss word", "token": "tok-123"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inner := Permanent(errors.New("login p@ss word refused; url ?t=p%40ss+word; token tok-123"))
+	red := RedactError(o, inner)
+	if want := "login [redacted] refused; url ?t=[redacted]; token [redacted]"; red.Error() != want {
+		t.Errorf("RedactError() = %q, want %q", red, want)
+	}
+	var pe *PermanentError
+	if !errors.As(red, &pe) {
+		t.Error("RedactError() lost the PermanentError")
+	}
+	spec := &NotificationSpec{Name: "x", Desc: d, Opts: o, Notifier: notifierFunc(func(context.Context, Message) error { return inner })}
+	if err := spec.Send(context.Background(), Message{}); strings.Contains(err.Error(), "tok-123") {
+		t.Errorf("Send() error shows the token: %v", err)
+	}
+}
