@@ -433,10 +433,10 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 	cur := ""
 	var key *Key // the key that an indented line continues
 	keyIndent := 0
-	var doc bytes.Buffer // for ini.v1: one line per line of data
+	var doc bytes.Buffer // for ini.v1: a line per line of data, and room's
 	doc.Grow(len(data))
-	var vals []iniValue
-	headers := 0  // [section] lines so far; ini.v1 makes a section of each
+	var vals iniValues
+	headers := 0  // [section] lines written for ini.v1; it makes a section of each
 	inHeader := 0 // keys written for ini.v1 under the last [section] line
 	// room starts a new [section] line for ini.v1 when the last one has
 	// iniSectionKeys keys: ini.v1 compares each new key with all those of
@@ -482,11 +482,11 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 			// A continuation line is a key of its own for ini.v1, under a
 			// name that no key line can have (it would end at the colon).
 			room()
-			v := iniValue{key: key, sec: vals[len(vals)-1].sec, header: headers, more: true, pos: pos, text: text}
-			v.name = ":" + strconv.Itoa(len(vals))
+			v := iniValue{key: key, sec: vals.last().sec, header: headers, line: line, text: text}
+			v.name = ":" + strconv.Itoa(vals.n)
 			doc.WriteString("`" + v.name + "`=")
 			v.off = iniText(&doc, text, 1)
-			vals = append(vals, v)
+			vals.add(v)
 			continue
 		}
 		key = nil
@@ -556,14 +556,14 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 			v := iniValue{key: key, sec: s, header: headers, text: t, name: kn}
 			if kn[0] == '"' || kn[0] == '`' || kn == "-" {
 				// ini.v1 would take quotes off the name, or number a "-".
-				v.name = ":" + strconv.Itoa(len(vals))
+				v.name = ":" + strconv.Itoa(vals.n)
 				doc.WriteString("`" + v.name + "`")
 			} else {
 				doc.WriteString(kn)
 			}
 			doc.WriteByte(text[i])
 			v.off = iniText(&doc, t, from)
-			vals = append(vals, v)
+			vals.add(v)
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -572,7 +572,7 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 	if err := probs.Err(); err != nil {
 		return nil, nil, err
 	}
-	if err := readValues(doc.Bytes(), headers, vals); err != nil {
+	if err := readValues(doc.Bytes(), headers, &vals); err != nil {
 		probs.Add(err)
 		return nil, nil, probs.Err()
 	}
@@ -589,12 +589,32 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 type iniValue struct {
 	key    *Key     // the key it belongs to
 	sec    *Section // the key's section
-	header int      // the number of the key's [section] line in the file, from 1
+	header int      // its section in ini.v1's document, from 1 (0 is ini.v1's default)
 	name   string   // the key's name in the document for ini.v1
 	text   string   // the value as written in the file, from its first character
 	off    int      // where the value starts in the document
-	more   bool     // a continuation line
-	pos    Pos      // a continuation line's position
+	line   int      // a continuation line's line; 0 for a key line
+}
+
+// iniValues is a list of iniValue kept in blocks, so that it grows without
+// copying (a slice grows by a quarter at a time for a large file).
+type iniValues struct {
+	blocks [][]iniValue
+	n      int
+}
+
+func (l *iniValues) add(v iniValue) {
+	if l.n%256 == 0 {
+		l.blocks = append(l.blocks, make([]iniValue, 0, 256))
+	}
+	b := &l.blocks[len(l.blocks)-1]
+	*b = append(*b, v)
+	l.n++
+}
+
+func (l *iniValues) last() *iniValue {
+	b := l.blocks[len(l.blocks)-1]
+	return &b[len(b)-1]
 }
 
 // iniSectionKeys is the most keys Parse has ini.v1 read in one section.
@@ -646,26 +666,37 @@ func iniText(doc *bytes.Buffer, t string, from int) int {
 // and sets the text of every value in vals that is still in use. headers is
 // the number of [section] lines of doc. An error means that ini.v1 did not
 // read what Parse wrote for it: a bug, reported at the value's line.
-func readValues(doc []byte, headers int, vals []iniValue) *Error {
-	if len(vals) == 0 {
+func readValues(doc []byte, headers int, vals *iniValues) *Error {
+	if vals.n == 0 {
 		return nil
 	}
-	fail := func(v iniValue, format string, args ...any) *Error {
+	fail := func(v *iniValue, format string, args ...any) *Error {
 		pos := v.key.Pos
-		if v.more {
-			pos = v.pos
+		if v.line != 0 {
+			pos.Line = v.line
 		}
 		return Errorf(pos, v.sec.Name, v.key.Name, "internal error: "+format, args...)
 	}
 	f, err := ini.LoadSources(iniOptions, doc)
 	if err != nil {
-		return fail(vals[0], "ini.v1: %w", err)
+		return fail(&vals.blocks[0][0], "ini.v1: %w", err)
 	}
 	secs := f.Sections() // the default section first, then one per header
 	if len(secs) != headers+1 {
-		return fail(vals[0], "ini.v1 read %d sections, want %d", len(secs)-1, headers)
+		return fail(&vals.blocks[0][0], "ini.v1 read %d sections, want %d", len(secs)-1, headers)
 	}
-	for _, v := range vals {
+	for _, b := range vals.blocks {
+		if err := readBlock(doc, secs, b, fail); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readBlock is readValues for one block of values.
+func readBlock(doc []byte, secs []*ini.Section, vals []iniValue, fail func(*iniValue, string, ...any) *Error) *Error {
+	for i := range vals {
+		v := &vals[i]
 		if v.sec.keys[v.sec.idx[v.key.Name]] != v.key {
 			continue // set again later: that value wins
 		}
@@ -683,10 +714,10 @@ func readValues(doc []byte, headers int, vals []iniValue) *Error {
 		}
 		text := v.text[:len(got)]
 		switch {
-		case !v.more:
+		case v.line == 0:
 			v.key.text = text
 		case text != "":
-			v.key.More = append(v.key.More, Line{Text: text, Pos: v.pos})
+			v.key.More = append(v.key.More, Line{Text: text, Pos: Pos{File: v.key.Pos.File, Line: v.line}})
 		}
 	}
 	return nil
