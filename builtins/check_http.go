@@ -130,20 +130,17 @@ func newHTTP(o *runtime.Options) (runtime.Check, error) {
 		network += v
 	}
 	keep := o.Bool("keepalive")
-	dialer := &net.Dialer{}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
-			conn, err := dialer.DialContext(ctx, network, addr)
+			conn, err := netx.DialNetwork(ctx, network, addr)
 			var ae *net.AddrError
 			if network != "tcp" && errors.As(err, &ae) && ae.Err == "no suitable address found" {
 				return nil, fmt.Errorf("%s has no IPv%s address (ip_version = %[2]s)", ae.Addr, network[3:])
 			}
 			if err == nil && !keep {
-				// As netx.Abort: the connection is closed
-				// after each run, and a reset leaves no TIME_WAIT behind.
-				if tc, ok := conn.(*net.TCPConn); ok {
-					tc.SetLinger(0)
-				}
+				// The connection is closed after each run; a reset
+				// leaves no TIME_WAIT behind.
+				netx.ResetOnClose(conn)
 			}
 			return conn, err
 		},

@@ -97,17 +97,7 @@ func (s *Script) Run(ctx context.Context) (runtime.Stats, error) {
 		stats["exit_code"] = float64(code)
 	}
 
-	plugin := parseNagios(out.Bytes())
-	if out.Capped() { // only the status line is sure to be whole
-		plugin = parseNagios([]byte(out.FirstLine()))
-	}
-	for _, d := range plugin.perf {
-		if k := d.statName(); k != "run_seconds" && k != "exit_code" {
-			if _, dup := stats[k]; !dup {
-				stats[k] = d.value
-			}
-		}
-	}
+	plugin := readPlugin(out, stats)
 	switch {
 	case ctx.Err() != nil && (waitErr != nil || code != 0):
 		return stats, fmt.Errorf("run %s: %w (process group killed)%s", name, ctx.Err(), outputSuffix(out))
@@ -125,6 +115,23 @@ func (s *Script) Run(ctx context.Context) (runtime.Stats, error) {
 		return stats, fmt.Errorf("output of %s does not contain %q%s", name, s.expect, outputSuffix(out))
 	}
 	return stats, nil
+}
+
+// readPlugin reads out as a Nagios plugin's output and adds its
+// performance data to stats, never replacing a stat already there.
+func readPlugin(out *proc.Output, stats runtime.Stats) nagiosOutput {
+	plugin := parseNagios(out.Bytes())
+	if out.Capped() { // only the status line is sure to be whole
+		plugin = parseNagios([]byte(out.FirstLine()))
+	}
+	for _, d := range plugin.perf {
+		if k := d.statName(); k != "run_seconds" && k != "exit_code" {
+			if _, dup := stats[k]; !dup {
+				stats[k] = d.value
+			}
+		}
+	}
+	return plugin
 }
 
 // pluginSuffix quotes a plugin's status line (the first line up to "|")

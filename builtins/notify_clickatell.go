@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/monsta/monsta/internal/gsm7"
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -101,6 +102,7 @@ func newClickatell(o *runtime.Options) (runtime.Notifier, error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc
+	tr.DialContext = netx.DialNetwork // as every probe dials
 	c.client = &http.Client{Transport: tr}
 	return c, nil
 }

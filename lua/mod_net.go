@@ -15,6 +15,7 @@ import (
 	glua "github.com/yuin/gopher-lua"
 
 	"github.com/monsta/monsta/internal/netx"
+	"github.com/monsta/monsta/internal/redact"
 )
 
 // maxHTTPBody is how much of a response body http.request returns.
@@ -30,7 +31,7 @@ func (h *httpClients) init() {
 	mk := func(skip bool) *http.Client {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: skip, MinVersion: tls.VersionTLS12}
-		tr.DialContext = dialHTTP
+		tr.DialContext = netx.DialNetwork // as every probe dials
 		tr.MaxIdleConnsPerHost = 2
 		tr.IdleConnTimeout = 30 * time.Second
 		return &http.Client{Transport: tr}
@@ -44,15 +45,6 @@ func (h *httpClients) close() {
 			c.CloseIdleConnections()
 		}
 	}
-}
-
-// dialHTTP dials for the http module the way every probe dials (netx.Dial).
-func dialHTTP(ctx context.Context, network, addr string) (net.Conn, error) {
-	if network != "tcp" {
-		var d net.Dialer
-		return d.DialContext(ctx, network, addr)
-	}
-	return netx.Dial(ctx, addr)
 }
 
 // httpModule is require("monsta.http").
@@ -85,7 +77,7 @@ func (s *state) httpRequest(L *glua.LState) int {
 	}
 	req, err := http.NewRequestWithContext(ctx, method, string(url), body)
 	if err != nil {
-		return pushErr(L, fmt.Errorf("http request: %w", err))
+		return pushErr(L, fmt.Errorf("http request: %w", redact.Error(err, string(url))))
 	}
 	if h, ok := t.RawGetString("headers").(*glua.LTable); ok {
 		h.ForEach(func(k, v glua.LValue) { req.Header.Set(k.String(), v.String()) })
@@ -96,12 +88,14 @@ func (s *state) httpRequest(L *glua.LState) int {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return pushErr(L, err)
+		// The URL may hold a secret (a webhook token, a password, a key
+		// in the query): errors name it redacted.
+		return pushErr(L, redact.Error(err, string(url)))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody))
 	if err != nil {
-		return pushErr(L, fmt.Errorf("read %s response: %w", method, err))
+		return pushErr(L, fmt.Errorf("read %s response: %w", method, redact.Error(err, string(url))))
 	}
 	out := L.CreateTable(0, 3)
 	out.RawSetString("status", glua.LNumber(resp.StatusCode))

@@ -1,7 +1,5 @@
 package runtime
 
-import "math/bits"
-
 // flapRuns is how many runs flap detection looks at, as Nagios does: 21
 // results hold 20 possible state changes.
 const flapRuns = 21
@@ -37,9 +35,6 @@ func (h flapHistory) percent() float64 {
 	}
 	return sum * 100 / (flapRuns - 1)
 }
-
-// failed counts the failed runs in the history.
-func (h flapHistory) failed() int { return bits.OnesCount32(uint32(h)) }
 
 // flapEvent is what one run did to a test's flapping.
 type flapEvent int

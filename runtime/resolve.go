@@ -173,9 +173,10 @@ func (r *resolution) typeDefaults() {
 }
 
 // needTests reports a configuration without tests: an error when it
-// defines checks or notifications (they would never run: the original
-// refused it too), a warning when it defines nothing (the packaged
-// configuration, as shipped).
+// defines checks (they would never run: the original refused it too), a
+// warning when it defines only notifications (an admin tries them with
+// --run Notification_X before any test names them) or nothing at all (the
+// packaged configuration, as shipped).
 func (r *resolution) needTests(n int) {
 	if n > 0 {
 		return
@@ -184,11 +185,20 @@ func (r *resolution) needTests(n int) {
 	if len(r.cfg.Files) > 0 {
 		pos.File = r.cfg.Files[0]
 	}
+	notifications := false
 	for _, s := range r.cfg.Sections() {
-		if s.Name != "main" && s.Name != DefaultSection {
+		lower := strings.ToLower(s.Name)
+		switch {
+		case strings.HasPrefix(lower, "check_") || strings.HasPrefix(lower, "test_"):
 			r.probs.Addf(pos, "", "", "no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)")
 			return
+		case strings.HasPrefix(s.Name, "Notification_"):
+			notifications = true
 		}
+	}
+	if notifications {
+		r.probs.Warnf(pos, "", "", "no [Test_NAME] section: notifications are only sent by --run Notification_NAME")
+		return
 	}
 	r.probs.Warnf(pos, "", "", "no [Test_NAME] section: nothing is monitored")
 }

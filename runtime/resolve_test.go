@@ -300,9 +300,6 @@ func TestResolveNeedsATest(t *testing.T) {
 		{"no test", "[Check_a]\ntype=fake\nhost=x\n", []string{
 			`monsta.conf: no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)`,
 		}},
-		{"only a notification", "[Notification_a]\ntype=rec\nrecipient=x\n", []string{
-			`monsta.conf: no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)`,
-		}},
 		{"only lower-case sections", "[check_a]\ntype=fake\nhost=x\n[test_a]\nchecks=a\n", []string{
 			`monsta.conf: no [Test_NAME] section: nothing would be monitored (a test names its checks with checks=)`,
 			`monsta.conf:1: [check_a] unknown section: section names are case-sensitive; did you mean [Check_a]?`,
@@ -324,6 +321,12 @@ func TestResolveNeedsATest(t *testing.T) {
 		if err != nil || len(p.Tests) != 0 || len(w) != 1 || w[0].Error() != "monsta.conf: warning: no [Test_NAME] section: nothing is monitored" {
 			t.Errorf("Resolve(%q) = %v, %v; want no error and one warning", conf, w, err)
 		}
+	}
+	// Only notifications: --run Notification_X tries them before any test
+	// names them, so they load, with a warning.
+	_, w, err := resolveText(t, map[string]string{"monsta.conf": "[Notification_a]\ntype=rec\nrecipient=x\n"})
+	if err != nil || len(w) == 0 || w[0].Error() != "monsta.conf: warning: no [Test_NAME] section: notifications are only sent by --run Notification_NAME" {
+		t.Errorf("only a notification: %v, %v; want no error and that warning first", w, err)
 	}
 }
 

@@ -38,11 +38,23 @@ func Dial(ctx context.Context, addr string) (net.Conn, error) { return std.Dial(
 // and a local port chosen without regard to the destination, so that ports
 // in TIME_WAIT run out at a thousand checks a second.
 func (d *Dialer) Dial(ctx context.Context, addr string) (net.Conn, error) {
-	c, err := d.d.DialContext(ctx, "tcp", addr)
+	return d.DialNetwork(ctx, "tcp", addr)
+}
+
+// DialNetwork is Dial on network "tcp", "tcp4" or "tcp6" (udp too), for an
+// ip_version option or as http.Transport's DialContext.
+func (d *Dialer) DialNetwork(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := d.d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, &Error{Op: "connect", Addr: addr, Err: Cause(ctx, err)}
 	}
 	return c, nil
+}
+
+// DialNetwork is Dialer.DialNetwork with the system resolver; it fits
+// http.Transport's DialContext.
+func DialNetwork(ctx context.Context, network, addr string) (net.Conn, error) {
+	return std.DialNetwork(ctx, network, addr)
 }
 
 // Error is a failed step of a dialogue with a peer, e.g. `connect
@@ -66,10 +78,17 @@ func (e *Error) Unwrap() error { return e.Err }
 // ports towards one target. Unsent data is dropped. It sees through *Conn
 // and *tls.Conn to the TCP connection.
 func Abort(c net.Conn) error {
+	ResetOnClose(c)
+	return c.Close()
+}
+
+// ResetOnClose makes a later Close of c send a reset (SO_LINGER 0), as
+// Abort does, for a connection that someone else closes (an
+// http.Transport without keep-alive).
+func ResetOnClose(c net.Conn) {
 	if tc := tcpConn(c); tc != nil {
 		_ = tc.SetLinger(0)
 	}
-	return c.Close()
 }
 
 // tcpConn finds the *net.TCPConn below c's wrappers, or nil.

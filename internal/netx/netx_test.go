@@ -372,3 +372,45 @@ func TestCloseOnDone(t *testing.T) {
 		t.Errorf("Read() error = %v, want net.ErrClosed", err)
 	}
 }
+
+func TestDialNetwork(t *testing.T) {
+	t.Parallel()
+	v4 := loopback.Serve(t, func(net.Conn) {})
+	tests := []struct {
+		network, addr string
+		wantErr       string
+	}{
+		{network: "tcp4", addr: v4},
+		{network: "tcp", addr: v4},
+		{network: "tcp6", addr: v4, wantErr: "connect " + v4 + ": address " + strings.TrimSuffix(v4, ":"+loopback.PortString(v4)) + ": no suitable address found"},
+	}
+	for _, tt := range tests {
+		c, err := DialNetwork(context.Background(), tt.network, tt.addr)
+		if c != nil {
+			c.Close()
+		}
+		if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
+			t.Errorf("DialNetwork(%s, %s) error = %v, want %q", tt.network, tt.addr, err, tt.wantErr)
+		}
+	}
+}
+
+// TestResetOnClose checks that a Close by someone else sends a reset.
+func TestResetOnClose(t *testing.T) {
+	t.Parallel()
+	got := make(chan error, 1)
+	addr := loopback.Serve(t, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		got <- err
+	})
+	c, err := Dial(context.Background(), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ResetOnClose(c)
+	c.Close()
+	if err := guard(t, func() error { return <-got }); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("peer read after Close = %v, want connection reset", err)
+	}
+}

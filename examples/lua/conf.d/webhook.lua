@@ -4,7 +4,12 @@
 --   [Notification_chat]
 --   type = chat_channel
 --   recipient = #ops
---   url = http://127.0.0.1:8065/hooks/xyz
+--   url_file = secrets/chat.url
+--
+-- The webhook URL is the secret (whoever has it can post), so keep it out
+-- of the configuration: url_file names a file (relative to the .conf that
+-- sets it; mode 0600, owned by monsta's user) holding the URL. Errors and
+-- logs show the URL without its path.
 local http = require("monsta.http")
 local json = require("monsta.json")
 

@@ -1,0 +1,208 @@
+//go:build integration
+
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/monsta/monsta/internal/loopback"
+)
+
+// hostileChecks are the Lua of issue 17 that took the daemon down, one
+// check type each.
+const hostileChecks = `
+local json = require("monsta.json")
+local probes = {}
+function probes.tail() local function f(n) return f(n + 1) end return f(1) end
+function probes.match() return string.rep("a", 200000):match("(.-)</title>") end
+function probes.json()
+  local t = {}
+  for i = 1, 40 do t = {t, t} end
+  return json.encode(t)
+end
+function probes.gsub() return string.rep("a", 2^20):gsub("a", string.rep("b", 4096)) end
+function probes.table()
+  local t = {}
+  for i = 1, 1e8 do t[i] = i end
+end
+monsta.check_type{
+  name = "hostile",
+  description = "run a hostile probe",
+  options = {probe = {required = true, help = "Name of the probe."}},
+  run = function(opt) return probes[opt.probe]() end,
+}
+`
+
+// peakRSSBoundMiB is the peak RSS the daemon must stay under, as stated in
+// docs/lua.md.
+const peakRSSBoundMiB = 600
+
+// TestHostileLuaBesideHealthyChecks runs a daemon (built without -race, so
+// that its memory is what users get) with the five hostile Lua checks of
+// issue 17 beside 20 healthy portconnect tests for 60 s. The healthy
+// tests' largest gap between two runs stays under 1.5x their interval, none
+// fails, SIGTERM stops the daemon within 10 s, and its peak RSS stays under
+// the bound stated in docs/lua.md.
+func TestHostileLuaBesideHealthyChecks(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "monsta")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	const healthy = 20
+	interval := time.Second
+	var mu sync.Mutex
+	seen := make([][]time.Time, healthy)
+	var sections strings.Builder
+	for i := 0; i < healthy; i++ {
+		i := i
+		addr := loopback.Serve(t, func(c net.Conn) {
+			mu.Lock()
+			seen[i] = append(seen[i], time.Now())
+			mu.Unlock()
+			c.Close()
+		})
+		host, port, _ := net.SplitHostPort(addr)
+		fmt.Fprintf(&sections, "[Check_h%d]\ntype = portconnect\nhost = %s\nport = %s\ntimeout = 2\n\n", i, host, port)
+		fmt.Fprintf(&sections, "[Test_h%d]\nchecks = h%d\ninterval = 1\nnotify = 1:page\n\n", i, i)
+	}
+	for _, p := range []string{"tail", "match", "json", "gsub", "table"} {
+		fmt.Fprintf(&sections, "[Check_bad_%s]\ntype = hostile\nprobe = %s\ntimeout = 2\n\n", p, p)
+		fmt.Fprintf(&sections, "[Test_bad_%s]\nchecks = bad_%s\ninterval = 1\nnotify = 1:hostile\n\n", p, p)
+	}
+	conf := writeConf(t, map[string]string{
+		"monsta.conf": "[main]\nstatedir = STATEDIR\nuser = root\n\n" +
+			"[Notification_page]\ntype = log\nrecipient = error\n\n" +
+			"[Notification_hostile]\ntype = log\nrecipient = info\n\n" + sections.String(),
+		"conf.d/hostile.lua": hostileChecks,
+	})
+	d := &daemon{t: t, cmd: exec.Command(bin, "--foreground", "--config", conf), done: make(chan struct{})}
+	d.start()
+	d.waitLog(`Test_bad_table|bad_table`, 1, 30*time.Second)
+	start := time.Now()
+	time.Sleep(60 * time.Second)
+
+	peak := vmHWM(t, d.cmd.Process.Pid)
+	sigterm := time.Now()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the daemon did not stop within 30 s of SIGTERM")
+	}
+	stopped := time.Since(sigterm)
+	log := d.logText()
+
+	// Generous by design where it can be: these are the issue's own bounds.
+	if stopped > 10*time.Second {
+		t.Errorf("SIGTERM took %v to stop the daemon, want at most 10 s", stopped)
+	}
+	if peak > peakRSSBoundMiB<<20 {
+		t.Errorf("peak RSS %d MiB, want under %d MiB (docs/lua.md)", peak>>20, peakRSSBoundMiB)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var worst time.Duration
+	for i, runs := range seen {
+		var in []time.Time
+		for _, r := range runs {
+			if r.After(start) && r.Before(sigterm) {
+				in = append(in, r)
+			}
+		}
+		if len(in) < 50 {
+			t.Errorf("healthy test h%d ran %d times in 60 s, want about 60", i, len(in))
+		}
+		marks := append(append([]time.Time{start}, in...), sigterm)
+		for j := 1; j < len(marks); j++ {
+			worst = max(worst, marks[j].Sub(marks[j-1]))
+		}
+	}
+	if limit := interval * 3 / 2; worst > limit {
+		t.Errorf("largest gap between two runs of a healthy test %v, want under %v", worst, limit)
+	}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "level=ERROR") && strings.Contains(l, "notification") {
+			t.Errorf("a healthy test failed: %s", l)
+			break
+		}
+	}
+	for _, p := range []string{"tail", "match", "json", "gsub", "table"} {
+		if !strings.Contains(log, "bad_"+p) {
+			t.Errorf("no failure of bad_%s logged", p)
+		}
+	}
+	t.Logf("peak RSS %d MiB, largest healthy gap %v, SIGTERM to exit %v", peak>>20, worst, stopped)
+	if t.Failed() {
+		t.Logf("log tail:\n%s", tail(log, 4000))
+	}
+}
+
+// start starts d's command with its stderr collected, killing it when the
+// test ends.
+func (d *daemon) start() {
+	d.t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.cmd.Stderr = w
+	if err := d.cmd.Start(); err != nil {
+		d.t.Fatal(err)
+	}
+	w.Close()
+	go func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := r.Read(buf)
+			d.mu.Lock()
+			if d.log.Len() < 64<<20 {
+				d.log.Write(buf[:n])
+			}
+			d.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	go func() { d.cmd.Wait(); close(d.done) }()
+	d.t.Cleanup(func() { d.cmd.Process.Kill(); <-d.done })
+}
+
+func (d *daemon) logText() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.log.String()
+}
+
+// vmHWM is the peak RSS of process pid in bytes.
+func vmHWM(t *testing.T, pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmHWM")
+	return 0
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
