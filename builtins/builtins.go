@@ -47,6 +47,7 @@ func descriptors(env Env) []runtime.Descriptor {
 		tlsCheckDescriptor(),
 		processDescriptor(),
 		pingDescriptor(),
+		alertmanagerDescriptor(),
 	}
 }
 

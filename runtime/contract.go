@@ -41,6 +41,15 @@ type SelfLogging interface {
 	LogsDelivery()
 }
 
+// Coalescer is implemented by notifiers whose newer message about a key
+// replaces an older one still waiting (alertmanager: the latest state of a
+// test is all that matters). The dispatcher drops a queued message when a
+// newer one with the same key arrives, and stops retrying a message that a
+// newer one supersedes. An empty key never coalesces.
+type Coalescer interface {
+	CoalesceKey(m Message) string
+}
+
 // PermanentError marks a notifier failure that retrying cannot fix
 // (authentication refused, recipient rejected).
 type PermanentError struct{ Err error }

@@ -64,6 +64,11 @@ type Descriptor struct {
 	Options     []Option
 	Example     string // INI snippet; a test lints it
 	Source      string // "builtin" or "conf.d/redis.lua:3"
+	// EveryRun marks a notifier that tracks a state rather than paging
+	// people (alertmanager): once its level is reached in a failure
+	// streak it gets every later failing run too ("level N and above"),
+	// and it always gets the recovery, whatever the test's recovery=.
+	EveryRun bool
 
 	NewCheck    func(o *Options) (Check, error)
 	NewNotifier func(o *Options) (Notifier, error)

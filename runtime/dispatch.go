@@ -118,7 +118,9 @@ func NewDispatcher(notifs map[string]*NotificationSpec, o DispatcherOptions) *Di
 			}
 			continue
 		}
-		q.pending = append(q.pending, item{id: p.ID, m: p.Message, at: p.Message.Time})
+		if old, ok := q.coalesce(item{id: p.ID, m: p.Message, at: p.Message.Time}, 0); ok {
+			d.settle(d.log, p.Notification, old, "")
+		}
 	}
 	for name, q := range d.queues {
 		if n := len(q.pending); n > 0 {
@@ -146,13 +148,61 @@ func (d *Dispatcher) Enqueue(name string, m Message) error {
 		it.id = id
 	}
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if q.closed {
+		q.mu.Unlock()
 		return fmt.Errorf("notification %s: dispatcher stopped", name)
 	}
-	q.pending = append(q.pending, it)
+	// The head of the queue is being delivered: it is never replaced in
+	// place, but its worker drops it once it sees a newer one.
+	old, replaced := q.coalesce(it, 1)
 	q.cond.Signal()
+	q.mu.Unlock()
+	if replaced {
+		d.settle(d.log, name, old, "")
+	}
 	return nil
+}
+
+// coalesce queues it; when the notifier coalesces and a waiting message
+// from index from on has the same key, it takes that one's place, and the
+// one replaced is returned. q.mu is held (or q not yet shared).
+func (q *queue) coalesce(it item, from int) (item, bool) {
+	if key := q.key(it.m); key != "" {
+		for i := from; i < len(q.pending); i++ {
+			if q.key(q.pending[i].m) == key {
+				old := q.pending[i]
+				q.pending[i] = it
+				return old, true
+			}
+		}
+	}
+	q.pending = append(q.pending, it)
+	return item{}, false
+}
+
+// key returns m's coalescing key, "" when the notifier does not coalesce.
+func (q *queue) key(m Message) string {
+	if c, ok := q.spec.Notifier.(Coalescer); ok {
+		return c.CoalesceKey(m)
+	}
+	return ""
+}
+
+// superseded tells whether a newer message with the same key as the head
+// of the queue waits behind it.
+func (q *queue) superseded(m Message) bool {
+	key := q.key(m)
+	if key == "" {
+		return false
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := 1; i < len(q.pending); i++ {
+		if q.key(q.pending[i].m) == key {
+			return true
+		}
+	}
+	return false
 }
 
 // Send delivers m through the named notification now, once, within the
@@ -179,7 +229,9 @@ func (d *Dispatcher) work(name string, q *queue) {
 		}
 		it, n := q.pending[0], 1
 		q.mu.Unlock()
-		if d.window > 0 {
+		// A coalescing notifier (alertmanager) does its own grouping, and
+		// its waiting messages may be replaced at any time: no digest.
+		if _, coalesces := q.spec.Notifier.(Coalescer); d.window > 0 && !coalesces {
 			var ok bool
 			if it, n, ok = d.gather(q, it); !ok {
 				return // shutting down; the outbox keeps the group
@@ -201,6 +253,11 @@ func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, q *queue, i
 	spec := q.spec
 	m := it.m
 	for attempt := 1; ; attempt++ {
+		if q.superseded(m) {
+			log.Debug("notification superseded by a newer one, dropped", "test", m.Test, "state", m.State, "attempts", attempt-1)
+			d.settle(log, name, it, "")
+			return true
+		}
 		err := spec.Send(d.ctx, m)
 		if err != nil && d.ctx.Err() != nil {
 			log.Warn("notification not delivered before shutdown; kept for the next start", "test", m.Test, "state", m.State)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"sync"
@@ -45,23 +46,25 @@ type EngineOptions struct {
 // Engine schedules the tests of a Plan, evaluates them, escalates failures
 // and dispatches notifications.
 type Engine struct {
-	plan     *Plan
-	log      *slog.Logger
-	clock    Clock
-	hooks    Hooks
-	disp     *Dispatcher
-	sem      chan struct{}
-	onStart  func(time.Duration)
-	beat     func()
-	beatIvl  time.Duration
-	saver    StateSaver
-	gate     Gate
-	host     string
-	tests    []*testRunner
-	runs     sync.WaitGroup
-	overruns atomic.Int64
-	jobs     chan job      // runs handed to parked workers
-	quit     chan struct{} // closed when Run returns: parked workers exit
+	plan    *Plan
+	log     *slog.Logger
+	clock   Clock
+	hooks   Hooks
+	disp    *Dispatcher
+	sem     chan struct{}
+	onStart func(time.Duration)
+	beat    func()
+	beatIvl time.Duration
+	saver   StateSaver
+	gate    Gate
+	host    string
+	// statusURL is the status page's address ([main] listen), "" when off.
+	statusURL string
+	tests     []*testRunner
+	runs      sync.WaitGroup
+	overruns  atomic.Int64
+	jobs      chan job      // runs handed to parked workers
+	quit      chan struct{} // closed when Run returns: parked workers exit
 }
 
 // job is one run of a test, handed to a worker.
@@ -120,18 +123,19 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		host, _ = os.Hostname()
 	}
 	e := &Engine{
-		plan:    plan,
-		log:     o.Logger,
-		clock:   o.Clock,
-		hooks:   o.Hooks,
-		sem:     make(chan struct{}, max(plan.Main.MaxConcurrentChecks, 1)),
-		onStart: o.OnCheckStart,
-		beat:    o.Heartbeat,
-		beatIvl: o.HeartbeatEvery,
-		gate:    o.Gate,
-		host:    host,
-		jobs:    make(chan job),
-		quit:    make(chan struct{}),
+		plan:      plan,
+		log:       o.Logger,
+		clock:     o.Clock,
+		hooks:     o.Hooks,
+		sem:       make(chan struct{}, max(plan.Main.MaxConcurrentChecks, 1)),
+		onStart:   o.OnCheckStart,
+		beat:      o.Heartbeat,
+		beatIvl:   o.HeartbeatEvery,
+		gate:      o.Gate,
+		host:      host,
+		statusURL: StatusURL(plan.Main.Listen, host),
+		jobs:      make(chan job),
+		quit:      make(chan struct{}),
 	}
 	byName := make(map[string]*testRunner, len(plan.Tests))
 	for _, ts := range plan.Tests {
@@ -172,13 +176,44 @@ func (e *Engine) Dispatcher() *Dispatcher { return e.disp }
 // was still going.
 func (e *Engine) Overruns() int64 { return e.overruns.Load() }
 
-// spread returns the offset of a test's first run within its interval: a
-// hash of its name, so that tests start spread out and keep their phase
+// spread returns the offset of a test's runs within its interval: a
+// hash of its name, so that tests run spread out and keep their phase
 // across restarts.
 func spread(name string, interval time.Duration) time.Duration {
 	h := fnv.New64a()
 	h.Write([]byte(name))
 	return time.Duration(h.Sum64() % uint64(interval))
+}
+
+// firstRun returns the first slot at or after now of a test's schedule:
+// the times whose offset from the Unix epoch, modulo the interval, is the
+// test's spread. Every instance with the same configuration runs a test at
+// the same wall-clock times, so instances of an HA pair see an outage
+// begin at the same slot and report the same start to Alertmanager.
+func firstRun(name string, interval time.Duration, now time.Time) time.Time {
+	phase := time.Duration(now.UnixNano() % int64(interval))
+	wait := (spread(name, interval) - phase) % interval
+	if wait < 0 {
+		wait += interval
+	}
+	return now.Add(wait)
+}
+
+// StatusURL returns the status page's address for the HTTP listener
+// listen (HOST:PORT; "" when off); an unspecified host is replaced by
+// host, the name of this machine.
+func StatusURL(listen, host string) string {
+	if listen == "" {
+		return ""
+	}
+	h, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	if ip := net.ParseIP(h); h == "" || (ip != nil && ip.IsUnspecified()) {
+		h = host
+	}
+	return "http://" + net.JoinHostPort(h, port) + "/"
 }
 
 // schedule returns the tests ordered by their first run: a carried-over
@@ -188,7 +223,7 @@ func (e *Engine) schedule(now time.Time) runHeap {
 	h := make(runHeap, 0, len(e.tests))
 	for _, t := range e.tests {
 		if t.next.IsZero() || t.next.Sub(now) > t.spec.Interval || now.Sub(t.next) > t.spec.Interval {
-			t.next = now.Add(spread(t.spec.Name, t.spec.Interval))
+			t.next = firstRun(t.spec.Name, t.spec.Interval, now)
 		}
 		t.nextPub.Store(t.next.UnixNano())
 		h = append(h, t)
@@ -379,7 +414,14 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	t.mu.Unlock()
 	held, _ := e.gate.Hold(GateQuery{Test: t.spec.Name, Now: now})
 	t.mu.Lock()
-	dec, send := decide(t.spec, &t.streak, ok, now)
+	// The streak is kept in the run's slot time, not its end: instances
+	// of an HA pair that run on the same slots (firstRun) agree on when an
+	// outage began.
+	at := now
+	if !scheduled.IsZero() && scheduled.Before(now) {
+		at = scheduled
+	}
+	dec, send := decide(t.spec, &t.streak, ok, at)
 	other := held.Reason != "" && held.Reason != HoldFlapping // held by more than flapping
 	if flapEv == flapStopped && !other {
 		t.streak.owed = false // the message below tells the state instead
@@ -514,6 +556,10 @@ func (e *Engine) notify(ctx context.Context, t *testRunner, r TestResult, dec De
 		if dec.Reason != "" {
 			m.Reason = dec.Reason
 			m.Render()
+		}
+		m.Interval, m.URL = spec.Interval, e.statusURL
+		for _, c := range spec.Checks {
+			m.CheckNames = append(m.CheckNames, c.Name)
 		}
 		return m
 	}

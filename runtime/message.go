@@ -36,6 +36,15 @@ type Message struct {
 	// Reason explains a message that is not about one run's result
 	// (FLAPPING: how often the state changed).
 	Reason string `json:",omitempty"`
+	// Interval is the test's interval: how soon the next run will say
+	// more (the alertmanager notifier sets its alerts' endsAt from it).
+	Interval time.Duration `json:",omitempty"`
+	// CheckNames names every check of the test, failing or not, in
+	// configuration order.
+	CheckNames []string `json:",omitempty"`
+	// URL links to the status page of the monsta that sent the message;
+	// empty when [main] listen is off.
+	URL string `json:",omitempty"`
 	// Digest holds the messages a digest stands for (group_window); nil
 	// for a message about one test.
 	Digest []Message `json:",omitempty"`

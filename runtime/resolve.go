@@ -432,8 +432,11 @@ func (r *resolution) testNotify(t *TestSpec, o *Options) {
 	t.Notify = lv
 	for _, l := range lv {
 		for _, nn := range l.Names {
-			if _, ok := r.plan.Notifications[nn]; ok {
+			if n, ok := r.plan.Notifications[nn]; ok {
 				r.usedNotifs[nn] = true
+				if n.Desc.EveryRun && !contains(t.EveryRun, nn) {
+					t.EveryRun = append(t.EveryRun, nn)
+				}
 				continue
 			}
 			if _, exists := r.cfg.Section("Notification_" + nn); !exists {

@@ -295,6 +295,9 @@ type TestSpec struct {
 	Notify     []Level
 	Recovery   bool
 	Renotify   time.Duration // 0: off
+	// EveryRun are the notifications of Notify whose type wants every
+	// failing run once their level is reached (Descriptor.EveryRun).
+	EveryRun []string
 	// Depends are the tests this one depends on, as configured (the
 	// uplink, which every other test depends on, is not among them).
 	Depends []string

@@ -134,6 +134,12 @@ func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
 			if t.Recovery {
 				add(s.notified)
 			}
+			// Notifiers that track a state always learn that it ended.
+			for _, n := range s.notified {
+				if contains(t.EveryRun, n) {
+					add([]string{n})
+				}
+			}
 			s.reset()
 		}
 		add(levelNames(0))
@@ -157,6 +163,19 @@ func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
 	} else if t.Renotify > 0 && s.lastLevel > 0 && now.Sub(s.lastNotify) >= t.Renotify {
 		add(levelNames(s.lastLevel))
 		level, reminder = s.lastLevel, true
+	}
+	// Notifiers that track a state are fed every failing run from their
+	// level on.
+	for _, lv := range t.Notify {
+		if lv.Level < 1 || lv.Level > failures {
+			continue
+		}
+		for _, n := range lv.Names {
+			if contains(t.EveryRun, n) && !contains(names, n) {
+				add([]string{n})
+				level = max(level, lv.Level)
+			}
+		}
 	}
 	add(levelNames(0))
 	if len(names) == 0 {

@@ -18,8 +18,21 @@ func TestDecide(t *testing.T) {
 		notify   []Level
 		recovery bool
 		renotify time.Duration
+		every    []string // notifications that want every failing run
 		steps    []step
 	}{
+		{
+			name: "every-run notifier from its level on, and always the recovery", notify: []Level{{2, []string{"am"}}, {3, []string{"bob"}}},
+			every: []string{"am"}, recovery: false,
+			steps: []step{
+				{false, "", nil},
+				{false, StateFail, []string{"am"}},
+				{false, StateFail, []string{"bob", "am"}},
+				{false, StateFail, []string{"am"}},
+				{true, StateRecovered, []string{"am"}},
+				{false, "", nil},
+			},
+		},
 		{
 			name: "fail fail success", notify: []Level{{2, []string{"bob"}}}, recovery: true,
 			steps: []step{{false, "", nil}, {false, StateFail, []string{"bob"}}, {true, StateRecovered, []string{"bob"}}},
@@ -68,7 +81,7 @@ func TestDecide(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			spec := &TestSpec{Name: "web", Notify: tc.notify, Recovery: tc.recovery, Renotify: tc.renotify}
+			spec := &TestSpec{Name: "web", Notify: tc.notify, Recovery: tc.recovery, Renotify: tc.renotify, EveryRun: tc.every}
 			var s streak
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			for i, st := range tc.steps {
