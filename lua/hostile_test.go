@@ -59,6 +59,21 @@ function probes.concat_bomb()
   for i = 1, 20 do s = s .. s end
 end
 
+function probes.concat_chain()
+  local s = string.rep("x", 16 * 2^20)
+  local t = s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s
+  return #t
+end
+
+function probes.concat_values()
+  local mt = {__concat = function(a, b)
+    return (type(a) == "table" and a.v or a) .. (type(b) == "table" and b.v or b)
+  end}
+  local o = setmetatable({v = "o"}, mt)
+  local x = "a" .. 1 .. "b" .. 2.5 .. o .. "c" .. o
+  return false, x
+end
+
 function probes.huge_error()
   error(string.rep("\27[2J", 2^20))
 end
@@ -122,10 +137,12 @@ func TestHostileLua(t *testing.T) {
 		{"big_table", "hostile.lua:33: memory limit exceeded", "hostile.lua:33:"},
 		{"big_strings", "hostile.lua:38: memory limit exceeded", "hostile.lua:38:"},
 		{"concat_bomb", "hostile.lua:43: memory limit exceeded", "hostile.lua:43:"},
-		{"huge_error", "hostile.lua:47: ?[2J?[2J", ""},
+		{"concat_chain", "hostile.lua:48: memory limit exceeded", "hostile.lua:48:"},
+		{"concat_values", "a1b2.5oco", ""},
+		{"huge_error", "hostile.lua:62: ?[2J?[2J", ""},
 		{"format_width", "invalid format (width or precision too long)", ""},
-		{"format_many", "hostile.lua:57: string.format: result larger than", "hostile.lua:57:"},
-		{"sort_forever", "hostile.lua:63: run timed out after ", ""},
+		{"format_many", "hostile.lua:72: string.format: result larger than", "hostile.lua:72:"},
+		{"sort_forever", "hostile.lua:78: run timed out after ", ""},
 		{"pcall_loop", "run timed out after ", ""},
 		{"xpcall_tail", "run timed out after ", ""},
 		{"deep_load", "chunk has too many syntax levels", ""},

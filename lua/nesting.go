@@ -143,6 +143,7 @@ func (w *nestWalker) expr(e ast.Expr, depth int) {
 		w.expr(x.Lhs, d)
 		w.expr(x.Rhs, d)
 	case *ast.StringConcatOpExpr:
+		leftNest(x)
 		w.expr(x.Lhs, d)
 		w.expr(x.Rhs, d)
 	case *ast.ArithmeticOpExpr:
@@ -157,4 +158,38 @@ func (w *nestWalker) expr(e ast.Expr, depth int) {
 	case *ast.FunctionExpr:
 		w.stmts(x.Stmts, d)
 	}
+}
+
+// leftNest turns the chain a .. b .. c .. d, which gopher-lua compiles to
+// one instruction concatenating every operand at once, into
+// ((a .. b) .. c) .. d, one instruction per operand, as if the user had
+// written the parentheses. Between two instructions the run's deadline and
+// memory budget are checked, so a chain over large strings stops once it
+// is beyond the budget instead of allocating all of it in one step. The
+// result is the same for strings and numbers; with __concat metamethods
+// the pairs are taken from the left.
+func leftNest(x *ast.StringConcatOpExpr) {
+	ops := []ast.Expr{x.Lhs}
+	nodes := []*ast.StringConcatOpExpr{x}
+	cur := x.Rhs
+	for {
+		c, ok := cur.(*ast.StringConcatOpExpr)
+		if !ok {
+			break
+		}
+		ops = append(ops, c.Lhs)
+		nodes = append(nodes, c)
+		cur = c.Rhs
+	}
+	ops = append(ops, cur)
+	if len(ops) <= 2 {
+		return
+	}
+	left := ops[0]
+	for i := 1; i < len(ops)-1; i++ {
+		n := nodes[i]
+		n.Lhs, n.Rhs = left, ops[i]
+		left = n
+	}
+	x.Lhs, x.Rhs = left, ops[len(ops)-1]
 }
