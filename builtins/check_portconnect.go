@@ -49,8 +49,9 @@ type Portconnect struct {
 }
 
 // systemDialer is shared by every portconnect check: it holds no state, and
-// one per check would cost memory at 10,000 checks.
-var systemDialer = netx.NewDialer(nil)
+// one per check would cost memory at 10,000 checks. The check closes within
+// its deadline, so keep-alive would only cost system calls.
+var systemDialer = netx.NewDialer(nil).WithoutKeepAlive()
 
 func newPortconnect(o *runtime.Options) (runtime.Check, error) {
 	host := o.String("host")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/monsta/monsta/config"
@@ -210,7 +211,9 @@ func (t *testRunner) release() {
 	t.running.Store(false)
 	if t.waiters.Load() > 0 {
 		t.idleMu.Lock()
-		t.idle.Broadcast()
+		if t.idle != nil {
+			t.idle.Broadcast()
+		}
 		t.idleMu.Unlock()
 	}
 }
@@ -218,6 +221,9 @@ func (t *testRunner) release() {
 // waitIdle returns once t is not running.
 func (t *testRunner) waitIdle() {
 	t.idleMu.Lock()
+	if t.idle == nil {
+		t.idle = sync.NewCond(&t.idleMu)
+	}
 	t.waiters.Add(1)
 	for t.running.Load() {
 		t.idle.Wait()

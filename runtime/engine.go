@@ -63,15 +63,19 @@ type Engine struct {
 	tests     []*testRunner
 	runs      sync.WaitGroup
 	overruns  atomic.Int64
-	jobs      chan job      // runs handed to parked workers
-	quit      chan struct{} // closed when Run returns: parked workers exit
-}
-
-// job is one run of a test, handed to a worker.
-type job struct {
-	ctx       context.Context
-	t         *testRunner
-	scheduled time.Time
+	// scheduled is when Run had every test on its schedule (Unix
+	// nanoseconds; 0 before).
+	scheduled atomic.Int64
+	// Runs go to workers: a parked worker takes one from jobs; when none
+	// is parked and fewer than maxWorkers run, a new worker starts; else
+	// the run waits in backlog, which has room for every test (a test has
+	// at most one run under way), for the next worker that is done.
+	jobs       chan *testRunner
+	backlog    chan *testRunner
+	workers    atomic.Int32
+	maxWorkers int32
+	runCtx     context.Context // the context of scheduled runs, set by Run
+	quit       chan struct{}   // closed when Run returns: parked workers exit
 }
 
 // workerIdle is how long a worker waits for another run before it exits.
@@ -85,11 +89,13 @@ type testRunner struct {
 	spec    *TestSpec
 	checks  []Check
 	next    time.Time    // owned by the scheduler goroutine
+	due     time.Time    // the slot of the run handed to a worker
 	nextPub atomic.Int64 // next as Unix nanoseconds, for State()
 	running atomic.Bool
 	// parents are the tests this one depends on (depends= and the uplink).
 	parents []*testRunner
-	// waiters counts goroutines in waitIdle; idle wakes them.
+	// waiters counts goroutines in waitIdle; idle wakes them. idle is made
+	// by the first waiter: most tests never have one.
 	waiters atomic.Int32
 	idleMu  sync.Mutex
 	idle    *sync.Cond
@@ -134,15 +140,18 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		gate:      o.Gate,
 		host:      host,
 		statusURL: StatusURL(plan.Main.Listen, host),
-		jobs:      make(chan job),
+		jobs:      make(chan *testRunner),
+		backlog:   make(chan *testRunner, len(plan.Tests)),
 		quit:      make(chan struct{}),
+		// As many workers as checks may run at once: more would only wait
+		// for the semaphore, each holding a stack.
+		maxWorkers: int32(max(plan.Main.MaxConcurrentChecks, 1)),
 	}
 	byName := make(map[string]*testRunner, len(plan.Tests))
 	for _, ts := range plan.Tests {
-		tr := &testRunner{spec: ts, fp: ts.Fingerprint()}
-		tr.idle = sync.NewCond(&tr.idleMu)
+		tr := &testRunner{spec: ts}
 		byName[ts.Name] = tr
-		if st, ok := o.State[ts.Name]; ok && st.Fingerprint == tr.fp {
+		if st, ok := o.State[ts.Name]; ok && st.Fingerprint == tr.fingerprint() {
 			tr.streak.restore(st)
 			tr.next, tr.lastRun, tr.lastOK = st.Next, st.LastRun, st.LastOK
 		}
@@ -175,6 +184,15 @@ func (e *Engine) Dispatcher() *Dispatcher { return e.disp }
 // Overruns counts runs skipped because the previous run of the same test
 // was still going.
 func (e *Engine) Overruns() int64 { return e.overruns.Load() }
+
+// ScheduledAt returns when Run had put every test on its schedule, zero
+// before (the benchmark reports the time from start to it).
+func (e *Engine) ScheduledAt() time.Time {
+	if n := e.scheduled.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
 
 // spread returns the offset of a test's runs within its interval: a
 // hash of its name, so that tests run spread out and keep their phase
@@ -229,6 +247,7 @@ func (e *Engine) schedule(now time.Time) runHeap {
 		h = append(h, t)
 	}
 	heap.Init(&h)
+	e.scheduled.Store(e.clock.Now().UnixNano())
 	return h
 }
 
@@ -250,7 +269,7 @@ func (e *Engine) Run(ctx context.Context) {
 	now := e.clock.Now()
 	h := e.schedule(now)
 	// Runs outlive shutdown: they finish or hit their own timeouts.
-	runCtx := context.WithoutCancel(ctx)
+	e.runCtx = context.WithoutCancel(ctx)
 	timer := e.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	defer close(e.quit)
@@ -269,7 +288,7 @@ func (e *Engine) Run(ctx context.Context) {
 		}
 		if len(h) > 0 && h[0].next.Sub(now) <= earlyStart {
 			t := h[0]
-			e.launch(runCtx, t, t.next)
+			e.launch(t)
 			t.advance(now)
 			heap.Fix(&h, 0)
 			if ctx.Err() != nil {
@@ -299,7 +318,7 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
-func (e *Engine) launch(ctx context.Context, t *testRunner, scheduled time.Time) {
+func (e *Engine) launch(t *testRunner) {
 	if !t.running.CompareAndSwap(false, true) {
 		if t.oos.Load() {
 			return // a dependent test runs it right now, out of schedule
@@ -309,30 +328,73 @@ func (e *Engine) launch(ctx context.Context, t *testRunner, scheduled time.Time)
 		return
 	}
 	e.runs.Add(1)
-	j := job{ctx: ctx, t: t, scheduled: scheduled}
+	t.due = t.next
 	select {
-	case e.jobs <- j: // a parked worker takes it
+	case e.jobs <- t: // a parked worker takes it
+		return
 	default:
-		go e.worker(j)
 	}
+	if e.spawn(t) {
+		return
+	}
+	e.backlog <- t // never blocks: there is room for every test
+	// Every worker may have gone idle and left since: make sure one is
+	// there to take it.
+	e.spawn(nil)
 }
 
-// worker runs j, then waits for more runs; it exits when idle for
-// workerIdle or when Run has returned. Reusing workers saves the start and
-// stack growth of a goroutine per run.
-func (e *Engine) worker(j job) {
+// spawn starts a worker with t (nil: the backlog's next) unless
+// maxWorkers already run.
+func (e *Engine) spawn(t *testRunner) bool {
+	if e.workers.Add(1) > e.maxWorkers {
+		e.workers.Add(-1)
+		return false
+	}
+	go e.worker(t)
+	return true
+}
+
+// worker runs t, then the backlog, then waits for more runs; it exits when
+// it ran nothing for workerIdle or when Run has returned. Reusing workers
+// saves the start and stack growth of a goroutine per run; the idle timer
+// is armed once and re-armed only when it fires, not per run.
+func (e *Engine) worker(t *testRunner) {
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
+	var ran, seen uint64 // runs done, and as of the last idle tick
 	for {
-		e.runTest(j.ctx, j.t, j.scheduled)
-		j.t.release()
-		e.runs.Done()
-		idle.Reset(workerIdle)
+		if t != nil {
+			e.runTest(e.runCtx, t, t.due)
+			t.release()
+			e.runs.Done()
+			ran++
+		}
 		select {
-		case j = <-e.jobs:
+		case t = <-e.backlog:
+			continue
+		default:
+		}
+		select {
+		case t = <-e.jobs:
+		case t = <-e.backlog:
 		case <-idle.C:
-			return
+			t = nil
+			if ran != seen {
+				seen = ran
+				idle.Reset(workerIdle)
+				continue
+			}
+			e.workers.Add(-1)
+			// A run put in the backlog while this worker was leaving.
+			select {
+			case t = <-e.backlog:
+				e.workers.Add(1)
+				idle.Reset(workerIdle)
+			default:
+				return
+			}
 		case <-e.quit:
+			e.workers.Add(-1)
 			return
 		}
 	}
@@ -485,12 +547,23 @@ func (e *Engine) State() map[string]TestState {
 	return out
 }
 
+// fingerprint returns the test's fingerprint, computed when first needed:
+// only tests with a saved state use it, and hashing every test's options
+// at start-up cost a third of a second at 100,000 tests. Call it with t.mu
+// held, or before the test runs.
+func (t *testRunner) fingerprint() string {
+	if t.fp == "" {
+		t.fp = t.spec.Fingerprint()
+	}
+	return t.fp
+}
+
 // state snapshots the test's streak and last result.
 func (t *testRunner) state() TestState {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.streak.export()
-	st.Fingerprint, st.LastRun, st.LastOK = t.fp, t.lastRun, t.lastOK
+	st.Fingerprint, st.LastRun, st.LastOK = t.fingerprint(), t.lastRun, t.lastOK
 	return st
 }
 

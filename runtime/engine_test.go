@@ -12,7 +12,7 @@ import (
 )
 
 // loadPlan writes conf as monsta.conf in a temp dir and resolves it.
-func loadPlan(t *testing.T, reg *Registry, conf string) *Plan {
+func loadPlan(t testing.TB, reg *Registry, conf string) *Plan {
 	t.Helper()
 	dir := t.TempDir()
 	f := filepath.Join(dir, "monsta.conf")
@@ -411,3 +411,43 @@ func TestDispatcherPermanentErrorNotRetried(t *testing.T) {
 type notifierFunc func(ctx context.Context, m Message) error
 
 func (f notifierFunc) Notify(ctx context.Context, m Message) error { return f(ctx, m) }
+
+// TestEngineWorkersCappedRunsQueued wants at most max_concurrent_checks
+// workers, and the runs beyond them started in order as workers free up,
+// none lost.
+func TestEngineWorkersCappedRunsQueued(t *testing.T) {
+	clk := newFakeClock()
+	started, release := make(chan time.Time, 10), make(chan struct{})
+	checks := map[string]Check{}
+	conf := "[main]\nmax_concurrent_checks = 2\n"
+	for _, n := range []string{"a", "b", "c", "d", "e"} {
+		checks[n] = &scriptedCheck{clk: clk, started: started, release: release}
+		conf += "[Check_" + n + "]\ntype=fake\nhost=" + n + "\n[Test_" + n + "]\nchecks=" + n + "\ninterval=10\n"
+	}
+	e, _ := startEngine(t, loadPlan(t, testRegistry(t, checks, nil), conf), clk)
+	clk.waitIdle(t)
+	clk.Advance(10 * time.Second) // every test is due
+	for range 2 {
+		recv(t, started)
+	}
+	for i := 0; i < 3; i++ {
+		select {
+		case <-started:
+			t.Fatal("a third check started while two ran with max_concurrent_checks = 2")
+		case <-time.After(20 * time.Millisecond):
+		}
+		if w := e.workers.Load(); w > 2 {
+			t.Fatalf("%d workers, want at most 2", w)
+		}
+		release <- struct{}{}
+		recv(t, started)
+	}
+	release <- struct{}{}
+	release <- struct{}{}
+	for _, tr := range e.tests {
+		waitNotRunning(t, tr)
+	}
+	if w := e.workers.Load(); w > 2 {
+		t.Fatalf("%d workers, want at most 2", w)
+	}
+}

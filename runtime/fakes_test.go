@@ -138,7 +138,7 @@ var errBoom = errors.New("boom")
 
 // testRegistry has a check type "fake" whose instances come from checks
 // (by section host option) and a notifier type "rec".
-func testRegistry(t *testing.T, checks map[string]Check, notifiers map[string]Notifier) *Registry {
+func testRegistry(t testing.TB, checks map[string]Check, notifiers map[string]Notifier) *Registry {
 	t.Helper()
 	reg := NewRegistry()
 	err := reg.Add(Descriptor{Kind: KindCheck, Name: "fake", Description: "a scripted check",

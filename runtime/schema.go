@@ -58,11 +58,17 @@ type Main struct {
 	LogLevel            string // debug, info, warn, error
 	StateDir            string
 	MaxConcurrentChecks int
-	LuaExec             bool
-	Hostname            string      // used in messages; default os.Hostname()
-	Retry               RetryPolicy // how failed notifications are retried
-	Listen              string      // HOST:PORT of the HTTP API; empty: off
-	TokenFile           string      // file holding the bearer token for changes over TCP
+	// MaxProcs, MemoryLimit and GCPercent tune the Go runtime (GOMAXPROCS,
+	// the soft memory limit in bytes, GOGC); 0 leaves the runtime's
+	// default and the environment's setting.
+	MaxProcs    int
+	MemoryLimit int64
+	GCPercent   int
+	LuaExec     bool
+	Hostname    string      // used in messages; default os.Hostname()
+	Retry       RetryPolicy // how failed notifications are retried
+	Listen      string      // HOST:PORT of the HTTP API; empty: off
+	TokenFile   string      // file holding the bearer token for changes over TCP
 	// Uplink is the test every other test depends on ("" none); UplinkPos
 	// is where it was set, for errors about it.
 	Uplink    string
@@ -85,6 +91,9 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "log_level", Default: "info", Parse: OneOf("debug", "info", "warn", "error"), Help: "Lowest level logged."},
 	Option{Name: "statedir", Default: "/var/lib/monsta", Help: "Directory for failure counts and the notification outbox."},
 	Option{Name: "max_concurrent_checks", Default: "1000", Parse: positiveInt, Help: "Most checks running at once."},
+	Option{Name: "max_procs", Default: "0", Parse: Int, Help: "CPUs the daemon runs Go code on at once (GOMAXPROCS); 0: the Go default (every CPU) or GOMAXPROCS from the environment."},
+	Option{Name: "memory_limit", Default: "0", Parse: Size, Help: "Soft limit of the daemon's memory, such as 64M (the Go runtime's memory limit): near it the garbage collector runs more often; 0: none, or GOMEMLIMIT from the environment."},
+	Option{Name: "gc_percent", Default: "0", Parse: Int, Help: "Garbage collection target (GOGC): the heap may grow by this percentage of the live data before a collection; lower saves memory and costs CPU; 0: the Go default (100) or GOGC from the environment."},
 	Option{Name: "lua_exec", Default: "no", Parse: Bool, Help: "Allow Lua code to run commands with monsta.exec."},
 	Option{Name: "hostname", Help: "Host name shown in messages; empty: the system's."},
 	Option{Name: "notify_retry_initial", Default: "5", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) before the first retry of a failed notification; later waits double."},
@@ -122,6 +131,9 @@ func newMain(o *Options, base string) Main {
 		LogLevel:            o.String("log_level"),
 		StateDir:            abs(o.String("statedir")),
 		MaxConcurrentChecks: o.Int("max_concurrent_checks"),
+		MaxProcs:            o.Int("max_procs"),
+		MemoryLimit:         o.Value("memory_limit").(int64),
+		GCPercent:           o.Int("gc_percent"),
 		LuaExec:             o.Bool("lua_exec"),
 		Hostname:            o.String("hostname"),
 		Listen:              o.String("listen"),

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -14,6 +16,7 @@ import (
 // bareArgs configures the bare-loop process.
 type bareArgs struct {
 	Addrs   []string
+	Banner  bool          // read the banner line before closing
 	Rate    float64       // dials per second of the paced loop
 	Warmup  time.Duration // paced, not measured
 	Window  time.Duration // paced, measured
@@ -44,24 +47,63 @@ type bareResult struct {
 	Unpaced loopResult
 }
 
-// bareLoop is the yardstick: a Go loop doing net.Dialer.DialContext and
-// Close, nothing else.
+// bareLoop is the yardstick: a Go loop doing net.Dialer.DialContext, in
+// banner mode reading up to the end of the first line, and closing with a
+// reset as monsta does (netx.Abort), nothing else.
 type bareLoop struct {
 	addrs  []string
+	banner bool
 	lpid   int
 	dialer net.Dialer
 	n      int
 	res    *loopResult
+	buf    [512]byte
+}
+
+// probe dials addr, reads the banner in banner mode, and closes.
+func (b *bareLoop) probe(ctx context.Context, addr string, buf []byte) error {
+	c, err := b.dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer abortConn(c)
+	if !b.banner {
+		return nil
+	}
+	return readLine(c, buf)
+}
+
+// readLine reads from c until a newline arrives.
+func readLine(c net.Conn, buf []byte) error {
+	n := 0
+	for {
+		m, err := c.Read(buf[n:])
+		if bytes.IndexByte(buf[n:n+m], '\n') >= 0 {
+			return nil
+		}
+		n += m
+		switch {
+		case err != nil:
+			return err
+		case n == len(buf):
+			return errors.New("no line end in the banner")
+		}
+	}
+}
+
+// abortConn closes c with a reset, as netx.Abort does.
+func abortConn(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	c.Close()
 }
 
 func (b *bareLoop) dial(ctx context.Context) {
 	addr := b.addrs[b.n%len(b.addrs)]
 	b.n++
-	c, err := b.dialer.DialContext(ctx, "tcp", addr)
+	err := b.probe(ctx, addr, b.buf[:])
 	if b.res == nil {
-		if err == nil {
-			c.Close()
-		}
 		return
 	}
 	b.res.Dials++
@@ -70,9 +112,7 @@ func (b *bareLoop) dial(ctx context.Context) {
 		if b.res.FirstError == "" {
 			b.res.FirstError = err.Error()
 		}
-		return
 	}
-	c.Close()
 }
 
 // paced dials at rate per second until d has passed, on a fixed schedule
@@ -116,17 +156,15 @@ func (b *bareLoop) spawned(rate float64, d time.Duration) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			dials.Add(1)
-			c, err := b.dialer.DialContext(ctx, "tcp", addr)
-			if err != nil {
+			var buf [512]byte
+			if err := b.probe(ctx, addr, buf[:]); err != nil {
 				errs.Add(1)
 				mu.Lock()
 				if first == "" {
 					first = err.Error()
 				}
 				mu.Unlock()
-				return
 			}
-			c.Close()
 		}()
 	})
 	wg.Wait()
@@ -161,7 +199,7 @@ func (b *bareLoop) measure(res *loopResult, loop func()) {
 func runBare(a bareArgs) (bareResult, error) {
 	raiseNofile(1 << 20)
 	ctx := context.Background()
-	b := &bareLoop{addrs: a.Addrs, lpid: a.ListenerPID}
+	b := &bareLoop{addrs: a.Addrs, banner: a.Banner, lpid: a.ListenerPID}
 	var r bareResult
 	b.paced(ctx, a.Rate, a.Warmup)
 	if a.CPUProfile != "" {

@@ -20,8 +20,8 @@ import (
 )
 
 // hungPrefix starts the names of the tests against the silent peer
-// (hung0001, with check hc0001); normal tests and checks are t00001 and
-// c00001.
+// (hung0001, with check hc0001); normal tests and checks are t000001 and
+// c000001.
 const hungPrefix = "hung"
 
 // confSpec is what one generated configuration holds.
@@ -30,8 +30,10 @@ type confSpec struct {
 	Hung        int
 	Interval    time.Duration
 	HungTimeout time.Duration
-	Addrs       []string // listeners that accept and close
+	Addrs       []string // the targets
+	Banner      bool     // the targets send a banner: the checks expect 220
 	Silent      string   // listener that accepts and never writes
+	MainExtra   string   // more [main] lines, "key = value\n"
 }
 
 // seconds formats d as INI seconds.
@@ -47,8 +49,8 @@ func writeConfig(dir string, s confSpec) (conf, confdir string, err error) {
 		return "", "", fmt.Errorf("create %s: %w", confdir, err)
 	}
 	conf = filepath.Join(dir, "monsta.conf")
-	mainText := fmt.Sprintf("[main]\nstatedir = %s\nlogfile = %s\nlog_level = info\nhostname = bench\n",
-		filepath.Join(dir, "state"), filepath.Join(dir, "monsta.log"))
+	mainText := fmt.Sprintf("[main]\nstatedir = %s\nlogfile = %s\nlog_level = info\nhostname = bench\n%s",
+		filepath.Join(dir, "state"), filepath.Join(dir, "monsta.log"), s.MainExtra)
 	if err := os.WriteFile(conf, []byte(mainText), 0o644); err != nil {
 		return "", "", fmt.Errorf("write %s: %w", conf, err)
 	}
@@ -68,6 +70,10 @@ func writeConfig(dir string, s confSpec) (conf, confdir string, err error) {
 		return nil
 	}
 	interval := seconds(s.Interval)
+	expect := ""
+	if s.Banner {
+		expect = "expect = 220\n"
+	}
 	for i := range s.Tests {
 		if i > 0 && i%testsPerFile == 0 {
 			if err := flush(); err != nil {
@@ -78,8 +84,8 @@ func writeConfig(dir string, s confSpec) (conf, confdir string, err error) {
 		if err != nil {
 			return "", "", fmt.Errorf("listener address: %w", err)
 		}
-		fmt.Fprintf(&b, "[Check_c%05d]\ntype = portconnect\nhost = %s\nport = %s\n\n", i, host, port)
-		fmt.Fprintf(&b, "[Test_t%05d]\nchecks = c%05d\ninterval = %s\n\n", i, i, interval)
+		fmt.Fprintf(&b, "[Check_c%06d]\ntype = portconnect\nhost = %s\nport = %s\n%s\n", i, host, port, expect)
+		fmt.Fprintf(&b, "[Test_t%06d]\nchecks = c%06d\ninterval = %s\n\n", i, i, interval)
 	}
 	if s.Hung > 0 {
 		host, port, err := net.SplitHostPort(s.Silent)
@@ -123,6 +129,14 @@ type latenessStats struct {
 type daemonResult struct {
 	Tests, Hung int
 	LoadSeconds float64 // config.Load + Resolve + NewEngine
+	// FirstCheckSeconds and ScheduledSeconds are the times from the start
+	// of loading to the first check's start and to every test being on the
+	// schedule.
+	FirstCheckSeconds float64
+	ScheduledSeconds  float64
+	// PeakRSS is VmHWM at the end of the window: the most resident memory
+	// at any time, start-up included.
+	PeakRSS int64
 	windowResult
 	Checks        int64 // results in the window, every test
 	OK, Failed    int64 // results of the normal tests in the window
@@ -140,6 +154,7 @@ type daemonResult struct {
 	RSSGCPerTest  float64   // the same after a collection
 	HeapPerTest   float64
 	Goroutines    int
+	GOMAXPROCS    int // in force after start ([main] max_procs)
 	Nofile        uint64
 }
 
@@ -147,6 +162,7 @@ type daemonResult struct {
 // touched) before the baseline is measured; the callback is two atomic adds
 // and a store.
 type lateRecorder struct {
+	first   atomic.Int64 // when the first check started, Unix nanoseconds
 	on      atomic.Bool
 	n       atomic.Int64
 	dropped atomic.Int64
@@ -162,6 +178,9 @@ func newLateRecorder(n int) *lateRecorder {
 }
 
 func (r *lateRecorder) record(late time.Duration) {
+	if r.first.Load() == 0 {
+		r.first.CompareAndSwap(0, time.Now().UnixNano())
+	}
 	if !r.on.Load() {
 		return
 	}
@@ -299,8 +318,19 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 		return res, err
 	}
 	res.LoadSeconds = time.Since(t0).Seconds()
+	res.GOMAXPROCS = goruntime.GOMAXPROCS(0)
+	// When every test is on the schedule: Run starts on its own goroutine.
+	for deadline := time.Now().Add(time.Minute); mon.Engine().ScheduledAt().IsZero() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if at := mon.Engine().ScheduledAt(); !at.IsZero() {
+		res.ScheduledSeconds = at.Sub(t0).Seconds()
+	}
 
 	time.Sleep(a.Warmup)
+	if f := late.first.Load(); f != 0 {
+		res.FirstCheckSeconds = time.Unix(0, f).Sub(t0).Seconds()
+	}
 	if a.CPUProfile != "" {
 		f, err := os.Create(a.CPUProfile)
 		if err != nil {
@@ -323,6 +353,9 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 	res.Lateness = late.stats()
 	res.Goroutines = goruntime.NumGoroutine()
 	if res.Loaded, err = sampleMemory(); err != nil {
+		return res, err
+	}
+	if res.PeakRSS, err = procStatus("self", "VmHWM"); err != nil {
 		return res, err
 	}
 	if a.MemProfile != "" {

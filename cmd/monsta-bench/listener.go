@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,20 +13,29 @@ import (
 	"time"
 )
 
+// banner is what the listener sends in banner mode, as an SMTP server
+// greets.
+const banner = "220 monsta-bench ESMTP ready\r\n"
+
 // listenArgs configures the listener process.
 type listenArgs struct {
-	Addrs int // listeners on 127.0.0.1, 127.0.0.2, … that accept and close
+	Addrs int // listeners on 127.0.0.1, 127.0.0.2, …
+	// Banner: on accept send banner, end the sending side (a FIN, so a
+	// client that reads to the end of the stream, as Monit's send/expect
+	// does, does not wait for a timeout), and wait for the client to
+	// close; otherwise accept and close at once.
+	Banner bool
 }
 
 // listenReady is the first line the listener process prints.
 type listenReady struct {
-	Addrs  []string // accept and close at once
+	Addrs  []string // the targets (banner or accept-and-close)
 	Silent string   // accepts and never writes
 	Nofile uint64
 }
 
-// listenStats is the last line the listener process prints, after its
-// stdin closes.
+// listenStats are the listener's counts: printed for every line read on
+// its stdin, and once more after stdin closes.
 type listenStats struct {
 	Accepted       int64
 	SilentAccepted int64
@@ -33,14 +43,13 @@ type listenStats struct {
 }
 
 // runListener serves until stdin closes. It lives in its own process so
-// that the cost of accepting is not counted against the daemon or the bare
-// loop.
+// that the cost of accepting is not counted against the daemon, the bare
+// loop or the peer.
 func runListener(a listenArgs, stdin io.Reader, stdout io.Writer) error {
 	nofile := raiseNofile(1 << 20)
 	if a.Addrs < 1 || a.Addrs > 250 {
 		return fmt.Errorf("listener: %d addresses: want 1 to 250", a.Addrs)
 	}
-	var st listenStats
 	var acceptErrs atomic.Int64
 	var accepted, silentAccepted atomic.Int64
 	var lns []net.Listener
@@ -59,44 +68,67 @@ func runListener(a listenArgs, stdin io.Reader, stdout io.Writer) error {
 	}
 	ready.Silent = silent.Addr().String()
 
-	var wg sync.WaitGroup
+	var wg, held sync.WaitGroup
+	// hold keeps c open until the client closes it, after sending first.
+	hold := func(c net.Conn, first []byte) {
+		held.Add(1)
+		go func() {
+			defer held.Done()
+			if len(first) > 0 {
+				c.Write(first)
+				c.(*net.TCPConn).CloseWrite()
+			}
+			var buf [64]byte
+			for {
+				if _, err := c.Read(buf[:]); err != nil {
+					break
+				}
+			}
+			c.Close()
+		}()
+	}
+	greeting := []byte(banner)
 	for _, ln := range lns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			acceptLoop(ln, &acceptErrs, func(c net.Conn) {
 				accepted.Add(1)
+				if a.Banner {
+					hold(c, greeting)
+					return
+				}
 				c.Close()
 			})
 		}()
 	}
-	var held sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		acceptLoop(silent, &acceptErrs, func(c net.Conn) {
 			silentAccepted.Add(1)
-			held.Add(1)
-			go func() {
-				// Never write; hold the connection until the peer gives up.
-				defer held.Done()
-				io.Copy(io.Discard, c)
-				c.Close()
-			}()
+			hold(c, nil) // never write
 		})
 	}()
 
+	snapshot := func() listenStats {
+		return listenStats{Accepted: accepted.Load(), SilentAccepted: silentAccepted.Load(), AcceptErrors: acceptErrs.Load()}
+	}
 	enc := json.NewEncoder(stdout)
 	if err := enc.Encode(ready); err != nil {
 		return fmt.Errorf("listener: write addresses: %w", err)
 	}
-	io.Copy(io.Discard, stdin)
+	sc := bufio.NewScanner(stdin)
+	for sc.Scan() {
+		if err := enc.Encode(snapshot()); err != nil {
+			return fmt.Errorf("listener: write counts: %w", err)
+		}
+	}
 	for _, ln := range append(lns, silent) {
 		ln.Close()
 	}
 	wg.Wait()
-	st.Accepted, st.SilentAccepted, st.AcceptErrors = accepted.Load(), silentAccepted.Load(), acceptErrs.Load()
-	return enc.Encode(st)
+	return enc.Encode(snapshot())
 }
 
 // acceptLoop accepts until ln is closed; a transient error (out of file

@@ -27,8 +27,11 @@ func TestMain(m *testing.M) {
 // TestBenchTinyScale runs the whole bench at a tiny scale and checks that
 // the report is complete and sane. It asserts nothing about speed.
 func TestBenchTinyScale(t *testing.T) {
-	p := params{Tests: 200, Hung: 20, Interval: time.Second, Duration: 2 * time.Second, Warmup: time.Second,
-		HungTimeout: 300 * time.Millisecond, Unpaced: 300 * time.Millisecond, Addrs: 2}
+	p := params{Tests: 200, Rate: 200, Check: "banner", Hung: 20, Duration: time.Second, Warmup: 500 * time.Millisecond,
+		HungTimeout: 300 * time.Millisecond, Spawned: 300 * time.Millisecond, Unpaced: 300 * time.Millisecond, Addrs: 2}
+	if _, err := os.Stat(monitPath); err == nil {
+		p.Peer = "monit"
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	var progress bytes.Buffer
@@ -43,6 +46,7 @@ func TestBenchTinyScale(t *testing.T) {
 	checkPlainPhase(t, p, r.Monsta)
 	checkHungPhase(t, p, r.MonstaHung)
 	checkBareAndListener(t, r)
+	checkPeer(t, p, r.Peer)
 	checkMetrics(t, r)
 	checkOutputs(t, r)
 }
@@ -59,11 +63,29 @@ func checkPlainPhase(t *testing.T, p params, m daemonResult) {
 	if m.CPUSeconds <= 0 || m.CPUPerCheckUS <= 0 {
 		t.Errorf("plain phase: CPU %vs, %vµs per check; want > 0", m.CPUSeconds, m.CPUPerCheckUS)
 	}
+	if m.ScheduledSeconds <= 0 || m.FirstCheckSeconds <= 0 || m.PeakRSS < m.Loaded.RSS {
+		t.Errorf("plain phase: scheduled after %vs, first check after %vs, peak RSS %d below steady %d", m.ScheduledSeconds, m.FirstCheckSeconds, m.PeakRSS, m.Loaded.RSS)
+	}
 	if m.Baseline.RSS <= 0 || m.Loaded.RSS <= 0 || m.Loaded.Heap <= 0 {
 		t.Errorf("plain phase memory: baseline %+v, loaded %+v; want > 0", m.Baseline, m.Loaded)
 	}
 	if m.Lateness.N == 0 || m.Lateness.Dropped != 0 || m.Lateness.P50US > m.Lateness.P99US || m.Lateness.P99US > m.Lateness.MaxUS {
 		t.Errorf("plain phase lateness = %+v; want n > 0, none dropped, p50 <= p99 <= max", m.Lateness)
+	}
+}
+
+// checkPeer checks Monit's numbers, when it ran.
+func checkPeer(t *testing.T, p params, pr *peerResult) {
+	t.Helper()
+	if p.Peer == "" {
+		t.Log("no " + monitPath + ": the peer is not tested")
+		return
+	}
+	if pr == nil {
+		t.Fatal("no peer result")
+	}
+	if pr.Checks == 0 || pr.Failed != 0 || pr.CPUSeconds <= 0 || pr.PeakRSS <= 0 || pr.FirstCheckSeconds <= 0 {
+		t.Errorf("peer = %+v; want checks, no failures, CPU, memory, a first check", *pr)
 	}
 }
 
@@ -123,7 +145,7 @@ func checkMetrics(t *testing.T, r *report) {
 			t.Errorf("metric %q status %q", row.Name, row.Status)
 		}
 	}
-	for _, want := range []string{"CPU per check (paced, 1 interval)", "RSS per configured test", "start lateness p99, 20 hung"} {
+	for _, want := range []string{"CPU per check", "start to every test scheduled", "start lateness p99, 20 hung"} {
 		if !targets[want] {
 			t.Errorf("no target row %q in %+v", want, r.Metrics)
 		}
@@ -135,7 +157,7 @@ func checkOutputs(t *testing.T, r *report) {
 	t.Helper()
 	var table bytes.Buffer
 	printReport(&table, r)
-	for _, want := range []string{"metric", "monsta", "bare loop", "ratio", "target", "CPU per check", "RSS per configured test", "lateness p99"} {
+	for _, want := range []string{"metric", "monsta", "bare loop", "ratio", "target", "CPU per check", "peak RSS", "lateness p99"} {
 		if !strings.Contains(table.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, table.String())
 		}
@@ -152,7 +174,8 @@ func checkOutputs(t *testing.T, r *report) {
 
 // TestRunRejectsBadFlags checks the command line's refusals.
 func TestRunRejectsBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-tests", "0"}, {"-addrs", "0"}, {"-interval", "0s"}, {"extra"}, {"-nosuchflag"}} {
+	for _, args := range [][]string{{"-tests", "0"}, {"-addrs", "0"}, {"-rate", "0"}, {"-rate", "x"}, {"-check", "ping"},
+		{"-peer", "nagios"}, {"-runs", "0"}, {"extra"}, {"-nosuchflag"}} {
 		var out, errw bytes.Buffer
 		if code := run(args, &out, &errw); code != 2 {
 			t.Errorf("run(%q) = %d, want 2; stderr %q", args, code, errw.String())
@@ -186,7 +209,7 @@ func TestLateRecorder(t *testing.T) {
 // TestWriteConfig checks that the generated configuration loads into the
 // expected numbers of tests.
 func TestWriteConfig(t *testing.T) {
-	conf, confdir, err := writeConfig(t.TempDir(), confSpec{Tests: 7, Hung: 3, Interval: 1500 * time.Millisecond,
+	conf, confdir, err := writeConfig(t.TempDir(), confSpec{Tests: 7, Hung: 3, Interval: 1500 * time.Millisecond, Banner: true,
 		HungTimeout: time.Second, Addrs: []string{"127.0.0.1:1", "127.0.0.2:2"}, Silent: "127.0.0.1:3"})
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +218,7 @@ func TestWriteConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"[Check_c00006]", "host = 127.0.0.2", "[Test_hung0002]", "expect = 220", "interval = 1.5"} {
+	for _, want := range []string{"[Check_c000006]", "host = 127.0.0.2", "[Test_hung0002]", "expect = 220", "interval = 1.5"} {
 		if !bytes.Contains(data, []byte(want)) {
 			t.Errorf("bench-000.conf lacks %q", want)
 		}
@@ -214,5 +237,27 @@ func TestWriteConfig(t *testing.T) {
 	}
 	if len(plan.Tests) != 10 || plan.Tests[0].Interval != 1500*time.Millisecond {
 		t.Errorf("plan has %d tests, interval %v; want 10, 1.5s", len(plan.Tests), plan.Tests[0].Interval)
+	}
+}
+
+// TestWriteMonitConfig checks Monit's control file: private, one check
+// host per test, the banner expected, its files in the directory.
+func TestWriteMonitConfig(t *testing.T) {
+	dir := t.TempDir()
+	rc, err := writeMonitConfig(dir, peerSpec{Tests: 3, Banner: true, Addrs: []string{"127.0.0.1:10", "127.0.0.2:20"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := os.Stat(rc)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("control file %v, %v; want mode 0600", st, err)
+	}
+	data, _ := os.ReadFile(rc)
+	for _, want := range []string{"set daemon 1\n", "set pidfile " + dir, "set statefile " + dir, "set idfile " + dir,
+		"check host t000002 with address 127.0.0.1\n  if failed port 10 type tcp expect \"220\" then alert\n",
+		"check host t000001 with address 127.0.0.2\n"} {
+		if !strings.Contains(string(data), want) {
+			t.Errorf("control file lacks %q:\n%s", want, data)
+		}
 	}
 }

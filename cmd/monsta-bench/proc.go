@@ -24,28 +24,34 @@ func cpuTimes() (user, sys time.Duration) {
 
 // vmRSS returns this process's resident set size in bytes, from
 // /proc/self/status.
-func vmRSS() (int64, error) {
-	data, err := os.ReadFile("/proc/self/status")
+func vmRSS() (int64, error) { return procStatus("self", "VmRSS") }
+
+// procStatus returns a memory line (VmRSS, VmHWM) of /proc/PID/status in
+// bytes; pid is a number or "self".
+func procStatus(pid, key string) (int64, error) {
+	file := "/proc/" + pid + "/status"
+	data, err := os.ReadFile(file)
 	if err != nil {
-		return 0, fmt.Errorf("read /proc/self/status: %w", err)
+		return 0, fmt.Errorf("read %s: %w", file, err)
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
+	prefix := []byte(key + ":")
 	for sc.Scan() {
 		line := sc.Bytes()
-		if !bytes.HasPrefix(line, []byte("VmRSS:")) {
+		if !bytes.HasPrefix(line, prefix) {
 			continue
 		}
-		f := bytes.Fields(line[len("VmRSS:"):])
+		f := bytes.Fields(line[len(prefix):])
 		if len(f) != 2 || string(f[1]) != "kB" {
-			return 0, fmt.Errorf("parse VmRSS line %q", line)
+			return 0, fmt.Errorf("parse %s line %q", key, line)
 		}
 		kb, err := strconv.ParseInt(string(f[0]), 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("parse VmRSS line %q: %w", line, err)
+			return 0, fmt.Errorf("parse %s line %q: %w", key, line, err)
 		}
 		return kb << 10, nil
 	}
-	return 0, fmt.Errorf("no VmRSS line in /proc/self/status")
+	return 0, fmt.Errorf("no %s line in %s", key, file)
 }
 
 // memSample is the memory of this process at one moment.
@@ -126,41 +132,61 @@ func machineCPU() time.Duration {
 // procCPU returns the CPU time (user + system) process pid has used, from
 // /proc/PID/stat; 0 when pid is 0 or unknown.
 func procCPU(pid int) time.Duration {
+	u, s := procTimes(pid)
+	return u + s
+}
+
+// procTimes returns the user and system CPU time process pid has used,
+// from /proc/PID/stat; 0 when pid is 0 or unknown.
+func procTimes(pid int) (user, sys time.Duration) {
 	if pid <= 0 {
-		return 0
+		return 0, 0
 	}
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0
+		return 0, 0
 	}
 	// The command name in parentheses may hold spaces: count from after it.
 	i := bytes.LastIndexByte(data, ')')
 	if i < 0 {
-		return 0
+		return 0, 0
 	}
 	f := bytes.Fields(data[i+1:])
 	// Fields after the name start at field 3 (state); utime and stime are
 	// fields 14 and 15.
 	if len(f) < 13 {
-		return 0
+		return 0, 0
 	}
 	u, _ := strconv.ParseInt(string(f[11]), 10, 64)
 	s, _ := strconv.ParseInt(string(f[12]), 10, 64)
-	return time.Duration(u+s) * (time.Second / 100)
+	return time.Duration(u) * (time.Second / 100), time.Duration(s) * (time.Second / 100)
 }
 
-// window measures one stretch of time: the wall time, this process's CPU,
-// the listener's and what the rest of the machine used meanwhile.
+// window measures one stretch of time: the wall time, the CPU of this
+// process (or of process pid), the listener's and what the rest of the
+// machine used meanwhile.
 type window struct {
 	wall                   time.Time
 	user, sys, busy, lstnr time.Duration
 	listenerPID            int
+	pid                    int // 0: this process
 }
 
-func startWindow(listenerPID int) window {
-	w := window{wall: time.Now(), busy: machineCPU(), lstnr: procCPU(listenerPID), listenerPID: listenerPID}
-	w.user, w.sys = cpuTimes()
+func startWindow(listenerPID int) window { return startPidWindow(0, listenerPID) }
+
+// startPidWindow starts a window measuring process pid (0: this one).
+func startPidWindow(pid, listenerPID int) window {
+	w := window{wall: time.Now(), busy: machineCPU(), lstnr: procCPU(listenerPID), listenerPID: listenerPID, pid: pid}
+	w.user, w.sys = w.times()
 	return w
+}
+
+// times returns the measured process's user and system CPU time.
+func (w window) times() (user, sys time.Duration) {
+	if w.pid != 0 {
+		return procTimes(w.pid)
+	}
+	return cpuTimes()
 }
 
 // windowResult is what a window measured.
@@ -179,7 +205,7 @@ type windowResult struct {
 }
 
 func (w window) end() windowResult {
-	user, sys := cpuTimes()
+	user, sys := w.times()
 	busy, lst, now := machineCPU(), procCPU(w.listenerPID), time.Now()
 	own := (user - w.user) + (sys - w.sys)
 	r := windowResult{WindowSeconds: now.Sub(w.wall).Seconds(), CPUSeconds: own.Seconds(), SysSeconds: (sys - w.sys).Seconds()}

@@ -24,6 +24,16 @@ type Dialer struct {
 // system resolver).
 func NewDialer(r *net.Resolver) *Dialer { return &Dialer{d: net.Dialer{Resolver: r}} }
 
+// WithoutKeepAlive returns a copy of d that leaves TCP keep-alive off. A
+// probe that connects, exchanges a line and closes within its deadline never
+// idles long enough for a keep-alive probe, and turning it on costs four
+// system calls per connection.
+func (d *Dialer) WithoutKeepAlive() *Dialer {
+	c := *d
+	c.d.KeepAlive = -1
+	return &c
+}
+
 // std is the Dialer of Dial; it is never modified.
 var std Dialer
 

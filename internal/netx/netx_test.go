@@ -373,6 +373,25 @@ func TestCloseOnDone(t *testing.T) {
 	}
 }
 
+// TestWithoutKeepAlive wants a dialer without keep-alive to connect, and
+// its connection bound to a context to time out at its deadline.
+func TestWithoutKeepAlive(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := short()
+	defer cancel()
+	d := NewDialer(nil).WithoutKeepAlive()
+	c, err := d.Dial(ctx, loopback.Silent(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := Bind(ctx, c)
+	defer bc.Close()
+	err = guard(t, func() error { _, err := bc.Read(make([]byte, 1)); return err })
+	if got := Cause(ctx, err); got == nil || got.Error() != "i/o timeout" {
+		t.Errorf("Read() error = %v (cause %v), want i/o timeout", err, got)
+	}
+}
+
 func TestDialNetwork(t *testing.T) {
 	t.Parallel()
 	v4 := loopback.Serve(t, func(net.Conn) {})

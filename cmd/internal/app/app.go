@@ -91,6 +91,7 @@ type App struct {
 	start  time.Time
 	loaded time.Time
 	notes  []string
+	tune   tuning // the Go runtime's settings before [main] changed them
 }
 
 // New loads the configuration (Load) and returns the app that will run it.
@@ -105,7 +106,7 @@ func New(o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &App{o: o, gen: g, genN: 1, loaded: o.Clock.Now()}, nil
+	return &App{o: o, gen: g, genN: 1, loaded: o.Clock.Now(), tune: currentTuning()}, nil
 }
 
 // Generation returns the generation in force.
@@ -157,6 +158,7 @@ func (a *App) Start() error {
 // run builds the engine of the generation in force and starts scheduling.
 func (a *App) run(state map[string]runtime.TestState) error {
 	g := a.gen
+	a.tune.apply(g.Main)
 	eng, err := runtime.NewEngine(g.Plan, runtime.EngineOptions{
 		Logger: g.Logger, Clock: a.o.Clock, Hooks: a.hooks(g), State: state, Retry: g.Main.Retry,
 		Saver: a.sd, Outbox: a.sd, Pending: a.sd.Pending(), OnCheckStart: a.o.OnCheckStart,

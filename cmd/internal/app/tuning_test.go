@@ -1,0 +1,27 @@
+package app
+
+import (
+	goruntime "runtime"
+	"runtime/debug"
+	"testing"
+
+	"github.com/monsta/monsta/runtime"
+)
+
+// TestTuningApply wants [main]'s settings applied and the process's own
+// restored when a later [main] leaves them at 0.
+func TestTuningApply(t *testing.T) {
+	base := currentTuning()
+	t.Cleanup(func() { base.apply(runtime.Main{}) })
+	base.apply(runtime.Main{MaxProcs: 1, MemoryLimit: 64 << 20, GCPercent: 40})
+	if got := currentTuning(); got != (tuning{procs: 1, memLimit: 64 << 20, gcPercent: 40}) {
+		t.Errorf("after apply: %+v, want procs 1, limit 64M, gc 40", got)
+	}
+	base.apply(runtime.Main{})
+	if got := currentTuning(); got != base {
+		t.Errorf("after a [main] without the keys: %+v, want %+v", got, base)
+	}
+	if goruntime.GOMAXPROCS(0) != base.procs || debug.SetMemoryLimit(-1) != base.memLimit {
+		t.Error("process settings not restored")
+	}
+}

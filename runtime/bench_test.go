@@ -1,0 +1,59 @@
+package runtime
+
+import (
+	"context"
+	goruntime "runtime"
+	"testing"
+	"time"
+)
+
+// nopCheck passes at once: what is left of a run is the engine's own work.
+type nopCheck struct{}
+
+func (nopCheck) Run(context.Context) (Stats, error) { return nil, nil }
+
+// benchEngine builds an engine with one test of one check that passes at
+// once, not running.
+func benchEngine(b *testing.B, o EngineOptions) (*Engine, *testRunner) {
+	reg := testRegistry(b, map[string]Check{"a": nopCheck{}}, nil)
+	p := loadPlan(b, reg, "[Check_a]\ntype = fake\nhost = a\n\n[Test_a]\nchecks = a\ninterval = 60\n")
+	e, err := NewEngine(p, o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		close(e.quit)
+		e.Close(context.Background())
+	})
+	return e, e.tests[0]
+}
+
+// BenchmarkRunTest is one run of a passing one-check test on the caller's
+// goroutine: the check's deadline, its result, the streak, the state
+// change check and the log decision, without the hand-off to a worker.
+func BenchmarkRunTest(b *testing.B) {
+	e, t := benchEngine(b, EngineOptions{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		e.runTest(ctx, t, time.Now())
+	}
+}
+
+// BenchmarkDispatch is the scheduler starting a due run: launch hands it
+// to a parked worker, which runs it (as BenchmarkRunTest) and parks again.
+func BenchmarkDispatch(b *testing.B) {
+	e, t := benchEngine(b, EngineOptions{})
+	e.runCtx = context.Background()
+	t.next = time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		e.launch(t)
+		for t.running.Load() {
+			goruntime.Gosched()
+		}
+	}
+	if n := e.Overruns(); n > 0 {
+		b.Fatalf("%d runs overran", n)
+	}
+}
