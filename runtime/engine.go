@@ -100,6 +100,9 @@ type testRunner struct {
 	idleMu  sync.Mutex
 	idle    *sync.Cond
 	oos     atomic.Bool // an out-of-schedule run (predictive) is under way
+	// shard is the test's role on this instance's shard: ShardOut tests
+	// are not scheduled, ShardDependency ones run but never notify.
+	shard ShardRole
 
 	mu      sync.Mutex // guards streak and last* for State()
 	streak  streak
@@ -161,7 +164,9 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		tr.checks = ts.Instances
 		e.tests = append(e.tests, tr)
 	}
+	roles := ShardRoles(plan.Tests, plan.Main.Uplink, plan.Main.Shard)
 	for _, t := range e.tests {
+		t.shard = roles[t.spec.Name]
 		for _, p := range parents(t.spec, plan.Main.Uplink) {
 			if pr, ok := byName[p]; ok && pr != t {
 				t.parents = append(t.parents, pr)
@@ -240,6 +245,9 @@ func StatusURL(listen, host string) string {
 func (e *Engine) schedule(now time.Time) runHeap {
 	h := make(runHeap, 0, len(e.tests))
 	for _, t := range e.tests {
+		if t.shard == ShardOut {
+			continue // another shard runs it
+		}
 		if t.next.IsZero() || t.next.Sub(now) > t.spec.Interval || now.Sub(t.next) > t.spec.Interval {
 			t.next = firstRun(t.spec.Name, t.spec.Interval, now)
 		}
@@ -511,6 +519,10 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	// Durable before visible: notifications go to the outbox, then the
 	// streak to the state file, and only then is the result logged. A kill
 	// at any point loses no page (at worst one is sent twice).
+	if send && t.shard == ShardDependency {
+		// Its own shard pages for it; here it only gates its dependents.
+		send = false
+	}
 	if send {
 		names := e.notify(ctx, t, r, dec)
 		t.mu.Lock()

@@ -78,6 +78,9 @@ type Main struct {
 	GroupWindow time.Duration
 	// Flap is the flap detection of tests that do not set their own.
 	Flap FlapPolicy
+	// Shard is this instance's share of the tests ([main] shard); zero:
+	// all of them.
+	Shard Shard
 }
 
 // mainSchema declares the keys of [main].
@@ -103,6 +106,7 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "token_file", Help: "File whose first line is the bearer token that changes over HTTP need; required when listen is not a loopback address."},
 	Option{Name: "uplink", Help: "Test every other test depends on (a ping of the gateway, say): while it fails, only it pages."},
 	Option{Name: "group_window", Default: "0", Parse: Seconds, Help: "Seconds after a first message in which further messages for the same notification are merged into one digest (0: off)."},
+	Option{Name: "shard", Parse: parseShard, Help: "K/N: run only the tests that rendezvous hashing of their names gives to shard K of N instances (and the tests those depend on); empty: every test."},
 	Option{Name: "flap_detection", Default: "no", Parse: Bool, Help: "Detect flapping tests (Nagios' weighted state changes over the last 21 runs) and hold their pages while they flap."},
 	Option{Name: "flap_high", Default: "50", Parse: Percent, Help: "Percent state change at which a test starts flapping."},
 	Option{Name: "flap_low", Default: "25", Parse: Percent, Help: "Percent state change at or below which a flapping test stops flapping."},
@@ -141,6 +145,7 @@ func newMain(o *Options, base string) Main {
 		Uplink:              strings.TrimPrefix(strings.TrimSpace(o.String("uplink")), "Test_"),
 		UplinkPos:           o.Pos("uplink"),
 		GroupWindow:         o.Duration("group_window"),
+		Shard:               o.Value("shard").(Shard),
 		Flap:                FlapPolicy{On: o.Bool("flap_detection"), High: o.Value("flap_high").(float64), Low: o.Value("flap_low").(float64)},
 		Retry: RetryPolicy{
 			First:  o.Duration("notify_retry_initial"),

@@ -15,6 +15,9 @@ type TestStatus struct {
 	Duration time.Duration // of the last run
 	Checks   []CheckResult // of the last run; nil before it
 	Held     *Hold         // the hold in force now, if any
+	// Shard is the test's role under [main] shard: ShardOwn (also when
+	// nothing is sharded), ShardDependency or ShardOut.
+	Shard ShardRole
 }
 
 // Status returns a snapshot of every test, in configuration order. It is
@@ -44,6 +47,7 @@ func (e *Engine) status(t *testRunner, now time.Time) TestStatus {
 		Name: t.spec.Name, Interval: t.spec.Interval,
 		Failures: t.streak.failures, Since: t.streak.since,
 		LastRun: t.lastRun, LastOK: t.lastOK, Duration: t.lastDur, Checks: t.lastRes,
+		Shard: t.shard,
 	}
 	t.mu.Unlock()
 	if n := t.nextPub.Load(); n != 0 {

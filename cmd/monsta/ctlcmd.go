@@ -142,6 +142,9 @@ func cmdStatus(o *options, stdout, stderr io.Writer) int {
 	for i := range list.Tests {
 		t := &list.Tests[i]
 		held := "-"
+		if t.Shard == "dependency" {
+			held = "shard dependency (pages from its own shard)"
+		}
 		if t.Hold != nil {
 			held = strings.ToLower(string(t.Hold.Reason))
 			if t.Hold.By != "" {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,9 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 	g := a.Generation()
 	for _, w := range g.Warnings {
 		fmt.Fprintln(stdout, w.Error())
+	}
+	if sh := g.Plan.Main.Shard; sh.N > 0 {
+		printShards(stdout, g.Plan, sh)
 	}
 
 	names := make([]string, 0, len(g.Plan.Notifications))
@@ -93,4 +97,29 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 		len(g.Plan.Checks), pluralize(len(g.Plan.Checks), "check", "checks"),
 		len(g.Plan.Notifications), pluralize(len(g.Plan.Notifications), "notification", "notifications"))
 	return exitOK
+}
+
+// printShards prints how [main] shard splits the tests: the count per
+// shard, then this shard's own tests and the ones it runs for depends.
+func printShards(w io.Writer, p *runtime.Plan, sh runtime.Shard) {
+	split := runtime.ShardSplit(p.Tests, sh.N)
+	parts := make([]string, len(split))
+	for i, n := range split {
+		parts[i] = fmt.Sprintf("%d/%d: %d", i+1, sh.N, n)
+	}
+	fmt.Fprintf(w, "shards: %d tests over %d shards (%s)\n", len(p.Tests), sh.N, strings.Join(parts, ", "))
+	roles := runtime.ShardRoles(p.Tests, p.Main.Uplink, sh)
+	var own, dep []string
+	for _, t := range p.Tests {
+		switch roles[t.Name] {
+		case runtime.ShardOwn:
+			own = append(own, t.Name)
+		case runtime.ShardDependency:
+			dep = append(dep, t.Name)
+		}
+	}
+	fmt.Fprintf(w, "shard %s runs %d: %s\n", sh, len(own), strings.Join(own, " "))
+	if len(dep) > 0 {
+		fmt.Fprintf(w, "shard %s also runs, without notifying, %d that its tests depend on: %s\n", sh, len(dep), strings.Join(dep, " "))
+	}
 }

@@ -13,6 +13,8 @@ const (
 	StateOK      = "OK"
 	StateFail    = "FAIL"
 	StatePending = "PENDING" // not run yet
+	// StateOutOfShard is a test that another shard runs ([main] shard).
+	StateOutOfShard = "OUT_OF_SHARD"
 )
 
 // Test is one test as the API shows it.
@@ -29,7 +31,11 @@ type Test struct {
 	DurationSeconds float64       `json:"duration_seconds"`
 	IntervalSeconds float64       `json:"interval_seconds"`
 	Hold            *runtime.Hold `json:"hold,omitempty"`
-	Checks          []Check       `json:"checks"`
+	// Shard is "out" for a test another shard runs, "dependency" for one
+	// this shard runs only because its tests depend on it (it never
+	// notifies here), and empty otherwise.
+	Shard  string  `json:"shard,omitempty"`
+	Checks []Check `json:"checks"`
 }
 
 // Check is one check's last result.
@@ -61,9 +67,11 @@ func NewTest(st runtime.TestStatus) Test {
 		Name: st.Name, OK: st.LastOK, Failures: st.Failures, Since: st.Since,
 		LastRun: st.LastRun, NextRun: st.Next,
 		DurationSeconds: st.Duration.Seconds(), IntervalSeconds: st.Interval.Seconds(),
-		Hold: st.Held, Checks: make([]Check, 0, len(st.Checks)),
+		Hold: st.Held, Shard: string(st.Shard), Checks: make([]Check, 0, len(st.Checks)),
 	}
 	switch {
+	case st.Shard == runtime.ShardOut:
+		t.State = StateOutOfShard
 	case st.Held != nil:
 		t.State = string(st.Held.Reason)
 	case st.LastRun.IsZero():
