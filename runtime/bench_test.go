@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"container/heap"
 	"context"
 	goruntime "runtime"
 	"testing"
@@ -55,5 +56,24 @@ func BenchmarkDispatch(b *testing.B) {
 	}
 	if n := e.Overruns(); n > 0 {
 		b.Fatalf("%d runs overran", n)
+	}
+}
+
+// TestRunHeapFixTop checks fixTop against container/heap's order.
+func TestRunHeapFixTop(t *testing.T) {
+	base := time.Unix(1000, 0)
+	h := make(runHeap, 0, 50)
+	for i := range 50 {
+		h = append(h, &testRunner{next: base.Add(time.Duration((i*37)%50) * time.Second)})
+	}
+	heap.Init(&h)
+	for i := range 500 {
+		h[0].next = h[0].next.Add(time.Duration(13+i%7) * time.Second)
+		h.fixTop()
+		for j := 1; j < len(h); j++ {
+			if h[j].next.Before(h[(j-1)/2].next) {
+				t.Fatalf("after %d moves: heap order broken at %d", i+1, j)
+			}
+		}
 	}
 }

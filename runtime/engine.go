@@ -298,7 +298,7 @@ func (e *Engine) Run(ctx context.Context) {
 			t := h[0]
 			e.launch(t)
 			t.advance(now)
-			heap.Fix(&h, 0)
+			h.fixTop()
 			if ctx.Err() != nil {
 				return
 			}
@@ -675,6 +675,27 @@ func (e *Engine) notify(ctx context.Context, t *testRunner, r TestResult, dec De
 func (e *Engine) Close(ctx context.Context) { e.disp.Close(ctx) }
 
 type runHeap []*testRunner
+
+// fixTop restores the heap after its first test moved to a later slot
+// (heap.Fix(&h, 0) without the calls through an interface: it runs once
+// per run started).
+func (h runHeap) fixTop() {
+	i, n := 0, len(h)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			return
+		}
+		if r := c + 1; r < n && h[r].next.Before(h[c].next) {
+			c = r
+		}
+		if !h[c].next.Before(h[i].next) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}
 
 func (h runHeap) Len() int           { return len(h) }
 func (h runHeap) Less(i, j int) bool { return h[i].next.Before(h[j].next) }

@@ -60,6 +60,8 @@ type memSample struct {
 	RSSAfterGC int64 // VmRSS after runtime.GC and debug.FreeOSMemory
 	Heap       int64 // live Go heap (HeapAlloc) after runtime.GC
 	Stacks     int64 // goroutine stacks in use (StackInuse)
+	HeapInuse  int64 // spans in use, fragmentation included
+	RuntimeSys int64 // the runtime's own: GC metadata, spans, other
 }
 
 // sampleMemory reads the resident size as it is, then collects garbage,
@@ -75,6 +77,7 @@ func sampleMemory() (memSample, error) {
 	var ms goruntime.MemStats
 	goruntime.ReadMemStats(&ms)
 	s.Heap, s.Stacks = int64(ms.HeapAlloc), int64(ms.StackInuse)
+	s.HeapInuse, s.RuntimeSys = int64(ms.HeapInuse), int64(ms.GCSys+ms.MSpanSys+ms.MCacheSys+ms.BuckHashSys+ms.OtherSys)
 	if s.RSSAfterGC, err = vmRSS(); err != nil {
 		return s, err
 	}

@@ -330,9 +330,9 @@ func printReport(w io.Writer, r *report) {
 	}
 	tw.Flush()
 	mo := r.Monsta
-	fmt.Fprintf(w, "\nmonsta: %d checks in %.1fs, %.2fs CPU (listener %.2f, others %.2f CPUs); RSS %.1f MiB idle, %.1f MiB steady (%.1f after GC), %.1f MiB peak; heap %.1f MiB; %d goroutines, GOMAXPROCS %d; load %.2fs, scheduled %.2fs, first check %.2fs\n",
+	fmt.Fprintf(w, "\nmonsta: %d checks in %.1fs, %.2fs CPU (listener %.2f, others %.2f CPUs); RSS %.1f MiB idle, %.1f MiB steady (%.1f after GC), %.1f MiB peak; heap %.1f MiB (spans %.1f, stacks %.1f, runtime %.1f); %d goroutines, GOMAXPROCS %d; load %.2fs, scheduled %.2fs, first check %.2fs\n",
 		mo.Checks, mo.WindowSeconds, mo.CPUSeconds, mo.ListenerCPUs, mo.OtherCPUs, mib(mo.Baseline.RSS), mib(mo.Loaded.RSS), mib(mo.Loaded.RSSAfterGC),
-		mib(mo.PeakRSS), mib(mo.Loaded.Heap), mo.Goroutines, mo.GOMAXPROCS, mo.LoadSeconds, mo.ScheduledSeconds, mo.FirstCheckSeconds)
+		mib(mo.PeakRSS), mib(mo.Loaded.Heap), mib(mo.Loaded.HeapInuse), mib(mo.Loaded.Stacks), mib(mo.Loaded.RuntimeSys), mo.Goroutines, mo.GOMAXPROCS, mo.LoadSeconds, mo.ScheduledSeconds, mo.FirstCheckSeconds)
 	if h := r.MonstaHung; h != nil {
 		fmt.Fprintf(w, "monsta with hung: %d checks (%d hung, e.g. %q) in %.1fs, %.2fs CPU (listener %.2f, others %.2f CPUs); lateness n=%d p50 %.3fms p99 %.3fms max %.3fms, %d over 5ms\n",
 			h.Checks, h.HungResults, h.HungSample, h.WindowSeconds, h.CPUSeconds, h.ListenerCPUs, h.OtherCPUs, h.Lateness.N,
