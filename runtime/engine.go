@@ -41,6 +41,10 @@ type EngineOptions struct {
 	// so a stuck scheduler stops the beats). It must return quickly.
 	Heartbeat      func()
 	HeartbeatEvery time.Duration
+	// Busy are the tests whose run under the previous engine was still
+	// going at a reload (Handover.Busy): each is held until that run ends,
+	// then takes the state it left.
+	Busy map[string]<-chan TestState
 }
 
 // Engine schedules the tests of a Plan, evaluates them, escalates failures
@@ -76,6 +80,12 @@ type Engine struct {
 	maxWorkers int32
 	runCtx     context.Context // the context of scheduled runs, set by Run
 	quit       chan struct{}   // closed when Run returns: parked workers exit
+	loopDone   chan struct{}   // closed when Run stops scheduling
+	// dispMu guards forward; notify holds it for reading. A retiring
+	// engine's runs queue their notifications with its successor.
+	dispMu  sync.RWMutex
+	forward *Dispatcher
+	retired atomic.Bool // no out-of-schedule runs once handed over
 }
 
 // workerIdle is how long a worker waits for another run before it exits.
@@ -146,6 +156,7 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		jobs:      make(chan *testRunner),
 		backlog:   make(chan *testRunner, len(plan.Tests)),
 		quit:      make(chan struct{}),
+		loopDone:  make(chan struct{}),
 		// As many workers as checks may run at once: more would only wait
 		// for the semaphore, each holding a stack.
 		maxWorkers: int32(max(plan.Main.MaxConcurrentChecks, 1)),
@@ -180,7 +191,73 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		GateFunc(func(q GateQuery) (Hold, bool) { return flapping(byName[q.Test]) })}
 	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending, GroupWindow: plan.Main.GroupWindow})
 	e.saver = o.Saver
+	for name, ch := range o.Busy {
+		if t, ok := byName[name]; ok {
+			e.inherit(t, ch)
+		}
+	}
 	return e, nil
+}
+
+// inherit holds t, as running, until the previous engine's run of it ends,
+// then takes the state that run left when t did not change.
+func (e *Engine) inherit(t *testRunner, ch <-chan TestState) {
+	t.running.Store(true)
+	e.runs.Add(1)
+	go func() {
+		defer e.runs.Done()
+		defer t.release()
+		st, ok := <-ch
+		if !ok || st.Fingerprint != t.fp {
+			return
+		}
+		t.mu.Lock()
+		t.streak.restore(st)
+		t.lastRun, t.lastOK = st.LastRun, st.LastOK
+		t.mu.Unlock()
+		if e.saver != nil {
+			e.save(t)
+		}
+	}()
+}
+
+// Handover is what a reloaded engine passes to its successor.
+type Handover struct {
+	// State is every test's state when scheduling stopped.
+	State map[string]TestState
+	// Busy has, for every test whose run was still going, a channel that
+	// delivers the test's state once that run has ended.
+	Busy map[string]<-chan TestState
+}
+
+// Retire hands e over to its successor without waiting for the runs under
+// way: once Run's ctx is cancelled and scheduling has stopped, it stops
+// e's dispatcher (undelivered messages stay in the outbox) and calls next
+// with every test's state and the runs still going; next builds and starts
+// the successor and returns its dispatcher. Runs still going finish under
+// e's configuration and queue their notifications with that dispatcher
+// (none when next returns nil); Run returns once they have finished.
+func (e *Engine) Retire(next func(Handover) *Dispatcher) {
+	<-e.loopDone
+	// Under the lock: a notify under way sees e's own dispatcher, running
+	// until the lock is taken; every later one sees the successor's.
+	e.dispMu.Lock()
+	defer e.dispMu.Unlock()
+	e.retired.Store(true)
+	h := Handover{State: e.State(), Busy: map[string]<-chan TestState{}}
+	for _, t := range e.tests {
+		if !t.running.Load() {
+			continue
+		}
+		ch := make(chan TestState, 1)
+		go func() {
+			t.waitIdle()
+			ch <- t.state()
+		}()
+		h.Busy[t.spec.Name] = ch
+	}
+	e.disp.Stop()
+	e.forward = next(h)
 }
 
 // Dispatcher returns the engine's dispatcher (a Sender for Lua).
@@ -282,6 +359,7 @@ func (e *Engine) Run(ctx context.Context) {
 	defer timer.Stop()
 	defer close(e.quit)
 	defer e.runs.Wait()
+	defer close(e.loopDone)
 	beating := e.beat != nil && e.beatIvl > 0
 	var nextBeat time.Time
 	if beating {
@@ -660,8 +738,18 @@ func (e *Engine) notify(ctx context.Context, t *testRunner, r TestResult, dec De
 		}
 	}
 	var queued []string
+	e.dispMu.RLock()
+	defer e.dispMu.RUnlock()
+	disp := e.disp
+	if e.retired.Load() {
+		disp = e.forward
+	}
 	for _, n := range ev.Notifications {
-		if err := e.disp.Enqueue(n, ev.Message); err != nil {
+		if disp == nil {
+			e.log.Error("notification not queued: the configuration was reloaded and did not start", "test", r.Test, "notification", n)
+			continue
+		}
+		if err := disp.Enqueue(n, ev.Message); err != nil {
 			e.log.Error("notification not queued", "test", r.Test, "notification", n, "err", err)
 			continue
 		}
