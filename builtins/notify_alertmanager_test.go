@@ -208,9 +208,10 @@ func TestAlertmanagerOptions(t *testing.T) {
 		{map[string]string{"url": "http://am:9093", "labels": "alertname=x"}, "set by monsta"},
 		{map[string]string{"url": "http://am:9093", "labels": "severity"}, "want name=value"},
 		{map[string]string{"url": "http://am:9093", "labels": "9x=y"}, "label name must match"},
-		{map[string]string{"url": "http://am:9093", "username": "bob"}, "needs password_file"},
-		{map[string]string{"url": "http://am:9093", "password_file": "/x"}, "needs username"},
-		{map[string]string{"url": "http://am:9093", "username": "bob", "password_file": "/x", "bearer_token_file": "/y"}, "either"},
+		{map[string]string{"url": "http://am:9093", "username": "bob"}, "needs password or password_file"},
+		{map[string]string{"url": "http://am:9093", "password": "s3cret"}, "needs username"},
+		{map[string]string{"url": "http://am:9093", "username": "bob", "password": "s3cret", "bearer_token": "t"}, "either"},
+		{map[string]string{"url": "http://am:9093", "bearer_token_file": "/nonexistent/token"}, "bearer_token_file"},
 		{map[string]string{"url": "http://am:9093", "expire_intervals": "1"}, "at least 2"},
 	}
 	for _, tt := range tests {
@@ -235,7 +236,8 @@ func TestAlertmanagerAuthAndTLS(t *testing.T) {
 		return p
 	}
 	pw := write("pw", "pa55word\n")
-	tok := write("tok", "tok-123\nignored\n")
+	tok := write("tok", "tok-123\n")
+	wrong := write("wrong", "nope\n")
 	basic := newFakeAM(t, true, "Basic Ym9iOnBhNTV3b3Jk") // bob:pa55word
 	bearer := newFakeAM(t, true, "Bearer tok-123")
 	caFile := write("ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: basic.Certificate().Raw})))
@@ -252,9 +254,9 @@ func TestAlertmanagerAuthAndTLS(t *testing.T) {
 		{"bearer with CA", map[string]string{"url": bearer.URL, "bearer_token_file": tok, "tls_ca": caFile2}, "", false},
 		{"no CA", map[string]string{"url": basic.URL, "username": "bob", "password_file": pw}, "certificate", false},
 		{"no verify", map[string]string{"url": basic.URL, "username": "bob", "password_file": pw, "tls_verify": "no"}, "", false},
-		{"wrong password", map[string]string{"url": basic.URL, "username": "bob", "password_file": tok, "tls_ca": caFile}, "401", true},
+		{"wrong password", map[string]string{"url": basic.URL, "username": "bob", "password_file": wrong, "tls_ca": caFile}, "401", true},
+		{"inline password", map[string]string{"url": basic.URL, "username": "bob", "password": "pa55word", "tls_ca": caFile}, "", false},
 		{"no credentials", map[string]string{"url": bearer.URL, "tls_ca": caFile2}, "401", true},
-		{"token file missing", map[string]string{"url": bearer.URL, "bearer_token_file": tok + ".gone", "tls_ca": caFile2}, "read bearer_token_file", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
