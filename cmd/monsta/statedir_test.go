@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -194,21 +193,16 @@ func TestUnusableStateDirRefusedWhenNotRoot(t *testing.T) {
 	if _, err := statedir.Open(sd, nil); err != nil { // root's
 		t.Fatal(err)
 	}
-	// A copy of the binary that nobody may run.
+	// A copy of the binary that nobody may run, written by cp: a file
+	// this process had open for writing could be inherited by a parallel
+	// test's fork, and exec would fail with "text file busy".
 	bin := filepath.Join(filepath.Dir(conf), "monsta")
-	src, err := os.Open(monstaBin)
-	if err != nil {
+	if out, err := exec.Command("cp", monstaBin, bin).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v %s", err, out)
+	}
+	if err := os.Chmod(bin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	dst.Close()
 	cmd := exec.Command(bin, "--foreground", "--config", conf)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.CombinedOutput()

@@ -23,9 +23,29 @@ func Existing(path string) *Dir {
 // Own makes path, and everything below it, owned by uid:gid, creating
 // path (mode 0750) when missing. It never follows a symbolic link: links
 // are re-owned themselves (Lchown), and one that points outside path is
-// refused. It is for a daemon started as root, before it drops to uid.
+// refused. A folder other than monsta's own (state, outbox, failed) at the
+// top is refused too, so that a statedir pointed at a shared directory
+// (/var/lib, say) changes nothing. It is for a daemon started as root,
+// before it drops to uid.
 func Own(path string, uid, gid int) error {
 	if err := os.MkdirAll(path, 0o750); err != nil {
+		return err
+	}
+	top, err := os.ReadDir(path)
+	if err != nil {
+		return err
+	}
+	for _, e := range top {
+		switch e.Name() {
+		case "state", "outbox", "failed":
+			continue
+		}
+		if e.IsDir() {
+			return fmt.Errorf("%s holds the folder %q, which is not monsta's; refusing to change owners there (point it at a directory of its own)", path, e.Name())
+		}
+	}
+	// Check every link first, so that a refusal changes nothing.
+	if err := walk(path, func(string, fs.DirEntry, *syscall.Stat_t) error { return nil }); err != nil {
 		return err
 	}
 	return walk(path, func(p string, d fs.DirEntry, st *syscall.Stat_t) error {

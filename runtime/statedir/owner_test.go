@@ -72,6 +72,26 @@ func TestOwnGivesEverythingToTheUser(t *testing.T) {
 	if fi, _ := os.Stat(outside); fi.Sys().(*syscall.Stat_t).Uid != 0 {
 		t.Errorf("the link's target outside changed owner")
 	}
+	for p, uid := range owners(t, dir) {
+		if uid != 65534 && !strings.HasSuffix(p, "evil.json") {
+			t.Errorf("refused, yet %s changed owner to %d", p, uid)
+		}
+	}
+	os.Remove(filepath.Join(dir, "state", "evil.json"))
+	// A directory that is not monsta's alone (statedir = /var/lib) keeps
+	// its owners.
+	if err := os.Mkdir(filepath.Join(dir, "dpkg"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err = Own(dir, 1, 1)
+	if err == nil || !strings.Contains(err.Error(), `holds the folder "dpkg", which is not monsta's`) {
+		t.Errorf("Own() of a shared directory: error = %v", err)
+	}
+	for p, uid := range owners(t, dir) {
+		if uid != 65534 && !strings.HasSuffix(p, "dpkg") {
+			t.Errorf("%s changed owner to %d", p, uid)
+		}
+	}
 	// A missing directory is created for the user.
 	fresh := filepath.Join(t.TempDir(), "new", "sd")
 	if err := Own(fresh, 1, 1); err != nil {
