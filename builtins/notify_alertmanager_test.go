@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/internal/fakeclock"
 	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
 )
@@ -318,70 +319,16 @@ func TestAlertmanagerSendsToAll(t *testing.T) {
 	}
 }
 
-// amClock is a Clock whose time moves only by Advance; each timer Reset is
-// announced on resets, so the test knows the scheduler waits.
+// amClock is a Clock whose time moves only when the test says so; each
+// timer Reset is announced on resets, so a test knows the engine is idle.
 type amClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*amTimer
-	resets chan time.Time
+	*fakeclock.Clock
+	resets <-chan time.Time
 }
 
-type amTimer struct {
-	clk    *amClock
-	c      chan time.Time
-	when   time.Time
-	active bool
-}
-
-func (f *amClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *amClock) NewTimer(d time.Duration) runtime.Timer {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := &amTimer{clk: f, c: make(chan time.Time, 1), when: f.now.Add(d), active: true}
-	f.timers = append(f.timers, t)
-	return t
-}
-
-func (f *amClock) advanceTo(w time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if w.After(f.now) {
-		f.now = w
-	}
-	for _, t := range f.timers {
-		if t.active && !t.when.After(f.now) {
-			t.active = false
-			select {
-			case t.c <- f.now:
-			default:
-			}
-		}
-	}
-}
-
-func (t *amTimer) C() <-chan time.Time { return t.c }
-func (t *amTimer) Stop() {
-	t.clk.mu.Lock()
-	t.active = false
-	t.clk.mu.Unlock()
-}
-func (t *amTimer) Reset(d time.Duration) {
-	t.clk.mu.Lock()
-	t.when = t.clk.now.Add(d)
-	t.active = true
-	select {
-	case <-t.c:
-	default:
-	}
-	w := t.when
-	t.clk.mu.Unlock()
-	t.clk.resets <- w
+func newAMClock(start time.Time) *amClock {
+	c := fakeclock.New(start)
+	return &amClock{Clock: c, resets: c.AnnounceResets(100)}
 }
 
 // outageCheck fails while its clock is within [from, to).
@@ -451,7 +398,7 @@ func step(t *testing.T, clk *amClock, done doneHook) time.Time {
 	var w time.Time
 	select {
 	case w = <-clk.resets:
-		clk.advanceTo(w)
+		clk.AdvanceTo(w)
 	case <-time.After(10 * time.Second):
 		t.Fatal("scheduler never went idle")
 	}
@@ -488,7 +435,7 @@ labels = instance=pair
 	from, to := base.Add(130*time.Second), base.Add(430*time.Second)
 	var starts []time.Time
 	for i, offset := range []time.Duration{1300 * time.Millisecond, 47 * time.Second} {
-		clk := &amClock{now: base.Add(offset), resets: make(chan time.Time, 100)}
+		clk := newAMClock(base.Add(offset))
 		done := make(doneHook, 10)
 		host := []string{"a", "b"}[i]
 		e := amEngine(t, strings.Replace(conf, "HOST", host, 1), &outageCheck{clk: clk, from: from, to: to}, clk, done)
