@@ -273,16 +273,6 @@ func groupWanted(toks []token, qtype uint16) (wanted, int) {
 	for nums < len(toks) && isUint(toks[nums].s) {
 		nums++
 	}
-	text := func(n int) string {
-		parts := make([]string, n)
-		for i := range n {
-			parts[i] = toks[i].s
-			if toks[i].quoted {
-				parts[i] = strconv.Quote(toks[i].s)
-			}
-		}
-		return strings.Join(parts, " ")
-	}
 	t := toks[0].s
 	switch qtype {
 	case dns.TypeTXT:
@@ -294,40 +284,65 @@ func groupWanted(toks []token, qtype uint16) (wanted, int) {
 		return wanted{normName(t), t}, 1
 	case dns.TypeMX:
 		if nums == 1 && len(toks) > 1 {
-			return wanted{uintText(t) + " " + normName(toks[1].s), text(2)}, 2
+			return wanted{uintText(t) + " " + normName(toks[1].s), tokensText(toks, 2)}, 2
 		}
 	case dns.TypeSRV:
 		if nums == 3 && len(toks) > 3 {
 			return wanted{uintText(t) + " " + uintText(toks[1].s) + " " + uintText(toks[2].s) + " " +
-				normName(toks[3].s), text(4)}, 4
+				normName(toks[3].s), tokensText(toks, 4)}, 4
 		}
 	case dns.TypeCAA:
 		if nums == 1 && len(toks) > 2 {
-			return wanted{caaKey(t, toks[1].s, toks[2].s), text(3)}, 3
+			return wanted{caaKey(t, toks[1].s, toks[2].s), tokensText(toks, 3)}, 3
 		}
-		return wanted{t, text(1)}, 1
+		return wanted{t, tokensText(toks, 1)}, 1
 	case dns.TypeSOA:
-		if nums == 0 && len(toks) > 6 {
-			all := true
-			for _, x := range toks[2:7] {
-				all = all && isUint(x.s)
-			}
-			if all {
-				k := normName(t) + " " + normName(toks[1].s)
-				for _, x := range toks[2:7] {
-					k += " " + uintText(x.s)
-				}
-				return wanted{k, text(7)}, 7
-			}
-		}
-		if nums > 0 {
-			return wanted{uintText(t), t}, 1
-		}
+		return soaWanted(toks, nums)
 	case dns.TypeCNAME, dns.TypeNS, dns.TypePTR, dns.TypeDNAME:
 	default:
-		return wanted{genericKey(t), text(1)}, 1
+		return wanted{genericKey(t), tokensText(toks, 1)}, 1
 	}
-	return wanted{normName(t), text(1)}, 1
+	return wanted{normName(t), tokensText(toks, 1)}, 1
+}
+
+// soaWanted groups an SOA value: the whole record (mname rname serial
+// refresh retry expire minimum), a serial alone, or a name alone.
+func soaWanted(toks []token, nums int) (wanted, int) {
+	t := toks[0].s
+	if nums == 0 && len(toks) > 6 && allUint(toks[2:7]) {
+		k := normName(t) + " " + normName(toks[1].s)
+		for _, x := range toks[2:7] {
+			k += " " + uintText(x.s)
+		}
+		return wanted{k, tokensText(toks, 7)}, 7
+	}
+	if nums > 0 {
+		return wanted{uintText(t), t}, 1
+	}
+	return wanted{normName(t), tokensText(toks, 1)}, 1
+}
+
+// allUint tells whether every token is an unsigned number.
+func allUint(toks []token) bool {
+	for _, x := range toks {
+		if !isUint(x.s) {
+			return false
+		}
+	}
+	return true
+}
+
+// tokensText writes the first n tokens back as they were given, quoting
+// the quoted ones.
+func tokensText(toks []token, n int) string {
+	parts := make([]string, n)
+	for i := range n {
+		parts[i] = toks[i].s
+		if toks[i].quoted {
+			parts[i] = strconv.Quote(toks[i].s)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // answerKeys returns every key under which rr matches a wanted value.

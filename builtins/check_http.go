@@ -91,6 +91,7 @@ type HTTP struct {
 	client     *http.Client
 }
 
+// newHTTP builds an http check from its options.
 func newHTTP(o *runtime.Options) (runtime.Check, error) {
 	u := o.Value("url").(*url.URL)
 	c := &HTTP{
@@ -125,12 +126,22 @@ func newHTTP(o *runtime.Options) (runtime.Check, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.client = &http.Client{Transport: httpTransport(o, tc)}
+	if !o.Bool("follow_redirects") {
+		c.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	}
+	return c, nil
+}
+
+// httpTransport dials like every probe, over ip_version, and keeps the
+// connection between runs only with keepalive.
+func httpTransport(o *runtime.Options, tc *tls.Config) *http.Transport {
 	network := "tcp"
 	if v := o.String("ip_version"); v != "any" {
 		network += v
 	}
 	keep := o.Bool("keepalive")
-	tr := &http.Transport{
+	return &http.Transport{
 		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
 			conn, err := netx.DialNetwork(ctx, network, addr)
 			var ae *net.AddrError
@@ -152,11 +163,6 @@ func newHTTP(o *runtime.Options) (runtime.Check, error) {
 		MaxResponseHeaderBytes: 1 << 20,
 		ForceAttemptHTTP2:      true,
 	}
-	c.client = &http.Client{Transport: tr}
-	if !o.Bool("follow_redirects") {
-		c.client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
-	return c, nil
 }
 
 // Run implements runtime.Check.

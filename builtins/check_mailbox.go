@@ -68,8 +68,13 @@ func mailboxCheckDescriptor() runtime.Descriptor {
 			{Name: "mailbox_folder", Default: "INBOX", Help: "IMAP folder the message must arrive in."},
 			{Name: "mailbox_ssl", Default: "no", Parse: runtime.Bool,
 				Help: "Speak TLS to the IMAP server from the first byte (IMAPS)."},
-			{Name: "mailbox_starttls", Default: "no", Parse: parseStarttls,
-				Help: "Use STARTTLS on IMAP: no, yes (when the server offers it) or required."},
+			{Name: "mailbox_starttls", Default: "yes", Parse: parseStarttls,
+				Help: "Use STARTTLS on IMAP: no, yes (when the server offers it) or required. With yes, the " +
+					"certificate is verified (tls_verify, tls_ca) unless the password could go in cleartext " +
+					"anyway (a loopback address, or mailbox_insecure=yes)."},
+			{Name: "mailbox_insecure", Default: "no", Parse: runtime.Bool,
+				Help: "Allow IMAP LOGIN without TLS to a server that is not on a loopback address " +
+					"(the password crosses the network in cleartext)."},
 		}, tlsOptions()...),
 		Example: `[Check_roundtrip]
 type=mailbox
@@ -112,6 +117,8 @@ type MailboxCheck struct {
 	imapSSL    bool
 	imapTLS    string // starttls mode
 	imapConfig *tls.Config
+	insecure   bool                // mailbox_insecure: cleartext LOGIN allowed to any address
+	local      func(net.Addr) bool // whether the peer is safe for cleartext; isLoopback
 	user, pass string
 	folder     string
 }
@@ -144,6 +151,8 @@ func newMailboxCheck(o *runtime.Options) (runtime.Check, error) {
 		imapSSL:     o.Bool("mailbox_ssl"),
 		imapTLS:     o.String("mailbox_starttls"),
 		imapConfig:  icfg,
+		insecure:    o.Bool("mailbox_insecure"),
+		local:       isLoopback,
 		user:        o.String("mailbox_username"),
 		pass:        o.String("mailbox_password"),
 		folder:      o.String("mailbox_folder"),
@@ -245,15 +254,27 @@ func (c *MailboxCheck) imapOpen(ctx context.Context) (*imapSession, error) {
 	// checks return errors instead of logging. The reader goroutine only
 	// logs after an I/O error, which cannot come before the next command.
 	im.c.ErrorLog = log.New(io.Discard, "", 0)
+	// Cleartext is acceptable only where nobody can listen in: a loopback
+	// peer, or one the admin vouched for with mailbox_insecure.
+	cleartextOK := c.insecure || c.local(conn.RemoteAddr())
+	encrypted := c.imapSSL
 	if !c.imapSSL && c.imapTLS != starttlsNo {
 		ok, err := im.c.SupportStartTLS()
 		switch {
 		case err != nil:
 			err = fmt.Errorf("IMAP CAPABILITY: %w", im.cause(err))
 		case ok:
-			if err = im.c.StartTLS(c.imapConfig); err != nil {
+			cfg := c.imapConfig
+			if c.imapTLS == starttlsYes && cleartextOK {
+				// Opportunistic: where the password could go in the clear,
+				// an unverified certificate is still better than none.
+				cfg = cfg.Clone()
+				cfg.InsecureSkipVerify = true
+			}
+			if err = im.c.StartTLS(cfg); err != nil {
 				err = fmt.Errorf("IMAP STARTTLS with %s: %w", c.imapAddr, im.cause(err))
 			}
+			encrypted = err == nil
 		case c.imapTLS == starttlsRequired:
 			err = fmt.Errorf("IMAP STARTTLS required but not offered by %s", c.imapAddr)
 		}
@@ -262,16 +283,52 @@ func (c *MailboxCheck) imapOpen(ctx context.Context) (*imapSession, error) {
 			return nil, err
 		}
 	}
-	if err := im.c.Login(c.user, c.pass); err != nil {
+	if !encrypted && !cleartextOK {
 		im.close()
-		return nil, fmt.Errorf("IMAP login as %s: %w", c.user, im.cause(err))
+		return nil, fmt.Errorf("IMAP login as %s: refused to send the password in cleartext to %s, which offers no STARTTLS "+
+			"(use mailbox_ssl=yes, or mailbox_insecure=yes to allow it)", c.user, c.imapAddr)
+	}
+	if err := im.c.Login(c.user, c.pass); err != nil {
+		// The cause first: closing makes the connection's own error
+		// "use of closed network connection".
+		err = fmt.Errorf("IMAP login as %s: %w", c.user, redactIMAPString(im.cause(err), c.pass))
+		im.close()
+		return nil, err
 	}
 	if _, err := im.c.Select(c.folder, false); err != nil {
+		err = fmt.Errorf("IMAP select %q: %w", c.folder, im.cause(err))
 		im.close()
-		return nil, fmt.Errorf("IMAP select %q: %w", c.folder, im.cause(err))
+		return nil, err
 	}
 	return im, nil
 }
+
+// isLoopback tells whether addr is a loopback IP address.
+func isLoopback(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// redactIMAPString removes secret from err's text also in the escaped form
+// an IMAP quoted string gives it (`\"` for `"`, `\\` for `\`), which a
+// server echoing the LOGIN command repeats; the runtime's redaction only
+// knows the plain form.
+func redactIMAPString(err error, secret string) error {
+	quoted := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(secret)
+	if err == nil || quoted == secret || !strings.Contains(err.Error(), quoted) {
+		return err
+	}
+	return &redactedErr{text: strings.ReplaceAll(err.Error(), quoted, "[redacted]"), err: err}
+}
+
+// redactedErr is err with a different text; errors.Is and As still see err.
+type redactedErr struct {
+	text string
+	err  error
+}
+
+func (r *redactedErr) Error() string { return r.text }
+func (r *redactedErr) Unwrap() error { return r.err }
 
 // cause prefers the connection's own I/O error (a timeout, say) over
 // go-imap's "connection closed".

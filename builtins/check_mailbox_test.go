@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -8,6 +9,8 @@ import (
 	"io"
 	"log"
 	"net"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +20,7 @@ import (
 	"github.com/emersion/go-imap/backend"
 	"github.com/emersion/go-imap/backend/memory"
 	"github.com/emersion/go-imap/server"
+	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -27,9 +31,13 @@ type lockedBackend struct {
 	mu         sync.Mutex
 	mem        *memory.Backend
 	user, pass string
+	logins     []bool // one per LOGIN seen: whether it came over TLS
 }
 
 func (b *lockedBackend) Login(ci *imap.ConnInfo, user, pass string) (backend.User, error) {
+	b.mu.Lock()
+	b.logins = append(b.logins, ci != nil && ci.TLS != nil)
+	b.mu.Unlock()
 	if user != b.user || pass != b.pass {
 		return nil, errors.New("Bad username or password")
 	}
@@ -328,3 +336,127 @@ func TestMailboxDeadline(t *testing.T) {
 		t.Errorf("IMAP address = %s, want h:143", got)
 	}
 }
+
+// TestMailboxLoginNeverInCleartextOverTheNetwork: STARTTLS is used when
+// offered, verified unless cleartext would be allowed anyway; a server
+// that offers no TLS gets no password unless it is on loopback or
+// mailbox_insecure=yes. The peer's address is a fake's on 127.0.0.1, so a
+// remote one is simulated by the check's local func.
+func TestMailboxLoginNeverInCleartextOverTheNetwork(t *testing.T) {
+	t.Parallel()
+	ca := testCAFile(t)
+	tests := []struct {
+		name     string
+		starttls bool // the server offers STARTTLS
+		remote   bool // treat the peer as not on loopback
+		opts     map[string]string
+		wantErr  string
+		logins   string // "tls", "clear" or "" (none)
+	}{
+		{name: "loopback, offered: used without verification", starttls: true, logins: "tls",
+			wantErr: `IMAP select "Nope"`},
+		{name: "loopback, not offered: cleartext", logins: "clear", wantErr: `IMAP select "Nope"`},
+		{name: "remote, offered, verified", starttls: true, remote: true, opts: map[string]string{"tls_ca": ca},
+			logins: "tls", wantErr: `IMAP select "Nope"`},
+		{name: "remote, offered, certificate not trusted", starttls: true, remote: true,
+			wantErr: "IMAP STARTTLS with 127.0.0.1:"},
+		{name: "remote, not offered: refused", remote: true,
+			wantErr: "IMAP login as alice@monsta.test: refused to send the password in cleartext to 127.0.0.1:"},
+		{name: "remote, not offered, mailbox_insecure", remote: true, opts: map[string]string{"mailbox_insecure": "yes"},
+			logins: "clear", wantErr: `IMAP select "Nope"`},
+		{name: "remote, STARTTLS off: refused", starttls: true, remote: true,
+			opts:    map[string]string{"mailbox_starttls": "no"},
+			wantErr: "refused to send the password in cleartext"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			be := &lockedBackend{mem: memory.New(), user: "alice@monsta.test", pass: "imap-pw"}
+			port := startFakeIMAP(t, be, tt.starttls)
+			raw := map[string]string{"sender": "monsta@monsta.test", "recipient": "alice@monsta.test",
+				"mailbox_host": "127.0.0.1", "mailbox_port": port, "mailbox_folder": "Nope",
+				"mailbox_username": "alice@monsta.test", "mailbox_password": "imap-pw"}
+			for k, v := range tt.opts {
+				raw[k] = v
+			}
+			o := newTestOptions(t, mailboxCheckDescriptor(), "Check_roundtrip", raw)
+			c, err := mailboxCheckDescriptor().NewCheck(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.remote {
+				c.(*MailboxCheck).local = func(net.Addr) bool { return false }
+			}
+			r := runUnderDeadline(t, c, o)
+			if r.err == nil || !strings.Contains(r.err.Error(), tt.wantErr) {
+				t.Errorf("Run() error = %v, want one containing %q", r.err, tt.wantErr)
+			}
+			be.mu.Lock()
+			defer be.mu.Unlock()
+			var got []string
+			for _, tls := range be.logins {
+				got = append(got, map[bool]string{true: "tls", false: "clear"}[tls])
+			}
+			if strings.Join(got, " ") != tt.logins {
+				t.Errorf("LOGINs seen = %v, want %q", got, tt.logins)
+			}
+		})
+	}
+}
+
+// TestMailboxEchoedPasswordRedacted: a server that echoes the LOGIN command
+// in its refusal does not get the password into the result, which is what
+// --run prints and the daemon logs, stores in failed/ and sends; neither
+// in its plain form nor in the escaped form of an IMAP quoted string.
+func TestMailboxEchoedPasswordRedacted(t *testing.T) {
+	t.Parallel()
+	const pass = `pa"ss\wörd-42`
+	port := loopback.PortString(loopback.Serve(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] echo ready\r\n")
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			tag, rest, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
+			if m := literalSize.FindStringSubmatch(rest); m != nil { // a literal follows
+				n, _ := strconv.Atoi(m[1])
+				io.WriteString(c, "+ go ahead\r\n")
+				buf := make([]byte, n)
+				io.ReadFull(r, buf)
+				tail, _ := r.ReadString('\n')
+				rest += string(buf) + strings.TrimRight(tail, "\r\n")
+			}
+			switch strings.ToUpper(strings.Fields(rest)[0]) {
+			case "CAPABILITY":
+				io.WriteString(c, "* CAPABILITY IMAP4rev1 AUTH=PLAIN\r\n"+tag+" OK done\r\n")
+			case "LOGOUT":
+				io.WriteString(c, "* BYE\r\n"+tag+" OK bye\r\n")
+				return
+			default:
+				io.WriteString(c, tag+" NO unexpected command: "+tag+" "+rest+"\r\n")
+			}
+		}
+	}))
+	for _, pw := range []string{pass, "plain-secret", `quo"te`} {
+		o := newTestOptions(t, mailboxCheckDescriptor(), "Check_roundtrip", map[string]string{
+			"sender": "monsta@monsta.test", "recipient": "alice@monsta.test", "mailbox_host": "127.0.0.1",
+			"mailbox_port": port, "mailbox_username": "alice", "mailbox_password": pw})
+		c, err := mailboxCheckDescriptor().NewCheck(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := guarded(t, func() runtime.CheckResult { return runtime.RunCheck(context.Background(), c, o) })
+		text := strings.Join(res.Errors, "\n")
+		escaped := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(pw)
+		if res.OK || !strings.Contains(text, "IMAP login as alice: unexpected command:") || !strings.Contains(text, "[redacted]") ||
+			strings.Contains(text, pw) || strings.Contains(text, escaped) {
+			t.Errorf("password %q: result errors = %q, want the echo with the password [redacted]", pw, text)
+		}
+	}
+}
+
+// literalSize matches an IMAP literal announcement at the end of a line.
+var literalSize = regexp.MustCompile(`\{(\d+)\}$`)

@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -13,12 +14,33 @@ import (
 	"time"
 )
 
-// startChild runs a copy of sleep under a unique name of at most 15 bytes
-// (so that no other process on the machine matches it) and returns the
-// name and the running command; it is killed when the test ends.
+// childEnv makes the test binary act as the child that TestProcessChild
+// looks for instead of running the tests.
+const childEnv = "MONSTA_BUILTINS_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		// The Go runtime has faulted in its pages by now, so the kernel's
+		// RSS counter for this process is past its per-CPU batch and reads
+		// above zero. Stay until the parent closes stdin (or dies).
+		fmt.Println("ready")
+		io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// startChild runs the test binary, through a symlink with a unique name of
+// at most 15 bytes (so that no other process on the machine matches it), as
+// a child that has started up, and returns the name and the running
+// command; it is stopped when the test ends.
+//
+// It waits for the child to say it is ready: right after Start the child
+// may not have run yet, and the kernel's RSS counter for it then reads 0
+// (it is summed per CPU and folded in batches).
 func startChild(t *testing.T) (string, *exec.Cmd) {
 	t.Helper()
-	sleep, err := exec.LookPath("sleep")
+	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,26 +48,28 @@ func startChild(t *testing.T) (string, *exec.Cmd) {
 	rand.Read(b)
 	name := "mst" + hex.EncodeToString(b)
 	bin := filepath.Join(t.TempDir(), name)
-	src, err := os.Open(sleep)
-	if err != nil {
+	if err := os.Symlink(self, bin); err != nil {
 		t.Fatal(err)
 	}
-	defer src.Close()
-	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	dst.Close()
 	cmd := exec.Command(bin, "300")
 	// argv[0] differs from the file name: name must match through comm.
 	cmd.Args[0] = "monsta-child-" + name
+	cmd.Env = append(os.Environ(), childEnv+"=1")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() { stdin.Close(); cmd.Process.Kill(); cmd.Wait() })
+	if line, err := bufio.NewReader(stdout).ReadString('\n'); line != "ready\n" {
+		t.Fatalf("child did not start: %q, %v", line, err)
+	}
 	return name, cmd
 }
 

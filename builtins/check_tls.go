@@ -374,11 +374,27 @@ func starttlsXMPP(conn net.Conn, br *bufio.Reader, domain string) error {
 		return err
 	}
 	dec := xml.NewDecoder(br) // br is an io.ByteReader: dec reads no further than it needs
+	offered, err := xmppOffersStartTLS(dec)
+	if err != nil {
+		return err
+	}
+	if !offered {
+		return errors.New("the server does not offer STARTTLS")
+	}
+	if _, err := conn.Write([]byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")); err != nil {
+		return err
+	}
+	return xmppProceed(dec)
+}
+
+// xmppOffersStartTLS reads the stream features and tells whether they
+// offer <starttls/>.
+func xmppOffersStartTLS(dec *xml.Decoder) (bool, error) {
 	inFeatures, offered := false, false
-	for done := false; !done; {
+	for {
 		tok, err := dec.Token()
 		if err != nil {
-			return fmt.Errorf("read stream features: %w", err)
+			return false, fmt.Errorf("read stream features: %w", err)
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -388,20 +404,18 @@ func starttlsXMPP(conn net.Conn, br *bufio.Reader, domain string) error {
 			case inFeatures && t.Name.Local == "starttls":
 				offered = true
 			case !inFeatures && t.Name.Local == "error":
-				return fmt.Errorf("stream error: %s", xmppErrorName(dec))
+				return false, fmt.Errorf("stream error: %s", xmppErrorName(dec))
 			}
 		case xml.EndElement:
 			if t.Name.Local == "features" {
-				done = true
+				return offered, nil
 			}
 		}
 	}
-	if !offered {
-		return errors.New("the server does not offer STARTTLS")
-	}
-	if _, err := conn.Write([]byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")); err != nil {
-		return err
-	}
+}
+
+// xmppProceed reads the reply to <starttls/>: nil for <proceed/>.
+func xmppProceed(dec *xml.Decoder) error {
 	for {
 		tok, err := dec.Token()
 		if err != nil {

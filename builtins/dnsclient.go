@@ -173,26 +173,14 @@ func dnsExchange(ctx context.Context, srv dnsServer, name string, qtype uint16, 
 	return r
 }
 
-// exchangeOnce is miekg's ExchangeContext plus cancellation: ExchangeContext
-// maps only ctx's deadline onto the socket, so a cancelled ctx would still
-// wait for it; here netx.CloseOnDone closes the
-// socket when ctx is cancelled.
+// exchangeOnce sends q to addr over proto once, until ctx's deadline or
+// its cancellation (netx.ExchangeDNS).
 func exchangeOnce(ctx context.Context, q *dns.Msg, addr, proto string) (*dns.Msg, error) {
 	c := &dns.Client{Net: proto, Timeout: time.Hour} // ctx's deadline bounds it
 	if d, ok := ctx.Deadline(); ok {
 		c.Timeout = max(time.Until(d), time.Millisecond)
 	}
-	conn, err := c.DialContext(ctx, addr)
-	if err != nil {
-		return nil, err
-	}
-	stop := netx.CloseOnDone(ctx, conn.Conn)
-	defer func() {
-		stop()
-		conn.Close()
-	}()
-	m, _, err := c.ExchangeWithConnContext(ctx, q, conn)
-	return m, err
+	return netx.ExchangeDNS(ctx, c, q, addr)
 }
 
 // transportError says how a query failed: a timeout, a cancellation or the

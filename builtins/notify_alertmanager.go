@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -34,8 +33,8 @@ func alertmanagerDescriptor() runtime.Descriptor {
 			{Name: "expire_intervals", Default: "4", Parse: runtime.Int,
 				Help: "A firing alert ends by itself this many test intervals after the run that sent it, unless a later run renews it (at least 2)."},
 			{Name: "username", Help: "User name for HTTP basic authentication; empty: none."},
-			{Name: "password_file", Help: "File whose first line is the basic authentication password, read at each send."},
-			{Name: "bearer_token_file", Help: "File whose first line is a bearer token sent in the Authorization header, read at each send."},
+			{Name: "password", Secret: true, Help: "Password for basic authentication (better: password_file)."},
+			{Name: "bearer_token", Secret: true, Help: "Bearer token sent in the Authorization header (better: bearer_token_file)."},
 			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery to all the Alertmanagers may take."},
 		}, tlsOptions()...),
 		Example: `[Notification_alertmanager]
@@ -109,30 +108,33 @@ func parseAlertLabels(s string) (any, error) {
 
 // Alertmanager posts each test's state as one alert to Alertmanager's API v2.
 type Alertmanager struct {
-	urls       []*url.URL
-	labels     map[string]string
-	expire     int
-	user       string
-	passFile   string
-	bearerFile string
-	client     *http.Client
+	urls   []*url.URL
+	labels map[string]string
+	expire int
+	auth   string // the Authorization header's value; "" none
+	client *http.Client
 }
 
 func newAlertmanager(o *runtime.Options) (runtime.Notifier, error) {
-	a := &Alertmanager{urls: o.Value("url").([]*url.URL), expire: o.Int("expire_intervals"),
-		user: o.String("username"), passFile: o.String("password_file"), bearerFile: o.String("bearer_token_file")}
+	a := &Alertmanager{urls: o.Value("url").([]*url.URL), expire: o.Int("expire_intervals")}
 	a.labels, _ = o.Value("labels").(map[string]string)
 	if a.expire < 2 {
 		return nil, fmt.Errorf("expire_intervals: %d: at least 2, or the alert ends between two runs", a.expire)
 	}
-	if a.passFile != "" && a.user == "" {
-		return nil, errors.New("password_file: needs username")
-	}
-	if a.user != "" && a.passFile == "" {
-		return nil, errors.New("username: needs password_file")
-	}
-	if a.user != "" && a.bearerFile != "" {
-		return nil, errors.New("bearer_token_file: set either it or username and password_file")
+	user, pass, token := o.String("username"), o.String("password"), strings.TrimSpace(o.String("bearer_token"))
+	switch {
+	case pass != "" && user == "":
+		return nil, errors.New("password: needs username")
+	case user != "" && pass == "":
+		return nil, errors.New("username: needs password or password_file")
+	case user != "" && token != "":
+		return nil, errors.New("bearer_token: set either it or username and password")
+	case token != "":
+		a.auth = "Bearer " + token
+	case user != "":
+		r, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
+		r.SetBasicAuth(user, pass)
+		a.auth = r.Header.Get("Authorization")
 	}
 	tc, err := tlsConfig(o, "")
 	if err != nil {
@@ -230,17 +232,13 @@ func (a *Alertmanager) Notify(ctx context.Context, m runtime.Message) error {
 	if err != nil {
 		return fmt.Errorf("encode alert: %w", err)
 	}
-	auth, err := a.authorization()
-	if err != nil {
-		return runtime.Permanent(err)
-	}
 	errs := make([]error, len(a.urls))
 	var wg sync.WaitGroup
 	for i, u := range a.urls {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = a.post(ctx, u, auth, body)
+			errs[i] = a.post(ctx, u, body)
 		}()
 	}
 	wg.Wait()
@@ -259,46 +257,9 @@ func (a *Alertmanager) Notify(ctx context.Context, m runtime.Message) error {
 	return err
 }
 
-// authorization returns the Authorization header's value ("" none),
-// reading the secret files anew so that a rotated secret is picked up.
-func (a *Alertmanager) authorization() (string, error) {
-	switch {
-	case a.bearerFile != "":
-		tok, err := firstLine(a.bearerFile, "bearer_token_file")
-		if err != nil {
-			return "", err
-		}
-		return "Bearer " + tok, nil
-	case a.user != "":
-		pass, err := firstLine(a.passFile, "password_file")
-		if err != nil {
-			return "", err
-		}
-		r, _ := http.NewRequest(http.MethodGet, "http://x/", nil)
-		r.SetBasicAuth(a.user, pass)
-		return r.Header.Get("Authorization"), nil
-	}
-	return "", nil
-}
-
-// firstLine returns the first line of a secret file; errors name the
-// option and the file, never the content.
-func firstLine(path, option string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("read %s: %w", option, err)
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	line = strings.TrimSpace(line)
-	if line == "" {
-		return "", fmt.Errorf("%s %s: empty first line", option, path)
-	}
-	return line, nil
-}
-
 // post sends body to one Alertmanager. A 4xx answer other than 408 and
 // 429 is permanent: the payload or the credentials are wrong.
-func (a *Alertmanager) post(ctx context.Context, base *url.URL, auth string, body []byte) error {
+func (a *Alertmanager) post(ctx context.Context, base *url.URL, body []byte) error {
 	target := base.JoinPath("api/v2/alerts")
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target.String(), bytes.NewReader(body))
 	if err != nil {
@@ -306,8 +267,8 @@ func (a *Alertmanager) post(ctx context.Context, base *url.URL, auth string, bod
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "monsta")
-	if auth != "" {
-		req.Header.Set("Authorization", auth)
+	if a.auth != "" {
+		req.Header.Set("Authorization", a.auth)
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
@@ -328,10 +289,6 @@ func (a *Alertmanager) post(ctx context.Context, base *url.URL, auth string, bod
 // Verify implements runtime.Verifier: every Alertmanager must answer
 // GET /api/v2/status with the credentials configured.
 func (a *Alertmanager) Verify(ctx context.Context) error {
-	auth, err := a.authorization()
-	if err != nil {
-		return err
-	}
 	var errs []error
 	for _, u := range a.urls {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.JoinPath("api/v2/status").String(), nil)
@@ -339,8 +296,8 @@ func (a *Alertmanager) Verify(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("alertmanager %s: %w", u.Host, redactErr(err)))
 			continue
 		}
-		if auth != "" {
-			req.Header.Set("Authorization", auth)
+		if a.auth != "" {
+			req.Header.Set("Authorization", a.auth)
 		}
 		resp, err := a.client.Do(req)
 		if err != nil {

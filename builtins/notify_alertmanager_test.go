@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/internal/fakeclock"
 	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
 )
@@ -208,9 +209,10 @@ func TestAlertmanagerOptions(t *testing.T) {
 		{map[string]string{"url": "http://am:9093", "labels": "alertname=x"}, "set by monsta"},
 		{map[string]string{"url": "http://am:9093", "labels": "severity"}, "want name=value"},
 		{map[string]string{"url": "http://am:9093", "labels": "9x=y"}, "label name must match"},
-		{map[string]string{"url": "http://am:9093", "username": "bob"}, "needs password_file"},
-		{map[string]string{"url": "http://am:9093", "password_file": "/x"}, "needs username"},
-		{map[string]string{"url": "http://am:9093", "username": "bob", "password_file": "/x", "bearer_token_file": "/y"}, "either"},
+		{map[string]string{"url": "http://am:9093", "username": "bob"}, "needs password or password_file"},
+		{map[string]string{"url": "http://am:9093", "password": "s3cret"}, "needs username"},
+		{map[string]string{"url": "http://am:9093", "username": "bob", "password": "s3cret", "bearer_token": "t"}, "either"},
+		{map[string]string{"url": "http://am:9093", "bearer_token_file": "/nonexistent/token"}, "bearer_token_file"},
 		{map[string]string{"url": "http://am:9093", "expire_intervals": "1"}, "at least 2"},
 	}
 	for _, tt := range tests {
@@ -235,7 +237,8 @@ func TestAlertmanagerAuthAndTLS(t *testing.T) {
 		return p
 	}
 	pw := write("pw", "pa55word\n")
-	tok := write("tok", "tok-123\nignored\n")
+	tok := write("tok", "tok-123\n")
+	wrong := write("wrong", "nope\n")
 	basic := newFakeAM(t, true, "Basic Ym9iOnBhNTV3b3Jk") // bob:pa55word
 	bearer := newFakeAM(t, true, "Bearer tok-123")
 	caFile := write("ca.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: basic.Certificate().Raw})))
@@ -252,9 +255,9 @@ func TestAlertmanagerAuthAndTLS(t *testing.T) {
 		{"bearer with CA", map[string]string{"url": bearer.URL, "bearer_token_file": tok, "tls_ca": caFile2}, "", false},
 		{"no CA", map[string]string{"url": basic.URL, "username": "bob", "password_file": pw}, "certificate", false},
 		{"no verify", map[string]string{"url": basic.URL, "username": "bob", "password_file": pw, "tls_verify": "no"}, "", false},
-		{"wrong password", map[string]string{"url": basic.URL, "username": "bob", "password_file": tok, "tls_ca": caFile}, "401", true},
+		{"wrong password", map[string]string{"url": basic.URL, "username": "bob", "password_file": wrong, "tls_ca": caFile}, "401", true},
+		{"inline password", map[string]string{"url": basic.URL, "username": "bob", "password": "pa55word", "tls_ca": caFile}, "", false},
 		{"no credentials", map[string]string{"url": bearer.URL, "tls_ca": caFile2}, "401", true},
-		{"token file missing", map[string]string{"url": bearer.URL, "bearer_token_file": tok + ".gone", "tls_ca": caFile2}, "read bearer_token_file", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -316,70 +319,16 @@ func TestAlertmanagerSendsToAll(t *testing.T) {
 	}
 }
 
-// amClock is a Clock whose time moves only by Advance; each timer Reset is
-// announced on resets, so the test knows the scheduler waits.
+// amClock is a Clock whose time moves only when the test says so; each
+// timer Reset is announced on resets, so a test knows the engine is idle.
 type amClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*amTimer
-	resets chan time.Time
+	*fakeclock.Clock
+	resets <-chan time.Time
 }
 
-type amTimer struct {
-	clk    *amClock
-	c      chan time.Time
-	when   time.Time
-	active bool
-}
-
-func (f *amClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *amClock) NewTimer(d time.Duration) runtime.Timer {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := &amTimer{clk: f, c: make(chan time.Time, 1), when: f.now.Add(d), active: true}
-	f.timers = append(f.timers, t)
-	return t
-}
-
-func (f *amClock) advanceTo(w time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if w.After(f.now) {
-		f.now = w
-	}
-	for _, t := range f.timers {
-		if t.active && !t.when.After(f.now) {
-			t.active = false
-			select {
-			case t.c <- f.now:
-			default:
-			}
-		}
-	}
-}
-
-func (t *amTimer) C() <-chan time.Time { return t.c }
-func (t *amTimer) Stop() {
-	t.clk.mu.Lock()
-	t.active = false
-	t.clk.mu.Unlock()
-}
-func (t *amTimer) Reset(d time.Duration) {
-	t.clk.mu.Lock()
-	t.when = t.clk.now.Add(d)
-	t.active = true
-	select {
-	case <-t.c:
-	default:
-	}
-	w := t.when
-	t.clk.mu.Unlock()
-	t.clk.resets <- w
+func newAMClock(start time.Time) *amClock {
+	c := fakeclock.New(start)
+	return &amClock{Clock: c, resets: c.AnnounceResets(100)}
 }
 
 // outageCheck fails while its clock is within [from, to).
@@ -449,7 +398,7 @@ func step(t *testing.T, clk *amClock, done doneHook) time.Time {
 	var w time.Time
 	select {
 	case w = <-clk.resets:
-		clk.advanceTo(w)
+		clk.AdvanceTo(w)
 	case <-time.After(10 * time.Second):
 		t.Fatal("scheduler never went idle")
 	}
@@ -486,7 +435,7 @@ labels = instance=pair
 	from, to := base.Add(130*time.Second), base.Add(430*time.Second)
 	var starts []time.Time
 	for i, offset := range []time.Duration{1300 * time.Millisecond, 47 * time.Second} {
-		clk := &amClock{now: base.Add(offset), resets: make(chan time.Time, 100)}
+		clk := newAMClock(base.Add(offset))
 		done := make(doneHook, 10)
 		host := []string{"a", "b"}[i]
 		e := amEngine(t, strings.Replace(conf, "HOST", host, 1), &outageCheck{clk: clk, from: from, to: to}, clk, done)

@@ -24,16 +24,7 @@ var testAccount = clickatellfake.Account{User: "monsta", Password: "pw-LEGACY-7"
 
 func newClickatellForTest(t *testing.T, raw map[string]string) (*Clickatell, error) {
 	t.Helper()
-	reg := runtime.NewRegistry()
-	if err := reg.Add(clickatellDescriptor()); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := reg.Lookup(runtime.KindNotifier, "sms")
-	o, err := runtime.NewOptions(d, "Notification_sms", raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := d.NewNotifier(o)
+	n, err := newNotifierIn(t, clickatellDescriptor(), "Notification_sms", raw)
 	if err != nil {
 		return nil, err
 	}
@@ -339,16 +330,7 @@ func TestSMSText(t *testing.T) {
 func BenchmarkClickatellNotify(b *testing.B) {
 	fake := clickatellfake.Start(testAccount)
 	defer fake.Close()
-	reg := runtime.NewRegistry()
-	if err := reg.Add(clickatellDescriptor()); err != nil {
-		b.Fatal(err)
-	}
-	d, _ := reg.Lookup(runtime.KindNotifier, "sms")
-	o, err := runtime.NewOptions(d, "Notification_sms", restOpts(fake.URL))
-	if err != nil {
-		b.Fatal(err)
-	}
-	n, err := d.NewNotifier(o)
+	n, err := newNotifierIn(b, clickatellDescriptor(), "Notification_sms", restOpts(fake.URL))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -28,6 +28,13 @@ func newTestNotifier(t *testing.T, d runtime.Descriptor, raw map[string]string) 
 	return desc.NewNotifier(o)
 }
 
+// newNotifierIn registers d in a fresh registry and builds its notifier
+// from raw in section; an options error fails the test.
+func newNotifierIn(t testing.TB, d runtime.Descriptor, section string, raw map[string]string) (runtime.Notifier, error) {
+	t.Helper()
+	return d.NewNotifier(newTestOptions(t, d, section, raw))
+}
+
 func TestLogNotifier(t *testing.T) {
 	msg := runtime.Message{
 		Test: "web", State: runtime.StateFail, Failures: 2, Time: time.Now(),

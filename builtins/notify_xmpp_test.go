@@ -145,16 +145,7 @@ func (f *fakeXMPP) got() ([]xmppBody, []string) {
 // newXMPPForTest builds an xmpp notifier from raw options.
 func newXMPPForTest(t *testing.T, raw map[string]string) (*XMPP, error) {
 	t.Helper()
-	reg := runtime.NewRegistry()
-	if err := reg.Add(xmppDescriptor()); err != nil {
-		t.Fatal(err)
-	}
-	d, _ := reg.Lookup(runtime.KindNotifier, "jabber")
-	o, err := runtime.NewOptions(d, "Notification_x", raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := d.NewNotifier(o)
+	n, err := newNotifierIn(t, xmppDescriptor(), "Notification_x", raw)
 	if err != nil {
 		return nil, err
 	}
@@ -407,17 +398,8 @@ func TestXMPPCancel(t *testing.T) {
 func BenchmarkXMPPNotify(b *testing.B) {
 	cert := newXMPPCert(b)
 	f := startFakeXMPP(b, cert, true)
-	reg := runtime.NewRegistry()
-	if err := reg.Add(xmppDescriptor()); err != nil {
-		b.Fatal(err)
-	}
-	d, _ := reg.Lookup(runtime.KindNotifier, "xmpp")
-	o, err := runtime.NewOptions(d, "Notification_x", map[string]string{"jid": "monsta@monsta.test",
+	n, err := newNotifierIn(b, xmppDescriptor(), "Notification_x", map[string]string{"jid": "monsta@monsta.test",
 		"password": "s3cret-pw", "recipient": "bob@monsta.test", "server": f.addr, "tls_ca": cert.caFile})
-	if err != nil {
-		b.Fatal(err)
-	}
-	n, err := d.NewNotifier(o)
 	if err != nil {
 		b.Fatal(err)
 	}

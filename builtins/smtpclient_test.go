@@ -103,7 +103,7 @@ func scriptedSMTP(t *testing.T, banner string, replies map[string]string) string
 }
 
 // newTestOptions registers d in a fresh registry and resolves raw for it.
-func newTestOptions(t *testing.T, d runtime.Descriptor, section string, raw map[string]string) *runtime.Options {
+func newTestOptions(t testing.TB, d runtime.Descriptor, section string, raw map[string]string) *runtime.Options {
 	t.Helper()
 	reg := runtime.NewRegistry()
 	if err := reg.Add(d); err != nil {

@@ -18,6 +18,9 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
+
+	"gopkg.in/ini.v1"
 )
 
 // Pos is a place in a configuration file; Line is 1-based, 0 when unknown.
@@ -414,6 +417,13 @@ type Line struct {
 //   - A value on one line that is wholly in matching "double" or 'single'
 //     quotes loses them (Key.Raw keeps them), and a # or ; inside such
 //     quotes is not a comment.
+//
+// gopkg.in/ini.v1 reads the values, all of a file in one pass. Parse scans
+// the lines first, for what ini.v1 does not give: the position of every
+// section, key and continuation line, and the errors with their lines. The
+// scan also writes the document ini.v1 reads, line for line (a large
+// section is cut in parts), in the form where ini.v1's rules are
+// ConfigParser's (see iniText).
 func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 	var probs Problems
 	var secs []*Section
@@ -423,16 +433,31 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 	cur := ""
 	var key *Key // the key that an indented line continues
 	keyIndent := 0
-	finish := func() {
-		if key != nil {
-			key.finish()
+	var doc bytes.Buffer // for ini.v1: a line per line of data, and room's
+	doc.Grow(len(data))
+	var vals iniValues
+	headers := 0  // [section] lines written for ini.v1; it makes a section of each
+	inHeader := 0 // keys written for ini.v1 under the last [section] line
+	// room starts a new [section] line for ini.v1 when the last one has
+	// iniSectionKeys keys: ini.v1 compares each new key with all those of
+	// its section, which for a file of one large section is quadratic.
+	room := func() {
+		if inHeader == iniSectionKeys {
+			doc.WriteByte('[')
+			doc.WriteString(cur)
+			doc.WriteString("]\n")
+			headers++
+			inHeader = 0
 		}
-		key = nil
+		inHeader++
 	}
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	line := 0
 	for sc.Scan() {
+		if line > 0 {
+			doc.WriteByte('\n')
+		}
 		line++
 		raw := sc.Text()
 		if line == 1 {
@@ -443,14 +468,28 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 		if text == "" || text[0] == '#' || text[0] == ';' {
 			continue
 		}
-		indent := len(raw) - len(strings.TrimLeft(raw, " \t"))
-		if key != nil && indent > keyIndent {
-			if v := strings.TrimSpace(cutComment(text, 0)); v != "" {
-				key.More = append(key.More, Line{Text: v, Pos: pos})
+		if strings.IndexByte(text, '\r') >= 0 {
+			// ConfigParser would end the line there, an editor may not.
+			probs.Addf(pos, displaySection(cur), "", "a carriage return (\\r) inside the line; lines end with \\n or \\r\\n")
+			if text[0] == '[' {
+				cur = bad
 			}
+			key = nil
 			continue
 		}
-		finish()
+		indent := len(raw) - len(strings.TrimLeft(raw, " \t"))
+		if key != nil && indent > keyIndent {
+			// A continuation line is a key of its own for ini.v1, under a
+			// name that no key line can have (it would end at the colon).
+			room()
+			v := iniValue{key: key, sec: vals.last().sec, header: headers, line: line, text: text}
+			v.name = ":" + strconv.Itoa(vals.n)
+			doc.WriteString("`" + v.name + "`=")
+			v.off = iniText(&doc, text, 1)
+			vals.add(v)
+			continue
+		}
+		key = nil
 		switch {
 		case text[0] == '[':
 			end := strings.IndexByte(text, ']')
@@ -473,61 +512,215 @@ func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 				secIdx[sec] = len(secs)
 				secs = append(secs, &Section{Name: sec, Pos: pos})
 			}
+			headers++
+			inHeader = 0
+			doc.WriteByte('[')
+			doc.WriteString(sec)
+			doc.WriteByte(']')
 		default:
 			i := strings.IndexAny(text, "=:")
 			if i <= 0 {
 				probs.Addf(pos, displaySection(cur), "", "expected key=value, found %q", text)
 				continue
 			}
-			kn := strings.ToLower(strings.TrimSpace(text[:i]))
+			kn := strings.TrimSpace(text[:i])
+			lkn := strings.ToLower(kn)
 			switch {
 			case cur == "":
-				probs.Addf(pos, "", kn, "key outside of any [section]")
+				probs.Addf(pos, "", lkn, "key outside of any [section]")
 				continue
 			case cur == bad:
 				continue
 			}
-			v, err := readValue(text[i+1:])
-			if err != nil {
-				probs.Addf(pos, cur, kn, "%v", err)
-				continue
+			t := strings.TrimLeftFunc(text[i+1:], unicode.IsSpace)
+			from := 1 // where an inline comment may start
+			if t != "" && (t[0] == '"' || t[0] == '\'') {
+				end := strings.IndexByte(t[1:], t[0])
+				if end < 0 {
+					probs.Addf(pos, cur, lkn, "value starts with %c but has no closing %c (a quoted value cannot span lines)", t[0], t[0])
+					continue
+				}
+				from = end + 2 // a comment can only start after the closing quote
 			}
-			key = &Key{Name: kn, Pos: pos, text: v}
+			key = &Key{Name: lkn, Pos: pos}
 			keyIndent = indent
-			id := [2]string{cur, kn}
+			id := [2]string{cur, lkn}
 			if prev, ok := first[id]; ok {
-				probs.Warnf(pos, cur, kn, "set again (first set at line %d); the last value wins", prev)
+				probs.Warnf(pos, cur, lkn, "set again (first set at line %d); the last value wins", prev)
 			} else {
 				first[id] = line
 			}
-			secs[secIdx[cur]].set(key)
+			s := secs[secIdx[cur]]
+			s.set(key)
+			room()
+			v := iniValue{key: key, sec: s, header: headers, text: t, name: kn}
+			if kn[0] == '"' || kn[0] == '`' || kn == "-" {
+				// ini.v1 would take quotes off the name, or number a "-".
+				v.name = ":" + strconv.Itoa(vals.n)
+				doc.WriteString("`" + v.name + "`")
+			} else {
+				doc.WriteString(kn)
+			}
+			doc.WriteByte(text[i])
+			v.off = iniText(&doc, t, from)
+			vals.add(v)
 		}
 	}
-	finish()
 	if err := sc.Err(); err != nil {
 		probs.Addf(Pos{File: name, Line: line + 1}, "", "", "read: %v", err)
 	}
 	if err := probs.Err(); err != nil {
 		return nil, nil, err
 	}
+	if err := readValues(doc.Bytes(), headers, &vals); err != nil {
+		probs.Add(err)
+		return nil, nil, probs.Err()
+	}
+	for _, s := range secs {
+		for _, k := range s.keys {
+			k.finish()
+		}
+	}
 	return secs, probs.Warnings(), nil
 }
 
-// readValue returns the value of a key line: the text after the delimiter
-// without its comment and surrounding space. A # or ; that starts the value
-// is part of it (recipient = #ops). A value that starts with a quote must
-// close it on the same line.
-func readValue(s string) (string, error) {
-	t := strings.TrimLeft(s, " \t")
-	from := 1
-	if t != "" && (t[0] == '"' || t[0] == '\'') {
-		end := strings.IndexByte(t[1:], t[0])
-		if end < 0 {
-			return "", fmt.Errorf("value starts with %c but has no closing %c (a quoted value cannot span lines)", t[0], t[0])
-		}
-		from = end + 2 // a comment can only start after the closing quote
+// iniValue is one value of a file for ini.v1 to read: a key line's or a
+// continuation line's.
+type iniValue struct {
+	key    *Key     // the key it belongs to
+	sec    *Section // the key's section
+	header int      // its section in ini.v1's document, from 1 (0 is ini.v1's default)
+	name   string   // the key's name in the document for ini.v1
+	text   string   // the value as written in the file, from its first character
+	off    int      // where the value starts in the document
+	line   int      // a continuation line's line; 0 for a key line
+}
+
+// iniValues is a list of iniValue kept in blocks, so that it grows without
+// copying (a slice grows by a quarter at a time for a large file).
+type iniValues struct {
+	blocks [][]iniValue
+	n      int
+}
+
+func (l *iniValues) add(v iniValue) {
+	if l.n%256 == 0 {
+		l.blocks = append(l.blocks, make([]iniValue, 0, 256))
 	}
-	return strings.TrimSpace(cutComment(t, from)), nil
+	b := &l.blocks[len(l.blocks)-1]
+	*b = append(*b, v)
+	l.n++
+}
+
+func (l *iniValues) last() *iniValue {
+	b := l.blocks[len(l.blocks)-1]
+	return &b[len(b)-1]
+}
+
+// iniSectionKeys is the most keys Parse has ini.v1 read in one section.
+const iniSectionKeys = 200
+
+// iniOptions have ini.v1 read values the way ConfigParser does, once the
+// document is written by Parse.
+var iniOptions = ini.LoadOptions{
+	InsensitiveKeys:          true, // key names are case-insensitive, section names are not
+	IgnoreContinuation:       true, // a backslash at the end of a line is text
+	SpaceBeforeInlineComment: true, // a#b is a value; a #b is a with a comment
+	PreserveSurroundedQuote:  true, // Key.Raw keeps quotes; finish removes them from Value
+	KeyValueDelimiters:       "=:",
+	// A section for each [section] line, as the scan counts them, and no
+	// linear search for a section of the same name at each header.
+	AllowNonUniqueSections: true,
+}
+
+// iniText writes t, a value from its first character, to doc for ini.v1 and
+// returns where it starts there. It changes t where ini.v1's rules are not
+// ConfigParser's, keeping its length, so that the value ini.v1 reads is as
+// long as the one ConfigParser would read, and its bytes are taken from t:
+//
+//   - ini.v1 reads a value that starts with ` or """ up to the matching
+//     quotes, over several lines;
+//   - ini.v1 knows no tab before an inline comment, and looks for " #"
+//     before " ;": each tab or space then # or ; becomes " #";
+//   - a # or ; inside quotes that end before from is no comment.
+func iniText(doc *bytes.Buffer, t string, from int) int {
+	off := doc.Len()
+	doc.WriteString(t)
+	b := doc.Bytes()[off:]
+	if len(b) > 0 && (b[0] == '`' || strings.HasPrefix(t, `"""`)) {
+		b[0] = '_'
+	}
+	for j := 1; j < len(b); j++ {
+		if (t[j] == '#' || t[j] == ';') && (t[j-1] == ' ' || t[j-1] == '\t') {
+			if j < from {
+				b[j-1] = '_'
+			} else {
+				b[j-1], b[j] = ' ', '#'
+			}
+		}
+	}
+	return off
+}
+
+// readValues has ini.v1 read doc, the document Parse wrote, in one pass,
+// and sets the text of every value in vals that is still in use. headers is
+// the number of [section] lines of doc. An error means that ini.v1 did not
+// read what Parse wrote for it: a bug, reported at the value's line.
+func readValues(doc []byte, headers int, vals *iniValues) *Error {
+	if vals.n == 0 {
+		return nil
+	}
+	fail := func(v *iniValue, format string, args ...any) *Error {
+		pos := v.key.Pos
+		if v.line != 0 {
+			pos.Line = v.line
+		}
+		return Errorf(pos, v.sec.Name, v.key.Name, "internal error: "+format, args...)
+	}
+	f, err := ini.LoadSources(iniOptions, doc)
+	if err != nil {
+		return fail(&vals.blocks[0][0], "ini.v1: %w", err)
+	}
+	secs := f.Sections() // the default section first, then one per header
+	if len(secs) != headers+1 {
+		return fail(&vals.blocks[0][0], "ini.v1 read %d sections, want %d", len(secs)-1, headers)
+	}
+	for _, b := range vals.blocks {
+		if err := readBlock(doc, secs, b, fail); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// readBlock is readValues for one block of values.
+func readBlock(doc []byte, secs []*ini.Section, vals []iniValue, fail func(*iniValue, string, ...any) *Error) *Error {
+	for i := range vals {
+		v := &vals[i]
+		if v.sec.keys[v.sec.idx[v.key.Name]] != v.key {
+			continue // set again later: that value wins
+		}
+		s := secs[v.header]
+		if s.Name() != v.sec.Name {
+			return fail(v, "ini.v1 read section %q", s.Name())
+		}
+		k, err := s.GetKey(v.name)
+		if err != nil {
+			return fail(v, "ini.v1: %w", err)
+		}
+		got := k.Value()
+		if len(got) > len(v.text) || string(doc[v.off:v.off+len(got)]) != got {
+			return fail(v, "ini.v1 read %q from %q", got, v.text)
+		}
+		text := v.text[:len(got)]
+		switch {
+		case v.line == 0:
+			v.key.text = text
+		case text != "":
+			v.key.More = append(v.key.More, Line{Text: text, Pos: Pos{File: v.key.Pos.File, Line: v.line}})
+		}
+	}
+	return nil
 }
 
 // cutComment returns s up to an inline comment: a # or ; at from or later

@@ -528,3 +528,14 @@ func BenchmarkParse10k(b *testing.B) {
 		}
 	}
 }
+
+// TestParseCarriageReturnInsideALine: ConfigParser ends a line at a lone \r,
+// an editor may show it inside the line; either way the value is not what
+// it looks like, so it is an error at that line.
+func TestParseCarriageReturnInsideALine(t *testing.T) {
+	_, _, err := Parse("cr.conf", []byte("[s]\r\nk = a\r\nj = b\rc\r\n"))
+	want := `cr.conf:3: [s] a carriage return (\r) inside the line; lines end with \n or \r\n`
+	if err == nil || err.Error() != want {
+		t.Fatalf("Parse() error = %v, want %s", err, want)
+	}
+}

@@ -151,7 +151,7 @@ func (s *state) dnsQuery(L *glua.LState) int {
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = true
-	r, err := dnsExchange(ctx, c, m, server)
+	r, err := netx.ExchangeDNS(ctx, c, m, server)
 	if err != nil {
 		return pushErr(L, fmt.Errorf("query %s %s at %s: %w", name, typName, server, netx.Cause(ctx, err)))
 	}
@@ -191,22 +191,6 @@ func (s *state) dnsQuery(L *glua.LState) int {
 	}
 	L.Push(out)
 	return 1
-}
-
-// dnsExchange is miekg's ExchangeContext that also ends at once when ctx is
-// cancelled (netx.CloseOnDone), not only at its deadline.
-func dnsExchange(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
-	conn, err := c.DialContext(ctx, server)
-	if err != nil {
-		return nil, err
-	}
-	stop := netx.CloseOnDone(ctx, conn.Conn)
-	defer func() {
-		stop()
-		conn.Close()
-	}()
-	r, _, err := c.ExchangeWithConnContext(ctx, m, conn)
-	return r, err
 }
 
 // contextWithSeconds is context.WithTimeout for a number of seconds.

@@ -9,8 +9,10 @@ type Clock interface {
 	NewTimer(d time.Duration) Timer
 }
 
-// Timer is the part of *time.Timer the scheduler uses.
-type Timer interface {
+// Timer is the part of *time.Timer the scheduler uses. It is an alias of
+// an unnamed interface so that a fake clock can implement Clock without
+// importing runtime (internal/fakeclock, which runtime's tests use too).
+type Timer = interface {
 	C() <-chan time.Time
 	Reset(d time.Duration)
 	Stop()

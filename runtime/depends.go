@@ -192,6 +192,9 @@ func (e *Engine) predict(ctx context.Context, t *testRunner, seen time.Time) {
 			if done {
 				break
 			}
+			if e.retired.Load() {
+				break // handed over: the successor schedules p
+			}
 			if !p.running.CompareAndSwap(false, true) {
 				p.waitIdle()
 				continue

@@ -41,6 +41,10 @@ type EngineOptions struct {
 	// so a stuck scheduler stops the beats). It must return quickly.
 	Heartbeat      func()
 	HeartbeatEvery time.Duration
+	// Busy are the tests whose run under the previous engine was still
+	// going at a reload (Handover.Busy): each is held until that run ends,
+	// then takes the state it left.
+	Busy map[string]<-chan TestState
 }
 
 // Engine schedules the tests of a Plan, evaluates them, escalates failures
@@ -76,6 +80,12 @@ type Engine struct {
 	maxWorkers int32
 	runCtx     context.Context // the context of scheduled runs, set by Run
 	quit       chan struct{}   // closed when Run returns: parked workers exit
+	loopDone   chan struct{}   // closed when Run stops scheduling
+	// dispMu guards forward; notify holds it for reading. A retiring
+	// engine's runs queue their notifications with its successor.
+	dispMu  sync.RWMutex
+	forward *Dispatcher
+	retired atomic.Bool // no out-of-schedule runs once handed over
 }
 
 // workerIdle is how long a worker waits for another run before it exits.
@@ -146,6 +156,7 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		jobs:      make(chan *testRunner),
 		backlog:   make(chan *testRunner, len(plan.Tests)),
 		quit:      make(chan struct{}),
+		loopDone:  make(chan struct{}),
 		// As many workers as checks may run at once: more would only wait
 		// for the semaphore, each holding a stack.
 		maxWorkers: int32(max(plan.Main.MaxConcurrentChecks, 1)),
@@ -180,7 +191,73 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		GateFunc(func(q GateQuery) (Hold, bool) { return flapping(byName[q.Test]) })}
 	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending, GroupWindow: plan.Main.GroupWindow})
 	e.saver = o.Saver
+	for name, ch := range o.Busy {
+		if t, ok := byName[name]; ok {
+			e.inherit(t, ch)
+		}
+	}
 	return e, nil
+}
+
+// inherit holds t, as running, until the previous engine's run of it ends,
+// then takes the state that run left when t did not change.
+func (e *Engine) inherit(t *testRunner, ch <-chan TestState) {
+	t.running.Store(true)
+	e.runs.Add(1)
+	go func() {
+		defer e.runs.Done()
+		defer t.release()
+		st, ok := <-ch
+		if !ok || st.Fingerprint != t.fp {
+			return
+		}
+		t.mu.Lock()
+		t.streak.restore(st)
+		t.lastRun, t.lastOK = st.LastRun, st.LastOK
+		t.mu.Unlock()
+		if e.saver != nil {
+			e.save(t)
+		}
+	}()
+}
+
+// Handover is what a reloaded engine passes to its successor.
+type Handover struct {
+	// State is every test's state when scheduling stopped.
+	State map[string]TestState
+	// Busy has, for every test whose run was still going, a channel that
+	// delivers the test's state once that run has ended.
+	Busy map[string]<-chan TestState
+}
+
+// Retire hands e over to its successor without waiting for the runs under
+// way: once Run's ctx is cancelled and scheduling has stopped, it stops
+// e's dispatcher (undelivered messages stay in the outbox) and calls next
+// with every test's state and the runs still going; next builds and starts
+// the successor and returns its dispatcher. Runs still going finish under
+// e's configuration and queue their notifications with that dispatcher
+// (none when next returns nil); Run returns once they have finished.
+func (e *Engine) Retire(next func(Handover) *Dispatcher) {
+	<-e.loopDone
+	// Under the lock: a notify under way sees e's own dispatcher, running
+	// until the lock is taken; every later one sees the successor's.
+	e.dispMu.Lock()
+	defer e.dispMu.Unlock()
+	e.retired.Store(true)
+	h := Handover{State: e.State(), Busy: map[string]<-chan TestState{}}
+	for _, t := range e.tests {
+		if !t.running.Load() {
+			continue
+		}
+		ch := make(chan TestState, 1)
+		go func() {
+			t.waitIdle()
+			ch <- t.state()
+		}()
+		h.Busy[t.spec.Name] = ch
+	}
+	e.disp.Stop()
+	e.forward = next(h)
 }
 
 // Dispatcher returns the engine's dispatcher (a Sender for Lua).
@@ -282,6 +359,7 @@ func (e *Engine) Run(ctx context.Context) {
 	defer timer.Stop()
 	defer close(e.quit)
 	defer e.runs.Wait()
+	defer close(e.loopDone)
 	beating := e.beat != nil && e.beatIvl > 0
 	var nextBeat time.Time
 	if beating {
@@ -479,42 +557,17 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	}
 	now := e.clock.Now()
 	t.mu.Lock()
-	before, wasHeld, wasOwed, wasPasses, wasHist := t.streak.failures, t.streak.held, t.streak.owed, t.streak.passes, t.streak.history
+	was := t.streak.mark()
 	flapEv := t.streak.flap(ok, t.spec.Flap)
 	t.mu.Unlock()
 	held, _ := e.gate.Hold(GateQuery{Test: t.spec.Name, Now: now})
 	t.mu.Lock()
-	// The streak is kept in the run's slot time, not its end: instances
-	// of an HA pair that run on the same slots (firstRun) agree on when an
-	// outage began.
-	at := now
-	if !scheduled.IsZero() && scheduled.Before(now) {
-		at = scheduled
-	}
-	dec, send := decide(t.spec, &t.streak, ok, at)
-	other := held.Reason != "" && held.Reason != HoldFlapping // held by more than flapping
-	if flapEv == flapStopped && !other {
-		t.streak.owed = false // the message below tells the state instead
-	}
-	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held.Reason)
-	if wasHeld == HoldUnreachable && held.Reason == "" && send && dec.State == StateFail {
-		dec.Reason = "was UNREACHABLE until this run: the tests it depends on pass again"
-	}
-	if !other {
-		dec, send = flapDecision(&t.streak, flapEv, dec, send)
-	}
+	dec, send := decideRun(t, ok, slotTime(scheduled, now), flapEv, held.Reason, was.held)
 	failures := t.streak.failures
-	changed := failures != before || t.streak.held != wasHeld || t.streak.owed != wasOwed ||
-		t.streak.passes != wasPasses || t.streak.history != wasHist || flapEv != flapSame
+	changed := t.streak.mark() != was || flapEv != flapSame
 	t.lastRun, t.lastOK, t.lastDur, t.lastRes, t.lastStart = now, ok, now.Sub(start), results, start
 	t.mu.Unlock()
-	if held.Reason != wasHeld {
-		if held.Reason != "" {
-			e.log.Info("notifications held", "test", t.spec.Name, "reason", held.Reason, "by", held.By, "detail", held.Detail)
-		} else {
-			e.log.Info("notifications released", "test", t.spec.Name, "was", wasHeld, "paging", send && !ok)
-		}
-	}
+	e.logHoldChange(t.spec.Name, held, was.held, send && !ok)
 	r := TestResult{Test: t.spec.Name, OK: ok, Failures: failures, Time: now, Checks: results}
 	// Durable before visible: notifications go to the outbox, then the
 	// streak to the state file, and only then is the result logged. A kill
@@ -537,6 +590,61 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 		e.hooks.AfterResult(ctx, r)
 	}
 	return r
+}
+
+// streakMark is the part of a streak the state file keeps beside who was
+// paged, to tell whether a run changed it.
+type streakMark struct {
+	failures int
+	held     HoldReason
+	owed     bool
+	passes   int
+	history  flapHistory
+}
+
+func (s *streak) mark() streakMark {
+	return streakMark{failures: s.failures, held: s.held, owed: s.owed, passes: s.passes, history: s.history}
+}
+
+// slotTime is the time a run's streak is kept in: its slot, not its end,
+// so that instances of an HA pair that run on the same slots (firstRun)
+// agree on when an outage began.
+func slotTime(scheduled, now time.Time) time.Time {
+	if !scheduled.IsZero() && scheduled.Before(now) {
+		return scheduled
+	}
+	return now
+}
+
+// decideRun decides what one run of t sends, given the flap event of the
+// run, the hold in force now and the one at the previous run. The caller
+// holds t.mu.
+func decideRun(t *testRunner, ok bool, at time.Time, flapEv flapEvent, held, wasHeld HoldReason) (Decision, bool) {
+	dec, send := decide(t.spec, &t.streak, ok, at)
+	other := held != "" && held != HoldFlapping // held by more than flapping
+	if flapEv == flapStopped && !other {
+		t.streak.owed = false // the message below tells the state instead
+	}
+	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held)
+	if wasHeld == HoldUnreachable && held == "" && send && dec.State == StateFail {
+		dec.Reason = "was UNREACHABLE until this run: the tests it depends on pass again"
+	}
+	if !other {
+		dec, send = flapDecision(&t.streak, flapEv, dec, send)
+	}
+	return dec, send
+}
+
+// logHoldChange logs when a test's notifications become held or released.
+func (e *Engine) logHoldChange(test string, held Hold, wasHeld HoldReason, paging bool) {
+	if held.Reason == wasHeld {
+		return
+	}
+	if held.Reason != "" {
+		e.log.Info("notifications held", "test", test, "reason", held.Reason, "by", held.By, "detail", held.Detail)
+	} else {
+		e.log.Info("notifications released", "test", test, "was", wasHeld, "paging", paging)
+	}
 }
 
 func (e *Engine) save(t *testRunner) {
@@ -660,8 +768,18 @@ func (e *Engine) notify(ctx context.Context, t *testRunner, r TestResult, dec De
 		}
 	}
 	var queued []string
+	e.dispMu.RLock()
+	defer e.dispMu.RUnlock()
+	disp := e.disp
+	if e.retired.Load() {
+		disp = e.forward
+	}
 	for _, n := range ev.Notifications {
-		if err := e.disp.Enqueue(n, ev.Message); err != nil {
+		if disp == nil {
+			e.log.Error("notification not queued: the configuration was reloaded and did not start", "test", r.Test, "notification", n)
+			continue
+		}
+		if err := disp.Enqueue(n, ev.Message); err != nil {
 			e.log.Error("notification not queued", "test", r.Test, "notification", n, "err", err)
 			continue
 		}

@@ -6,49 +6,20 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/monsta/monsta/internal/fakeclock"
 )
 
 // fakeClock is a Clock whose time moves only by Advance. Every Reset of a
 // timer is announced on resets, so a test knows the scheduler is idle.
 type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-	resets chan time.Time
+	*fakeclock.Clock
+	resets <-chan time.Time
 }
 
 func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC), resets: make(chan time.Time, 100)}
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.now
-}
-
-func (f *fakeClock) NewTimer(d time.Duration) Timer {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	t := &fakeTimer{clk: f, c: make(chan time.Time, 1), when: f.now.Add(d), active: true}
-	f.timers = append(f.timers, t)
-	return t
-}
-
-// Advance moves time and fires due timers.
-func (f *fakeClock) Advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.now = f.now.Add(d)
-	for _, t := range f.timers {
-		if t.active && !t.when.After(f.now) {
-			t.active = false
-			select {
-			case t.c <- f.now:
-			default:
-			}
-		}
-	}
+	c := fakeclock.New(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
+	return &fakeClock{Clock: c, resets: c.AnnounceResets(100)}
 }
 
 // waitIdle waits until the scheduler armed its timer, and returns when it
@@ -62,32 +33,6 @@ func (f *fakeClock) waitIdle(t *testing.T) time.Time {
 		t.Fatal("scheduler never went idle")
 	}
 	return time.Time{}
-}
-
-type fakeTimer struct {
-	clk    *fakeClock
-	c      chan time.Time
-	when   time.Time
-	active bool
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.c }
-func (t *fakeTimer) Stop() {
-	t.clk.mu.Lock()
-	t.active = false
-	t.clk.mu.Unlock()
-}
-func (t *fakeTimer) Reset(d time.Duration) {
-	t.clk.mu.Lock()
-	t.when = t.clk.now.Add(d)
-	t.active = true
-	select {
-	case <-t.c:
-	default:
-	}
-	w := t.when
-	t.clk.mu.Unlock()
-	t.clk.resets <- w
 }
 
 // scriptedCheck records each run and returns what its script says.

@@ -117,95 +117,134 @@ func parseLocalTime(s string, loc *time.Location) (time.Time, error) {
 func resolveMaintenance(probs *config.Problems, s *config.Section, tests []*TestSpec) *MaintenanceSpec {
 	o, valid := resolveOptions(probs, maintenanceSchema.declared(), s, nil, nil)
 	m := &MaintenanceSpec{Name: strings.TrimPrefix(s.Name, "Maintenance_"), Pos: s.Pos}
-	bad := !valid
-	loc := time.Local
-	if tz := strings.TrimSpace(o.String("timezone")); tz != "" {
-		l, err := time.LoadLocation(tz)
-		if err != nil {
-			probs.Addf(o.Pos("timezone"), s.Name, "timezone", "unknown time zone %q", tz)
-			bad = true
-		} else {
-			loc = l
+	loc, ok := maintenanceLocation(probs, s, o)
+	valid = ok && valid
+	valid = maintenanceTests(probs, s, o, m, tests) && valid
+	valid = maintenanceWhen(probs, s, o, m, loc) && valid
+	if !valid {
+		return nil
+	}
+	return m
+}
+
+// maintenanceLocation returns the time zone the window's times are read
+// in: timezone, or the local one.
+func maintenanceLocation(probs *config.Problems, s *config.Section, o *Options) (*time.Location, bool) {
+	tz := strings.TrimSpace(o.String("timezone"))
+	if tz == "" {
+		return time.Local, true
+	}
+	l, err := time.LoadLocation(tz)
+	if err != nil {
+		probs.Addf(o.Pos("timezone"), s.Name, "timezone", "unknown time zone %q", tz)
+		return time.Local, false
+	}
+	return l, true
+}
+
+// maintenanceTests sets m.Tests from the tests option, checking each
+// pattern and warning about one that matches no configured test.
+func maintenanceTests(probs *config.Problems, s *config.Section, o *Options, m *MaintenanceSpec, tests []*TestSpec) bool {
+	names, set := o.Value("tests").([]string)
+	if !set {
+		return true
+	}
+	ok := true
+	if len(names) == 0 {
+		probs.Addf(o.Pos("tests"), s.Name, "tests", "no tests named")
+		ok = false
+	}
+	for _, n := range names {
+		n = strings.TrimPrefix(n, "Test_")
+		if _, err := path.Match(n, ""); err != nil {
+			probs.Addf(o.Pos("tests"), s.Name, "tests", "pattern %q: %v", n, err)
+			ok = false
+			continue
+		}
+		m.Tests = append(m.Tests, n)
+		if !matchesAnyTest(n, tests) {
+			probs.Warnf(o.Pos("tests"), s.Name, "tests", "%q matches no test", n)
 		}
 	}
-	if names, ok := o.Value("tests").([]string); ok {
-		if len(names) == 0 {
-			probs.Addf(o.Pos("tests"), s.Name, "tests", "no tests named")
-			bad = true
-		}
-		for _, n := range names {
-			n = strings.TrimPrefix(n, "Test_")
-			if _, err := path.Match(n, ""); err != nil {
-				probs.Addf(o.Pos("tests"), s.Name, "tests", "pattern %q: %v", n, err)
-				bad = true
-				continue
-			}
-			m.Tests = append(m.Tests, n)
-			matched := false
-			for _, t := range tests {
-				if ok, _ := path.Match(n, t.Name); ok {
-					matched = true
-					break
-				}
-			}
-			if !matched {
-				probs.Warnf(o.Pos("tests"), s.Name, "tests", "%q matches no test", n)
-			}
+	return ok
+}
+
+// matchesAnyTest tells whether the pattern matches a configured test.
+func matchesAnyTest(pattern string, tests []*TestSpec) bool {
+	for _, t := range tests {
+		if ok, _ := path.Match(pattern, t.Name); ok {
+			return true
 		}
 	}
+	return false
+}
+
+// maintenanceWhen sets when the window is open: a schedule with a
+// duration, or a one-off start and end, never both.
+func maintenanceWhen(probs *config.Problems, s *config.Section, o *Options, m *MaintenanceSpec, loc *time.Location) bool {
 	sched, start, end := strings.TrimSpace(o.String("schedule")), o.IsSet("start"), o.IsSet("end")
 	switch {
 	case sched != "" && (start || end):
 		probs.Addf(o.Pos("schedule"), s.Name, "schedule", "give either schedule and duration, or start and end, not both")
-		bad = true
+		return false
 	case sched != "":
-		sc, err := cronParser.Parse(sched)
-		if err != nil {
-			probs.Addf(o.Pos("schedule"), s.Name, "schedule", "%q: %v", sched, err)
-			bad = true
-		} else {
-			if spec, ok := sc.(*cron.SpecSchedule); ok {
-				spec.Location = loc
-			}
-			m.Schedule = sc
-		}
-		if _, set := s.Key("duration"); !set {
-			probs.Addf(s.Pos, s.Name, "duration", "required with schedule")
-			bad = true
-		} else if d, ok := o.Value("duration").(time.Duration); ok && d > 0 {
-			m.Duration = d
-		} else if ok {
-			probs.Addf(o.Pos("duration"), s.Name, "duration", "must be more than 0")
-			bad = true
-		}
+		return maintenanceRecurring(probs, s, o, m, sched, loc)
 	case start || end:
 		if !start || !end {
 			probs.Addf(s.Pos, s.Name, "start", "a one-off window needs both start and end")
-			bad = true
-			break
+			return false
 		}
-		if o.IsSet("duration") {
-			probs.Addf(o.Pos("duration"), s.Name, "duration", "only with schedule; a one-off window ends at end")
-			bad = true
-		}
-		var err error
-		if m.Start, err = parseLocalTime(o.String("start"), loc); err != nil {
-			probs.Addf(o.Pos("start"), s.Name, "start", "%v", err)
-			bad = true
-		}
-		if m.End, err = parseLocalTime(o.String("end"), loc); err != nil {
-			probs.Addf(o.Pos("end"), s.Name, "end", "%v", err)
-			bad = true
-		} else if !m.Start.IsZero() && !m.End.After(m.Start) {
-			probs.Addf(o.Pos("end"), s.Name, "end", "ends at or before its start")
-			bad = true
-		}
+		return maintenanceOneOff(probs, s, o, m, loc)
 	default:
 		probs.Addf(s.Pos, s.Name, "schedule", "give schedule and duration, or start and end")
-		bad = true
+		return false
 	}
-	if bad {
-		return nil
+}
+
+// maintenanceRecurring sets m.Schedule and m.Duration from a cron
+// schedule and the required duration.
+func maintenanceRecurring(probs *config.Problems, s *config.Section, o *Options, m *MaintenanceSpec, sched string, loc *time.Location) bool {
+	ok := true
+	sc, err := cronParser.Parse(sched)
+	if err != nil {
+		probs.Addf(o.Pos("schedule"), s.Name, "schedule", "%q: %v", sched, err)
+		ok = false
+	} else {
+		if spec, isSpec := sc.(*cron.SpecSchedule); isSpec {
+			spec.Location = loc
+		}
+		m.Schedule = sc
 	}
-	return m
+	if _, set := s.Key("duration"); !set {
+		probs.Addf(s.Pos, s.Name, "duration", "required with schedule")
+		ok = false
+	} else if d, parsed := o.Value("duration").(time.Duration); parsed && d > 0 {
+		m.Duration = d
+	} else if parsed {
+		probs.Addf(o.Pos("duration"), s.Name, "duration", "must be more than 0")
+		ok = false
+	}
+	return ok
+}
+
+// maintenanceOneOff sets m.Start and m.End for a window that opens once.
+func maintenanceOneOff(probs *config.Problems, s *config.Section, o *Options, m *MaintenanceSpec, loc *time.Location) bool {
+	ok := true
+	if o.IsSet("duration") {
+		probs.Addf(o.Pos("duration"), s.Name, "duration", "only with schedule; a one-off window ends at end")
+		ok = false
+	}
+	var err error
+	if m.Start, err = parseLocalTime(o.String("start"), loc); err != nil {
+		probs.Addf(o.Pos("start"), s.Name, "start", "%v", err)
+		ok = false
+	}
+	if m.End, err = parseLocalTime(o.String("end"), loc); err != nil {
+		probs.Addf(o.Pos("end"), s.Name, "end", "%v", err)
+		ok = false
+	} else if !m.Start.IsZero() && !m.End.After(m.Start) {
+		probs.Addf(o.Pos("end"), s.Name, "end", "ends at or before its start")
+		ok = false
+	}
+	return ok
 }

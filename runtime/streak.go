@@ -111,57 +111,53 @@ func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
 	if pending {
 		return Decision{}, false
 	}
-	var names []string
-	add := func(list []string) {
-		for _, n := range list {
-			if !contains(names, n) {
-				names = append(names, n)
-			}
-		}
-	}
-	levelNames := func(l int) []string {
-		for _, lv := range t.Notify {
-			if lv.Level == l {
-				return lv.Names
-			}
-		}
-		return nil
-	}
 	if ok {
-		state := StateOK
-		if before > 0 {
-			state = StateRecovered
-			if t.Recovery {
-				add(s.notified)
-			}
-			// Notifiers that track a state always learn that it ended.
-			for _, n := range s.notified {
-				if contains(t.EveryRun, n) {
-					add([]string{n})
-				}
-			}
-			s.reset()
-		}
-		add(levelNames(0))
-		if len(names) == 0 {
-			return Decision{}, false
-		}
-		lv := 0
-		if state == StateRecovered {
-			lv = -1
-		}
-		d := Decision{State: state, Level: lv, Names: names}
-		if state == StateRecovered {
-			d.Outage = Outage{Since: since, Failures: before}
-		}
-		return d, true
+		return decidePass(t, s, before, since)
 	}
+	return decideFail(t, s, failures, since, now)
+}
+
+// decidePass decides for a passing run: OK to level 0, or RECOVERED when
+// it ends a streak of before failures that began at since.
+func decidePass(t *TestSpec, s *streak, before int, since time.Time) (Decision, bool) {
+	var names []string
+	state := StateOK
+	if before > 0 {
+		state = StateRecovered
+		if t.Recovery {
+			names = addNew(names, s.notified...)
+		}
+		// Notifiers that track a state always learn that it ended.
+		for _, n := range s.notified {
+			if contains(t.EveryRun, n) {
+				names = addNew(names, n)
+			}
+		}
+		s.reset()
+	}
+	names = addNew(names, levelNames(t, 0)...)
+	if len(names) == 0 {
+		return Decision{}, false
+	}
+	d := Decision{State: state, Level: 0, Names: names}
+	if state == StateRecovered {
+		d.Level = -1
+		d.Outage = Outage{Since: since, Failures: before}
+	}
+	return d, true
+}
+
+// decideFail decides for the failures-th failing run in a row of a
+// streak that began at since: the level equal to failures, else a
+// renotify reminder, plus the state-tracking notifiers and level 0.
+func decideFail(t *TestSpec, s *streak, failures int, since, now time.Time) (Decision, bool) {
+	var names []string
 	level, reminder := 0, false
-	if ln := levelNames(failures); len(ln) > 0 {
-		add(ln)
+	if ln := levelNames(t, failures); len(ln) > 0 {
+		names = addNew(names, ln...)
 		level = failures
 	} else if t.Renotify > 0 && s.lastLevel > 0 && now.Sub(s.lastNotify) >= t.Renotify {
-		add(levelNames(s.lastLevel))
+		names = addNew(names, levelNames(t, s.lastLevel)...)
 		level, reminder = s.lastLevel, true
 	}
 	// Notifiers that track a state are fed every failing run from their
@@ -172,15 +168,35 @@ func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
 		}
 		for _, n := range lv.Names {
 			if contains(t.EveryRun, n) && !contains(names, n) {
-				add([]string{n})
+				names = addNew(names, n)
 				level = max(level, lv.Level)
 			}
 		}
 	}
-	add(levelNames(0))
+	names = addNew(names, levelNames(t, 0)...)
 	if len(names) == 0 {
 		return Decision{}, false
 	}
 	return Decision{State: StateFail, Level: level, Names: names,
 		Outage: Outage{Since: since, Failures: failures, Reminder: reminder}}, true
+}
+
+// levelNames returns the notifications of t's escalation level l.
+func levelNames(t *TestSpec, l int) []string {
+	for _, lv := range t.Notify {
+		if lv.Level == l {
+			return lv.Names
+		}
+	}
+	return nil
+}
+
+// addNew appends to names those of add it does not hold yet.
+func addNew(names []string, add ...string) []string {
+	for _, n := range add {
+		if !contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names
 }

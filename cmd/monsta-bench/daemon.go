@@ -358,6 +358,9 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 	if res.PeakRSS, err = procStatus("self", "VmHWM"); err != nil {
 		return res, err
 	}
+	// The kernel updates VmHWM lazily: after sampleMemory has returned
+	// memory (FreeOSMemory) it can be below the RSS sampled just before.
+	res.PeakRSS = max(res.PeakRSS, res.Loaded.RSS)
 	if a.MemProfile != "" {
 		if err := writeHeapProfile(a.MemProfile); err != nil {
 			return res, err

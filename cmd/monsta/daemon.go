@@ -17,6 +17,7 @@ import (
 	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/internal/proc"
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/statedir"
 )
 
 // detachedEnv marks the re-executed, detached daemon process.
@@ -192,20 +193,34 @@ func detach(stderr io.Writer) int {
 	return exitOK
 }
 
-// prepareStateDir creates the state directory, owned by the daemon's user.
+// prepareStateDir makes the state directory usable by the daemon before
+// anything else touches it. Started as root with another [main] user, it
+// creates the directory and gives it, and everything below it, to that
+// user and group (a --lint as root or a changed user= may have left
+// root's or another user's files there). Started as any other user, it
+// refuses a directory that user cannot use, rather than start and lose
+// escalation state and pending pages.
 func prepareStateDir(m runtime.Main) error {
 	if m.StateDir == "" {
 		return nil
 	}
-	if err := os.MkdirAll(m.StateDir, 0o750); err != nil {
+	uid, gid, err := daemonIDs(m)
+	if err != nil {
 		return err
 	}
-	if os.Geteuid() == 0 && m.User != "" && m.User != "root" {
-		uid, gid, err := lookupIDs(m)
+	switch {
+	case uid >= 0:
+		err = statedir.Own(m.StateDir, uid, gid)
+	case os.Geteuid() == 0:
+		err = os.MkdirAll(m.StateDir, 0o750)
+	default:
+		err = statedir.Usable(m.StateDir, os.Geteuid())
 		if err != nil {
-			return err
+			err = fmt.Errorf("%w (chown it to the daemon's user, or start monsta as root to fix it)", err)
 		}
-		return os.Chown(m.StateDir, uid, gid)
+	}
+	if err != nil {
+		return fmt.Errorf("[main] statedir %s: %w", m.StateDir, err)
 	}
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -79,12 +78,10 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 		}
 	}
 	if g.Main.StateDir != "" {
-		if _, err := os.Stat(g.Main.StateDir); err == nil {
-			if sd, err := statedir.Open(g.Main.StateDir, nil); err == nil {
-				for _, f := range sd.Failures() {
-					fmt.Fprintf(stdout, "undelivered: Notification_%s, test %s (%s), %s: %s (%s)\n", f.Notification, f.Test, f.State, f.Failed.Format(time.RFC3339), f.Reason, f.File)
-				}
-			}
+		// Read only: --lint, often run as root, never creates or changes
+		// the daemon's state directory.
+		for _, f := range statedir.Existing(g.Main.StateDir).Failures() {
+			fmt.Fprintf(stdout, "undelivered: Notification_%s, test %s (%s), %s: %s (%s)\n", f.Notification, f.Test, f.State, f.Failed.Format(time.RFC3339), f.Reason, f.File)
 		}
 	}
 	if nFailed > 0 {

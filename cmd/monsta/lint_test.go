@@ -66,3 +66,22 @@ recipient = 27999000001
 		t.Errorf("--lint sent %d SMS, want none", n)
 	}
 }
+
+// TestLintPrintsShards: with [main] shard, --lint prints how the tests
+// split over the shards and which ones this shard runs, the uplink
+// (which its tests need) included.
+func TestLintPrintsShards(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("[main]\nstatedir = STATEDIR\nshard = 1/2\nuplink = gw\n[Check_up]\ntype = script\ncommand = true\n")
+	for _, n := range []string{"gw", "a", "b", "c", "d", "e", "f"} {
+		b.WriteString("[Test_" + n + "]\nchecks = up\n")
+	}
+	r := monsta(t, "--lint", "--no-login", "--config", writeConf(t, map[string]string{"monsta.conf": b.String()}))
+	if r.code != 0 || !strings.Contains(r.stdout, "shards: 7 tests over 2 shards (1/2: ") || !strings.Contains(r.stdout, "shard 1/2 runs ") {
+		t.Fatalf("--lint = %d\n%s%s\nwant the split over 2 shards", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "gw") {
+		t.Errorf("--lint does not name the uplink gw among the tests shard 1/2 runs:\n%s", r.stdout)
+	}
+}

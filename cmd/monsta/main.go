@@ -131,9 +131,46 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 		o.args = append(o.args, rest[0])
 		args = rest[1:]
 	}
-	if len(o.args) > 0 && !o.help {
-		return nil, fmt.Errorf("unexpected argument %q", o.args[0])
+	if err := o.check(); err != nil {
+		return nil, err
 	}
+	if o.confdir == "" {
+		o.confdir = filepath.Join(filepath.Dir(o.config), "conf.d")
+	}
+	return o, nil
+}
+
+// check rejects arguments and flags that do not go together.
+func (o *options) check() error {
+	if len(o.args) > 0 && !o.help {
+		return fmt.Errorf("unexpected argument %q", o.args[0])
+	}
+	if modes := o.modes(); len(modes) > 1 {
+		return fmt.Errorf("%s cannot be used together; give one of them", strings.Join(modes, " and "))
+	}
+	if o.noLogin && !o.lint {
+		return errors.New("--no-login only applies to --lint")
+	}
+	if o.logFormat != "" && o.logFormat != "text" && o.logFormat != "json" {
+		return fmt.Errorf("--log-format %q: want text or json", o.logFormat)
+	}
+	if o.silence != "" && o.silenceFor == "" {
+		return errors.New("--silence needs --for DURATION (such as 90m or 2h)")
+	}
+	if o.silenceFor != "" && o.silence == "" {
+		return errors.New("--for goes with --silence PATTERN")
+	}
+	switch o.logLevel {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
+	return nil
+}
+
+// modes returns the mode flags given (--help, --lint, --run...), of which
+// at most one may be.
+func (o *options) modes() []string {
 	var modes []string
 	for _, m := range []struct {
 		on   bool
@@ -144,30 +181,7 @@ func parseArgs(args []string, stderr io.Writer) (*options, error) {
 			modes = append(modes, m.name)
 		}
 	}
-	if len(modes) > 1 {
-		return nil, fmt.Errorf("%s cannot be used together; give one of them", strings.Join(modes, " and "))
-	}
-	if o.noLogin && !o.lint {
-		return nil, errors.New("--no-login only applies to --lint")
-	}
-	if o.confdir == "" {
-		o.confdir = filepath.Join(filepath.Dir(o.config), "conf.d")
-	}
-	if o.logFormat != "" && o.logFormat != "text" && o.logFormat != "json" {
-		return nil, fmt.Errorf("--log-format %q: want text or json", o.logFormat)
-	}
-	if o.silence != "" && o.silenceFor == "" {
-		return nil, errors.New("--silence needs --for DURATION (such as 90m or 2h)")
-	}
-	if o.silenceFor != "" && o.silence == "" {
-		return nil, errors.New("--for goes with --silence PATTERN")
-	}
-	switch o.logLevel {
-	case "", "debug", "info", "warn", "error":
-	default:
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
-	}
-	return o, nil
+	return modes
 }
 
 func main() {

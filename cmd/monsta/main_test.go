@@ -266,9 +266,17 @@ type daemon struct {
 	done chan struct{}
 }
 
+// startDaemon runs monsta in the foreground on conf and collects its log.
 func startDaemon(t *testing.T, conf string) *daemon {
 	t.Helper()
+	return startDaemonEnv(t, conf)
+}
+
+// startDaemonEnv is startDaemon with extra environment variables.
+func startDaemonEnv(t *testing.T, conf string, env ...string) *daemon {
+	t.Helper()
 	d := &daemon{t: t, cmd: exec.Command(monstaBin, "--foreground", "--config", conf), done: make(chan struct{})}
+	d.cmd.Env = append(os.Environ(), env...)
 	pr, pw := io.Pipe()
 	d.cmd.Stderr = pw
 	if err := d.cmd.Start(); err != nil {

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -16,29 +14,6 @@ import (
 	"testing"
 	"time"
 )
-
-// startDaemonEnv is startDaemon with extra environment variables.
-func startDaemonEnv(t *testing.T, conf string, env ...string) *daemon {
-	t.Helper()
-	d := &daemon{t: t, cmd: exec.Command(monstaBin, "--foreground", "--config", conf), done: make(chan struct{})}
-	d.cmd.Env = append(os.Environ(), env...)
-	pr, pw := io.Pipe()
-	d.cmd.Stderr = pw
-	if err := d.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			d.mu.Lock()
-			d.log.WriteString(sc.Text() + "\n")
-			d.mu.Unlock()
-		}
-	}()
-	go func() { d.cmd.Wait(); pw.Close(); close(d.done) }()
-	t.Cleanup(func() { d.cmd.Process.Kill(); <-d.done })
-	return d
-}
 
 // serviceConf is one passing and one failing test, run every second.
 const serviceConf = `

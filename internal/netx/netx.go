@@ -1,7 +1,8 @@
 // Package netx holds the network helpers every probe shares, so that the
 // built-in checks, the notifiers and the Lua modules behave the same way:
 // dialling with the deadline of a context, one cleaner for error causes, a
-// connection bound to a context's deadline, closing with a reset, and
+// connection bound to a context's deadline, closing with a reset, a DNS
+// exchange that ends when its context is cancelled, and
 // reading one line with a byte cap.
 package netx
 

@@ -98,6 +98,9 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	status := e.Status()
 	gauge(descTests, float64(len(status)))
 	for _, t := range status {
+		if t.Shard == runtime.ShardOut {
+			continue // another shard runs it and reports it
+		}
 		gauge(descFailures, float64(t.Failures), t.Name)
 		if t.Held != nil {
 			held[t.Held.Reason]++

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -92,6 +93,9 @@ type App struct {
 	loaded time.Time
 	notes  []string
 	tune   tuning // the Go runtime's settings before [main] changed them
+	// retiring counts generations replaced by a reload whose runs are
+	// still going; Close waits for them.
+	retiring sync.WaitGroup
 }
 
 // New loads the configuration (Load) and returns the app that will run it.
@@ -146,7 +150,7 @@ func (a *App) Start() error {
 	a.mu.Lock()
 	a.sd, a.sil, a.start = sd, sil, a.o.Clock.Now()
 	a.mu.Unlock()
-	if err := a.run(sd.LoadState()); err != nil {
+	if err := a.run(sd.LoadState(), nil); err != nil {
 		return err
 	}
 	p := g.Plan
@@ -155,12 +159,13 @@ func (a *App) Start() error {
 	return nil
 }
 
-// run builds the engine of the generation in force and starts scheduling.
-func (a *App) run(state map[string]runtime.TestState) error {
+// run builds the engine of the generation in force and starts scheduling;
+// busy are the tests a retiring engine still runs.
+func (a *App) run(state map[string]runtime.TestState, busy map[string]<-chan runtime.TestState) error {
 	g := a.gen
 	a.tune.apply(g.Main)
 	eng, err := runtime.NewEngine(g.Plan, runtime.EngineOptions{
-		Logger: g.Logger, Clock: a.o.Clock, Hooks: a.hooks(g), State: state, Retry: g.Main.Retry,
+		Logger: g.Logger, Clock: a.o.Clock, Hooks: a.hooks(g), State: state, Busy: busy, Retry: g.Main.Retry,
 		Saver: a.sd, Outbox: a.sd, Pending: a.sd.Pending(), OnCheckStart: a.o.OnCheckStart,
 		Heartbeat: a.o.Heartbeat, HeartbeatEvery: a.o.HeartbeatEvery,
 		// Silences and maintenance windows hold notifications alike.
@@ -241,19 +246,44 @@ func (a *App) Reload() error {
 		old.Logger.Info("log continues elsewhere", "to", next.log.name())
 	}
 	logWarnings(next)
-	// Stop scheduling, let running tests finish, carry state over.
-	// Undelivered notifications stay in the outbox for the new engine.
-	state := a.halt()
-	a.eng.Dispatcher().Stop()
-	sd := a.swapStateDir(next, state)
-	notes := append(restartNeeded(old.Main, next.Main), next.notes...)
-	a.mu.Lock()
-	a.gen, a.sd, a.genN, a.loaded = next, sd, a.genN+1, a.o.Clock.Now()
-	a.notes = append(a.notes, notes...)
-	a.mu.Unlock()
-	old.Close()
-	if err := a.run(state); err != nil {
-		return err
+	// Stop scheduling and hand every test over between runs: idle tests
+	// go on under the new engine at once; a run under way finishes under
+	// the old configuration (its notifications queue with the new
+	// engine), and only then does the new engine schedule that test, with
+	// the state the run left. Undelivered notifications stay in the outbox
+	// for the new engine. The old generation is closed once its last run
+	// has ended.
+	oldEng, oldDone := a.eng, a.done
+	a.cancel()
+	var runErr error
+	var busy, notes []string
+	oldEng.Retire(func(h runtime.Handover) *runtime.Dispatcher {
+		sd := a.swapStateDir(next, h.State)
+		notes = append(restartNeeded(old.Main, next.Main), next.notes...)
+		a.mu.Lock()
+		a.gen, a.sd, a.genN, a.loaded = next, sd, a.genN+1, a.o.Clock.Now()
+		a.notes = append(a.notes, notes...)
+		a.mu.Unlock()
+		for name := range h.Busy {
+			busy = append(busy, name)
+		}
+		if runErr = a.run(h.State, h.Busy); runErr != nil {
+			return nil
+		}
+		return a.Engine().Dispatcher()
+	})
+	a.retiring.Add(1)
+	go func() {
+		defer a.retiring.Done()
+		<-oldDone
+		old.Close()
+	}()
+	if runErr != nil {
+		return runErr
+	}
+	if len(busy) > 0 {
+		slices.Sort(busy)
+		next.Logger.Info("tests still running finish under the old configuration", "tests", busy)
 	}
 	next.Logger.Info("configuration reloaded", "tests", len(next.Plan.Tests))
 	for _, n := range notes {
@@ -330,6 +360,9 @@ func (a *App) Close() {
 	g := a.gen
 	if a.eng != nil {
 		a.halt()
+		// Runs of generations replaced by a reload end under their own
+		// timeouts; their notifications go to the engine closed below.
+		a.retiring.Wait()
 		ctx, cancel := context.WithTimeout(context.Background(), a.o.Grace)
 		a.eng.Close(ctx)
 		cancel()

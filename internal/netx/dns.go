@@ -1,0 +1,24 @@
+package netx
+
+import (
+	"context"
+
+	"github.com/miekg/dns"
+)
+
+// ExchangeDNS is miekg's ExchangeContext that also ends at once when ctx
+// is cancelled (CloseOnDone), not only at its deadline: ExchangeContext
+// maps only ctx's deadline onto the socket.
+func ExchangeDNS(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
+	conn, err := c.DialContext(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	stop := CloseOnDone(ctx, conn.Conn)
+	defer func() {
+		stop()
+		conn.Close()
+	}()
+	r, _, err := c.ExchangeWithConnContext(ctx, m, conn)
+	return r, err
+}
