@@ -425,163 +425,217 @@ type Line struct {
 // section is cut in parts), in the form where ini.v1's rules are
 // ConfigParser's (see iniText).
 func Parse(name string, data []byte) ([]*Section, []*Error, error) {
-	var probs Problems
-	var secs []*Section
-	secIdx := map[string]int{}
-	first := map[[2]string]int{} // section, key → line first set in this file
-	const bad = "\x00bad"        // after a broken section header: skip its keys
-	cur := ""
-	var key *Key // the key that an indented line continues
-	keyIndent := 0
-	var doc bytes.Buffer // for ini.v1: a line per line of data, and room's
-	doc.Grow(len(data))
-	var vals iniValues
-	headers := 0  // [section] lines written for ini.v1; it makes a section of each
-	inHeader := 0 // keys written for ini.v1 under the last [section] line
-	// room starts a new [section] line for ini.v1 when the last one has
-	// iniSectionKeys keys: ini.v1 compares each new key with all those of
-	// its section, which for a file of one large section is quadratic.
-	room := func() {
-		if inHeader == iniSectionKeys {
-			doc.WriteByte('[')
-			doc.WriteString(cur)
-			doc.WriteString("]\n")
-			headers++
-			inHeader = 0
-		}
-		inHeader++
-	}
+	p := &parser{name: name, secIdx: map[string]int{}, first: map[[2]string]int{}}
+	p.doc.Grow(len(data))
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	line := 0
 	for sc.Scan() {
 		if line > 0 {
-			doc.WriteByte('\n')
+			p.doc.WriteByte('\n')
 		}
 		line++
 		raw := sc.Text()
 		if line == 1 {
 			raw = strings.TrimPrefix(raw, "\ufeff")
 		}
-		text := strings.TrimSpace(raw)
-		pos := Pos{File: name, Line: line}
-		if text == "" || text[0] == '#' || text[0] == ';' {
-			continue
-		}
-		if strings.IndexByte(text, '\r') >= 0 {
-			// ConfigParser would end the line there, an editor may not.
-			probs.Addf(pos, displaySection(cur), "", "a carriage return (\\r) inside the line; lines end with \\n or \\r\\n")
-			if text[0] == '[' {
-				cur = bad
-			}
-			key = nil
-			continue
-		}
-		indent := len(raw) - len(strings.TrimLeft(raw, " \t"))
-		if key != nil && indent > keyIndent {
-			// A continuation line is a key of its own for ini.v1, under a
-			// name that no key line can have (it would end at the colon).
-			room()
-			v := iniValue{key: key, sec: vals.last().sec, header: headers, line: line, text: text}
-			v.name = ":" + strconv.Itoa(vals.n)
-			doc.WriteString("`" + v.name + "`=")
-			v.off = iniText(&doc, text, 1)
-			vals.add(v)
-			continue
-		}
-		key = nil
-		switch {
-		case text[0] == '[':
-			end := strings.IndexByte(text, ']')
-			if end < 0 {
-				probs.Addf(pos, "", "", "section header %q has no closing ]", text)
-				cur = bad
-				continue
-			}
-			sec := strings.TrimSpace(text[1:end])
-			if sec == "" {
-				probs.Addf(pos, "", "", "empty section name")
-				cur = bad
-				continue
-			}
-			if rest := strings.TrimSpace(cutComment(text[end+1:], 0)); rest != "" && rest[0] != '#' && rest[0] != ';' {
-				probs.Addf(pos, sec, "", "unexpected text %q after section header", rest)
-			}
-			cur = sec
-			if _, ok := secIdx[sec]; !ok {
-				secIdx[sec] = len(secs)
-				secs = append(secs, &Section{Name: sec, Pos: pos})
-			}
-			headers++
-			inHeader = 0
-			doc.WriteByte('[')
-			doc.WriteString(sec)
-			doc.WriteByte(']')
-		default:
-			i := strings.IndexAny(text, "=:")
-			if i <= 0 {
-				probs.Addf(pos, displaySection(cur), "", "expected key=value, found %q", text)
-				continue
-			}
-			kn := strings.TrimSpace(text[:i])
-			lkn := strings.ToLower(kn)
-			switch {
-			case cur == "":
-				probs.Addf(pos, "", lkn, "key outside of any [section]")
-				continue
-			case cur == bad:
-				continue
-			}
-			t := strings.TrimLeftFunc(text[i+1:], unicode.IsSpace)
-			from := 1 // where an inline comment may start
-			if t != "" && (t[0] == '"' || t[0] == '\'') {
-				end := strings.IndexByte(t[1:], t[0])
-				if end < 0 {
-					probs.Addf(pos, cur, lkn, "value starts with %c but has no closing %c (a quoted value cannot span lines)", t[0], t[0])
-					continue
-				}
-				from = end + 2 // a comment can only start after the closing quote
-			}
-			key = &Key{Name: lkn, Pos: pos}
-			keyIndent = indent
-			id := [2]string{cur, lkn}
-			if prev, ok := first[id]; ok {
-				probs.Warnf(pos, cur, lkn, "set again (first set at line %d); the last value wins", prev)
-			} else {
-				first[id] = line
-			}
-			s := secs[secIdx[cur]]
-			s.set(key)
-			room()
-			v := iniValue{key: key, sec: s, header: headers, text: t, name: kn}
-			if kn[0] == '"' || kn[0] == '`' || kn == "-" {
-				// ini.v1 would take quotes off the name, or number a "-".
-				v.name = ":" + strconv.Itoa(vals.n)
-				doc.WriteString("`" + v.name + "`")
-			} else {
-				doc.WriteString(kn)
-			}
-			doc.WriteByte(text[i])
-			v.off = iniText(&doc, t, from)
-			vals.add(v)
-		}
+		p.line(raw, line)
 	}
 	if err := sc.Err(); err != nil {
-		probs.Addf(Pos{File: name, Line: line + 1}, "", "", "read: %v", err)
+		p.probs.Addf(Pos{File: name, Line: line + 1}, "", "", "read: %v", err)
 	}
-	if err := probs.Err(); err != nil {
+	return p.result()
+}
+
+// badSection is the current section after a broken section header: its
+// keys are skipped.
+const badSection = "\x00bad"
+
+// parser is the state of one Parse: the sections found so far, the key an
+// indented line continues, and the document written for ini.v1.
+type parser struct {
+	name      string // the file's name, for positions
+	probs     Problems
+	secs      []*Section
+	secIdx    map[string]int
+	first     map[[2]string]int // section, key → line first set in this file
+	cur       string            // the current section, "" before the first one
+	key       *Key              // the key that an indented line continues
+	keyIndent int
+	doc       bytes.Buffer // for ini.v1: a line per line of data, and room's
+	vals      iniValues
+	headers   int // [section] lines written for ini.v1; it makes a section of each
+	inHeader  int // keys written for ini.v1 under the last [section] line
+}
+
+// line reads one line of the file, its number line.
+func (p *parser) line(raw string, line int) {
+	text := strings.TrimSpace(raw)
+	if text == "" || text[0] == '#' || text[0] == ';' {
+		return
+	}
+	pos := Pos{File: p.name, Line: line}
+	if strings.IndexByte(text, '\r') >= 0 {
+		// ConfigParser would end the line there, an editor may not.
+		p.probs.Addf(pos, displaySection(p.cur), "", "a carriage return (\\r) inside the line; lines end with \\n or \\r\\n")
+		if text[0] == '[' {
+			p.cur = badSection
+		}
+		p.key = nil
+		return
+	}
+	indent := len(raw) - len(strings.TrimLeft(raw, " \t"))
+	if p.key != nil && indent > p.keyIndent {
+		p.continuation(text, line)
+		return
+	}
+	p.key = nil
+	if text[0] == '[' {
+		p.header(text, pos)
+		return
+	}
+	p.keyLine(text, pos, indent)
+}
+
+// continuation writes a continuation line of p.key for ini.v1, as a key of
+// its own under a name that no key line can have (it would end at the
+// colon).
+func (p *parser) continuation(text string, line int) {
+	p.room()
+	v := iniValue{key: p.key, sec: p.vals.last().sec, header: p.headers, line: line, text: text}
+	v.name = ":" + strconv.Itoa(p.vals.n)
+	p.doc.WriteString("`" + v.name + "`=")
+	v.off = iniText(&p.doc, text, 1)
+	p.vals.add(v)
+}
+
+// header reads a [section] line and starts the section, or notes why it
+// cannot.
+func (p *parser) header(text string, pos Pos) {
+	end := strings.IndexByte(text, ']')
+	if end < 0 {
+		p.probs.Addf(pos, "", "", "section header %q has no closing ]", text)
+		p.cur = badSection
+		return
+	}
+	sec := strings.TrimSpace(text[1:end])
+	if sec == "" {
+		p.probs.Addf(pos, "", "", "empty section name")
+		p.cur = badSection
+		return
+	}
+	if rest := strings.TrimSpace(cutComment(text[end+1:], 0)); rest != "" && rest[0] != '#' && rest[0] != ';' {
+		p.probs.Addf(pos, sec, "", "unexpected text %q after section header", rest)
+	}
+	p.cur = sec
+	if _, ok := p.secIdx[sec]; !ok {
+		p.secIdx[sec] = len(p.secs)
+		p.secs = append(p.secs, &Section{Name: sec, Pos: pos})
+	}
+	p.headers++
+	p.inHeader = 0
+	p.doc.WriteByte('[')
+	p.doc.WriteString(sec)
+	p.doc.WriteByte(']')
+}
+
+// keyLine reads a NAME = VALUE line of the current section.
+func (p *parser) keyLine(text string, pos Pos, indent int) {
+	i := strings.IndexAny(text, "=:")
+	if i <= 0 {
+		p.probs.Addf(pos, displaySection(p.cur), "", "expected key=value, found %q", text)
+		return
+	}
+	kn := strings.TrimSpace(text[:i])
+	lkn := strings.ToLower(kn)
+	switch p.cur {
+	case "":
+		p.probs.Addf(pos, "", lkn, "key outside of any [section]")
+		return
+	case badSection:
+		return
+	}
+	t := strings.TrimLeftFunc(text[i+1:], unicode.IsSpace)
+	from, ok := p.commentFrom(t, pos, lkn)
+	if !ok {
+		return
+	}
+	p.key = &Key{Name: lkn, Pos: pos}
+	p.keyIndent = indent
+	s := p.setKey(p.key)
+	p.room()
+	v := iniValue{key: p.key, sec: s, header: p.headers, text: t, name: kn}
+	if kn[0] == '"' || kn[0] == '`' || kn == "-" {
+		// ini.v1 would take quotes off the name, or number a "-".
+		v.name = ":" + strconv.Itoa(p.vals.n)
+		p.doc.WriteString("`" + v.name + "`")
+	} else {
+		p.doc.WriteString(kn)
+	}
+	p.doc.WriteByte(text[i])
+	v.off = iniText(&p.doc, t, from)
+	p.vals.add(v)
+}
+
+// commentFrom returns where an inline comment may start in t, a value from
+// its first character: after the closing quote of a quoted value. It is
+// false, with the problem noted, when the quote is not closed on the line.
+func (p *parser) commentFrom(t string, pos Pos, key string) (int, bool) {
+	if t == "" || (t[0] != '"' && t[0] != '\'') {
+		return 1, true
+	}
+	end := strings.IndexByte(t[1:], t[0])
+	if end < 0 {
+		p.probs.Addf(pos, p.cur, key, "value starts with %c but has no closing %c (a quoted value cannot span lines)", t[0], t[0])
+		return 0, false
+	}
+	return end + 2, true
+}
+
+// setKey adds k to the current section, with a warning when the file set
+// it before, and returns the section.
+func (p *parser) setKey(k *Key) *Section {
+	id := [2]string{p.cur, k.Name}
+	if prev, ok := p.first[id]; ok {
+		p.probs.Warnf(k.Pos, p.cur, k.Name, "set again (first set at line %d); the last value wins", prev)
+	} else {
+		p.first[id] = k.Pos.Line
+	}
+	s := p.secs[p.secIdx[p.cur]]
+	s.set(k)
+	return s
+}
+
+// room starts a new [section] line for ini.v1 when the last one has
+// iniSectionKeys keys: ini.v1 compares each new key with all those of its
+// section, which for a file of one large section is quadratic.
+func (p *parser) room() {
+	if p.inHeader == iniSectionKeys {
+		p.doc.WriteByte('[')
+		p.doc.WriteString(p.cur)
+		p.doc.WriteString("]\n")
+		p.headers++
+		p.inHeader = 0
+	}
+	p.inHeader++
+}
+
+// result has ini.v1 read the values once every line is scanned, and returns
+// what Parse returns.
+func (p *parser) result() ([]*Section, []*Error, error) {
+	if err := p.probs.Err(); err != nil {
 		return nil, nil, err
 	}
-	if err := readValues(doc.Bytes(), headers, &vals); err != nil {
-		probs.Add(err)
-		return nil, nil, probs.Err()
+	if err := readValues(p.doc.Bytes(), p.headers, &p.vals); err != nil {
+		p.probs.Add(err)
+		return nil, nil, p.probs.Err()
 	}
-	for _, s := range secs {
+	for _, s := range p.secs {
 		for _, k := range s.keys {
 			k.finish()
 		}
 	}
-	return secs, probs.Warnings(), nil
+	return p.secs, p.probs.Warnings(), nil
 }
 
 // iniValue is one value of a file for ini.v1 to read: a key line's or a
