@@ -5,7 +5,6 @@
 package config
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -48,7 +47,6 @@ type Key struct {
 	Raw   string // Value with its quotes kept, for options that read quotes themselves
 	Pos   Pos    // the key's line
 	More  []Line // the continuation lines, if the value has any
-	text  string // the value on the key's own line
 }
 
 // Section is one [Name] section merged over all files.
@@ -56,19 +54,42 @@ type Section struct {
 	Name string
 	Pos  Pos // where the section was first opened
 	keys []*Key
-	idx  map[string]int
+	// idx indexes keys once there are more than smallSection of them; a
+	// section of a few keys is searched in order, which is faster than a
+	// map and, at 100,000 sections, saves the memory of 100,000 maps.
+	idx map[string]int
 }
+
+// smallSection is the most keys a Section searches without an index.
+const smallSection = 8
 
 // Keys returns the keys of the section in the order they first appeared.
 func (s *Section) Keys() []*Key { return s.keys }
 
 // Key returns the key of that (lower-case) name.
 func (s *Section) Key(name string) (*Key, bool) {
-	i, ok := s.idx[strings.ToLower(name)]
-	if !ok {
+	i := s.index(strings.ToLower(name))
+	if i < 0 {
 		return nil, false
 	}
 	return s.keys[i], true
+}
+
+// index returns the position in keys of the key of that lower-case name,
+// or -1.
+func (s *Section) index(name string) int {
+	if s.idx != nil {
+		if i, ok := s.idx[name]; ok {
+			return i
+		}
+		return -1
+	}
+	for i, k := range s.keys {
+		if k.Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // Value returns the key's value, or "" when the key is not set.
@@ -80,15 +101,20 @@ func (s *Section) Value(name string) string {
 }
 
 func (s *Section) set(k *Key) {
-	if s.idx == nil {
-		s.idx = map[string]int{}
-	}
-	if i, ok := s.idx[k.Name]; ok {
+	if i := s.index(k.Name); i >= 0 {
 		s.keys[i] = k
 		return
 	}
-	s.idx[k.Name] = len(s.keys)
 	s.keys = append(s.keys, k)
+	switch {
+	case s.idx != nil:
+		s.idx[k.Name] = len(s.keys) - 1
+	case len(s.keys) > smallSection:
+		s.idx = make(map[string]int, len(s.keys))
+		for i, k := range s.keys {
+			s.idx[k.Name] = i
+		}
+	}
 }
 
 // Config is the merged configuration.
@@ -118,9 +144,11 @@ func (c *Config) merge(secs []*Section) {
 	for _, s := range secs {
 		i, ok := c.idx[s.Name]
 		if !ok {
+			// The file's section is the configuration's: nothing else
+			// holds it once the file is parsed.
 			c.idx[s.Name] = len(c.sections)
-			c.sections = append(c.sections, &Section{Name: s.Name, Pos: s.Pos})
-			i = len(c.sections) - 1
+			c.sections = append(c.sections, s)
+			continue
 		}
 		for _, k := range s.keys {
 			c.sections[i].set(k)
@@ -425,27 +453,28 @@ type Line struct {
 // section is cut in parts), in the form where ini.v1's rules are
 // ConfigParser's (see iniText).
 func Parse(name string, data []byte) ([]*Section, []*Error, error) {
-	p := &parser{name: name, secIdx: map[string]int{}, first: map[[2]string]int{}}
+	p := &parser{name: name, secIdx: map[string]int{}}
 	p.doc.Grow(len(data))
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	line := 0
-	for sc.Scan() {
-		if line > 0 {
+	// One string for the file: every name and value is a part of it, not
+	// an allocation of its own.
+	rest := strings.TrimPrefix(string(data), "\ufeff")
+	for line := 1; rest != ""; line++ {
+		var raw string
+		raw, rest, _ = strings.Cut(rest, "\n")
+		if len(raw) > maxLine {
+			p.probs.Addf(Pos{File: name, Line: line}, "", "", "read: line longer than %s", sizeText(maxLine))
+			break
+		}
+		if line > 1 {
 			p.doc.WriteByte('\n')
 		}
-		line++
-		raw := sc.Text()
-		if line == 1 {
-			raw = strings.TrimPrefix(raw, "\ufeff")
-		}
-		p.line(raw, line)
-	}
-	if err := sc.Err(); err != nil {
-		p.probs.Addf(Pos{File: name, Line: line + 1}, "", "", "read: %v", err)
+		p.line(strings.TrimSuffix(raw, "\r"), line)
 	}
 	return p.result()
 }
+
+// maxLine is the longest line Parse reads.
+const maxLine = 1 << 20
 
 // badSection is the current section after a broken section header: its
 // keys are skipped.
@@ -458,7 +487,7 @@ type parser struct {
 	probs     Problems
 	secs      []*Section
 	secIdx    map[string]int
-	first     map[[2]string]int // section, key → line first set in this file
+	first     map[[2]string]int // section, key → line first set, for keys set again in this file
 	cur       string            // the current section, "" before the first one
 	key       *Key              // the key that an indented line continues
 	keyIndent int
@@ -527,11 +556,13 @@ func (p *parser) header(text string, pos Pos) {
 	if rest := strings.TrimSpace(cutComment(text[end+1:], 0)); rest != "" && rest[0] != '#' && rest[0] != ';' {
 		p.probs.Addf(pos, sec, "", "unexpected text %q after section header", rest)
 	}
-	p.cur = sec
 	if _, ok := p.secIdx[sec]; !ok {
+		// A copy: check and test names outlive the file's text.
+		sec = strings.Clone(sec)
 		p.secIdx[sec] = len(p.secs)
-		p.secs = append(p.secs, &Section{Name: sec, Pos: pos})
+		p.secs = append(p.secs, &Section{Name: sec, Pos: pos, keys: make([]*Key, 0, 4)})
 	}
+	p.cur = sec
 	p.headers++
 	p.inHeader = 0
 	p.doc.WriteByte('[')
@@ -595,13 +626,19 @@ func (p *parser) commentFrom(t string, pos Pos, key string) (int, bool) {
 // setKey adds k to the current section, with a warning when the file set
 // it before, and returns the section.
 func (p *parser) setKey(k *Key) *Section {
-	id := [2]string{p.cur, k.Name}
-	if prev, ok := p.first[id]; ok {
-		p.probs.Warnf(k.Pos, p.cur, k.Name, "set again (first set at line %d); the last value wins", prev)
-	} else {
-		p.first[id] = k.Pos.Line
-	}
 	s := p.secs[p.secIdx[p.cur]]
+	if i := s.index(k.Name); i >= 0 {
+		id := [2]string{p.cur, k.Name}
+		first, ok := p.first[id]
+		if !ok {
+			first = s.keys[i].Pos.Line
+			if p.first == nil {
+				p.first = map[[2]string]int{}
+			}
+			p.first[id] = first
+		}
+		p.probs.Warnf(k.Pos, p.cur, k.Name, "set again (first set at line %d); the last value wins", first)
+	}
 	s.set(k)
 	return s
 }
@@ -751,7 +788,7 @@ func readValues(doc []byte, headers int, vals *iniValues) *Error {
 func readBlock(doc []byte, secs []*ini.Section, vals []iniValue, fail func(*iniValue, string, ...any) *Error) *Error {
 	for i := range vals {
 		v := &vals[i]
-		if v.sec.keys[v.sec.idx[v.key.Name]] != v.key {
+		if v.sec.keys[v.sec.index(v.key.Name)] != v.key {
 			continue // set again later: that value wins
 		}
 		s := secs[v.header]
@@ -769,7 +806,7 @@ func readBlock(doc []byte, secs []*ini.Section, vals []iniValue, fail func(*iniV
 		text := v.text[:len(got)]
 		switch {
 		case v.line == 0:
-			v.key.text = text
+			v.key.Raw = text // finish makes Raw and Value of it
 		case text != "":
 			v.key.More = append(v.key.More, Line{Text: text, Pos: Pos{File: v.key.Pos.File, Line: v.line}})
 		}
@@ -792,10 +829,11 @@ func cutComment(s string, from int) string {
 // lines joined with "\n", and matching outer quotes removed from Value when
 // the value is one line.
 func (k *Key) finish() {
+	text := k.Raw // the value on the key's own line, until now
 	if len(k.More) > 0 {
 		parts := make([]string, 0, len(k.More)+1)
-		if k.text != "" {
-			parts = append(parts, k.text)
+		if text != "" {
+			parts = append(parts, text)
 		}
 		for _, l := range k.More {
 			parts = append(parts, l.Text)
@@ -804,20 +842,33 @@ func (k *Key) finish() {
 		k.Value = k.Raw
 		return
 	}
-	k.Raw = k.text
-	k.Value = k.text
-	if v := k.text; len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && strings.IndexByte(v[1:], v[0]) == len(v)-2 {
+	k.Value = text
+	if v := text; len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && strings.IndexByte(v[1:], v[0]) == len(v)-2 {
 		k.Value = v[1 : len(v)-1]
 	}
+}
+
+// text returns the value on the key's own line: Raw's first line when the
+// value has one line more than its continuation lines.
+func (k *Key) text() string {
+	if len(k.More) == 0 {
+		return k.Raw
+	}
+	if strings.Count(k.Raw, "\n") < len(k.More) {
+		return "" // the value starts on the next line
+	}
+	first, _, _ := strings.Cut(k.Raw, "\n")
+	return first
 }
 
 // Lines returns every line of the value: the key's own (unless the value
 // starts on the next line) and its continuation lines.
 func (k *Key) Lines() []Line {
-	if k.text == "" {
+	text := k.text()
+	if text == "" {
 		return k.More
 	}
-	return append([]Line{{Text: k.text, Pos: k.Pos}}, k.More...)
+	return append([]Line{{Text: text, Pos: k.Pos}}, k.More...)
 }
 
 // LineOf returns the position of the line of the key's value that holds

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -537,5 +538,44 @@ func TestParseCarriageReturnInsideALine(t *testing.T) {
 	want := `cr.conf:3: [s] a carriage return (\r) inside the line; lines end with \n or \r\n`
 	if err == nil || err.Error() != want {
 		t.Fatalf("Parse() error = %v, want %s", err, want)
+	}
+}
+
+// TestParseLargeSection: a section of more keys than it searches in order
+// gets an index; lookups, overrides in place and "set again" warnings (with
+// the first line, also when a key is set a third time) behave the same on
+// both sides of that size.
+func TestParseLargeSection(t *testing.T) {
+	for _, n := range []int{smallSection - 1, smallSection, smallSection + 1, 3 * smallSection} {
+		var b strings.Builder
+		b.WriteString("[s]\n")
+		for i := range n {
+			fmt.Fprintf(&b, "K%02d = %d\n", i, i)
+		}
+		b.WriteString("k00 = again\nk00 = last\n") // lines n+2 and n+3
+		secs, warns, err := Parse("big.conf", []byte(b.String()))
+		if err != nil {
+			t.Fatalf("n=%d: Parse() error = %v", n, err)
+		}
+		s := secs[0]
+		if len(s.Keys()) != n {
+			t.Errorf("n=%d: %d keys, want %d", n, len(s.Keys()), n)
+		}
+		for i := 1; i < n; i++ {
+			k, ok := s.Key(fmt.Sprintf("K%02d", i))
+			if !ok || k.Value != strconv.Itoa(i) || k.Pos.Line != i+2 {
+				t.Errorf("n=%d: Key(K%02d) = %+v, %v; want %d at line %d", n, i, k, ok, i, i+2)
+			}
+		}
+		if k, _ := s.Key("k00"); k == nil || k.Value != "last" || s.Keys()[0] != k {
+			t.Errorf("n=%d: k00 = %+v, want the last value in the first place", n, k)
+		}
+		if _, ok := s.Key("nope"); ok {
+			t.Errorf("n=%d: Key(nope) found", n)
+		}
+		want := fmt.Sprintf("big.conf:%d: warning: [s] k00: set again (first set at line 2); the last value wins", n+3)
+		if len(warns) != 2 || warns[1].Error() != want {
+			t.Errorf("n=%d: warnings = %v, want two, the last %q", n, warns, want)
+		}
 	}
 }
