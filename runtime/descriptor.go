@@ -77,6 +77,7 @@ type Descriptor struct {
 	Deadline func(o *Options) time.Duration
 
 	optIdx map[string]int
+	decl   *declared // built by validate, shared by every section of the type
 }
 
 // DefaultNotifyTimeout bounds one delivery attempt of a notifier whose
@@ -130,6 +131,7 @@ func (d *Descriptor) validate() error {
 		}
 		d.optIdx[o.Name] = i
 	}
+	d.decl = d.newDeclared()
 	return nil
 }
 

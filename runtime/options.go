@@ -10,11 +10,14 @@ import (
 
 // Value is one resolved option.
 type Value struct {
-	Raw    string
-	Parsed any         // the Option's Parse result, or Raw when Parse is nil
-	Pos    config.Pos  // zero for built-in defaults
-	Set    bool        // set by the section or a [TYPE_default] section
-	key    *config.Key // where it was set; nil for a default
+	Raw string
+	// Parsed is the Option's Parse result; nil when the option has no
+	// Parse (Options.Value then returns Raw: a string kept once, not boxed
+	// again for every section).
+	Parsed any
+	Pos    config.Pos // zero for built-in defaults
+	Set    bool       // set by the section or a [TYPE_default] section
+	ok     bool       // resolved without error
 }
 
 // Options are a section's resolved option values: the descriptor default,
@@ -24,8 +27,12 @@ type Options struct {
 	Section string      // full section name, e.g. "Check_www"
 	SecPos  config.Pos  // where the section starts
 	desc    *Descriptor // nil for a section resolved by a Schema
-	decl    declared
-	vals    []Value // in the declaration's option order
+	decl    *declared   // shared by every section of the type
+	vals    []Value     // in the declaration's option order
+	// keys are the configuration keys the values come from, for errors
+	// placed on continuation lines while the configuration is resolved;
+	// dropPositions releases them (and with them the parsed files).
+	keys []*config.Key
 }
 
 // declared is what options are resolved against: a type's descriptor or a
@@ -38,17 +45,29 @@ type declared struct {
 	unknown string // how a warning names an undeclared key
 }
 
-func (d *Descriptor) declared() declared {
-	return declared{desc: d, opts: d.Options, idx: d.optIdx, owner: fmt.Sprintf("%s type %q", d.Kind, d.Name),
+// declared returns what options of the type resolve against: the one
+// validate built, or a new one for a descriptor that was never registered
+// (a test's).
+func (d *Descriptor) declared() *declared {
+	if d.decl != nil && len(d.decl.opts) == len(d.Options) {
+		return d.decl
+	}
+	return d.newDeclared()
+}
+
+func (d *Descriptor) newDeclared() *declared {
+	return &declared{desc: d, opts: d.Options, idx: d.optIdx, owner: fmt.Sprintf("%s type %q", d.Kind, d.Name),
 		unknown: "unknown option for " + d.Kind.String() + " type " + d.Name}
 }
 
-func (s *Schema) declared() declared {
-	return declared{opts: s.Options, idx: s.idx, owner: "schema " + strconv.Quote(s.Unknown), unknown: s.Unknown}
+func (s *Schema) declared() *declared { return s.decl }
+
+func (s *Schema) newDeclared() *declared {
+	return &declared{opts: s.Options, idx: s.idx, owner: "schema " + strconv.Quote(s.Unknown), unknown: s.Unknown}
 }
 
 // names returns the declared option names, in order.
-func (d declared) names() []string {
+func (d *declared) names() []string {
 	out := make([]string, len(d.opts))
 	for i, o := range d.opts {
 		out[i] = o.Name
@@ -87,7 +106,7 @@ func resolveValue(opt Option, raw string, set bool) (Value, error) {
 	if !set {
 		raw = opt.Default
 	}
-	v := Value{Raw: raw, Parsed: raw, Set: set}
+	v := Value{Raw: raw, Set: set}
 	if opt.Parse != nil {
 		p, err := opt.Parse(raw)
 		if err != nil {
@@ -95,6 +114,7 @@ func resolveValue(opt Option, raw string, set bool) (Value, error) {
 		}
 		v.Parsed = p
 	}
+	v.ok = true
 	return v, nil
 }
 
@@ -114,16 +134,27 @@ func (o *Options) Name() string {
 	return o.Section
 }
 
-func (o *Options) get(name string) Value {
+func (o *Options) get(name string) Value { return o.vals[o.index(name)] }
+
+// index returns the option's place in vals; it panics on a name the type
+// does not declare, a programming error a test catches.
+func (o *Options) index(name string) int {
 	i, ok := o.decl.idx[name]
 	if !ok {
 		panic(fmt.Sprintf("monsta: %s has no option %q", o.decl.owner, name))
 	}
-	return o.vals[i]
+	return i
 }
 
-// Value returns the parsed value of an option.
-func (o *Options) Value(name string) any { return o.get(name).Parsed }
+// Value returns the parsed value of an option (Raw for an option without
+// Parse), or nil when it did not resolve.
+func (o *Options) Value(name string) any {
+	i := o.index(name)
+	if v := o.vals[i]; v.ok && o.decl.opts[i].Parse == nil {
+		return v.Raw
+	}
+	return o.vals[i].Parsed
+}
 
 // Raw returns the option as written (or its default).
 func (o *Options) Raw(name string) string { return o.get(name).Raw }
@@ -142,11 +173,27 @@ func (o *Options) Pos(name string) config.Pos {
 // PosOf returns where the option's value holds text: the continuation line
 // that holds it when the value spans lines, else as Pos.
 func (o *Options) PosOf(name, text string) config.Pos {
-	if v := o.get(name); v.key != nil {
-		return v.key.LineOf(text)
+	if k := o.key(name); k != nil {
+		return k.LineOf(text)
 	}
 	return o.Pos(name)
 }
+
+// key returns the configuration key the option was set by, while the
+// configuration is resolved; nil for a default or after dropPositions.
+func (o *Options) key(name string) *config.Key {
+	if o.keys == nil {
+		return nil
+	}
+	if i, ok := o.decl.idx[name]; ok {
+		return o.keys[i]
+	}
+	return nil
+}
+
+// dropPositions releases the configuration keys: once a plan is resolved,
+// nothing places errors on continuation lines, and the parsed files can go.
+func (o *Options) dropPositions() { o.keys = nil }
 
 // String returns a string option.
 func (o *Options) String(name string) string {

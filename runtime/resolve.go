@@ -65,6 +65,17 @@ func (p *Plan) Send(ctx context.Context, notification string, m Message) error {
 	return n.Send(ctx, m)
 }
 
+// dropPositions lets the parsed configuration go once the plan is
+// resolved: at 100,000 tests it is as large as the plan itself.
+func (p *Plan) dropPositions() {
+	for _, c := range p.Checks {
+		c.Opts.dropPositions()
+	}
+	for _, n := range p.Notifications {
+		n.Opts.dropPositions()
+	}
+}
+
 // Resolver resolves one loaded configuration in two stages: [main] first,
 // because the logger and the Lua engine need it before the registry is
 // complete, then every other section against the registry.
@@ -127,6 +138,7 @@ func (r *Resolver) Resolve(reg *Registry) (*Plan, []*config.Error, error) {
 	if err := rs.probs.Err(); err != nil {
 		return nil, p.Warnings, err
 	}
+	p.dropPositions()
 	return p, p.Warnings, nil
 }
 
@@ -477,17 +489,17 @@ func isPrefixed(name string) bool {
 // sections defs in order ([DEFAULT], then [TYPE_default]), then s; keys in
 // skip are not options. It records problems and reports whether every
 // option resolved; the options that failed have a nil Parsed.
-func resolveOptions(probs *config.Problems, decl declared, s *config.Section, defs []*config.Section, skip map[string]bool) (*Options, bool) {
-	o := &Options{Section: s.Name, SecPos: s.Pos, desc: decl.desc, decl: decl, vals: make([]Value, len(decl.opts))}
+func resolveOptions(probs *config.Problems, decl *declared, s *config.Section, defs []*config.Section, skip map[string]bool) (*Options, bool) {
+	o := &Options{Section: s.Name, SecPos: s.Pos, desc: decl.desc, decl: decl, vals: make([]Value, len(decl.opts)), keys: make([]*config.Key, len(decl.opts))}
 	valid := true
 	for i, opt := range decl.opts {
-		v, errs := resolveKey(opt, s, defs)
+		v, key, errs := resolveKey(opt, s, defs)
 		if len(errs) > 0 {
 			probs.List = append(probs.List, errs...)
 			valid = false
 			continue
 		}
-		o.vals[i] = v
+		o.vals[i], o.keys[i] = v, key
 	}
 	if errs := o.readSecretFiles(); len(errs) > 0 {
 		probs.List = append(probs.List, errs...)
@@ -504,7 +516,7 @@ func resolveOptions(probs *config.Problems, decl declared, s *config.Section, de
 // resolveKey resolves one option: its default, then the last default
 // section that sets it, then s. A bad value that continues over several
 // lines is reported at the lines that are bad on their own.
-func resolveKey(opt Option, s *config.Section, defs []*config.Section) (Value, []*config.Error) {
+func resolveKey(opt Option, s *config.Section, defs []*config.Section) (Value, *config.Key, []*config.Error) {
 	var key *config.Key
 	sec := s.Name
 	for _, ds := range defs {
@@ -516,7 +528,7 @@ func resolveKey(opt Option, s *config.Section, defs []*config.Section) (Value, [
 		key, sec = k, s.Name
 	}
 	if key == nil && opt.Required && !twinSet(opt, s, defs) {
-		return Value{}, []*config.Error{config.Errorf(s.Pos, s.Name, opt.Name, "required option missing")}
+		return Value{}, nil, []*config.Error{config.Errorf(s.Pos, s.Name, opt.Name, "required option missing")}
 	}
 	raw := ""
 	if key != nil {
@@ -524,13 +536,16 @@ func resolveKey(opt Option, s *config.Section, defs []*config.Section) (Value, [
 		if opt.Quoted {
 			raw = key.Raw
 		}
+		// A copy, so that the plan does not hold the configuration
+		// files' text once it is resolved.
+		raw = strings.Clone(raw)
 	}
 	v, err := resolveValue(opt, raw, key != nil)
 	if key != nil {
-		v.Pos, v.key = key.Pos, key
+		v.Pos = key.Pos
 	}
 	if err == nil {
-		return v, nil
+		return v, key, nil
 	}
 	var errs []*config.Error
 	if key != nil && len(key.More) > 0 {
@@ -543,7 +558,7 @@ func resolveKey(opt Option, s *config.Section, defs []*config.Section) (Value, [
 	if len(errs) == 0 {
 		errs = []*config.Error{{Pos: v.Pos, Section: sec, Key: opt.Name, Err: err}}
 	}
-	return v, errs
+	return v, key, errs
 }
 
 // buildError places an error of a type's constructor. Constructors name
@@ -556,11 +571,10 @@ func buildError(o *Options, err error) *config.Error {
 	if !ok || o.decl.idx == nil {
 		return e
 	}
-	i, ok := o.decl.idx[name]
-	if !ok || o.vals[i].key == nil {
+	k := o.key(name)
+	if k == nil {
 		return e
 	}
-	k := o.vals[i].key
 	e.Pos = k.Pos
 	for j := strings.IndexByte(rest, '"'); j >= 0; j = strings.IndexByte(rest, '"') {
 		q, qerr := strconv.QuotedPrefix(rest[j:])

@@ -428,3 +428,24 @@ func loadText(t *testing.T, text string) *config.Config {
 	}
 	return cfg
 }
+
+// TestPlanLetsTheConfigurationGo: a resolved plan keeps values and
+// positions but no configuration key, so that the parsed files (as large
+// as the plan at 100,000 tests) are garbage once it is built.
+func TestPlanLetsTheConfigurationGo(t *testing.T) {
+	reg := testRegistry(t, map[string]Check{"a": &scriptedCheck{}}, nil)
+	p := loadPlan(t, reg, "[Check_a]\ntype=fake\nhost=a\n[Test_x]\nchecks=a\n")
+	o := p.Checks["a"].Opts
+	if o.keys != nil {
+		t.Errorf("Check_a's options hold %d configuration keys after Resolve", len(o.keys))
+	}
+	if got := o.String("host"); got != "a" {
+		t.Errorf("host = %q, want a", got)
+	}
+	if pos := o.Pos("host"); pos.Line != 3 {
+		t.Errorf("host at %v, want line 3", pos)
+	}
+	if got := o.PosOf("host", "a"); got.Line != 3 {
+		t.Errorf("PosOf(host) = %v, want line 3 without the key", got)
+	}
+}

@@ -24,6 +24,7 @@ type Schema struct {
 	Unknown string
 	Options []Option
 	idx     map[string]int
+	decl    *declared
 }
 
 // NewSchema returns the schema of opts. The options follow the rules of a
@@ -34,6 +35,7 @@ func NewSchema(unknown string, opts ...Option) *Schema {
 	for i, o := range opts {
 		s.idx[o.Name] = i
 	}
+	s.decl = s.newDeclared()
 	return s
 }
 

@@ -107,8 +107,11 @@ func (o *Options) readSecretFiles() []*config.Error {
 			fail("the content of %s is not a valid %s", path, secret.Name)
 			continue
 		}
-		v.Pos, v.key = tv.Pos, tv.key
+		v.Pos = tv.Pos
 		o.vals[j] = v
+		if o.keys != nil {
+			o.keys[j] = o.keys[i]
+		}
 	}
 	return errs
 }
