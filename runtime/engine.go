@@ -70,12 +70,16 @@ type Engine struct {
 	// scheduled is when Run had every test on its schedule (Unix
 	// nanoseconds; 0 before).
 	scheduled atomic.Int64
-	// Runs go to workers: a parked worker takes one from jobs; when none
-	// is parked and fewer than maxWorkers run, a new worker starts; else
-	// the run waits in backlog, which has room for every test (a test has
-	// at most one run under way), for the next worker that is done.
-	jobs       chan *testRunner
-	backlog    chan *testRunner
+	// Runs go to workers: the worker parked last takes one; when none is
+	// parked and fewer than maxWorkers run, a new worker starts; else the
+	// run waits in backlog, which has room for every test (a test has at
+	// most one run under way), for the next worker that is done. Handing
+	// runs to the last parked worker (not in turn to all) lets the workers
+	// a burst started go idle and exit, so the pool is as large as the
+	// runs that are really under way at once, not max_concurrent_checks.
+	poolMu     sync.Mutex
+	parked     []*poolWorker    // guarded by poolMu
+	backlog    chan *testRunner // sent to with poolMu held
 	workers    atomic.Int32
 	maxWorkers int32
 	runCtx     context.Context // the context of scheduled runs, set by Run
@@ -153,7 +157,6 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		gate:      o.Gate,
 		host:      host,
 		statusURL: StatusURL(plan.Main.Listen, host),
-		jobs:      make(chan *testRunner),
 		backlog:   make(chan *testRunner, len(plan.Tests)),
 		quit:      make(chan struct{}),
 		loopDone:  make(chan struct{}),
@@ -415,36 +418,37 @@ func (e *Engine) launch(t *testRunner) {
 	}
 	e.runs.Add(1)
 	t.due = t.next
-	select {
-	case e.jobs <- t: // a parked worker takes it
+	e.poolMu.Lock()
+	if n := len(e.parked); n > 0 {
+		w := e.parked[n-1]
+		e.parked[n-1] = nil
+		e.parked = e.parked[:n-1]
+		e.poolMu.Unlock()
+		w.run <- t // never blocks: it has room for one, and it was empty
 		return
-	default:
 	}
-	if e.spawn(t) {
+	if e.workers.Load() < e.maxWorkers {
+		e.workers.Add(1)
+		e.poolMu.Unlock()
+		go e.worker(t)
 		return
 	}
+	// Every worker runs a test. Each looks at the backlog, holding
+	// poolMu, before it parks.
 	e.backlog <- t // never blocks: there is room for every test
-	// Every worker may have gone idle and left since: make sure one is
-	// there to take it.
-	e.spawn(nil)
+	e.poolMu.Unlock()
 }
 
-// spawn starts a worker with t (nil: the backlog's next) unless
-// maxWorkers already run.
-func (e *Engine) spawn(t *testRunner) bool {
-	if e.workers.Add(1) > e.maxWorkers {
-		e.workers.Add(-1)
-		return false
-	}
-	go e.worker(t)
-	return true
-}
+// poolWorker is a parked worker's mailbox: launch sends it one run.
+type poolWorker struct{ run chan *testRunner }
 
-// worker runs t, then the backlog, then waits for more runs; it exits when
-// it ran nothing for workerIdle or when Run has returned. Reusing workers
-// saves the start and stack growth of a goroutine per run; the idle timer
-// is armed once and re-armed only when it fires, not per run.
+// worker runs t, then the backlog, then parks until launch hands it the
+// next run; it exits when it ran nothing for workerIdle or when Run has
+// returned. Reusing workers saves the start and stack growth of a
+// goroutine per run; the idle timer is armed once and re-armed only when
+// it fires, not per run.
 func (e *Engine) worker(t *testRunner) {
+	w := &poolWorker{run: make(chan *testRunner, 1)}
 	idle := time.NewTimer(workerIdle)
 	defer idle.Stop()
 	var ran, seen uint64 // runs done, and as of the last idle tick
@@ -455,35 +459,58 @@ func (e *Engine) worker(t *testRunner) {
 			e.runs.Done()
 			ran++
 		}
-		select {
-		case t = <-e.backlog:
+		if t = e.park(w); t != nil {
 			continue
-		default:
 		}
+	wait:
 		select {
-		case t = <-e.jobs:
-		case t = <-e.backlog:
+		case t = <-w.run:
 		case <-idle.C:
-			t = nil
 			if ran != seen {
 				seen = ran
 				idle.Reset(workerIdle)
-				continue
+				goto wait // still parked
 			}
-			e.workers.Add(-1)
-			// A run put in the backlog while this worker was leaving.
-			select {
-			case t = <-e.backlog:
-				e.workers.Add(1)
-				idle.Reset(workerIdle)
-			default:
+			if e.unpark(w) {
 				return
 			}
+			t = <-w.run // launch took it off the stack: its run is on the way
+			idle.Reset(workerIdle)
 		case <-e.quit:
-			e.workers.Add(-1)
-			return
+			if e.unpark(w) {
+				return
+			}
+			t = <-w.run
 		}
 	}
+}
+
+// park returns the backlog's next run, or puts w on the stack of parked
+// workers and returns nil.
+func (e *Engine) park(w *poolWorker) *testRunner {
+	e.poolMu.Lock()
+	defer e.poolMu.Unlock()
+	select {
+	case t := <-e.backlog:
+		return t
+	default:
+	}
+	e.parked = append(e.parked, w)
+	return nil
+}
+
+// unpark takes w off the stack of parked workers, and counts it gone. It
+// is false when launch took it off first to hand it a run.
+func (e *Engine) unpark(w *poolWorker) bool {
+	e.poolMu.Lock()
+	defer e.poolMu.Unlock()
+	i := slices.Index(e.parked, w)
+	if i < 0 {
+		return false
+	}
+	e.parked = slices.Delete(e.parked, i, i+1)
+	e.workers.Add(-1)
+	return true
 }
 
 // RunTestOnce runs the named test once now, as the scheduler would: the
