@@ -270,12 +270,7 @@ func TestAbort(t *testing.T) {
 	for name, w := range wrap {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			got := make(chan error, 1)
-			addr := loopback.Serve(t, func(c net.Conn) {
-				c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				_, err := c.Read(make([]byte, 1))
-				got <- err
-			})
+			addr, peerErr := readingPeer(t)
 			raw, err := Dial(context.Background(), addr)
 			if err != nil {
 				t.Fatal(err)
@@ -283,9 +278,7 @@ func TestAbort(t *testing.T) {
 			if err := Abort(w(raw)); err != nil {
 				t.Fatalf("Abort() error = %v", err)
 			}
-			if err := guard(t, func() error { return <-got }); !errors.Is(err, syscall.ECONNRESET) {
-				t.Errorf("peer read after Abort = %v, want connection reset", err)
-			}
+			wantReset(t, peerErr, "peer read after Abort")
 		})
 	}
 }
@@ -417,19 +410,32 @@ func TestDialNetwork(t *testing.T) {
 // TestResetOnClose checks that a Close by someone else sends a reset.
 func TestResetOnClose(t *testing.T) {
 	t.Parallel()
-	got := make(chan error, 1)
-	addr := loopback.Serve(t, func(c net.Conn) {
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		_, err := c.Read(make([]byte, 1))
-		got <- err
-	})
+	addr, peerErr := readingPeer(t)
 	c, err := Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ResetOnClose(c)
 	c.Close()
-	if err := guard(t, func() error { return <-got }); !errors.Is(err, syscall.ECONNRESET) {
-		t.Errorf("peer read after Close = %v, want connection reset", err)
+	wantReset(t, peerErr, "peer read after Close")
+}
+
+// readingPeer serves a listener that reads one byte of its first
+// connection, for at most 10 s, and passes the read's error on.
+func readingPeer(t *testing.T) (string, chan error) {
+	got := make(chan error, 1)
+	addr := loopback.Serve(t, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		got <- err
+	})
+	return addr, got
+}
+
+// wantReset wants the peer's read (what) to have ended with a reset.
+func wantReset(t *testing.T, peerErr chan error, what string) {
+	t.Helper()
+	if err := guard(t, func() error { return <-peerErr }); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("%s = %v, want connection reset", what, err)
 	}
 }
