@@ -196,19 +196,14 @@ func TestConnDeadline(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := tt.ctx()
 			defer cancel()
-			raw, err := Dial(ctx, loopback.Silent(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := Bind(ctx, raw)
-			defer c.Close()
+			c := boundSilent(t, ctx)
 			if tt.lib != nil {
 				tt.lib(c)
 			}
 			if tt.cancel {
 				time.AfterFunc(20*time.Millisecond, cancel)
 			}
-			err = guard(t, func() error { _, err := c.Read(make([]byte, 1)); return err })
+			err := guard(t, func() error { _, err := c.Read(make([]byte, 1)); return err })
 			if !errors.Is(err, tt.is) {
 				t.Fatalf("Read() error = %v, want %v", err, tt.is)
 			}
@@ -331,19 +326,27 @@ func TestReadLine(t *testing.T) {
 	}
 }
 
+// boundSilent dials a silent peer and binds the connection to ctx; it is
+// closed when the test ends.
+func boundSilent(t *testing.T, ctx context.Context) *Conn {
+	t.Helper()
+	raw, err := Dial(ctx, loopback.Silent(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Bind(ctx, raw)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // TestReadLineTimeout reads from a silent peer: the deadline of the bound
 // connection ends the read with a timeout.
 func TestReadLineTimeout(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := short()
 	defer cancel()
-	raw, err := Dial(ctx, loopback.Silent(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := Bind(ctx, raw)
-	defer c.Close()
-	err = guard(t, func() error { _, err := ReadLine(bufio.NewReader(c), 64); return err })
+	c := boundSilent(t, ctx)
+	err := guard(t, func() error { _, err := ReadLine(bufio.NewReader(c), 64); return err })
 	if got := Cause(ctx, err); got == nil || got.Error() != "i/o timeout" {
 		t.Errorf("ReadLine() error = %v (cause %v), want i/o timeout", err, got)
 	}
