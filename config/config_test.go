@@ -160,11 +160,7 @@ func TestLoadMerge(t *testing.T) {
 	if strings.Join(cfg.Files, " ") != strings.Join(wantFiles, " ") {
 		t.Errorf("Files = %v, want %v (lexical, *.conf only)", cfg.Files, wantFiles)
 	}
-	var names []string
-	for _, s := range cfg.Sections() {
-		names = append(names, s.Name)
-	}
-	if got, want := strings.Join(names, " "), "main Check_web Test_web Check_ssh"; got != want {
+	if got, want := names(cfg.Sections(), func(s *Section) string { return s.Name }), "main Check_web Test_web Check_ssh"; got != want {
 		t.Errorf("Sections() = %s, want %s", got, want)
 	}
 	web, ok := cfg.Section("Check_web")
@@ -201,11 +197,7 @@ func TestLoadMerge(t *testing.T) {
 		}
 	}
 	// An overridden key keeps its place in the section's key order.
-	var keys []string
-	for _, k := range web.Keys() {
-		keys = append(keys, k.Name)
-	}
-	if got, want := strings.Join(keys, " "), "type host port timeout expect"; got != want {
+	if got, want := names(web.Keys(), func(k *Key) string { return k.Name }), "type host port timeout expect"; got != want {
 		t.Errorf("[Check_web] keys = %s, want %s", got, want)
 	}
 	if _, ok := cfg.Section("Check_lua"); ok {
@@ -214,6 +206,15 @@ func TestLoadMerge(t *testing.T) {
 	if len(cfg.Warnings) != 0 {
 		t.Errorf("Warnings = %v, want none (overriding in a later file is not a warning)", cfg.Warnings)
 	}
+}
+
+// names returns the name of each item of list, space-separated.
+func names[T any](list []T, name func(T) string) string {
+	var out []string
+	for _, x := range list {
+		out = append(out, name(x))
+	}
+	return strings.Join(out, " ")
 }
 
 // writeFiles creates files (name → content) under dir.
