@@ -191,17 +191,20 @@ func probeMessage(probe string) []byte {
 		probeHeader + ": " + probe + "\r\n\r\nlate probe\r\n")
 }
 
+// mailboxCase is a case of TestMailboxCheck.
+type mailboxCase struct {
+	name     string
+	opts     map[string]string
+	noDeliv  bool     // the SMTP server accepts but never delivers
+	seed     []string // probe header values already in the INBOX; "OWN" is replaced by the token
+	wantErr  string
+	wantLeft []string // probe headers left afterwards ("OWN" replaced)
+	smtpSeen bool     // the SMTP server saw a transaction
+}
+
 func TestMailboxCheck(t *testing.T) {
 	ca := testCAFile(t)
-	tests := []struct {
-		name     string
-		opts     map[string]string
-		noDeliv  bool     // the SMTP server accepts but never delivers
-		seed     []string // probe header values already in the INBOX; "OWN" is replaced by the token
-		wantErr  string
-		wantLeft []string // probe headers left afterwards ("OWN" replaced)
-		smtpSeen bool     // the SMTP server saw a transaction
-	}{
+	tests := []mailboxCase{
 		{name: "round trip", smtpSeen: true},
 		{name: "late probes of this check are deleted, others kept", smtpSeen: true,
 			seed:     []string{"OWN-0000000000000001", "0123456789abcdef-0000000000000002"},
@@ -225,80 +228,85 @@ func TestMailboxCheck(t *testing.T) {
 			wantErr: "SMTP connect 127.0.0.1:CLOSED: connection refused"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			be := &lockedBackend{mem: memory.New(), user: "alice@monsta.test", pass: "imap-pw"}
-			fake := startFakeSMTP(t, fakeSMTPConfig{starttls: true, reject: rejectUnknown,
-				users: map[string]string{"monsta": "s3cret"},
-				deliver: func(m fakeMsg) {
-					if !tt.noDeliv {
-						be.deliver(m.data)
-					}
-				}})
-			_, smtpPort := fake.hostPort(t)
-			imapPort := startFakeIMAP(t, be, true)
-			closed := closedPort(t) // after every listener of the test, so none takes its port
-			raw := map[string]string{"smtp_host": "127.0.0.1", "smtp_port": smtpPort,
-				"sender": "monsta@monsta.test", "recipient": "alice@monsta.test",
-				"mailbox_host": "127.0.0.1", "mailbox_port": imapPort,
-				"mailbox_username": "alice@monsta.test", "mailbox_password": "imap-pw", "timeout": "5"}
-			for k, v := range tt.opts {
-				raw[k] = strings.ReplaceAll(v, "CLOSED", closed)
+		t.Run(tt.name, func(t *testing.T) { runMailboxCase(t, tt) })
+	}
+}
+
+// runMailboxCase runs a mailbox check against fake SMTP and IMAP servers
+// and wants tt's outcome, probes and transactions.
+func runMailboxCase(t *testing.T, tt mailboxCase) {
+	be := &lockedBackend{mem: memory.New(), user: "alice@monsta.test", pass: "imap-pw"}
+	fake := startFakeSMTP(t, fakeSMTPConfig{starttls: true, reject: rejectUnknown,
+		users: map[string]string{"monsta": "s3cret"},
+		deliver: func(m fakeMsg) {
+			if !tt.noDeliv {
+				be.deliver(m.data)
 			}
-			o := newTestOptions(t, mailboxCheckDescriptor(), "Check_roundtrip", raw)
-			c, err := mailboxCheckDescriptor().NewCheck(o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			token := c.(*MailboxCheck).token
-			own := func(list []string) []string {
-				var out []string
-				for _, s := range list {
-					out = append(out, strings.ReplaceAll(s, "OWN", token))
-				}
-				return out
-			}
-			for _, p := range own(tt.seed) {
-				be.deliver(probeMessage(p))
-			}
-			r := runUnderDeadline(t, c, o)
-			want := strings.ReplaceAll(tt.wantErr, "CLOSED", closed)
-			switch {
-			case want == "" && r.err != nil:
-				t.Fatalf("Run() error = %v, want nil", r.err)
-			case want != "" && (r.err == nil || !strings.Contains(r.err.Error(), want)):
-				t.Fatalf("Run() error = %v, want one containing %q", r.err, want)
-			}
-			if r.err != nil && (strings.Contains(r.err.Error(), "wrong-pw") || strings.Contains(r.err.Error(), "imap-pw")) {
-				t.Errorf("Run() error %q shows a password", r.err)
-			}
-			if want == "" {
-				for _, k := range []string{"smtp_seconds", "mailbox_seconds"} {
-					if _, ok := r.stats[k]; !ok {
-						t.Errorf("stats = %v, want %s", r.stats, k)
-					}
-				}
-			}
-			msgs := fake.messages()
-			if tt.smtpSeen != (len(msgs) > 0) {
-				t.Fatalf("SMTP server saw %d transactions, want some: %v", len(msgs), tt.smtpSeen)
-			}
-			if want == "" {
-				m, _ := parseMail(t, msgs[0].data)
-				probe := m.Header.Get(probeHeader)
-				if !strings.HasPrefix(probe, token+"-") || !strings.Contains(m.Header.Get("Subject"), probe) {
-					t.Errorf("probe header %q, subject %q: want %s-ID in both", probe,
-						m.Header.Get("Subject"), token)
-				}
-				if user := tt.opts["smtp_username"]; msgs[0].user != user || (user != "" && !msgs[0].tls) {
-					t.Errorf("SMTP AUTH user = %q (TLS %v), want %q", msgs[0].user, msgs[0].tls, user)
-				}
-			}
-			left := be.probeHeaders(t)
-			if wantLeft := own(tt.wantLeft); strings.Join(left, " ") != strings.Join(wantLeft, " ") &&
-				(tt.wantErr == "" || tt.noDeliv) {
-				t.Errorf("probes left in INBOX = %v, want %v", left, wantLeft)
-			}
-		})
+		}})
+	_, smtpPort := fake.hostPort(t)
+	imapPort := startFakeIMAP(t, be, true)
+	closed := closedPort(t) // after every listener of the test, so none takes its port
+	raw := map[string]string{"smtp_host": "127.0.0.1", "smtp_port": smtpPort,
+		"sender": "monsta@monsta.test", "recipient": "alice@monsta.test",
+		"mailbox_host": "127.0.0.1", "mailbox_port": imapPort,
+		"mailbox_username": "alice@monsta.test", "mailbox_password": "imap-pw", "timeout": "5"}
+	for k, v := range tt.opts {
+		raw[k] = strings.ReplaceAll(v, "CLOSED", closed)
+	}
+	o := newTestOptions(t, mailboxCheckDescriptor(), "Check_roundtrip", raw)
+	c, err := mailboxCheckDescriptor().NewCheck(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := c.(*MailboxCheck).token
+	for _, p := range ownProbes(tt.seed, token) {
+		be.deliver(probeMessage(p))
+	}
+	r := runUnderDeadline(t, c, o)
+	want := strings.ReplaceAll(tt.wantErr, "CLOSED", closed)
+	wantRunError(t, r.err, want)
+	if r.err != nil && (strings.Contains(r.err.Error(), "wrong-pw") || strings.Contains(r.err.Error(), "imap-pw")) {
+		t.Errorf("Run() error %q shows a password", r.err)
+	}
+	if want == "" {
+		wantStats(t, r.stats, "smtp_seconds", "mailbox_seconds")
+	}
+	msgs := fake.messages()
+	if tt.smtpSeen != (len(msgs) > 0) {
+		t.Fatalf("SMTP server saw %d transactions, want some: %v", len(msgs), tt.smtpSeen)
+	}
+	if want == "" {
+		checkProbeSent(t, msgs[0], token, tt.opts["smtp_username"])
+	}
+	left := be.probeHeaders(t)
+	if wantLeft := ownProbes(tt.wantLeft, token); strings.Join(left, " ") != strings.Join(wantLeft, " ") &&
+		(tt.wantErr == "" || tt.noDeliv) {
+		t.Errorf("probes left in INBOX = %v, want %v", left, wantLeft)
+	}
+}
+
+// ownProbes returns the probe headers of list with OWN replaced by token.
+func ownProbes(list []string, token string) []string {
+	var out []string
+	for _, s := range list {
+		out = append(out, strings.ReplaceAll(s, "OWN", token))
+	}
+	return out
+}
+
+// checkProbeSent wants m to carry the check's probe (token-ID, in its
+// header and subject), sent with AUTH as user over TLS, or without AUTH
+// when user is "".
+func checkProbeSent(t *testing.T, m fakeMsg, token, user string) {
+	t.Helper()
+	msg, _ := parseMail(t, m.data)
+	probe := msg.Header.Get(probeHeader)
+	if !strings.HasPrefix(probe, token+"-") || !strings.Contains(msg.Header.Get("Subject"), probe) {
+		t.Errorf("probe header %q, subject %q: want %s-ID in both", probe,
+			msg.Header.Get("Subject"), token)
+	}
+	if m.user != user || (user != "" && !m.tls) {
+		t.Errorf("SMTP AUTH user = %q (TLS %v), want %q", m.user, m.tls, user)
 	}
 }
 

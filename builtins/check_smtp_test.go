@@ -95,22 +95,13 @@ func TestSMTPCheck(t *testing.T) {
 				before = len(tt.fake.messages())
 			}
 			r := runUnderDeadline(t, c, o)
-			switch {
-			case tt.wantErr == "" && r.err != nil:
-				t.Fatalf("Run() error = %v, want nil", r.err)
-			case tt.wantErr != "" && (r.err == nil || !strings.Contains(r.err.Error(), tt.wantErr)):
-				t.Fatalf("Run() error = %v, want one containing %q", r.err, tt.wantErr)
-			}
+			wantRunError(t, r.err, tt.wantErr)
 			if tt.timeout && !runtime.IsTimeout(r.err) {
 				t.Errorf("Run() error = %v, want a timeout", r.err)
 			}
-			if _, ok := r.stats["total_seconds"]; !ok {
-				t.Errorf("stats = %v, want total_seconds", r.stats)
-			}
+			wantStats(t, r.stats, "total_seconds")
 			if tt.wantErr == "" {
-				if _, ok := r.stats["banner_seconds"]; !ok {
-					t.Errorf("stats = %v, want banner_seconds", r.stats)
-				}
+				wantStats(t, r.stats, "banner_seconds")
 			}
 			if tt.fake == nil {
 				return
@@ -119,27 +110,34 @@ func TestSMTPCheck(t *testing.T) {
 			if len(msgs) != 1 {
 				t.Fatalf("server saw %d transactions, want 1", len(msgs))
 			}
-			m := msgs[0]
 			wantTo := tt.wantTo
 			if wantTo == "" {
 				wantTo = "alice@monsta.test"
 			}
-			if got := strings.Join(m.to, " "); m.from != "monsta@monsta.test" || got != wantTo {
-				t.Errorf("envelope = %s → %s, want monsta@monsta.test → %s", m.from, got, wantTo)
-			}
-			if m.user != tt.wantUser {
-				t.Errorf("AUTH user = %q, want %q", m.user, tt.wantUser)
-			}
-			if m.data != nil {
-				t.Errorf("client sent DATA (%d bytes); the smtp check must stop at RCPT TO", len(m.data))
-			}
-			if m.tls != tt.wantTLS {
-				t.Errorf("TLS = %v, want %v", m.tls, tt.wantTLS)
-			}
-			if m.helo != "probe.monsta.test" {
-				t.Errorf("EHLO name = %q, want probe.monsta.test", m.helo)
-			}
+			checkProbeTransaction(t, msgs[0], wantTo, tt.wantUser, tt.wantTLS)
 		})
+	}
+}
+
+// checkProbeTransaction wants m to be the smtp check's transaction: the
+// envelope from monsta@monsta.test to wantTo (space-separated), AUTH as
+// wantUser ("": none), TLS or not as wantTLS, no DATA.
+func checkProbeTransaction(t *testing.T, m fakeMsg, wantTo, wantUser string, wantTLS bool) {
+	t.Helper()
+	if got := strings.Join(m.to, " "); m.from != "monsta@monsta.test" || got != wantTo {
+		t.Errorf("envelope = %s → %s, want monsta@monsta.test → %s", m.from, got, wantTo)
+	}
+	if m.user != wantUser {
+		t.Errorf("AUTH user = %q, want %q", m.user, wantUser)
+	}
+	if m.data != nil {
+		t.Errorf("client sent DATA (%d bytes); the smtp check must stop at RCPT TO", len(m.data))
+	}
+	if m.tls != wantTLS {
+		t.Errorf("TLS = %v, want %v", m.tls, wantTLS)
+	}
+	if m.helo != "probe.monsta.test" {
+		t.Errorf("EHLO name = %q, want probe.monsta.test", m.helo)
 	}
 }
 

@@ -182,17 +182,22 @@ func TestParseDNSServer(t *testing.T) {
 	}
 }
 
+// joinServers returns field of each server, space-separated.
+func joinServers(srvs []dnsServer, field func(dnsServer) string) string {
+	var out []string
+	for _, s := range srvs {
+		out = append(out, field(s))
+	}
+	return strings.Join(out, " ")
+}
+
 func TestStatsKeysAreDistinct(t *testing.T) {
 	srvs, err := parseDNSServers([]string{"127.0.0.1:53", "127.0.0.1", "127-0-0-1:53"}, "53")
 	if err != nil {
 		t.Fatalf("parseDNSServers() error = %v", err)
 	}
-	var keys []string
-	for _, s := range srvs {
-		keys = append(keys, s.key)
-	}
-	if want := "127_0_0_1_53 127_0_0_1_53_2 127_0_0_1_53_3"; strings.Join(keys, " ") != want {
-		t.Errorf("keys = %v, want %s", keys, want)
+	if got, want := joinServers(srvs, func(s dnsServer) string { return s.key }), "127_0_0_1_53 127_0_0_1_53_2 127_0_0_1_53_3"; got != want {
+		t.Errorf("keys = %v, want %s", got, want)
 	}
 }
 
@@ -210,12 +215,8 @@ func TestResolvConfServers(t *testing.T) {
 	if err != nil {
 		t.Fatalf("resolvConfServers() error = %v", err)
 	}
-	var addrs []string
-	for _, s := range srvs {
-		addrs = append(addrs, s.addr)
-	}
-	if want := "127.0.0.1:53 [::1]:53 127.0.0.1:5300"; strings.Join(addrs, " ") != want {
-		t.Errorf("servers = %v, want %s", addrs, want)
+	if got, want := joinServers(srvs, func(s dnsServer) string { return s.addr }), "127.0.0.1:53 [::1]:53 127.0.0.1:5300"; got != want {
+		t.Errorf("servers = %v, want %s", got, want)
 	}
 	if _, err := resolvConfServers(write("none.conf", "search example.org\n")); err == nil ||
 		!strings.Contains(err.Error(), "no nameserver line") {

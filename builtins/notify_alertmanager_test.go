@@ -124,20 +124,7 @@ func TestAlertmanagerPayloads(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := am.next(t)
-	wantLabels := map[string]string{"alertname": "web", "monsta_check": "www,port", "instance": "vm1", "severity": "page", "team": "ops"}
-	if !equalMaps(f.Labels, wantLabels) {
-		t.Errorf("firing labels = %v, want %v", f.Labels, wantLabels)
-	}
-	if !f.StartsAt.Equal(since) || !f.EndsAt.Equal(at.Add(4*time.Minute)) {
-		t.Errorf("firing startsAt, endsAt = %v, %v; want %v (first failure), %v (4 intervals ahead)", f.StartsAt, f.EndsAt, since, at.Add(4*time.Minute))
-	}
-	if f.Annotations["summary"] != fire.Short || f.Annotations["description"] != fire.Long ||
-		f.Annotations["failing_checks"] != "www" || f.Annotations["monsta_host"] != "vm1" {
-		t.Errorf("firing annotations = %q", f.Annotations)
-	}
-	if f.GeneratorURL != "http://vm1:8080/" {
-		t.Errorf("generatorURL = %q, want the status page", f.GeneratorURL)
-	}
+	checkFiring(t, f, fire, since, at)
 
 	rec := amMessage(runtime.StateRecovered, at.Add(3*time.Minute), since)
 	if err := n.Notify(context.Background(), rec); err != nil {
@@ -160,13 +147,40 @@ func TestAlertmanagerPayloads(t *testing.T) {
 			t.Errorf("Notify(%s) error = %v", st, err)
 		}
 	}
-	select {
-	case a := <-am.got:
-		t.Errorf("OK/FLAPPING posted %v", a)
-	default:
-	}
+	wantNoPost(t, am, "OK/FLAPPING posted")
 	if k := n.CoalesceKey(fire); k != "web" || n.CoalesceKey(rec) != k {
 		t.Errorf("CoalesceKey = %q/%q, want one key per test", k, n.CoalesceKey(rec))
+	}
+}
+
+// checkFiring wants f to be the alert of fire, a failure at at of an
+// outage since since, from vm1 with the configured labels.
+func checkFiring(t *testing.T, f postableAlert, fire runtime.Message, since, at time.Time) {
+	t.Helper()
+	wantLabels := map[string]string{"alertname": "web", "monsta_check": "www,port", "instance": "vm1", "severity": "page", "team": "ops"}
+	if !equalMaps(f.Labels, wantLabels) {
+		t.Errorf("firing labels = %v, want %v", f.Labels, wantLabels)
+	}
+	if !f.StartsAt.Equal(since) || !f.EndsAt.Equal(at.Add(4*time.Minute)) {
+		t.Errorf("firing startsAt, endsAt = %v, %v; want %v (first failure), %v (4 intervals ahead)", f.StartsAt, f.EndsAt, since, at.Add(4*time.Minute))
+	}
+	if f.Annotations["summary"] != fire.Short || f.Annotations["description"] != fire.Long ||
+		f.Annotations["failing_checks"] != "www" || f.Annotations["monsta_host"] != "vm1" {
+		t.Errorf("firing annotations = %q", f.Annotations)
+	}
+	if f.GeneratorURL != "http://vm1:8080/" {
+		t.Errorf("generatorURL = %q, want the status page", f.GeneratorURL)
+	}
+}
+
+// wantNoPost fails the test (with what) if the fake Alertmanager has a
+// post waiting.
+func wantNoPost(t *testing.T, am *fakeAM, what string) {
+	t.Helper()
+	select {
+	case a := <-am.got:
+		t.Errorf("%s %v", what, a)
+	default:
 	}
 }
 
@@ -435,56 +449,77 @@ labels = instance=pair
 	from, to := base.Add(130*time.Second), base.Add(430*time.Second)
 	var starts []time.Time
 	for i, offset := range []time.Duration{1300 * time.Millisecond, 47 * time.Second} {
-		clk := newAMClock(base.Add(offset))
-		done := make(doneHook, 10)
 		host := []string{"a", "b"}[i]
-		e := amEngine(t, strings.Replace(conf, "HOST", host, 1), &outageCheck{clk: clk, from: from, to: to}, clk, done)
-		var first, alertAt time.Time
-		var alert postableAlert
-		sent := 0
-		for {
-			at := step(t, clk, done)
-			down := !at.Before(from) && at.Before(to)
-			if down && first.IsZero() {
-				first = at
-				continue // failure 1: below level 2, nothing sent
-			}
-			if first.IsZero() {
-				continue
-			}
-			a := am.next(t)
-			sent++
-			if !down {
-				if !a.EndsAt.Equal(at) || !a.StartsAt.Equal(first) || !equalMaps(a.Labels, alert.Labels) {
-					t.Errorf("engine %s: recovery %v..%v %v, want %v..%v %v", host, a.StartsAt, a.EndsAt, a.Labels, first, at, alert.Labels)
-				}
-				break
-			}
-			if alertAt.IsZero() {
-				alert, alertAt = a, at
-				starts = append(starts, a.StartsAt)
-				if a.Annotations["monsta_host"] != host || a.Labels["instance"] != "pair" || a.GeneratorURL != "http://127.0.0.1:8080/" {
-					t.Errorf("engine %s: labels %v, annotations %v, generatorURL %q", host, a.Labels, a.Annotations, a.GeneratorURL)
-				}
-			}
-			if !a.StartsAt.Equal(first) || !a.EndsAt.Equal(at.Add(4*time.Minute)) || !equalMaps(a.Labels, alert.Labels) {
-				t.Errorf("engine %s, run at %v: sent %v..%v %v; want %v..%v %v", host, at, a.StartsAt, a.EndsAt, a.Labels, first, at.Add(4*time.Minute), alert.Labels)
-			}
-		}
-		// Five failing runs (the first below level 2), one recovery.
-		if sent != 5 {
-			t.Errorf("engine %s: %d posts, want 4 firing (one per failing run from level 2) and 1 resolved", host, sent)
-		}
-		if n := e.Overruns(); n != 0 {
-			t.Errorf("engine %s: %d runs skipped", host, n)
-		}
+		o := &amOutage{t: t, host: host}
+		o.run(am, strings.Replace(conf, "HOST", host, 1), base.Add(offset), from, to)
+		starts = append(starts, o.startsAt)
 	}
 	if !starts[0].Equal(starts[1]) {
 		t.Errorf("startsAt differs between the instances: %v and %v", starts[0], starts[1])
 	}
-	select {
-	case a := <-am.got:
-		t.Errorf("extra post %v", a)
-	default:
+	wantNoPost(t, am, "extra post")
+}
+
+// amOutage follows one engine of TestAlertmanagerTwoEnginesOneOutage
+// through the outage.
+type amOutage struct {
+	t        *testing.T
+	host     string
+	first    time.Time     // the first failing run
+	alert    postableAlert // the first alert posted
+	startsAt time.Time     // its startsAt
+	sent     int
+}
+
+// run starts an engine on conf at start, steps its clock run by run from
+// before the outage (from..to) to the recovery, and checks each post.
+func (o *amOutage) run(am *fakeAM, conf string, start, from, to time.Time) {
+	t := o.t
+	clk := newAMClock(start)
+	done := make(doneHook, 10)
+	e := amEngine(t, conf, &outageCheck{clk: clk, from: from, to: to}, clk, done)
+	for {
+		at := step(t, clk, done)
+		down := !at.Before(from) && at.Before(to)
+		if down && o.first.IsZero() {
+			o.first = at
+			continue // failure 1: below level 2, nothing sent
+		}
+		if o.first.IsZero() {
+			continue
+		}
+		if o.post(am.next(t), at, down) {
+			break
+		}
 	}
+	// Five failing runs (the first below level 2), one recovery.
+	if o.sent != 5 {
+		t.Errorf("engine %s: %d posts, want 4 firing (one per failing run from level 2) and 1 resolved", o.host, o.sent)
+	}
+	if n := e.Overruns(); n != 0 {
+		t.Errorf("engine %s: %d runs skipped", o.host, n)
+	}
+}
+
+// post checks a, posted after the run at at (down: a failing one), and
+// tells whether it ended the outage.
+func (o *amOutage) post(a postableAlert, at time.Time, down bool) bool {
+	t, host := o.t, o.host
+	o.sent++
+	if !down {
+		if !a.EndsAt.Equal(at) || !a.StartsAt.Equal(o.first) || !equalMaps(a.Labels, o.alert.Labels) {
+			t.Errorf("engine %s: recovery %v..%v %v, want %v..%v %v", host, a.StartsAt, a.EndsAt, a.Labels, o.first, at, o.alert.Labels)
+		}
+		return true
+	}
+	if o.sent == 1 {
+		o.alert, o.startsAt = a, a.StartsAt
+		if a.Annotations["monsta_host"] != host || a.Labels["instance"] != "pair" || a.GeneratorURL != "http://127.0.0.1:8080/" {
+			t.Errorf("engine %s: labels %v, annotations %v, generatorURL %q", host, a.Labels, a.Annotations, a.GeneratorURL)
+		}
+	}
+	if !a.StartsAt.Equal(o.first) || !a.EndsAt.Equal(at.Add(4*time.Minute)) || !equalMaps(a.Labels, o.alert.Labels) {
+		t.Errorf("engine %s, run at %v: sent %v..%v %v; want %v..%v %v", host, at, a.StartsAt, a.EndsAt, a.Labels, o.first, at.Add(4*time.Minute), o.alert.Labels)
+	}
+	return false
 }

@@ -77,39 +77,12 @@ func TestWebhookFormats(t *testing.T) {
 	tests := []struct {
 		name  string
 		opts  map[string]string
-		check func(t *testing.T, body map[string]any, h http.Header)
+		check func(t *testing.T, m runtime.Message, body map[string]any, h http.Header)
 	}{
-		{"json", map[string]string{"headers": "X-Team: ops | X-Env: prod", "bearer_token": "tok-secret-1"},
-			func(t *testing.T, b map[string]any, h http.Header) {
-				if b["test"] != "web" || b["state"] != "FAIL" || b["host"] != "vm" || b["failures"] != 3.0 ||
-					b["since"] != "2026-11-24T03:12:00Z" || b["duration"] != 900.0 || b["short"] != m.Short || b["long"] != m.Long {
-					t.Errorf("body = %v", b)
-				}
-				checks, _ := b["checks"].([]any)
-				if len(checks) != 1 || checks[0].(map[string]any)["errors"].([]any)[0] != "connect 127.0.0.1:80: connection refused" {
-					t.Errorf("checks = %v", b["checks"])
-				}
-				if h.Get("X-Team") != "ops" || h.Get("X-Env") != "prod" || h.Get("Authorization") != "Bearer tok-secret-1" ||
-					h.Get("Content-Type") != "application/json" {
-					t.Errorf("headers = %v", h)
-				}
-			}},
-		{"slack", map[string]string{"format": "slack", "username": "monsta", "password": "pw-basic"},
-			func(t *testing.T, b map[string]any, h http.Header) {
-				want := "*" + m.Short + "*\n```\n" + strings.TrimRight(m.Long, "\n") + "\n```"
-				if len(b) != 1 || b["text"] != want {
-					t.Errorf("body = %v, want only text %q", b, want)
-				}
-				if u, p, ok := (&http.Request{Header: h}).BasicAuth(); !ok || u != "monsta" || p != "pw-basic" {
-					t.Errorf("basic auth = %q %q %v", u, p, ok)
-				}
-			}},
+		{"json", map[string]string{"headers": "X-Team: ops | X-Env: prod", "bearer_token": "tok-secret-1"}, checkJSONHook},
+		{"slack", map[string]string{"format": "slack", "username": "monsta", "password": "pw-basic"}, checkSlackHook},
 		{"template", map[string]string{"template": `{"summary": {{json .short}}, "n": {{.failures}}, "first": {{range .checks}}{{json .check}}{{end}}}`},
-			func(t *testing.T, b map[string]any, h http.Header) {
-				if b["summary"] != m.Short || b["n"] != 3.0 || b["first"] != "www" {
-					t.Errorf("body = %v", b)
-				}
-			}},
+			checkTemplateHook},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,8 +101,46 @@ func TestWebhookFormats(t *testing.T) {
 			if len(bodies) != 1 || json.Unmarshal([]byte(bodies[0]), &b) != nil {
 				t.Fatalf("server got %q, want one JSON body", bodies)
 			}
-			tc.check(t, b, headers[0])
+			tc.check(t, m, b, headers[0])
 		})
+	}
+}
+
+// checkJSONHook wants the json format's fields of m, its checks' errors,
+// the configured headers and the bearer token.
+func checkJSONHook(t *testing.T, m runtime.Message, b map[string]any, h http.Header) {
+	t.Helper()
+	if b["test"] != "web" || b["state"] != "FAIL" || b["host"] != "vm" || b["failures"] != 3.0 ||
+		b["since"] != "2026-11-24T03:12:00Z" || b["duration"] != 900.0 || b["short"] != m.Short || b["long"] != m.Long {
+		t.Errorf("body = %v", b)
+	}
+	checks, _ := b["checks"].([]any)
+	if len(checks) != 1 || checks[0].(map[string]any)["errors"].([]any)[0] != "connect 127.0.0.1:80: connection refused" {
+		t.Errorf("checks = %v", b["checks"])
+	}
+	if h.Get("X-Team") != "ops" || h.Get("X-Env") != "prod" || h.Get("Authorization") != "Bearer tok-secret-1" ||
+		h.Get("Content-Type") != "application/json" {
+		t.Errorf("headers = %v", h)
+	}
+}
+
+// checkSlackHook wants only Slack's text field and basic auth.
+func checkSlackHook(t *testing.T, m runtime.Message, b map[string]any, h http.Header) {
+	t.Helper()
+	want := "*" + m.Short + "*\n```\n" + strings.TrimRight(m.Long, "\n") + "\n```"
+	if len(b) != 1 || b["text"] != want {
+		t.Errorf("body = %v, want only text %q", b, want)
+	}
+	if u, p, ok := (&http.Request{Header: h}).BasicAuth(); !ok || u != "monsta" || p != "pw-basic" {
+		t.Errorf("basic auth = %q %q %v", u, p, ok)
+	}
+}
+
+// checkTemplateHook wants the body the template writes.
+func checkTemplateHook(t *testing.T, m runtime.Message, b map[string]any, _ http.Header) {
+	t.Helper()
+	if b["summary"] != m.Short || b["n"] != 3.0 || b["first"] != "www" {
+		t.Errorf("body = %v", b)
 	}
 }
 

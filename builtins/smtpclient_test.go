@@ -138,6 +138,28 @@ func runUnderDeadline(t *testing.T, c runtime.Check, o *runtime.Options) runResu
 	})
 }
 
+// wantRunError fails the test unless err is nil when want is "", or
+// contains want.
+func wantRunError(t *testing.T, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Fatalf("Run() error = %v, want nil", err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Fatalf("Run() error = %v, want one containing %q", err, want)
+	}
+}
+
+// wantStats wants each of keys in a run's stats.
+func wantStats(t *testing.T, stats runtime.Stats, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if _, ok := stats[k]; !ok {
+			t.Errorf("stats = %v, want %s", stats, k)
+		}
+	}
+}
+
 // guarded calls f and fails the test if it has not returned after 10 s.
 func guarded[T any](t *testing.T, f func() T) T {
 	t.Helper()

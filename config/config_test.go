@@ -161,11 +161,7 @@ func TestLoadMerge(t *testing.T) {
 	if strings.Join(cfg.Files, " ") != strings.Join(wantFiles, " ") {
 		t.Errorf("Files = %v, want %v (lexical, *.conf only)", cfg.Files, wantFiles)
 	}
-	var names []string
-	for _, s := range cfg.Sections() {
-		names = append(names, s.Name)
-	}
-	if got, want := strings.Join(names, " "), "main Check_web Test_web Check_ssh"; got != want {
+	if got, want := names(cfg.Sections(), func(s *Section) string { return s.Name }), "main Check_web Test_web Check_ssh"; got != want {
 		t.Errorf("Sections() = %s, want %s", got, want)
 	}
 	web, ok := cfg.Section("Check_web")
@@ -202,11 +198,7 @@ func TestLoadMerge(t *testing.T) {
 		}
 	}
 	// An overridden key keeps its place in the section's key order.
-	var keys []string
-	for _, k := range web.Keys() {
-		keys = append(keys, k.Name)
-	}
-	if got, want := strings.Join(keys, " "), "type host port timeout expect"; got != want {
+	if got, want := names(web.Keys(), func(k *Key) string { return k.Name }), "type host port timeout expect"; got != want {
 		t.Errorf("[Check_web] keys = %s, want %s", got, want)
 	}
 	if _, ok := cfg.Section("Check_lua"); ok {
@@ -215,6 +207,15 @@ func TestLoadMerge(t *testing.T) {
 	if len(cfg.Warnings) != 0 {
 		t.Errorf("Warnings = %v, want none (overriding in a later file is not a warning)", cfg.Warnings)
 	}
+}
+
+// names returns the name of each item of list, space-separated.
+func names[T any](list []T, name func(T) string) string {
+	var out []string
+	for _, x := range list {
+		out = append(out, name(x))
+	}
+	return strings.Join(out, " ")
 }
 
 // writeFiles creates files (name → content) under dir.
@@ -413,20 +414,7 @@ func FuzzParse(f *testing.F) {
 		lines := bytes.Count(data, []byte("\n")) + 1
 		inFile := func(p Pos) bool { return p.File == "f.conf" && p.Line >= 1 && p.Line <= lines }
 		if err != nil {
-			if secs != nil || warns != nil {
-				t.Fatalf("Parse() returned sections or warnings with an error")
-			}
-			j, ok := err.(interface{ Unwrap() []error })
-			if !ok {
-				t.Fatalf("Parse() error %T is not joined", err)
-			}
-			for _, e := range j.Unwrap() {
-				ce, ok := e.(*Error)
-				if !ok || !inFile(ce.Pos) || ce.Warning {
-					t.Fatalf("Parse() error %q (%T) has no line in the file", e, e)
-				}
-				_ = ce.Error()
-			}
+			checkParseError(t, secs, warns, err, inFile)
 			return
 		}
 		for _, w := range warns {
@@ -441,30 +429,58 @@ func FuzzParse(f *testing.F) {
 			}
 			seen[s.Name] = true
 			for _, k := range s.Keys() {
-				if k.Name == "" || k.Name != strings.ToLower(k.Name) || !inFile(k.Pos) || k.Pos.Line <= s.Pos.Line {
-					t.Fatalf("[%s] key %q at %v: empty, not lower case or misplaced", s.Name, k.Name, k.Pos)
-				}
-				if strings.Contains(k.Value, "\r") || strings.Count(k.Raw, "\n") > len(k.More) ||
-					(len(k.More) == 0 && strings.Contains(k.Raw, "\n")) {
-					t.Fatalf("[%s] %s = %q: lines do not match its %d continuation lines", s.Name, k.Name, k.Raw, len(k.More))
-				}
-				prev := k.Pos.Line
-				for _, l := range k.More {
-					if !inFile(l.Pos) || l.Pos.Line <= prev || l.Text == "" || strings.ContainsAny(l.Text, "\r\n") {
-						t.Fatalf("[%s] %s: continuation %q at %v misplaced or empty", s.Name, k.Name, l.Text, l.Pos)
-					}
-					prev = l.Pos.Line
-					if got := k.LineOf(l.Text); got != l.Pos && strings.Count(k.Raw, l.Text) == 1 {
-						t.Fatalf("[%s] %s: LineOf(%q) = %v, want %v", s.Name, k.Name, l.Text, got, l.Pos)
-					}
-				}
-				if got, ok := s.Key(k.Name); !ok || got != k {
-					t.Fatalf("[%s] Key(%q) does not find the key", s.Name, k.Name)
-				}
+				checkParsedKey(t, s, k, inFile)
 			}
 		}
 		roundTrip(t, secs)
 	})
+}
+
+// checkParseError wants a failed Parse to return nothing but a joined error
+// of *Error, each with a line in the file.
+func checkParseError(t *testing.T, secs []*Section, warns []*Error, err error, inFile func(Pos) bool) {
+	t.Helper()
+	if secs != nil || warns != nil {
+		t.Fatalf("Parse() returned sections or warnings with an error")
+	}
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("Parse() error %T is not joined", err)
+	}
+	for _, e := range j.Unwrap() {
+		ce, ok := e.(*Error)
+		if !ok || !inFile(ce.Pos) || ce.Warning {
+			t.Fatalf("Parse() error %q (%T) has no line in the file", e, e)
+		}
+		_ = ce.Error()
+	}
+}
+
+// checkParsedKey wants k, a key of s, to have a lower-case name, a line in
+// the file after its section's, a continuation line per line of its value,
+// each with its own later line, and to be found by s.Key.
+func checkParsedKey(t *testing.T, s *Section, k *Key, inFile func(Pos) bool) {
+	t.Helper()
+	if k.Name == "" || k.Name != strings.ToLower(k.Name) || !inFile(k.Pos) || k.Pos.Line <= s.Pos.Line {
+		t.Fatalf("[%s] key %q at %v: empty, not lower case or misplaced", s.Name, k.Name, k.Pos)
+	}
+	if strings.Contains(k.Value, "\r") || strings.Count(k.Raw, "\n") > len(k.More) ||
+		(len(k.More) == 0 && strings.Contains(k.Raw, "\n")) {
+		t.Fatalf("[%s] %s = %q: lines do not match its %d continuation lines", s.Name, k.Name, k.Raw, len(k.More))
+	}
+	prev := k.Pos.Line
+	for _, l := range k.More {
+		if !inFile(l.Pos) || l.Pos.Line <= prev || l.Text == "" || strings.ContainsAny(l.Text, "\r\n") {
+			t.Fatalf("[%s] %s: continuation %q at %v misplaced or empty", s.Name, k.Name, l.Text, l.Pos)
+		}
+		prev = l.Pos.Line
+		if got := k.LineOf(l.Text); got != l.Pos && strings.Count(k.Raw, l.Text) == 1 {
+			t.Fatalf("[%s] %s: LineOf(%q) = %v, want %v", s.Name, k.Name, l.Text, got, l.Pos)
+		}
+	}
+	if got, ok := s.Key(k.Name); !ok || got != k {
+		t.Fatalf("[%s] Key(%q) does not find the key", s.Name, k.Name)
+	}
 }
 
 // roundTrip writes plain sections back as INI and wants Parse to read the

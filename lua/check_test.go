@@ -132,21 +132,30 @@ func TestMissingRequiredOption(t *testing.T) {
 // timedOutAfter finds the milliseconds of a "run timed out after" message.
 var timedOutAfter = regexp.MustCompile(`run timed out after (\d+)ms`)
 
+// runWithin runs c with a deadline of timeout and returns its error; the
+// test fails if Run has not returned within limit, a generous bound that
+// only a hung run exceeds.
+func runWithin(t *testing.T, c runtime.Check, timeout, limit time.Duration) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := c.Run(ctx); done <- err }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(limit):
+		t.Fatalf("Run did not return within %v", limit)
+		return nil
+	}
+}
+
 func TestRunawayLoopStopsAtTimeout(t *testing.T) {
 	fx := load(t, readTestdata(t, "checks.lua"), Config{}, nil)
 	for _, typ := range []string{"spin", "sleeper"} {
 		t.Run(typ, func(t *testing.T) {
 			c, _ := fx.check(t, typ, nil)
-			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { _, err := c.Run(ctx); done <- err }()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("Run did not return within 10 s")
-			}
+			err := runWithin(t, c, 200*time.Millisecond, 10*time.Second)
 			if !runtime.IsTimeout(err) {
 				t.Fatalf("Run() error = %v, want a timeout", err)
 			}
@@ -174,16 +183,7 @@ func TestMemoryLimit(t *testing.T) {
 	for _, typ := range []string{"hog", "doubler"} {
 		t.Run(typ, func(t *testing.T) {
 			c, _ := fx.check(t, typ, map[string]string{"timeout": "60"})
-			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { _, err := c.Run(ctx); done <- err }()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(30 * time.Second):
-				t.Fatal("Run did not return within 30 s")
-			}
+			err := runWithin(t, c, 60*time.Second, 30*time.Second)
 			if !errors.Is(err, ErrMemory) || !strings.HasPrefix(err.Error(), "conf.d/checks.lua:") {
 				t.Errorf("Run() error = %v, want conf.d/checks.lua:N: memory limit exceeded", err)
 			}

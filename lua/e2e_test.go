@@ -69,6 +69,61 @@ type posted struct {
 // suppression, all in the real dispatch path.
 func TestEndToEnd(t *testing.T) {
 	var healthy atomic.Bool
+	api := statusAPI(t, &healthy)
+	hooksURL, got := webhookSink(t)
+	srv := loopback.Serve(t, func(net.Conn) {}) // accepts and closes
+	mainFile, confd := writeE2EConfig(t, api.URL, loopback.PortString(srv), hooksURL)
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	plan, e, reg := resolvePlan(t, mainFile, confd, logger)
+	eng, err := runtime.NewEngine(plan, runtime.EngineOptions{Logger: logger, Hooks: e.Hooks(),
+		Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close(context.Background())
+	e.SetSender(eng.Dispatcher())
+	x := e2e{t: t, eng: eng, got: got}
+
+	// Failure 1 goes to chat with the rewritten subject.
+	r := x.run("web", false, 1)
+	if r.Checks[1].Stats["wrapped"] != 1 || !r.Checks[1].OK {
+		t.Errorf("port_wrap result = %+v, want ok with stats wrapped=1", r.Checks[1])
+	}
+	p := x.next()
+	if p.Path != "/chat" || p.Channel != "#ops" || !strings.Contains(p.Text, "*[monsta] FAIL web on test: api: ") ||
+		!strings.Contains(p.Text, `status is "down", want "ok"`) {
+		t.Errorf("failure 1 posted %+v", p)
+	}
+	// Failure 2 would page the pager too, but the hook drops it.
+	x.run("web", false, 2)
+	if p := x.next(); p.Path != "/chat" || !strings.Contains(p.Text, "(2 failures since ") {
+		t.Errorf("failure 2 posted %+v", p)
+	}
+	// The quiet test's failure is suppressed.
+	x.run("quiet", false, 1)
+	// Recovery reaches chat.
+	healthy.Store(true)
+	x.run("web", true, 0)
+	if p := x.next(); p.Path != "/chat" || !strings.Contains(p.Text, "[monsta] RECOVERED web") {
+		t.Errorf("recovery posted %+v", p)
+	}
+	select {
+	case p := <-got:
+		t.Errorf("unexpected post %+v (pager or quiet should have been held back)", p)
+	case <-time.After(200 * time.Millisecond):
+	}
+	// monsta.notify goes through the same dispatcher.
+	if errs := runByHand(t, reg, "send_pager"); errs != nil {
+		t.Errorf("monsta.notify through the dispatcher: %q", errs)
+	}
+	if p := x.next(); p.Path != "/pager" || !strings.Contains(p.Text, "*by hand*") {
+		t.Errorf("monsta.notify posted %+v", p)
+	}
+}
+
+// statusAPI serves {"status": "ok"} while healthy is set, {"status":
+// "down"} otherwise.
+func statusAPI(t *testing.T, healthy *atomic.Bool) *httptest.Server {
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if healthy.Load() {
 			io.WriteString(w, `{"status": "ok"}`)
@@ -76,7 +131,13 @@ func TestEndToEnd(t *testing.T) {
 		}
 		io.WriteString(w, `{"status": "down"}`)
 	}))
-	defer api.Close()
+	t.Cleanup(api.Close)
+	return api
+}
+
+// webhookSink returns the URL of a server that passes each JSON post it
+// receives, with its path, to the channel.
+func webhookSink(t *testing.T) (string, chan posted) {
 	got := make(chan posted, 20)
 	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var p posted
@@ -87,22 +148,26 @@ func TestEndToEnd(t *testing.T) {
 		p.Path = r.URL.Path
 		got <- p
 	}))
-	defer hooks.Close()
-	srv := loopback.Serve(t, func(net.Conn) {}) // accepts and closes
+	t.Cleanup(hooks.Close)
+	return hooks.URL, got
+}
 
+// writeE2EConfig writes TestEndToEnd's monsta.conf and conf.d (the
+// examples and the test's Lua files) to a temporary directory and returns
+// their paths.
+func writeE2EConfig(t *testing.T, apiURL, port, hooksURL string) (mainFile, confd string) {
+	t.Helper()
 	dir := t.TempDir()
-	confd := filepath.Join(dir, "conf.d")
+	confd = filepath.Join(dir, "conf.d")
 	files := examples(t)
 	files["hook.lua"] = hookLua
 	files["port.lua"] = portLua
 	files["send.lua"] = sendLua
+	delete(files, "runbook.lua") // its night rule depends on the wall clock
+	if err := os.MkdirAll(confd, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for name, src := range files {
-		if name == "runbook.lua" {
-			continue // its night rule depends on the wall clock
-		}
-		if err := os.MkdirAll(confd, 0o755); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.WriteFile(filepath.Join(confd, name), []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -111,11 +176,11 @@ func TestEndToEnd(t *testing.T) {
 hostname = test
 [Check_api]
 type = http_json
-url = ` + api.URL + `/health
+url = ` + apiURL + `/health
 [Check_port]
 type = port_wrap
 host = 127.0.0.1
-port = ` + loopback.PortString(srv) + `
+port = ` + port + `
 [Test_web]
 checks = api port
 notify = 1:chat 2:chat,pager
@@ -125,88 +190,65 @@ notify = 1:chat
 [Notification_chat]
 type = chat_channel
 recipient = #ops
-url = ` + hooks.URL + `/chat
+url = ` + hooksURL + `/chat
 [Notification_pager]
 type = chat_channel
 recipient = #pager
-url = ` + hooks.URL + `/pager
+url = ` + hooksURL + `/pager
 `
-	if err := os.WriteFile(filepath.Join(dir, "monsta.conf"), []byte(conf), 0o644); err != nil {
+	mainFile = filepath.Join(dir, "monsta.conf")
+	if err := os.WriteFile(mainFile, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	plan, e, reg := resolvePlan(t, filepath.Join(dir, "monsta.conf"), confd, logger)
-	eng, err := runtime.NewEngine(plan, runtime.EngineOptions{Logger: logger, Hooks: e.Hooks(),
-		Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Minute}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close(context.Background())
-	e.SetSender(eng.Dispatcher())
+	return mainFile, confd
+}
 
-	next := func() posted {
-		t.Helper()
-		select {
-		case p := <-got:
-			return p
-		case <-time.After(10 * time.Second):
-			t.Fatal("no webhook post within 10 s")
-		}
-		return posted{}
-	}
-	run := func(test string, wantOK bool, wantFailures int) runtime.TestResult {
-		t.Helper()
-		r, err := eng.RunTestOnce(context.Background(), test)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.OK != wantOK || r.Failures != wantFailures {
-			t.Fatalf("%s: ok=%v failures=%d (%+v), want ok=%v failures=%d", test, r.OK, r.Failures, r.Checks, wantOK, wantFailures)
-		}
-		return r
-	}
+// e2e runs TestEndToEnd's tests and reads what they post.
+type e2e struct {
+	t   *testing.T
+	eng *runtime.Engine
+	got chan posted
+}
 
-	// Failure 1 goes to chat with the rewritten subject.
-	r := run("web", false, 1)
-	if r.Checks[1].Stats["wrapped"] != 1 || !r.Checks[1].OK {
-		t.Errorf("port_wrap result = %+v, want ok with stats wrapped=1", r.Checks[1])
-	}
-	p := next()
-	if p.Path != "/chat" || p.Channel != "#ops" || !strings.Contains(p.Text, "*[monsta] FAIL web on test: api: ") ||
-		!strings.Contains(p.Text, `status is "down", want "ok"`) {
-		t.Errorf("failure 1 posted %+v", p)
-	}
-	// Failure 2 would page the pager too, but the hook drops it.
-	run("web", false, 2)
-	if p := next(); p.Path != "/chat" || !strings.Contains(p.Text, "(2 failures since ") {
-		t.Errorf("failure 2 posted %+v", p)
-	}
-	// The quiet test's failure is suppressed.
-	run("quiet", false, 1)
-	// Recovery reaches chat.
-	healthy.Store(true)
-	run("web", true, 0)
-	if p := next(); p.Path != "/chat" || !strings.Contains(p.Text, "[monsta] RECOVERED web") {
-		t.Errorf("recovery posted %+v", p)
-	}
+// next returns the next webhook post.
+func (x e2e) next() posted {
+	x.t.Helper()
 	select {
-	case p := <-got:
-		t.Errorf("unexpected post %+v (pager or quiet should have been held back)", p)
-	case <-time.After(200 * time.Millisecond):
+	case p := <-x.got:
+		return p
+	case <-time.After(10 * time.Second):
+		x.t.Fatal("no webhook post within 10 s")
 	}
-	// monsta.notify goes through the same dispatcher.
-	d, _ := reg.Lookup(runtime.KindCheck, "send_pager")
+	return posted{}
+}
+
+// run runs test once and wants its outcome and failure count.
+func (x e2e) run(test string, wantOK bool, wantFailures int) runtime.TestResult {
+	x.t.Helper()
+	r, err := x.eng.RunTestOnce(context.Background(), test)
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	if r.OK != wantOK || r.Failures != wantFailures {
+		x.t.Fatalf("%s: ok=%v failures=%d (%+v), want ok=%v failures=%d", test, r.OK, r.Failures, r.Checks, wantOK, wantFailures)
+	}
+	return r
+}
+
+// runByHand runs a check of type typ, without options, outside any test
+// and returns its errors (nil when it passed).
+func runByHand(t *testing.T, reg *runtime.Registry, typ string) []string {
+	t.Helper()
+	d, _ := reg.Lookup(runtime.KindCheck, typ)
 	o, err := runtime.NewOptions(d, "Check_send", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, _ := d.NewCheck(o)
 	if n := runtime.RunCheck(context.Background(), c, o); !n.OK {
-		t.Errorf("monsta.notify through the dispatcher: %q", n.Errors)
+		return n.Errors
 	}
-	if p := next(); p.Path != "/pager" || !strings.Contains(p.Text, "*by hand*") {
-		t.Errorf("monsta.notify posted %+v", p)
-	}
+	return nil
 }
 
 func TestRunCheckPortconnect(t *testing.T) {

@@ -92,6 +92,7 @@ type sizer struct {
 	base  int64 // bytes reachable right after the file's chunk ran
 	seen  map[unsafe.Pointer]struct{}
 	stack []glua.LValue
+	n     int64 // the walk's size so far
 }
 
 // Estimated sizes in bytes.
@@ -118,29 +119,27 @@ func (z *sizer) release() { z.seen, z.stack = nil, nil }
 // stopping once it is beyond stop. It uses an explicit stack: data may
 // nest arbitrarily deep.
 func (z *sizer) measure(s *state, stop int64) int64 {
-	L := s.L
 	z.seen = make(map[unsafe.Pointer]struct{})
 	z.stack = z.stack[:0]
-	var n int64
-	push := func(v glua.LValue) {
-		switch x := v.(type) {
-		case glua.LString:
-			if len(x) >= bigString {
-				p := unsafe.Pointer(unsafe.StringData(string(x)))
-				if _, ok := z.seen[p]; ok {
-					return
-				}
-				z.seen[p] = struct{}{}
-			}
-			n += int64(len(x)) + sizeString
-		case *glua.LTable, *glua.LFunction, *glua.LUserData:
-			z.stack = append(z.stack, v)
-		}
+	z.n = 0
+	z.pushRoots(s)
+	for len(z.stack) > 0 && z.n <= stop {
+		v := z.stack[len(z.stack)-1]
+		z.stack = z.stack[:len(z.stack)-1]
+		z.visit(v)
 	}
-	push(L.G.Global)
-	push(L.G.Registry)
+	z.seen = nil
+	return z.n
+}
+
+// pushRoots pushes what s reaches directly: its globals, registry and
+// loaded modules, and the function and locals of each call on its stack.
+func (z *sizer) pushRoots(s *state) {
+	L := s.L
+	z.push(L.G.Global)
+	z.push(L.G.Registry)
 	for _, v := range s.loaded {
-		push(v)
+		z.push(v)
 	}
 	for level := 0; level < callStackSize+1; level++ {
 		dbg, ok := L.GetStack(level)
@@ -148,62 +147,85 @@ func (z *sizer) measure(s *state, stop int64) int64 {
 			break
 		}
 		if fn, err := L.GetInfo("f", dbg, glua.LNil); err == nil {
-			push(fn)
+			z.push(fn)
 		}
 		for i := 1; i <= 1024; i++ {
 			name, v := L.GetLocal(dbg, i)
 			if name == "" {
 				break
 			}
-			push(v)
+			z.push(v)
 		}
 	}
-	for len(z.stack) > 0 && n <= stop {
-		v := z.stack[len(z.stack)-1]
-		z.stack = z.stack[:len(z.stack)-1]
-		var p unsafe.Pointer
-		switch x := v.(type) {
-		case *glua.LTable:
-			p = unsafe.Pointer(x)
-		case *glua.LFunction:
-			p = unsafe.Pointer(x)
-		case *glua.LUserData:
-			p = unsafe.Pointer(x)
+}
+
+// push counts a string (a big one once) and stacks a table, function or
+// userdata for the walk.
+func (z *sizer) push(v glua.LValue) {
+	switch x := v.(type) {
+	case glua.LString:
+		if len(x) >= bigString && z.saw(unsafe.Pointer(unsafe.StringData(string(x)))) {
+			return
 		}
-		if _, ok := z.seen[p]; ok {
-			continue
+		z.n += int64(len(x)) + sizeString
+	case *glua.LTable, *glua.LFunction, *glua.LUserData:
+		z.stack = append(z.stack, v)
+	}
+}
+
+// saw tells whether p was seen before in this walk, and marks it seen.
+func (z *sizer) saw(p unsafe.Pointer) bool {
+	if _, ok := z.seen[p]; ok {
+		return true
+	}
+	z.seen[p] = struct{}{}
+	return false
+}
+
+// visit counts a table, function or userdata taken from the stack, the
+// first time only, and pushes what it refers to.
+func (z *sizer) visit(v glua.LValue) {
+	switch x := v.(type) {
+	case *glua.LTable:
+		if !z.saw(unsafe.Pointer(x)) {
+			z.visitTable(x)
 		}
-		z.seen[p] = struct{}{}
-		switch x := v.(type) {
-		case *glua.LTable:
-			n += sizeTable
-			push(x.Metatable)
-			arr := x.Len()
-			x.ForEach(func(k, val glua.LValue) {
-				if kn, ok := k.(glua.LNumber); ok && kn >= 1 && int(kn) <= arr && float64(kn) == float64(int(kn)) {
-					n += sizeArraySlot
-				} else {
-					n += sizeHashSlot
-					push(k)
-				}
-				push(val)
-			})
-		case *glua.LFunction:
-			n += sizeFunction + int64(len(x.Upvalues))*sizeUpvalue
-			push(x.Env)
-			for _, uv := range x.Upvalues {
-				if uv != nil {
-					push(uv.Value())
-				}
+	case *glua.LFunction:
+		if z.saw(unsafe.Pointer(x)) {
+			return
+		}
+		z.n += sizeFunction + int64(len(x.Upvalues))*sizeUpvalue
+		z.push(x.Env)
+		for _, uv := range x.Upvalues {
+			if uv != nil {
+				z.push(uv.Value())
 			}
-		case *glua.LUserData:
-			n += sizeTable
-			push(x.Metatable)
-			push(x.Env)
 		}
+	case *glua.LUserData:
+		if z.saw(unsafe.Pointer(x)) {
+			return
+		}
+		z.n += sizeTable
+		z.push(x.Metatable)
+		z.push(x.Env)
 	}
-	z.seen = nil
-	return n
+}
+
+// visitTable counts a table: an array slot for each key in its array part,
+// a hash slot (and the key) for any other.
+func (z *sizer) visitTable(x *glua.LTable) {
+	z.n += sizeTable
+	z.push(x.Metatable)
+	arr := x.Len()
+	x.ForEach(func(k, val glua.LValue) {
+		if kn, ok := k.(glua.LNumber); ok && kn >= 1 && int(kn) <= arr && float64(kn) == float64(int(kn)) {
+			z.n += sizeArraySlot
+		} else {
+			z.n += sizeHashSlot
+			z.push(k)
+		}
+		z.push(val)
+	})
 }
 
 // heapWatch samples the heap every watchEvery while Lua calls are running,

@@ -22,7 +22,9 @@ func (e *nestingError) Error() string { return "chunk has too many syntax levels
 // maxNesting.
 func checkNesting(chunk []ast.Stmt) error {
 	w := nestWalker{}
-	w.stmts(chunk, 0)
+	for _, s := range chunk {
+		w.walk(s, 0)
+	}
 	if w.line != 0 {
 		return &nestingError{line: w.line}
 	}
@@ -32,6 +34,9 @@ func checkNesting(chunk []ast.Stmt) error {
 type nestWalker struct {
 	line int // line of the first level too deep; 0: none
 }
+
+// node is a statement or an expression.
+type node interface{ Line() int }
 
 // deep reports whether depth is too deep, recording line the first time.
 func (w *nestWalker) deep(depth, line int) bool {
@@ -45,66 +50,77 @@ func (w *nestWalker) deep(depth, line int) bool {
 	return false
 }
 
-func (w *nestWalker) stmts(list []ast.Stmt, depth int) {
-	for _, s := range list {
-		w.stmt(s, depth)
-	}
-}
-
-func (w *nestWalker) exprs(list []ast.Expr, depth int) {
-	for _, e := range list {
-		w.expr(e, depth)
-	}
-}
-
-func (w *nestWalker) stmt(s ast.Stmt, depth int) {
-	if s == nil || w.deep(depth, s.Line()) {
+// walk measures n at depth and, unless that is too deep, its children one
+// level deeper.
+func (w *nestWalker) walk(n node, depth int) {
+	if n == nil || w.deep(depth, n.Line()) {
 		return
 	}
-	d := depth + 1
+	child := func(c node) { w.walk(c, depth+1) }
+	switch x := n.(type) {
+	case ast.Stmt:
+		stmtChildren(x, child)
+	case ast.Expr:
+		exprChildren(x, child)
+	}
+}
+
+// each calls child for every node of list.
+func each[T node](list []T, child func(node)) {
+	for _, n := range list {
+		child(n)
+	}
+}
+
+// stmtChildren calls child for each statement and expression s holds.
+func stmtChildren(s ast.Stmt, child func(node)) {
 	switch x := s.(type) {
 	case *ast.AssignStmt:
-		w.exprs(x.Lhs, d)
-		w.exprs(x.Rhs, d)
+		each(x.Lhs, child)
+		each(x.Rhs, child)
 	case *ast.LocalAssignStmt:
-		w.exprs(x.Exprs, d)
+		each(x.Exprs, child)
 	case *ast.FuncCallStmt:
-		w.expr(x.Expr, d)
+		child(x.Expr)
 	case *ast.DoBlockStmt:
-		w.stmts(x.Stmts, d)
+		each(x.Stmts, child)
 	case *ast.WhileStmt:
-		w.expr(x.Condition, d)
-		w.stmts(x.Stmts, d)
+		child(x.Condition)
+		each(x.Stmts, child)
 	case *ast.RepeatStmt:
-		w.expr(x.Condition, d)
-		w.stmts(x.Stmts, d)
+		child(x.Condition)
+		each(x.Stmts, child)
 	case *ast.IfStmt:
-		for { // an elseif chain is a loop, not a level each
-			w.expr(x.Condition, d)
-			w.stmts(x.Then, d)
-			next, ok := elseIf(x.Else)
-			if !ok {
-				w.stmts(x.Else, d)
-				break
-			}
-			x = next
-		}
+		ifChildren(x, child)
 	case *ast.NumberForStmt:
-		w.expr(x.Init, d)
-		w.expr(x.Limit, d)
-		w.expr(x.Step, d)
-		w.stmts(x.Stmts, d)
+		each([]ast.Expr{x.Init, x.Limit, x.Step}, child)
+		each(x.Stmts, child)
 	case *ast.GenericForStmt:
-		w.exprs(x.Exprs, d)
-		w.stmts(x.Stmts, d)
+		each(x.Exprs, child)
+		each(x.Stmts, child)
 	case *ast.FuncDefStmt:
 		if x.Name != nil {
-			w.expr(x.Name.Func, d)
-			w.expr(x.Name.Receiver, d)
+			child(x.Name.Func)
+			child(x.Name.Receiver)
 		}
-		w.expr(x.Func, d)
+		child(x.Func)
 	case *ast.ReturnStmt:
-		w.exprs(x.Exprs, d)
+		each(x.Exprs, child)
+	}
+}
+
+// ifChildren is stmtChildren for an if statement: an elseif chain is a
+// loop, not a level each.
+func ifChildren(x *ast.IfStmt, child func(node)) {
+	for {
+		child(x.Condition)
+		each(x.Then, child)
+		next, ok := elseIf(x.Else)
+		if !ok {
+			each(x.Else, child)
+			return
+		}
+		x = next
 	}
 }
 
@@ -118,45 +134,42 @@ func elseIf(list []ast.Stmt) (*ast.IfStmt, bool) {
 	return x, ok
 }
 
-func (w *nestWalker) expr(e ast.Expr, depth int) {
-	if e == nil || w.deep(depth, e.Line()) {
-		return
-	}
-	d := depth + 1
+// exprChildren calls child for each expression and statement e holds.
+func exprChildren(e ast.Expr, child func(node)) {
 	switch x := e.(type) {
 	case *ast.AttrGetExpr:
-		w.expr(x.Object, d)
-		w.expr(x.Key, d)
+		child(x.Object)
+		child(x.Key)
 	case *ast.TableExpr:
 		for _, f := range x.Fields {
-			w.expr(f.Key, d)
-			w.expr(f.Value, d)
+			child(f.Key)
+			child(f.Value)
 		}
 	case *ast.FuncCallExpr:
-		w.expr(x.Func, d)
-		w.expr(x.Receiver, d)
-		w.exprs(x.Args, d)
+		child(x.Func)
+		child(x.Receiver)
+		each(x.Args, child)
 	case *ast.LogicalOpExpr:
-		w.expr(x.Lhs, d)
-		w.expr(x.Rhs, d)
+		child(x.Lhs)
+		child(x.Rhs)
 	case *ast.RelationalOpExpr:
-		w.expr(x.Lhs, d)
-		w.expr(x.Rhs, d)
+		child(x.Lhs)
+		child(x.Rhs)
 	case *ast.StringConcatOpExpr:
 		leftNest(x)
-		w.expr(x.Lhs, d)
-		w.expr(x.Rhs, d)
+		child(x.Lhs)
+		child(x.Rhs)
 	case *ast.ArithmeticOpExpr:
-		w.expr(x.Lhs, d)
-		w.expr(x.Rhs, d)
+		child(x.Lhs)
+		child(x.Rhs)
 	case *ast.UnaryMinusOpExpr:
-		w.expr(x.Expr, d)
+		child(x.Expr)
 	case *ast.UnaryNotOpExpr:
-		w.expr(x.Expr, d)
+		child(x.Expr)
 	case *ast.UnaryLenOpExpr:
-		w.expr(x.Expr, d)
+		child(x.Expr)
 	case *ast.FunctionExpr:
-		w.stmts(x.Stmts, d)
+		each(x.Stmts, child)
 	}
 }
 

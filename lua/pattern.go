@@ -113,36 +113,36 @@ func iscntrl(c byte) bool  { return c < 32 || c == 127 }
 func ispunct(c byte) bool  { return c > 32 && c < 127 && !isalpha(c) && !isdigit(c) }
 func isxdigit(c byte) bool { return isdigit(c) || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
+// classLetters are the letters of the character classes (%a, %c, …), in
+// the order of their bits in classBits.
+const classLetters = "acdlpsuwxz"
+
+// classBits has, for each byte, bit i set when the byte is in the class
+// classLetters[i]; classBit has, for each class letter in either case, its
+// bit (0 for any other byte).
+var classBits, classBit = func() (bits [256]uint16, bit [256]uint16) {
+	in := [len(classLetters)]func(byte) bool{isalpha, iscntrl, isdigit, islower, ispunct, isspace, isupper,
+		func(c byte) bool { return isalpha(c) || isdigit(c) }, isxdigit, func(c byte) bool { return c == 0 }}
+	for i, f := range in {
+		bit[classLetters[i]] = 1 << i
+		bit[classLetters[i]-'a'+'A'] = 1 << i
+		for c := range bits {
+			if f(byte(c)) {
+				bits[c] |= 1 << i
+			}
+		}
+	}
+	return bits, bit
+}()
+
+// matchClass matches c against the class letter cl (%a: a letter, %A: not
+// a letter), or against cl itself when it names no class.
 func matchClass(c, cl byte) bool {
-	var res bool
-	switch cl | 0x20 {
-	case 'a':
-		res = isalpha(c)
-	case 'c':
-		res = iscntrl(c)
-	case 'd':
-		res = isdigit(c)
-	case 'l':
-		res = islower(c)
-	case 'p':
-		res = ispunct(c)
-	case 's':
-		res = isspace(c)
-	case 'u':
-		res = isupper(c)
-	case 'w':
-		res = isalpha(c) || isdigit(c)
-	case 'x':
-		res = isxdigit(c)
-	case 'z':
-		res = c == 0
-	default:
+	bit := classBit[cl]
+	if bit == 0 {
 		return cl == c
 	}
-	if islower(cl) {
-		return res
-	}
-	return !res
+	return (classBits[c]&bit != 0) == islower(cl)
 }
 
 // matchBracketClass matches c against the set pat[p:ec+1] ("[...]", ec at
@@ -292,73 +292,97 @@ func (ms *matchState) match(s, p int) int {
 			return ms.endCapture(s, p+1)
 		case '$':
 			if p+1 == len(ms.pat) {
-				if s == len(ms.src) {
-					return s
-				}
-				return -1
+				return ms.matchEnd(s)
 			}
 		case lEsc:
-			switch c := ms.at(p + 1); {
-			case c == 'b':
-				if s = ms.matchBalance(s, p+2); s < 0 {
+			if ns, np, ok := ms.matchEscape(s, p); ok {
+				if ns < 0 {
 					return -1
 				}
-				p += 4
-				continue
-			case c == 'f':
-				p += 2
-				if ms.at(p) != '[' {
-					ms.fail("missing '[' after '%f' in pattern")
-				}
-				ep := ms.classEnd(p)
-				var prev, cur byte
-				if s > 0 {
-					prev = ms.src[s-1]
-				}
-				if s < len(ms.src) {
-					cur = ms.src[s]
-				}
-				if ms.matchBracketClass(prev, p, ep-1) || !ms.matchBracketClass(cur, p, ep-1) {
-					return -1
-				}
-				p = ep
-				continue
-			case isdigit(c):
-				if s = ms.matchCapture(s, c); s < 0 {
-					return -1
-				}
-				p += 2
+				s, p = ns, np
 				continue
 			}
 		}
-		// a single-char class, maybe with a repetition suffix
-		ep := ms.classEnd(p)
-		m := ms.singleMatch(s, p, ep)
-		switch ms.at(ep) {
-		case '?':
-			if m {
-				if res := ms.match(s+1, ep+1); res >= 0 {
-					return res
-				}
-			}
-			p = ep + 1
-			continue
-		case '*':
-			return ms.maxExpand(s, p, ep)
-		case '+':
-			if !m {
-				return -1
-			}
-			return ms.maxExpand(s+1, p, ep)
-		case '-':
-			return ms.minExpand(s, p, ep)
+		var done bool
+		if s, p, done = ms.matchItem(s, p); done {
+			return s
 		}
-		if !m {
-			return -1
-		}
-		s++
-		p = ep
 	}
+}
+
+// matchEnd matches a final '$': the end of src.
+func (ms *matchState) matchEnd(s int) int {
+	if s == len(ms.src) {
+		return s
+	}
+	return -1
+}
+
+// matchEscape matches the escapes at pat[p] that are not a single-char
+// class: %b, %f and a back reference. ok is false for any other escape;
+// otherwise s is where the match goes on (-1 if it fails) and p the next
+// pattern item.
+func (ms *matchState) matchEscape(s, p int) (int, int, bool) {
+	switch c := ms.at(p + 1); {
+	case c == 'b':
+		return ms.matchBalance(s, p+2), p + 4, true
+	case c == 'f':
+		return ms.matchFrontier(s, p+2)
+	case isdigit(c):
+		return ms.matchCapture(s, c), p + 2, true
+	}
+	return s, p, false
+}
+
+// matchFrontier matches the frontier %f[set] whose set starts at pat[p]:
+// the character before s is not in the set and the one at s is. It
+// returns s (-1 if it fails) and the item after the set, as matchEscape.
+func (ms *matchState) matchFrontier(s, p int) (int, int, bool) {
+	if ms.at(p) != '[' {
+		ms.fail("missing '[' after '%f' in pattern")
+	}
+	ep := ms.classEnd(p)
+	var prev, cur byte
+	if s > 0 {
+		prev = ms.src[s-1]
+	}
+	if s < len(ms.src) {
+		cur = ms.src[s]
+	}
+	if ms.matchBracketClass(prev, p, ep-1) || !ms.matchBracketClass(cur, p, ep-1) {
+		return -1, ep, true
+	}
+	return s, ep, true
+}
+
+// matchItem matches the single-char class at pat[p], maybe with a
+// repetition suffix. With done set, s is the end of the whole match (or
+// -1); without, s and p are where the match goes on.
+func (ms *matchState) matchItem(s, p int) (int, int, bool) {
+	ep := ms.classEnd(p)
+	m := ms.singleMatch(s, p, ep)
+	switch ms.at(ep) {
+	case '?':
+		if m {
+			if res := ms.match(s+1, ep+1); res >= 0 {
+				return res, 0, true
+			}
+		}
+		return s, ep + 1, false
+	case '*':
+		return ms.maxExpand(s, p, ep), 0, true
+	case '+':
+		if !m {
+			return -1, 0, true
+		}
+		return ms.maxExpand(s+1, p, ep), 0, true
+	case '-':
+		return ms.minExpand(s, p, ep), 0, true
+	}
+	if !m {
+		return -1, 0, true
+	}
+	return s + 1, ep, false
 }
 
 // find runs the pattern from init on (the loop of str_find_aux). It

@@ -232,15 +232,21 @@ func (s *state) openLibs() {
 // raise an error.
 func readOnly(L *glua.LState, t *glua.LTable) *glua.LTable {
 	p := L.NewTable()
+	p.Metatable = guardedMeta(L, t, "attempt to modify a read-only table (field %q)")
+	return p
+}
+
+// guardedMeta returns a locked metatable that reads from index and raises
+// the error format (with the field's name) on every write.
+func guardedMeta(L *glua.LState, index *glua.LTable, format string) *glua.LTable {
 	mt := L.NewTable()
-	mt.RawSetString("__index", t)
+	mt.RawSetString("__index", index)
 	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
-		L.RaiseError("attempt to modify a read-only table (field %q)", L.ToString(2))
+		L.RaiseError(format, L.ToString(2))
 		return 0
 	}))
 	mt.RawSetString("__metatable", glua.LFalse)
-	p.Metatable = mt
-	return p
+	return mt
 }
 
 // lockTable makes every assignment to a field of t (the globals) an
@@ -256,14 +262,7 @@ func lockTable(L *glua.LState, t *glua.LTable) {
 	for _, k := range keys {
 		t.RawSet(k, glua.LNil)
 	}
-	mt := L.NewTable()
-	mt.RawSetString("__index", real)
-	mt.RawSetString("__newindex", L.NewFunction(func(L *glua.LState) int {
-		L.RaiseError("assignment to global '%s'; use local", L.ToString(2))
-		return 0
-	}))
-	mt.RawSetString("__metatable", glua.LFalse)
-	t.Metatable = mt
+	t.Metatable = guardedMeta(L, real, "assignment to global '%s'; use local")
 }
 
 // protected tells whether t's metatable is locked (our proxies, _G).

@@ -269,9 +269,7 @@ func strFormat(L *glua.LState) int {
 	arg := 1
 	var b strings.Builder
 	for i := 0; i < len(f); i++ {
-		if b.Len() > maxString {
-			L.RaiseError("string.format: result larger than %d bytes", maxString)
-		}
+		checkFormatSize(L, b.Len())
 		c := f[i]
 		if c != '%' {
 			b.WriteByte(c)
@@ -282,61 +280,82 @@ func strFormat(L *glua.LState) int {
 			b.WriteByte('%')
 			continue
 		}
-		start := i
-		for i < len(f) && strings.IndexByte("-+ #0", f[i]) >= 0 {
-			i++
-		}
-		if i-start > 5 {
-			L.RaiseError("invalid format (repeated flags)")
-		}
-		digits := func() {
-			n := 0
-			for i < len(f) && isdigit(f[i]) {
-				i++
-				n++
-			}
-			if n > 2 {
-				L.RaiseError("invalid format (width or precision too long)")
-			}
-		}
-		digits()
-		if i < len(f) && f[i] == '.' {
-			i++
-			digits()
-		}
-		if i >= len(f) {
-			L.RaiseError("invalid option '%%' to 'format'")
-		}
-		spec := "%" + f[start:i]
+		var spec string
+		spec, i = formatSpec(L, f, i)
 		arg++
-		switch conv := f[i]; conv {
-		case 'c':
-			b.WriteByte(byte(L.CheckInt(arg)))
-		case 'd', 'i':
-			fmt.Fprintf(&b, spec+"d", int64(L.CheckNumber(arg)))
-		case 'o', 'x', 'X':
-			fmt.Fprintf(&b, spec+string(conv), uint64(int64(L.CheckNumber(arg))))
-		case 'u':
-			fmt.Fprintf(&b, spec+"d", uint64(int64(L.CheckNumber(arg))))
-		case 'e', 'E', 'f', 'g', 'G':
-			fmt.Fprintf(&b, spec+string(conv), float64(L.CheckNumber(arg)))
-		case 'q':
-			quoteString(&b, L.CheckString(arg))
-		case 's':
-			str := L.ToStringMeta(L.CheckAny(arg)).String()
-			if b.Len()+len(str) > maxString {
-				L.RaiseError("string.format: result larger than %d bytes", maxString)
-			}
-			fmt.Fprintf(&b, spec+"s", str)
-		default:
-			L.RaiseError("invalid option '%%%c' to 'format'", conv)
-		}
+		formatArg(L, &b, f[i], spec, arg)
 	}
-	if b.Len() > maxString {
-		L.RaiseError("string.format: result larger than %d bytes", maxString)
-	}
+	checkFormatSize(L, b.Len())
 	L.Push(glua.LString(b.String()))
 	return 1
+}
+
+// checkFormatSize raises the error of a string.format result of n bytes
+// when that is more than maxString.
+func checkFormatSize(L *glua.LState, n int) {
+	if n > maxString {
+		L.RaiseError("string.format: result larger than %d bytes", maxString)
+	}
+}
+
+// formatSpec reads the flags, width and precision of the conversion at
+// f[i:] (just after its '%'). It returns them as a Go format without the
+// verb, and the index of the conversion character.
+func formatSpec(L *glua.LState, f string, i int) (string, int) {
+	start := i
+	for i < len(f) && strings.IndexByte("-+ #0", f[i]) >= 0 {
+		i++
+	}
+	if i-start > 5 {
+		L.RaiseError("invalid format (repeated flags)")
+	}
+	i = formatDigits(L, f, i)
+	if i < len(f) && f[i] == '.' {
+		i = formatDigits(L, f, i+1)
+	}
+	if i >= len(f) {
+		L.RaiseError("invalid option '%%' to 'format'")
+	}
+	return "%" + f[start:i], i
+}
+
+// formatDigits skips a width or precision of at most two digits at f[i:]
+// and returns the index after it.
+func formatDigits(L *glua.LState, f string, i int) int {
+	n := 0
+	for i < len(f) && isdigit(f[i]) {
+		i++
+		n++
+	}
+	if n > 2 {
+		L.RaiseError("invalid format (width or precision too long)")
+	}
+	return i
+}
+
+// formatArg writes argument arg as the conversion conv with spec's flags,
+// width and precision.
+func formatArg(L *glua.LState, b *strings.Builder, conv byte, spec string, arg int) {
+	switch conv {
+	case 'c':
+		b.WriteByte(byte(L.CheckInt(arg)))
+	case 'd', 'i':
+		fmt.Fprintf(b, spec+"d", int64(L.CheckNumber(arg)))
+	case 'o', 'x', 'X':
+		fmt.Fprintf(b, spec+string(conv), uint64(int64(L.CheckNumber(arg))))
+	case 'u':
+		fmt.Fprintf(b, spec+"d", uint64(int64(L.CheckNumber(arg))))
+	case 'e', 'E', 'f', 'g', 'G':
+		fmt.Fprintf(b, spec+string(conv), float64(L.CheckNumber(arg)))
+	case 'q':
+		quoteString(b, L.CheckString(arg))
+	case 's':
+		str := L.ToStringMeta(L.CheckAny(arg)).String()
+		checkFormatSize(L, b.Len()+len(str))
+		fmt.Fprintf(b, spec+"s", str)
+	default:
+		L.RaiseError("invalid option '%%%c' to 'format'", conv)
+	}
 }
 
 // quoteString writes s as a Lua string literal (%q).

@@ -61,31 +61,55 @@ func optTable(L *glua.LState, opts []optValue) *glua.LTable {
 	return t
 }
 
-// luaCheck is a check whose run function is Lua.
-type luaCheck struct {
+// luaType is a check or notifier type of a Lua file, with the options of
+// one section.
+type luaType struct {
 	f    *file
 	typ  string
 	opts []optValue
 }
 
-func newCheck(f *file, typ string, o *runtime.Options) *luaCheck {
-	return &luaCheck{f: f, typ: typ, opts: luaOptions(o)}
+func newLuaType(f *file, typ string, o *runtime.Options) luaType {
+	return luaType{f: f, typ: typ, opts: luaOptions(o)}
 }
+
+// call calls the type's function in a pooled state: the one of the table
+// fns picks, with the options table and extra's values as arguments. It
+// returns nret results, or an error naming the file and missing (a format
+// of the type's name) when the file, run again, no longer defines it.
+func (t *luaType) call(ctx context.Context, fns func(*state) map[string]*glua.LFunction, missing string, nret int,
+	extra func(*glua.LState) glua.LValue) ([]glua.LValue, error) {
+	s, err := t.f.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fn := fns(s)[t.typ]
+	if fn == nil {
+		t.f.put(s)
+		return nil, fmt.Errorf("%s: "+missing+" when the file ran again", t.f.name, t.typ)
+	}
+	if extra == nil {
+		return t.f.call(ctx, s, fn, nret, optTable(s.L, t.opts))
+	}
+	return t.f.call(ctx, s, fn, nret, optTable(s.L, t.opts), extra(s.L))
+}
+
+// luaCheck is a check whose run function is Lua.
+type luaCheck struct{ luaType }
+
+func newCheck(f *file, typ string, o *runtime.Options) *luaCheck {
+	return &luaCheck{newLuaType(f, typ, o)}
+}
+
+func checkFuncs(s *state) map[string]*glua.LFunction    { return s.checks }
+func notifierFuncs(s *state) map[string]*glua.LFunction { return s.notifiers }
+func verifierFuncs(s *state) map[string]*glua.LFunction { return s.verifiers }
 
 // Run implements runtime.Check: it calls run(opt) in a pooled state. run
 // returns ok, then a message or a list of messages, then a stats table; an
 // error raised by run fails the check with the error's file:line.
 func (c *luaCheck) Run(ctx context.Context) (runtime.Stats, error) {
-	s, err := c.f.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	fn := s.checks[c.typ]
-	if fn == nil {
-		c.f.put(s)
-		return nil, fmt.Errorf("%s: check type %q was not defined when the file ran again", c.f.name, c.typ)
-	}
-	out, err := c.f.call(ctx, s, fn, 3, optTable(s.L, c.opts))
+	out, err := c.call(ctx, checkFuncs, "check type %q was not defined", 3, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -192,30 +216,18 @@ func toStats(v glua.LValue) runtime.Stats {
 }
 
 // luaNotifier is a notifier whose send function is Lua.
-type luaNotifier struct {
-	f    *file
-	typ  string
-	opts []optValue
-}
+type luaNotifier struct{ luaType }
 
 func newNotifier(f *file, typ string, o *runtime.Options) *luaNotifier {
-	return &luaNotifier{f: f, typ: typ, opts: luaOptions(o)}
+	return &luaNotifier{newLuaType(f, typ, o)}
 }
 
 // Notify implements runtime.Notifier: it calls send(opt, msg). send
 // returning nil (or false) and a message, or raising an error, fails the
 // delivery.
 func (n *luaNotifier) Notify(ctx context.Context, m runtime.Message) error {
-	s, err := n.f.get(ctx)
-	if err != nil {
-		return err
-	}
-	fn := s.notifiers[n.typ]
-	if fn == nil {
-		n.f.put(s)
-		return fmt.Errorf("%s: notifier type %q was not defined when the file ran again", n.f.name, n.typ)
-	}
-	out, err := n.f.call(ctx, s, fn, 2, optTable(s.L, n.opts), messageTable(s.L, m))
+	msg := func(L *glua.LState) glua.LValue { return messageTable(L, m) }
+	out, err := n.call(ctx, notifierFuncs, "notifier type %q was not defined", 2, msg)
 	if err != nil {
 		return err
 	}
@@ -237,16 +249,7 @@ type verifyingNotifier struct{ *luaNotifier }
 // Verify implements runtime.Verifier: it calls verify(opt), which returns
 // true when the login works, or nil and a message.
 func (v verifyingNotifier) Verify(ctx context.Context) error {
-	s, err := v.f.get(ctx)
-	if err != nil {
-		return err
-	}
-	fn := s.verifiers[v.typ]
-	if fn == nil {
-		v.f.put(s)
-		return fmt.Errorf("%s: notifier type %q has no verify function when the file ran again", v.f.name, v.typ)
-	}
-	out, err := v.f.call(ctx, s, fn, 2, optTable(s.L, v.opts))
+	out, err := v.call(ctx, verifierFuncs, "notifier type %q has no verify function", 2, nil)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"reflect"
 	"testing"
 	"time"
 )
@@ -85,18 +84,32 @@ func TestApplyHold(t *testing.T) {
 				var r streak
 				r.restore(s.export())
 				s = r
-				if !send {
-					if st.names != nil {
-						t.Fatalf("step %d: nothing sent, want %s to %v", i, st.state, st.names)
-					}
-					continue
-				}
-				if d.State != st.state || !reflect.DeepEqual(d.Names, st.names) {
-					t.Fatalf("step %d: sent %s to %v, want %s to %v", i, d.State, d.Names, st.state, st.names)
-				}
+				wantSent(t, i, d, send, st.state, st.names)
 			}
 		})
 	}
+}
+
+// failingPlan loads a plan of [Check_a], which fails its first n runs,
+// [Notification_page], a recorder, and the sections of conf, which test
+// them.
+func failingPlan(t *testing.T, n int, conf string) (*Plan, *recordingNotifier) {
+	t.Helper()
+	results := make([]error, n)
+	for i := range results {
+		results[i] = errBoom
+	}
+	chk := &scriptedCheck{results: results}
+	rec := &recordingNotifier{got: make(chan Message, 10)}
+	p := loadPlan(t, testRegistry(t, map[string]Check{"a": chk}, map[string]Notifier{"r": rec}), `
+[Check_a]
+type=fake
+host=a
+[Notification_page]
+type=rec
+recipient=r
+`+conf)
+	return p, rec
 }
 
 // TestEngineGateOnClock drives a silence that ends at a time on the
@@ -111,15 +124,7 @@ func TestEngineGateOnClock(t *testing.T) {
 		}
 		return Hold{}, false
 	})
-	chk := &scriptedCheck{results: []error{errBoom, errBoom, errBoom, errBoom, errBoom}}
-	rec := &recordingNotifier{got: make(chan Message, 10)}
-	p := loadPlan(t, testRegistry(t, map[string]Check{"a": chk}, map[string]Notifier{"r": rec}), `
-[Check_a]
-type=fake
-host=a
-[Notification_page]
-type=rec
-recipient=r
+	p, rec := failingPlan(t, 5, `
 [Test_web]
 checks=a
 interval=60

@@ -89,15 +89,7 @@ func TestMaintenanceFromCronOnClock(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock() // 2026-11-24 00:00 UTC
 	clk.Advance(2*time.Hour + 10*time.Minute)
-	chk := &scriptedCheck{results: []error{errBoom, errBoom, errBoom, errBoom}}
-	rec := &recordingNotifier{got: make(chan Message, 10)}
-	p := loadPlan(t, testRegistry(t, map[string]Check{"a": chk}, map[string]Notifier{"r": rec}), `
-[Check_a]
-type=fake
-host=a
-[Notification_page]
-type=rec
-recipient=r
+	p, rec := failingPlan(t, 4, `
 [Test_web]
 checks=a
 notify=1:page

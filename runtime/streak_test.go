@@ -90,17 +90,24 @@ func TestDecide(t *testing.T) {
 				if send {
 					s.sent(d, d.Names, now)
 				}
-				if !send {
-					if st.names != nil {
-						t.Fatalf("step %d: decide() sent nothing, want %s to %v", i, st.state, st.names)
-					}
-					continue
-				}
-				if d.State != st.state || !reflect.DeepEqual(d.Names, st.names) {
-					t.Fatalf("step %d: decide() = %s to %v, want %s to %v", i, d.State, d.Names, st.state, st.names)
-				}
+				wantSent(t, i, d, send, st.state, st.names)
 			}
 		})
+	}
+}
+
+// wantSent fails step i unless its decision d (send: whether it sends)
+// sends state to names, or sends nothing when names is nil.
+func wantSent(t *testing.T, i int, d Decision, send bool, state State, names []string) {
+	t.Helper()
+	if !send {
+		if names != nil {
+			t.Fatalf("step %d: nothing sent, want %s to %v", i, state, names)
+		}
+		return
+	}
+	if d.State != state || !reflect.DeepEqual(d.Names, names) {
+		t.Fatalf("step %d: sent %s to %v, want %s to %v", i, d.State, d.Names, state, names)
 	}
 }
 

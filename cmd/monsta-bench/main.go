@@ -200,16 +200,24 @@ func intList(s string) ([]int, error) {
 	return out, nil
 }
 
-func run(args []string, stdout, stderr io.Writer) int {
-	p := params{}
-	var asJSON bool
-	var testsList, rateList string
-	var runs int
+// options are the command line's settings.
+type options struct {
+	p                   params
+	asJSON              bool
+	testsList, rateList string
+	runs                int
+	maxProcs, gcPercent int
+	memLimit            string
+}
+
+// flagSet declares the command line's flags into o.
+func (o *options) flagSet(stderr io.Writer) *flag.FlagSet {
+	p := &o.p
 	fs := flag.NewFlagSet("monsta-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&testsList, "tests", "10000", "configured tests, one portconnect check each; a comma-separated list runs each")
-	fs.StringVar(&rateList, "rate", "1000", "checks per second (tests / interval); a comma-separated list runs each")
-	fs.IntVar(&runs, "runs", 1, "how many times to run the whole series")
+	fs.StringVar(&o.testsList, "tests", "10000", "configured tests, one portconnect check each; a comma-separated list runs each")
+	fs.StringVar(&o.rateList, "rate", "1000", "checks per second (tests / interval); a comma-separated list runs each")
+	fs.IntVar(&o.runs, "runs", 1, "how many times to run the whole series")
 	fs.StringVar(&p.Check, "check", "banner", "banner: connect, read the \"220\" banner, close (expect=220); connect: connect and close")
 	fs.StringVar(&p.Peer, "peer", "", "monit: run Monit ("+monitPath+", apt-get install monit) against the same targets")
 	fs.IntVar(&p.Hung, "hung", 300, "extra tests against a peer that accepts and never answers, in a phase of their own (0: no such phase)")
@@ -218,15 +226,53 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&p.HungTimeout, "hung-timeout", 0, "timeout of the hung tests' checks (0: 5s, or 3/4 of the interval when shorter)")
 	fs.DurationVar(&p.Spawned, "spawned", 0, "window of the paced bare loop with a goroutine and a timeout per dial (0: skip it)")
 	fs.DurationVar(&p.Unpaced, "unpaced", 0, "window of the unpaced bare loop (0: skip it)")
-	var maxProcs, gcPercent int
-	var memLimit string
-	fs.IntVar(&maxProcs, "max-procs", 0, "monsta's [main] max_procs (0: not set)")
-	fs.IntVar(&gcPercent, "gc-percent", 0, "monsta's [main] gc_percent (0: not set)")
-	fs.StringVar(&memLimit, "memory-limit", "", "monsta's [main] memory_limit, such as 40M (empty: not set)")
+	fs.IntVar(&o.maxProcs, "max-procs", 0, "monsta's [main] max_procs (0: not set)")
+	fs.IntVar(&o.gcPercent, "gc-percent", 0, "monsta's [main] gc_percent (0: not set)")
+	fs.StringVar(&o.memLimit, "memory-limit", "", "monsta's [main] memory_limit, such as 40M (empty: not set)")
 	fs.IntVar(&p.Addrs, "addrs", 4, "listener addresses 127.0.0.1…127.0.0.N the connects are spread over")
 	fs.StringVar(&p.CPUProfile, "cpuprofile", "", "write CPU profiles of the daemon's window (no hung tests) to `FILE` and of the paced bare loop's to FILE.bare")
 	fs.StringVar(&p.MemProfile, "memprofile", "", "write a heap profile of the daemon (no hung tests) at the memory sample to `FILE`")
-	fs.BoolVar(&asJSON, "json", false, "print the reports as JSON")
+	fs.BoolVar(&o.asJSON, "json", false, "print the reports as JSON")
+	return fs
+}
+
+// series checks the parsed options, completes o.p ([main] settings,
+// absolute profile paths) and returns the scales and rates to run.
+func (o *options) series() (tests, rates []int, err error) {
+	if o.maxProcs > 0 {
+		o.p.Main += fmt.Sprintf("max_procs = %d\n", o.maxProcs)
+	}
+	if o.gcPercent > 0 {
+		o.p.Main += fmt.Sprintf("gc_percent = %d\n", o.gcPercent)
+	}
+	if o.memLimit != "" {
+		o.p.Main += "memory_limit = " + o.memLimit + "\n"
+	}
+	if tests, err = intList(o.testsList); err != nil {
+		return nil, nil, fmt.Errorf("-tests: %w", err)
+	}
+	if rates, err = intList(o.rateList); err != nil {
+		return nil, nil, fmt.Errorf("-rate: %w", err)
+	}
+	if o.runs < 1 {
+		return nil, nil, errors.New("-runs must be at least 1")
+	}
+	for _, f := range []*string{&o.p.CPUProfile, &o.p.MemProfile} {
+		if *f == "" {
+			continue
+		}
+		abs, err := filepath.Abs(*f)
+		if err != nil {
+			return nil, nil, err
+		}
+		*f = abs
+	}
+	return tests, rates, nil
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := o.flagSet(stderr)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -237,45 +283,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return fail(fmt.Errorf("unexpected argument %q", fs.Arg(0)))
 	}
-	if maxProcs > 0 {
-		p.Main += fmt.Sprintf("max_procs = %d\n", maxProcs)
-	}
-	if gcPercent > 0 {
-		p.Main += fmt.Sprintf("gc_percent = %d\n", gcPercent)
-	}
-	if memLimit != "" {
-		p.Main += "memory_limit = " + memLimit + "\n"
-	}
-	tests, err := intList(testsList)
+	tests, rates, err := o.series()
 	if err != nil {
-		return fail(fmt.Errorf("-tests: %w", err))
+		return fail(err)
 	}
-	rates, err := intList(rateList)
+	all, err := o.runAll(tests, rates, stdout, stderr)
 	if err != nil {
-		return fail(fmt.Errorf("-rate: %w", err))
+		return fail(err)
 	}
-	if runs < 1 {
-		return fail(errors.New("-runs must be at least 1"))
-	}
-	for _, f := range []*string{&p.CPUProfile, &p.MemProfile} {
-		if *f == "" {
-			continue
-		}
-		abs, err := filepath.Abs(*f)
-		if err != nil {
+	if o.asJSON {
+		if err := writeJSON(stdout, all); err != nil {
 			return fail(err)
 		}
-		*f = abs
+	} else if len(all) > 1 {
+		printSummary(stdout, all)
 	}
+	return exitCode(all)
+}
+
+// runAll runs every scale at every rate, o.runs times, printing each
+// report as it comes unless the reports are printed as JSON at the end.
+func (o *options) runAll(tests, rates []int, stdout, stderr io.Writer) ([]*report, error) {
 	var all []*report
-	series := len(tests)*len(rates)*runs > 1
-	for range runs {
+	series := len(tests)*len(rates)*o.runs > 1
+	for range o.runs {
 		for _, n := range tests {
 			// The peer runs at its own rate: measured once per scale and
 			// run, beside every rate of monsta's.
 			var peer *peerResult
 			for _, rate := range rates {
-				q := p
+				q := o.p
 				q.Tests, q.Rate = n, float64(rate)
 				if series {
 					for _, f := range []*string{&q.CPUProfile, &q.MemProfile} {
@@ -286,30 +323,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 				}
 				r, err := bench(context.Background(), q, stderr, peer)
 				if err != nil {
-					return fail(err)
+					return nil, err
 				}
 				peer = r.Peer
 				all = append(all, r)
-				if !asJSON {
+				if !o.asJSON {
 					printReport(stdout, r)
 					fmt.Fprintln(stdout)
 				}
 			}
 		}
 	}
-	if asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		var out any = all
-		if len(all) == 1 {
-			out = all[0]
-		}
-		if err := enc.Encode(out); err != nil {
-			return fail(err)
-		}
-	} else if series {
-		printSummary(stdout, all)
+	return all, nil
+}
+
+// writeJSON prints the reports as indented JSON: one object for one
+// report, a list for a series.
+func writeJSON(stdout io.Writer, all []*report) error {
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	var out any = all
+	if len(all) == 1 {
+		out = all[0]
 	}
+	return enc.Encode(out)
+}
+
+// exitCode is 2 when a run had errors, 1 when one missed its targets,
+// else 0.
+func exitCode(all []*report) int {
 	code := 0
 	for _, r := range all {
 		switch {

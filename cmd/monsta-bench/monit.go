@@ -101,85 +101,14 @@ func runMonit(ctx context.Context, dir string, s peerSpec, lst *listenerProc) (p
 	if err != nil {
 		return r, err
 	}
-	cmd := exec.CommandContext(ctx, monitPath, "-I", "-c", rc)
-	cmd.Dir = dir
-	out, err := os.Create(filepath.Join(dir, "monit.out"))
+	m, err := startMonit(ctx, dir, rc)
 	if err != nil {
 		return r, err
 	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		return r, fmt.Errorf("start monit: %w", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	defer func() {
-		select {
-		case <-exited:
-			return
-		default:
-		}
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	}()
-	pid := cmd.Process.Pid
-
-	// Poll the listener's count: the first connection, the first cycle,
-	// the window.
-	var w window
-	var inWindow bool
-	var atWindow int64
-	const tick = 20 * time.Millisecond
-	// Monit reads its control file in time that grows faster than the
-	// services: about 2 minutes for 100,000 on a 2-core machine.
-	wait := 2*time.Minute + time.Duration(s.Tests)*3*time.Millisecond
-	firstBy := start.Add(wait)
-	for {
-		select {
-		case err := <-exited:
-			msg, _ := os.ReadFile(out.Name())
-			return r, fmt.Errorf("monit exited early: %v: %s", err, strings.TrimSpace(string(msg)))
-		case <-ctx.Done():
-			return r, ctx.Err()
-		case <-time.After(tick):
-		}
-		c, err := lst.counts()
-		if err != nil {
-			return r, err
-		}
-		n := c.Accepted - before.Accepted
-		now := time.Now()
-		if r.FirstCheckSeconds == 0 {
-			if n == 0 {
-				if now.After(firstBy) {
-					return r, fmt.Errorf("monit made no connection within %v", wait)
-				}
-				continue
-			}
-			r.FirstCheckSeconds = now.Sub(start).Seconds()
-			firstBy = now
-		}
-		if r.AllCheckedSeconds == 0 && n >= int64(s.Tests) {
-			r.AllCheckedSeconds = now.Sub(start).Seconds()
-		}
-		if !inWindow && now.Sub(firstBy) >= s.Warmup {
-			inWindow, atWindow = true, c.Accepted
-			w = startPidWindow(pid, lst.cmd.Process.Pid)
-			continue
-		}
-		if inWindow && now.Sub(w.wall) >= s.Window {
-			r.windowResult = w.end()
-			r.Checks = c.Accepted - atWindow
-			break
-		}
+	defer m.stop()
+	pid := m.cmd.Process.Pid
+	if err := m.watch(ctx, s, lst, before.Accepted, &r); err != nil {
+		return r, err
 	}
 	if r.PeakRSS, err = procStatus(fmt.Sprint(pid), "VmHWM"); err != nil {
 		return r, err
@@ -187,19 +116,143 @@ func runMonit(ctx context.Context, dir string, s peerSpec, lst *listenerProc) (p
 	if r.RSS, err = procStatus(fmt.Sprint(pid), "VmRSS"); err != nil {
 		return r, err
 	}
-	if log, err := os.ReadFile(filepath.Join(dir, "monit.log")); err == nil {
-		for _, line := range strings.Split(string(log), "\n") {
-			if strings.Contains(line, "failed") {
-				r.Failed++
-				if r.FailSample == "" {
-					r.FailSample = line
-				}
-			}
-		}
-	}
+	r.countFailures(filepath.Join(dir, "monit.log"))
 	if r.Checks > 0 {
 		r.CPUPerCheckUS = r.CPUSeconds * 1e6 / float64(r.Checks)
 		r.Rate = float64(r.Checks) / r.WindowSeconds
 	}
 	return r, nil
+}
+
+// monitProc is a running Monit.
+type monitProc struct {
+	cmd    *exec.Cmd
+	out    *os.File // its stdout and stderr
+	start  time.Time
+	exited chan error
+}
+
+// startMonit starts Monit in the foreground on the control file rc, its
+// output to dir/monit.out.
+func startMonit(ctx context.Context, dir, rc string) (*monitProc, error) {
+	cmd := exec.CommandContext(ctx, monitPath, "-I", "-c", rc)
+	cmd.Dir = dir
+	out, err := os.Create(filepath.Join(dir, "monit.out"))
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	m := &monitProc{cmd: cmd, out: out, start: time.Now(), exited: make(chan error, 1)}
+	if err := cmd.Start(); err != nil {
+		out.Close()
+		return nil, fmt.Errorf("start monit: %w", err)
+	}
+	go func() { m.exited <- cmd.Wait() }()
+	return m, nil
+}
+
+// stop ends Monit unless it has exited: SIGTERM, then SIGKILL after 10 s.
+func (m *monitProc) stop() {
+	defer m.out.Close()
+	select {
+	case <-m.exited:
+		return
+	default:
+	}
+	m.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-m.exited:
+	case <-time.After(10 * time.Second):
+		m.cmd.Process.Kill()
+		<-m.exited
+	}
+}
+
+// watch polls the listener's count of accepted connections (before at
+// Monit's start) and fills in r: the first connection, the first cycle,
+// then the window after the warm-up.
+func (m *monitProc) watch(ctx context.Context, s peerSpec, lst *listenerProc, before int64, r *peerResult) error {
+	const tick = 20 * time.Millisecond
+	// Monit reads its control file in time that grows faster than the
+	// services: about 2 minutes for 100,000 on a 2-core machine.
+	wait := 2*time.Minute + time.Duration(s.Tests)*3*time.Millisecond
+	p := monitPoll{s: s, r: r, start: m.start, firstBy: m.start.Add(wait), wait: wait, pid: m.cmd.Process.Pid, lstPID: lst.cmd.Process.Pid}
+	for {
+		select {
+		case err := <-m.exited:
+			msg, _ := os.ReadFile(m.out.Name())
+			return fmt.Errorf("monit exited early: %v: %s", err, strings.TrimSpace(string(msg)))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(tick):
+		}
+		c, err := lst.counts()
+		if err != nil {
+			return err
+		}
+		if done, err := p.step(c.Accepted, c.Accepted-before, time.Now()); done || err != nil {
+			return err
+		}
+	}
+}
+
+// monitPoll is the state of watch's polling.
+type monitPoll struct {
+	s           peerSpec
+	r           *peerResult
+	start       time.Time
+	firstBy     time.Time // the first connection is due by then; once made, its time
+	wait        time.Duration
+	pid, lstPID int
+	inWindow    bool
+	atWindow    int64 // the accepted count when the window started
+	w           window
+}
+
+// step takes one poll: accepted connections in all, n of them since Monit
+// started. It is done once the window is over.
+func (p *monitPoll) step(accepted, n int64, now time.Time) (done bool, err error) {
+	r := p.r
+	if r.FirstCheckSeconds == 0 {
+		if n == 0 {
+			if now.After(p.firstBy) {
+				return false, fmt.Errorf("monit made no connection within %v", p.wait)
+			}
+			return false, nil
+		}
+		r.FirstCheckSeconds = now.Sub(p.start).Seconds()
+		p.firstBy = now
+	}
+	if r.AllCheckedSeconds == 0 && n >= int64(p.s.Tests) {
+		r.AllCheckedSeconds = now.Sub(p.start).Seconds()
+	}
+	if !p.inWindow && now.Sub(p.firstBy) >= p.s.Warmup {
+		p.inWindow, p.atWindow = true, accepted
+		p.w = startPidWindow(p.pid, p.lstPID)
+		return false, nil
+	}
+	if p.inWindow && now.Sub(p.w.wall) >= p.s.Window {
+		r.windowResult = p.w.end()
+		r.Checks = accepted - p.atWindow
+		return true, nil
+	}
+	return false, nil
+}
+
+// countFailures counts the lines of Monit's log that report a failed
+// test, and keeps the first.
+func (r *peerResult) countFailures(logPath string) {
+	log, err := os.ReadFile(logPath)
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(log), "\n") {
+		if strings.Contains(line, "failed") {
+			r.Failed++
+			if r.FailSample == "" {
+				r.FailSample = line
+			}
+		}
+	}
 }

@@ -20,10 +20,59 @@ import (
 // nobody; the silences survive the kill and expire on their own.
 func TestControlThroughTheBinary(t *testing.T) {
 	t.Parallel()
-	flags := t.TempDir()
-	flag := func(name string) string { return filepath.Join(flags, name) }
-	script := func(name string) string { return `sh -c "test ! -e ` + flag(name) + `"` }
-	conf := writeConf(t, map[string]string{"monsta.conf": `
+	c := newCtlRun(t)
+	if r := c.ctl("--status"); r.code != 2 || !strings.Contains(r.stderr, "is monsta running?") {
+		t.Fatalf("--status without a daemon = %d %q, want 2 and a clear message", r.code, r.stderr)
+	}
+	d := startDaemon(t, c.conf)
+	d.waitLog(`control socket listening`, 1, 15*time.Second)
+	c.waitFor("all run", func(st map[string]control.Test) bool {
+		return st["pass"].State == "OK" && st["fail"].State == "OK" && st["held"].State == "OK" && st["heal"].State == "OK"
+	})
+	if _, code := c.status(); code != 0 {
+		t.Errorf("--status with every test passing exit = %d, want 0", code)
+	}
+	c.silenceAndFail()
+	c.checkStatusTable()
+
+	// kill -9 inside the silences: they and the held-back page survive.
+	d.cmd.Process.Kill()
+	<-d.done
+	d2 := startDaemon(t, c.conf)
+	d2.waitLog(`control socket listening`, 1, 15*time.Second)
+	if r := c.ctl("--silences"); r.code != 0 || strings.Count(r.stdout, "planned") != 2 {
+		t.Errorf("--silences after kill -9 = %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	c.waitSilencesExpired()
+	d2.waitLog(`msg=notification test=held state=FAIL`, 1, 15*time.Second)
+	after := c.waitFor("held ran twice more", func(s map[string]control.Test) bool { return s["held"].State == "FAIL" })["held"].Failures
+	c.waitFor("held ran twice more", func(s map[string]control.Test) bool { return s["held"].Failures >= after+2 })
+	logs := d.waitLog(`.`, 1, time.Second) + d2.waitLog(`.`, 1, time.Second)
+	if n := strings.Count(logs, "msg=notification test=held "); n != 1 {
+		t.Errorf("held paged %d times, want once when its silence ended:\n%s", n, logs)
+	}
+	if strings.Contains(logs, "msg=notification test=heal ") {
+		t.Errorf("heal recovered inside its silence, yet someone was told:\n%s", logs)
+	}
+	d2.stop(syscall.SIGTERM)
+	if r := c.ctl("--silences"); r.code != 2 || !strings.Contains(r.stderr, "cannot reach the daemon") {
+		t.Errorf("--silences after stop = %d %q, want 2", r.code, r.stderr)
+	}
+}
+
+// ctlRun is TestControlThroughTheBinary's configuration: four script
+// checks, each failing while its flag file exists, and the monsta
+// commands run against it.
+type ctlRun struct {
+	t     *testing.T
+	flags string // the flag files' directory
+	conf  string
+}
+
+func newCtlRun(t *testing.T) ctlRun {
+	c := ctlRun{t: t, flags: t.TempDir()}
+	script := func(name string) string { return `sh -c "test ! -e ` + c.flag(name) + `"` }
+	c.conf = writeConf(t, map[string]string{"monsta.conf": `
 [main]
 statedir = STATEDIR
 user = root
@@ -57,96 +106,92 @@ checks = heal
 interval = 1
 notify = 1:page
 `})
-	ctl := func(args ...string) result { return monsta(t, append([]string{"--config", conf}, args...)...) }
-	status := func() (map[string]control.Test, int) {
-		t.Helper()
-		r := ctl("--status", "--json")
-		var list control.TestList
-		if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
-			t.Fatalf("--status --json: %v\n%s%s", err, r.stdout, r.stderr)
-		}
-		m := map[string]control.Test{}
-		for _, x := range list.Tests {
-			m[x.Name] = x
-		}
-		return m, r.code
-	}
-	waitFor := func(what string, ok func(map[string]control.Test) bool) map[string]control.Test {
-		t.Helper()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			st, _ := status()
-			if ok(st) {
-				return st
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("never %s: %+v", what, st)
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	return c
+}
 
-	if r := ctl("--status"); r.code != 2 || !strings.Contains(r.stderr, "is monsta running?") {
-		t.Fatalf("--status without a daemon = %d %q, want 2 and a clear message", r.code, r.stderr)
-	}
-	d := startDaemon(t, conf)
-	d.waitLog(`control socket listening`, 1, 15*time.Second)
-	waitFor("all run", func(st map[string]control.Test) bool {
-		return st["pass"].State == "OK" && st["fail"].State == "OK" && st["held"].State == "OK" && st["heal"].State == "OK"
-	})
-	if _, code := status(); code != 0 {
-		t.Errorf("--status with every test passing exit = %d, want 0", code)
-	}
+// flag is the path of the file that makes check name fail.
+func (c ctlRun) flag(name string) string { return filepath.Join(c.flags, name) }
 
+// ctl runs monsta with the configuration and args.
+func (c ctlRun) ctl(args ...string) result {
+	return monsta(c.t, append([]string{"--config", c.conf}, args...)...)
+}
+
+// status returns the tests of --status --json by name, and the exit code.
+func (c ctlRun) status() (map[string]control.Test, int) {
+	c.t.Helper()
+	r := c.ctl("--status", "--json")
+	var list control.TestList
+	if err := json.Unmarshal([]byte(r.stdout), &list); err != nil {
+		c.t.Fatalf("--status --json: %v\n%s%s", err, r.stdout, r.stderr)
+	}
+	m := map[string]control.Test{}
+	for _, x := range list.Tests {
+		m[x.Name] = x
+	}
+	return m, r.code
+}
+
+// waitFor polls --status until ok holds, for at most 20 s.
+func (c ctlRun) waitFor(what string, ok func(map[string]control.Test) bool) map[string]control.Test {
+	c.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, _ := c.status()
+		if ok(st) {
+			return st
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("never %s: %+v", what, st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// silenceAndFail silences held and heal for 5 s, makes them and fail
+// fail, then lets heal recover inside its silence, and wants the states
+// that follow.
+func (c ctlRun) silenceAndFail() {
+	t := c.t
+	t.Helper()
 	for _, name := range []string{"held", "heal"} {
-		if r := ctl("--silence", "Test_"+name, "--for", "5s", "--reason", "planned"); r.code != 0 || !strings.Contains(r.stdout, "silenced "+name) {
+		if r := c.ctl("--silence", "Test_"+name, "--for", "5s", "--reason", "planned"); r.code != 0 || !strings.Contains(r.stdout, "silenced "+name) {
 			t.Fatalf("--silence %s = %d %q %q", name, r.code, r.stdout, r.stderr)
 		}
-		os.WriteFile(flag(name), nil, 0o644)
+		os.WriteFile(c.flag(name), nil, 0o644)
 	}
-	os.WriteFile(flag("fail"), nil, 0o644)
-	waitFor("failing", func(st map[string]control.Test) bool {
+	os.WriteFile(c.flag("fail"), nil, 0o644)
+	c.waitFor("failing", func(st map[string]control.Test) bool {
 		return st["held"].Failures >= 2 && st["heal"].Failures >= 1 && st["fail"].Failures >= 1
 	})
-	os.Remove(flag("heal"))
-	st := waitFor("heal recovered", func(st map[string]control.Test) bool { return st["heal"].OK })
+	os.Remove(c.flag("heal"))
+	st := c.waitFor("heal recovered", func(st map[string]control.Test) bool { return st["heal"].OK })
 	if st["held"].State != "SILENCED" || st["heal"].State != "SILENCED" || st["fail"].State != "FAIL" || st["pass"].State != "OK" {
 		t.Errorf("states = %+v", st)
 	}
-	r := ctl("--status")
+}
+
+// checkStatusTable wants --status to exit 1 with the failing test first,
+// then the silenced ones, the passing one last.
+func (c ctlRun) checkStatusTable() {
+	c.t.Helper()
+	r := c.ctl("--status")
 	rows := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if r.code != 1 || len(rows) != 5 || !regexp.MustCompile(`^FAIL +fail `).MatchString(rows[1]) ||
 		!strings.HasPrefix(rows[2], "SILENCED") || !strings.HasPrefix(rows[4], "OK ") || !strings.Contains(r.stdout, "silenced ") {
-		t.Errorf("--status = %d, want 1 and failing first:\n%s%s", r.code, r.stdout, r.stderr)
+		c.t.Errorf("--status = %d, want 1 and failing first:\n%s%s", r.code, r.stdout, r.stderr)
 	}
+}
 
-	// kill -9 inside the silences: they and the held-back page survive.
-	d.cmd.Process.Kill()
-	<-d.done
-	d2 := startDaemon(t, conf)
-	d2.waitLog(`control socket listening`, 1, 15*time.Second)
-	if r := ctl("--silences"); r.code != 0 || strings.Count(r.stdout, "planned") != 2 {
-		t.Errorf("--silences after kill -9 = %d\n%s%s", r.code, r.stdout, r.stderr)
-	}
+// waitSilencesExpired polls --silences until there are none, for at most
+// 20 s.
+func (c ctlRun) waitSilencesExpired() {
+	c.t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for r := ctl("--silences"); !strings.Contains(r.stdout, "no silences"); r = ctl("--silences") {
+	for r := c.ctl("--silences"); !strings.Contains(r.stdout, "no silences"); r = c.ctl("--silences") {
 		if time.Now().After(deadline) {
-			t.Fatalf("silences never expired:\n%s", r.stdout)
+			c.t.Fatalf("silences never expired:\n%s", r.stdout)
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-	d2.waitLog(`msg=notification test=held state=FAIL`, 1, 15*time.Second)
-	after := waitFor("held ran twice more", func(s map[string]control.Test) bool { return s["held"].State == "FAIL" })["held"].Failures
-	waitFor("held ran twice more", func(s map[string]control.Test) bool { return s["held"].Failures >= after+2 })
-	logs := d.waitLog(`.`, 1, time.Second) + d2.waitLog(`.`, 1, time.Second)
-	if n := strings.Count(logs, "msg=notification test=held "); n != 1 {
-		t.Errorf("held paged %d times, want once when its silence ended:\n%s", n, logs)
-	}
-	if strings.Contains(logs, "msg=notification test=heal ") {
-		t.Errorf("heal recovered inside its silence, yet someone was told:\n%s", logs)
-	}
-	d2.stop(syscall.SIGTERM)
-	if r := ctl("--silences"); r.code != 2 || !strings.Contains(r.stderr, "cannot reach the daemon") {
-		t.Errorf("--silences after stop = %d %q, want 2", r.code, r.stderr)
 	}
 }

@@ -28,6 +28,19 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// waitPidFile waits for a daemon's pid file at path and returns the pid
+// in it.
+func waitPidFile(t *testing.T, path string) int {
+	t.Helper()
+	var pid int
+	waitFor(t, "the pid file", func() bool {
+		b, err := os.ReadFile(path)
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	})
+	return pid
+}
+
 // readmeOriginal returns the first ini snippet of README.md: the
 // configuration in the original style.
 func readmeOriginal(t *testing.T) string {
@@ -111,12 +124,7 @@ checks = ok
 	if r.code != 0 || !strings.Contains(r.stderr, "running in the background") {
 		t.Fatalf("daemonize: exit %d\n%s", r.code, r.stderr)
 	}
-	var pid int
-	waitFor(t, "the pid file", func() bool {
-		b, err := os.ReadFile(pidfile)
-		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		return err == nil && pid > 0
-	})
+	pid := waitPidFile(t, pidfile)
 	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
 		t.Fatalf("signal the daemon: %v", err)
 	}

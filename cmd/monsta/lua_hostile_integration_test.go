@@ -60,29 +60,9 @@ func TestHostileLuaBesideHealthyChecks(t *testing.T) {
 	}
 	const healthy = 20
 	interval := time.Second
-	var mu sync.Mutex
-	seen := make([][]time.Time, healthy)
-	var sections strings.Builder
-	for i := 0; i < healthy; i++ {
-		i := i
-		addr := loopback.Serve(t, func(c net.Conn) {
-			mu.Lock()
-			seen[i] = append(seen[i], time.Now())
-			mu.Unlock()
-			c.Close()
-		})
-		host, port, _ := net.SplitHostPort(addr)
-		fmt.Fprintf(&sections, "[Check_h%d]\ntype = portconnect\nhost = %s\nport = %s\ntimeout = 2\n\n", i, host, port)
-		fmt.Fprintf(&sections, "[Test_h%d]\nchecks = h%d\ninterval = 1\nnotify = 1:page\n\n", i, i)
-	}
-	for _, p := range []string{"tail", "match", "json", "gsub", "table"} {
-		fmt.Fprintf(&sections, "[Check_bad_%s]\ntype = hostile\nprobe = %s\ntimeout = 2\n\n", p, p)
-		fmt.Fprintf(&sections, "[Test_bad_%s]\nchecks = bad_%s\ninterval = 1\nnotify = 1:hostile\n\n", p, p)
-	}
+	targets := &healthyTargets{seen: make([][]time.Time, healthy)}
 	conf := writeConf(t, map[string]string{
-		"monsta.conf": "[main]\nstatedir = STATEDIR\nuser = root\n\n" +
-			"[Notification_page]\ntype = log\nrecipient = error\n\n" +
-			"[Notification_hostile]\ntype = log\nrecipient = info\n\n" + sections.String(),
+		"monsta.conf":        hostileConf(t, targets),
 		"conf.d/hostile.lua": hostileChecks,
 	})
 	d := &daemon{t: t, cmd: exec.Command(bin, "--foreground", "--config", conf), done: make(chan struct{})}
@@ -109,41 +89,92 @@ func TestHostileLuaBesideHealthyChecks(t *testing.T) {
 	if peak > peakRSSBoundMiB<<20 {
 		t.Errorf("peak RSS %d MiB, want under %d MiB (docs/lua.md)", peak>>20, peakRSSBoundMiB)
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	worst := targets.worstGap(t, start, sigterm)
+	if limit := interval * 3 / 2; worst > limit {
+		t.Errorf("largest gap between two runs of a healthy test %v, want under %v", worst, limit)
+	}
+	checkHostileLog(t, log)
+	t.Logf("peak RSS %d MiB, largest healthy gap %v, SIGTERM to exit %v", peak>>20, worst, stopped)
+	if t.Failed() {
+		t.Logf("log tail:\n%s", tail(log, 4000))
+	}
+}
+
+// hostileProbes are the probes of hostileChecks.
+var hostileProbes = []string{"tail", "match", "json", "gsub", "table"}
+
+// healthyTargets are the listeners of the healthy tests, with the times
+// each was connected to.
+type healthyTargets struct {
+	mu   sync.Mutex
+	seen [][]time.Time
+}
+
+// hostileConf returns a monsta.conf with a healthy portconnect test
+// (every second) against a listener of targets for each of its slots, and
+// a test of each hostile probe.
+func hostileConf(t *testing.T, targets *healthyTargets) string {
+	var sections strings.Builder
+	for i := range targets.seen {
+		addr := loopback.Serve(t, func(c net.Conn) {
+			targets.mu.Lock()
+			targets.seen[i] = append(targets.seen[i], time.Now())
+			targets.mu.Unlock()
+			c.Close()
+		})
+		host, port, _ := net.SplitHostPort(addr)
+		fmt.Fprintf(&sections, "[Check_h%d]\ntype = portconnect\nhost = %s\nport = %s\ntimeout = 2\n\n", i, host, port)
+		fmt.Fprintf(&sections, "[Test_h%d]\nchecks = h%d\ninterval = 1\nnotify = 1:page\n\n", i, i)
+	}
+	for _, p := range hostileProbes {
+		fmt.Fprintf(&sections, "[Check_bad_%s]\ntype = hostile\nprobe = %s\ntimeout = 2\n\n", p, p)
+		fmt.Fprintf(&sections, "[Test_bad_%s]\nchecks = bad_%s\ninterval = 1\nnotify = 1:hostile\n\n", p, p)
+	}
+	return "[main]\nstatedir = STATEDIR\nuser = root\n\n" +
+		"[Notification_page]\ntype = log\nrecipient = error\n\n" +
+		"[Notification_hostile]\ntype = log\nrecipient = info\n\n" + sections.String()
+}
+
+// worstGap returns the largest gap between two runs of a healthy test
+// (start and stop counting as runs) and wants each to have run at least
+// 50 times in between.
+func (h *healthyTargets) worstGap(t *testing.T, start, stop time.Time) time.Duration {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	var worst time.Duration
-	for i, runs := range seen {
+	for i, runs := range h.seen {
 		var in []time.Time
 		for _, r := range runs {
-			if r.After(start) && r.Before(sigterm) {
+			if r.After(start) && r.Before(stop) {
 				in = append(in, r)
 			}
 		}
 		if len(in) < 50 {
 			t.Errorf("healthy test h%d ran %d times in 60 s, want about 60", i, len(in))
 		}
-		marks := append(append([]time.Time{start}, in...), sigterm)
+		marks := append(append([]time.Time{start}, in...), stop)
 		for j := 1; j < len(marks); j++ {
 			worst = max(worst, marks[j].Sub(marks[j-1]))
 		}
 	}
-	if limit := interval * 3 / 2; worst > limit {
-		t.Errorf("largest gap between two runs of a healthy test %v, want under %v", worst, limit)
-	}
+	return worst
+}
+
+// checkHostileLog wants no healthy test's failure in the daemon's log, and
+// a failure of each hostile probe.
+func checkHostileLog(t *testing.T, log string) {
+	t.Helper()
 	for _, l := range strings.Split(log, "\n") {
 		if strings.Contains(l, "level=ERROR") && strings.Contains(l, "notification") {
 			t.Errorf("a healthy test failed: %s", l)
 			break
 		}
 	}
-	for _, p := range []string{"tail", "match", "json", "gsub", "table"} {
+	for _, p := range hostileProbes {
 		if !strings.Contains(log, "bad_"+p) {
 			t.Errorf("no failure of bad_%s logged", p)
 		}
-	}
-	t.Logf("peak RSS %d MiB, largest healthy gap %v, SIGTERM to exit %v", peak>>20, worst, stopped)
-	if t.Failed() {
-		t.Logf("log tail:\n%s", tail(log, 4000))
 	}
 }
 

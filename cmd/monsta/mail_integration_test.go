@@ -87,26 +87,12 @@ tls_ca=CAFILE
 timeout=20
 
 [Check_roundtrip_wrongpw]
-type=mailbox
-smtp_host=127.0.0.1
-smtp_port=SMTPPORT
-sender=USER
-recipient=USER
-mailbox_host=127.0.0.1
-mailbox_port=IMAPPORT
-mailbox_username=USER
+` + plainRoundtrip + `mailbox_username=USER
 mailbox_password=not-the-password
 timeout=20
 
 [Check_roundtrip_folder]
-type=mailbox
-smtp_host=127.0.0.1
-smtp_port=SMTPPORT
-sender=USER
-recipient=USER
-mailbox_host=127.0.0.1
-mailbox_port=IMAPPORT
-mailbox_starttls=required
+` + plainRoundtrip + `mailbox_starttls=required
 tls_ca=CAFILE
 mailbox_username=USER
 mailbox_password=PASS
@@ -118,6 +104,17 @@ type=mail
 [Test_mail]
 checks=smtp_ok roundtrip
 notify=1:mail
+`
+
+// plainRoundtrip is a mailbox check of carol's, without TLS on the SMTP
+// leg and on the IMAP port.
+const plainRoundtrip = `type=mailbox
+smtp_host=127.0.0.1
+smtp_port=SMTPPORT
+sender=USER
+recipient=USER
+mailbox_host=127.0.0.1
+mailbox_port=IMAPPORT
 `
 
 func TestITMailCommandLine(t *testing.T) {

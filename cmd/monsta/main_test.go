@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testconf"
 )
 
 var monstaBin string
@@ -336,23 +337,9 @@ func (d *daemon) stop(sig syscall.Signal) int {
 	return d.cmd.ProcessState.ExitCode()
 }
 
-const failingConf = `
-[main]
-statedir = STATEDIR
-user = root
-[Check_down]
-type = portconnect
-host = 127.0.0.1
-port = 1
-timeout = 1
-[Notification_page]
-type = log
-recipient = error
-[Test_down]
-checks = down
-interval = 2
-notify = 2:page
-`
+// failingConf is a test that fails on every run and pages from its second
+// failure, for a daemon that runs as root (the tests' user).
+const failingConf = testconf.Failing + "[main]\nuser = root\n"
 
 // TestReloadOnSIGHUP: SIGHUP reloads; a broken file is rejected with its
 // position and the daemon carries on; SIGINT stops it cleanly. That the

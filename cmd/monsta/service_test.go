@@ -261,12 +261,7 @@ func TestPidFileGoneAsNobody(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("daemonize: exit %d\n%s", r.code, r.stderr)
 	}
-	var pid int
-	waitFor(t, "the pid file", func() bool {
-		b, err := os.ReadFile(pidfile)
-		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
-		return err == nil && pid > 0
-	})
+	pid := waitPidFile(t, pidfile)
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
 	waitFor(t, "privileges dropped", func() bool {
 		b, _ := os.ReadFile(filepath.Join(dir, "monsta.log"))

@@ -196,19 +196,14 @@ func TestConnDeadline(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := tt.ctx()
 			defer cancel()
-			raw, err := Dial(ctx, loopback.Silent(t))
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := Bind(ctx, raw)
-			defer c.Close()
+			c := boundSilent(t, ctx)
 			if tt.lib != nil {
 				tt.lib(c)
 			}
 			if tt.cancel {
 				time.AfterFunc(20*time.Millisecond, cancel)
 			}
-			err = guard(t, func() error { _, err := c.Read(make([]byte, 1)); return err })
+			err := guard(t, func() error { _, err := c.Read(make([]byte, 1)); return err })
 			if !errors.Is(err, tt.is) {
 				t.Fatalf("Read() error = %v, want %v", err, tt.is)
 			}
@@ -270,12 +265,7 @@ func TestAbort(t *testing.T) {
 	for name, w := range wrap {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			got := make(chan error, 1)
-			addr := loopback.Serve(t, func(c net.Conn) {
-				c.SetReadDeadline(time.Now().Add(10 * time.Second))
-				_, err := c.Read(make([]byte, 1))
-				got <- err
-			})
+			addr, peerErr := readingPeer(t)
 			raw, err := Dial(context.Background(), addr)
 			if err != nil {
 				t.Fatal(err)
@@ -283,9 +273,7 @@ func TestAbort(t *testing.T) {
 			if err := Abort(w(raw)); err != nil {
 				t.Fatalf("Abort() error = %v", err)
 			}
-			if err := guard(t, func() error { return <-got }); !errors.Is(err, syscall.ECONNRESET) {
-				t.Errorf("peer read after Abort = %v, want connection reset", err)
-			}
+			wantReset(t, peerErr, "peer read after Abort")
 		})
 	}
 }
@@ -338,19 +326,27 @@ func TestReadLine(t *testing.T) {
 	}
 }
 
+// boundSilent dials a silent peer and binds the connection to ctx; it is
+// closed when the test ends.
+func boundSilent(t *testing.T, ctx context.Context) *Conn {
+	t.Helper()
+	raw, err := Dial(ctx, loopback.Silent(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Bind(ctx, raw)
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 // TestReadLineTimeout reads from a silent peer: the deadline of the bound
 // connection ends the read with a timeout.
 func TestReadLineTimeout(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := short()
 	defer cancel()
-	raw, err := Dial(ctx, loopback.Silent(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := Bind(ctx, raw)
-	defer c.Close()
-	err = guard(t, func() error { _, err := ReadLine(bufio.NewReader(c), 64); return err })
+	c := boundSilent(t, ctx)
+	err := guard(t, func() error { _, err := ReadLine(bufio.NewReader(c), 64); return err })
 	if got := Cause(ctx, err); got == nil || got.Error() != "i/o timeout" {
 		t.Errorf("ReadLine() error = %v (cause %v), want i/o timeout", err, got)
 	}
@@ -417,19 +413,32 @@ func TestDialNetwork(t *testing.T) {
 // TestResetOnClose checks that a Close by someone else sends a reset.
 func TestResetOnClose(t *testing.T) {
 	t.Parallel()
-	got := make(chan error, 1)
-	addr := loopback.Serve(t, func(c net.Conn) {
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		_, err := c.Read(make([]byte, 1))
-		got <- err
-	})
+	addr, peerErr := readingPeer(t)
 	c, err := Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ResetOnClose(c)
 	c.Close()
-	if err := guard(t, func() error { return <-got }); !errors.Is(err, syscall.ECONNRESET) {
-		t.Errorf("peer read after Close = %v, want connection reset", err)
+	wantReset(t, peerErr, "peer read after Close")
+}
+
+// readingPeer serves a listener that reads one byte of its first
+// connection, for at most 10 s, and passes the read's error on.
+func readingPeer(t *testing.T) (string, chan error) {
+	got := make(chan error, 1)
+	addr := loopback.Serve(t, func(c net.Conn) {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		got <- err
+	})
+	return addr, got
+}
+
+// wantReset wants the peer's read (what) to have ended with a reset.
+func wantReset(t *testing.T, peerErr chan error, what string) {
+	t.Helper()
+	if err := guard(t, func() error { return <-peerErr }); !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("%s = %v, want connection reset", what, err)
 	}
 }

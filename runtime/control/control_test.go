@@ -173,6 +173,38 @@ func TestAPI(t *testing.T) {
 	f.run(t, "web", "db", "mail")
 	h := f.srv.Handler(false, "")
 
+	checkStates(t, h, map[string]string{"web": "OK", "db": "FAIL", "mail": "SILENCED", "new": "PENDING"})
+	var db Test
+	if code := call(t, h, "GET", "/api/v1/tests/Test_db", "", nil, &db); code != 200 {
+		t.Fatalf("GET one = %d", code)
+	}
+	if db.Failures != 1 || db.Since.IsZero() || len(db.Checks) != 1 || db.Checks[0].Errors[0] != "connection refused" || db.FirstError() != "down: connection refused" {
+		t.Errorf("db = %+v", db)
+	}
+	checkAPIErrors(t, h, []apiErrorCase{
+		{"GET", "/api/v1/tests/nope", "", 404, `"nope"`, "GET unknown test"},
+		{"DELETE", "/api/v1/tests", "", 405, "", "DELETE /api/v1/tests"},
+		{"GET", "/api/v1/nothing", "", 404, anyError, "GET unknown endpoint"},
+	})
+
+	// Run now counts like any run.
+	var ran Test
+	if code := call(t, h, "POST", "/api/v1/tests/db/run", "", nil, &ran); code != 200 || ran.Failures != 2 {
+		t.Errorf("POST run = %d, failures %d; want 200 and 2", code, ran.Failures)
+	}
+
+	checkSilenceAPI(t, h, f.clk.Now())
+
+	var ob Outbox
+	if code := call(t, h, "GET", "/api/v1/outbox", "", nil, &ob); code != 200 || ob.Queued == nil || ob.Failed == nil {
+		t.Errorf("GET outbox = %d %+v", code, ob)
+	}
+}
+
+// checkStates wants GET /api/v1/tests to list each test of want in its
+// state.
+func checkStates(t *testing.T, h http.Handler, want map[string]string) {
+	t.Helper()
 	var list TestList
 	if code := call(t, h, "GET", "/api/v1/tests", "", nil, &list); code != 200 {
 		t.Fatalf("GET /api/v1/tests = %d", code)
@@ -181,54 +213,63 @@ func TestAPI(t *testing.T) {
 	for _, x := range list.Tests {
 		states[x.Name] = x.State
 	}
-	want := map[string]string{"web": "OK", "db": "FAIL", "mail": "SILENCED", "new": "PENDING"}
 	for n, s := range want {
 		if states[n] != s {
 			t.Errorf("state of %s = %q, want %q (all: %v)", n, states[n], s, states)
 		}
 	}
+}
 
-	var db Test
-	if code := call(t, h, "GET", "/api/v1/tests/Test_db", "", nil, &db); code != 200 {
-		t.Fatalf("GET one = %d", code)
-	}
-	if db.Failures != 1 || db.Since.IsZero() || len(db.Checks) != 1 || db.Checks[0].Errors[0] != "connection refused" || db.FirstError() != "down: connection refused" {
-		t.Errorf("db = %+v", db)
-	}
+// anyError in an apiErrorCase takes any error text, even none.
+const anyError = "\x00any"
 
-	var e APIError
-	if code := call(t, h, "GET", "/api/v1/tests/nope", "", nil, &e); code != 404 || !strings.Contains(e.Error, `"nope"`) {
-		t.Errorf("GET unknown test = %d %q, want 404", code, e.Error)
-	}
-	if code := call(t, h, "DELETE", "/api/v1/tests", "", nil, &e); code != 405 || e.Error == "" {
-		t.Errorf("DELETE /api/v1/tests = %d %q, want a JSON 405", code, e.Error)
-	}
-	if code := call(t, h, "GET", "/api/v1/nothing", "", nil, &e); code != 404 {
-		t.Errorf("GET unknown endpoint = %d, want 404", code)
-	}
+// apiErrorCase is a request the API refuses: the status it answers and a
+// text its JSON error contains ("": any text but an empty one).
+type apiErrorCase struct {
+	method, path, body string
+	code               int
+	errHas             string
+	what               string
+}
 
-	// Run now counts like any run.
-	var ran Test
-	if code := call(t, h, "POST", "/api/v1/tests/db/run", "", nil, &ran); code != 200 || ran.Failures != 2 {
-		t.Errorf("POST run = %d, failures %d; want 200 and 2", code, ran.Failures)
+// checkAPIErrors sends each refused request and wants its status and a
+// JSON error.
+func checkAPIErrors(t *testing.T, h http.Handler, cases []apiErrorCase) {
+	t.Helper()
+	for _, c := range cases {
+		var e APIError
+		code := call(t, h, c.method, c.path, c.body, nil, &e)
+		switch {
+		case code != c.code:
+		case c.errHas == anyError:
+			continue
+		case c.errHas == "" && e.Error != "", c.errHas != "" && strings.Contains(e.Error, c.errHas):
+			continue
+		}
+		t.Errorf("%s = %d %q, want a JSON %d", c.what, code, e.Error, c.code)
 	}
+}
 
-	// Silences: add, list, remove.
+// checkSilenceAPI adds a silence of Test_d* (which matches db), lists the
+// silences (that one and mail's), and removes them by id and by pattern.
+func checkSilenceAPI(t *testing.T, h http.Handler, now time.Time) {
+	t.Helper()
 	var added SilenceAdded
 	if code := call(t, h, "POST", "/api/v1/silences", `{"pattern":"Test_d*","duration":"90m","reason":"deploy"}`, nil, &added); code != 201 {
 		t.Fatalf("POST silence = %d", code)
 	}
-	if added.Silence.Pattern != "d*" || len(added.Tests) != 1 || added.Tests[0] != "db" || !added.Silence.End.Equal(f.clk.Now().Add(90*time.Minute)) {
+	if added.Silence.Pattern != "d*" || len(added.Tests) != 1 || added.Tests[0] != "db" || !added.Silence.End.Equal(now.Add(90*time.Minute)) {
 		t.Errorf("added = %+v", added)
 	}
+	var db Test
 	if call(t, h, "GET", "/api/v1/tests/db", "", nil, &db); db.State != "SILENCED" || db.Hold.Detail != "deploy" {
 		t.Errorf("db after silence = %s %+v", db.State, db.Hold)
 	}
-	for _, bad := range []string{`{"pattern":"x","duration":"soon"}`, `{"pattern":"[","duration":"1h"}`, `{"pattern":"x"`, `{"pattern":"x","duration":"1h","bogus":1}`} {
-		if code := call(t, h, "POST", "/api/v1/silences", bad, nil, &e); code != 400 || e.Error == "" {
-			t.Errorf("POST silence %s = %d %q, want a JSON 400", bad, code, e.Error)
-		}
+	var bad []apiErrorCase
+	for _, body := range []string{`{"pattern":"x","duration":"soon"}`, `{"pattern":"[","duration":"1h"}`, `{"pattern":"x"`, `{"pattern":"x","duration":"1h","bogus":1}`} {
+		bad = append(bad, apiErrorCase{"POST", "/api/v1/silences", body, 400, "", "POST silence " + body})
 	}
+	checkAPIErrors(t, h, bad)
 	var sl SilenceList
 	if call(t, h, "GET", "/api/v1/silences", "", nil, &sl); len(sl.Silences) != 2 {
 		t.Errorf("silences = %+v, want 2", sl)
@@ -237,17 +278,11 @@ func TestAPI(t *testing.T) {
 	if code := call(t, h, "DELETE", "/api/v1/silences/"+added.Silence.ID, "", nil, &gone); code != 200 || len(gone.Removed) != 1 {
 		t.Errorf("DELETE by id = %d %+v", code, gone)
 	}
+	gone = SilenceRemoved{}
 	if code := call(t, h, "DELETE", "/api/v1/silences?match=mail", "", nil, &gone); code != 200 || len(gone.Removed) != 1 {
 		t.Errorf("DELETE by pattern = %d %+v", code, gone)
 	}
-	if code := call(t, h, "DELETE", "/api/v1/silences?match=mail", "", nil, &e); code != 404 {
-		t.Errorf("DELETE again = %d, want 404", code)
-	}
-
-	var ob Outbox
-	if code := call(t, h, "GET", "/api/v1/outbox", "", nil, &ob); code != 200 || ob.Queued == nil || ob.Failed == nil {
-		t.Errorf("GET outbox = %d %+v", code, ob)
-	}
+	checkAPIErrors(t, h, []apiErrorCase{{"DELETE", "/api/v1/silences?match=mail", "", 404, anyError, "DELETE again"}})
 }
 
 // TestTCPNeedsToken: over TCP reading works without a token, changes get

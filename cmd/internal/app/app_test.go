@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/internal/fakeclock"
+	"github.com/monsta/monsta/internal/testconf"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -106,22 +107,9 @@ func TestExampleEscalates(t *testing.T) {
 	}
 }
 
-const failingConf = `
-[main]
-statedir = STATEDIR
-[Check_down]
-type = portconnect
-host = 127.0.0.1
-port = 1
-timeout = 1
-[Notification_page]
-type = log
-recipient = error
-[Test_down]
-checks = down
-interval = 2
-notify = 2:page
-`
+// failingConf is a test that fails on every run and pages from its second
+// failure.
+const failingConf = testconf.Failing
 
 // TestReloadCarriesStateAndSwapsLog: a rejected reload keeps the running
 // configuration; a taken one keeps an unchanged test's failure count, moves
