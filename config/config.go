@@ -449,8 +449,8 @@ type Line struct {
 // gopkg.in/ini.v1 reads the values, all of a file in one pass. Parse scans
 // the lines first, for what ini.v1 does not give: the position of every
 // section, key and continuation line, and the errors with their lines. The
-// scan also writes the document ini.v1 reads, line for line (a large
-// section is cut in parts), in the form where ini.v1's rules are
+// scan also writes the document ini.v1 reads: every value under a name of
+// its own (see writeName), in the form where ini.v1's rules are
 // ConfigParser's (see iniText).
 func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 	p := &parser{name: name, secIdx: map[string]int{}}
@@ -494,7 +494,7 @@ type parser struct {
 	doc       bytes.Buffer // for ini.v1: a line per line of data, and room's
 	vals      iniValues
 	headers   int // [section] lines written for ini.v1; it makes a section of each
-	inHeader  int // keys written for ini.v1 under the last [section] line
+	inHeader  int // values written for ini.v1 under the last [section] line
 }
 
 // line reads one line of the file, its number line.
@@ -530,10 +530,9 @@ func (p *parser) line(raw string, line int) {
 // its own under a name that no key line can have (it would end at the
 // colon).
 func (p *parser) continuation(text string, line int) {
-	p.room()
-	v := iniValue{key: p.key, sec: p.vals.last().sec, header: p.headers, line: line, text: text}
-	v.name = ":" + strconv.Itoa(p.vals.n)
-	p.doc.WriteString("`" + v.name + "`=")
+	v := iniValue{key: p.key, sec: p.vals.last().sec, line: line, text: text}
+	p.writeName(&v)
+	p.doc.WriteByte('=')
 	v.off = iniText(&p.doc, text, 1)
 	p.vals.add(v)
 }
@@ -563,11 +562,6 @@ func (p *parser) header(text string, pos Pos) {
 		p.secs = append(p.secs, &Section{Name: sec, Pos: pos, keys: make([]*Key, 0, 4)})
 	}
 	p.cur = sec
-	p.headers++
-	p.inHeader = 0
-	p.doc.WriteByte('[')
-	p.doc.WriteString(sec)
-	p.doc.WriteByte(']')
 }
 
 // keyLine reads a NAME = VALUE line of the current section.
@@ -594,15 +588,8 @@ func (p *parser) keyLine(text string, pos Pos, indent int) {
 	p.key = &Key{Name: lkn, Pos: pos}
 	p.keyIndent = indent
 	s := p.setKey(p.key)
-	p.room()
-	v := iniValue{key: p.key, sec: s, header: p.headers, text: t, name: kn}
-	if kn[0] == '"' || kn[0] == '`' || kn == "-" {
-		// ini.v1 would take quotes off the name, or number a "-".
-		v.name = ":" + strconv.Itoa(p.vals.n)
-		p.doc.WriteString("`" + v.name + "`")
-	} else {
-		p.doc.WriteString(kn)
-	}
+	v := iniValue{key: p.key, sec: s, text: t}
+	p.writeName(&v)
 	p.doc.WriteByte(text[i])
 	v.off = iniText(&p.doc, t, from)
 	p.vals.add(v)
@@ -643,18 +630,26 @@ func (p *parser) setKey(k *Key) *Section {
 	return s
 }
 
-// room starts a new [section] line for ini.v1 when the last one has
-// iniSectionKeys keys: ini.v1 compares each new key with all those of its
-// section, which for a file of one large section is quadratic.
-func (p *parser) room() {
-	if p.inHeader == iniSectionKeys {
-		p.doc.WriteByte('[')
-		p.doc.WriteString(p.cur)
-		p.doc.WriteString("]\n")
+// writeName starts v's line in the document for ini.v1: a [section] line
+// first when the last one has iniSectionKeys values, then v's name. ini.v1
+// only reads values here (the scan knows the sections and keys), so every
+// value has a name of its own that no key line can have (it would end at
+// the colon), under sections named 1, 2, … that each hold many of the
+// configuration's sections: ini.v1 builds two maps for each of its
+// sections, and compares each new key with all those of its section.
+func (p *parser) writeName(v *iniValue) {
+	if p.headers == 0 || p.inHeader == iniSectionKeys {
 		p.headers++
 		p.inHeader = 0
+		p.doc.WriteByte('[')
+		p.doc.WriteString(strconv.Itoa(p.headers))
+		p.doc.WriteString("]\n")
 	}
 	p.inHeader++
+	var num [20]byte
+	p.doc.WriteString("`:")
+	p.doc.Write(strconv.AppendInt(num[:0], int64(p.vals.n), 10))
+	p.doc.WriteByte('`')
 }
 
 // result has ini.v1 read the values once every line is scanned, and returns
@@ -678,13 +673,11 @@ func (p *parser) result() ([]*Section, []*Error, error) {
 // iniValue is one value of a file for ini.v1 to read: a key line's or a
 // continuation line's.
 type iniValue struct {
-	key    *Key     // the key it belongs to
-	sec    *Section // the key's section
-	header int      // its section in ini.v1's document, from 1 (0 is ini.v1's default)
-	name   string   // the key's name in the document for ini.v1
-	text   string   // the value as written in the file, from its first character
-	off    int      // where the value starts in the document
-	line   int      // a continuation line's line; 0 for a key line
+	key  *Key     // the key it belongs to
+	sec  *Section // the key's section
+	text string   // the value as written in the file, from its first character
+	off  int      // where the value starts in the document
+	line int      // a continuation line's line; 0 for a key line
 }
 
 // iniValues is a list of iniValue kept in blocks, so that it grows without
@@ -703,24 +696,25 @@ func (l *iniValues) add(v iniValue) {
 	l.n++
 }
 
+func (l *iniValues) at(i int) *iniValue { return &l.blocks[i/256][i%256] }
+
 func (l *iniValues) last() *iniValue {
 	b := l.blocks[len(l.blocks)-1]
 	return &b[len(b)-1]
 }
 
-// iniSectionKeys is the most keys Parse has ini.v1 read in one section.
-const iniSectionKeys = 200
+// iniSectionKeys is the most values Parse has ini.v1 read in one section.
+const iniSectionKeys = 32
 
 // iniOptions have ini.v1 read values the way ConfigParser does, once the
 // document is written by Parse.
 var iniOptions = ini.LoadOptions{
-	InsensitiveKeys:          true, // key names are case-insensitive, section names are not
 	IgnoreContinuation:       true, // a backslash at the end of a line is text
 	SpaceBeforeInlineComment: true, // a#b is a value; a #b is a with a comment
 	PreserveSurroundedQuote:  true, // Key.Raw keeps quotes; finish removes them from Value
 	KeyValueDelimiters:       "=:",
-	// A section for each [section] line, as the scan counts them, and no
-	// linear search for a section of the same name at each header.
+	// No linear search for a section of the same name at each header
+	// (they are unique: 1, 2, …).
 	AllowNonUniqueSections: true,
 }
 
@@ -770,46 +764,47 @@ func readValues(doc []byte, headers int, vals *iniValues) *Error {
 	}
 	f, err := ini.LoadSources(iniOptions, doc)
 	if err != nil {
-		return fail(&vals.blocks[0][0], "ini.v1: %w", err)
+		return fail(vals.at(0), "ini.v1: %w", err)
 	}
 	secs := f.Sections() // the default section first, then one per header
 	if len(secs) != headers+1 {
-		return fail(&vals.blocks[0][0], "ini.v1 read %d sections, want %d", len(secs)-1, headers)
+		return fail(vals.at(0), "ini.v1 read %d sections, want %d", len(secs)-1, headers)
 	}
-	for _, b := range vals.blocks {
-		if err := readBlock(doc, secs, b, fail); err != nil {
-			return err
+	// ini.v1 keeps the keys of a section in the document's order, which
+	// is vals' order.
+	n := 0
+	for _, s := range secs[1:] {
+		for _, k := range s.Keys() {
+			if n == vals.n {
+				return fail(vals.at(n-1), "ini.v1 read more values than written")
+			}
+			if err := readValue(doc, vals.at(n), k.Value(), fail); err != nil {
+				return err
+			}
+			n++
 		}
+	}
+	if n != vals.n {
+		return fail(vals.at(n), "ini.v1 read %d values, want %d", n, vals.n)
 	}
 	return nil
 }
 
-// readBlock is readValues for one block of values.
-func readBlock(doc []byte, secs []*ini.Section, vals []iniValue, fail func(*iniValue, string, ...any) *Error) *Error {
-	for i := range vals {
-		v := &vals[i]
-		if v.sec.keys[v.sec.index(v.key.Name)] != v.key {
-			continue // set again later: that value wins
-		}
-		s := secs[v.header]
-		if s.Name() != v.sec.Name {
-			return fail(v, "ini.v1 read section %q", s.Name())
-		}
-		k, err := s.GetKey(v.name)
-		if err != nil {
-			return fail(v, "ini.v1: %w", err)
-		}
-		got := k.Value()
-		if len(got) > len(v.text) || string(doc[v.off:v.off+len(got)]) != got {
-			return fail(v, "ini.v1 read %q from %q", got, v.text)
-		}
-		text := v.text[:len(got)]
-		switch {
-		case v.line == 0:
-			v.key.Raw = text // finish makes Raw and Value of it
-		case text != "":
-			v.key.More = append(v.key.More, Line{Text: text, Pos: Pos{File: v.key.Pos.File, Line: v.line}})
-		}
+// readValue sets the text of v from got, what ini.v1 read for it, unless
+// the key was set again later in the file.
+func readValue(doc []byte, v *iniValue, got string, fail func(*iniValue, string, ...any) *Error) *Error {
+	if v.sec.keys[v.sec.index(v.key.Name)] != v.key {
+		return nil // set again later: that value wins
+	}
+	if len(got) > len(v.text) || string(doc[v.off:v.off+len(got)]) != got {
+		return fail(v, "ini.v1 read %q from %q", got, v.text)
+	}
+	text := v.text[:len(got)]
+	switch {
+	case v.line == 0:
+		v.key.Raw = text // finish makes Raw and Value of it
+	case text != "":
+		v.key.More = append(v.key.More, Line{Text: text, Pos: Pos{File: v.key.Pos.File, Line: v.line}})
 	}
 	return nil
 }
