@@ -106,11 +106,15 @@ func New(o Options) (*App, error) {
 	if o.Grace == 0 {
 		o.Grace = DefaultGrace
 	}
+	// The default GC target serves loading too: at 100,000 tests the
+	// parsed files and the plan are the most the daemon ever holds.
+	tune := startTuning(os.Getenv)
+	tune.apply(runtime.Main{})
 	g, err := Load(o)
 	if err != nil {
 		return nil, err
 	}
-	return &App{o: o, gen: g, genN: 1, loaded: o.Clock.Now(), tune: currentTuning()}, nil
+	return &App{o: o, gen: g, genN: 1, loaded: o.Clock.Now(), tune: tune}, nil
 }
 
 // Generation returns the generation in force.

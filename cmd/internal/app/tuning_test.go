@@ -25,3 +25,20 @@ func TestTuningApply(t *testing.T) {
 		t.Error("process settings not restored")
 	}
 }
+
+// TestStartTuning: without GOGC monsta runs with DefaultGCPercent; GOGC
+// from the environment wins.
+func TestStartTuning(t *testing.T) {
+	if got := startTuning(func(string) string { return "" }).gcPercent; got != DefaultGCPercent {
+		t.Errorf("without GOGC: gc_percent %d, want %d", got, DefaultGCPercent)
+	}
+	env := func(k string) string {
+		if k == "GOGC" {
+			return "80"
+		}
+		return ""
+	}
+	if got, want := startTuning(env).gcPercent, currentTuning().gcPercent; got != want {
+		t.Errorf("with GOGC set: gc_percent %d, want the runtime's %d", got, want)
+	}
+}
