@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,28 @@ import (
 
 	"github.com/monsta/monsta/config"
 )
+
+// consumedSame resolves the configuration of dir again with
+// Resolver.Consume, and wants the same warnings and errors, and every
+// Check_ and Test_ section released.
+func consumedSame(t *testing.T, dir string, reg *Registry, w []*config.Error, err error) {
+	t.Helper()
+	cfg, lerr := config.Load(filepath.Join(dir, "monsta.conf"), filepath.Join(dir, "conf.d"))
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	r := NewResolver(cfg)
+	r.Consume = true
+	_, w2, err2 := r.Resolve(reg)
+	if fmt.Sprint(err) != fmt.Sprint(err2) || fmt.Sprint(w) != fmt.Sprint(w2) {
+		t.Errorf("consuming the configuration changed the outcome:\n%v\n%v\nagainst\n%v\n%v", err2, w2, err, w)
+	}
+	for _, s := range cfg.Sections() {
+		if (strings.HasPrefix(s.Name, "Check_") || strings.HasPrefix(s.Name, "Test_")) && len(s.Keys()) > 0 {
+			t.Errorf("[%s] still has %d keys after a consuming Resolve", s.Name, len(s.Keys()))
+		}
+	}
+}
 
 func resolveText(t *testing.T, files map[string]string) (*Plan, []*config.Error, error) {
 	t.Helper()
@@ -24,7 +47,9 @@ func resolveText(t *testing.T, files map[string]string) (*Plan, []*config.Error,
 	if err != nil {
 		return nil, nil, err
 	}
-	p, w, err := Resolve(cfg, testRegistry(t, nil, nil))
+	reg := testRegistry(t, nil, nil)
+	p, w, err := Resolve(cfg, reg)
+	consumedSame(t, dir, reg, w, err)
 	// make paths short for comparisons
 	strip := func(s string) string { return strings.ReplaceAll(s, dir+"/", "") }
 	if err != nil {

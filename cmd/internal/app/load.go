@@ -63,6 +63,7 @@ func load(o Options, prev *logOutput) (*Generation, error) {
 	// A bad [main] is reported by Resolve below, with every other problem
 	// at once; until then its defaults serve.
 	res := runtime.NewResolver(cfg)
+	res.Consume = true // nothing reads cfg after Resolve
 	m, _ := res.Main()
 	out, err := openLog(logPath(o, m), prev)
 	var notes []string
