@@ -379,8 +379,9 @@ func (r *resolution) typed(kind Kind, s *config.Section) *Options {
 
 // tests resolves the Test_ sections, in configuration order.
 func (r *resolution) tests(secs []*config.Section) {
+	o := &Options{} // one for every test: nothing keeps a test's options
 	for _, s := range secs {
-		o, valid := resolveOptions(&r.probs, testSchema.declared(), s, defaultSection(r.cfg), nil)
+		valid := resolveInto(o, &r.probs, testSchema.declared(), s, defaultSection(r.cfg), nil)
 		t := &TestSpec{Name: strings.TrimPrefix(s.Name, "Test_"), Pos: s.Pos}
 		if valid {
 			t.Interval = o.Duration("interval")
@@ -498,10 +499,17 @@ func isPrefixed(name string) bool {
 // skip are not options. It records problems and reports whether every
 // option resolved; the options that failed have a nil Parsed.
 func resolveOptions(probs *config.Problems, decl *declared, s *config.Section, defs []*config.Section, skip map[string]bool) (*Options, bool) {
-	o := &Options{Section: s.Name, SecPos: s.Pos, desc: decl.desc, decl: decl, vals: make([]Value, len(decl.opts)), keys: make([]*config.Key, len(decl.opts))}
+	o := &Options{vals: make([]Value, len(decl.opts)), keys: make([]*config.Key, len(decl.opts))}
+	return o, resolveInto(o, probs, decl, s, defs, skip)
+}
+
+// resolveInto is resolveOptions into o, whose vals and keys it reuses.
+func resolveInto(o *Options, probs *config.Problems, decl *declared, s *config.Section, defs []*config.Section, skip map[string]bool) bool {
+	*o = Options{Section: s.Name, SecPos: s.Pos, desc: decl.desc, decl: decl,
+		vals: reuse(o.vals, len(decl.opts)), keys: reuse(o.keys, len(decl.opts))}
 	valid := true
-	for i, opt := range decl.opts {
-		v, key, errs := resolveKey(opt, s, defs)
+	for i := range decl.opts {
+		v, key, errs := resolveKey(decl, i, s, defs)
 		if len(errs) > 0 {
 			probs.List = append(probs.List, errs...)
 			valid = false
@@ -518,13 +526,24 @@ func resolveOptions(probs *config.Problems, decl *declared, s *config.Section, d
 			probs.Warnf(k.Pos, s.Name, k.Name, "%s, ignored%s", decl.unknown, suggest(k.Name, decl.names()))
 		}
 	}
-	return o, valid
+	return valid
+}
+
+// reuse returns s cleared and resized to n, reusing its array when it can.
+func reuse[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	s = s[:n]
+	clear(s)
+	return s
 }
 
 // resolveKey resolves one option: its default, then the last default
 // section that sets it, then s. A bad value that continues over several
 // lines is reported at the lines that are bad on their own.
-func resolveKey(opt Option, s *config.Section, defs []*config.Section) (Value, *config.Key, []*config.Error) {
+func resolveKey(decl *declared, i int, s *config.Section, defs []*config.Section) (Value, *config.Key, []*config.Error) {
+	opt := decl.opts[i]
 	var key *config.Key
 	sec := s.Name
 	for _, ds := range defs {
@@ -537,6 +556,13 @@ func resolveKey(opt Option, s *config.Section, defs []*config.Section) (Value, *
 	}
 	if key == nil && opt.Required && !twinSet(opt, s, defs) {
 		return Value{}, nil, []*config.Error{config.Errorf(s.Pos, s.Name, opt.Name, "required option missing")}
+	}
+	if key == nil {
+		v, err := decl.defaultValue(i)
+		if err != nil {
+			return v, nil, []*config.Error{{Pos: v.Pos, Section: s.Name, Key: opt.Name, Err: err}}
+		}
+		return v, nil, nil
 	}
 	raw := ""
 	if key != nil {
