@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +34,19 @@ type Dir struct {
 	path string
 	log  *slog.Logger
 	seq  atomic.Uint64
+	// Test states are written by group commit (see commit): mu guards
+	// queue and writing.
+	mu      sync.Mutex
+	queue   []*stateWrite
+	writing bool
+}
+
+// stateWrite is one test's state waiting to be written.
+type stateWrite struct {
+	path string
+	data []byte
+	err  error
+	done chan struct{}
 }
 
 // Open creates the directory layout (mode 0750) and returns the Dir.
@@ -71,8 +85,16 @@ func nameOf(file string) string {
 // WriteAtomic writes data to path so that readers see the old or the new
 // content, also after a crash (write, fsync, rename, fsync the directory).
 func WriteAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err := writeTemp(path, data); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeTemp is WriteAtomic but for the fsync of the directory: it writes a
+// temporary file beside path, fsyncs it and renames it to path.
+func writeTemp(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
 	}
@@ -91,7 +113,7 @@ func WriteAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
+	return nil
 }
 
 func syncDir(dir string) error {
@@ -128,10 +150,62 @@ func (d *Dir) SaveTest(name string, st runtime.TestState) error {
 	if err != nil {
 		return fmt.Errorf("encode state of test %s: %w", name, err)
 	}
-	if err := WriteAtomic(path, data); err != nil {
+	if err := d.commit(path, data); err != nil {
 		return fmt.Errorf("save state of test %s: %w", name, err)
 	}
 	return nil
+}
+
+// commit writes data to path atomically and returns once it is durable,
+// as WriteAtomic does, but by group commit: the first caller writes what
+// every other caller queues meanwhile, with one fsync of the directory for
+// the lot, while the others wait on a channel. Tests that fail together
+// (an outage, a few hundred hung targets) then cost one goroutine in
+// fsync at a time instead of one per worker: a goroutine blocked in a
+// system call holds its CPU until the runtime notices, so many of them
+// at once delay every check start behind them.
+func (d *Dir) commit(path string, data []byte) error {
+	w := &stateWrite{path: path, data: data, done: make(chan struct{})}
+	d.mu.Lock()
+	d.queue = append(d.queue, w)
+	if d.writing {
+		d.mu.Unlock()
+		<-w.done
+		return w.err
+	}
+	d.writing = true
+	for len(d.queue) > 0 {
+		batch := d.queue
+		d.queue = nil
+		d.mu.Unlock()
+		writeBatch(filepath.Join(d.path, "state"), batch)
+		d.mu.Lock()
+	}
+	d.writing = false
+	d.mu.Unlock()
+	return w.err
+}
+
+// writeBatch writes every file of batch (all in dir) atomically: each to a
+// temporary file, fsync, rename, then one fsync of dir for all. It sets
+// each write's err and closes its done.
+func writeBatch(dir string, batch []*stateWrite) {
+	var renamed []*stateWrite
+	for _, w := range batch {
+		if w.err = writeTemp(w.path, w.data); w.err == nil {
+			renamed = append(renamed, w)
+		}
+	}
+	if len(renamed) > 0 {
+		if err := syncDir(dir); err != nil {
+			for _, w := range renamed {
+				w.err = err
+			}
+		}
+	}
+	for _, w := range batch {
+		close(w.done)
+	}
 }
 
 // LoadState reads every test's saved state; unreadable files are set aside.

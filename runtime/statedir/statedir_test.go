@@ -1,11 +1,13 @@
 package statedir
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -127,5 +129,45 @@ func TestPutDoesNotTouchTheCallersMessage(t *testing.T) {
 	p := d.Pending()
 	if len(p) != 1 || p[0].Message.Checks[0].Stats != nil || p[0].Message.Checks[0].Check != "c" {
 		t.Errorf("Pending() = %+v, want the message without stats", p)
+	}
+}
+
+// TestSaveTestConcurrently: saves from many workers at once, which the
+// group commit writes in batches, each return once their state is on disk,
+// and the last save of each test is what loads.
+func TestSaveTestConcurrently(t *testing.T) {
+	d, err := Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tests, saves = 40, 5
+	var wg sync.WaitGroup
+	for i := range tests {
+		wg.Go(func() {
+			name := fmt.Sprintf("t%02d", i)
+			for n := 1; n <= saves; n++ {
+				if err := d.SaveTest(name, runtime.TestState{Fingerprint: "f", Failures: n}); err != nil {
+					t.Errorf("SaveTest(%s) error = %v", name, err)
+					return
+				}
+				// Durable on return: this goroutine reads it back.
+				if got := d.LoadState()[name].Failures; got != n {
+					t.Errorf("%s after save %d: %d failures on disk", name, n, got)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	got := d.LoadState()
+	if len(got) != tests {
+		t.Fatalf("LoadState() has %d tests, want %d", len(got), tests)
+	}
+	for name, st := range got {
+		if st.Failures != saves {
+			t.Errorf("%s: %d failures, want the last save's %d", name, st.Failures, saves)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(d.Path(), "state", ".tmp-*")); len(left) > 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }
