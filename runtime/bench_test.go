@@ -64,14 +64,17 @@ func TestRunHeapFixTop(t *testing.T) {
 	base := time.Unix(1000, 0)
 	h := make(runHeap, 0, 50)
 	for i := range 50 {
-		h = append(h, &testRunner{next: base.Add(time.Duration((i*37)%50) * time.Second)})
+		tr := &testRunner{next: base.Add(time.Duration((i*37)%50) * time.Second)}
+		h = append(h, heapEntry{at: tr.next.UnixNano(), t: tr})
 	}
 	heap.Init(&h)
 	for i := range 500 {
-		h[0].next = h[0].next.Add(time.Duration(13+i%7) * time.Second)
+		tr := h[0].t
+		tr.next = tr.next.Add(time.Duration(13+i%7) * time.Second)
+		h[0].at = tr.next.UnixNano()
 		h.fixTop()
 		for j := 1; j < len(h); j++ {
-			if h[j].next.Before(h[(j-1)/2].next) {
+			if h[j].t.next.Before(h[(j-1)/2].t.next) || h[j].at != h[j].t.next.UnixNano() {
 				t.Fatalf("after %d moves: heap order broken at %d", i+1, j)
 			}
 		}
