@@ -595,3 +595,44 @@ func TestParseLargeSection(t *testing.T) {
 		}
 	}
 }
+
+// TestReadAllInParallel: parsed in parallel, files come back in their
+// order with the same sections, warnings and errors as one after the
+// other.
+func TestReadAllInParallel(t *testing.T) {
+	dir := t.TempDir()
+	var files []string
+	for i := range 12 {
+		body := fmt.Sprintf("[Check_c%d]\ntype = portconnect\nhost = h%d\nhost = again\n", i, i)
+		if i == 5 {
+			body += "oops\n"
+		}
+		f := filepath.Join(dir, fmt.Sprintf("%02d.conf", i))
+		if err := os.WriteFile(f, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, f)
+	}
+	files = append(files, filepath.Join(dir, "missing.conf"))
+	render := func(rs []parsed) string {
+		var b strings.Builder
+		for i, r := range rs {
+			fmt.Fprintf(&b, "%d: %v %v %v", i, r.readErr, r.err, r.warns)
+			for _, s := range r.secs {
+				fmt.Fprintf(&b, " [%s]", s.Name)
+				for _, k := range s.Keys() {
+					fmt.Fprintf(&b, " %s=%s@%v", k.Name, k.Value, k.Pos)
+				}
+			}
+			b.WriteByte('\n')
+		}
+		return b.String()
+	}
+	seq, par := render(readAll(files, 0, 1<<62)), render(readAll(files, 0, 0))
+	if seq != par {
+		t.Errorf("in parallel:\n%s\none after the other:\n%s", par, seq)
+	}
+	if !strings.Contains(seq, "00.conf:4") || !strings.Contains(seq, "expected key=value") || !strings.Contains(seq, "no such file") {
+		t.Errorf("results lack a warning, an error or a read error:\n%s", seq)
+	}
+}
