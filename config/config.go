@@ -341,7 +341,7 @@ func readAll(files []string, max, parallelFrom int64) []parsed {
 	var wg sync.WaitGroup
 	workers := 1
 	if totalSize(files) >= parallelFrom {
-		workers = min(goruntime.GOMAXPROCS(0), len(files))
+		workers = min(goruntime.GOMAXPROCS(0), goruntime.NumCPU(), len(files))
 	}
 	for range workers {
 		wg.Go(func() {

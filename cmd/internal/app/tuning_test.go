@@ -26,8 +26,8 @@ func TestTuningApply(t *testing.T) {
 	}
 }
 
-// TestStartTuning: without GOGC monsta runs with DefaultGCPercent; GOGC
-// from the environment wins.
+// TestStartTuning: without GOGC monsta runs with DefaultGCPercent, and
+// without GOMAXPROCS with ProcsPerCPU Ps per CPU; the environment wins.
 func TestStartTuning(t *testing.T) {
 	if got := startTuning(func(string) string { return "" }).gcPercent; got != DefaultGCPercent {
 		t.Errorf("without GOGC: gc_percent %d, want %d", got, DefaultGCPercent)
@@ -40,5 +40,17 @@ func TestStartTuning(t *testing.T) {
 	}
 	if got, want := startTuning(env).gcPercent, currentTuning().gcPercent; got != want {
 		t.Errorf("with GOGC set: gc_percent %d, want the runtime's %d", got, want)
+	}
+	if got, want := startTuning(func(string) string { return "" }).procs, ProcsPerCPU*goruntime.GOMAXPROCS(0); got != want {
+		t.Errorf("without GOMAXPROCS: procs %d, want %d", got, want)
+	}
+	procsEnv := func(k string) string {
+		if k == "GOMAXPROCS" {
+			return "1"
+		}
+		return ""
+	}
+	if got, want := startTuning(procsEnv).procs, goruntime.GOMAXPROCS(0); got != want {
+		t.Errorf("with GOMAXPROCS set: procs %d, want the runtime's %d", got, want)
 	}
 }
