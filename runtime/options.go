@@ -78,7 +78,7 @@ func (d *declared) defaultValue(i int) (Value, error) {
 // validate built, or a new one for a descriptor that was never registered
 // (a test's).
 func (d *Descriptor) declared() *declared {
-	if d.decl != nil && len(d.decl.opts) == len(d.Options) {
+	if d.decl != nil {
 		return d.decl
 	}
 	return d.newDeclared()

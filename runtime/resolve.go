@@ -564,25 +564,19 @@ func resolveKey(decl *declared, i int, s *config.Section, defs []*config.Section
 		}
 		return v, nil, nil
 	}
-	raw := ""
-	if key != nil {
-		raw = key.Value
-		if opt.Quoted {
-			raw = key.Raw
-		}
-		// A copy, so that the plan does not hold the configuration
-		// files' text once it is resolved.
-		raw = strings.Clone(raw)
+	raw := key.Value
+	if opt.Quoted {
+		raw = key.Raw
 	}
-	v, err := resolveValue(opt, raw, key != nil)
-	if key != nil {
-		v.Pos = key.Pos
-	}
+	// A copy, so that the plan does not hold the configuration files'
+	// text once it is resolved.
+	v, err := resolveValue(opt, strings.Clone(raw), true)
+	v.Pos = key.Pos
 	if err == nil {
 		return v, key, nil
 	}
 	var errs []*config.Error
-	if key != nil && len(key.More) > 0 {
+	if len(key.More) > 0 {
 		for _, l := range key.Lines() {
 			if _, lerr := resolveValue(opt, l.Text, true); lerr != nil {
 				errs = append(errs, &config.Error{Pos: l.Pos, Section: sec, Key: opt.Name, Err: lerr})

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/internal/redact"
 )
 
 // Every secret option (password, api_key, token…) has a *_file twin, as in
@@ -152,15 +153,7 @@ func RedactError(o *Options, err error) error {
 		return nil
 	}
 	if text := o.Redact(err.Error()); text != err.Error() {
-		return &redacted{text: text, err: err}
+		return redact.WithText(err, text)
 	}
 	return err
 }
-
-type redacted struct {
-	text string
-	err  error
-}
-
-func (r *redacted) Error() string { return r.text }
-func (r *redacted) Unwrap() error { return r.err }

@@ -74,6 +74,11 @@ func Error(err error, raw string) error {
 	return &redacted{text: Text(err.Error(), raw), err: err}
 }
 
+// WithText returns err with text as its message; it still unwraps to err,
+// so that errors.Is and errors.As see the chain (a permanent error stays
+// permanent, a deadline stays a deadline).
+func WithText(err error, text string) error { return &redacted{text: text, err: err} }
+
 // Text replaces every occurrence of the given URLs in text by their
 // redacted form.
 func Text(text string, raws ...string) string {
