@@ -16,32 +16,8 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testconf"
 )
-
-// hostileChecks are the Lua of issue 17 that took the daemon down, one
-// check type each.
-const hostileChecks = `
-local json = require("monsta.json")
-local probes = {}
-function probes.tail() local function f(n) return f(n + 1) end return f(1) end
-function probes.match() return string.rep("a", 200000):match("(.-)</title>") end
-function probes.json()
-  local t = {}
-  for i = 1, 40 do t = {t, t} end
-  return json.encode(t)
-end
-function probes.gsub() return string.rep("a", 2^20):gsub("a", string.rep("b", 4096)) end
-function probes.table()
-  local t = {}
-  for i = 1, 1e8 do t[i] = i end
-end
-monsta.check_type{
-  name = "hostile",
-  description = "run a hostile probe",
-  options = {probe = {required = true, help = "Name of the probe."}},
-  run = function(opt) return probes[opt.probe]() end,
-}
-`
 
 // peakRSSBoundMiB is the peak RSS the daemon must stay under, as stated in
 // docs/lua.md.
@@ -63,11 +39,11 @@ func TestHostileLuaBesideHealthyChecks(t *testing.T) {
 	targets := &healthyTargets{seen: make([][]time.Time, healthy)}
 	conf := writeConf(t, map[string]string{
 		"monsta.conf":        hostileConf(t, targets),
-		"conf.d/hostile.lua": hostileChecks,
+		"conf.d/hostile.lua": testconf.HostileLua,
 	})
 	d := &daemon{t: t, cmd: exec.Command(bin, "--foreground", "--config", conf), done: make(chan struct{})}
 	d.start()
-	d.waitLog(`Test_bad_table|bad_table`, 1, 30*time.Second)
+	d.waitLog(`Test_bad_big_table|bad_big_table`, 1, 30*time.Second)
 	start := time.Now()
 	time.Sleep(60 * time.Second)
 
@@ -100,8 +76,8 @@ func TestHostileLuaBesideHealthyChecks(t *testing.T) {
 	}
 }
 
-// hostileProbes are the probes of hostileChecks.
-var hostileProbes = []string{"tail", "match", "json", "gsub", "table"}
+// hostileProbes are the probes of testconf.HostileLua the daemon runs.
+var hostileProbes = []string{"tail_recursion", "lazy_match", "json_bomb", "gsub_bomb", "big_table"}
 
 // healthyTargets are the listeners of the healthy tests, with the times
 // each was connected to.

@@ -23,3 +23,111 @@ checks = down
 interval = 2
 notify = 2:page
 `
+
+// HostileLua is the Lua that took the daemon down (issue 17): a check type
+// "hostile" whose option probe= names one of the probes (tail_recursion,
+// lazy_match, captures, json_bomb, gsub_bomb, big_table, big_strings,
+// concat_bomb, concat_chain, concat_values, huge_error, format_width,
+// format_many, sort_forever, pcall_loop, xpcall_tail, deep_load). Every run
+// of it must end at the check's timeout and fail, without taking the
+// daemon's memory or time.
+const HostileLua = `
+local json = require("monsta.json")
+local probes = {}
+
+function probes.tail_recursion()
+  local function f(n) return f(n + 1) end
+  return f(1)
+end
+
+function probes.lazy_match()
+  return string.rep("a", 200000):match("(.-)</title>")
+end
+
+function probes.captures()
+  local ok, err = pcall(string.find, "x", string.rep("(", 3000000))
+  return false, tostring(err)
+end
+
+function probes.json_bomb()
+  local t = {}
+  for i = 1, 40 do t = {t, t} end
+  local s, err = json.encode(t)
+  error(err)
+end
+
+function probes.gsub_bomb()
+  local s = string.rep("a", 2^20)
+  return s:gsub("a", string.rep("b", 4096))
+end
+
+function probes.big_table()
+  local t = {}
+  for i = 1, 1e8 do t[i] = i end
+end
+
+function probes.big_strings()
+  local t, s = {}, string.rep("x", 2^20)
+  for i = 1, 1e6 do t[i] = s .. i end
+end
+
+function probes.concat_bomb()
+  local s = string.rep("x", 8 * 2^20)
+  for i = 1, 20 do s = s .. s end
+end
+
+function probes.concat_chain()
+  local s = string.rep("x", 16 * 2^20)
+  local t = s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s..s
+  return #t
+end
+
+function probes.concat_values()
+  local mt = {__concat = function(a, b)
+    return (type(a) == "table" and a.v or a) .. (type(b) == "table" and b.v or b)
+  end}
+  local o = setmetatable({v = "o"}, mt)
+  local x = "a" .. 1 .. "b" .. 2.5 .. o .. "c" .. o
+  return false, x
+end
+
+function probes.huge_error()
+  error(string.rep("\27[2J", 2^20))
+end
+
+function probes.format_width()
+  return string.format("%099999d", 1)
+end
+
+function probes.format_many()
+  local s, args = string.rep("x", 2^20), {}
+  for i = 1, 2000 do args[i] = s end
+  return string.format(string.rep("%s", 2000), unpack(args))
+end
+
+function probes.sort_forever()
+  local t = {}
+  for i = 1, 100 do t[i] = i end
+  table.sort(t, function(a, b) while true do end end)
+end
+
+function probes.pcall_loop()
+  while true do pcall(function() while true do end end) end
+end
+
+function probes.xpcall_tail()
+  local function f(n) return f(n + 1) end
+  return xpcall(function() return f(1) end, function(e) return f(1) end)
+end
+
+function probes.deep_load()
+  return loadstring("return " .. string.rep("{", 30000) .. string.rep("}", 30000))
+end
+
+monsta.check_type{
+  name = "hostile",
+  description = "run a hostile probe",
+  options = {probe = {required = true, help = "Name of the probe."}},
+  run = function(opt) return probes[opt.probe]() end,
+}
+`
