@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	goruntime "runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -125,36 +126,54 @@ func TestPortconnect(t *testing.T) {
 			wantErr: "read banner from 127.0.0.1:", timedOut: true},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var port string
-			if tt.refused {
-				port = closedPort(t)
-			} else {
-				_, port = fakeTCP(t, "127.0.0.1:0", tt.serve)
-			}
-			c, err := newTestCheck(t, portconnectDescriptor(), map[string]string{
-				"host": "127.0.0.1", "port": port, "expect": tt.expect})
-			if err != nil {
-				t.Fatalf("NewCheck() error = %v", err)
-			}
-			stats, err := runWantErr(t, c, tt.timeout, tt.wantErr)
-			if tt.refused && !strings.HasSuffix(err.Error(), ":"+port+": connection refused") {
-				t.Errorf("Run() error = %q, want connect 127.0.0.1:%s: connection refused", err, port)
-			}
-			if tt.timedOut {
-				if !runtime.IsTimeout(err) {
-					t.Errorf("Run() error = %v, want a timeout", err)
+		for _, path := range []string{"probe", "dial"} {
+			t.Run(tt.name+"/"+path, func(t *testing.T) {
+				var port string
+				if tt.refused {
+					port = closedPort(t)
+				} else {
+					_, port = fakeTCP(t, "127.0.0.1:0", tt.serve)
 				}
-				if !strings.HasSuffix(err.Error(), ": i/o timeout") {
-					t.Errorf("Run() error = %q, want it to end in \": i/o timeout\"", err)
+				c, err := newTestCheck(t, portconnectDescriptor(), map[string]string{
+					"host": "127.0.0.1", "port": port, "expect": tt.expect})
+				if err != nil {
+					t.Fatalf("NewCheck() error = %v", err)
 				}
-			}
-			for _, k := range tt.wantStats {
-				if _, ok := stats[k]; !ok {
-					t.Errorf("Run() stats = %v, want key %q", stats, k)
+				usePath(t, c, path)
+				stats, err := runWantErr(t, c, tt.timeout, tt.wantErr)
+				if tt.refused && err.Error() != "connect 127.0.0.1:"+port+": connection refused" {
+					t.Errorf("Run() error = %q, want connect 127.0.0.1:%s: connection refused", err, port)
 				}
-			}
-		})
+				if tt.timedOut {
+					if !runtime.IsTimeout(err) {
+						t.Errorf("Run() error = %v, want a timeout", err)
+					}
+					if !strings.HasSuffix(err.Error(), ": i/o timeout") {
+						t.Errorf("Run() error = %q, want it to end in \": i/o timeout\"", err)
+					}
+				}
+				for _, k := range tt.wantStats {
+					if _, ok := stats[k]; !ok {
+						t.Errorf("Run() stats = %v, want key %q", stats, k)
+					}
+				}
+			})
+		}
+	}
+}
+
+// usePath makes the portconnect check c probe (the default for an IP
+// address, where the system has a prober) or dial.
+func usePath(t *testing.T, c runtime.Check, path string) {
+	t.Helper()
+	pc := c.(*Portconnect)
+	switch {
+	case path == "dial":
+		pc.prober = nil
+	case pc.prober == nil && goruntime.GOOS == "linux":
+		t.Fatal("a portconnect check of an IP address has no prober on Linux")
+	case pc.prober == nil:
+		t.Skip("no prober on " + goruntime.GOOS)
 	}
 }
 
@@ -178,24 +197,29 @@ func TestPortconnectIPv6(t *testing.T) {
 }
 
 func TestPortconnectCancel(t *testing.T) {
-	done := make(chan struct{})
-	defer close(done)
-	_, port := fakeTCP(t, "127.0.0.1:0", func(c net.Conn) { defer c.Close(); <-done })
-	c, err := newTestCheck(t, portconnectDescriptor(), map[string]string{"host": "127.0.0.1", "port": port, "expect": "x"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	res := make(chan error, 1)
-	go func() { _, err := c.Run(ctx); res <- err }()
-	time.AfterFunc(50*time.Millisecond, cancel)
-	select {
-	case err := <-res:
-		if !errors.Is(err, context.Canceled) {
-			t.Errorf("Run() error = %v, want context.Canceled", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run() did not return within 10 s of the cancel")
+	for _, path := range []string{"probe", "dial"} {
+		t.Run(path, func(t *testing.T) {
+			done := make(chan struct{})
+			defer close(done)
+			_, port := fakeTCP(t, "127.0.0.1:0", func(c net.Conn) { defer c.Close(); <-done })
+			c, err := newTestCheck(t, portconnectDescriptor(), map[string]string{"host": "127.0.0.1", "port": port, "expect": "x"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			usePath(t, c, path)
+			ctx, cancel := context.WithCancel(context.Background())
+			res := make(chan error, 1)
+			go func() { _, err := c.Run(ctx); res <- err }()
+			time.AfterFunc(50*time.Millisecond, cancel)
+			select {
+			case err := <-res:
+				if !errors.Is(err, context.Canceled) {
+					t.Errorf("Run() error = %v, want context.Canceled", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Run() did not return within 10 s of the cancel")
+			}
+		})
 	}
 }
 

@@ -53,3 +53,27 @@ func trimEOL(b []byte) []byte {
 	b = bytes.TrimSuffix(b, []byte{'\n'})
 	return bytes.TrimSuffix(b, []byte{'\r'})
 }
+
+// CutLine finds the first line in b, the bytes read so far of a stream, by
+// the rules of ReadLine: ok is false while more bytes could still change
+// the answer (no line ending yet, b shorter than max+2 and the stream not
+// at its end). Once ok, line is the line without its ending, cut to max
+// bytes with ErrLineTooLong, or err is io.EOF for a stream that ended
+// before any byte. line is a part of b.
+func CutLine(b []byte, max int, atEOF bool) (line []byte, ok bool, err error) {
+	limit := max + 2 // room for "\r\n"
+	if i := bytes.IndexByte(b, '\n'); i >= 0 && i < limit {
+		line, err = capLine(trimEOL(b[:i+1]), max)
+		return line, true, err
+	}
+	switch {
+	case len(b) >= limit:
+		return b[:max], true, ErrLineTooLong
+	case atEOF && len(b) == 0:
+		return nil, true, io.EOF
+	case atEOF:
+		line, err = capLine(trimEOL(b), max)
+		return line, true, err
+	}
+	return nil, false, nil
+}

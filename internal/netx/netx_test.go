@@ -442,3 +442,27 @@ func wantReset(t *testing.T, peerErr chan error, what string) {
 		t.Errorf("%s = %v, want connection reset", what, err)
 	}
 }
+
+// TestCutLine checks that CutLine, fed a stream a byte at a time, finds the
+// same first line and error as ReadLine does, and no sooner than it can.
+func TestCutLine(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("x", 40)
+	for _, in := range []string{"", "\n", "\r\n", "220 a\r\nb\n", "220", "a\rb\n", long + "\n", long + long,
+		long[:10] + "\r\n", long[:11] + "\n", long[:12] + "\n", long[:11] + "\r\n", long[:12], long[:13]} {
+		const max = 10
+		want, wantErr := ReadLine(bufio.NewReaderSize(strings.NewReader(in), max+2), max)
+		var got []byte
+		var gotErr error
+		found := false
+		for n := 0; n <= len(in) && !found; n++ {
+			got, found, gotErr = CutLine([]byte(in[:n]), max, n == len(in))
+			if found && n < len(in) && !strings.Contains(in[:n], "\n") && n < max+2 {
+				t.Errorf("CutLine(%q) decided after %d bytes, before a line ending or %d bytes", in, n, max+2)
+			}
+		}
+		if !found || string(got) != string(want) || !errors.Is(gotErr, wantErr) && gotErr != wantErr {
+			t.Errorf("CutLine(%q) = %q, %v, %v; ReadLine = %q, %v", in, got, found, gotErr, want, wantErr)
+		}
+	}
+}
