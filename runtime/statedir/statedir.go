@@ -1,12 +1,22 @@
 // Package statedir keeps monsta's state on disk: each test's escalation
 // state and the outbox of notifications not yet delivered. Every file is
-// written atomically (write, fsync, rename, fsync the directory), so a
-// crash or kill -9 leaves either the old or the new content. A file that
-// cannot be read back is moved aside and logged, never fatal.
+// replaced atomically (a temporary file renamed over it), so a crash or
+// kill -9 leaves either the old or the new content; a file that cannot be
+// read back is moved aside and logged, never fatal.
+//
+// Outbox and failed files, and a test state whose change a restart needs
+// to page neither twice nor never, are also durable: fsync of the file
+// before the rename and of the directory after it, so a power loss keeps
+// them too. A test state that only advances counters (the failure count
+// of a streak already saved, passes, flap history, last run) is not
+// fsynced: it goes to TEST.json.latest beside TEST.json, and a power loss
+// can set it back to the last durable save, a few runs behind, but never
+// lose or repeat a page (see durableChange).
 //
 // Layout under the state directory:
 //
 //	state/TEST.json                 one per test with a non-empty streak
+//	state/TEST.json.latest          the same after later counter-only runs
 //	outbox/NOTIFICATION/ID.json     queued, not yet delivered
 //	failed/NOTIFICATION/ID.json     given up or refused for good, with the reason
 package statedir
@@ -34,19 +44,20 @@ type Dir struct {
 	path string
 	log  *slog.Logger
 	seq  atomic.Uint64
-	// Test states are written by group commit (see commit): mu guards
-	// queue and writing.
+	// fsync makes a file or a directory durable; nil is (*os.File).Sync.
+	// Tests count the syncs with it.
+	fsync func(*os.File) error
+	// stateSeq numbers test state writes (nextSeq).
+	stateSeq atomic.Uint64
+	// Durable test states are written by group commit (see commit): mu
+	// guards queue and writing.
 	mu      sync.Mutex
 	queue   []*stateWrite
 	writing bool
-}
-
-// stateWrite is one test's state waiting to be written.
-type stateWrite struct {
-	path string
-	data []byte
-	err  error
-	done chan struct{}
+	// tmu guards tests: a test's entry exists while a save of it is under
+	// way or while this Dir knows what its files hold (testFile).
+	tmu   sync.Mutex
+	tests map[string]*testFile
 }
 
 // Open creates the directory layout (mode 0750) and returns the Dir.
@@ -83,25 +94,43 @@ func nameOf(file string) string {
 }
 
 // WriteAtomic writes data to path so that readers see the old or the new
-// content, also after a crash (write, fsync, rename, fsync the directory).
+// content, also after a crash or a power loss (write, fsync, rename, fsync
+// the directory).
 func WriteAtomic(path string, data []byte) error {
-	if err := writeTemp(path, data); err != nil {
+	if err := writeTemp(path, data, (*os.File).Sync); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return syncDir(filepath.Dir(path), (*os.File).Sync)
 }
 
-// writeTemp is WriteAtomic but for the fsync of the directory: it writes a
-// temporary file beside path, fsyncs it and renames it to path.
-func writeTemp(path string, data []byte) error {
+// writeAtomic is WriteAtomic with d's fsync.
+func (d *Dir) writeAtomic(path string, data []byte) error {
+	if err := writeTemp(path, data, d.sync()); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path), d.sync())
+}
+
+// sync returns the function that fsyncs a file or a directory.
+func (d *Dir) sync() func(*os.File) error {
+	if d.fsync != nil {
+		return d.fsync
+	}
+	return (*os.File).Sync
+}
+
+// writeTemp writes data to a temporary file beside path, fsyncs it when
+// fsync is not nil, and renames it to path. Without fsync the new content
+// is safe from a kill -9 (it is in the kernel) but not from a power loss.
+func writeTemp(path string, data []byte, fsync func(*os.File) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
 	}
 	tmp := f.Name()
 	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
+	if err == nil && fsync != nil {
+		err = fsync(f)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -116,13 +145,13 @@ func writeTemp(path string, data []byte) error {
 	return nil
 }
 
-func syncDir(dir string) error {
+func syncDir(dir string, fsync func(*os.File) error) error {
 	f, err := os.Open(dir)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	return f.Sync()
+	return fsync(f)
 }
 
 // setAside renames a file that cannot be read to NAME.corrupt-TIME.
@@ -133,103 +162,6 @@ func (d *Dir) setAside(path string, err error) {
 		return
 	}
 	d.log.Error("unreadable state file moved aside; starting without it", "file", path, "kept_as", dst, "err", err)
-}
-
-// SaveTest implements runtime.StateSaver. A test whose state is idle (no
-// failures, no one paged, no recent failure in its flap history) needs no
-// file.
-func (d *Dir) SaveTest(name string, st runtime.TestState) error {
-	path := filepath.Join(d.path, "state", fileName(name)+".json")
-	if st.Idle() {
-		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove state of test %s: %w", name, err)
-		}
-		return nil
-	}
-	data, err := json.Marshal(st)
-	if err != nil {
-		return fmt.Errorf("encode state of test %s: %w", name, err)
-	}
-	if err := d.commit(path, data); err != nil {
-		return fmt.Errorf("save state of test %s: %w", name, err)
-	}
-	return nil
-}
-
-// commit writes data to path atomically and returns once it is durable,
-// as WriteAtomic does, but by group commit: the first caller writes what
-// every other caller queues meanwhile, with one fsync of the directory for
-// the lot, while the others wait on a channel. Tests that fail together
-// (an outage, a few hundred hung targets) then cost one goroutine in
-// fsync at a time instead of one per worker: a goroutine blocked in a
-// system call holds its CPU until the runtime notices, so many of them
-// at once delay every check start behind them.
-func (d *Dir) commit(path string, data []byte) error {
-	w := &stateWrite{path: path, data: data, done: make(chan struct{})}
-	d.mu.Lock()
-	d.queue = append(d.queue, w)
-	if d.writing {
-		d.mu.Unlock()
-		<-w.done
-		return w.err
-	}
-	d.writing = true
-	for len(d.queue) > 0 {
-		batch := d.queue
-		d.queue = nil
-		d.mu.Unlock()
-		writeBatch(filepath.Join(d.path, "state"), batch)
-		d.mu.Lock()
-	}
-	d.writing = false
-	d.mu.Unlock()
-	return w.err
-}
-
-// writeBatch writes every file of batch (all in dir) atomically: each to a
-// temporary file, fsync, rename, then one fsync of dir for all. It sets
-// each write's err and closes its done.
-func writeBatch(dir string, batch []*stateWrite) {
-	var renamed []*stateWrite
-	for _, w := range batch {
-		if w.err = writeTemp(w.path, w.data); w.err == nil {
-			renamed = append(renamed, w)
-		}
-	}
-	if len(renamed) > 0 {
-		if err := syncDir(dir); err != nil {
-			for _, w := range renamed {
-				w.err = err
-			}
-		}
-	}
-	for _, w := range batch {
-		close(w.done)
-	}
-}
-
-// LoadState reads every test's saved state; unreadable files are set aside.
-func (d *Dir) LoadState() map[string]runtime.TestState {
-	out := map[string]runtime.TestState{}
-	dir := filepath.Join(d.path, "state")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		d.log.Error("cannot read state directory", "dir", dir, "err", err)
-		return out
-	}
-	for _, e := range entries {
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") || strings.HasPrefix(e.Name(), ".") {
-			continue
-		}
-		p := filepath.Join(dir, e.Name())
-		var st runtime.TestState
-		if err := readJSON(p, &st); err != nil {
-			d.setAside(p, err)
-			continue
-		}
-		out[nameOf(e.Name())] = st
-	}
-	return out
 }
 
 func readJSON(path string, v any) error {
@@ -271,7 +203,7 @@ func (d *Dir) Put(notification string, m runtime.Message) (string, error) {
 			return "", fmt.Errorf("outbox: encode: %w", err)
 		}
 	}
-	if err := WriteAtomic(filepath.Join(dir, id+".json"), data); err != nil {
+	if err := d.writeAtomic(filepath.Join(dir, id+".json"), data); err != nil {
 		return "", fmt.Errorf("outbox: %w", err)
 	}
 	return id, nil
@@ -313,7 +245,7 @@ func (d *Dir) Fail(notification, id, reason string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("failed folder: %w", err)
 	}
-	if err := WriteAtomic(filepath.Join(dir, id+".json"), data); err != nil {
+	if err := d.writeAtomic(filepath.Join(dir, id+".json"), data); err != nil {
 		return fmt.Errorf("failed folder: %w", err)
 	}
 	return d.Delete(notification, id)
