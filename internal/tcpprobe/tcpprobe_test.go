@@ -197,6 +197,7 @@ func TestProbeMany(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	p.Close() // and its idle sockets
 	if after := openFDs(t); after > before {
 		t.Errorf("open descriptors: %d before, %d after", before, after)
 	}
@@ -238,5 +239,55 @@ func TestProbeResets(t *testing.T) {
 	}
 	if err := <-peerErr; !errors.Is(err, syscall.ECONNRESET) {
 		t.Errorf("peer's read after the probe = %v, want connection reset", err)
+	}
+}
+
+// TestProbeReuse runs probes of every outcome one after the other, so that
+// each reuses the socket the one before left, and checks each outcome.
+func TestProbeReuse(t *testing.T) {
+	t.Parallel()
+	p := newProber(t)
+	banner := loopback.Serve(t, send("220 ok\r\n"))
+	closer := loopback.Serve(t, sendAndClose(""))
+	silent := loopback.Silent(t)
+	refused := closedAddr(t)
+	type step struct {
+		addr    string
+		buf     bool
+		timeout time.Duration
+		want    string
+		wantErr error
+	}
+	steps := []step{
+		{addr: banner, buf: true, want: "220 ok"},
+		{addr: silent, buf: true, timeout: 30 * time.Millisecond, wantErr: os.ErrDeadlineExceeded},
+		{addr: banner, buf: true, want: "220 ok"},
+		{addr: refused, buf: true, wantErr: syscall.ECONNREFUSED},
+		{addr: banner, buf: false},
+		{addr: closer, buf: true, wantErr: io.EOF},
+		{addr: silent, buf: false},
+		{addr: refused, buf: false, wantErr: syscall.ECONNREFUSED},
+		{addr: banner, buf: true, want: "220 ok"},
+	}
+	for round := range 3 {
+		for i, s := range steps {
+			timeout := s.timeout
+			if timeout == 0 {
+				timeout = 10 * time.Second
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			var buf []byte
+			if s.buf {
+				buf = make([]byte, 66)
+			}
+			r, err := p.Probe(ctx, addrPort(t, s.addr), buf)
+			cancel()
+			if !errors.Is(err, s.wantErr) || (err != nil) != (s.wantErr != nil) || string(r.Line) != s.want {
+				t.Errorf("round %d step %d (%s): Probe() = %q, %v; want %q, %v", round, i, s.addr, r.Line, err, s.want, s.wantErr)
+			}
+		}
+	}
+	if n := len(p.slots); n != 1 {
+		t.Errorf("%d sockets used for probes one after the other, want 1", n)
 	}
 }
