@@ -60,7 +60,7 @@ type Engine struct {
 	beat    func()
 	beatIvl time.Duration
 	saver   StateSaver
-	gate    Gate
+	gate    Gate // the options' gate (silences, maintenance); nil: none
 	host    string
 	// statusURL is the status page's address ([main] listen), "" when off.
 	statusURL string
@@ -187,11 +187,6 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 			}
 		}
 	}
-	// Unreachable comes first: it says most about why a test is quiet.
-	// Flapping comes last, so that leaving it while another gate holds
-	// sends nothing.
-	e.gate = Gates{GateFunc(func(q GateQuery) (Hold, bool) { return unreachable(byName[q.Test]) }), o.Gate,
-		GateFunc(func(q GateQuery) (Hold, bool) { return flapping(byName[q.Test]) })}
 	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending, GroupWindow: plan.Main.GroupWindow})
 	e.saver = o.Saver
 	for name, ch := range o.Busy {
@@ -588,7 +583,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	was := t.streak.mark()
 	flapEv := t.streak.flap(ok, t.spec.Flap)
 	t.mu.Unlock()
-	held, _ := e.gate.Hold(GateQuery{Test: t.spec.Name, Now: now})
+	held, _ := e.hold(t, now)
 	t.mu.Lock()
 	dec, send := decideRun(t, ok, slotTime(scheduled, now), flapEv, held.Reason, was.held)
 	failures := t.streak.failures
@@ -675,6 +670,22 @@ func (e *Engine) logHoldChange(test string, held Hold, wasHeld HoldReason, pagin
 	}
 }
 
+// hold asks the gates whether t's notifications are held now.
+// Unreachable comes first: it says most about why a test is quiet. Then
+// the gate of the options (silences, maintenance). Flapping comes last, so
+// that leaving it while another gate holds sends nothing.
+func (e *Engine) hold(t *testRunner, now time.Time) (Hold, bool) {
+	if h, ok := unreachable(t); ok {
+		return h, true
+	}
+	if e.gate != nil {
+		if h, ok := e.gate.Hold(GateQuery{Test: t.spec.Name, Now: now}); ok {
+			return h, true
+		}
+	}
+	return flapping(t)
+}
+
 func (e *Engine) save(t *testRunner) {
 	if err := e.saver.SaveTest(t.spec.Name, t.state()); err != nil {
 		e.log.Error("cannot save test state", "test", t.spec.Name, "err", err)
@@ -734,9 +745,13 @@ func evaluate(all bool, results []CheckResult) bool {
 func (e *Engine) runCheck(ctx context.Context, t *testRunner, i int, scheduled time.Time) CheckResult {
 	cs := t.spec.Checks[i]
 	select {
-	case e.sem <- struct{}{}:
-	case <-ctx.Done():
-		return CheckResult{Check: cs.Name, Type: cs.Desc.Name, Errors: []string{"not started: shutting down"}}
+	case e.sem <- struct{}{}: // the common case, without selectgo's locking
+	default:
+		select {
+		case e.sem <- struct{}{}:
+		case <-ctx.Done():
+			return CheckResult{Check: cs.Name, Type: cs.Desc.Name, Errors: []string{"not started: shutting down"}}
+		}
 	}
 	defer func() { <-e.sem }()
 	if e.onStart != nil {

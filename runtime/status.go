@@ -53,10 +53,8 @@ func (e *Engine) status(t *testRunner, now time.Time) TestStatus {
 	if n := t.nextPub.Load(); n != 0 {
 		st.Next = time.Unix(0, n)
 	}
-	if e.gate != nil {
-		if h, ok := e.gate.Hold(GateQuery{Test: t.spec.Name, Now: now}); ok {
-			st.Held = &h
-		}
+	if h, ok := e.hold(t, now); ok {
+		st.Held = &h
 	}
 	return st
 }
