@@ -31,15 +31,16 @@ func currentTuning() tuning {
 const DefaultGCPercent = 50
 
 // ProcsPerCPU is how many Ps monsta runs per CPU Go would use, when
-// neither [main] max_procs nor GOMAXPROCS sets them. monsta's goroutines
-// live in short system calls (connect, close, the fsync of a test's state)
-// and beside the collector: with one P per CPU, a P held by a goroutine
-// in a system call until the runtime takes it back, or by the collector,
-// leaves the scheduler loop waiting, and check starts late. Measured with
-// monsta-bench at 5,000 checks/s and 300 hung targets: start lateness p99
-// 2.6-4.0 ms with twice the Ps against 6.7-7.1 ms, for 3-5 % more CPU per
-// check.
-const ProcsPerCPU = 2
+// neither [main] max_procs nor GOMAXPROCS sets them: Go's default. Two per
+// CPU kept check starts on time while runs spent milliseconds in system
+// calls that hold a P (an fsync of a test's state on every failing run, a
+// connect through the netpoller). Now that a state is fsynced only when
+// it decides a page and portconnect's system calls never block, the
+// spare P only costs: measured with monsta-bench at 10,000 tests, 5,000
+// checks/s, three runs each, one P per CPU spent 91-104 µs per check
+// against 103-114 with two, at the same start lateness p99 with 300 hung
+// targets (2.6-4.3 ms against 2.5-4.2).
+const ProcsPerCPU = 1
 
 // startTuning is the process's settings before [main] changes them:
 // currentTuning, with DefaultGCPercent unless the environment sets GOGC,
