@@ -43,7 +43,7 @@ type Prober struct {
 
 // maxIdle bounds the unconnected sockets kept per address family; a
 // slot released beyond it closes its socket.
-const maxIdle = 1024
+const maxIdle = 256
 
 // A probe's phase. The probe's mutex guards every move: the loop's on
 // events, Probe's after its connect and when its context ends first.
