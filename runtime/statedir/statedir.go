@@ -1,6 +1,7 @@
 // Package statedir keeps monsta's state on disk: each test's escalation
 // state and the outbox of notifications not yet delivered. Every file is
-// replaced atomically (a temporary file renamed over it), so a crash or
+// replaced atomically (a temporary file renamed over it, or for
+// TEST.json.latest one write of at most a page in place), so a crash or
 // kill -9 leaves either the old or the new content; a file that cannot be
 // read back is moved aside and logged, never fatal.
 //
@@ -9,7 +10,7 @@
 // before the rename and of the directory after it, so a power loss keeps
 // them too. A test state that only advances counters (the failure count
 // of a streak already saved, passes, flap history, last run) is not
-// fsynced: it goes to TEST.json.latest beside TEST.json, and a power loss
+// fsynced: it overwrites TEST.json.latest beside TEST.json, and a power loss
 // can set it back to the last durable save, a few runs behind, but never
 // lose or repeat a page (see durableChange).
 //

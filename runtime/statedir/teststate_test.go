@@ -414,3 +414,47 @@ func BenchmarkSaveTest(b *testing.B) {
 		})
 	}
 }
+
+// TestCounterSaveInPlace: the first counter-only save creates
+// TEST.json.latest by a rename; the next ones overwrite that file in place
+// (same inode), padded so that a shorter content leaves nothing of the
+// longer one; content longer than a page goes by a rename again.
+func TestCounterSaveInPlace(t *testing.T) {
+	d, _ := countingDir(t)
+	st := failing()
+	save(t, d, "web", st) // durable: TEST.json
+	latest := filepath.Join(d.Path(), "state", "web.json"+latestSuffix)
+	inode := func() os.FileInfo {
+		t.Helper()
+		fi, err := os.Stat(latest)
+		if err != nil {
+			t.Fatalf("stat %s: %v", latest, err)
+		}
+		return fi
+	}
+	st.Failures, st.Passes = 4, 123456789 // a long counter first
+	save(t, d, "web", st)
+	first := inode()
+	st.Failures, st.Passes = 5, 0 // shorter content
+	save(t, d, "web", st)
+	if second := inode(); !os.SameFile(first, second) || second.Size() != first.Size() {
+		t.Errorf("second counter save: file %v (size %d), want the same file and size as %v (%d)", second.Name(), second.Size(), first.Name(), first.Size())
+	}
+	if got := d.LoadState()["web"]; got.Failures != 5 || got.Passes != 0 {
+		t.Errorf("after the in-place save, loaded failures %d passes %d; want 5, 0", got.Failures, got.Passes)
+	}
+	// Longer than a page: written by a rename (a new file).
+	d2, _ := countingDir(t)
+	st = failing()
+	save(t, d2, "web", st)
+	st.Failures = 4
+	save(t, d2, "web", st)
+	latest = filepath.Join(d2.Path(), "state", "web.json"+latestSuffix)
+	small := inode()
+	if err := writeLatest(latest, []byte(`{"seq":1,"failures":9,"flap_to":["`+strings.Repeat("x", inPlaceMax)+`"]}`), true); err != nil {
+		t.Fatal(err)
+	}
+	if big := inode(); os.SameFile(small, big) {
+		t.Error("content longer than a page was written in place, want a rename")
+	}
+}
