@@ -118,7 +118,9 @@ type NotifyEvent struct {
 type Hooks interface {
 	// BeforeNotify may edit ev before it is dispatched.
 	BeforeNotify(ctx context.Context, ev *NotifyEvent) error
-	// AfterResult sees every test result.
+	// AfterResult sees every test result, once the run has ended: the
+	// result is decided, saved and logged, and the test may already run
+	// again while the hook runs.
 	AfterResult(ctx context.Context, r TestResult)
 }
 

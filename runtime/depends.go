@@ -201,9 +201,9 @@ func (e *Engine) predict(ctx context.Context, t *testRunner, seen time.Time) {
 			}
 			p.oos.Store(true)
 			e.log.Debug("running a parent out of schedule", "test", p.spec.Name, "for", t.spec.Name)
-			e.runTest(ctx, p, e.clock.Now())
+			r := e.runTest(ctx, p, e.clock.Now())
 			p.oos.Store(false)
-			p.release()
+			e.endRun(ctx, p, r)
 			break
 		}
 	}

@@ -450,8 +450,7 @@ func (e *Engine) worker(t *testRunner) {
 	var ran, seen uint64 // runs done, and as of the last idle tick
 	for {
 		if t != nil {
-			e.runTest(e.runCtx, t, t.due)
-			t.release()
+			e.endRun(e.runCtx, t, e.runTest(e.runCtx, t, t.due))
 			e.runs.Done()
 			ran++
 		}
@@ -517,8 +516,9 @@ func (e *Engine) RunTestOnce(ctx context.Context, name string) (TestResult, erro
 	if err != nil {
 		return TestResult{}, err
 	}
-	defer t.release()
-	return e.runTest(ctx, t, e.clock.Now()), nil
+	r := e.runTest(ctx, t, e.clock.Now())
+	e.endRun(ctx, t, r)
+	return r, nil
 }
 
 // Evaluate runs the named test's checks once now and applies its requires=
@@ -609,10 +609,20 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 		e.save(t)
 	}
 	e.logResult(t, r, dec.State == StateRecovered, held)
+	return r
+}
+
+// endRun ends a run of t that runTest decided: it releases t, then hands
+// the result to the AfterResult hooks. The run is over once its result is
+// decided, saved and logged; were t released only after the hooks, the
+// next run of t could find it still running while a hook ran (or, with a
+// test's clock stepped at once to the next slot, between the hook and the
+// release) and be skipped as an overrun.
+func (e *Engine) endRun(ctx context.Context, t *testRunner, r TestResult) {
+	t.release()
 	if e.hooks != nil {
 		e.hooks.AfterResult(ctx, r)
 	}
-	return r
 }
 
 // streakMark is the part of a streak the state file keeps beside who was
