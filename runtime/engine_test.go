@@ -245,6 +245,62 @@ type hookFunc struct {
 func (h hookFunc) BeforeNotify(ctx context.Context, ev *NotifyEvent) error { h.before(ev); return nil }
 func (h hookFunc) AfterResult(ctx context.Context, r TestResult)           { h.after <- r }
 
+// TestSlowAfterResultHookSkipsNoRun: a test is released before its
+// AfterResult hooks run, so a hook still running at the next slot neither
+// delays that run nor makes it an overrun.
+func TestSlowAfterResultHookSkipsNoRun(t *testing.T) {
+	clk := newFakeClock()
+	chk := &scriptedCheck{clk: clk, started: make(chan time.Time, 10)}
+	p := loadPlan(t, testRegistry(t, map[string]Check{"a": chk}, nil), `
+[Check_a]
+type=fake
+host=a
+[Test_a]
+checks=a
+interval=10
+`)
+	h := hookFunc{after: make(chan TestResult)} // AfterResult blocks until received
+	e, err := NewEngine(p, EngineOptions{Clock: clk, Hooks: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { e.Run(ctx); close(stopped) }()
+	defer func() {
+		// Let hooks still blocked return, so that Run can end.
+		drained := make(chan struct{})
+		go func() {
+			for {
+				select {
+				case <-h.after:
+				case <-drained:
+					return
+				}
+			}
+		}()
+		cancel()
+		<-stopped
+		close(drained)
+		e.Close(context.Background())
+	}()
+	first := clk.waitIdle(t)
+	clk.Advance(first.Sub(clk.Now()))
+	recv(t, chk.started)
+	next := clk.waitIdle(t)
+	// The first run's hook has not returned (nobody received from after).
+	waitNotRunning(t, e.tests[0])
+	clk.Advance(next.Sub(clk.Now()))
+	if s := recv(t, chk.started); !s.Equal(next) {
+		t.Fatalf("second run started at %v, want %v", s, next)
+	}
+	recv(t, h.after)
+	recv(t, h.after)
+	if n := e.Overruns(); n != 0 {
+		t.Fatalf("Overruns() = %d, want 0: a run was skipped while a hook ran", n)
+	}
+}
+
 func TestEngineHooksRewriteAndSuppress(t *testing.T) {
 	clk := newFakeClock()
 	c := &scriptedCheck{clk: clk, results: []error{errBoom, errBoom}}
