@@ -91,6 +91,18 @@ func sendAndClose(text string) func(net.Conn) {
 	}
 }
 
+// endless sends one line without an end until the client hangs up: the
+// check must judge the first 4 KiB and not read on.
+func endless(c net.Conn) {
+	defer c.Close()
+	chunk := []byte(strings.Repeat("x", 1024))
+	for {
+		if _, err := c.Write(chunk); err != nil {
+			return
+		}
+	}
+}
+
 // closedPort returns a loopback port nobody listens on.
 func closedPort(t *testing.T) string { return strconv.Itoa(loopback.ClosedPort(t)) }
 
@@ -121,6 +133,8 @@ func TestPortconnect(t *testing.T) {
 			wantErr: `banner "SSH-2.0-x" does not contain "220"`},
 		{name: "closed without a line", serve: func(c net.Conn) { c.Close() }, expect: "220",
 			wantErr: "read banner from 127.0.0.1:"},
+		{name: "endless line", serve: endless, expect: "220",
+			wantErr: `banner "` + strings.Repeat("x", 200) + `" does not contain "220"`, wantStats: []string{"connect_seconds", "banner_seconds"}},
 		{name: "refused", refused: true, wantErr: "connect 127.0.0.1:"},
 		{name: "silent peer times out", serve: silent, expect: "220", timeout: 200 * time.Millisecond,
 			wantErr: "read banner from 127.0.0.1:", timedOut: true},
