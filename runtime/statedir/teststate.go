@@ -136,7 +136,8 @@ const inPlaceMax = 4096
 // space): no temporary file and no rename, so the directory does not
 // change once the file exists. That is what made each save of a failing
 // test cost about 0.3 ms of CPU and hold its P in the file system's
-// directory locks; an in-place write costs about a hundredth.
+// directory locks; BenchmarkLatestWrite: 12 µs in place against 450 µs by
+// a rename, in one run.
 //
 // A kill -9 leaves the old or the new content: the kernel copies a write
 // into the page cache a page at a time and looks for a fatal signal only

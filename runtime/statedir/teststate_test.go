@@ -1,6 +1,7 @@
 package statedir
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -456,5 +457,34 @@ func TestCounterSaveInPlace(t *testing.T) {
 	}
 	if big := inode(); os.SameFile(small, big) {
 		t.Error("content longer than a page was written in place, want a rename")
+	}
+}
+
+// BenchmarkLatestWrite compares, in one run, the two ways a counter-only
+// save can reach TEST.json.latest: writeLatest's in-place write and a
+// temporary file renamed over it (as every save did before).
+func BenchmarkLatestWrite(b *testing.B) {
+	data, err := json.Marshal(stateFile{Seq: 1, TestState: failing()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, inPlace := range []bool{true, false} {
+		b.Run(map[bool]string{true: "in-place", false: "rename"}[inPlace], func(b *testing.B) {
+			path := filepath.Join(b.TempDir(), "web.json"+latestSuffix)
+			if err := writeTemp(path, data, nil); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if inPlace {
+					err = writeLatest(path, data, true)
+				} else {
+					err = writeTemp(path, data, nil)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
