@@ -30,28 +30,21 @@ func currentTuning() tuning {
 // under 300 MB.
 const DefaultGCPercent = 50
 
-// ProcsPerCPU is how many Ps monsta runs per CPU Go would use, when
-// neither [main] max_procs nor GOMAXPROCS sets them: Go's default. Two per
-// CPU kept check starts on time while runs spent milliseconds in system
+// startTuning is the process's settings before [main] changes them:
+// currentTuning, with DefaultGCPercent unless the environment sets GOGC.
+// GOMAXPROCS stays Go's (the CPUs, or the environment's). Two Ps per CPU
+// once kept check starts on time while runs spent milliseconds in system
 // calls that hold a P (an fsync of a test's state on every failing run, a
 // connect through the netpoller). Now that a state is fsynced only when
-// it decides a page and portconnect's system calls never block, the
-// spare P only costs: measured with monsta-bench at 10,000 tests, 5,000
+// it decides a page and portconnect's system calls never block, a spare P
+// only costs: measured with monsta-bench at 10,000 tests, 5,000
 // checks/s, three runs each, one P per CPU spent 91-104 µs per check
 // against 103-114 with two, at the same start lateness p99 with 300 hung
 // targets (2.6-4.3 ms against 2.5-4.2).
-const ProcsPerCPU = 1
-
-// startTuning is the process's settings before [main] changes them:
-// currentTuning, with DefaultGCPercent unless the environment sets GOGC,
-// and ProcsPerCPU times Go's default GOMAXPROCS unless it sets GOMAXPROCS.
 func startTuning(getenv func(string) string) tuning {
 	t := currentTuning()
 	if getenv("GOGC") == "" {
 		t.gcPercent = DefaultGCPercent
-	}
-	if getenv("GOMAXPROCS") == "" {
-		t.procs = ProcsPerCPU * goruntime.GOMAXPROCS(0)
 	}
 	return t
 }

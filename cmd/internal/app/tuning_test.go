@@ -27,7 +27,7 @@ func TestTuningApply(t *testing.T) {
 }
 
 // TestStartTuning: without GOGC monsta runs with DefaultGCPercent, and
-// without GOMAXPROCS with ProcsPerCPU Ps per CPU; the environment wins.
+// with Go's GOMAXPROCS; the environment wins.
 func TestStartTuning(t *testing.T) {
 	if got := startTuning(func(string) string { return "" }).gcPercent; got != DefaultGCPercent {
 		t.Errorf("without GOGC: gc_percent %d, want %d", got, DefaultGCPercent)
@@ -41,7 +41,7 @@ func TestStartTuning(t *testing.T) {
 	if got, want := startTuning(env).gcPercent, currentTuning().gcPercent; got != want {
 		t.Errorf("with GOGC set: gc_percent %d, want the runtime's %d", got, want)
 	}
-	if got, want := startTuning(func(string) string { return "" }).procs, ProcsPerCPU*goruntime.GOMAXPROCS(0); got != want {
+	if got, want := startTuning(func(string) string { return "" }).procs, goruntime.GOMAXPROCS(0); got != want {
 		t.Errorf("without GOMAXPROCS: procs %d, want %d", got, want)
 	}
 	procsEnv := func(k string) string {
