@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/monsta/monsta/internal/fdlimit"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/silence"
 	"github.com/monsta/monsta/runtime/statedir"
@@ -139,6 +140,9 @@ func (a *App) Plan() *runtime.Plan { return a.Generation().Plan }
 func (a *App) Start() error {
 	g := a.gen
 	logWarnings(g)
+	if soft, err := fdlimit.Raise(); err != nil {
+		g.Logger.Warn("cannot raise the descriptor limit", "limit", soft, "err", err)
+	}
 	sd, err := statedir.Open(g.Main.StateDir, g.Logger)
 	if err != nil {
 		return fmt.Errorf("open state directory: %w", err)
