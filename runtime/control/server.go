@@ -63,7 +63,8 @@ func (s *Server) Engine() *runtime.Engine {
 	return s.o.Engine()
 }
 
-// Handler returns the HTTP handler. With a non-empty token every request
+// Handler returns the HTTP handler; request bodies are cut at
+// MaxBodyBytes. With a non-empty token every request
 // that changes something must carry "Authorization: Bearer TOKEN"; with
 // requireToken and an empty token, changes are refused (a TCP listener
 // without token_file is read-only). The unix socket passes requireToken
@@ -86,7 +87,7 @@ func (s *Server) Handler(requireToken bool, token string) http.Handler {
 		s.o.Metrics.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("/{$}", s.page)
-	return s.guard(requireToken, token, mux)
+	return limitBody(s.guard(requireToken, token, mux))
 }
 
 // guard refuses changes without the token.
@@ -242,7 +243,7 @@ func (s *Server) listSilences(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) addSilence(w http.ResponseWriter, r *http.Request) {
 	var req SilenceRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec := json.NewDecoder(r.Body) // cut at MaxBodyBytes by Handler
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "body: %v", err)
