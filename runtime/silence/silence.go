@@ -57,9 +57,15 @@ type Store struct {
 	list []Silence // sorted by End
 }
 
+// MaxFileSize is the largest silences file Open reads: 16 MiB, tens of
+// thousands of silences. A larger one, or a FIFO or device where the file
+// goes, is moved aside unread (NAME.bad-TIME).
+const MaxFileSize = 16 << 20
+
 // Open reads the silences file of the state directory dir; a missing file
 // is an empty set. now is the clock (nil: time.Now). A file that cannot
-// be decoded is moved aside (NAME.corrupt-TIME) and Open returns an empty
+// be decoded is moved aside (NAME.corrupt-TIME; one that is not a file,
+// or too large, NAME.bad-TIME) and Open returns an empty
 // store together with the error, for the log: a broken file must not stop
 // the daemon.
 func Open(dir string, now func() time.Time) (*Store, error) {
@@ -67,17 +73,20 @@ func Open(dir string, now func() time.Time) (*Store, error) {
 		now = time.Now
 	}
 	s := &Store{file: dir + "/" + FileName, now: now}
-	data, err := os.ReadFile(s.file)
+	data, err := statedir.ReadFile(s.file, MaxFileSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
 	}
-	if err != nil {
+	if err != nil && !statedir.Refused(err) {
 		return nil, fmt.Errorf("read silences: %w", err)
 	}
-	if err := json.Unmarshal(data, &s.list); err != nil {
+	if err == nil {
+		err = json.Unmarshal(data, &s.list)
+	}
+	if err != nil {
 		s.list = nil
-		aside := s.file + ".corrupt-" + now().UTC().Format("20060102T150405")
-		if rerr := os.Rename(s.file, aside); rerr != nil {
+		aside, rerr := statedir.MoveAside(s.file, err, now())
+		if rerr != nil {
 			return s, fmt.Errorf("silences file %s unreadable (%w) and cannot be moved aside: %v", s.file, err, rerr)
 		}
 		return s, fmt.Errorf("silences file %s unreadable, moved aside as %s: %w", s.file, aside, err)
@@ -217,6 +226,9 @@ func (s *Store) saveLocked(list []Silence) error {
 	data, err := json.MarshalIndent(list, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save silences: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return fmt.Errorf("save silences: %d bytes, more than the %d a silences file may hold: remove some", len(data), MaxFileSize)
 	}
 	if err := statedir.WriteAtomic(s.file, data); err != nil {
 		return fmt.Errorf("save silences: %w", err)
