@@ -11,6 +11,7 @@ import (
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/control"
 	"github.com/monsta/monsta/runtime/metrics"
+	"github.com/monsta/monsta/runtime/statedir"
 )
 
 // controlPlane serves the control API of a running app: on the unix socket
@@ -67,7 +68,9 @@ func (c *controlPlane) start(a *app.App, logger *slog.Logger) error {
 	srv := control.New(control.Options{
 		Engine: a.Engine, Silences: a.Silences(), Failed: a.StateDir().Failures, Metrics: c.metrics,
 		Logger: logger, Version: version, Host: m.Hostname,
+		AtRisk: func() (int, error) { return a.StateDir().AtRisk() },
 	})
+	c.metrics.Registry().MustRegister(statedir.Collector(a.StateDir))
 	path := control.SocketPath(a.StateDir().Path())
 	sock, err := control.ListenSocket(path)
 	if err != nil {

@@ -124,6 +124,9 @@ func cmdStatus(o *options, stdout, stderr io.Writer) int {
 		return ctlFail(stderr, err)
 	}
 	control.SortForPeople(list.Tests)
+	if list.PagesAtRisk > 0 {
+		fmt.Fprintf(stderr, "monsta: %d PAGES AT RISK: the outbox cannot be written (%s); they are lost if the daemon dies\n", list.PagesAtRisk, list.PagesAtRiskError)
+	}
 	code := exitOK
 	for i := range list.Tests {
 		if list.Tests[i].Failing() {

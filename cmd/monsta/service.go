@@ -14,6 +14,7 @@ import (
 	"github.com/monsta/monsta/internal/instance"
 	"github.com/monsta/monsta/internal/sdnotify"
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/statedir"
 )
 
 // underSystemd reports whether a service manager waits for our sd_notify
@@ -183,6 +184,9 @@ func (s *service) line() (string, bool) {
 		return "", false
 	}
 	st := statusLine(a.Engine().State())
+	if risk := statedir.AtRiskLine(a.StateDir().AtRisk()); risk != "" {
+		st = risk + "; " + st
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed := st != s.last

@@ -220,3 +220,21 @@ func TestSource(t *testing.T) {
 		}
 	}
 }
+
+func TestPagesAtRisk(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, threeTests, nil)
+	n, risk := 0, error(nil)
+	f.srv.o.AtRisk = func() (int, error) { return n, risk }
+	h := f.srv.Handler(false, "")
+	var list TestList
+	if call(t, h, "GET", "/api/v1/tests", "", nil, &list); list.PagesAtRisk != 0 || list.PagesAtRiskError != "" {
+		t.Errorf("no page at risk: pages_at_risk = %d %q, want 0", list.PagesAtRisk, list.PagesAtRiskError)
+	}
+	n, risk = 3, syscall.ENOSPC
+	var raw map[string]any
+	call(t, h, "GET", "/api/v1/tests", "", nil, &raw)
+	if raw["pages_at_risk"] != 3.0 || raw["pages_at_risk_error"] != "no space left on device" {
+		t.Errorf("three pages at risk: body %v, want pages_at_risk 3 and the error", raw)
+	}
+}

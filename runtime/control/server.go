@@ -30,6 +30,9 @@ type Options struct {
 	// Failed lists notifications given up for good (the state directory's
 	// failed folder); nil: none.
 	Failed func() []statedir.Failure
+	// AtRisk says how many accepted pages are only in memory, their
+	// outbox files not written (statedir's AtRisk); nil: none.
+	AtRisk func() (int, error)
 	// Metrics serves /metrics; nil: 404.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -163,10 +166,24 @@ func (s *Server) Tests() []Test {
 // TestList is the body of GET /api/v1/tests.
 type TestList struct {
 	Tests []Test `json:"tests"`
+	// PagesAtRisk counts accepted notifications whose outbox files could
+	// not be written (a full disk): lost if the daemon dies now.
+	// PagesAtRiskError is the last write error.
+	PagesAtRisk      int    `json:"pages_at_risk,omitempty"`
+	PagesAtRiskError string `json:"pages_at_risk_error,omitempty"`
 }
 
 func (s *Server) listTests(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, TestList{Tests: s.Tests()})
+	list := TestList{Tests: s.Tests()}
+	if s.o.AtRisk != nil {
+		if n, err := s.o.AtRisk(); n > 0 {
+			list.PagesAtRisk = n
+			if err != nil {
+				list.PagesAtRiskError = err.Error()
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 // testRoutes serves /api/v1/tests/NAME and /api/v1/tests/NAME/run.
