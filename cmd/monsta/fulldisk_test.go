@@ -154,7 +154,7 @@ func TestFullDiskThenKill(t *testing.T) {
 	waitFor(t, "the first pages in the outbox", func() bool { return len(outboxIDs(t, seen)) >= 10 })
 
 	fill(t, filepath.Join(seen, "fill"))
-	log := d.waitLog(`PAGES AT RISK: outbox write failed`, 20, 30*time.Second)
+	d.waitLog(`PAGES AT RISK: outbox write failed`, 20, 30*time.Second)
 	if n := pagesAtRisk(t, sock); n == 0 {
 		t.Errorf("pages_at_risk = 0 while the disk is full")
 	}
@@ -166,7 +166,7 @@ func TestFullDiskThenKill(t *testing.T) {
 	d.cmd.Process.Kill()
 	<-d.done
 	d.mu.Lock()
-	log = d.log.String()
+	log := d.log.String()
 	d.mu.Unlock()
 	rx := regexp.MustCompile(`PAGES AT RISK: outbox write failed.* file=\S*/outbox/page/(\S+)\.json`)
 	risked := rx.FindAllStringSubmatch(log, -1)

@@ -153,34 +153,7 @@ func TestListenerFlood(t *testing.T) {
 	// Four sources: a quarter of MaxConns at most stays open, the rest is
 	// reset as it comes. 20,000 connections from one address would also
 	// run out of ephemeral ports towards one listener.
-	srcs := "127.0.0.10,127.0.0.11,127.0.0.12,127.0.0.13"
-	opened := 0
-	for i := range procs {
-		n := min(per, want-i*per)
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %s", floodEnv, l.Addr(), n, srcs))
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		defer func() { stdin.Close(); cmd.Wait() }()
-		line, err := bufio.NewReader(stdout).ReadString('\n')
-		if err != nil {
-			t.Fatalf("client process %d: %v", i, err)
-		}
-		var o, fl int
-		fmt.Sscanf(line, "opened %d failed %d", &o, &fl)
-		t.Logf("client process %d: %d connections opened, %d failed", i, o, fl)
-		opened += o
-	}
+	opened := startFlood(t, l.Addr().String(), "127.0.0.10,127.0.0.11,127.0.0.12,127.0.0.13", want, procs, per)
 	if opened < want {
 		t.Errorf("%d connections opened, want %d", opened, want)
 	}
@@ -209,6 +182,41 @@ func TestListenerFlood(t *testing.T) {
 	if st, err := get(c); err != nil || st != "200 OK" {
 		t.Errorf("GET / during the flood: %q, %v", st, err)
 	}
+}
+
+// startFlood starts procs client processes that open want connections
+// to addr from srcs, per at most each, and returns how many opened; the
+// clients hold them until the test ends.
+func startFlood(t *testing.T, addr, srcs string, want, procs, per int) int {
+	t.Helper()
+	opened := 0
+	for i := range procs {
+		n := min(per, want-i*per)
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d %s", floodEnv, addr, n, srcs))
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { stdin.Close(); cmd.Wait() })
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err != nil {
+			t.Fatalf("client process %d: %v", i, err)
+		}
+		var o, fl int
+		fmt.Sscanf(line, "opened %d failed %d", &o, &fl)
+		t.Logf("client process %d: %d connections opened, %d failed", i, o, fl)
+		opened += o
+	}
+	return opened
 }
 
 // probeAndSave is a check's and a page's worth of descriptors: a probe of

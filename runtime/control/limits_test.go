@@ -77,6 +77,11 @@ func closedByServer(c net.Conn) error {
 	return nil
 }
 
+// closedErr tells whether err is the peer's reset or close.
+func closedErr(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE)
+}
+
 func TestPerSourceLimit(t *testing.T) {
 	t.Parallel()
 	lim := defaultLimits
@@ -92,7 +97,7 @@ func TestPerSourceLimit(t *testing.T) {
 	third := dialFrom(t, "127.0.0.1", addr)
 	if st, err := get(third); err == nil {
 		t.Fatalf("third connection from the same source answered %q, want it reset", st)
-	} else if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, syscall.EPIPE) {
+	} else if !closedErr(err) {
 		t.Errorf("third connection from the same source: %v, want a reset", err)
 	}
 	other := dialFrom(t, "127.0.0.2", addr)
@@ -101,16 +106,23 @@ func TestPerSourceLimit(t *testing.T) {
 	}
 	// A slot comes back when its connection closes.
 	a.Close()
-	for i := 0; ; i++ {
-		c := dialFrom(t, "127.0.0.1", addr)
+	if !servedSoon(t, "127.0.0.1", addr) {
+		t.Fatal("no connection from the source served after one of its two closed")
+	}
+}
+
+// servedSoon tells whether a new connection from src is served within
+// 100 tries, 10 ms apart.
+func servedSoon(t *testing.T, src, addr string) bool {
+	t.Helper()
+	for range 100 {
+		c := dialFrom(t, src, addr)
 		if st, err := get(c); err == nil && st == "200 OK" {
-			break
-		}
-		if i == 100 {
-			t.Fatal("no connection from the source served after one of its two closed")
+			return true
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	return false
 }
 
 // TestTotalLimit: past MaxConns a connection waits (in the accept queue)

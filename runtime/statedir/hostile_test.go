@@ -2,6 +2,7 @@ package statedir
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -246,21 +247,7 @@ func TestOutboxFullDisk(t *testing.T) {
 	disk := &fullDisk{d: d}
 	d.write, d.retryWait = disk.write, 5*time.Millisecond
 	disk.full.Store(true)
-	var ids []string
-	for i := range 100 {
-		id, err := d.Put("n", runtime.Message{Test: "web", State: runtime.StateFail, Failures: i + 1})
-		if !errors.Is(err, syscall.ENOSPC) || id == "" {
-			t.Fatalf("Put() on a full disk = %q, %v; want an id and ENOSPC", id, err)
-		}
-		ids = append(ids, id)
-	}
-	n, err := d.AtRisk()
-	if n != 100 || !errors.Is(err, syscall.ENOSPC) {
-		t.Errorf("AtRisk() = %d, %v; want 100, ENOSPC", n, err)
-	}
-	if got := AtRiskLine(n, err); !strings.HasPrefix(got, "100 PAGES AT RISK (outbox not writable: ") {
-		t.Errorf("AtRiskLine() = %q", got)
-	}
+	ids := putOnFullDisk(t, d, 100)
 	// Delivered from memory meanwhile: never written, not at risk.
 	if err := d.Delete("n", ids[0]); err != nil {
 		t.Fatal(err)
@@ -277,37 +264,69 @@ func TestOutboxFullDisk(t *testing.T) {
 	if got := testutil.ToFloat64(metric(c, "monsta_pages_at_risk")); got != 98 {
 		t.Errorf("monsta_pages_at_risk = %v, want 98", got)
 	}
-	for disk.tries.Load() < 100+2*98 {
-		time.Sleep(time.Millisecond) // the retries go on while the disk is full
-	}
+	// The retries go on while the disk is full: two rounds at least.
+	poll(t, "two rounds of retries", func() bool { return disk.tries.Load() >= 100+1+2*98 })
 	disk.full.Store(false)
-	for i := 0; ; i++ {
-		if n, _ := d.AtRisk(); n == 0 {
-			break
-		}
-		if i == 1000 {
-			t.Fatal("pages still at risk 10 s after the disk had room again")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := d.OutboxWriteFailures(); got < 100+98 {
-		t.Errorf("OutboxWriteFailures() = %d, want at least %d", got, 100+98)
+	poll(t, "no page at risk once the disk has room", func() bool { n, _ := d.AtRisk(); return n == 0 })
+	if got := d.OutboxWriteFailures(); got < 100+2*98 {
+		t.Errorf("OutboxWriteFailures() = %d, want at least %d", got, 100+2*98)
 	}
 	if got := testutil.ToFloat64(metric(c, "monsta_pages_at_risk")); got != 0 {
 		t.Errorf("monsta_pages_at_risk after the retries = %v, want 0", got)
 	}
-	// kill -9 now: a new Dir finds all 98 on disk, in order, as put.
+	checkResumed(t, root, ids[2:])
+}
+
+// putOnFullDisk puts n messages and checks that each is refused by the
+// disk and counted at risk.
+func putOnFullDisk(t *testing.T, d *Dir, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		id, err := d.Put("n", runtime.Message{Test: "web", State: runtime.StateFail, Failures: i + 1})
+		if !errors.Is(err, syscall.ENOSPC) || id == "" {
+			t.Fatalf("Put() on a full disk = %q, %v; want an id and ENOSPC", id, err)
+		}
+		ids = append(ids, id)
+	}
+	got, err := d.AtRisk()
+	if got != n || !errors.Is(err, syscall.ENOSPC) {
+		t.Errorf("AtRisk() = %d, %v; want %d, ENOSPC", got, err, n)
+	}
+	want := fmt.Sprintf("%d PAGES AT RISK (outbox not writable: ", n)
+	if line := AtRiskLine(got, err); !strings.HasPrefix(line, want) {
+		t.Errorf("AtRiskLine() = %q, want it to start %q", line, want)
+	}
+	return ids
+}
+
+// checkResumed is the restart after kill -9: a new Dir finds the pages
+// ids (the first two failed and delivered) on disk, in order, and the one
+// given up in failed/.
+func checkResumed(t *testing.T, root string, ids []string) {
+	t.Helper()
 	p := Existing(root).Pending()
-	if len(p) != 98 {
-		t.Fatalf("Pending() after the disk had room = %d messages, want 98", len(p))
+	if len(p) != len(ids) {
+		t.Fatalf("Pending() after the disk had room = %d messages, want %d", len(p), len(ids))
 	}
 	for i, x := range p {
-		if x.ID != ids[i+2] || x.Message.Failures != i+3 {
-			t.Errorf("Pending()[%d] = %s failures %d, want %s failures %d", i, x.ID, x.Message.Failures, ids[i+2], i+3)
+		if x.ID != ids[i] || x.Message.Failures != i+3 {
+			t.Errorf("Pending()[%d] = %s failures %d, want %s failures %d", i, x.ID, x.Message.Failures, ids[i], i+3)
 		}
 	}
 	if f := Existing(root).Failures(); len(f) != 1 || f[0].Reason != "refused" || f[0].Test != "web" {
 		t.Errorf("Failures() = %+v, want the one given up, with its test", f)
+	}
+}
+
+// poll waits for cond, for 10 s at most.
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; !cond(); i++ {
+		if i == 1000 {
+			t.Fatalf("no %s within 10 s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
