@@ -118,7 +118,9 @@ func (c *Clickatell) Notify(ctx context.Context, m runtime.Message) error {
 
 // Verify implements runtime.Verifier without sending an SMS: the legacy
 // API logs in with /http/auth; the REST API reads the account balance
-// (GET /public-client/balance), which needs a valid API key.
+// (GET /public-client/balance), which needs a valid API key. A server
+// without the balance endpoint (404, 405) cannot tell a right key from a
+// wrong one, and Verify says so with runtime.ErrCannotVerify.
 func (c *Clickatell) Verify(ctx context.Context) error {
 	if c.rest {
 		return c.verifyREST(ctx)
@@ -152,6 +154,12 @@ func (c *Clickatell) verifyREST(ctx context.Context) error {
 	}
 	if status/100 == 2 {
 		return nil
+	}
+	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+		// Without the endpoint a right and a wrong key look the same:
+		// say so instead of reporting either as a failed login.
+		return c.fail("balance", fmt.Errorf("GET /public-client/balance answered HTTP %d %s, so the API key cannot be checked on this server: %w",
+			status, http.StatusText(status), runtime.ErrCannotVerify))
 	}
 	var a clickatellRESTAnswer
 	msg := c.redact(clipAnswer(strings.TrimSpace(string(body))))
@@ -473,4 +481,4 @@ Every SMS is one part: the message's short form in the GSM 7-bit alphabet (chara
 
 Errors the API documents as final (legacy ERR 001 authentication failed, 105 invalid destination, 113 too many message parts, ...; REST errorCode 1 bad API key, 25 invalid recipient, ...; any other HTTP 4xx but 408 and 429) set the message aside in the state directory's failed/ folder at once, so the next SMS goes out without waiting; the others (HTTP 5xx, ERR 301 no credit, 901 internal error, REST 19 and 43) are retried in order.
 
---lint sends nothing: it logs in to the legacy API with /http/auth, and with the REST API it reads the account balance (GET /public-client/balance), which needs a valid API key.`
+--lint sends nothing: it logs in to the legacy API with /http/auth, and with the REST API it reads the account balance (GET /public-client/balance), which needs a valid API key; a server without that endpoint (HTTP 404) is reported as "cannot verify", since it cannot tell a right key from a wrong one.`
