@@ -496,8 +496,8 @@ func TestClickatellVerifyREST(t *testing.T) {
 			script:  []clickatellfake.Answer{{Status: http.StatusNotFound, Body: "404 page not found"}},
 			wantErr: "answered HTTP 404 Not Found, so the API key cannot be checked on this server: cannot verify without sending"},
 		{name: "no balance endpoint, wrong key", key: "key-WRONG-0000000000", cannot: true,
-			script:     []clickatellfake.Answer{{Status: http.StatusNotFound, Body: "404 page not found"}},
-			wantErr:    "cannot be checked", notContain: "key-WRONG"},
+			script:  []clickatellfake.Answer{{Status: http.StatusNotFound, Body: "404 page not found"}},
+			wantErr: "cannot be checked", notContain: "key-WRONG"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
