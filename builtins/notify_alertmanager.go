@@ -111,7 +111,7 @@ type Alertmanager struct {
 	urls   []*url.URL
 	labels map[string]string
 	expire int
-	auth   string // the Authorization header's value; "" none
+	auth   string              // the Authorization header's value; "" none
 	redact func(string) string // Options.Redact: the password and the token
 	client *http.Client
 }
