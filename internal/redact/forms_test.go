@@ -178,3 +178,23 @@ func TestRedactThenClip(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSet measures building the forms (once per Options) and
+// redacting one failed run's message with them.
+func BenchmarkSet(b *testing.B) {
+	creds := []Credential{{Secret: "pw-0123456789abcdef", Users: []string{"ann@example.org"}}, {Secret: "tok-abcdefghijklmnop"}}
+	text := "AUTH PLAIN as ann@example.org: 535 5.7.8 " + strings.Repeat("x", 150) + " authentication failed"
+	b.Run("NewSet", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			NewSet(creds...)
+		}
+	})
+	s := NewSet(creds...)
+	b.Run("Text", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.Text(text)
+		}
+	})
+}
