@@ -72,14 +72,6 @@ func NewSet(creds ...Credential) *Set {
 	return &Set{forms: forms}
 }
 
-// Forms returns the forms s redacts, longest first (for tests).
-func (s *Set) Forms() []string {
-	if s == nil {
-		return nil
-	}
-	return slices.Clone(s.forms)
-}
-
 // Text returns text with every form of s's secrets replaced by Mark. A text
 // that ends with a prefix of a form, or starts with a suffix of one (an
 // answer cut by a read limit), loses that part too.
