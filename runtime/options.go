@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/internal/redact"
 )
 
 // Value is one resolved option.
@@ -33,6 +34,9 @@ type Options struct {
 	// placed on continuation lines while the configuration is resolved;
 	// dropPositions releases them (and with them the parsed files).
 	keys []*config.Key
+	// red holds the wire forms of the secrets, built once the values are
+	// resolved (prepareRedaction); nil when no secret is set.
+	red *redact.Set
 }
 
 // declared is what options are resolved against: a type's descriptor or a
@@ -128,6 +132,7 @@ func NewOptions(d *Descriptor, section string, raw map[string]string) (*Options,
 	if errs := o.readSecretFiles(); len(errs) > 0 {
 		return nil, fmt.Errorf("%s: %w", errs[0].Key, errs[0].Err)
 	}
+	o.prepareRedaction()
 	return o, nil
 }
 

@@ -24,7 +24,7 @@ func runCheck(ctx context.Context, clock Clock, c Check, o *Options) (res CheckR
 		res.Duration = clock.Now().Sub(res.Start)
 		if p := recover(); p != nil {
 			res.OK = false
-			res.Errors = append(res.Errors, fmt.Sprintf("check panicked: %v", p))
+			res.Errors = append(res.Errors, o.Redact(fmt.Sprintf("check panicked: %v", p)))
 		}
 	}()
 	stats, err := c.Run(ctx)
