@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/config"
-	"github.com/monsta/monsta/internal/redact"
 )
 
 // Value is one resolved option.
@@ -34,9 +33,9 @@ type Options struct {
 	// placed on continuation lines while the configuration is resolved;
 	// dropPositions releases them (and with them the parsed files).
 	keys []*config.Key
-	// red holds the wire forms of the secrets, built once the values are
-	// resolved (prepareRedaction); nil when no secret is set.
-	red *redact.Set
+	// red builds the wire forms of the secrets on first use (see
+	// prepareRedaction); nil when no secret is set.
+	red *lazyForms
 }
 
 // declared is what options are resolved against: a type's descriptor or a

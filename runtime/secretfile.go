@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/internal/redact"
@@ -128,20 +129,43 @@ func (o *Options) Secrets() []string {
 	return out
 }
 
-// prepareRedaction builds the wire forms of o's secrets once, when its
-// values are resolved: each secret with the user names of the options
-// that name a user (see Option.Secret).
+// prepareRedaction notes whether o has a secret to redact. The wire forms
+// are built on first use (redaction): most options never redact anything,
+// and 100,000 checks with a password would otherwise hold 3 KB of forms
+// each from the start.
 func (o *Options) prepareRedaction() {
 	o.red = nil
-	var creds []redact.Credential
 	for i, opt := range o.decl.opts {
 		if opt.Secret && o.vals[i].Raw != "" {
-			creds = append(creds, redact.Credential{Secret: o.vals[i].Raw, Users: o.userNames()})
+			o.red = &lazyForms{}
+			return
 		}
 	}
-	if len(creds) > 0 {
-		o.red = redact.NewSet(creds...)
+}
+
+// lazyForms builds a redact.Set once, when it is first needed.
+type lazyForms struct {
+	once sync.Once
+	set  *redact.Set
+}
+
+// redaction returns the wire forms of o's secrets, each secret with the
+// user names of the options that name a user (see Option.Secret); nil when
+// o has no secret.
+func (o *Options) redaction() *redact.Set {
+	if o == nil || o.red == nil {
+		return nil
 	}
+	o.red.once.Do(func() {
+		var creds []redact.Credential
+		for i, opt := range o.decl.opts {
+			if opt.Secret && o.vals[i].Raw != "" {
+				creds = append(creds, redact.Credential{Secret: o.vals[i].Raw, Users: o.userNames()})
+			}
+		}
+		o.red.set = redact.NewSet(creds...)
+	})
+	return o.red.set
 }
 
 // userNames returns the values of o's options that name a user: a
@@ -170,7 +194,7 @@ func (o *Options) Redact(text string) string {
 	if o == nil {
 		return text
 	}
-	return o.red.Text(text)
+	return o.redaction().Text(text)
 }
 
 // RedactError returns err with o's secrets removed from its text; errors.Is
@@ -179,5 +203,5 @@ func RedactError(o *Options, err error) error {
 	if o == nil {
 		return err
 	}
-	return o.red.Error(err)
+	return o.redaction().Error(err)
 }
