@@ -13,7 +13,15 @@ const (
 	HoldUnreachable HoldReason = "UNREACHABLE"
 	// HoldFlapping: the test changes state too often (flap_detection).
 	HoldFlapping HoldReason = "FLAPPING"
+	// HoldRecovering: a failing test passes, but not yet recover_after
+	// times in a row; its recovery is held until it does.
+	HoldRecovering HoldReason = "RECOVERING"
 )
+
+// Own tells whether the hold is about the test's own record (FLAPPING,
+// RECOVERING) rather than something outside it (a silence, a window, a
+// failing parent). An own hold lets the test's flap notices through.
+func (r HoldReason) Own() bool { return r == HoldFlapping || r == HoldRecovering }
 
 // Hold is one gate's answer that a test's notifications are held.
 type Hold struct {
@@ -29,14 +37,29 @@ type Hold struct {
 type GateQuery struct {
 	Test string // without the Test_ prefix
 	Now  time.Time
+	// Record is the test's own record, counted with the run being decided
+	// (or as it stands, for display). Silences and windows ignore it; the
+	// engine's FLAPPING and RECOVERING gates read it.
+	Record GateRecord
+}
+
+// GateRecord is what a gate may know of a test's own history.
+type GateRecord struct {
+	OK           bool // the last run passed
+	Failures     int  // failing runs in a row, not yet ended by a recovery
+	Passes       int  // passing runs in a row of a test still failing
+	RecoverAfter int  // passing runs in a row that end a failure streak
+	Flapping     bool
+	FlapPercent  float64 // weighted percent state change (flap detection)
 }
 
 // Gate decides whether a test's notifications are held at a time. While a
 // test is held its checks still run and its failure count still changes,
 // but nothing is sent, not even level 0. When the hold ends and the test
-// still fails, the level it reached is paged once; a test that recovers
+// still fails, the levels it reached are paged; a test that recovers
 // while held tells nobody. Silences, maintenance windows, unreachable
-// dependencies and flapping are all gates.
+// dependencies, flapping and recover_after are all gates, asked in one
+// ordered list by the engine.
 type Gate interface {
 	Hold(q GateQuery) (Hold, bool)
 }

@@ -10,37 +10,6 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-// unreachable holds t while a test it depends on fails (has failures, so
-// also while that one waits out its recover_after).
-func unreachable(t *testRunner) (runtime.Hold, bool) {
-	if t == nil {
-		return runtime.Hold{}, false
-	}
-	for _, p := range t.parents {
-		p.mu.Lock()
-		failing := p.streak.failures > 0
-		p.mu.Unlock()
-		if failing {
-			return runtime.Hold{Reason: runtime.HoldUnreachable, By: p.spec.Name, Detail: "depends on " + p.spec.Name + ", which fails"}, true
-		}
-	}
-	return runtime.Hold{}, false
-}
-
-// flapping holds t while it flaps.
-func flapping(t *testRunner) (runtime.Hold, bool) {
-	if t == nil {
-		return runtime.Hold{}, false
-	}
-	t.mu.Lock()
-	on, pct := t.streak.flapping, t.streak.history.percent()
-	t.mu.Unlock()
-	if !on {
-		return runtime.Hold{}, false
-	}
-	return runtime.Hold{Reason: runtime.HoldFlapping, Detail: flapDetail(pct)}, true
-}
-
 func flapDetail(pct float64) string {
 	return fmt.Sprintf("state changed in %.1f%% of the last %d runs (weighted)", pct, flapRuns)
 }

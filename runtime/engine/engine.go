@@ -62,7 +62,6 @@ type Engine struct {
 	beat    func()
 	beatIvl time.Duration
 	saver   runtime.StateSaver
-	gate    runtime.Gate // the options' gate (silences, maintenance); nil: none
 	host    string
 	// statusURL is the status page's address ([main] listen), "" when off.
 	statusURL string
@@ -110,6 +109,9 @@ type testRunner struct {
 	running atomic.Bool
 	// parents are the tests this one depends on (depends= and the uplink).
 	parents []*testRunner
+	// gates is the ordered list of holds its runs are judged with
+	// (gateList); tests without parents share one.
+	gates runtime.Gates
 	// waiters counts goroutines in waitIdle; idle wakes them. idle is made
 	// by the first waiter: most tests never have one.
 	waiters atomic.Int32
@@ -156,7 +158,6 @@ func New(plan *runtime.Plan, o Options) (*Engine, error) {
 		onStart:   o.OnCheckStart,
 		beat:      o.Heartbeat,
 		beatIvl:   o.HeartbeatEvery,
-		gate:      o.Gate,
 		host:      host,
 		statusURL: StatusURL(plan.Main.Listen, host),
 		backlog:   make(chan *testRunner, len(plan.Tests)),
@@ -180,15 +181,7 @@ func New(plan *runtime.Plan, o Options) (*Engine, error) {
 		tr.checks = ts.Instances
 		e.tests = append(e.tests, tr)
 	}
-	roles := runtime.ShardRoles(plan.Tests, plan.Main.Uplink, plan.Main.Shard)
-	for _, t := range e.tests {
-		t.shard = roles[t.spec.Name]
-		for _, p := range runtime.Parents(t.spec, plan.Main.Uplink) {
-			if pr, ok := byName[p]; ok && pr != t {
-				t.parents = append(t.parents, pr)
-			}
-		}
-	}
+	e.link(byName, o.Gate)
 	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending, GroupWindow: plan.Main.GroupWindow})
 	e.saver = o.Saver
 	for name, ch := range o.Busy {
@@ -197,6 +190,25 @@ func New(plan *runtime.Plan, o Options) (*Engine, error) {
 		}
 	}
 	return e, nil
+}
+
+// link gives each test its shard role, its parents and its list of holds
+// (with options, the options' gate).
+func (e *Engine) link(byName map[string]*testRunner, options runtime.Gate) {
+	shared := gateList(nil, options)
+	roles := runtime.ShardRoles(e.plan.Tests, e.plan.Main.Uplink, e.plan.Main.Shard)
+	for _, t := range e.tests {
+		t.shard = roles[t.spec.Name]
+		for _, p := range runtime.Parents(t.spec, e.plan.Main.Uplink) {
+			if pr, ok := byName[p]; ok && pr != t {
+				t.parents = append(t.parents, pr)
+			}
+		}
+		t.gates = shared
+		if len(t.parents) > 0 {
+			t.gates = gateList(t, options)
+		}
+	}
 }
 
 // inherit holds t, as running, until the previous engine's run of it ends,
@@ -582,35 +594,34 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	}
 	now := e.clock.Now()
 	t.mu.Lock()
-	was := t.streak.mark()
-	flapEv := t.streak.flap(ok, t.spec.Flap)
+	prev := t.streak.clone()
 	t.mu.Unlock()
-	held, _ := e.hold(t, now)
+	v := judge(t.spec, prev, runOutcome{OK: ok, At: slotTime(scheduled, now), Now: now}, t.gates)
 	t.mu.Lock()
-	dec, send := decideRun(t, ok, slotTime(scheduled, now), flapEv, held.Reason, was.held)
-	failures := t.streak.failures
-	changed := t.streak.mark() != was || flapEv != flapSame
+	t.streak = v.Record
 	t.lastRun, t.lastOK, t.lastDur, t.lastRes, t.lastStart = now, ok, now.Sub(start), results, start
 	t.mu.Unlock()
-	e.logHoldChange(t.spec.Name, held, was.held, send && !ok)
-	r := runtime.TestResult{Test: t.spec.Name, OK: ok, Failures: failures, Time: now, Checks: results}
+	changed := v.Record.mark() != prev.mark() || v.Flap != flapSame
+	e.logHoldChange(t.spec.Name, v.Hold, prev.held, len(v.Pages) > 0 && !ok)
+	r := runtime.TestResult{Test: t.spec.Name, OK: ok, Failures: v.Record.failures, Time: now, Checks: results}
 	// Durable before visible: notifications go to the outbox, then the
 	// streak to the state file, and only then is the result logged. A kill
 	// at any point loses no page (at worst one is sent twice).
-	if send && t.shard == runtime.ShardDependency {
+	pages := v.Pages
+	if t.shard == runtime.ShardDependency {
 		// Its own shard pages for it; here it only gates its dependents.
-		send = false
+		pages = nil
 	}
-	if send {
+	for _, dec := range pages {
 		names := e.notify(ctx, t, r, dec)
 		t.mu.Lock()
 		t.streak.sent(dec, names, now)
 		t.mu.Unlock()
 	}
-	if e.saver != nil && (changed || send) {
+	if e.saver != nil && (changed || len(pages) > 0) {
 		e.save(t)
 	}
-	e.logResult(t, r, dec.State == runtime.StateRecovered, held)
+	e.logResult(t, r, v.Recovered, v.Hold)
 	return r
 }
 
@@ -651,25 +662,6 @@ func slotTime(scheduled, now time.Time) time.Time {
 	return now
 }
 
-// decideRun decides what one run of t sends, given the flap event of the
-// run, the hold in force now and the one at the previous run. The caller
-// holds t.mu.
-func decideRun(t *testRunner, ok bool, at time.Time, flapEv flapEvent, held, wasHeld runtime.HoldReason) (Decision, bool) {
-	dec, send := decide(t.spec, &t.streak, ok, at)
-	other := held != "" && held != runtime.HoldFlapping // held by more than flapping
-	if flapEv == flapStopped && !other {
-		t.streak.owed = false // the message below tells the state instead
-	}
-	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held)
-	if wasHeld == runtime.HoldUnreachable && held == "" && send && dec.State == runtime.StateFail {
-		dec.Reason = "was UNREACHABLE until this run: the tests it depends on pass again"
-	}
-	if !other {
-		dec, send = flapDecision(&t.streak, flapEv, dec, send)
-	}
-	return dec, send
-}
-
 // logHoldChange logs when a test's notifications become held or released.
 func (e *Engine) logHoldChange(test string, held runtime.Hold, wasHeld runtime.HoldReason, paging bool) {
 	if held.Reason == wasHeld {
@@ -682,20 +674,13 @@ func (e *Engine) logHoldChange(test string, held runtime.Hold, wasHeld runtime.H
 	}
 }
 
-// hold asks the gates whether t's notifications are held now.
-// Unreachable comes first: it says most about why a test is quiet. Then
-// the gate of the options (silences, maintenance). Flapping comes last, so
-// that leaving it while another gate holds sends nothing.
+// hold asks the gates whether t's notifications are held now, for
+// display: with t's record as it stands.
 func (e *Engine) hold(t *testRunner, now time.Time) (runtime.Hold, bool) {
-	if h, ok := unreachable(t); ok {
-		return h, true
-	}
-	if e.gate != nil {
-		if h, ok := e.gate.Hold(runtime.GateQuery{Test: t.spec.Name, Now: now}); ok {
-			return h, true
-		}
-	}
-	return flapping(t)
+	t.mu.Lock()
+	rec := t.streak.record(t.lastOK, t.spec)
+	t.mu.Unlock()
+	return t.gates.Hold(runtime.GateQuery{Test: t.spec.Name, Now: now, Record: rec})
 }
 
 func (e *Engine) save(t *testRunner) {
@@ -786,6 +771,10 @@ func (e *Engine) logResult(t *testRunner, r runtime.TestResult, recovered bool, 
 			return
 		}
 		e.log.Warn("test failed", "test", r.Test, "failures", r.Failures, "err", errs)
+	case recovered && held.Reason != "":
+		// Held: nobody is told, but the log's last word on the test must
+		// not be its failure.
+		e.log.Info("test recovered", "test", r.Test, "state", held.Reason, "by", held.By, "paged", "nobody: held")
 	case recovered:
 		e.log.Info("test recovered", "test", r.Test)
 	default:

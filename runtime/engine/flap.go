@@ -1,8 +1,9 @@
 package engine
 
 import (
-	"github.com/monsta/monsta/runtime"
 	"slices"
+
+	"github.com/monsta/monsta/runtime"
 )
 
 // flapRuns is how many runs flap detection looks at, as Nagios does: 21

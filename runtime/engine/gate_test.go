@@ -7,7 +7,9 @@ import (
 	"github.com/monsta/monsta/runtime"
 )
 
-func TestApplyHold(t *testing.T) {
+// TestHoldSequences runs sequences of judged runs under a silence that
+// starts and ends, through a save and a restart after every step.
+func TestHoldSequences(t *testing.T) {
 	notify := []runtime.Level{{Level: 0, Names: []string{"log"}}, {Level: 1, Names: []string{"bob"}}, {Level: 3, Names: []string{"boss"}}}
 	type step struct {
 		ok    bool
@@ -73,13 +75,19 @@ func TestApplyHold(t *testing.T) {
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			for i, st := range tc.steps {
 				now = now.Add(time.Minute)
-				d, send := decide(spec, &s, st.ok, now)
 				var reason runtime.HoldReason
 				if st.held {
 					reason = runtime.HoldSilenced
 				}
-				d, send = applyHold(spec, &s, st.ok, d, send, reason)
+				v := judge(spec, s, runOutcome{OK: st.ok, At: now, Now: now}, outside(reason))
+				if len(v.Pages) > 1 {
+					t.Fatalf("step %d: %d pages, want at most one", i, len(v.Pages))
+				}
+				s = v.Record
+				var d Decision
+				send := len(v.Pages) == 1
 				if send {
+					d = v.Pages[0]
 					s.sent(d, d.Names, now)
 				}
 				// Every step also goes through a save and a restart.

@@ -1,8 +1,9 @@
 package engine
 
 import (
-	"github.com/monsta/monsta/runtime"
 	"slices"
+
+	"github.com/monsta/monsta/runtime"
 )
 
 func (s *streak) export() runtime.TestState {

@@ -1,8 +1,9 @@
 package engine
 
 import (
-	"github.com/monsta/monsta/runtime"
 	"time"
+
+	"github.com/monsta/monsta/runtime"
 )
 
 // TestStatus is a snapshot of one test for the control API, the status

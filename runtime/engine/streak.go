@@ -107,10 +107,24 @@ func decide(t *runtime.TestSpec, s *streak, ok bool, now time.Time) (Decision, b
 	if pending {
 		return Decision{}, false
 	}
+	return escalate(t, s, ok, now, failures, before, since)
+}
+
+// escalate decides for a run that observe counted: failures after it,
+// before it, and the start of its streak.
+func escalate(t *runtime.TestSpec, s *streak, ok bool, now time.Time, failures, before int, since time.Time) (Decision, bool) {
 	if ok {
 		return decidePass(t, s, before, since)
 	}
 	return decideFail(t, s, failures, since, now)
+}
+
+// clone returns a copy of s that shares no slice with it.
+func (s streak) clone() streak {
+	s.notified = slices.Clone(s.notified)
+	s.flapTo = slices.Clone(s.flapTo)
+	s.prevNotified = slices.Clone(s.prevNotified)
+	return s
 }
 
 // decidePass decides for a passing run: OK to level 0, or RECOVERED when
