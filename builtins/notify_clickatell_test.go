@@ -17,6 +17,7 @@ import (
 	"github.com/monsta/monsta/internal/clickatellfake"
 	"github.com/monsta/monsta/internal/gsm7"
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/engine"
 )
 
 var testAccount = clickatellfake.Account{User: "monsta", Password: "pw-LEGACY-7", APIID: "3456789",
@@ -408,8 +409,8 @@ func TestClickatellDispatchNeverBlocks(t *testing.T) {
 	fake.Script(clickatellfake.Answer{Body: "ERR: 113, Max message parts exceeded"},
 		clickatellfake.Answer{Body: "ERR: 001, Authentication failed"},
 		clickatellfake.Answer{Body: "ERR: 105, Invalid destination address"})
-	d := runtime.NewDispatcher(map[string]*runtime.NotificationSpec{"sms_bob": spec},
-		runtime.DispatcherOptions{Outbox: box, Retry: runtime.RetryPolicy{First: time.Hour, Max: time.Hour, MaxAge: 48 * time.Hour}})
+	d := engine.NewDispatcher(map[string]*runtime.NotificationSpec{"sms_bob": spec},
+		engine.DispatcherOptions{Outbox: box, Retry: runtime.RetryPolicy{First: time.Hour, Max: time.Hour, MaxAge: 48 * time.Hour}})
 	now := time.Now()
 	for _, test := range []string{"a", "b", "c", "d"} {
 		if err := d.Enqueue("sms_bob", runtime.Message{Test: test, State: runtime.StateFail, Time: now, Short: "FAIL " + test + ": x: down"}); err != nil {
@@ -434,8 +435,8 @@ func TestClickatellDispatchNeverBlocks(t *testing.T) {
 	n2, _ := newClickatellForTest(t, legacyOpts(fake2.URL))
 	spec2 := &runtime.NotificationSpec{Name: "sms_bob", Notifier: n2, Desc: spec.Desc}
 	fake2.Script(clickatellfake.Answer{Status: 503, Body: "maintenance"}, clickatellfake.Answer{Status: 503, Body: "maintenance"})
-	d2 := runtime.NewDispatcher(map[string]*runtime.NotificationSpec{"sms_bob": spec2},
-		runtime.DispatcherOptions{Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
+	d2 := engine.NewDispatcher(map[string]*runtime.NotificationSpec{"sms_bob": spec2},
+		engine.DispatcherOptions{Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
 	defer d2.Stop()
 	for _, test := range []string{"e", "f"} {
 		if err := d2.Enqueue("sms_bob", runtime.Message{Test: test, State: runtime.StateFail, Time: now, Short: "FAIL " + test + ": x: down"}); err != nil {
