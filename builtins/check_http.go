@@ -16,9 +16,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/monsta/monsta/internal/netx"
+	"github.com/monsta/monsta/internal/redact"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -88,6 +90,7 @@ type HTTP struct {
 	passFile   string
 	jsonPath   []string
 	jsonWant   *string
+	redact     func(string) string // Options.Redact: headers and password
 	client     *http.Client
 }
 
@@ -97,7 +100,7 @@ func newHTTP(o *runtime.Options) (runtime.Check, error) {
 	c := &HTTP{
 		url: u, method: o.String("method"), status: o.Value("expect_status").([]statusRange),
 		body: o.String("body"), user: o.String("username"), pass: o.String("password"),
-		passFile: o.String("password_file"),
+		passFile: o.String("password_file"), redact: o.Redact,
 	}
 	if o.Value("expect") != nil {
 		c.expect = multiline(o.Raw("expect"))
@@ -185,8 +188,8 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 	if h := c.headers.Get("Host"); h != "" {
 		req.Host = h
 	}
+	pass := c.pass
 	if c.user != "" {
-		pass := c.pass
 		if c.passFile != "" {
 			if pass, err = readPasswordFile(c.passFile); err != nil {
 				return nil, err
@@ -215,8 +218,9 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 		return stats, fmt.Errorf("%s %s: status %s, want %s", c.method, target, resp.Status, statusText(c.status))
 	}
 	var errs []error
+	red := c.redactor(pass)
 	if c.header != nil {
-		if err := c.header.check(resp.Header); err != nil {
+		if err := c.header.check(resp.Header, red); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", c.method, target, err))
 		}
 	}
@@ -225,15 +229,35 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 			c.method, target, runtime.FormatSize(float64(len(b))), strings.TrimPrefix(c.expect.String(), "(?m)")))
 	}
 	if c.jsonPath != nil {
-		if err := c.checkJSON(b); err != nil {
+		if err := c.checkJSON(b, red); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", c.method, target, err))
 		}
+	}
+	for i, err := range errs {
+		// The runtime redacts the options' secrets, but not the password
+		// read from password_file.
+		errs[i] = redact.WithText(err, red(err.Error()))
 	}
 	return stats, errors.Join(errs...)
 }
 
-// checkJSON looks up json_path in body and compares it with json_expect.
-func (c *HTTP) checkJSON(body []byte) error {
+// redactor returns what removes the check's secrets from a server's answer:
+// those of its options, and the password read from password_file.
+func (c *HTTP) redactor(pass string) func(string) string {
+	if c.passFile == "" || pass == "" {
+		return c.redact
+	}
+	var once sync.Once
+	var file *redact.Set
+	return func(s string) string {
+		once.Do(func() { file = redact.NewSet(redact.Credential{Secret: pass, Users: []string{c.user}}) })
+		return file.Text(c.redact(s))
+	}
+}
+
+// checkJSON looks up json_path in body and compares it with json_expect;
+// red redacts the value before it is clipped into the message.
+func (c *HTTP) checkJSON(body []byte, red func(string) string) error {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	var v any
@@ -260,7 +284,7 @@ func (c *HTTP) checkJSON(body []byte) error {
 	}
 	got := jsonText(v)
 	if c.jsonWant != nil && got != *c.jsonWant {
-		return fmt.Errorf("json_path %s is %s, want %s", path, clip([]byte(got), 200), *c.jsonWant)
+		return fmt.Errorf("json_path %s is %s, want %s", path, redact.Clip(red(got), 200), *c.jsonWant)
 	}
 	return nil
 }
@@ -441,8 +465,9 @@ func parseExpectHeader(s string) (any, error) {
 	return &headerExpect{name: http.CanonicalHeaderKey(name), re: re}, nil
 }
 
-// check passes when some value of the header matches.
-func (h *headerExpect) check(hdr http.Header) error {
+// check passes when some value of the header matches; red redacts the
+// value before it is clipped into the message.
+func (h *headerExpect) check(hdr http.Header, red func(string) string) error {
 	vals := hdr.Values(h.name)
 	if len(vals) == 0 {
 		return fmt.Errorf("no %s header, want one matching %q", h.name, h.re)
@@ -452,7 +477,7 @@ func (h *headerExpect) check(hdr http.Header) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("header %s: %q does not match %q", h.name, clip([]byte(vals[0]), 200), h.re)
+	return fmt.Errorf("header %s: %q does not match %q", h.name, redact.Clip(red(vals[0]), 200), h.re)
 }
 
 // parseHeaders parses "Name: value | Name2: value2" into request headers.

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"strconv"
 	"time"
 
 	"github.com/google/shlex"
 
 	"github.com/monsta/monsta/internal/proc"
+	"github.com/monsta/monsta/internal/textx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -145,7 +145,7 @@ func pluginSuffix(out *proc.Output, plugin nagiosOutput) string {
 	if len(msg) > scriptTail {
 		msg = msg[:scriptTail] + "…"
 	}
-	return "; output: " + strconv.Quote(msg)
+	return "; output: " + textx.Quote(msg)
 }
 
 // outputSuffix quotes the end of the output for a failure message.
@@ -161,5 +161,5 @@ func outputSuffix(out *proc.Output) string {
 	if note := out.Note(); note != "" {
 		label = "; output (" + note + "): "
 	}
-	return label + strconv.Quote(last)
+	return label + textx.Quote(last)
 }

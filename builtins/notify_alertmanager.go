@@ -111,12 +111,13 @@ type Alertmanager struct {
 	urls   []*url.URL
 	labels map[string]string
 	expire int
-	auth   string // the Authorization header's value; "" none
+	auth   string              // the Authorization header's value; "" none
+	redact func(string) string // Options.Redact: the password and the token
 	client *http.Client
 }
 
 func newAlertmanager(o *runtime.Options) (runtime.Notifier, error) {
-	a := &Alertmanager{urls: o.Value("url").([]*url.URL), expire: o.Int("expire_intervals")}
+	a := &Alertmanager{urls: o.Value("url").([]*url.URL), expire: o.Int("expire_intervals"), redact: o.Redact}
 	a.labels, _ = o.Value("labels").(map[string]string)
 	if a.expire < 2 {
 		return nil, fmt.Errorf("expire_intervals: %d: at least 2, or the alert ends between two runs", a.expire)
@@ -279,7 +280,7 @@ func (a *Alertmanager) post(ctx context.Context, base *url.URL, body []byte) err
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	err = fmt.Errorf("alertmanager %s: POST %s: %s: %s", base.Host, target.Path, resp.Status, runtime.OneLine(string(msg)))
+	err = fmt.Errorf("alertmanager %s: POST %s: %s: %s", base.Host, target.Path, resp.Status, clipAnswer(a.redact(string(msg))))
 	if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
 		return runtime.Permanent(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/monsta/monsta/internal/fakeclock"
 	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/engine"
 )
 
 // fakeAM plays Alertmanager's API v2: it records every POST
@@ -366,7 +367,7 @@ func (h doneHook) AfterResult(_ context.Context, r runtime.TestResult)    { h <-
 
 // amEngine builds an engine of conf whose check "toggle" is chk, on clk;
 // each run's result goes to done.
-func amEngine(t *testing.T, conf string, chk runtime.Check, clk *amClock, done doneHook) *runtime.Engine {
+func amEngine(t *testing.T, conf string, chk runtime.Check, clk *amClock, done doneHook) *engine.Engine {
 	t.Helper()
 	reg := runtime.NewRegistry()
 	if err := reg.Add(alertmanagerDescriptor()); err != nil {
@@ -390,7 +391,7 @@ func amEngine(t *testing.T, conf string, chk runtime.Check, clk *amClock, done d
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := runtime.NewEngine(plan, runtime.EngineOptions{Clock: clk, Hooks: done})
+	e, err := engine.New(plan, engine.Options{Clock: clk, Hooks: done})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/engine"
 )
 
 // hookServer is an httptest server that answers with the given statuses in
@@ -157,8 +158,8 @@ func TestWebhookRetries(t *testing.T) {
 			}
 			spec := &runtime.NotificationSpec{Name: "hook", Notifier: n, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "webhook"}}
 			box := &memOutbox{failed: map[string]string{}}
-			d := runtime.NewDispatcher(map[string]*runtime.NotificationSpec{"hook": spec},
-				runtime.DispatcherOptions{Outbox: box, Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
+			d := engine.NewDispatcher(map[string]*runtime.NotificationSpec{"hook": spec},
+				engine.DispatcherOptions{Outbox: box, Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
 			defer d.Stop()
 			for _, test := range []string{"a", "b", "c"} {
 				m := webhookMessage()

@@ -19,6 +19,7 @@ import (
 	"github.com/monsta/monsta/builtins"
 	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/engine"
 )
 
 // hookLua rewrites subjects, never pages the pager for the "web" test and
@@ -75,7 +76,7 @@ func TestEndToEnd(t *testing.T) {
 	mainFile, confd := writeE2EConfig(t, api.URL, loopback.PortString(srv), hooksURL)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	plan, e, reg := resolvePlan(t, mainFile, confd, logger)
-	eng, err := runtime.NewEngine(plan, runtime.EngineOptions{Logger: logger, Hooks: e.Hooks(),
+	eng, err := engine.New(plan, engine.Options{Logger: logger, Hooks: e.Hooks(),
 		Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Minute}})
 	if err != nil {
 		t.Fatal(err)
@@ -206,7 +207,7 @@ url = ` + hooksURL + `/pager
 // e2e runs TestEndToEnd's tests and reads what they post.
 type e2e struct {
 	t   *testing.T
-	eng *runtime.Engine
+	eng *engine.Engine
 	got chan posted
 }
 

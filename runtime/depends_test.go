@@ -66,10 +66,10 @@ func TestResolveStormOptions(t *testing.T) {
 	if db.Flap != (FlapPolicy{On: true, High: 50, Low: 10}) || db.RecoverAfter != 1 {
 		t.Errorf("db flap = %+v, recover_after %d", db.Flap, db.RecoverAfter)
 	}
-	if got := parents(web, "gw"); !slices.Equal(got, []string{"db", "gw"}) {
-		t.Errorf("parents(web) = %v", got)
+	if got := Parents(web, "gw"); !slices.Equal(got, []string{"db", "gw"}) {
+		t.Errorf("Parents(web) = %v", got)
 	}
-	if got := parents(p.Tests[0], "gw"); len(got) != 0 {
-		t.Errorf("parents(gw) = %v", got)
+	if got := Parents(p.Tests[0], "gw"); len(got) != 0 {
+		t.Errorf("Parents(gw) = %v", got)
 	}
 }

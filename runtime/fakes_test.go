@@ -3,10 +3,13 @@ package runtime
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/internal/fakeclock"
 )
 
@@ -119,3 +122,27 @@ func testRegistry(t testing.TB, checks map[string]Check, notifiers map[string]No
 	reg.Freeze()
 	return reg
 }
+
+// loadPlan writes conf as monsta.conf in a temp dir and resolves it.
+func loadPlan(t testing.TB, reg *Registry, conf string) *Plan {
+	t.Helper()
+	dir := t.TempDir()
+	f := filepath.Join(dir, "monsta.conf")
+	if err := os.WriteFile(f, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(f, filepath.Join(dir, "conf.d"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, err := Resolve(cfg, reg)
+	if err != nil {
+		t.Fatalf("Resolve() error = %v", err)
+	}
+	return p
+}
+
+// notifierFunc adapts a function to a Notifier.
+type notifierFunc func(ctx context.Context, m Message) error
+
+func (f notifierFunc) Notify(ctx context.Context, m Message) error { return f(ctx, m) }

@@ -13,7 +13,15 @@ const (
 	HoldUnreachable HoldReason = "UNREACHABLE"
 	// HoldFlapping: the test changes state too often (flap_detection).
 	HoldFlapping HoldReason = "FLAPPING"
+	// HoldRecovering: a failing test passes, but not yet recover_after
+	// times in a row; its recovery is held until it does.
+	HoldRecovering HoldReason = "RECOVERING"
 )
+
+// Own tells whether the hold is about the test's own record (FLAPPING,
+// RECOVERING) rather than something outside it (a silence, a window, a
+// failing parent). An own hold lets the test's flap notices through.
+func (r HoldReason) Own() bool { return r == HoldFlapping || r == HoldRecovering }
 
 // Hold is one gate's answer that a test's notifications are held.
 type Hold struct {
@@ -29,14 +37,29 @@ type Hold struct {
 type GateQuery struct {
 	Test string // without the Test_ prefix
 	Now  time.Time
+	// Record is the test's own record, counted with the run being decided
+	// (or as it stands, for display). Silences and windows ignore it; the
+	// engine's FLAPPING and RECOVERING gates read it.
+	Record GateRecord
+}
+
+// GateRecord is what a gate may know of a test's own history.
+type GateRecord struct {
+	OK           bool // the last run passed
+	Failures     int  // failing runs in a row, not yet ended by a recovery
+	Passes       int  // passing runs in a row of a test still failing
+	RecoverAfter int  // passing runs in a row that end a failure streak
+	Flapping     bool
+	FlapPercent  float64 // weighted percent state change (flap detection)
 }
 
 // Gate decides whether a test's notifications are held at a time. While a
 // test is held its checks still run and its failure count still changes,
 // but nothing is sent, not even level 0. When the hold ends and the test
-// still fails, the level it reached is paged once; a test that recovers
+// still fails, the levels it reached are paged; a test that recovers
 // while held tells nobody. Silences, maintenance windows, unreachable
-// dependencies and flapping are all gates.
+// dependencies, flapping and recover_after are all gates, asked in one
+// ordered list by the engine.
 type Gate interface {
 	Hold(q GateQuery) (Hold, bool)
 }
@@ -63,55 +86,3 @@ type GateFunc func(q GateQuery) (Hold, bool)
 
 // Hold implements Gate.
 func (f GateFunc) Hold(q GateQuery) (Hold, bool) { return f(q) }
-
-// applyHold applies a hold to the decision decide made for one run. held
-// is the reason in force ("" when none). While held it drops the decision
-// and remembers whether a page of level 1 or more was held back; on the
-// first run after the hold that still fails, it adds the notifications of
-// the highest level reached, once. It updates s.held and s.owed.
-func applyHold(t *TestSpec, s *streak, ok bool, d Decision, send bool, held HoldReason) (Decision, bool) {
-	if ok && s.failures > 0 {
-		// Passing, but not yet recovered (recover_after): nothing is sent
-		// and whatever is owed stays owed.
-		s.held = held
-		return Decision{}, false
-	}
-	if held != "" {
-		s.held = held
-		if ok {
-			s.owed = false // recovered inside the hold: nobody is told
-		} else if send && d.State == StateFail && d.Level >= 1 {
-			s.owed = true
-		}
-		return Decision{}, false
-	}
-	s.held = ""
-	if ok || !s.owed {
-		s.owed = false
-		return d, send
-	}
-	s.owed = false
-	reached := 0
-	for _, lv := range t.Notify {
-		if lv.Level >= 1 && lv.Level <= s.failures {
-			reached = lv.Level
-		}
-	}
-	if reached == 0 {
-		return d, send
-	}
-	var names []string
-	for _, lv := range t.Notify {
-		if lv.Level == reached {
-			names = append(names, lv.Names...)
-		}
-	}
-	if send {
-		for _, n := range d.Names {
-			if !contains(names, n) {
-				names = append(names, n)
-			}
-		}
-	}
-	return Decision{State: StateFail, Level: max(reached, d.Level), Names: names}, true
-}

@@ -521,6 +521,7 @@ func resolveInto(o *Options, probs *config.Problems, decl *declared, s *config.S
 		probs.List = append(probs.List, errs...)
 		valid = false
 	}
+	o.prepareRedaction()
 	for _, k := range s.Keys() {
 		if _, ok := decl.idx[k.Name]; !ok && !skip[k.Name] {
 			probs.Warnf(k.Pos, s.Name, k.Name, "%s, ignored%s", decl.unknown, suggest(k.Name, decl.names()))
@@ -594,6 +595,7 @@ func resolveKey(decl *declared, i int, s *config.Section, defs []*config.Section
 // such an error is reported at that option's line (the continuation line
 // holding the quoted text the error names, if any), others at the section.
 func buildError(o *Options, err error) *config.Error {
+	err = RedactError(o, err) // a constructor may quote what it was given
 	e := &config.Error{Pos: o.SecPos, Section: o.Section, Err: err}
 	name, rest, ok := strings.Cut(err.Error(), ": ")
 	if !ok || o.decl.idx == nil {

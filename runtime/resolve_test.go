@@ -307,12 +307,6 @@ func TestChecksBuiltOncePerUse(t *testing.T) {
 	if x != p.Checks["a"].Check || x == y {
 		t.Errorf("instances: x=%p y=%p Check_a=%p; want x to be Check_a's and y its own", x, y, p.Checks["a"].Check)
 	}
-	if _, err := NewEngine(p, EngineOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if built != 3 {
-		t.Errorf("NewEngine built checks again: %d builds", built)
-	}
 }
 
 // TestResolveNeedsATest: a configuration without any [Test_] section (or

@@ -10,12 +10,13 @@ import (
 // RunCheck runs c once under the deadline its descriptor gives for o and
 // returns the result. A panic in the check becomes a failed result.
 func RunCheck(ctx context.Context, c Check, o *Options) CheckResult {
-	return runCheck(ctx, RealClock{}, c, o)
+	return RunCheckWithClock(ctx, RealClock{}, c, o)
 }
 
-// runCheck is RunCheck on clock, which gives the result's start and
-// duration (the deadline is the wall clock's, as for every network wait).
-func runCheck(ctx context.Context, clock Clock, c Check, o *Options) (res CheckResult) {
+// RunCheckWithClock is RunCheck on clock, which gives the result's start
+// and duration (the deadline is the wall clock's, as for every network
+// wait). The engine runs every scheduled check through it.
+func RunCheckWithClock(ctx context.Context, clock Clock, c Check, o *Options) (res CheckResult) {
 	d := o.Descriptor()
 	res = CheckResult{Check: o.Name(), Type: d.Name, Start: clock.Now()}
 	ctx, cancel := context.WithTimeout(ctx, d.DeadlineFor(o))
@@ -24,7 +25,7 @@ func runCheck(ctx context.Context, clock Clock, c Check, o *Options) (res CheckR
 		res.Duration = clock.Now().Sub(res.Start)
 		if p := recover(); p != nil {
 			res.OK = false
-			res.Errors = append(res.Errors, fmt.Sprintf("check panicked: %v", p))
+			res.Errors = append(res.Errors, o.Redact(fmt.Sprintf("check panicked: %v", p)))
 		}
 	}()
 	stats, err := c.Run(ctx)

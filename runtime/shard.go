@@ -101,7 +101,7 @@ func ShardRoles(tests []*TestSpec, uplink string, s Shard) map[string]ShardRole 
 	for len(need) > 0 {
 		t := byName[need[0]]
 		need = need[1:]
-		for _, p := range parents(t, uplink) {
+		for _, p := range Parents(t, uplink) {
 			if roles[p] == ShardOut {
 				if _, ok := byName[p]; ok {
 					roles[p] = ShardDependency

@@ -128,7 +128,7 @@ type latenessStats struct {
 // daemonResult is what one daemon process reports.
 type daemonResult struct {
 	Tests, Hung int
-	LoadSeconds float64 // config.Load + Resolve + NewEngine
+	LoadSeconds float64 // config.Load + Resolve + engine.New
 	// FirstCheckSeconds and ScheduledSeconds are the times from the start
 	// of loading to the first check's start and to every test being on the
 	// schedule.

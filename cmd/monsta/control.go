@@ -10,6 +10,7 @@ import (
 	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/control"
+	"github.com/monsta/monsta/runtime/engine"
 	"github.com/monsta/monsta/runtime/metrics"
 	"github.com/monsta/monsta/runtime/statedir"
 )
@@ -33,7 +34,7 @@ func newControlPlane() *controlPlane {
 	return c
 }
 
-func (c *controlPlane) engine() *runtime.Engine {
+func (c *controlPlane) engine() *engine.Engine {
 	if c.app == nil {
 		return nil
 	}

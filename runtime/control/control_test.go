@@ -18,6 +18,7 @@ import (
 
 	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/engine"
 	"github.com/monsta/monsta/runtime/metrics"
 	"github.com/monsta/monsta/runtime/silence"
 )
@@ -72,7 +73,7 @@ func (nopNotifier) Notify(ctx context.Context, m runtime.Message) error { return
 // clock, silences and check outcomes.
 type fixture struct {
 	srv *Server
-	eng *runtime.Engine
+	eng *engine.Engine
 	clk *fixedClock
 	sil *silence.Store
 	out *outcomes
@@ -106,10 +107,10 @@ func newFixture(t testing.TB, conf string, outcome map[string]error) *fixture {
 	clk := &fixedClock{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 	sil, err := silence.Open(dir, clk.Now)
 	must(err)
-	eng, err := runtime.NewEngine(plan, runtime.EngineOptions{Clock: clk, Gate: runtime.Gates{sil, plan.Maintenance}})
+	eng, err := engine.New(plan, engine.Options{Clock: clk, Gate: runtime.Gates{sil, plan.Maintenance}})
 	must(err)
 	t.Cleanup(func() { eng.Close(context.Background()) })
-	srv := New(Options{Engine: func() *runtime.Engine { return eng }, Silences: sil, Host: "mon1"})
+	srv := New(Options{Engine: func() *engine.Engine { return eng }, Silences: sil, Host: "mon1"})
 	return &fixture{srv: srv, eng: eng, clk: clk, sil: sil, out: out}
 }
 

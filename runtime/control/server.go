@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/engine"
 	"github.com/monsta/monsta/runtime/silence"
 	"github.com/monsta/monsta/runtime/statedir"
 )
@@ -25,7 +26,7 @@ import (
 type Options struct {
 	// Engine returns the engine of the moment (it changes on reload; nil
 	// while starting).
-	Engine   func() *runtime.Engine
+	Engine   func() *engine.Engine
 	Silences *silence.Store
 	// Failed lists notifications given up for good (the state directory's
 	// failed folder); nil: none.
@@ -59,7 +60,7 @@ func New(o Options) *Server {
 }
 
 // Engine returns the current engine (nil while starting).
-func (s *Server) Engine() *runtime.Engine {
+func (s *Server) Engine() *engine.Engine {
 	if s.o.Engine == nil {
 		return nil
 	}

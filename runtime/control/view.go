@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/engine"
 )
 
 // The states a test is shown in.
@@ -62,7 +63,7 @@ func (t *Test) FirstError() string {
 func (t *Test) Failing() bool { return t.State == StateFail }
 
 // NewTest turns an engine snapshot into the API's view.
-func NewTest(st runtime.TestStatus) Test {
+func NewTest(st engine.TestStatus) Test {
 	t := Test{
 		Name: st.Name, OK: st.LastOK, Failures: st.Failures, Since: st.Since,
 		LastRun: st.LastRun, NextRun: st.Next,

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/engine"
 )
 
 // Metrics is the daemon's metrics registry.
@@ -23,9 +24,9 @@ type Metrics struct {
 	handler  http.Handler
 }
 
-// New registers the collectors; engine returns the engine of the moment
+// New registers the collectors; current returns the engine of the moment
 // (nil while starting).
-func New(engine func() *runtime.Engine, version string) *Metrics {
+func New(current func() *engine.Engine, version string) *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry()}
 	m.lateness = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "monsta_check_start_lateness_seconds",
@@ -38,14 +39,14 @@ func New(engine func() *runtime.Engine, version string) *Metrics {
 		ConstLabels: prometheus.Labels{"version": version, "goversion": goruntime.Version()},
 	})
 	build.Set(1)
-	m.reg.MustRegister(m.lateness, build, &engineCollector{engine: engine},
+	m.reg.MustRegister(m.lateness, build, &engineCollector{current: current},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return m
 }
 
 // ObserveLateness records how late a check started; pass it as
-// runtime.EngineOptions.OnCheckStart.
+// engine.Options.OnCheckStart.
 func (m *Metrics) ObserveLateness(late time.Duration) { m.lateness.Observe(late.Seconds()) }
 
 // Registry returns the private registry.
@@ -72,7 +73,7 @@ var (
 
 // engineCollector reads the engine at each scrape.
 type engineCollector struct {
-	engine func() *runtime.Engine
+	current func() *engine.Engine
 }
 
 // Describe implements prometheus.Collector.
@@ -84,7 +85,7 @@ func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
-	e := c.engine()
+	e := c.current()
 	if e == nil {
 		return
 	}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/monsta/monsta/internal/fdlimit"
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/engine"
 	"github.com/monsta/monsta/runtime/silence"
 	"github.com/monsta/monsta/runtime/statedir"
 )
@@ -87,7 +88,7 @@ type App struct {
 	genN   int
 	sd     *statedir.Dir
 	sil    *silence.Store // the silences, in the state directory of Start
-	eng    *runtime.Engine
+	eng    *engine.Engine
 	cancel context.CancelFunc
 	done   chan struct{}
 	start  time.Time
@@ -172,7 +173,7 @@ func (a *App) Start() error {
 func (a *App) run(state map[string]runtime.TestState, busy map[string]<-chan runtime.TestState) error {
 	g := a.gen
 	a.tune.apply(g.Main)
-	eng, err := runtime.NewEngine(g.Plan, runtime.EngineOptions{
+	eng, err := engine.New(g.Plan, engine.Options{
 		Logger: g.Logger, Clock: a.o.Clock, Hooks: a.hooks(g), State: state, Busy: busy, Retry: g.Main.Retry,
 		Saver: a.sd, Outbox: a.sd, Pending: a.sd.Pending(), OnCheckStart: a.o.OnCheckStart,
 		Heartbeat: a.o.Heartbeat, HeartbeatEvery: a.o.HeartbeatEvery,
@@ -223,7 +224,7 @@ func (a *App) StateDir() *statedir.Dir {
 }
 
 // Engine returns the running engine, nil before Start.
-func (a *App) Engine() *runtime.Engine {
+func (a *App) Engine() *engine.Engine {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.eng
@@ -265,7 +266,7 @@ func (a *App) Reload() error {
 	a.cancel()
 	var runErr error
 	var busy, notes []string
-	oldEng.Retire(func(h runtime.Handover) *runtime.Dispatcher {
+	oldEng.Retire(func(h engine.Handover) *engine.Dispatcher {
 		sd := a.swapStateDir(next, h.State)
 		notes = append(restartNeeded(old.Main, next.Main), next.notes...)
 		a.mu.Lock()
@@ -403,7 +404,7 @@ func (a *App) ready() {
 // notified.
 func (a *App) Evaluate(ctx context.Context, test string) (runtime.TestResult, error) {
 	g := a.Generation()
-	eng, err := runtime.NewEngine(g.Plan, runtime.EngineOptions{Logger: g.Logger, Clock: a.o.Clock})
+	eng, err := engine.New(g.Plan, engine.Options{Logger: g.Logger, Clock: a.o.Clock})
 	if err != nil {
 		return runtime.TestResult{}, err
 	}

@@ -1,4 +1,4 @@
-package runtime
+package engine
 
 import (
 	"context"
@@ -10,21 +10,13 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/monsta/monsta/runtime"
 )
-
-// RetryPolicy bounds how a failed delivery is retried.
-type RetryPolicy struct {
-	First  time.Duration // wait before the first retry
-	Max    time.Duration // longest wait between retries
-	MaxAge time.Duration // give up when a message is older than this
-}
-
-// DefaultRetry retries from 5 s up to every 5 min for 24 h.
-var DefaultRetry = RetryPolicy{First: 5 * time.Second, Max: 5 * time.Minute, MaxAge: 24 * time.Hour}
 
 // backoff returns the wait before retry n (1-based): exponential with full
 // jitter over its upper half.
-func (p RetryPolicy) backoff(n int) time.Duration {
+func backoff(p runtime.RetryPolicy, n int) time.Duration {
 	d := p.First
 	for i := 1; i < n && d < p.Max; i++ {
 		d *= 2
@@ -38,9 +30,9 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 // delays nobody else; messages to one notification keep their order.
 type Dispatcher struct {
 	log    *slog.Logger
-	clock  Clock
-	retry  RetryPolicy
-	outbox Outbox // nil: memory only
+	clock  runtime.Clock
+	retry  runtime.RetryPolicy
+	outbox runtime.Outbox // nil: memory only
 	queues map[string]*queue
 	wg     sync.WaitGroup
 	stop   chan struct{}
@@ -56,7 +48,7 @@ type Dispatcher struct {
 }
 
 type queue struct {
-	spec    *NotificationSpec
+	spec    *runtime.NotificationSpec
 	sent    atomic.Int64 // delivered
 	retried atomic.Int64 // failed attempts that will be retried
 	failed  atomic.Int64 // given up or refused for good
@@ -67,19 +59,19 @@ type queue struct {
 }
 
 type item struct {
-	id    string    // outbox id; "" when not stored
-	m     Message   // the message, or the digest of parts
-	at    time.Time // when it was queued (group_window counts from it)
-	parts []item    // a digest's messages, settled together; nil otherwise
+	id    string          // outbox id; "" when not stored
+	m     runtime.Message // the message, or the digest of parts
+	at    time.Time       // when it was queued (group_window counts from it)
+	parts []item          // a digest's messages, settled together; nil otherwise
 }
 
 // DispatcherOptions are the optional parts of a Dispatcher.
 type DispatcherOptions struct {
-	Retry   RetryPolicy  // zero: DefaultRetry
-	Logger  *slog.Logger // nil: discard
-	Outbox  Outbox       // nil: keep messages in memory only
-	Pending []Pending    // messages left in the outbox by an earlier run
-	Clock   Clock        // nil: RealClock; ages messages and times retries
+	Retry   runtime.RetryPolicy // zero: DefaultRetry
+	Logger  *slog.Logger        // nil: discard
+	Outbox  runtime.Outbox      // nil: keep messages in memory only
+	Pending []runtime.Pending   // messages left in the outbox by an earlier run
+	Clock   runtime.Clock       // nil: RealClock; ages messages and times retries
 	// GroupWindow, when above 0, sends the messages queued for one
 	// notification within it after the first as one digest.
 	GroupWindow time.Duration
@@ -88,15 +80,15 @@ type DispatcherOptions struct {
 // NewDispatcher starts one worker per notification. Pending messages are
 // queued first, in their order; those for notifications that no longer
 // exist are failed in the outbox.
-func NewDispatcher(notifs map[string]*NotificationSpec, o DispatcherOptions) *Dispatcher {
-	if o.Retry == (RetryPolicy{}) {
-		o.Retry = DefaultRetry
+func NewDispatcher(notifs map[string]*runtime.NotificationSpec, o DispatcherOptions) *Dispatcher {
+	if o.Retry == (runtime.RetryPolicy{}) {
+		o.Retry = runtime.DefaultRetry
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Clock == nil {
-		o.Clock = RealClock{}
+		o.Clock = runtime.RealClock{}
 	}
 	d := &Dispatcher{log: o.Logger, clock: o.Clock, retry: o.Retry, outbox: o.Outbox, queues: map[string]*queue{}, stop: make(chan struct{}),
 		window: o.GroupWindow, closing: make(chan struct{})}
@@ -133,7 +125,7 @@ func NewDispatcher(notifs map[string]*NotificationSpec, o DispatcherOptions) *Di
 }
 
 // Enqueue queues m for the named notification; it never blocks.
-func (d *Dispatcher) Enqueue(name string, m Message) error {
+func (d *Dispatcher) Enqueue(name string, m runtime.Message) error {
 	q, ok := d.queues[name]
 	if !ok {
 		return fmt.Errorf("no notification named %q", name)
@@ -181,8 +173,8 @@ func (q *queue) coalesce(it item, from int) (item, bool) {
 }
 
 // key returns m's coalescing key, "" when the notifier does not coalesce.
-func (q *queue) key(m Message) string {
-	if c, ok := q.spec.Notifier.(Coalescer); ok {
+func (q *queue) key(m runtime.Message) string {
+	if c, ok := q.spec.Notifier.(runtime.Coalescer); ok {
 		return c.CoalesceKey(m)
 	}
 	return ""
@@ -190,7 +182,7 @@ func (q *queue) key(m Message) string {
 
 // superseded tells whether a newer message with the same key as the head
 // of the queue waits behind it.
-func (q *queue) superseded(m Message) bool {
+func (q *queue) superseded(m runtime.Message) bool {
 	key := q.key(m)
 	if key == "" {
 		return false
@@ -207,7 +199,7 @@ func (q *queue) superseded(m Message) bool {
 
 // Send delivers m through the named notification now, once, within the
 // notifier's deadline, bypassing the queue.
-func (d *Dispatcher) Send(ctx context.Context, name string, m Message) error {
+func (d *Dispatcher) Send(ctx context.Context, name string, m runtime.Message) error {
 	q, ok := d.queues[name]
 	if !ok {
 		return fmt.Errorf("no notification named %q", name)
@@ -231,7 +223,7 @@ func (d *Dispatcher) work(name string, q *queue) {
 		q.mu.Unlock()
 		// A coalescing notifier (alertmanager) does its own grouping, and
 		// its waiting messages may be replaced at any time: no digest.
-		if _, coalesces := q.spec.Notifier.(Coalescer); d.window > 0 && !coalesces {
+		if _, coalesces := q.spec.Notifier.(runtime.Coalescer); d.window > 0 && !coalesces {
 			var ok bool
 			if it, n, ok = d.gather(q, it); !ok {
 				return // shutting down; the outbox keeps the group
@@ -266,14 +258,14 @@ func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, q *queue, i
 		if err == nil {
 			q.sent.Add(1)
 			level := slog.LevelInfo
-			if _, quiet := spec.Notifier.(SelfLogging); quiet {
+			if _, quiet := spec.Notifier.(runtime.SelfLogging); quiet {
 				level = slog.LevelDebug
 			}
 			log.Log(d.ctx, level, "notification sent", "test", m.Test, "state", m.State, "failures", m.Failures, "attempts", attempt)
 			d.settle(log, name, it, "")
 			return true
 		}
-		var perm *PermanentError
+		var perm *runtime.PermanentError
 		if errors.As(err, &perm) {
 			q.failed.Add(1)
 			log.Error("NOTIFICATION FAILED PERMANENTLY, not retried; kept in the outbox's failed folder", "test", m.Test, "state", m.State, "err", err)
@@ -287,7 +279,7 @@ func (d *Dispatcher) deliverWithRetry(log *slog.Logger, name string, q *queue, i
 			return true
 		}
 		q.retried.Add(1)
-		wait := d.retry.backoff(attempt)
+		wait := backoff(d.retry, attempt)
 		log.Warn("notification failed, will retry", "test", m.Test, "state", m.State, "attempt", attempt, "retry_in", wait.Round(time.Millisecond), "err", err)
 		t := d.clock.NewTimer(wait)
 		select {
@@ -374,7 +366,7 @@ func (d *Dispatcher) Counts() map[string]DeliveryCounts {
 type QueuedMessage struct {
 	Notification string
 	ID           string // outbox id; empty when kept in memory only
-	Message      Message
+	Message      runtime.Message
 }
 
 // Queued lists the messages waiting, by notification name, oldest first.

@@ -1,17 +1,22 @@
-package runtime
+package engine
 
-import "time"
+import (
+	"slices"
+	"time"
+
+	"github.com/monsta/monsta/runtime"
+)
 
 // streak is a test's escalation state: consecutive failures and who was
 // notified during the current failure streak.
 type streak struct {
 	failures   int
-	notified   []string   // notification names sent a FAIL in this streak, in order
-	lastNotify time.Time  // last FAIL notification of this streak (for renotify)
-	lastLevel  int        // highest level that fired in this streak
-	since      time.Time  // first failure of this streak
-	held       HoldReason // the hold in force at the last run ("" none)
-	owed       bool       // a page of level 1+ was held back in this streak
+	notified   []string           // notification names sent a FAIL in this streak, in order
+	lastNotify time.Time          // last FAIL notification of this streak (for renotify)
+	lastLevel  int                // highest level that fired in this streak
+	since      time.Time          // first failure of this streak
+	held       runtime.HoldReason // the hold in force at the last run ("" none)
+	owed       bool               // a page of level 1+ was held back in this streak
 	// passes counts passing runs in a row while failing (recover_after).
 	passes int
 	// history, flapping and flapTo are flap detection's: the last runs'
@@ -51,7 +56,7 @@ func (s *streak) observe(ok bool, now time.Time, recoverAfter int) (failures, be
 // markNotified remembers names as paged during this streak.
 func (s *streak) markNotified(names []string, level int, at time.Time) {
 	for _, n := range names {
-		if !contains(s.notified, n) {
+		if !slices.Contains(s.notified, n) {
 			s.notified = append(s.notified, n)
 		}
 	}
@@ -63,7 +68,7 @@ func (s *streak) markNotified(names []string, level int, at time.Time) {
 
 // sent records a FAIL decision as delivered to names (after hooks).
 func (s *streak) sent(d Decision, names []string, at time.Time) {
-	if d.State == StateFail && len(names) > 0 {
+	if d.State == runtime.StateFail && len(names) > 0 {
 		s.markNotified(names, d.Level, at)
 	}
 }
@@ -78,25 +83,16 @@ func (s *streak) reset() {
 	s.lastLevel = 0
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // Decision is what one test run asks the dispatcher to send.
 type Decision struct {
-	State State
+	State runtime.State
 	Level int      // the level that fired; 0 for level-0/OK messages; -1 recovery only
 	Names []string // notifications to send to, deduplicated, in notify order
 	// Reason explains a message that is not about one run (FLAPPING).
 	Reason string
 	// Outage describes the streak: its start, its failed runs, and
 	// whether this FAIL is a renotify reminder.
-	Outage Outage
+	Outage runtime.Outage
 }
 
 // decide applies DESIGN's escalation rule to one run: after each run the
@@ -106,30 +102,44 @@ type Decision struct {
 // failing. It updates the failure count and returns at most one decision;
 // the caller records who was actually paged with sent. A passing run that
 // does not yet end the streak (recover_after) sends nothing.
-func decide(t *TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
+func decide(t *runtime.TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
 	failures, before, since, pending := s.observe(ok, now, t.RecoverAfter)
 	if pending {
 		return Decision{}, false
 	}
+	return escalate(t, s, ok, now, failures, before, since)
+}
+
+// escalate decides for a run that observe counted: failures after it,
+// before it, and the start of its streak.
+func escalate(t *runtime.TestSpec, s *streak, ok bool, now time.Time, failures, before int, since time.Time) (Decision, bool) {
 	if ok {
 		return decidePass(t, s, before, since)
 	}
 	return decideFail(t, s, failures, since, now)
 }
 
+// clone returns a copy of s that shares no slice with it.
+func (s streak) clone() streak {
+	s.notified = slices.Clone(s.notified)
+	s.flapTo = slices.Clone(s.flapTo)
+	s.prevNotified = slices.Clone(s.prevNotified)
+	return s
+}
+
 // decidePass decides for a passing run: OK to level 0, or RECOVERED when
 // it ends a streak of before failures that began at since.
-func decidePass(t *TestSpec, s *streak, before int, since time.Time) (Decision, bool) {
+func decidePass(t *runtime.TestSpec, s *streak, before int, since time.Time) (Decision, bool) {
 	var names []string
-	state := StateOK
+	state := runtime.StateOK
 	if before > 0 {
-		state = StateRecovered
+		state = runtime.StateRecovered
 		if t.Recovery {
 			names = addNew(names, s.notified...)
 		}
 		// Notifiers that track a state always learn that it ended.
 		for _, n := range s.notified {
-			if contains(t.EveryRun, n) {
+			if slices.Contains(t.EveryRun, n) {
 				names = addNew(names, n)
 			}
 		}
@@ -140,9 +150,9 @@ func decidePass(t *TestSpec, s *streak, before int, since time.Time) (Decision, 
 		return Decision{}, false
 	}
 	d := Decision{State: state, Level: 0, Names: names}
-	if state == StateRecovered {
+	if state == runtime.StateRecovered {
 		d.Level = -1
-		d.Outage = Outage{Since: since, Failures: before}
+		d.Outage = runtime.Outage{Since: since, Failures: before}
 	}
 	return d, true
 }
@@ -150,7 +160,7 @@ func decidePass(t *TestSpec, s *streak, before int, since time.Time) (Decision, 
 // decideFail decides for the failures-th failing run in a row of a
 // streak that began at since: the level equal to failures, else a
 // renotify reminder, plus the state-tracking notifiers and level 0.
-func decideFail(t *TestSpec, s *streak, failures int, since, now time.Time) (Decision, bool) {
+func decideFail(t *runtime.TestSpec, s *streak, failures int, since, now time.Time) (Decision, bool) {
 	var names []string
 	level, reminder := 0, false
 	if ln := levelNames(t, failures); len(ln) > 0 {
@@ -167,7 +177,7 @@ func decideFail(t *TestSpec, s *streak, failures int, since, now time.Time) (Dec
 			continue
 		}
 		for _, n := range lv.Names {
-			if contains(t.EveryRun, n) && !contains(names, n) {
+			if slices.Contains(t.EveryRun, n) && !slices.Contains(names, n) {
 				names = addNew(names, n)
 				level = max(level, lv.Level)
 			}
@@ -177,12 +187,12 @@ func decideFail(t *TestSpec, s *streak, failures int, since, now time.Time) (Dec
 	if len(names) == 0 {
 		return Decision{}, false
 	}
-	return Decision{State: StateFail, Level: level, Names: names,
-		Outage: Outage{Since: since, Failures: failures, Reminder: reminder}}, true
+	return Decision{State: runtime.StateFail, Level: level, Names: names,
+		Outage: runtime.Outage{Since: since, Failures: failures, Reminder: reminder}}, true
 }
 
 // levelNames returns the notifications of t's escalation level l.
-func levelNames(t *TestSpec, l int) []string {
+func levelNames(t *runtime.TestSpec, l int) []string {
 	for _, lv := range t.Notify {
 		if lv.Level == l {
 			return lv.Names
@@ -194,7 +204,7 @@ func levelNames(t *TestSpec, l int) []string {
 // addNew appends to names those of add it does not hold yet.
 func addNew(names []string, add ...string) []string {
 	for _, n := range add {
-		if !contains(names, n) {
+		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}

@@ -1,4 +1,4 @@
-package runtime
+package engine
 
 import (
 	"context"
@@ -9,10 +9,11 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/runtime"
 )
 
 // loadPlan writes conf as monsta.conf in a temp dir and resolves it.
-func loadPlan(t testing.TB, reg *Registry, conf string) *Plan {
+func loadPlan(t testing.TB, reg *runtime.Registry, conf string) *runtime.Plan {
 	t.Helper()
 	dir := t.TempDir()
 	f := filepath.Join(dir, "monsta.conf")
@@ -23,16 +24,16 @@ func loadPlan(t testing.TB, reg *Registry, conf string) *Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := Resolve(cfg, reg)
+	p, _, err := runtime.Resolve(cfg, reg)
 	if err != nil {
 		t.Fatalf("Resolve() error = %v", err)
 	}
 	return p
 }
 
-func startEngine(t *testing.T, p *Plan, clk Clock) (*Engine, context.CancelFunc) {
+func startEngine(t *testing.T, p *runtime.Plan, clk runtime.Clock) (*Engine, context.CancelFunc) {
 	t.Helper()
-	e, err := NewEngine(p, EngineOptions{Clock: clk, Retry: RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Minute}})
+	e, err := New(p, Options{Clock: clk, Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Minute}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +65,7 @@ func TestSchedulerSpreadsFirstRuns(t *testing.T) {
 	clk := newFakeClock()
 	start := clk.Now()
 	const n = 20
-	checks := map[string]Check{}
+	checks := map[string]runtime.Check{}
 	var conf strings.Builder
 	started := make(chan time.Time, n)
 	for i := range n {
@@ -105,7 +106,7 @@ func TestSchedulerSpreadsFirstRuns(t *testing.T) {
 func TestSchedulerFixedRateNoOverlap(t *testing.T) {
 	clk := newFakeClock()
 	chk := &scriptedCheck{clk: clk, started: make(chan time.Time, 10), release: make(chan struct{})}
-	p := loadPlan(t, testRegistry(t, map[string]Check{"a": chk}, nil), `
+	p := loadPlan(t, testRegistry(t, map[string]runtime.Check{"a": chk}, nil), `
 [Check_a]
 type=fake
 host=a
@@ -154,9 +155,9 @@ func TestEngineEscalationAndRecovery(t *testing.T) {
 	clk := newFakeClock()
 	web := &scriptedCheck{clk: clk, results: []error{errBoom, errBoom, errBoom, nil}}
 	db := &scriptedCheck{clk: clk}
-	bob := &recordingNotifier{got: make(chan Message, 10)}
-	boss := &recordingNotifier{got: make(chan Message, 10)}
-	p := loadPlan(t, testRegistry(t, map[string]Check{"web": web, "db": db}, map[string]Notifier{"bob": bob, "boss": boss}), `
+	bob := &recordingNotifier{got: make(chan runtime.Message, 10)}
+	boss := &recordingNotifier{got: make(chan runtime.Message, 10)}
+	p := loadPlan(t, testRegistry(t, map[string]runtime.Check{"web": web, "db": db}, map[string]runtime.Notifier{"bob": bob, "boss": boss}), `
 [Check_web]
 type=fake
 host=web
@@ -174,7 +175,7 @@ checks=web db
 requires=all
 notify=2:bob 4:boss
 `)
-	e, err := NewEngine(p, EngineOptions{Clock: clk})
+	e, err := New(p, Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,13 +192,13 @@ notify=2:bob 4:boss
 		}
 		if i == 1 {
 			m := recv(t, bob.got)
-			if m.State != StateFail || m.Failures != 2 || !strings.Contains(m.Long, "boom") || !strings.Contains(m.Short, "site") {
+			if m.State != runtime.StateFail || m.Failures != 2 || !strings.Contains(m.Long, "boom") || !strings.Contains(m.Short, "site") {
 				t.Fatalf("level 2 message = %+v", m)
 			}
 		}
 	}
 	m := recv(t, bob.got)
-	if m.State != StateRecovered || m.Failures != 3 || m.Since.IsZero() || !strings.Contains(m.Short, "3 failed runs") {
+	if m.State != runtime.StateRecovered || m.Failures != 3 || m.Since.IsZero() || !strings.Contains(m.Short, "3 failed runs") {
 		t.Fatalf("bob got %s with %d failures since %v (%q), want RECOVERED after 3 failed runs", m.State, m.Failures, m.Since, m.Short)
 	}
 	select {
@@ -211,7 +212,7 @@ func TestEngineRequiresAny(t *testing.T) {
 	clk := newFakeClock()
 	a := &scriptedCheck{clk: clk, results: []error{errBoom, errBoom}}
 	b := &scriptedCheck{clk: clk, results: []error{nil, errBoom}}
-	p := loadPlan(t, testRegistry(t, map[string]Check{"a": a, "b": b}, nil), `
+	p := loadPlan(t, testRegistry(t, map[string]runtime.Check{"a": a, "b": b}, nil), `
 [Check_a]
 type=fake
 host=a
@@ -222,7 +223,7 @@ host=b
 checks=a b
 requires=any
 `)
-	e, err := NewEngine(p, EngineOptions{Clock: clk})
+	e, err := New(p, Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,12 +239,15 @@ requires=any
 }
 
 type hookFunc struct {
-	before func(*NotifyEvent)
-	after  chan TestResult
+	before func(*runtime.NotifyEvent)
+	after  chan runtime.TestResult
 }
 
-func (h hookFunc) BeforeNotify(ctx context.Context, ev *NotifyEvent) error { h.before(ev); return nil }
-func (h hookFunc) AfterResult(ctx context.Context, r TestResult)           { h.after <- r }
+func (h hookFunc) BeforeNotify(ctx context.Context, ev *runtime.NotifyEvent) error {
+	h.before(ev)
+	return nil
+}
+func (h hookFunc) AfterResult(ctx context.Context, r runtime.TestResult) { h.after <- r }
 
 // TestSlowAfterResultHookSkipsNoRun: a test is released before its
 // AfterResult hooks run, so a hook still running at the next slot neither
@@ -251,7 +255,7 @@ func (h hookFunc) AfterResult(ctx context.Context, r TestResult)           { h.a
 func TestSlowAfterResultHookSkipsNoRun(t *testing.T) {
 	clk := newFakeClock()
 	chk := &scriptedCheck{clk: clk, started: make(chan time.Time, 10)}
-	p := loadPlan(t, testRegistry(t, map[string]Check{"a": chk}, nil), `
+	p := loadPlan(t, testRegistry(t, map[string]runtime.Check{"a": chk}, nil), `
 [Check_a]
 type=fake
 host=a
@@ -259,8 +263,8 @@ host=a
 checks=a
 interval=10
 `)
-	h := hookFunc{after: make(chan TestResult)} // AfterResult blocks until received
-	e, err := NewEngine(p, EngineOptions{Clock: clk, Hooks: h})
+	h := hookFunc{after: make(chan runtime.TestResult)} // AfterResult blocks until received
+	e, err := New(p, Options{Clock: clk, Hooks: h})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,8 +308,8 @@ interval=10
 func TestEngineHooksRewriteAndSuppress(t *testing.T) {
 	clk := newFakeClock()
 	c := &scriptedCheck{clk: clk, results: []error{errBoom, errBoom}}
-	bob := &recordingNotifier{got: make(chan Message, 10)}
-	p := loadPlan(t, testRegistry(t, map[string]Check{"c": c}, map[string]Notifier{"bob": bob}), `
+	bob := &recordingNotifier{got: make(chan runtime.Message, 10)}
+	p := loadPlan(t, testRegistry(t, map[string]runtime.Check{"c": c}, map[string]runtime.Notifier{"bob": bob}), `
 [Check_c]
 type=fake
 host=c
@@ -317,7 +321,7 @@ checks=c
 notify=1:bob 2:bob
 `)
 	calls := 0
-	h := hookFunc{after: make(chan TestResult, 10), before: func(ev *NotifyEvent) {
+	h := hookFunc{after: make(chan runtime.TestResult, 10), before: func(ev *runtime.NotifyEvent) {
 		calls++
 		if calls == 1 {
 			ev.Message.Short = "rewritten"
@@ -325,7 +329,7 @@ notify=1:bob 2:bob
 		}
 		ev.Suppress = true
 	}}
-	e, err := NewEngine(p, EngineOptions{Clock: clk, Hooks: h})
+	e, err := New(p, Options{Clock: clk, Hooks: h})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,10 +350,10 @@ notify=1:bob 2:bob
 }
 
 func TestDispatcherRetriesUntilDelivered(t *testing.T) {
-	flaky := &flakyNotifier{failures: 2, got: make(chan Message, 1)}
-	spec := &NotificationSpec{Name: "n", Notifier: flaky, Desc: &Descriptor{Kind: KindNotifier, Name: "flaky"}}
-	d := NewDispatcher(map[string]*NotificationSpec{"n": spec}, DispatcherOptions{Retry: RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
-	if err := d.Enqueue("n", Message{Test: "x", Time: time.Now()}); err != nil {
+	flaky := &flakyNotifier{failures: 2, got: make(chan runtime.Message, 1)}
+	spec := &runtime.NotificationSpec{Name: "n", Notifier: flaky, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "flaky"}}
+	d := NewDispatcher(map[string]*runtime.NotificationSpec{"n": spec}, DispatcherOptions{Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
+	if err := d.Enqueue("n", runtime.Message{Test: "x", Time: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
 	recv(t, flaky.got)
@@ -364,10 +368,10 @@ func TestDispatcherRetriesUntilDelivered(t *testing.T) {
 
 type flakyNotifier struct {
 	failures, calls int
-	got             chan Message
+	got             chan runtime.Message
 }
 
-func (f *flakyNotifier) Notify(ctx context.Context, m Message) error {
+func (f *flakyNotifier) Notify(ctx context.Context, m runtime.Message) error {
 	f.calls++
 	if f.calls <= f.failures {
 		return errBoom
@@ -389,7 +393,7 @@ func waitNotRunning(t *testing.T, tr *testRunner) {
 // hungNotifier blocks until its context ends.
 type hungNotifier struct{ calls chan struct{} }
 
-func (h *hungNotifier) Notify(ctx context.Context, m Message) error {
+func (h *hungNotifier) Notify(ctx context.Context, m runtime.Message) error {
 	h.calls <- struct{}{}
 	<-ctx.Done()
 	return ctx.Err()
@@ -397,20 +401,20 @@ func (h *hungNotifier) Notify(ctx context.Context, m Message) error {
 
 func TestDispatcherHungNotifierDelaysNobody(t *testing.T) {
 	hung := &hungNotifier{calls: make(chan struct{}, 10)}
-	fine := &recordingNotifier{got: make(chan Message, 10)}
-	specs := map[string]*NotificationSpec{
-		"hung": {Name: "hung", Notifier: hung, Desc: &Descriptor{Kind: KindNotifier, Name: "hung", Deadline: func(*Options) time.Duration { return time.Hour }}},
-		"fine": {Name: "fine", Notifier: fine, Desc: &Descriptor{Kind: KindNotifier, Name: "fine"}},
+	fine := &recordingNotifier{got: make(chan runtime.Message, 10)}
+	specs := map[string]*runtime.NotificationSpec{
+		"hung": {Name: "hung", Notifier: hung, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "hung", Deadline: func(*runtime.Options) time.Duration { return time.Hour }}},
+		"fine": {Name: "fine", Notifier: fine, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "fine"}},
 	}
 	d := NewDispatcher(specs, DispatcherOptions{})
 	defer d.Stop()
-	d.Enqueue("hung", Message{Test: "a", Time: time.Now()})
+	d.Enqueue("hung", runtime.Message{Test: "a", Time: time.Now()})
 	recv(t, hung.calls)
 	if q := d.Queued(); len(q) != 1 || q[0].Notification != "hung" || q[0].Message.Test != "a" {
 		t.Errorf("Queued() = %+v, want the message to hung", q)
 	}
 	for _, test := range []string{"a", "b"} {
-		if err := d.Enqueue("fine", Message{Test: test, Time: time.Now()}); err != nil {
+		if err := d.Enqueue("fine", runtime.Message{Test: test, Time: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
 		if m := recv(t, fine.got); m.Test != test {
@@ -425,7 +429,7 @@ type orderedFlaky struct {
 	got   chan string
 }
 
-func (o *orderedFlaky) Notify(ctx context.Context, m Message) error {
+func (o *orderedFlaky) Notify(ctx context.Context, m runtime.Message) error {
 	if !o.tried[m.Test] {
 		o.tried[m.Test] = true
 		return errBoom
@@ -436,10 +440,10 @@ func (o *orderedFlaky) Notify(ctx context.Context, m Message) error {
 
 func TestDispatcherKeepsOrderAcrossRetries(t *testing.T) {
 	n := &orderedFlaky{tried: map[string]bool{}, got: make(chan string, 10)}
-	d := NewDispatcher(map[string]*NotificationSpec{"n": {Name: "n", Notifier: n, Desc: &Descriptor{Kind: KindNotifier, Name: "n"}}},
-		DispatcherOptions{Retry: RetryPolicy{First: time.Millisecond, Max: 2 * time.Millisecond, MaxAge: time.Hour}})
+	d := NewDispatcher(map[string]*runtime.NotificationSpec{"n": {Name: "n", Notifier: n, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "n"}}},
+		DispatcherOptions{Retry: runtime.RetryPolicy{First: time.Millisecond, Max: 2 * time.Millisecond, MaxAge: time.Hour}})
 	for _, test := range []string{"1", "2", "3"} {
-		d.Enqueue("n", Message{Test: test, Time: time.Now()})
+		d.Enqueue("n", runtime.Message{Test: test, Time: time.Now()})
 	}
 	for _, want := range []string{"1", "2", "3"} {
 		if got := recv(t, n.got); got != want {
@@ -451,10 +455,10 @@ func TestDispatcherKeepsOrderAcrossRetries(t *testing.T) {
 
 func TestDispatcherPermanentErrorNotRetried(t *testing.T) {
 	calls := 0
-	n := notifierFunc(func(ctx context.Context, m Message) error { calls++; return Permanent(errBoom) })
-	d := NewDispatcher(map[string]*NotificationSpec{"n": {Name: "n", Notifier: n, Desc: &Descriptor{Kind: KindNotifier, Name: "n"}}},
-		DispatcherOptions{Retry: RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
-	d.Enqueue("n", Message{Test: "x", Time: time.Now()})
+	n := notifierFunc(func(ctx context.Context, m runtime.Message) error { calls++; return runtime.Permanent(errBoom) })
+	d := NewDispatcher(map[string]*runtime.NotificationSpec{"n": {Name: "n", Notifier: n, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "n"}}},
+		DispatcherOptions{Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
+	d.Enqueue("n", runtime.Message{Test: "x", Time: time.Now()})
 	d.Close(context.Background())
 	if calls != 1 {
 		t.Errorf("Notify called %d times for a permanent error, want 1", calls)
@@ -464,9 +468,9 @@ func TestDispatcherPermanentErrorNotRetried(t *testing.T) {
 	}
 }
 
-type notifierFunc func(ctx context.Context, m Message) error
+type notifierFunc func(ctx context.Context, m runtime.Message) error
 
-func (f notifierFunc) Notify(ctx context.Context, m Message) error { return f(ctx, m) }
+func (f notifierFunc) Notify(ctx context.Context, m runtime.Message) error { return f(ctx, m) }
 
 // TestEngineWorkersCappedRunsQueued wants at most max_concurrent_checks
 // workers, and the runs beyond them started in order as workers free up,
@@ -474,7 +478,7 @@ func (f notifierFunc) Notify(ctx context.Context, m Message) error { return f(ct
 func TestEngineWorkersCappedRunsQueued(t *testing.T) {
 	clk := newFakeClock()
 	started, release := make(chan time.Time, 10), make(chan struct{})
-	checks := map[string]Check{}
+	checks := map[string]runtime.Check{}
 	conf := "[main]\nmax_concurrent_checks = 2\n"
 	for _, n := range []string{"a", "b", "c", "d", "e"} {
 		checks[n] = &scriptedCheck{clk: clk, started: started, release: release}

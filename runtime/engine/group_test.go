@@ -1,4 +1,4 @@
-package runtime
+package engine
 
 import (
 	"context"
@@ -8,17 +8,19 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/monsta/monsta/runtime"
 )
 
 // memOutbox is an Outbox in memory that records deletions.
 type memOutbox struct {
 	mu      sync.Mutex
 	seq     int
-	stored  map[string]Message
+	stored  map[string]runtime.Message
 	deleted []string
 }
 
-func (o *memOutbox) Put(_ string, m Message) (string, error) {
+func (o *memOutbox) Put(_ string, m runtime.Message) (string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.seq++
@@ -43,17 +45,17 @@ func (o *memOutbox) count() int {
 	return len(o.stored)
 }
 
-func failMsg(clk Clock, test string) Message {
-	r := TestResult{Test: test, Failures: 1, Time: clk.Now(), Checks: []CheckResult{{Check: "www", Type: "http", Errors: []string{"connect 127.0.0.1:80: connection refused"}}}}
-	return NewMessage("vm", r, StateFail, false, Outage{})
+func failMsg(clk runtime.Clock, test string) runtime.Message {
+	r := runtime.TestResult{Test: test, Failures: 1, Time: clk.Now(), Checks: []runtime.CheckResult{{Check: "www", Type: "http", Errors: []string{"connect 127.0.0.1:80: connection refused"}}}}
+	return runtime.NewMessage("vm", r, runtime.StateFail, false, runtime.Outage{})
 }
 
 func TestGroupWindow(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
-	rec := &recordingNotifier{got: make(chan Message, 100)}
-	box := &memOutbox{stored: map[string]Message{}}
-	notifs := map[string]*NotificationSpec{"mail": testNotification(t, rec)}
+	rec := &recordingNotifier{got: make(chan runtime.Message, 100)}
+	box := &memOutbox{stored: map[string]runtime.Message{}}
+	notifs := map[string]*runtime.NotificationSpec{"mail": testNotification(t, rec)}
 	d := NewDispatcher(notifs, DispatcherOptions{Clock: clk, Outbox: box, GroupWindow: 10 * time.Second})
 	defer d.Stop()
 
@@ -106,17 +108,17 @@ func TestGroupWindow(t *testing.T) {
 func TestGroupPendingAtStart(t *testing.T) {
 	t.Parallel()
 	clk := newFakeClock()
-	rec := &recordingNotifier{got: make(chan Message, 100)}
-	ok := NewMessage("vm", TestResult{Test: "db", Time: clk.Now()}, StateRecovered, false, Outage{})
-	pending := []Pending{
+	rec := &recordingNotifier{got: make(chan runtime.Message, 100)}
+	ok := runtime.NewMessage("vm", runtime.TestResult{Test: "db", Time: clk.Now()}, runtime.StateRecovered, false, runtime.Outage{})
+	pending := []runtime.Pending{
 		{Notification: "mail", ID: "1", Message: failMsg(clk, "web1")},
 		{Notification: "mail", ID: "2", Message: ok},
 		{Notification: "mail", ID: "3", Message: failMsg(clk, "web2")},
 	}
-	box := &memOutbox{stored: map[string]Message{}}
+	box := &memOutbox{stored: map[string]runtime.Message{}}
 	// Restarted after the window: the three go out at once, as one.
 	clk.Advance(time.Minute)
-	d := NewDispatcher(map[string]*NotificationSpec{"mail": testNotification(t, rec)}, DispatcherOptions{Clock: clk, Outbox: box, Pending: pending, GroupWindow: 10 * time.Second})
+	d := NewDispatcher(map[string]*runtime.NotificationSpec{"mail": testNotification(t, rec)}, DispatcherOptions{Clock: clk, Outbox: box, Pending: pending, GroupWindow: 10 * time.Second})
 	m := recv(t, rec.got)
 	d.Close(context.Background())
 	if want := "FAIL 2, RECOVERED 1 on vm: FAIL web1, RECOVERED db, FAIL web2"; m.Short != want {
@@ -130,7 +132,7 @@ func TestGroupPendingAtStart(t *testing.T) {
 	}
 }
 
-func testNotification(t *testing.T, n Notifier) *NotificationSpec {
+func testNotification(t *testing.T, n runtime.Notifier) *runtime.NotificationSpec {
 	t.Helper()
-	return &NotificationSpec{Name: "mail", Notifier: n, Desc: &Descriptor{Kind: KindNotifier, Name: "rec"}}
+	return &runtime.NotificationSpec{Name: "mail", Notifier: n, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "rec"}}
 }

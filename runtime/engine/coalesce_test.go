@@ -1,4 +1,4 @@
-package runtime
+package engine
 
 import (
 	"context"
@@ -6,13 +6,15 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/monsta/monsta/runtime"
 )
 
 // coalescing delivers through deliver and coalesces messages by test.
-type coalescing struct{ deliver func(m Message) error }
+type coalescing struct{ deliver func(m runtime.Message) error }
 
-func (c *coalescing) Notify(_ context.Context, m Message) error { return c.deliver(m) }
-func (c *coalescing) CoalesceKey(m Message) string              { return m.Test }
+func (c *coalescing) Notify(_ context.Context, m runtime.Message) error { return c.deliver(m) }
+func (c *coalescing) CoalesceKey(m runtime.Message) string              { return m.Test }
 
 // TestDispatcherCoalescesWaitingMessages: messages about one test to a
 // coalescing notifier replace each other while they wait; the one being
@@ -20,9 +22,9 @@ func (c *coalescing) CoalesceKey(m Message) string              { return m.Test 
 func TestDispatcherCoalescesWaitingMessages(t *testing.T) {
 	t.Parallel()
 	release, inFlight := make(chan struct{}), make(chan struct{})
-	got := make(chan Message, 10)
+	got := make(chan runtime.Message, 10)
 	first := true // touched by the worker only
-	n := &coalescing{deliver: func(m Message) error {
+	n := &coalescing{deliver: func(m runtime.Message) error {
 		if first {
 			first = false
 			close(inFlight)
@@ -31,18 +33,18 @@ func TestDispatcherCoalescesWaitingMessages(t *testing.T) {
 		got <- m
 		return nil
 	}}
-	ob := &memOutbox{stored: map[string]Message{}}
-	d := NewDispatcher(map[string]*NotificationSpec{"am": {Name: "am", Notifier: n, Desc: &Descriptor{Kind: KindNotifier, Name: "am"}}},
+	ob := &memOutbox{stored: map[string]runtime.Message{}}
+	d := NewDispatcher(map[string]*runtime.NotificationSpec{"am": {Name: "am", Notifier: n, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "am"}}},
 		DispatcherOptions{Outbox: ob})
 	defer d.Stop()
 	now := time.Now()
-	d.Enqueue("am", Message{Test: "a", State: StateFail, Failures: 1, Time: now})
+	d.Enqueue("am", runtime.Message{Test: "a", State: runtime.StateFail, Failures: 1, Time: now})
 	recv(t, inFlight)
 	for i := 2; i <= 20; i++ {
-		d.Enqueue("am", Message{Test: "a", State: StateFail, Failures: i, Time: now})
+		d.Enqueue("am", runtime.Message{Test: "a", State: runtime.StateFail, Failures: i, Time: now})
 	}
-	d.Enqueue("am", Message{Test: "b", State: StateFail, Failures: 1, Time: now})
-	d.Enqueue("am", Message{Test: "a", State: StateRecovered, Failures: 20, Time: now})
+	d.Enqueue("am", runtime.Message{Test: "b", State: runtime.StateFail, Failures: 1, Time: now})
+	d.Enqueue("am", runtime.Message{Test: "a", State: runtime.StateRecovered, Failures: 20, Time: now})
 	if q := d.Queued(); len(q) != 3 {
 		t.Errorf("Queued() holds %d messages, want 3 (the one in delivery, the latest of a, b)", len(q))
 	}
@@ -69,19 +71,19 @@ func TestDispatcherDropsSupersededRetry(t *testing.T) {
 	var d *Dispatcher
 	var delivered []int
 	done := make(chan struct{})
-	n := &coalescing{deliver: func(m Message) error {
+	n := &coalescing{deliver: func(m runtime.Message) error {
 		if m.Failures == 1 {
 			// The newer message arrives while the first one fails.
-			d.Enqueue("am", Message{Test: "a", State: StateFail, Failures: 2, Time: m.Time})
+			d.Enqueue("am", runtime.Message{Test: "a", State: runtime.StateFail, Failures: 2, Time: m.Time})
 			return errBoom
 		}
 		delivered = append(delivered, m.Failures)
 		close(done)
 		return nil
 	}}
-	d = NewDispatcher(map[string]*NotificationSpec{"am": {Name: "am", Notifier: n, Desc: &Descriptor{Kind: KindNotifier, Name: "am"}}},
-		DispatcherOptions{Retry: RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
-	d.Enqueue("am", Message{Test: "a", State: StateFail, Failures: 1, Time: time.Now()})
+	d = NewDispatcher(map[string]*runtime.NotificationSpec{"am": {Name: "am", Notifier: n, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "am"}}},
+		DispatcherOptions{Retry: runtime.RetryPolicy{First: time.Millisecond, Max: time.Millisecond, MaxAge: time.Hour}})
+	d.Enqueue("am", runtime.Message{Test: "a", State: runtime.StateFail, Failures: 1, Time: time.Now()})
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -97,14 +99,14 @@ func TestDispatcherDropsSupersededRetry(t *testing.T) {
 // run are coalesced too.
 func TestDispatcherCoalescesPending(t *testing.T) {
 	t.Parallel()
-	got := make(chan Message, 10)
-	n := &coalescing{deliver: func(m Message) error { got <- m; return nil }}
-	ob := &memOutbox{stored: map[string]Message{}}
-	var pending []Pending
+	got := make(chan runtime.Message, 10)
+	n := &coalescing{deliver: func(m runtime.Message) error { got <- m; return nil }}
+	ob := &memOutbox{stored: map[string]runtime.Message{}}
+	var pending []runtime.Pending
 	for i := 1; i <= 3; i++ {
-		pending = append(pending, Pending{Notification: "am", ID: "p" + strconv.Itoa(i), Message: Message{Test: "a", State: StateFail, Failures: i, Time: time.Now()}})
+		pending = append(pending, runtime.Pending{Notification: "am", ID: "p" + strconv.Itoa(i), Message: runtime.Message{Test: "a", State: runtime.StateFail, Failures: i, Time: time.Now()}})
 	}
-	d := NewDispatcher(map[string]*NotificationSpec{"am": {Name: "am", Notifier: n, Desc: &Descriptor{Kind: KindNotifier, Name: "am"}}},
+	d := NewDispatcher(map[string]*runtime.NotificationSpec{"am": {Name: "am", Notifier: n, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "am"}}},
 		DispatcherOptions{Outbox: ob, Pending: pending})
 	if m := recv(t, got); m.Failures != 3 {
 		t.Errorf("delivered failure %d first, want only the newest (3)", m.Failures)
@@ -121,13 +123,13 @@ func TestDispatcherCoalescesPending(t *testing.T) {
 // groups by itself) gets each message on its own, at once.
 func TestGroupWindowSkipsCoalescing(t *testing.T) {
 	t.Parallel()
-	got := make(chan Message, 10)
-	n := &coalescing{deliver: func(m Message) error { got <- m; return nil }}
-	d := NewDispatcher(map[string]*NotificationSpec{"am": {Name: "am", Notifier: n, Desc: &Descriptor{Kind: KindNotifier, Name: "am"}}},
+	got := make(chan runtime.Message, 10)
+	n := &coalescing{deliver: func(m runtime.Message) error { got <- m; return nil }}
+	d := NewDispatcher(map[string]*runtime.NotificationSpec{"am": {Name: "am", Notifier: n, Desc: &runtime.Descriptor{Kind: runtime.KindNotifier, Name: "am"}}},
 		DispatcherOptions{GroupWindow: time.Hour})
 	defer d.Stop()
 	for _, test := range []string{"a", "b"} {
-		d.Enqueue("am", Message{Test: test, State: StateFail, Time: time.Now()})
+		d.Enqueue("am", runtime.Message{Test: test, State: runtime.StateFail, Time: time.Now()})
 		if m := recv(t, got); m.Test != test || m.Digest != nil {
 			t.Errorf("delivered %q (digest %v), want %q on its own", m.Test, m.Digest != nil, test)
 		}

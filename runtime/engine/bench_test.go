@@ -1,4 +1,4 @@
-package runtime
+package engine
 
 import (
 	"container/heap"
@@ -6,19 +6,21 @@ import (
 	goruntime "runtime"
 	"testing"
 	"time"
+
+	"github.com/monsta/monsta/runtime"
 )
 
 // nopCheck passes at once: what is left of a run is the engine's own work.
 type nopCheck struct{}
 
-func (nopCheck) Run(context.Context) (Stats, error) { return nil, nil }
+func (nopCheck) Run(context.Context) (runtime.Stats, error) { return nil, nil }
 
 // benchEngine builds an engine with one test of one check that passes at
 // once, not running.
-func benchEngine(b *testing.B, o EngineOptions) (*Engine, *testRunner) {
-	reg := testRegistry(b, map[string]Check{"a": nopCheck{}}, nil)
+func benchEngine(b *testing.B, o Options) (*Engine, *testRunner) {
+	reg := testRegistry(b, map[string]runtime.Check{"a": nopCheck{}}, nil)
 	p := loadPlan(b, reg, "[Check_a]\ntype = fake\nhost = a\n\n[Test_a]\nchecks = a\ninterval = 60\n")
-	e, err := NewEngine(p, o)
+	e, err := New(p, o)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -33,7 +35,7 @@ func benchEngine(b *testing.B, o EngineOptions) (*Engine, *testRunner) {
 // goroutine: the check's deadline, its result, the streak, the state
 // change check and the log decision, without the hand-off to a worker.
 func BenchmarkRunTest(b *testing.B) {
-	e, t := benchEngine(b, EngineOptions{})
+	e, t := benchEngine(b, Options{})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -44,7 +46,7 @@ func BenchmarkRunTest(b *testing.B) {
 // BenchmarkDispatch is the scheduler starting a due run: launch hands it
 // to a parked worker, which runs it (as BenchmarkRunTest) and parks again.
 func BenchmarkDispatch(b *testing.B) {
-	e, t := benchEngine(b, EngineOptions{})
+	e, t := benchEngine(b, Options{})
 	e.runCtx = context.Background()
 	t.next = time.Now()
 	b.ReportAllocs()

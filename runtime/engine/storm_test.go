@@ -1,4 +1,4 @@
-package runtime
+package engine
 
 import (
 	"context"
@@ -9,12 +9,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/monsta/monsta/runtime"
 )
 
 // switchCheck passes or fails as its switch says.
 type switchCheck struct{ down atomic.Bool }
 
-func (c *switchCheck) Run(context.Context) (Stats, error) {
+func (c *switchCheck) Run(context.Context) (runtime.Stats, error) {
 	if c.down.Load() {
 		return nil, errors.New("connection refused")
 	}
@@ -27,9 +29,9 @@ type tagNotifier struct {
 	got  chan string
 }
 
-func (n *tagNotifier) Notify(_ context.Context, m Message) error {
+func (n *tagNotifier) Notify(_ context.Context, m runtime.Message) error {
 	line := fmt.Sprintf("%s: %s %s", n.name, m.State, m.Test)
-	if m.State == StateFail && m.Reason != "" {
+	if m.State == runtime.StateFail && m.Reason != "" {
 		line += " (" + m.Reason + ")"
 	}
 	n.got <- line
@@ -42,7 +44,7 @@ func (n *tagNotifier) Notify(_ context.Context, m Message) error {
 type stormRig struct {
 	t      *testing.T
 	e      *Engine
-	plan   *Plan
+	plan   *runtime.Plan
 	clk    *fakeClock
 	checks map[string]*switchCheck
 	got    chan string
@@ -53,7 +55,7 @@ type stormRig struct {
 func newStormRig(t *testing.T, main string, tests ...string) *stormRig {
 	t.Helper()
 	r := &stormRig{t: t, checks: map[string]*switchCheck{}, got: make(chan string, 1000)}
-	checks := map[string]Check{}
+	checks := map[string]runtime.Check{}
 	var conf strings.Builder
 	conf.WriteString("[main]\n" + main + "\n[Notification_mail]\ntype=rec\nrecipient=mail\n[Notification_boss]\ntype=rec\nrecipient=boss\n")
 	for _, spec := range tests {
@@ -65,9 +67,9 @@ func newStormRig(t *testing.T, main string, tests ...string) *stormRig {
 		}
 		fmt.Fprintf(&conf, "[Check_%s]\ntype=fake\nhost=%s\n[Test_%s]\nchecks=%s\n%s\n", name, name, name, name, strings.ReplaceAll(extra, ";", "\n"))
 	}
-	p := loadPlan(t, testRegistry(t, checks, map[string]Notifier{"mail": &tagNotifier{"mail", r.got}, "boss": &tagNotifier{"boss", r.got}}), conf.String())
+	p := loadPlan(t, testRegistry(t, checks, map[string]runtime.Notifier{"mail": &tagNotifier{"mail", r.got}, "boss": &tagNotifier{"boss", r.got}}), conf.String())
 	r.plan, r.clk = p, newFakeClock()
-	e, err := NewEngine(p, EngineOptions{Clock: r.clk})
+	e, err := New(p, Options{Clock: r.clk})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +86,11 @@ func (r *stormRig) restart() {
 		r.t.Fatal(err)
 	}
 	r.e.Close(context.Background())
-	var st map[string]TestState
+	var st map[string]runtime.TestState
 	if err := json.Unmarshal(data, &st); err != nil {
 		r.t.Fatal(err)
 	}
-	if r.e, err = NewEngine(r.plan, EngineOptions{Clock: r.clk, State: st}); err != nil {
+	if r.e, err = New(r.plan, Options{Clock: r.clk, State: st}); err != nil {
 		r.t.Fatal(err)
 	}
 }
@@ -126,7 +128,7 @@ func (r *stormRig) messages() []string {
 	}
 }
 
-func (r *stormRig) held(name string) HoldReason {
+func (r *stormRig) held(name string) runtime.HoldReason {
 	st, _ := r.e.TestStatus(name)
 	if st.Held == nil {
 		return ""
@@ -142,7 +144,7 @@ func TestDependencies(t *testing.T) {
 		tests []string
 		steps func(r *stormRig)
 		want  []string
-		held  map[string]HoldReason // at the end
+		held  map[string]runtime.HoldReason // at the end
 	}{
 		{
 			name:  "parent and child fail in the same second: one page, the parent's",
@@ -153,7 +155,7 @@ func TestDependencies(t *testing.T) {
 				r.run("web", "switch") // the child's run comes first
 			},
 			want: []string{"mail: FAIL switch"},
-			held: map[string]HoldReason{"web": HoldUnreachable, "switch": ""},
+			held: map[string]runtime.HoldReason{"web": runtime.HoldUnreachable, "switch": ""},
 		},
 		{
 			name:  "parent recovers, child still fails: the child pages once at its level",
@@ -165,7 +167,7 @@ func TestDependencies(t *testing.T) {
 				r.run("switch", "web", "web")
 			},
 			want: []string{"boss: FAIL web (was UNREACHABLE until this run: the tests it depends on pass again)", "mail: FAIL switch", "mail: RECOVERED switch"},
-			held: map[string]HoldReason{"web": ""},
+			held: map[string]runtime.HoldReason{"web": ""},
 		},
 		{
 			name:  "a three-level chain",
@@ -175,7 +177,7 @@ func TestDependencies(t *testing.T) {
 				r.run("web", "db", "switch", "router", "web")
 			},
 			want: []string{"mail: FAIL router"},
-			held: map[string]HoldReason{"switch": HoldUnreachable, "web": HoldUnreachable, "db": HoldUnreachable, "router": ""},
+			held: map[string]runtime.HoldReason{"switch": runtime.HoldUnreachable, "web": runtime.HoldUnreachable, "db": runtime.HoldUnreachable, "router": ""},
 		},
 		{
 			name:  "a child failing alone pages",
@@ -289,11 +291,11 @@ func TestFlapping(t *testing.T) {
 	for i := range 9 {
 		r.set(i%2 == 0, "web")
 		r.run("web")
-		if got, want := r.held("web"), HoldReason(""); i < 8 && got != want {
+		if got, want := r.held("web"), runtime.HoldReason(""); i < 8 && got != want {
 			t.Fatalf("run %d: held = %q, want %q", i+1, got, want)
 		}
 	}
-	if got := r.held("web"); got != HoldFlapping {
+	if got := r.held("web"); got != runtime.HoldFlapping {
 		t.Fatalf("after 9 runs held = %q, want FLAPPING", got)
 	}
 	// Still flapping: no pages. Then passes until 21.05 %.
@@ -304,7 +306,7 @@ func TestFlapping(t *testing.T) {
 	r.set(false, "web")
 	for i := range 15 {
 		r.run("web")
-		if got := r.held("web"); got != HoldFlapping {
+		if got := r.held("web"); got != runtime.HoldFlapping {
 			t.Fatalf("pass %d: held = %q, want FLAPPING", i+1, got)
 		}
 	}
@@ -336,10 +338,10 @@ func TestStormStateSurvivesRestart(t *testing.T) {
 		r.run("flappy")
 	}
 	r.restart()
-	if got := r.held("flappy"); got != HoldFlapping {
+	if got := r.held("flappy"); got != runtime.HoldFlapping {
 		t.Errorf("after restart flappy held = %q, want FLAPPING", got)
 	}
-	if got := r.held("web"); got != HoldUnreachable {
+	if got := r.held("web"); got != runtime.HoldUnreachable {
 		t.Errorf("after restart web held = %q, want UNREACHABLE", got)
 	}
 	// The switch comes back; web still fails: its owed page goes out once.

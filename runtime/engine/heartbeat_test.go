@@ -1,9 +1,11 @@
-package runtime
+package engine
 
 import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/monsta/monsta/runtime"
 )
 
 // The scheduler loop beats at the configured rate, between runs and with
@@ -18,9 +20,9 @@ func TestSchedulerHeartbeat(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			clk := newFakeClock()
 			start := clk.Now()
-			p := loadPlan(t, testRegistry(t, map[string]Check{"a": &scriptedCheck{clk: clk}}, nil), tc.conf)
+			p := loadPlan(t, testRegistry(t, map[string]runtime.Check{"a": &scriptedCheck{clk: clk}}, nil), tc.conf)
 			beats := make(chan time.Time, 100)
-			e, err := NewEngine(p, EngineOptions{Clock: clk, Heartbeat: func() { beats <- clk.Now() }, HeartbeatEvery: 3 * time.Second})
+			e, err := New(p, Options{Clock: clk, Heartbeat: func() { beats <- clk.Now() }, HeartbeatEvery: 3 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,10 @@
-package runtime
+package engine
+
+import (
+	"slices"
+
+	"github.com/monsta/monsta/runtime"
+)
 
 // flapRuns is how many runs flap detection looks at, as Nagios does: 21
 // results hold 20 possible state changes.
@@ -48,7 +54,7 @@ const (
 // flap records one run in the history and applies the thresholds: a test
 // starts flapping when the percent state change reaches High and stops
 // when it falls to Low or below; in between it stays as it was.
-func (s *streak) flap(ok bool, p FlapPolicy) flapEvent {
+func (s *streak) flap(ok bool, p runtime.FlapPolicy) flapEvent {
 	if !p.On {
 		if s.flapping {
 			s.flapping = false
@@ -74,7 +80,7 @@ func (s *streak) flap(ok bool, p FlapPolicy) flapEvent {
 func (s *streak) flapRecipients() []string {
 	out := append([]string(nil), s.notified...)
 	for _, n := range s.prevNotified {
-		if !contains(out, n) {
+		if !slices.Contains(out, n) {
 			out = append(out, n)
 		}
 	}

@@ -1,4 +1,4 @@
-package runtime
+package engine
 
 import (
 	"container/heap"
@@ -12,27 +12,29 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/monsta/monsta/runtime"
 )
 
-// EngineOptions are the optional parts of an Engine.
-type EngineOptions struct {
-	Logger *slog.Logger // nil: discard
-	Clock  Clock        // nil: RealClock
-	Hooks  Hooks        // nil: none
-	Retry  RetryPolicy  // zero: DefaultRetry
+// Options are the optional parts of an Engine.
+type Options struct {
+	Logger *slog.Logger        // nil: discard
+	Clock  runtime.Clock       // nil: RealClock
+	Hooks  runtime.Hooks       // nil: none
+	Retry  runtime.RetryPolicy // zero: DefaultRetry
 	// Outbox, when set, keeps notifications on disk until delivered;
 	// Pending are the messages an earlier run left in it.
-	Outbox  Outbox
-	Pending []Pending
+	Outbox  runtime.Outbox
+	Pending []runtime.Pending
 	// Saver, when set, persists each test's state when its streak changes.
-	Saver StateSaver
+	Saver runtime.StateSaver
 	// State carries tests' streaks and schedules over from an earlier
 	// engine (a reload or a restart); only tests whose Fingerprint matches
 	// take theirs.
-	State map[string]TestState
+	State map[string]runtime.TestState
 	// Gate, when set, is asked after each run whether the test's
 	// notifications are held (silences, maintenance windows, …).
-	Gate Gate
+	Gate runtime.Gate
 	// OnCheckStart, when set, is called as each check starts with how late
 	// it started against its schedule (benchmarks measure lateness with it).
 	OnCheckStart func(late time.Duration)
@@ -44,23 +46,22 @@ type EngineOptions struct {
 	// Busy are the tests whose run under the previous engine was still
 	// going at a reload (Handover.Busy): each is held until that run ends,
 	// then takes the state it left.
-	Busy map[string]<-chan TestState
+	Busy map[string]<-chan runtime.TestState
 }
 
 // Engine schedules the tests of a Plan, evaluates them, escalates failures
 // and dispatches notifications.
 type Engine struct {
-	plan    *Plan
+	plan    *runtime.Plan
 	log     *slog.Logger
-	clock   Clock
-	hooks   Hooks
+	clock   runtime.Clock
+	hooks   runtime.Hooks
 	disp    *Dispatcher
 	sem     chan struct{}
 	onStart func(time.Duration)
 	beat    func()
 	beatIvl time.Duration
-	saver   StateSaver
-	gate    Gate // the options' gate (silences, maintenance); nil: none
+	saver   runtime.StateSaver
 	host    string
 	// statusURL is the status page's address ([main] listen), "" when off.
 	statusURL string
@@ -100,14 +101,17 @@ const workerIdle = 30 * time.Second
 const earlyStart = time.Millisecond
 
 type testRunner struct {
-	spec    *TestSpec
-	checks  []Check
+	spec    *runtime.TestSpec
+	checks  []runtime.Check
 	next    time.Time    // owned by the scheduler goroutine
 	due     time.Time    // the slot of the run handed to a worker
 	nextPub atomic.Int64 // next as Unix nanoseconds, for State()
 	running atomic.Bool
 	// parents are the tests this one depends on (depends= and the uplink).
 	parents []*testRunner
+	// gates is the ordered list of holds its runs are judged with
+	// (gateList); tests without parents share one.
+	gates runtime.Gates
 	// waiters counts goroutines in waitIdle; idle wakes them. idle is made
 	// by the first waiter: most tests never have one.
 	waiters atomic.Int32
@@ -116,7 +120,7 @@ type testRunner struct {
 	oos     atomic.Bool // an out-of-schedule run (predictive) is under way
 	// shard is the test's role on this instance's shard: ShardOut tests
 	// are not scheduled, ShardDependency ones run but never notify.
-	shard ShardRole
+	shard runtime.ShardRole
 
 	mu      sync.Mutex // guards streak and last* for State()
 	streak  streak
@@ -125,21 +129,21 @@ type testRunner struct {
 	lastStart time.Time
 	lastOK    bool
 	lastDur   time.Duration
-	lastRes   []CheckResult // of the last run, for the control API
+	lastRes   []runtime.CheckResult // of the last run, for the control API
 	fp        string
 }
 
-// NewEngine schedules the check instances of plan and starts the dispatcher.
+// New schedules the check instances of plan and starts the dispatcher.
 // Call Run to schedule, and Close when done.
-func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
+func New(plan *runtime.Plan, o Options) (*Engine, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Clock == nil {
-		o.Clock = RealClock{}
+		o.Clock = runtime.RealClock{}
 	}
-	if o.Retry == (RetryPolicy{}) {
-		o.Retry = DefaultRetry
+	if o.Retry == (runtime.RetryPolicy{}) {
+		o.Retry = runtime.DefaultRetry
 	}
 	host := plan.Main.Hostname
 	if host == "" {
@@ -154,7 +158,6 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		onStart:   o.OnCheckStart,
 		beat:      o.Heartbeat,
 		beatIvl:   o.HeartbeatEvery,
-		gate:      o.Gate,
 		host:      host,
 		statusURL: StatusURL(plan.Main.Listen, host),
 		backlog:   make(chan *testRunner, len(plan.Tests)),
@@ -178,15 +181,7 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 		tr.checks = ts.Instances
 		e.tests = append(e.tests, tr)
 	}
-	roles := ShardRoles(plan.Tests, plan.Main.Uplink, plan.Main.Shard)
-	for _, t := range e.tests {
-		t.shard = roles[t.spec.Name]
-		for _, p := range parents(t.spec, plan.Main.Uplink) {
-			if pr, ok := byName[p]; ok && pr != t {
-				t.parents = append(t.parents, pr)
-			}
-		}
-	}
+	e.link(byName, o.Gate)
 	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending, GroupWindow: plan.Main.GroupWindow})
 	e.saver = o.Saver
 	for name, ch := range o.Busy {
@@ -197,9 +192,28 @@ func NewEngine(plan *Plan, o EngineOptions) (*Engine, error) {
 	return e, nil
 }
 
+// link gives each test its shard role, its parents and its list of holds
+// (with options, the options' gate).
+func (e *Engine) link(byName map[string]*testRunner, options runtime.Gate) {
+	shared := gateList(nil, options)
+	roles := runtime.ShardRoles(e.plan.Tests, e.plan.Main.Uplink, e.plan.Main.Shard)
+	for _, t := range e.tests {
+		t.shard = roles[t.spec.Name]
+		for _, p := range runtime.Parents(t.spec, e.plan.Main.Uplink) {
+			if pr, ok := byName[p]; ok && pr != t {
+				t.parents = append(t.parents, pr)
+			}
+		}
+		t.gates = shared
+		if len(t.parents) > 0 {
+			t.gates = gateList(t, options)
+		}
+	}
+}
+
 // inherit holds t, as running, until the previous engine's run of it ends,
 // then takes the state that run left when t did not change.
-func (e *Engine) inherit(t *testRunner, ch <-chan TestState) {
+func (e *Engine) inherit(t *testRunner, ch <-chan runtime.TestState) {
 	t.running.Store(true)
 	e.runs.Add(1)
 	go func() {
@@ -222,10 +236,10 @@ func (e *Engine) inherit(t *testRunner, ch <-chan TestState) {
 // Handover is what a reloaded engine passes to its successor.
 type Handover struct {
 	// State is every test's state when scheduling stopped.
-	State map[string]TestState
+	State map[string]runtime.TestState
 	// Busy has, for every test whose run was still going, a channel that
 	// delivers the test's state once that run has ended.
-	Busy map[string]<-chan TestState
+	Busy map[string]<-chan runtime.TestState
 }
 
 // Retire hands e over to its successor without waiting for the runs under
@@ -242,12 +256,12 @@ func (e *Engine) Retire(next func(Handover) *Dispatcher) {
 	e.dispMu.Lock()
 	defer e.dispMu.Unlock()
 	e.retired.Store(true)
-	h := Handover{State: e.State(), Busy: map[string]<-chan TestState{}}
+	h := Handover{State: e.State(), Busy: map[string]<-chan runtime.TestState{}}
 	for _, t := range e.tests {
 		if !t.running.Load() {
 			continue
 		}
-		ch := make(chan TestState, 1)
+		ch := make(chan runtime.TestState, 1)
 		go func() {
 			t.waitIdle()
 			ch <- t.state()
@@ -320,7 +334,7 @@ func StatusURL(listen, host string) string {
 func (e *Engine) schedule(now time.Time) runHeap {
 	h := make(runHeap, 0, len(e.tests))
 	for _, t := range e.tests {
-		if t.shard == ShardOut {
+		if t.shard == runtime.ShardOut {
 			continue // another shard runs it
 		}
 		if t.next.IsZero() || t.next.Sub(now) > t.spec.Interval || now.Sub(t.next) > t.spec.Interval {
@@ -511,10 +525,10 @@ func (e *Engine) unpark(w *poolWorker) bool {
 // RunTestOnce runs the named test once now, as the scheduler would: the
 // run counts toward the test's failures and may notify. For tests and a
 // "run now" request; --run uses Evaluate.
-func (e *Engine) RunTestOnce(ctx context.Context, name string) (TestResult, error) {
+func (e *Engine) RunTestOnce(ctx context.Context, name string) (runtime.TestResult, error) {
 	t, err := e.claim(name)
 	if err != nil {
-		return TestResult{}, err
+		return runtime.TestResult{}, err
 	}
 	r := e.runTest(ctx, t, e.clock.Now())
 	e.endRun(ctx, t, r)
@@ -524,15 +538,15 @@ func (e *Engine) RunTestOnce(ctx context.Context, name string) (TestResult, erro
 // Evaluate runs the named test's checks once now and applies its requires=
 // rule, without counting the run: nobody is notified and no state changes.
 // --run Test_NAME uses it.
-func (e *Engine) Evaluate(ctx context.Context, name string) (TestResult, error) {
+func (e *Engine) Evaluate(ctx context.Context, name string) (runtime.TestResult, error) {
 	t, err := e.claim(name)
 	if err != nil {
-		return TestResult{}, err
+		return runtime.TestResult{}, err
 	}
 	defer t.release()
 	now := e.clock.Now()
 	results := e.runChecks(ctx, t, now)
-	r := TestResult{Test: name, OK: evaluate(t.spec.RequireAll, results), Time: e.clock.Now(), Checks: results}
+	r := runtime.TestResult{Test: name, OK: evaluate(t.spec.RequireAll, results), Time: e.clock.Now(), Checks: results}
 	if !r.OK {
 		r.Unreachable = e.failingParent(ctx, t)
 	}
@@ -553,8 +567,8 @@ func (e *Engine) claim(name string) (*testRunner, error) {
 }
 
 // runChecks runs the test's checks at once and returns their results.
-func (e *Engine) runChecks(ctx context.Context, t *testRunner, scheduled time.Time) []CheckResult {
-	results := make([]CheckResult, len(t.checks))
+func (e *Engine) runChecks(ctx context.Context, t *testRunner, scheduled time.Time) []runtime.CheckResult {
+	results := make([]runtime.CheckResult, len(t.checks))
 	if len(t.checks) == 1 {
 		results[0] = e.runCheck(ctx, t, 0, scheduled)
 		return results
@@ -571,7 +585,7 @@ func (e *Engine) runChecks(ctx context.Context, t *testRunner, scheduled time.Ti
 	return results
 }
 
-func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time) TestResult {
+func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time) runtime.TestResult {
 	start := e.clock.Now()
 	results := e.runChecks(ctx, t, scheduled)
 	ok := evaluate(t.spec.RequireAll, results)
@@ -580,35 +594,34 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	}
 	now := e.clock.Now()
 	t.mu.Lock()
-	was := t.streak.mark()
-	flapEv := t.streak.flap(ok, t.spec.Flap)
+	prev := t.streak.clone()
 	t.mu.Unlock()
-	held, _ := e.hold(t, now)
+	v := judge(t.spec, prev, runOutcome{OK: ok, At: slotTime(scheduled, now), Now: now}, t.gates)
 	t.mu.Lock()
-	dec, send := decideRun(t, ok, slotTime(scheduled, now), flapEv, held.Reason, was.held)
-	failures := t.streak.failures
-	changed := t.streak.mark() != was || flapEv != flapSame
+	t.streak = v.Record
 	t.lastRun, t.lastOK, t.lastDur, t.lastRes, t.lastStart = now, ok, now.Sub(start), results, start
 	t.mu.Unlock()
-	e.logHoldChange(t.spec.Name, held, was.held, send && !ok)
-	r := TestResult{Test: t.spec.Name, OK: ok, Failures: failures, Time: now, Checks: results}
+	changed := v.Record.mark() != prev.mark() || v.Flap != flapSame
+	e.logHoldChange(t.spec.Name, v.Hold, prev.held, len(v.Pages) > 0 && !ok)
+	r := runtime.TestResult{Test: t.spec.Name, OK: ok, Failures: v.Record.failures, Time: now, Checks: results}
 	// Durable before visible: notifications go to the outbox, then the
 	// streak to the state file, and only then is the result logged. A kill
 	// at any point loses no page (at worst one is sent twice).
-	if send && t.shard == ShardDependency {
+	pages := v.Pages
+	if t.shard == runtime.ShardDependency {
 		// Its own shard pages for it; here it only gates its dependents.
-		send = false
+		pages = nil
 	}
-	if send {
+	for _, dec := range pages {
 		names := e.notify(ctx, t, r, dec)
 		t.mu.Lock()
 		t.streak.sent(dec, names, now)
 		t.mu.Unlock()
 	}
-	if e.saver != nil && (changed || send) {
+	if e.saver != nil && (changed || len(pages) > 0) {
 		e.save(t)
 	}
-	e.logResult(t, r, dec.State == StateRecovered, held)
+	e.logResult(t, r, v.Recovered, v.Hold)
 	return r
 }
 
@@ -618,7 +631,7 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 // next run of t could find it still running while a hook ran (or, with a
 // test's clock stepped at once to the next slot, between the hook and the
 // release) and be skipped as an overrun.
-func (e *Engine) endRun(ctx context.Context, t *testRunner, r TestResult) {
+func (e *Engine) endRun(ctx context.Context, t *testRunner, r runtime.TestResult) {
 	t.release()
 	if e.hooks != nil {
 		e.hooks.AfterResult(ctx, r)
@@ -629,7 +642,7 @@ func (e *Engine) endRun(ctx context.Context, t *testRunner, r TestResult) {
 // paged, to tell whether a run changed it.
 type streakMark struct {
 	failures int
-	held     HoldReason
+	held     runtime.HoldReason
 	owed     bool
 	passes   int
 	history  flapHistory
@@ -649,27 +662,8 @@ func slotTime(scheduled, now time.Time) time.Time {
 	return now
 }
 
-// decideRun decides what one run of t sends, given the flap event of the
-// run, the hold in force now and the one at the previous run. The caller
-// holds t.mu.
-func decideRun(t *testRunner, ok bool, at time.Time, flapEv flapEvent, held, wasHeld HoldReason) (Decision, bool) {
-	dec, send := decide(t.spec, &t.streak, ok, at)
-	other := held != "" && held != HoldFlapping // held by more than flapping
-	if flapEv == flapStopped && !other {
-		t.streak.owed = false // the message below tells the state instead
-	}
-	dec, send = applyHold(t.spec, &t.streak, ok, dec, send, held)
-	if wasHeld == HoldUnreachable && held == "" && send && dec.State == StateFail {
-		dec.Reason = "was UNREACHABLE until this run: the tests it depends on pass again"
-	}
-	if !other {
-		dec, send = flapDecision(&t.streak, flapEv, dec, send)
-	}
-	return dec, send
-}
-
 // logHoldChange logs when a test's notifications become held or released.
-func (e *Engine) logHoldChange(test string, held Hold, wasHeld HoldReason, paging bool) {
+func (e *Engine) logHoldChange(test string, held runtime.Hold, wasHeld runtime.HoldReason, paging bool) {
 	if held.Reason == wasHeld {
 		return
 	}
@@ -680,20 +674,13 @@ func (e *Engine) logHoldChange(test string, held Hold, wasHeld HoldReason, pagin
 	}
 }
 
-// hold asks the gates whether t's notifications are held now.
-// Unreachable comes first: it says most about why a test is quiet. Then
-// the gate of the options (silences, maintenance). Flapping comes last, so
-// that leaving it while another gate holds sends nothing.
-func (e *Engine) hold(t *testRunner, now time.Time) (Hold, bool) {
-	if h, ok := unreachable(t); ok {
-		return h, true
-	}
-	if e.gate != nil {
-		if h, ok := e.gate.Hold(GateQuery{Test: t.spec.Name, Now: now}); ok {
-			return h, true
-		}
-	}
-	return flapping(t)
+// hold asks the gates whether t's notifications are held now, for
+// display: with t's record as it stands.
+func (e *Engine) hold(t *testRunner, now time.Time) (runtime.Hold, bool) {
+	t.mu.Lock()
+	rec := t.streak.record(t.lastOK, t.spec)
+	t.mu.Unlock()
+	return t.gates.Hold(runtime.GateQuery{Test: t.spec.Name, Now: now, Record: rec})
 }
 
 func (e *Engine) save(t *testRunner) {
@@ -704,8 +691,8 @@ func (e *Engine) save(t *testRunner) {
 
 // State returns every test's state, for a reload or the state file. It is
 // safe to call while Run is going.
-func (e *Engine) State() map[string]TestState {
-	out := make(map[string]TestState, len(e.tests))
+func (e *Engine) State() map[string]runtime.TestState {
+	out := make(map[string]runtime.TestState, len(e.tests))
 	for _, t := range e.tests {
 		st := t.state()
 		if n := t.nextPub.Load(); n != 0 {
@@ -728,7 +715,7 @@ func (t *testRunner) fingerprint() string {
 }
 
 // state snapshots the test's streak and last result.
-func (t *testRunner) state() TestState {
+func (t *testRunner) state() runtime.TestState {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	st := t.streak.export()
@@ -737,7 +724,7 @@ func (t *testRunner) state() TestState {
 }
 
 // evaluate applies requires=all|any.
-func evaluate(all bool, results []CheckResult) bool {
+func evaluate(all bool, results []runtime.CheckResult) bool {
 	if len(results) == 0 {
 		return false
 	}
@@ -752,7 +739,7 @@ func evaluate(all bool, results []CheckResult) bool {
 	return all
 }
 
-func (e *Engine) runCheck(ctx context.Context, t *testRunner, i int, scheduled time.Time) CheckResult {
+func (e *Engine) runCheck(ctx context.Context, t *testRunner, i int, scheduled time.Time) runtime.CheckResult {
 	cs := t.spec.Checks[i]
 	select {
 	case e.sem <- struct{}{}: // the common case, without selectgo's locking
@@ -760,17 +747,17 @@ func (e *Engine) runCheck(ctx context.Context, t *testRunner, i int, scheduled t
 		select {
 		case e.sem <- struct{}{}:
 		case <-ctx.Done():
-			return CheckResult{Check: cs.Name, Type: cs.Desc.Name, Errors: []string{"not started: shutting down"}}
+			return runtime.CheckResult{Check: cs.Name, Type: cs.Desc.Name, Errors: []string{"not started: shutting down"}}
 		}
 	}
 	defer func() { <-e.sem }()
 	if e.onStart != nil {
 		e.onStart(e.clock.Now().Sub(scheduled))
 	}
-	return runCheck(ctx, e.clock, t.checks[i], cs.Opts)
+	return runtime.RunCheckWithClock(ctx, e.clock, t.checks[i], cs.Opts)
 }
 
-func (e *Engine) logResult(t *testRunner, r TestResult, recovered bool, held Hold) {
+func (e *Engine) logResult(t *testRunner, r runtime.TestResult, recovered bool, held runtime.Hold) {
 	switch {
 	case !r.OK:
 		var errs []string
@@ -784,6 +771,10 @@ func (e *Engine) logResult(t *testRunner, r TestResult, recovered bool, held Hol
 			return
 		}
 		e.log.Warn("test failed", "test", r.Test, "failures", r.Failures, "err", errs)
+	case recovered && held.Reason != "":
+		// Held: nobody is told, but the log's last word on the test must
+		// not be its failure.
+		e.log.Info("test recovered", "test", r.Test, "state", held.Reason, "by", held.By, "paged", "nobody: held")
 	case recovered:
 		e.log.Info("test recovered", "test", r.Test)
 	default:
@@ -795,10 +786,10 @@ func (e *Engine) logResult(t *testRunner, r TestResult, recovered bool, held Hol
 
 // notify runs the hooks and queues the message; it returns the names it
 // was queued for.
-func (e *Engine) notify(ctx context.Context, t *testRunner, r TestResult, dec Decision) []string {
+func (e *Engine) notify(ctx context.Context, t *testRunner, r runtime.TestResult, dec Decision) []string {
 	spec := t.spec
-	msg := func() Message {
-		m := NewMessage(e.host, r, dec.State, !spec.RequireAll, dec.Outage)
+	msg := func() runtime.Message {
+		m := runtime.NewMessage(e.host, r, dec.State, !spec.RequireAll, dec.Outage)
 		if dec.Reason != "" {
 			m.Reason = dec.Reason
 			m.Render()
@@ -809,11 +800,11 @@ func (e *Engine) notify(ctx context.Context, t *testRunner, r TestResult, dec De
 		}
 		return m
 	}
-	ev := &NotifyEvent{Message: msg(), Level: dec.Level, Notifications: dec.Names}
+	ev := &runtime.NotifyEvent{Message: msg(), Level: dec.Level, Notifications: dec.Names}
 	if e.hooks != nil {
 		if err := e.hooks.BeforeNotify(ctx, ev); err != nil {
 			e.log.Error("notify hook failed; sending unchanged", "test", r.Test, "err", err)
-			ev = &NotifyEvent{Message: msg(), Level: dec.Level, Notifications: dec.Names}
+			ev = &runtime.NotifyEvent{Message: msg(), Level: dec.Level, Notifications: dec.Names}
 		}
 		if ev.Suppress {
 			e.log.Info("notification suppressed by hook", "test", r.Test, "state", dec.State)

@@ -1,21 +1,25 @@
-package runtime
+package engine
 
 import (
 	"testing"
 	"time"
+
+	"github.com/monsta/monsta/runtime"
 )
 
-func TestApplyHold(t *testing.T) {
-	notify := []Level{{0, []string{"log"}}, {1, []string{"bob"}}, {3, []string{"boss"}}}
+// TestHoldSequences runs sequences of judged runs under a silence that
+// starts and ends, through a save and a restart after every step.
+func TestHoldSequences(t *testing.T) {
+	notify := []runtime.Level{{Level: 0, Names: []string{"log"}}, {Level: 1, Names: []string{"bob"}}, {Level: 3, Names: []string{"boss"}}}
 	type step struct {
 		ok    bool
 		held  bool
-		state State
+		state runtime.State
 		names []string // nil: no message
 	}
 	tests := []struct {
 		name   string
-		notify []Level
+		notify []runtime.Level
 		steps  []step
 	}{
 		{
@@ -26,58 +30,64 @@ func TestApplyHold(t *testing.T) {
 			name: "still failing at the end pages the level reached once", notify: notify,
 			steps: []step{
 				{false, true, "", nil}, {false, true, "", nil}, {false, true, "", nil}, {false, true, "", nil},
-				{false, false, StateFail, []string{"boss", "log"}},
-				{false, false, StateFail, []string{"log"}},
-				{true, false, StateRecovered, []string{"boss", "log"}},
+				{false, false, runtime.StateFail, []string{"boss", "log"}},
+				{false, false, runtime.StateFail, []string{"log"}},
+				{true, false, runtime.StateRecovered, []string{"boss", "log"}},
 			},
 		},
 		{
 			name: "recovery inside the hold tells nobody", notify: notify,
 			steps: []step{
-				{false, false, StateFail, []string{"bob", "log"}},
+				{false, false, runtime.StateFail, []string{"bob", "log"}},
 				{false, true, "", nil}, {false, true, "", nil}, {true, true, "", nil},
-				{true, false, StateOK, []string{"log"}},
+				{true, false, runtime.StateOK, []string{"log"}},
 			},
 		},
 		{
-			name: "no new level inside the hold owes nothing", notify: []Level{{1, []string{"bob"}}},
+			name: "no new level inside the hold owes nothing", notify: []runtime.Level{{Level: 1, Names: []string{"bob"}}},
 			steps: []step{
-				{false, false, StateFail, []string{"bob"}},
+				{false, false, runtime.StateFail, []string{"bob"}},
 				{false, true, "", nil}, {false, true, "", nil},
 				{false, false, "", nil},
-				{true, false, StateRecovered, []string{"bob"}},
+				{true, false, runtime.StateRecovered, []string{"bob"}},
 			},
 		},
 		{
-			name: "released at the level's own count pages once", notify: []Level{{2, []string{"bob"}}},
+			name: "released at the level's own count pages once", notify: []runtime.Level{{Level: 2, Names: []string{"bob"}}},
 			steps: []step{
 				{false, true, "", nil},
-				{false, false, StateFail, []string{"bob"}},
+				{false, false, runtime.StateFail, []string{"bob"}},
 				{false, false, "", nil},
 			},
 		},
 		{
-			name: "a hold that starts and ends between failures", notify: []Level{{1, []string{"bob"}}},
+			name: "a hold that starts and ends between failures", notify: []runtime.Level{{Level: 1, Names: []string{"bob"}}},
 			steps: []step{
 				{false, true, "", nil}, {true, true, "", nil},
-				{false, false, StateFail, []string{"bob"}},
+				{false, false, runtime.StateFail, []string{"bob"}},
 			},
 		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			spec := &TestSpec{Name: "web", Notify: tc.notify, Recovery: true}
+			spec := &runtime.TestSpec{Name: "web", Notify: tc.notify, Recovery: true}
 			var s streak
 			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 			for i, st := range tc.steps {
 				now = now.Add(time.Minute)
-				d, send := decide(spec, &s, st.ok, now)
-				var reason HoldReason
+				var reason runtime.HoldReason
 				if st.held {
-					reason = HoldSilenced
+					reason = runtime.HoldSilenced
 				}
-				d, send = applyHold(spec, &s, st.ok, d, send, reason)
+				v := judge(spec, s, runOutcome{OK: st.ok, At: now, Now: now}, outside(reason))
+				if len(v.Pages) > 1 {
+					t.Fatalf("step %d: %d pages, want at most one", i, len(v.Pages))
+				}
+				s = v.Record
+				var d Decision
+				send := len(v.Pages) == 1
 				if send {
+					d = v.Pages[0]
 					s.sent(d, d.Names, now)
 				}
 				// Every step also goes through a save and a restart.
@@ -93,15 +103,15 @@ func TestApplyHold(t *testing.T) {
 // failingPlan loads a plan of [Check_a], which fails its first n runs,
 // [Notification_page], a recorder, and the sections of conf, which test
 // them.
-func failingPlan(t *testing.T, n int, conf string) (*Plan, *recordingNotifier) {
+func failingPlan(t *testing.T, n int, conf string) (*runtime.Plan, *recordingNotifier) {
 	t.Helper()
 	results := make([]error, n)
 	for i := range results {
 		results[i] = errBoom
 	}
 	chk := &scriptedCheck{results: results}
-	rec := &recordingNotifier{got: make(chan Message, 10)}
-	p := loadPlan(t, testRegistry(t, map[string]Check{"a": chk}, map[string]Notifier{"r": rec}), `
+	rec := &recordingNotifier{got: make(chan runtime.Message, 10)}
+	p := loadPlan(t, testRegistry(t, map[string]runtime.Check{"a": chk}, map[string]runtime.Notifier{"r": rec}), `
 [Check_a]
 type=fake
 host=a
@@ -118,11 +128,11 @@ recipient=r
 func TestEngineGateOnClock(t *testing.T) {
 	clk := newFakeClock()
 	until := clk.Now().Add(150 * time.Second)
-	gate := GateFunc(func(q GateQuery) (Hold, bool) {
+	gate := runtime.GateFunc(func(q runtime.GateQuery) (runtime.Hold, bool) {
 		if q.Test == "web" && q.Now.Before(until) {
-			return Hold{Reason: HoldSilenced, By: "s1", Until: until}, true
+			return runtime.Hold{Reason: runtime.HoldSilenced, By: "s1", Until: until}, true
 		}
-		return Hold{}, false
+		return runtime.Hold{}, false
 	})
 	p, rec := failingPlan(t, 5, `
 [Test_web]
@@ -130,8 +140,8 @@ checks=a
 interval=60
 notify=2:page
 `)
-	newEngine := func(state map[string]TestState) *Engine {
-		e, err := NewEngine(p, EngineOptions{Clock: clk, Gate: gate, State: state})
+	newEngine := func(state map[string]runtime.TestState) *Engine {
+		e, err := New(p, Options{Clock: clk, Gate: gate, State: state})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,12 +155,12 @@ notify=2:page
 		clk.Advance(time.Minute)
 	}
 	st, _ := e.TestStatus("web")
-	if st.Held == nil || st.Held.Reason != HoldSilenced || st.Failures != 2 {
+	if st.Held == nil || st.Held.Reason != runtime.HoldSilenced || st.Failures != 2 {
 		t.Fatalf("status while silenced = %+v, want SILENCED with 2 failures", st)
 	}
 	state := e.State()
 	e.Close(t.Context())
-	if s := state["web"]; !s.Owed || s.Held != HoldSilenced {
+	if s := state["web"]; !s.Owed || s.Held != runtime.HoldSilenced {
 		t.Fatalf("saved state = %+v, want held and owed", s)
 	}
 	// Restart (as after kill -9), past the end of the silence.
@@ -161,7 +171,7 @@ notify=2:page
 		t.Fatalf("run after the silence = %+v, want failure 3", r)
 	}
 	m := recv(t, rec.got)
-	if m.State != StateFail || m.Failures != 3 {
+	if m.State != runtime.StateFail || m.Failures != 3 {
 		t.Errorf("page after the silence = %s %d, want FAIL 3", m.State, m.Failures)
 	}
 	clk.Advance(time.Minute)

@@ -1,6 +1,10 @@
-package runtime
+package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/monsta/monsta/runtime"
+)
 
 // TestStatus is a snapshot of one test for the control API, the status
 // page and the metrics.
@@ -12,12 +16,12 @@ type TestStatus struct {
 	LastRun  time.Time // zero: not run yet (PENDING)
 	LastOK   bool
 	Next     time.Time
-	Duration time.Duration // of the last run
-	Checks   []CheckResult // of the last run; nil before it
-	Held     *Hold         // the hold in force now, if any
+	Duration time.Duration         // of the last run
+	Checks   []runtime.CheckResult // of the last run; nil before it
+	Held     *runtime.Hold         // the hold in force now, if any
 	// Shard is the test's role under [main] shard: ShardOwn (also when
 	// nothing is sharded), ShardDependency or ShardOut.
-	Shard ShardRole
+	Shard runtime.ShardRole
 }
 
 // Status returns a snapshot of every test, in configuration order. It is
@@ -60,4 +64,4 @@ func (e *Engine) status(t *testRunner, now time.Time) TestStatus {
 }
 
 // Clock returns the engine's clock.
-func (e *Engine) Clock() Clock { return e.clock }
+func (e *Engine) Clock() runtime.Clock { return e.clock }
