@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/monsta/monsta/config"
 )
@@ -101,8 +102,10 @@ func TestResolveErrors(t *testing.T) {
 			[]string{`monsta.conf:13: [Test_u] notify: "bob": expected LEVEL:name[,name…]`}},
 		{"bad notify level", okBase + "[Test_u]\nchecks=a\nnotify=x:bob\n",
 			[]string{`monsta.conf:13: [Test_u] notify: "x:bob": level "x" is not a whole number`}},
-		{"non-numeric interval", okBase + "[Test_u]\nchecks=a\ninterval=5m\n",
-			[]string{`monsta.conf:13: [Test_u] interval: "5m" is not a number of seconds`}},
+		{"non-numeric interval", okBase + "[Test_u]\nchecks=a\ninterval=5 minutes\n",
+			[]string{`monsta.conf:13: [Test_u] interval: "5 minutes" is not a duration (seconds, or such as 90s, 5m, 2h, 1d)`}},
+		{"interval in units below 1 s", okBase + "[Test_u]\nchecks=a\ninterval=500ms\n",
+			[]string{`monsta.conf:13: [Test_u] interval: "500ms": must be at least 1 second`}},
 		{"bad requires", okBase + "[Test_u]\nchecks=a\nrequires=most\n",
 			[]string{`monsta.conf:13: [Test_u] requires: "most" is not one of all, any`}},
 		{"test without checks key", okBase + "[Test_u]\ninterval=10\n",
@@ -169,7 +172,7 @@ func TestResolveErrors(t *testing.T) {
 				`monsta.conf:1: [Check_a] host: required option missing`,
 				`monsta.conf:3: [Check_a] port: "0" is not a port number`,
 				`monsta.conf:5: [Test_t] checks: no check named "zz" (no section [Check_zz])`,
-				`monsta.conf:6: [Test_t] interval: "-1": seconds must not be negative`,
+				`monsta.conf:6: [Test_t] interval: "-1": must not be negative`,
 			}},
 	}
 	for _, tc := range tests {
@@ -472,5 +475,21 @@ func TestPlanLetsTheConfigurationGo(t *testing.T) {
 	}
 	if got := o.PosOf("host", "a"); got.Line != 3 {
 		t.Errorf("PosOf(host) = %v, want line 3 without the key", got)
+	}
+}
+
+// TestResolveDurationUnits: duration options of [main], tests, checks and
+// maintenance windows take units as well as seconds (issue 24, item 6).
+func TestResolveDurationUnits(t *testing.T) {
+	p, _, err := resolveText(t, map[string]string{"monsta.conf": "[main]\nnotify_retry_initial=90s\nnotify_retry_for=1d\ngroup_window=2m\n" +
+		okBase + "interval=5m\nrenotify=2h\n[Check_a]\ntimeout=1500ms\n[Maintenance_m]\ntests=t\nschedule=@daily\nduration=1h30m\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, m, a := p.Tests[0], p.Main, p.Checks["a"].Opts
+	got := []time.Duration{m.Retry.First, m.Retry.MaxAge, m.GroupWindow, tt.Interval, tt.Renotify, a.Duration("timeout"), p.Maintenance[0].Duration}
+	want := []time.Duration{90 * time.Second, 24 * time.Hour, 2 * time.Minute, 5 * time.Minute, 2 * time.Hour, 1500 * time.Millisecond, 90 * time.Minute}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("durations = %v, want %v", got, want)
 	}
 }

@@ -134,7 +134,7 @@ func TestLintReportsEveryProblemWithPositions(t *testing.T) {
 	want := []string{
 		`monsta.conf:6: [Check_a] port: "80x" is not a port number`,
 		`conf.d/10-web.conf:2: [Test_web] checks: no check named "b"`,
-		`conf.d/10-web.conf:3: [Test_web] interval: "soon" is not a number of seconds`,
+		`conf.d/10-web.conf:3: [Test_web] interval: "soon" is not a duration (seconds, or such as 90s, 5m, 2h, 1d)`,
 		`conf.d/10-web.conf:4: [Test_web] notify: no notification named "bob"`,
 		`configuration invalid: 4 problems`,
 	}
