@@ -79,6 +79,7 @@ type Resolver struct {
 	probs   config.Problems // the files' warnings and [main]'s problems
 	main    Main
 	mainErr error
+	strict  bool // [main] strict: unknown options are errors
 }
 
 // NewResolver resolves [main] of cfg; Main returns it and Resolve does the
@@ -95,6 +96,12 @@ func NewResolver(cfg *config.Config) *Resolver {
 	var mp config.Problems
 	o, valid := resolveOptions(&mp, mainSchema.declared(), sec, defaultSection(cfg), nil)
 	valid = valid && checkListen(&mp, o) && checkFlap(&mp, o)
+	r.strict = true
+	if v, ok := o.Value("strict").(bool); ok {
+		r.strict = v
+	}
+	applyStrict(mp.List, r.strict)
+	valid = valid && mp.Err() == nil
 	r.probs.List = append(r.probs.List, mp.List...)
 	if !valid {
 		r.mainErr = mp.Err()
@@ -128,6 +135,7 @@ func (r *Resolver) Resolve(reg *Registry) (*Plan, []*config.Error, error) {
 	rs.dependencies()
 	rs.maintenance()
 	rs.unused()
+	applyStrict(rs.probs.List, r.strict)
 	p := rs.plan
 	p.Warnings = rs.probs.Warnings()
 	if err := rs.probs.Err(); err != nil {
@@ -173,7 +181,7 @@ func (r *resolution) typeDefaults() {
 		}
 		for _, k := range s.Keys() {
 			if !declares(c, k.Name) && !declares(n, k.Name) {
-				r.probs.Warnf(k.Pos, s.Name, k.Name, "unknown option for type %s, ignored", tn)
+				r.probs.Add(unknownKey(k, s.Name, "unknown option for type "+tn, append(optionNames(c), optionNames(n)...)))
 			}
 		}
 	}
@@ -243,7 +251,7 @@ func (r *resolution) defaultKeys() {
 			}
 		}
 		if !used {
-			r.probs.Warnf(k.Pos, s.Name, k.Name, "no section type has this option, ignored")
+			r.probs.Add(unknownKey(k, s.Name, "no section type has this option", nil))
 		}
 	}
 }
@@ -280,6 +288,47 @@ func declares(d *Descriptor, option string) bool {
 	}
 	_, ok := d.Option(option)
 	return ok
+}
+
+// optionNames returns the option names of d (which may be nil).
+func optionNames(d *Descriptor) []string {
+	if d == nil {
+		return nil
+	}
+	return d.declared().names()
+}
+
+// unknownOption is the problem of a key that nothing declares: a typo
+// unless [main] strict = no says the configuration carries keys monsta
+// does not know (applyStrict).
+type unknownOption struct {
+	what    string // "unknown option for type portconnect"
+	hint    string // ` (did you mean "expect"?)` or ""
+	ignored bool   // a warning: the key is ignored
+}
+
+func (u *unknownOption) Error() string {
+	if u.ignored {
+		return u.what + ", ignored" + u.hint
+	}
+	return u.what + u.hint
+}
+
+// unknownKey is the problem of key k of section sec, which nothing
+// declares; candidates are the names a typo is compared with. It is an
+// error until applyStrict says otherwise.
+func unknownKey(k *config.Key, sec, what string, candidates []string) *config.Error {
+	return &config.Error{Pos: k.Pos, Section: sec, Key: k.Name, Err: &unknownOption{what: what, hint: suggest(k.Name, candidates)}}
+}
+
+// applyStrict makes the unknown options of list errors when strict (the
+// default), else warnings.
+func applyStrict(list []*config.Error, strict bool) {
+	for _, e := range list {
+		if u, ok := e.Err.(*unknownOption); ok {
+			u.ignored, e.Warning = !strict, !strict
+		}
+	}
 }
 
 // typedSections resolves and builds the Check_ and Notification_ sections,
@@ -523,7 +572,7 @@ func resolveInto(o *Options, probs *config.Problems, decl *declared, s *config.S
 	}
 	for _, k := range s.Keys() {
 		if _, ok := decl.idx[k.Name]; !ok && !skip[k.Name] {
-			probs.Warnf(k.Pos, s.Name, k.Name, "%s, ignored%s", decl.unknown, suggest(k.Name, decl.names()))
+			probs.Add(unknownKey(k, s.Name, decl.unknown, decl.names()))
 		}
 	}
 	return valid

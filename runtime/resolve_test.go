@@ -194,7 +194,7 @@ func TestResolveErrors(t *testing.T) {
 }
 
 func TestResolveWarnings(t *testing.T) {
-	_, w, err := resolveText(t, map[string]string{"monsta.conf": okBase + "[Check_b]\ntype=fake\nhost=y\nprot=80\n[Frobnicate]\nx=1\n"})
+	_, w, err := resolveText(t, map[string]string{"monsta.conf": "[main]\nstrict=no\n" + okBase + "[Check_b]\ntype=fake\nhost=y\nprot=80\n[Frobnicate]\nx=1\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,12 +203,52 @@ func TestResolveWarnings(t *testing.T) {
 		got = append(got, x.Error())
 	}
 	want := []string{
-		`monsta.conf:11: warning: [Check_b] check is not used by any test`,
-		`monsta.conf:14: warning: [Check_b] prot: unknown option for check type fake, ignored (did you mean "port"?)`,
-		`monsta.conf:15: warning: [Frobnicate] unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_*, TYPE_default or DEFAULT)`,
+		`monsta.conf:13: warning: [Check_b] check is not used by any test`,
+		`monsta.conf:16: warning: [Check_b] prot: unknown option for type fake, ignored (did you mean "port"?)`,
+		`monsta.conf:17: warning: [Frobnicate] unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_*, TYPE_default or DEFAULT)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestResolveStrict: an option nothing declares is an error with its
+// file:line and a "did you mean" (issue 24, item 5) in every kind of
+// section, unless [main] strict = no makes it a warning.
+func TestResolveStrict(t *testing.T) {
+	conf := "[main]\nlog_levl=debug\n[DEFAULT]\nunheard=1\n[fake_default]\nhots=z\n" + okBase + "expcet=220\nintervall=5\n"
+	_, w, err := resolveText(t, map[string]string{"monsta.conf": conf})
+	want := []string{
+		`monsta.conf:2: [main] log_levl: unknown option in [main] (did you mean "log_level"?)`,
+		`monsta.conf:4: [DEFAULT] unheard: no section type has this option`,
+		`monsta.conf:6: [fake_default] hots: unknown option for type fake (did you mean "host"?)`,
+		`monsta.conf:17: [Test_t] expcet: unknown option for a test`,
+		`monsta.conf:18: [Test_t] intervall: unknown option for a test (did you mean "interval"?)`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("Resolve() error =\n%v\nwant\n%s", err, strings.Join(want, "\n"))
+	}
+	if len(w) != 0 {
+		t.Errorf("warnings = %v, want none: every unknown option is an error", w)
+	}
+
+	_, w, err = resolveText(t, map[string]string{"monsta.conf": "[main]\nstrict = no\n" + conf[len("[main]\n"):]})
+	if err != nil {
+		t.Fatalf("Resolve() with strict = no: error = %v", err)
+	}
+	var got []string
+	for _, x := range w {
+		got = append(got, x.Error())
+	}
+	want = []string{
+		`monsta.conf:3: warning: [main] log_levl: unknown option in [main], ignored (did you mean "log_level"?)`,
+		`monsta.conf:5: warning: [DEFAULT] unheard: no section type has this option, ignored`,
+		`monsta.conf:7: warning: [fake_default] hots: unknown option for type fake, ignored (did you mean "host"?)`,
+		`monsta.conf:18: warning: [Test_t] expcet: unknown option for a test, ignored`,
+		`monsta.conf:19: warning: [Test_t] intervall: unknown option for a test, ignored (did you mean "interval"?)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings with strict = no =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -367,6 +407,7 @@ interval = 30
 user = monitor
 unheard = 1
 type = fake
+strict = no
 [fake_default]
 port = 82
 [Check_a]

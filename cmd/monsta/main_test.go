@@ -153,6 +153,7 @@ func TestLintWarnsButPasses(t *testing.T) {
 	conf := writeConf(t, map[string]string{"monsta.conf": `
 [main]
 statedir = STATEDIR
+strict = no
 [Check_a]
 type = portconnect
 host = 127.0.0.1
@@ -172,7 +173,7 @@ notify = 1:log
 	if r.code != 0 {
 		t.Fatalf("--lint exit = %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	for _, w := range []string{`prot: unknown option for check type portconnect, ignored (did you mean "port"?)`, `[Check_unused] check is not used by any test`, "configuration OK: 1 test, 2 checks, 1 notification"} {
+	for _, w := range []string{`prot: unknown option for type portconnect, ignored (did you mean "port"?)`, `[Check_unused] check is not used by any test`, "configuration OK: 1 test, 2 checks, 1 notification"} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("--lint output lacks %q:\n%s", w, r.stdout)
 		}
