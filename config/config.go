@@ -622,13 +622,32 @@ func (p *parser) header(text string, pos Pos) {
 	if rest := strings.TrimSpace(cutComment(text[end+1:], 0)); rest != "" && rest[0] != '#' && rest[0] != ';' {
 		p.probs.Addf(pos, sec, "", "unexpected text %q after section header", rest)
 	}
-	if _, ok := p.secIdx[sec]; !ok {
+	if i, ok := p.secIdx[sec]; ok {
+		p.probs.Add(&Error{Pos: pos, Section: sec, Err: &RepeatedSection{First: p.secs[i].Pos.Line, Merged: true}, Warning: true})
+	} else {
 		// A copy: check and test names outlive the file's text.
 		sec = strings.Clone(sec)
 		p.secIdx[sec] = len(p.secs)
 		p.secs = append(p.secs, &Section{Name: sec, Pos: pos, keys: make([]*Key, 0, 4)})
 	}
 	p.cur = sec
+}
+
+// RepeatedSection is the problem of a section opened a second time in one
+// file, likely a copy meant to be renamed. Parse reports it as a warning
+// and merges the two, as the original's ConfigParser did; the runtime
+// makes it an error unless [main] strict = no, as Python 3's strict
+// ConfigParser does.
+type RepeatedSection struct {
+	First  int  // the line of the first [Section]
+	Merged bool // a warning: the keys went to the first
+}
+
+func (e *RepeatedSection) Error() string {
+	if e.Merged {
+		return fmt.Sprintf("section repeated in this file (first at line %d); its keys are merged into the first", e.First)
+	}
+	return fmt.Sprintf("section repeated in this file (first at line %d); merge the two, or rename one", e.First)
 }
 
 // keyLine reads a NAME = VALUE line of the current section.

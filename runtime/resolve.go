@@ -79,7 +79,7 @@ type Resolver struct {
 	probs   config.Problems // the files' warnings and [main]'s problems
 	main    Main
 	mainErr error
-	strict  bool // [main] strict: unknown options are errors
+	strict  bool // [main] strict: unknown options and repeated sections are errors
 }
 
 // NewResolver resolves [main] of cfg; Main returns it and Resolve does the
@@ -321,12 +321,15 @@ func unknownKey(k *config.Key, sec, what string, candidates []string) *config.Er
 	return &config.Error{Pos: k.Pos, Section: sec, Key: k.Name, Err: &unknownOption{what: what, hint: suggest(k.Name, candidates)}}
 }
 
-// applyStrict makes the unknown options of list errors when strict (the
-// default), else warnings.
+// applyStrict makes the unknown options of list, and the sections
+// repeated in one file, errors when strict (the default), else warnings.
 func applyStrict(list []*config.Error, strict bool) {
 	for _, e := range list {
-		if u, ok := e.Err.(*unknownOption); ok {
-			u.ignored, e.Warning = !strict, !strict
+		switch x := e.Err.(type) {
+		case *unknownOption:
+			x.ignored, e.Warning = !strict, !strict
+		case *config.RepeatedSection:
+			x.Merged, e.Warning = !strict, !strict
 		}
 	}
 }
@@ -470,7 +473,7 @@ func (r *resolution) testChecks(t *TestSpec, o *Options) {
 		c, ok := r.plan.Checks[cn]
 		if !ok {
 			if _, exists := r.cfg.Section("Check_" + cn); !exists {
-				r.probs.Addf(o.PosOf("checks", cn), o.Section, "checks", "no check named %q (no section [Check_%s])%s", cn, cn, suggest(cn, slices.Sorted(maps.Keys(r.plan.Checks))))
+				r.probs.Addf(o.PosOf("checks", cn), o.Section, "checks", "no check named %q (no section [Check_%s])%s", cn, cn, checkHint(cn, r.plan.Checks))
 			}
 			continue
 		}
@@ -478,6 +481,17 @@ func (r *resolution) testChecks(t *TestSpec, o *Options) {
 		t.Instances = append(t.Instances, r.instance(c))
 		r.usedChecks[cn] = true
 	}
+}
+
+// checkHint is how an error about cn, a name in checks= that no check
+// has, goes on: names separated by commas ("web,web2") get told to use
+// spaces, as notify's blocks do; others get the closest name, if any.
+func checkHint(cn string, checks map[string]*CheckSpec) string {
+	if strings.Contains(cn, ",") {
+		parts := strings.FieldsFunc(cn, func(r rune) bool { return r == ',' })
+		return fmt.Sprintf("; separate check names with spaces: checks = %s", strings.Join(parts, " "))
+	}
+	return suggest(cn, slices.Sorted(maps.Keys(checks)))
 }
 
 // instance returns the check's instance for one more test: the one built

@@ -136,6 +136,13 @@ func TestResolveErrors(t *testing.T) {
 			[]string{`monsta.conf:13: [Test_u] notify: "1: bob": space after ":"; write the names of one level without spaces: 1:bob`}},
 		{"space before a comma in notify", okBase + "[Test_u]\nchecks=a\nnotify=1:bob ,bob\n",
 			[]string{`monsta.conf:13: [Test_u] notify: "1:bob ,bob": space before ","; write the names of one level without spaces: 1:bob,bob`}},
+		// issue 24, item 7: checks separated by commas, a notification named twice.
+		{"checks separated by commas", okBase + "[Test_u]\nchecks=a,b\n",
+			[]string{`monsta.conf:12: [Test_u] checks: no check named "a,b" (no section [Check_a,b]); separate check names with spaces: checks = a b`}},
+		{"notification twice at a level", okBase + "[Test_u]\nchecks=a\nnotify=1:bob 2:bob 1:bob\n",
+			[]string{`monsta.conf:13: [Test_u] notify: "1:bob": notification bob is named twice at level 1`}},
+		{"notification twice in a block", okBase + "[Test_u]\nchecks=a\nnotify=2:bob,bob\n",
+			[]string{`monsta.conf:13: [Test_u] notify: "2:bob,bob": notification bob is named twice at level 2`}},
 		// issue 17: a continuation line reports its own line, one problem each.
 		{"bad continuation line", okBase + "[Test_u]\nchecks=a\nnotify=1:bob\n  x:bob\n  2:bob\n",
 			[]string{`monsta.conf:14: [Test_u] notify: "x:bob": level "x" is not a whole number`}},
@@ -523,7 +530,8 @@ func TestPlanLetsTheConfigurationGo(t *testing.T) {
 // maintenance windows take units as well as seconds (issue 24, item 6).
 func TestResolveDurationUnits(t *testing.T) {
 	p, _, err := resolveText(t, map[string]string{"monsta.conf": "[main]\nnotify_retry_initial=90s\nnotify_retry_for=1d\ngroup_window=2m\n" +
-		okBase + "interval=5m\nrenotify=2h\n[Check_a]\ntimeout=1500ms\n[Maintenance_m]\ntests=t\nschedule=@daily\nduration=1h30m\n"})
+		okBase + "interval=5m\nrenotify=2h\n[Maintenance_m]\ntests=t\nschedule=@daily\nduration=1h30m\n",
+		"conf.d/10-a.conf": "[Check_a]\ntimeout=1500ms\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,5 +540,26 @@ func TestResolveDurationUnits(t *testing.T) {
 	want := []time.Duration{90 * time.Second, 24 * time.Hour, 2 * time.Minute, 5 * time.Minute, 2 * time.Hour, 1500 * time.Millisecond, 90 * time.Minute}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("durations = %v, want %v", got, want)
+	}
+}
+
+// TestResolveRepeatedSection: a section opened twice in one file is an
+// error naming both lines (issue 24, item 7); with [main] strict = no it
+// is a warning and the keys are merged, as the original did. A section
+// continued in another file is no problem.
+func TestResolveRepeatedSection(t *testing.T) {
+	conf := okBase + "[Check_a]\nport=81\n"
+	_, _, err := resolveText(t, map[string]string{"monsta.conf": conf, "conf.d/10-a.conf": "[Check_a]\nport=82\n"})
+	want := `monsta.conf:11: [Check_a] section repeated in this file (first at line 2); merge the two, or rename one`
+	if err == nil || err.Error() != want {
+		t.Errorf("Resolve() error = %v, want %s", err, want)
+	}
+	p, w, err := resolveText(t, map[string]string{"monsta.conf": "[main]\nstrict=no\n" + conf})
+	if err != nil {
+		t.Fatalf("Resolve() with strict = no: error = %v", err)
+	}
+	want = `monsta.conf:13: warning: [Check_a] section repeated in this file (first at line 4); its keys are merged into the first`
+	if len(w) != 1 || w[0].Error() != want || p.Checks["a"].Opts.Int("port") != 81 {
+		t.Errorf("warnings = %v, port = %d; want %s and port 81", w, p.Checks["a"].Opts.Int("port"), want)
 	}
 }

@@ -100,7 +100,7 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "memory_limit", Default: "0", Parse: Size, Help: "Soft limit of the daemon's memory, such as 64M (the Go runtime's memory limit): near it the garbage collector runs more often; 0: none, or GOMEMLIMIT from the environment."},
 	Option{Name: "gc_percent", Default: "0", Parse: Int, Help: "Garbage collection target (GOGC): the heap may grow by this percentage of the live data before a collection; lower saves memory and costs CPU; 0: GOGC from the environment, else 50 (Go's default is 100: 50 saves about an eighth of the memory at no measurable CPU cost for monsta's checks)."},
 	Option{Name: "lua_exec", Default: "no", Parse: Bool, Help: "Allow Lua code to run commands with monsta.exec."},
-	Option{Name: "strict", Default: "yes", Parse: Bool, Help: "An option no section type declares (a typo such as expcet) is an error (yes), or only a warning (no: for a configuration that must carry keys monsta does not know)."},
+	Option{Name: "strict", Default: "yes", Parse: Bool, Help: "An option no section type declares (a typo such as expcet), and a section repeated in one file, are errors (yes), or only warnings (no: for a configuration that must carry keys monsta does not know)."},
 	Option{Name: "hostname", Help: "Host name shown in messages; empty: the system's."},
 	Option{Name: "notify_retry_initial", Default: "5", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (or 90s, 5m, 2h, 1d) (at least 1; or 90s, 5m, 2h, 1d) before the first retry of a failed notification; later waits double."},
 	Option{Name: "notify_retry_max", Default: "300", Parse: AtLeastSeconds(MinInterval), Help: "Longest wait between two retries of a notification: seconds (at least 1), or 90s, 5m, 2h, 1d."},
@@ -252,6 +252,9 @@ func parseNotify(s string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := repeatedName(levels, seen, n, list, blk); err != nil {
+			return nil, err
+		}
 		if i, dup := seen[n]; dup {
 			levels[i].Names = append(levels[i].Names, list...)
 			continue
@@ -261,6 +264,23 @@ func parseNotify(s string) (any, error) {
 	}
 	sort.Slice(levels, func(i, j int) bool { return levels[i].Level < levels[j].Level })
 	return levels, nil
+}
+
+// repeatedName reports a notification that blk (level n, names list)
+// names again at that level ("1:a 1:a", "1:a,a"): it would not be sent
+// twice, so one of the two is a mistake (a wrong level or a wrong name).
+// levels and seen are the levels parsed so far, seen by level.
+func repeatedName(levels []Level, seen map[int]int, n int, list []string, blk string) error {
+	var before []string
+	if i, ok := seen[n]; ok {
+		before = levels[i].Names
+	}
+	for j, nm := range list {
+		if slices.Contains(before, nm) || slices.Contains(list[:j], nm) {
+			return fmt.Errorf("%q: notification %s is named twice at level %d", blk, nm, n)
+		}
+	}
+	return nil
 }
 
 // spaceInBlock reports a space inside a LEVEL:name,name block, the one

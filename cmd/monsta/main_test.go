@@ -340,7 +340,7 @@ func (d *daemon) stop(sig syscall.Signal) int {
 
 // failingConf is a test that fails on every run and pages from its second
 // failure, for a daemon that runs as root (the tests' user).
-const failingConf = testconf.Failing + "[main]\nuser = root\n"
+var failingConf = strings.Replace(testconf.Failing, "[main]\n", "[main]\nuser = root\n", 1)
 
 // TestReloadOnSIGHUP: SIGHUP reloads; a broken file is rejected with its
 // position and the daemon carries on; SIGINT stops it cleanly. That the
