@@ -129,6 +129,11 @@ func (s *Section) set(k *Key) {
 type Config struct {
 	Files    []string // the files read, in order
 	Warnings []*Error // problems that do not invalidate the configuration
+	// Errors are the problems of the files that LoadWith returned with
+	// the configuration (syntax errors, unreadable files): the
+	// configuration is invalid, but what could be read is there, so that
+	// the next stages can report their problems with these, all at once.
+	Errors   []*Error
 	sections []*Section
 	idx      map[string]int
 }
@@ -248,12 +253,21 @@ func (p *Problems) Warnings() []*Error {
 // there is none.
 func (p *Problems) Err() error {
 	var errs []error
+	for _, e := range p.errors() {
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+// errors returns the problems that are not warnings, sorted.
+func (p *Problems) errors() []*Error {
+	var errs []*Error
 	for _, e := range p.Sorted() {
 		if !e.Warning {
 			errs = append(errs, e)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // DefaultMaxFileSize is the largest configuration file Load reads: a
@@ -278,6 +292,12 @@ func Load(mainFile, confDir string) (*Config, error) {
 // sections and overrides keys of a section of the same name. Every problem
 // of every file is returned at once, joined: syntax errors, and files that
 // are not regular files or are larger than o.MaxFileSize.
+//
+// With an error, the configuration is returned too, unless mainFile
+// cannot be read: it holds what the files that could be read say (the
+// lines of a file with a syntax error that could be read included), and
+// the problems in Errors, so that a later stage reports its own problems
+// with them instead of after they are mended.
 func LoadWith(mainFile, confDir string, o LoadOptions) (*Config, error) {
 	var probs Problems
 	files := []string{mainFile}
@@ -289,42 +309,34 @@ func LoadWith(mainFile, confDir string, o LoadOptions) (*Config, error) {
 		files = append(files, more...)
 	}
 	cfg := &Config{}
-	for i, r := range readAll(files, o.MaxFileSize, parallelParse) {
-		f, secs, warns, err := files[i], r.secs, r.warns, r.err
+	results := readAll(files, o.MaxFileSize, parallelParse)
+	for i, r := range results {
 		if r.readErr != nil {
-			probs.Add(&Error{Pos: Pos{File: f}, Err: r.readErr})
+			probs.Add(&Error{Pos: Pos{File: files[i]}, Err: r.readErr})
 			continue
 		}
-		cfg.Warnings = append(cfg.Warnings, warns...)
-		if err != nil {
-			errs := []error{err}
-			if j, ok := err.(interface{ Unwrap() []error }); ok {
-				errs = j.Unwrap()
-			}
-			for _, x := range errs {
-				ce, ok := x.(*Error)
-				if !ok {
-					ce = &Error{Pos: Pos{File: f}, Err: x}
-				}
-				probs.Add(ce)
-			}
-			continue
-		}
-		cfg.Files = append(cfg.Files, f)
-		cfg.merge(secs)
+		cfg.Warnings = append(cfg.Warnings, r.warns...)
+		probs.List = append(probs.List, r.errs...)
+		cfg.Files = append(cfg.Files, files[i])
+		cfg.merge(r.secs)
 	}
-	if err := probs.Err(); err != nil {
+	err := probs.Err()
+	if err == nil {
+		return cfg, nil
+	}
+	if results[0].readErr != nil {
 		return nil, err
 	}
-	return cfg, nil
+	cfg.Errors = probs.Sorted()
+	return cfg, err
 }
 
 // parsed is one file read and parsed by readAll.
 type parsed struct {
 	secs    []*Section
 	warns   []*Error
-	err     error // Parse's
-	readErr error // ReadFile's
+	errs    []*Error // the syntax errors; secs holds what could be read
+	readErr error    // ReadFile's
 }
 
 // readAll reads and parses files and returns the results in the files'
@@ -352,7 +364,7 @@ func readAll(files []string, max, parallelFrom int64) []parsed {
 					r.readErr = err
 					continue
 				}
-				r.secs, r.warns, r.err = Parse(files[i], data)
+				r.secs, r.warns, r.errs = parse(files[i], data)
 			}
 		})
 	}
@@ -520,6 +532,22 @@ type Line struct {
 // its own (see writeName), in the form where ini.v1's rules are
 // ConfigParser's (see iniText).
 func Parse(name string, data []byte) ([]*Section, []*Error, error) {
+	secs, warns, errs := parse(name, data)
+	if len(errs) > 0 {
+		return nil, nil, joinErrors(errs)
+	}
+	return secs, warns, nil
+}
+
+// joinErrors joins errs, sorted by position, into one error.
+func joinErrors(errs []*Error) error {
+	p := Problems{List: errs}
+	return p.Err()
+}
+
+// parse is Parse, returning with the syntax errors the sections and
+// warnings of every line that could be read, for LoadWith.
+func parse(name string, data []byte) ([]*Section, []*Error, []*Error) {
 	p := &parser{name: name, secIdx: map[string]int{}}
 	p.doc.Grow(len(data))
 	// One string for the file: every name and value is a part of it, not
@@ -739,21 +767,18 @@ func (p *parser) writeName(v *iniValue) {
 }
 
 // result has ini.v1 read the values once every line is scanned, and returns
-// what Parse returns.
-func (p *parser) result() ([]*Section, []*Error, error) {
-	if err := p.probs.Err(); err != nil {
-		return nil, nil, err
-	}
+// what parse returns.
+func (p *parser) result() ([]*Section, []*Error, []*Error) {
 	if err := readValues(p.doc.Bytes(), p.headers, &p.vals); err != nil {
 		p.probs.Add(err)
-		return nil, nil, p.probs.Err()
+		return nil, p.probs.Warnings(), p.probs.errors()
 	}
 	for _, s := range p.secs {
 		for _, k := range s.keys {
 			k.finish()
 		}
 	}
-	return p.secs, p.probs.Warnings(), nil
+	return p.secs, p.probs.Warnings(), p.probs.errors()
 }
 
 // iniValue is one value of a file for ini.v1 to read: a key line's or a

@@ -83,12 +83,16 @@ type Resolver struct {
 }
 
 // NewResolver resolves [main] of cfg; Main returns it and Resolve does the
-// rest.
+// rest. A cfg that config.LoadWith returned with errors (cfg.Errors) never
+// resolves: Resolve reports those errors with its own.
 func NewResolver(cfg *config.Config) *Resolver {
 	r := &Resolver{cfg: cfg}
 	for _, w := range cfg.Warnings {
 		r.probs.Add(w)
 	}
+	// The files' own errors (config.LoadWith returned what could be read):
+	// reported with the resolution's, in one list.
+	r.probs.List = append(r.probs.List, cfg.Errors...)
 	sec, ok := cfg.Section("main")
 	if !ok {
 		sec = &config.Section{Name: "main"}

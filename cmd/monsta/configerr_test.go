@@ -48,6 +48,39 @@ checks = x
 	}
 }
 
+// TestSyntaxErrorHidesNothing: an INI syntax error in one file is
+// reported with the semantic errors of the other files and of its own
+// readable lines, and with the Lua files' errors, all at once (issue 23,
+// item 11), by --lint and the daemon.
+func TestSyntaxErrorHidesNothing(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, map[string]string{
+		"monsta.conf":       "[main]\nstatedir = STATEDIR\n[Check_a]\ntype = portconnect\nhost = 127.0.0.1\nport = 80x\n[Test_a]\nchecks = a\n",
+		"conf.d/10-b.conf":  "[Check_b]\ntype = portconnect\nhost 127.0.0.1\nport = 1\n",
+		"conf.d/20-c.conf":  "[Test_c]\nchecks = c\n",
+		"conf.d/broken.lua": "local x = 1\nmonsta.check_type{ name = \"b\",\n",
+	})
+	dir := filepath.Dir(conf)
+	want := []string{
+		dir + `/conf.d/10-b.conf:1: [Check_b] host: required option missing`,
+		dir + `/conf.d/10-b.conf:3: [Check_b] expected key=value, found "host 127.0.0.1"`,
+		dir + `/conf.d/20-c.conf:2: [Test_c] checks: no check named "c"`,
+		dir + `/monsta.conf:6: [Check_a] port: "80x" is not a port number`,
+		"conf.d/broken.lua:",
+	}
+	for _, args := range [][]string{{"--lint"}, {"--foreground"}} {
+		r := monstaGuarded(t, append(args, "--config", conf)...)
+		if r.code != exitConfig {
+			t.Errorf("%v: exit %d, want 2\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+		for _, w := range want {
+			if !strings.Contains(r.stderr, w) {
+				t.Errorf("%v: output lacks %q:\n%s", args, w, r.stderr)
+			}
+		}
+	}
+}
+
 // monstaGuarded is monsta with a guard: a daemon that starts when it
 // should have refused is killed after 10 s, which fails the test instead
 // of hanging it.
