@@ -524,13 +524,17 @@ type Line struct {
 //   - A value on one line that is wholly in matching "double" or 'single'
 //     quotes loses them (Key.Raw keeps them), and a # or ; inside such
 //     quotes is not a comment.
+//   - A section opened a second time in the file continues the first,
+//     with a warning (RepeatedSection).
 //
-// gopkg.in/ini.v1 reads the values, all of a file in one pass. Parse scans
-// the lines first, for what ini.v1 does not give: the position of every
-// section, key and continuation line, and the errors with their lines. The
-// scan also writes the document ini.v1 reads: every value under a name of
-// its own (see writeName), in the form where ini.v1's rules are
-// ConfigParser's (see iniText).
+// The work is split in two, each done once. Parse scans the lines for
+// what ini.v1 does not give: the structure (which line is a section, a key
+// or a continuation line, and of which key), the position of each, and the
+// errors with their lines. gopkg.in/ini.v1 reads the values, all of a file
+// in one pass: it removes inline comments, surrounding space and escapes,
+// and what it reads is the value. The scan writes the document ini.v1
+// reads: every value under a name of its own (see writeName), in ini.v1's
+// syntax for what ConfigParser's rules say (see iniText).
 func Parse(name string, data []byte) ([]*Section, []*Error, error) {
 	secs, warns, errs := parse(name, data)
 	if len(errs) > 0 {
@@ -625,10 +629,10 @@ func (p *parser) line(raw string, line int) {
 // its own under a name that no key line can have (it would end at the
 // colon).
 func (p *parser) continuation(text string, line int) {
-	v := iniValue{key: p.key, sec: p.vals.last().sec, line: line, text: text}
-	p.writeName(&v)
+	v := iniValue{key: p.key, sec: p.vals.last().sec, line: line}
+	p.writeName()
 	p.doc.WriteByte('=')
-	v.off = iniText(&p.doc, text, 1)
+	iniText(&p.doc, text, 1)
 	p.vals.add(v)
 }
 
@@ -702,10 +706,10 @@ func (p *parser) keyLine(text string, pos Pos, indent int) {
 	p.key = &Key{Name: lkn, Pos: pos}
 	p.keyIndent = indent
 	s := p.setKey(p.key)
-	v := iniValue{key: p.key, sec: s, text: t}
-	p.writeName(&v)
+	v := iniValue{key: p.key, sec: s}
+	p.writeName()
 	p.doc.WriteByte(text[i])
-	v.off = iniText(&p.doc, t, from)
+	iniText(&p.doc, t, from)
 	p.vals.add(v)
 }
 
@@ -744,14 +748,15 @@ func (p *parser) setKey(k *Key) *Section {
 	return s
 }
 
-// writeName starts v's line in the document for ini.v1: a [section] line
-// first when the last one has iniSectionKeys values, then v's name. ini.v1
+// writeName starts the line of the next value in the document for ini.v1:
+// a [section] line first when the last one has iniSectionKeys values, then
+// the value's name. ini.v1
 // only reads values here (the scan knows the sections and keys), so every
 // value has a name of its own that no key line can have (it would end at
 // the colon), under sections named 1, 2, … that each hold many of the
 // configuration's sections: ini.v1 builds two maps for each of its
 // sections, and compares each new key with all those of its section.
-func (p *parser) writeName(v *iniValue) {
+func (p *parser) writeName() {
 	if p.headers == 0 || p.inHeader == iniSectionKeys {
 		p.headers++
 		p.inHeader = 0
@@ -786,8 +791,6 @@ func (p *parser) result() ([]*Section, []*Error, []*Error) {
 type iniValue struct {
 	key  *Key     // the key it belongs to
 	sec  *Section // the key's section
-	text string   // the value as written in the file, from its first character
-	off  int      // where the value starts in the document
 	line int      // a continuation line's line; 0 for a key line
 }
 
@@ -822,51 +825,72 @@ func (l *iniValues) last() *iniValue {
 // less CPU; with 4 the extra sections cost more than they save.
 const iniSectionKeys = 8
 
-// iniOptions have ini.v1 read values the way ConfigParser does, once the
-// document is written by Parse.
+// iniOptions have ini.v1 read values the way ConfigParser does, in the
+// document Parse writes for it (see iniText).
 var iniOptions = ini.LoadOptions{
 	IgnoreContinuation:       true, // a backslash at the end of a line is text
 	SpaceBeforeInlineComment: true, // a#b is a value; a #b is a with a comment
 	PreserveSurroundedQuote:  true, // Key.Raw keeps quotes; finish removes them from Value
-	KeyValueDelimiters:       "=:",
+	// \# and \; are a # and a ; that start no comment (see iniText).
+	UnescapeValueCommentSymbols: true,
+	KeyValueDelimiters:          "=:",
 	// No linear search for a section of the same name at each header
 	// (they are unique: 1, 2, …).
 	AllowNonUniqueSections: true,
 }
 
-// iniText writes t, a value from its first character, to doc for ini.v1 and
-// returns where it starts there. It changes t where ini.v1's rules are not
-// ConfigParser's, keeping its length, so that the value ini.v1 reads is as
-// long as the one ConfigParser would read, and its bytes are taken from t:
+// iniText writes t, a value from its first character, to doc for ini.v1,
+// in ini.v1's syntax for what ConfigParser's rules say of it, so that the
+// value ini.v1 reads is the one ConfigParser reads. from is where a
+// comment may start (after the closing quote of a quoted value).
 //
+//   - A tab or space then # or ; from from on starts the comment: it is
+//     written " #", the one form ini.v1 knows (it knows no tab, and looks
+//     for " #" before " ;").
+//   - A # or ; that starts no comment although ini.v1 would take it for one
+//     (after a space inside quotes), or whose backslash ini.v1 would drop
+//     (\#), is escaped with a backslash, which ini.v1 removes
+//     (UnescapeValueCommentSymbols).
 //   - ini.v1 reads a value that starts with ` or """ up to the matching
-//     quotes, over several lines;
-//   - ini.v1 knows no tab before an inline comment, and looks for " #"
-//     before " ;": each tab or space then # or ; becomes " #";
-//   - a # or ; inside quotes that end before from is no comment.
-func iniText(doc *bytes.Buffer, t string, from int) int {
-	off := doc.Len()
-	doc.WriteString(t)
-	b := doc.Bytes()[off:]
-	if len(b) > 0 && (b[0] == '`' || strings.HasPrefix(t, `"""`)) {
-		b[0] = '_'
+//     quotes, over several lines; such a value is written in ini.v1's raw
+//     quotes, `…`, up to its comment.
+func iniText(doc *bytes.Buffer, t string, from int) {
+	if t != "" && (t[0] == '`' || strings.HasPrefix(t, `"""`)) {
+		doc.WriteByte('`')
+		doc.WriteString(strings.TrimRightFunc(cutComment(t, from), unicode.IsSpace))
+		doc.WriteByte('`')
+		return
 	}
-	for j := 1; j < len(b); j++ {
-		if (t[j] == '#' || t[j] == ';') && (t[j-1] == ' ' || t[j-1] == '\t') {
-			if j < from {
-				b[j-1] = '_'
-			} else {
-				b[j-1], b[j] = ' ', '#'
-			}
+	if !strings.ContainsAny(t, "#;") { // most values
+		doc.WriteString(t)
+		return
+	}
+	done := 0
+	for j := 1; j < len(t); j++ {
+		if t[j] != '#' && t[j] != ';' {
+			continue
+		}
+		switch space := t[j-1] == ' ' || t[j-1] == '\t'; {
+		case space && j >= from:
+			doc.WriteString(t[done : j-1])
+			doc.WriteString(" #")
+			doc.WriteString(t[j+1:])
+			return
+		case space || t[j-1] == '\\':
+			doc.WriteString(t[done:j])
+			doc.WriteByte('\\')
+			done = j
 		}
 	}
-	return off
+	doc.WriteString(t[done:])
 }
 
 // readValues has ini.v1 read doc, the document Parse wrote, in one pass,
-// and sets the text of every value in vals that is still in use. headers is
-// the number of [section] lines of doc. An error means that ini.v1 did not
-// read what Parse wrote for it: a bug, reported at the value's line.
+// and sets the text of every value in vals that is still in use to what
+// ini.v1 read: the scan placed the values, ini.v1's reading is not checked
+// against anything. headers is the number of [section] lines of doc. An
+// error means that ini.v1 read a different number of sections or values
+// than Parse wrote: a bug, reported at the value's line.
 func readValues(doc []byte, headers int, vals *iniValues) *Error {
 	if vals.n == 0 {
 		return nil
@@ -894,9 +918,7 @@ func readValues(doc []byte, headers int, vals *iniValues) *Error {
 			if n == vals.n {
 				return fail(vals.at(n-1), "ini.v1 read more values than written")
 			}
-			if err := readValue(doc, vals.at(n), k.Value(), fail); err != nil {
-				return err
-			}
+			readValue(vals.at(n), k.Value())
 			n++
 		}
 	}
@@ -906,23 +928,18 @@ func readValues(doc []byte, headers int, vals *iniValues) *Error {
 	return nil
 }
 
-// readValue sets the text of v from got, what ini.v1 read for it, unless
-// the key was set again later in the file.
-func readValue(doc []byte, v *iniValue, got string, fail func(*iniValue, string, ...any) *Error) *Error {
+// readValue sets v's text to what ini.v1 read for it, unless the key was
+// set again later in the file.
+func readValue(v *iniValue, text string) {
 	if v.sec.keys[v.sec.index(v.key.Name)] != v.key {
-		return nil // set again later: that value wins
+		return // set again later: that value wins
 	}
-	if len(got) > len(v.text) || string(doc[v.off:v.off+len(got)]) != got {
-		return fail(v, "ini.v1 read %q from %q", got, v.text)
-	}
-	text := v.text[:len(got)]
 	switch {
 	case v.line == 0:
 		v.key.Raw = text // finish makes Raw and Value of it
 	case text != "":
 		v.key.More = append(v.key.More, Line{Text: text, Pos: Pos{File: v.key.Pos.File, Line: v.line}})
 	}
-	return nil
 }
 
 // cutComment returns s up to an inline comment: a # or ; at from or later

@@ -98,6 +98,21 @@ func TestParseValues(t *testing.T) {
 		{"continuation of an empty value", "[s]\nk =\n  a\n  b\n", "s", "k", "a\nb"},
 		{"continuation keeps its quotes", "[s]\nk = \"a\"\n  b\n", "s", "k", "\"a\"\nb"},
 		{"same indent is a new key", "[s]\n  k = a\n  j = b\n", "s", "k", "a"},
+		// ini.v1 reads these in its own syntax (iniText).
+		{"semicolon comment before a hash comment", "[s]\nk = a ;b #c\n", "s", "k", "a"},
+		{"tab then semicolon before a hash", "[s]\nk = a\t;b #c\n", "s", "k", "a"},
+		{"a semicolon inside quotes is kept", "[s]\nk = \"a ; b\" ; c\n", "s", "k", "a ; b"},
+		{"a tab and hash inside quotes are kept", "[s]\nk = 'a\t# b'\n", "s", "k", "a\t# b"},
+		{"a backslash before a hash is kept", "[s]\nk = a\\#b\n", "s", "k", `a\#b`},
+		{"a backslash before a semicolon is kept", "[s]\nk = a \\;b\n", "s", "k", `a \;b`},
+		{"two backslashes before a hash are kept", "[s]\nk = a\\\\#b # c\n", "s", "k", `a\\#b`},
+		{"a backslash and hash inside quotes are kept", "[s]\nk = \"a \\# b\"\n", "s", "k", `a \# b`},
+		{"a value may start with a backtick", "[s]\nk = `date` # c\n", "s", "k", "`date`"},
+		{"a lone backtick", "[s]\nk = `\n", "s", "k", "`"},
+		{"a value may start with three quotes", "[s]\nk = \"\"\"a\"\"\" ; c\nj = 2\n", "s", "k", `"""a"""`},
+		{"three quotes do not swallow the next key", "[s]\nk = \"\"\"a\nj = 2\n", "s", "j", "2"},
+		{"a backtick does not swallow the next key", "[s]\nk = `a\nj = 2\n", "s", "j", "2"},
+		{"a continuation line with a backslash and hash", "[s]\nk = a\n  b\\#c ; d\n", "s", "k", "a\nb\\#c"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
