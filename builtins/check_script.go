@@ -40,7 +40,7 @@ func scriptDescriptor() runtime.Descriptor {
 			"`LABEL_percent`, counters (c) and plain numbers as `LABEL`.",
 		Options: []runtime.Option{
 			{Name: "command", Required: true, Help: "Command and arguments, split like a shell would but run without one."},
-			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the command is killed and the check fails."},
+			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) before the command is killed and the check fails."},
 			{Name: "expect", Help: "Substring required in the combined standard output and standard error."},
 			{Name: "warning", Default: "fail", Parse: runtime.OneOf("fail", "ok"),
 				Help: "What exit code 1 (a Nagios plugin's WARNING) means: fail, or ok."},

@@ -35,7 +35,7 @@ func alertmanagerDescriptor() runtime.Descriptor {
 			{Name: "username", Help: "User name for HTTP basic authentication; empty: none."},
 			{Name: "password", Secret: true, Help: "Password for basic authentication (better: password_file)."},
 			{Name: "bearer_token", Secret: true, Help: "Bearer token sent in the Authorization header (better: bearer_token_file)."},
-			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery to all the Alertmanagers may take."},
+			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) one delivery to all the Alertmanagers may take."},
 		}, tlsOptions()...),
 		Example: `[Notification_alertmanager]
 type = alertmanager

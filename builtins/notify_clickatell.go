@@ -37,7 +37,7 @@ func clickatellDescriptor() runtime.Descriptor {
 			{Name: "sender", Help: "Number or name the SMS comes from; empty: the account's default."},
 			{Name: "api_url",
 				Help: "Base URL of the API (scheme, host, port); empty: https://platform.clickatell.com for REST, https://api.clickatell.com for HTTP."},
-			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery may take."},
+			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) one delivery may take."},
 		}, tlsOptions()...),
 		Example: `[Notification_sms_oncall]
 type = sms_clickatell

@@ -43,7 +43,7 @@ func webhookDescriptor() runtime.Descriptor {
 			{Name: "bearer_token", Secret: true, Help: "Token sent as Authorization: Bearer."},
 			{Name: "username", Help: "User name for HTTP basic authentication."},
 			{Name: "password", Secret: true, Help: "Password for HTTP basic authentication."},
-			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery may take."},
+			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) one delivery may take."},
 		}, tlsOptions()...),
 		Example: `[Notification_chat]
 type = webhook

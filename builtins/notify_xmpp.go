@@ -42,7 +42,7 @@ func xmppDescriptor() runtime.Descriptor {
 			{Name: "server",
 				Help: "Server as host:port; empty: the SRV record _xmpp-client._tcp of the JID's domain, then the domain on port 5222."},
 			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds,
-				Help: "Seconds one delivery (connect, login, send, close) may take."},
+				Help: "Seconds (or 90s, 5m, 2h, 1d) one delivery (connect, login, send, close) may take."},
 		}, tlsOptions()...),
 		Example: `[Notification_jabber_admin]
 type = xmpp

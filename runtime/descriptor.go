@@ -124,7 +124,7 @@ func (d *Descriptor) validate() error {
 	}
 	if d.Kind == KindCheck && !slices.ContainsFunc(d.Options, func(o Option) bool { return o.Name == "timeout" }) {
 		d.Options = append(d.Options, Option{Name: "timeout", Default: DefaultCheckTimeout, Parse: PositiveSeconds,
-			Help: "Seconds a run may take before the check fails."})
+			Help: "Seconds (or 90s, 5m, 2h, 1d) a run may take before the check fails."})
 	}
 	d.Options = withSecretFiles(d.Options)
 	d.optIdx = map[string]int{}

@@ -89,7 +89,7 @@ func (d *Descriptor) declared() *declared {
 
 func (d *Descriptor) newDeclared() *declared {
 	return (&declared{desc: d, opts: d.Options, idx: d.optIdx, owner: fmt.Sprintf("%s type %q", d.Kind, d.Name),
-		unknown: "unknown option for " + d.Kind.String() + " type " + d.Name}).withDefaults()
+		unknown: "unknown option for type " + d.Name}).withDefaults()
 }
 
 func (s *Schema) declared() *declared { return s.decl }

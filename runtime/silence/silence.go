@@ -14,7 +14,6 @@ import (
 	"os"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -110,21 +109,13 @@ func NormalizePattern(p string) (string, error) {
 	return p, nil
 }
 
-// ParseDuration parses a silence length: a Go duration ("90m", "2h30m")
-// or whole days ("2d").
+// ParseDuration parses a silence length with runtime.ParseDuration, the
+// parser of every duration option: seconds ("300"), a Go duration ("90m",
+// "2h30m") or days ("2d"); it must be positive.
 func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	var d time.Duration
-	var err error
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		days, err = strconv.Atoi(n)
-		d = time.Duration(days) * 24 * time.Hour
-	} else {
-		d, err = time.ParseDuration(s)
-	}
+	d, err := runtime.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("duration %q: want a positive length such as 90m, 2h or 1d", s)
+		return 0, fmt.Errorf("duration %q: want a positive length such as 90m, 2h or 1d", strings.TrimSpace(s))
 	}
 	return d, nil
 }
