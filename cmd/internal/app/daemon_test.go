@@ -1,0 +1,295 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/monsta/monsta/internal/instance"
+	"github.com/monsta/monsta/runtime/control"
+	"github.com/monsta/monsta/runtime/silence"
+)
+
+// daemonConf is failingConf for an app that runs as the daemon (keeping
+// the tests' user), plus extra lines of [main].
+func daemonConf(extra string) string {
+	return failingConf + "[main]\nuser = root\n" + extra
+}
+
+// startDaemon is start through Daemon: lock, listeners, socket.
+func (f *fixture) startDaemon() *App {
+	f.t.Helper()
+	a, err := New(f.opts)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(a.Close)
+	if err := a.Daemon(DaemonOptions{Version: "test"}); err != nil {
+		f.t.Fatal(err)
+	}
+	return a
+}
+
+// rewrite replaces the main configuration file.
+func (f *fixture) rewrite(conf string) {
+	f.t.Helper()
+	if err := os.WriteFile(filepath.Join(f.dir, "monsta.conf"), []byte(conf), 0o644); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// getTests asks the control API at the unix socket path, or at a TCP
+// address, for the tests it knows.
+func getTests(network, addr string) (control.TestList, error) {
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}}}
+	var list control.TestList
+	resp, err := c.Get("http://monsta/api/v1/tests")
+	if err != nil {
+		return list, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return list, errors.New(resp.Status)
+	}
+	return list, json.NewDecoder(resp.Body).Decode(&list)
+}
+
+// TestReloadMovesStateDir: a reload that changes statedir moves the lock,
+// the control socket, the silences, the test states and the outbox to the
+// new directory, and releases the old lock only once the new one is held.
+func TestReloadMovesStateDir(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, daemonConf(""))
+	oldDir, newDir := filepath.Join(f.dir, "state"), filepath.Join(f.dir, "state2")
+	a := f.startDaemon()
+	f.runUntil(`msg="test failed" test=down failures=1`)
+	sil, err := a.Silences().Add("other", time.Hour, "kept across the move")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rewrite(strings.ReplaceAll(daemonConf(""), "STATEDIR", newDir))
+	if err := a.Reload(); err != nil {
+		t.Fatalf("Reload() = %v", err)
+	}
+	if got := a.Status().StateDir; got != newDir {
+		t.Errorf("state directory after the reload = %s, want %s", got, newDir)
+	}
+	var held *instance.HeldError
+	if _, err := instance.Acquire(newDir, -1, -1); !errors.As(err, &held) {
+		t.Errorf("lock of the new directory: Acquire = %v, want it held by the daemon", err)
+	}
+	l, err := instance.Acquire(oldDir, -1, -1)
+	if err != nil {
+		t.Errorf("lock of the old directory still held after the move: %v", err)
+	}
+	l.Release()
+	if list, err := getTests("unix", control.SocketPath(newDir)); err != nil || len(list.Tests) != 1 {
+		t.Errorf("control socket in the new directory: %+v, %v", list, err)
+	}
+	if _, err := getTests("unix", control.SocketPath(oldDir)); err == nil {
+		t.Error("the control socket in the old directory still answers")
+	}
+	if s, err := silence.Open(newDir, f.clk.Now); err != nil || len(s.List()) != 1 || s.List()[0].ID != sil.ID {
+		t.Errorf("silences in the new directory = %+v, %v; want %s", s.List(), err, sil.ID)
+	}
+	// The failure count moved too: the second failure pages.
+	log := f.runUntil(`msg=notification test=down state=FAIL failures=2`)
+	if !strings.Contains(log, `msg="state directory moved"`) {
+		t.Errorf("log does not say the state directory moved:\n%s", log)
+	}
+}
+
+// TestReloadRefusedWhenNewStateDirIsTaken: when another daemon holds the
+// new state directory, the reload is refused with "needs a restart"-free
+// words naming it, and the old generation keeps its lock and socket.
+func TestReloadRefusedWhenNewStateDirIsTaken(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, daemonConf(""))
+	oldDir, newDir := filepath.Join(f.dir, "state"), filepath.Join(f.dir, "taken")
+	a := f.startDaemon()
+	if err := os.MkdirAll(newDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	other, err := instance.Acquire(newDir, -1, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Release()
+	f.rewrite(strings.ReplaceAll(daemonConf(""), "STATEDIR", newDir))
+	err = a.Reload()
+	var held *instance.HeldError
+	if !errors.As(err, &held) {
+		t.Fatalf("Reload() = %v, want the new directory's lock held by another", err)
+	}
+	if st := a.Status(); st.Generation != 1 || st.StateDir != oldDir {
+		t.Errorf("after a refused reload: %+v, want generation 1 on %s", st, oldDir)
+	}
+	if _, err := getTests("unix", control.SocketPath(oldDir)); err != nil {
+		t.Errorf("old control socket after a refused reload: %v", err)
+	}
+	if _, err := instance.Acquire(oldDir, -1, -1); !errors.As(err, &held) {
+		t.Errorf("old lock after a refused reload: Acquire = %v, want held", err)
+	}
+	if !strings.Contains(f.logText(), "reload rejected, configuration kept") {
+		t.Errorf("log does not say the reload was rejected:\n%s", f.logText())
+	}
+}
+
+// freeAddr returns a loopback address no one listens on (now).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+// TestReloadMovesListen: a reload that changes listen serves on the new
+// address and stops serving on the old one; one whose address cannot be
+// had is refused with "needs a restart", and the old listener serves on.
+func TestReloadMovesListen(t *testing.T) {
+	t.Parallel()
+	first, second := freeAddr(t), freeAddr(t)
+	f := newFixture(t, daemonConf("listen = "+first+"\n"))
+	a := f.startDaemon()
+	if _, err := getTests("tcp", first); err != nil {
+		t.Fatalf("HTTP API on %s: %v", first, err)
+	}
+	f.rewrite(daemonConf("listen = " + second + "\n"))
+	if err := a.Reload(); err != nil {
+		t.Fatalf("Reload() = %v", err)
+	}
+	if _, err := getTests("tcp", second); err != nil {
+		t.Errorf("HTTP API on the new address %s: %v", second, err)
+	}
+	if _, err := getTests("tcp", first); err == nil {
+		t.Errorf("HTTP API still answers on the old address %s", first)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	f.rewrite(daemonConf("listen = " + busy.Addr().String() + "\n"))
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "[main] listen") || !strings.Contains(err.Error(), "needs a restart") {
+		t.Errorf("Reload() onto an address in use = %v, want a listen error that needs a restart", err)
+	}
+	if _, err := getTests("tcp", second); err != nil {
+		t.Errorf("HTTP API after a refused reload: %v", err)
+	}
+	if st := a.Status(); st.Generation != 2 {
+		t.Errorf("generation after a refused reload = %d, want 2", st.Generation)
+	}
+}
+
+// TestReloadRefusesUserChange: a running daemon cannot take another user;
+// the reload is refused, the log names the key, the old generation runs
+// on.
+func TestReloadRefusesUserChange(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, daemonConf(""))
+	a := f.startDaemon()
+	f.rewrite(strings.Replace(daemonConf(""), "user = root", "user = nobody", 1))
+	err := a.Reload()
+	var re *RestartError
+	if !errors.As(err, &re) || re.Key != "user" {
+		t.Fatalf("Reload() = %v, want a RestartError for user", err)
+	}
+	if st := a.Status(); st.Generation != 1 {
+		t.Errorf("generation after a refused reload = %d, want 1", st.Generation)
+	}
+	want := `msg="reload rejected, configuration kept" problem="[main] user changed from \"root\" to \"nobody\": needs a restart"`
+	if log := f.logText(); !strings.Contains(log, want) {
+		t.Errorf("log lacks %s:\n%s", want, log)
+	}
+	f.runUntil(`msg="test failed" test=down failures=1`)
+}
+
+// TestSecondDaemonOnStateDirRefused: Daemon on a state directory another
+// app holds is a *SetupError (exit status 2) naming the holder.
+func TestSecondDaemonOnStateDirRefused(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, daemonConf(""))
+	f.startDaemon()
+	b, err := New(f.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	err = b.Daemon(DaemonOptions{})
+	var se *SetupError
+	var held *instance.HeldError
+	if !errors.As(err, &se) || !errors.As(err, &held) || held.Pid != os.Getpid() {
+		t.Errorf("second Daemon() = %v, want a SetupError naming pid %d", err, os.Getpid())
+	}
+}
+
+// TestStopCancelsRunningChecks: a stop waits stop_timeout for a check that
+// would run 30 s, then cancels it; the cancelled run is not counted.
+func TestStopCancelsRunningChecks(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, `
+[main]
+statedir = STATEDIR
+stop_timeout = 0.2
+[Check_slow]
+type = script
+command = sh -c 'echo x >> DIR/STARTED; sleep 30'
+timeout = 30
+[Notification_page]
+type = log
+recipient = warn
+[Test_slow]
+checks = slow
+interval = 60
+notify = 1:page
+`)
+	conf, _ := os.ReadFile(f.opts.Config)
+	f.rewrite(strings.ReplaceAll(string(conf), "DIR", f.dir))
+	a := f.start()
+	started := filepath.Join(f.dir, "STARTED")
+	f.advanceUntilFile(started)
+	closed := make(chan struct{})
+	go func() { a.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return within 10 s of a stop with stop_timeout = 0.2")
+	}
+	log := f.logText()
+	if !strings.Contains(log, "stop_timeout passed, cancelling the checks still running") {
+		t.Errorf("log does not say the check was cancelled:\n%s", log)
+	}
+	if strings.Contains(log, `msg="test failed"`) || strings.Contains(log, "msg=notification") {
+		t.Errorf("the cancelled run counted:\n%s", log)
+	}
+}
+
+// advanceUntilFile advances the clock a second at a time until path
+// exists; the bound only turns a hang into a failure.
+func (f *fixture) advanceUntilFile(path string) {
+	f.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		f.clk.Advance(time.Second)
+		time.Sleep(2 * time.Millisecond)
+	}
+	f.t.Fatalf("%s never appeared", path)
+}
