@@ -124,7 +124,6 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 	}
 }
 
-
 // logNow returns the log collected so far.
 func (d *daemon) logNow() string {
 	d.mu.Lock()
