@@ -361,3 +361,37 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("exit after SIGINT = %d", code)
 	}
 }
+
+// TestRunWithoutTests: --run of a check or a notification needs no
+// [Test_] section (it is how a check is tried before its test is
+// written); the daemon and --lint still refuse a configuration that
+// defines checks and no test.
+func TestRunWithoutTests(t *testing.T) {
+	t.Parallel()
+	port := loopback.Port(loopback.Serve(t, func(c net.Conn) { c.Write([]byte("220 hello\r\n")) }))
+	conf := writeConf(t, map[string]string{"monsta.conf": fmt.Sprintf(`
+[main]
+statedir = STATEDIR
+user = root
+[Check_x]
+type = portconnect
+host = 127.0.0.1
+port = %d
+expect = 220
+[Notification_log]
+type = log
+recipient = info
+`, port)})
+	for _, run := range []string{"Check_x", "Notification_log"} {
+		if r := monsta(t, "--run", run, "--config", conf); r.code != exitOK || !strings.Contains(r.stdout, run+": OK") {
+			t.Errorf("--run %s on a checks-only configuration = %d\n%s%s", run, r.code, r.stdout, r.stderr)
+		}
+	}
+	const noTest = "no [Test_NAME] section: nothing would be monitored"
+	for _, args := range [][]string{{"--lint", "--no-login"}, {"--foreground"}} {
+		r := monsta(t, append(args, "--config", conf)...)
+		if r.code != exitConfig || !strings.Contains(r.stdout+r.stderr, noTest) {
+			t.Errorf("monsta %v on a checks-only configuration = %d, want 2 and %q\n%s%s", args, r.code, noTest, r.stdout, r.stderr)
+		}
+	}
+}

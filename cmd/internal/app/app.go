@@ -48,6 +48,10 @@ type Options struct {
 	Heartbeat      func()
 	HeartbeatEvery time.Duration
 	Clock          runtime.Clock // nil: the wall clock
+	// TestsOptional loads a configuration without [Test_] sections, for
+	// --run of one check or notification; the daemon and --lint refuse one
+	// that defines checks but no test.
+	TestsOptional bool
 }
 
 // Events are the points of the daemon's life that an init system, a control
