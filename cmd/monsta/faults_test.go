@@ -186,4 +186,3 @@ func TestKillDuringSendResumes(t *testing.T) {
 	}
 	d2.stop(syscall.SIGTERM)
 }
-
