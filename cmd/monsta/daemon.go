@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -24,6 +25,12 @@ const detachedEnv = "MONSTA_DETACHED"
 // [main] stop_timeout for running checks and queued notifications; a
 // second SIGTERM or SIGINT exits at once.
 func cmdDaemon(o *options, stderr io.Writer) int {
+	// A fatal error of the Go runtime (out of memory, a concurrent map
+	// write, an unrecovered panic) exits with status 2, which the unit
+	// takes for a configuration error and does not restart. Crashing
+	// with SIGABRT instead gets the daemon restarted, and 2 stays the
+	// configuration's.
+	debug.SetTraceback("crash")
 	detached := os.Getenv(detachedEnv) == "1"
 	svc, svcErr := newService()
 	logPath := daemonLogPath(o, detached)

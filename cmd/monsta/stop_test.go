@@ -130,3 +130,27 @@ func (d *daemon) logNow() string {
 	defer d.mu.Unlock()
 	return d.log.String()
 }
+
+// TestFatalErrorIsNotExitStatus2: a fatal error of the Go runtime (here
+// the one SIGQUIT forces) must not exit with 2, the configuration
+// error's status, which the unit does not restart: the daemon dies of
+// SIGABRT instead.
+func TestFatalErrorIsNotExitStatus2(t *testing.T) {
+	t.Parallel()
+	path := writeConf(t, map[string]string{"monsta.conf": failingConf})
+	d := startDaemonEnv(t, path, "GOTRACEBACK=")
+	d.waitLog(`msg="monsta started"`, 1, 10*time.Second)
+	d.cmd.Process.Signal(syscall.SIGQUIT)
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon still running 10 s after SIGQUIT")
+	}
+	ws := d.cmd.ProcessState.Sys().(syscall.WaitStatus)
+	if ws.Exited() && ws.ExitStatus() == exitConfig {
+		t.Errorf("fatal error exited with status %d, the configuration error's", exitConfig)
+	}
+	if !ws.Signaled() || ws.Signal() != syscall.SIGABRT {
+		t.Errorf("fatal error: %v, want death by SIGABRT", d.cmd.ProcessState)
+	}
+}
