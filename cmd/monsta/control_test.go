@@ -41,6 +41,14 @@ func TestControlThroughTheBinary(t *testing.T) {
 	// kill -9 inside the silences: they and the held-back page survive.
 	d.cmd.Process.Kill()
 	<-d.done
+	c.afterKill(d)
+}
+
+// afterKill restarts the daemon that d was, ends the silences, and wants
+// held to page once and heal never.
+func (c ctlRun) afterKill(d *daemon) {
+	t := c.t
+	t.Helper()
 	d2 := startDaemon(t, c.conf)
 	d2.waitLog(`control socket listening`, 1, 15*time.Second)
 	if r := c.ctl("--silences"); r.code != 0 || strings.Count(r.stdout, "planned") != 2 {

@@ -212,8 +212,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case o.daemon():
 		return cmdDaemon(o, stderr)
 	}
-	// What the other commands print comes in part from servers and Lua
-	// code: no control character reaches the terminal raw.
+	return runCommand(o, stdout, stderr)
+}
+
+// runCommand runs the mode other than the daemon, --help and --version.
+// What these print comes in part from servers and Lua code: no control
+// character reaches the terminal raw.
+func runCommand(o *options, stdout, stderr io.Writer) int {
 	stderr = termWriter{stderr}
 	if o.jsonOut {
 		stdout = jsonWriter{stdout}

@@ -85,22 +85,7 @@ func TestReloadMovesStateDir(t *testing.T) {
 	if got := a.Status().StateDir; got != newDir {
 		t.Errorf("state directory after the reload = %s, want %s", got, newDir)
 	}
-	var held *instance.HeldError
-	if _, err := instance.Acquire(newDir, -1, -1); !errors.As(err, &held) {
-		t.Errorf("lock of the new directory: Acquire = %v, want it held by the daemon", err)
-	}
-	// A process that the tests running beside this one fork holds a copy
-	// of the descriptor until it execs: try a few times.
-	var l *instance.Lock
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if l, err = instance.Acquire(oldDir, -1, -1); err == nil || time.Now().After(deadline) {
-			break
-		}
-	}
-	if err != nil {
-		t.Errorf("lock of the old directory still held after the move: %v", err)
-	}
-	l.Release()
+	wantLocks(t, newDir, oldDir)
 	if list, err := getTests("unix", control.SocketPath(newDir)); err != nil || len(list.Tests) != 1 {
 		t.Errorf("control socket in the new directory: %+v, %v", list, err)
 	}
@@ -117,9 +102,32 @@ func TestReloadMovesStateDir(t *testing.T) {
 	}
 }
 
+// wantLocks wants the lock of held held by the daemon, and that of free
+// free.
+func wantLocks(t *testing.T, held, free string) {
+	t.Helper()
+	var he *instance.HeldError
+	if _, err := instance.Acquire(held, -1, -1); !errors.As(err, &he) {
+		t.Errorf("lock of %s: Acquire = %v, want it held by the daemon", held, err)
+	}
+	// A process that the tests running beside this one fork holds a copy
+	// of the descriptor until it execs: try a few times.
+	var l *instance.Lock
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if l, err = instance.Acquire(free, -1, -1); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Errorf("lock of %s still held: %v", free, err)
+	}
+	l.Release()
+}
+
 // TestReloadRefusedWhenNewStateDirIsTaken: when another daemon holds the
-// new state directory, the reload is refused with "needs a restart"-free
-// words naming it, and the old generation keeps its lock and socket.
+// new state directory, the reload is refused with an error naming it, and
+// the old generation keeps its lock and socket.
 func TestReloadRefusedWhenNewStateDirIsTaken(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, daemonConf(""))
@@ -200,6 +208,52 @@ func TestReloadMovesListen(t *testing.T) {
 	}
 	if st := a.Status(); st.Generation != 2 {
 		t.Errorf("generation after a refused reload = %d, want 2", st.Generation)
+	}
+}
+
+// postSilence asks the HTTP API at addr for a silence with the bearer
+// token and returns the status code.
+func postSilence(t *testing.T, addr, token string) int {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+addr+"/api/v1/silences", strings.NewReader(`{"pattern":"down","duration":"1h"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestReloadReadsTokenAgain: a reload reads token_file again, and the HTTP
+// API takes the new token only; a token file that cannot be read refuses
+// the reload, and the token in force stays.
+func TestReloadReadsTokenAgain(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	f := newFixture(t, daemonConf(""))
+	tokenFile := filepath.Join(f.dir, "token")
+	conf := strings.ReplaceAll(daemonConf("listen = "+addr+"\ntoken_file = "+tokenFile+"\n"), "STATEDIR", filepath.Join(f.dir, "state"))
+	f.rewrite(conf)
+	os.WriteFile(tokenFile, []byte("one\n"), 0o600)
+	a := f.startDaemon()
+	if code := postSilence(t, addr, "one"); code/100 != 2 {
+		t.Fatalf("silence with the token = %d", code)
+	}
+	os.WriteFile(tokenFile, []byte("two\n"), 0o600)
+	if err := a.Reload(); err != nil {
+		t.Fatalf("Reload() = %v", err)
+	}
+	if one, two := postSilence(t, addr, "one"), postSilence(t, addr, "two"); one != http.StatusUnauthorized || two/100 != 2 {
+		t.Errorf("after the token changed: old token %d, new token %d; want 401 and 2xx", one, two)
+	}
+	os.Remove(tokenFile)
+	if err := a.Reload(); err == nil || !strings.Contains(err.Error(), "token_file") || !strings.Contains(err.Error(), "needs a restart") {
+		t.Errorf("Reload() without the token file = %v, want a token_file error that needs a restart", err)
+	}
+	if code := postSilence(t, addr, "two"); code/100 != 2 {
+		t.Errorf("after a refused reload, the token in force = %d, want 2xx", code)
 	}
 }
 
