@@ -161,10 +161,11 @@ func TestReloadRefusedWhenNewStateDirIsTaken(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address no one listens on (now).
-func freeAddr(t *testing.T) string {
+// freeAddr returns an address on the loopback host that no one listens
+// on (now).
+func freeAddr(t *testing.T, host string) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", host+":0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +179,8 @@ func freeAddr(t *testing.T) string {
 // had is refused with "needs a restart", and the old listener serves on.
 func TestReloadMovesListen(t *testing.T) {
 	t.Parallel()
-	first, second := freeAddr(t), freeAddr(t)
+	// Two hosts, so that the two addresses differ whatever ports come.
+	first, second := freeAddr(t, "127.0.0.1"), freeAddr(t, "127.0.0.2")
 	f := newFixture(t, daemonConf("listen = "+first+"\n"))
 	a := f.startDaemon()
 	if _, err := getTests("tcp", first); err != nil {
@@ -231,7 +233,7 @@ func postSilence(t *testing.T, addr, token string) int {
 // the reload, and the token in force stays.
 func TestReloadReadsTokenAgain(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
+	addr := freeAddr(t, "127.0.0.1")
 	f := newFixture(t, daemonConf(""))
 	tokenFile := filepath.Join(f.dir, "token")
 	conf := strings.ReplaceAll(daemonConf("listen = "+addr+"\ntoken_file = "+tokenFile+"\n"), "STATEDIR", filepath.Join(f.dir, "state"))
