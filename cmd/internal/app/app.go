@@ -98,6 +98,7 @@ type App struct {
 	retiring sync.WaitGroup
 	retired  []*runtime.Engine // guarded by mu
 	daemon   *DaemonOptions    // set by Daemon
+	root     bool              // Daemon started as root: user and group apply
 	lock     *instance.Lock    // the state directory's, once Lock ran
 	ctl      *controlPlane     // the control API, once Daemon listens
 	cleanup  []func()          // what Close undoes, in reverse order
@@ -237,8 +238,9 @@ func (a *App) Engine() *runtime.Engine {
 // unchanged test's streak and schedule over. A changed statedir, listen or
 // token_file is applied whole: the new state directory's lock is taken and
 // its control socket opened before the old ones are given up, and the
-// state, the outbox and the silences move there. A changed user or group,
-// or a part of such a move that cannot be had, refuses the reload with
+// state, the outbox and the silences move there. A changed user or group
+// of a daemon started as root, or a part of such a move that cannot be
+// had, refuses the reload with
 // "needs a restart". Settings that only a restart applies but that do not
 // stop the reload (daemonize, pidfile) are logged and kept in Status. When
 // the reload is refused, every problem is logged, the running generation
@@ -284,7 +286,7 @@ func (a *App) prepareReload(old *Generation) (*Generation, *move, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := needsRestart(old.Main, next.Main); err != nil {
+	if err := needsRestart(old.Main, next.Main, a.root); err != nil {
 		next.Close()
 		return nil, nil, err
 	}

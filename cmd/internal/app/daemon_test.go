@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/internal/instance"
+	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/control"
 	"github.com/monsta/monsta/runtime/silence"
 )
@@ -266,6 +267,7 @@ func TestReloadRefusesUserChange(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, daemonConf(""))
 	a := f.startDaemon()
+	a.root = true // as the daemon started as root (a test run as another user included)
 	f.rewrite(strings.Replace(daemonConf(""), "user = root", "user = nobody", 1))
 	err := a.Reload()
 	var re *RestartError
@@ -280,6 +282,39 @@ func TestReloadRefusesUserChange(t *testing.T) {
 		t.Errorf("log lacks %s:\n%s", want, log)
 	}
 	f.runUntil(`msg="test failed" test=down failures=1`)
+}
+
+// TestNeedsRestart: user and group refuse a reload only for a daemon
+// started as root; started as another user it ignores both.
+func TestNeedsRestart(t *testing.T) {
+	t.Parallel()
+	base := runtime.Main{User: "monsta", Group: "monsta"}
+	for _, tc := range []struct {
+		name string
+		next runtime.Main
+		root bool
+		keys []string
+	}{
+		{"nothing changed, root", base, true, nil},
+		{"user, root", runtime.Main{User: "nobody", Group: "monsta"}, true, []string{"user"}},
+		{"group, root", runtime.Main{User: "monsta", Group: "nogroup"}, true, []string{"group"}},
+		{"both, root", runtime.Main{User: "nobody", Group: "nogroup"}, true, []string{"user", "group"}},
+		{"both, not root", runtime.Main{User: "nobody", Group: "nogroup"}, false, nil},
+	} {
+		err := needsRestart(base, tc.next, tc.root)
+		var keys []string
+		if err != nil {
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				var re *RestartError
+				if errors.As(e, &re) {
+					keys = append(keys, re.Key)
+				}
+			}
+		}
+		if strings.Join(keys, " ") != strings.Join(tc.keys, " ") {
+			t.Errorf("%s: needsRestart = %v, want keys %v", tc.name, err, tc.keys)
+		}
+	}
 }
 
 // TestSecondDaemonOnStateDirRefused: Daemon on a state directory another

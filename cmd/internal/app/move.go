@@ -23,9 +23,13 @@ func (e *RestartError) Error() string {
 }
 
 // needsRestart refuses the settings that only a start applies: the user
-// and group the daemon runs as (it dropped root's privileges at start, so
-// it cannot take another user's).
-func needsRestart(old, next runtime.Main) error {
+// and group the daemon runs as, when it started as root (it dropped
+// root's privileges at start, so it cannot take another user's). Started
+// as any other user it ignores both, and so does a reload.
+func needsRestart(old, next runtime.Main, root bool) error {
+	if !root {
+		return nil
+	}
 	var errs []error
 	if old.User != next.User {
 		errs = append(errs, &RestartError{Key: "user", Old: old.User, New: next.User})

@@ -43,7 +43,7 @@ type DaemonOptions struct {
 // socket in the state directory and on the TCP listener. Close undoes what
 // was done, in the reverse order; so does a failure part way.
 func (a *App) Daemon(o DaemonOptions) error {
-	a.daemon = &o
+	a.daemon, a.root = &o, os.Geteuid() == 0
 	steps := []func() error{a.Lock, a.pidFile, a.listen, a.dropPrivileges, a.Start, a.serve}
 	for _, step := range steps {
 		if err := step(); err != nil {
