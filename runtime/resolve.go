@@ -75,11 +75,14 @@ type Resolver struct {
 	// that halves the most memory loading takes. The configuration is of
 	// no further use afterwards. The daemon's loader sets it.
 	Consume bool
-	cfg     *config.Config
-	probs   config.Problems // the files' warnings and [main]'s problems
-	main    Main
-	mainErr error
-	strict  bool // [main] strict: unknown options and repeated sections are errors
+	// TestsOptional lets a configuration without [Test_] sections resolve
+	// (--run of one check or notification tries it before a test names it).
+	TestsOptional bool
+	cfg           *config.Config
+	probs         config.Problems // the files' warnings and [main]'s problems
+	main          Main
+	mainErr       error
+	strict        bool // [main] strict: unknown options and repeated sections are errors
 }
 
 // NewResolver resolves [main] of cfg; Main returns it and Resolve does the
@@ -135,7 +138,9 @@ func (r *Resolver) Resolve(reg *Registry) (*Plan, []*config.Error, error) {
 	rs.defaultKeys()
 	tests := rs.typedSections()
 	rs.tests(tests)
-	rs.needTests(len(tests))
+	if !r.TestsOptional {
+		rs.needTests(len(tests))
+	}
 	rs.dependencies()
 	rs.maintenance()
 	rs.unused()

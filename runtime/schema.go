@@ -83,6 +83,9 @@ type Main struct {
 	// Shard is this instance's share of the tests ([main] shard); zero:
 	// all of them.
 	Shard Shard
+	// StopTimeout bounds how long a stop waits for running checks and
+	// queued notifications before it abandons them.
+	StopTimeout time.Duration
 }
 
 // mainSchema declares the keys of [main].
@@ -113,6 +116,7 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "flap_detection", Default: "no", Parse: Bool, Help: "Detect flapping tests (Nagios' weighted state changes over the last 21 runs) and hold their pages while they flap."},
 	Option{Name: "flap_high", Default: "50", Parse: Percent, Help: "Percent state change at which a test starts flapping."},
 	Option{Name: "flap_low", Default: "25", Parse: Percent, Help: "Percent state change at or below which a flapping test stops flapping."},
+	Option{Name: "stop_timeout", Default: "5", Parse: Seconds, Help: "Seconds a stop (SIGTERM, SIGINT) waits for running checks and queued notifications; then runs are cancelled and undelivered notifications stay in the outbox for the next start."},
 )
 
 // MainOptions returns the keys of [main] with their defaults and help, for
@@ -149,6 +153,7 @@ func newMain(o *Options, base string) Main {
 		UplinkPos:           o.Pos("uplink"),
 		GroupWindow:         o.Duration("group_window"),
 		Shard:               o.Value("shard").(Shard),
+		StopTimeout:         o.Duration("stop_timeout"),
 		Flap:                FlapPolicy{On: o.Bool("flap_detection"), High: o.Value("flap_high").(float64), Low: o.Value("flap_low").(float64)},
 		Retry: RetryPolicy{
 			First:  o.Duration("notify_retry_initial"),

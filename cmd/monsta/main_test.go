@@ -362,3 +362,75 @@ func TestReloadOnSIGHUP(t *testing.T) {
 		t.Errorf("exit after SIGINT = %d", code)
 	}
 }
+
+// TestRunWithoutTests: --run of a check or a notification needs no
+// [Test_] section (it is how a check is tried before its test is
+// written); the daemon and --lint still refuse a configuration that
+// defines checks and no test.
+func TestRunWithoutTests(t *testing.T) {
+	t.Parallel()
+	port := loopback.Port(loopback.Serve(t, func(c net.Conn) { c.Write([]byte("220 hello\r\n")) }))
+	conf := writeConf(t, map[string]string{"monsta.conf": fmt.Sprintf(`
+[main]
+statedir = STATEDIR
+user = root
+[Check_x]
+type = portconnect
+host = 127.0.0.1
+port = %d
+expect = 220
+[Notification_log]
+type = log
+recipient = info
+`, port)})
+	for _, run := range []string{"Check_x", "Notification_log"} {
+		if r := monsta(t, "--run", run, "--config", conf); r.code != exitOK || !strings.Contains(r.stdout, run+": OK") {
+			t.Errorf("--run %s on a checks-only configuration = %d\n%s%s", run, r.code, r.stdout, r.stderr)
+		}
+	}
+	const noTest = "no [Test_NAME] section: nothing would be monitored"
+	for _, args := range [][]string{{"--lint", "--no-login"}, {"--foreground"}} {
+		r := monsta(t, append(args, "--config", conf)...)
+		if r.code != exitConfig || !strings.Contains(r.stdout+r.stderr, noTest) {
+			t.Errorf("monsta %v on a checks-only configuration = %d, want 2 and %q\n%s%s", args, r.code, noTest, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestReloadMovesStateDirThroughTheBinary: a SIGHUP that changes
+// statedir moves the daemon whole: --status on the new configuration
+// reaches it, a second daemon on the new directory is refused naming it,
+// and --status still works.
+func TestReloadMovesStateDirThroughTheBinary(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, map[string]string{"monsta.conf": failingConf})
+	dir := filepath.Dir(conf)
+	d := startDaemon(t, conf)
+	d.waitLog(`control socket listening`, 1, 10*time.Second)
+	moved := filepath.Join(dir, "moved")
+	body := strings.ReplaceAll(failingConf, "STATEDIR", moved)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(`msg="configuration reloaded"`, 1, 10*time.Second)
+	status := func() {
+		t.Helper()
+		if r := monsta(t, "--status", "--config", conf); r.code == exitConfig || !strings.Contains(r.stdout, "down") {
+			t.Errorf("--status after the move = %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	status()
+	r := monsta(t, "--foreground", "--config", conf)
+	pid := fmt.Sprintf("pid %d", d.cmd.Process.Pid)
+	if r.code != exitConfig || !strings.Contains(r.stderr, "running on state directory "+moved) || !strings.Contains(r.stderr, pid) {
+		t.Errorf("second daemon on the new directory: exit %d, want 2 naming %s and %s\n%s", r.code, moved, pid, r.stderr)
+	}
+	status()
+	if log := d.waitLog(`.`, 1, time.Second); !strings.Contains(log, `msg="state directory moved"`) {
+		t.Errorf("log does not say the state directory moved:\n%s", log)
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit after SIGTERM = %d", code)
+	}
+}

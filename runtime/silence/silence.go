@@ -197,6 +197,36 @@ func (s *Store) Hold(q runtime.GateQuery) (runtime.Hold, bool) {
 	return runtime.Hold{Reason: runtime.HoldSilenced, By: best.ID, Until: best.End, Detail: best.Reason}, true
 }
 
+// MoveTo moves the silences to the state directory dir (a reload that
+// changed [main] statedir): they join those already kept there, and the
+// file here is removed, so that they hold from one place. The store
+// returned serves from dir. When the move fails, the silences stay here
+// and this store is returned with the error.
+func (s *Store) MoveTo(dir string) (*Store, error) {
+	dst, err := Open(dir, s.now)
+	if dst == nil {
+		return s, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dst.mu.Lock()
+	defer dst.mu.Unlock()
+	list := slices.Clone(dst.list)
+	for _, sl := range s.list {
+		if !slices.ContainsFunc(list, func(x Silence) bool { return x.ID == sl.ID }) {
+			list = append(list, sl)
+		}
+	}
+	slices.SortStableFunc(list, func(a, b Silence) int { return a.End.Compare(b.End) })
+	if err := dst.saveLocked(list); err != nil {
+		return s, fmt.Errorf("move silences to %s: %w", dir, err)
+	}
+	if err := os.Remove(s.file); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return dst, fmt.Errorf("move silences: %w", err)
+	}
+	return dst, nil
+}
+
 // pruneLocked drops expired silences from the file; a failed write only
 // keeps them on disk (they no longer hold anything).
 func (s *Store) pruneLocked(now time.Time) {

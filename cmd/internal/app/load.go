@@ -67,6 +67,7 @@ func load(o Options, prev *logOutput) (*Generation, error) {
 	// at once; until then its defaults serve.
 	res := runtime.NewResolver(cfg)
 	res.Consume = true // nothing reads cfg after Resolve
+	res.TestsOptional = o.TestsOptional
 	m, _ := res.Main()
 	out, err := openLog(logPath(o, m), prev)
 	var notes []string
