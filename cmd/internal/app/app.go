@@ -99,11 +99,11 @@ type App struct {
 	// still going; Close waits for them, and aborts them with retired.
 	retiring sync.WaitGroup
 	retired  []*engine.Engine // guarded by mu
-	daemon   *DaemonOptions    // set by Daemon
-	root     bool              // Daemon started as root: user and group apply
-	lock     *instance.Lock    // the state directory's, once Lock ran
-	ctl      *controlPlane     // the control API, once Daemon listens
-	cleanup  []func()          // what Close undoes, in reverse order
+	daemon   *DaemonOptions   // set by Daemon
+	root     bool             // Daemon started as root: user and group apply
+	lock     *instance.Lock   // the state directory's, once Lock ran
+	ctl      *controlPlane    // the control API, once Daemon listens
+	cleanup  []func()         // what Close undoes, in reverse order
 }
 
 // New loads the configuration (Load) and returns the app that will run it.

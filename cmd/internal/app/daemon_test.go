@@ -21,7 +21,7 @@ import (
 // daemonConf is failingConf for an app that runs as the daemon (keeping
 // the tests' user), plus extra lines of [main].
 func daemonConf(extra string) string {
-	return failingConf + "[main]\nuser = root\n" + extra
+	return strings.Replace(failingConf, "[main]\n", "[main]\nuser = root\n"+extra, 1)
 }
 
 // startDaemon is start through Daemon: lock, listeners, socket.
