@@ -20,6 +20,10 @@ var ErrTooLong = errors.New("reply too long")
 // the size an IMAP literal or a Content-Length announced.
 type TooLongError struct {
 	N int64
+	// Writes is how many writes of ours came before the reply (0: it was
+	// the greeting). A library may read a greeting cut by the cap as
+	// complete and write its next command before it sees the error.
+	Writes int64
 }
 
 // Error implements error.
@@ -41,8 +45,9 @@ type Limits struct {
 // The caps of monsta's protocol clients; README.md names them.
 var (
 	// SMTP caps an SMTP reply (a multi-line EHLO reply, say): RFC 5321
-	// allows 512 bytes a line, EHLO replies have a dozen lines.
-	SMTP = Limits{Reply: 64 << 10, Line: 4096, Lines: 1000}
+	// allows 512 bytes a line, EHLO replies have a dozen lines. The line
+	// cap is below go-smtp's own (2000), so that ours trips first.
+	SMTP = Limits{Reply: 64 << 10, Line: 1024, Lines: 1000}
 	// IMAP caps what an IMAP server sends in answer to one command: the
 	// greeting, a line (so an atom), a literal.
 	IMAP = Limits{Reply: 1 << 20, Line: 64 << 10, Literal: 64 << 10}
@@ -67,14 +72,15 @@ type LimitedConn struct {
 	net.Conn
 	lim Limits
 
-	mu    sync.Mutex // Read and Write may run in different goroutines (go-imap)
-	reply int64
-	line  int
-	lines int
-	skip  int64    // bytes of a literal still to come, not scanned for lines
-	tail  [24]byte // the end of the current line, for an IMAP literal's {N}
-	ntail int
-	err   error
+	mu     sync.Mutex // Read and Write may run in different goroutines (go-imap)
+	reply  int64
+	line   int
+	lines  int
+	skip   int64    // bytes of a literal still to come, not scanned for lines
+	tail   [24]byte // the end of the current line, for an IMAP literal's {N}
+	ntail  int
+	writes int64
+	err    error
 }
 
 // Limit wraps c with the caps of l.
@@ -112,6 +118,7 @@ func (c *LimitedConn) Read(p []byte) (int, error) {
 func (c *LimitedConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	c.reply, c.lines = 0, 0
+	c.writes++
 	c.mu.Unlock()
 	return c.Conn.Write(p)
 }
@@ -211,7 +218,7 @@ func literalSize(line []byte) (int64, bool) {
 
 // trip records and returns the cap error of a reply of n bytes.
 func (c *LimitedConn) trip(n int64) error {
-	c.err = &TooLongError{N: n}
+	c.err = &TooLongError{N: n, Writes: c.writes}
 	return c.err
 }
 

@@ -1,0 +1,123 @@
+package builtins
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/netx"
+	"github.com/monsta/monsta/internal/testkit/hostile"
+	"github.com/monsta/monsta/runtime"
+)
+
+// hostileCase is one attack on one client: the client's run against the
+// peer at addr under ctx, the error it must end with, and what the heap may
+// grow by.
+type hostileCase struct {
+	name    string
+	script  []hostile.Step
+	run     func(ctx context.Context, addr string) error
+	wantErr string // substring of the error; every cap error reads "reply too long ("
+	timeout bool   // the run ends at its deadline instead
+	anyErr  bool   // any error will do (random bytes)
+	bound   int64  // the heap's growth allowed, besides 2 MiB of slack
+}
+
+// runHostile plays each case with a deadline of deadline (the trickle ends
+// there, the caps end the others sooner) and checks the outcome and the
+// heap's growth. The cases run one after another, not in parallel: the
+// heap is measured.
+func runHostile(t *testing.T, deadline time.Duration, cases []hostileCase) {
+	t.Helper()
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			peer := hostile.Serve(t, tt.script...)
+			ctx, cancel := context.WithTimeout(context.Background(), deadline)
+			defer cancel()
+			out := hostile.Run(t, func() error { return tt.run(ctx, peer.Addr) })
+			t.Logf("%s: %v; heap grew by at most %d KiB, peer sent %d KiB", tt.name, out.Err, out.Peak>>10, peer.Sent()>>10)
+			switch {
+			case out.Err == nil:
+				t.Fatalf("run error = nil, want one")
+			case tt.timeout:
+				if !errors.Is(out.Err, os.ErrDeadlineExceeded) && !errors.Is(out.Err, context.DeadlineExceeded) {
+					t.Errorf("run error = %v, want the deadline", out.Err)
+				}
+			case tt.anyErr:
+			default:
+				if !errors.Is(out.Err, netx.ErrTooLong) || !strings.Contains(out.Err.Error(), tt.wantErr) {
+					t.Errorf("run error = %v, want reply too long and %q", out.Err, tt.wantErr)
+				}
+			}
+			if bound := uint64(tt.bound + 2<<20); out.Peak > bound {
+				t.Errorf("heap grew by %d bytes, want at most %d", out.Peak, bound)
+			}
+		})
+	}
+}
+
+// smtpAttacks are the attacks on an SMTP client (check, notifier, --lint):
+// each one's expected error names the step it hits.
+func smtpAttacks(run func(ctx context.Context, addr string) error) []hostileCase {
+	greet := hostile.Send("220 hostile.test ESMTP\r\n")
+	bound := 4 * netx.SMTP.Reply
+	return []hostileCase{
+		{name: "endless banner line", script: []hostile.Step{hostile.EndlessLine("220 ")},
+			wantErr: "banner: reply too long (", bound: bound},
+		{name: "endless multi-line banner", script: []hostile.Step{hostile.EndlessReply("220-")},
+			wantErr: "banner: reply too long (", bound: bound},
+		{name: "endless multi-line EHLO reply", script: []hostile.Step{greet, hostile.AwaitLine(), hostile.EndlessReply("250-")},
+			wantErr: "EHLO monsta.local: reply too long (", bound: bound},
+		{name: "endless EHLO line", script: []hostile.Step{greet, hostile.AwaitLine(), hostile.EndlessLine("250 ")},
+			wantErr: "EHLO monsta.local: reply too long (", bound: bound},
+		{name: "endless STARTTLS reply", script: []hostile.Step{greet, hostile.AwaitLine(),
+			hostile.Send("250-hostile.test\r\n250 STARTTLS\r\n"), hostile.AwaitLine(), hostile.EndlessReply("220-")},
+			wantErr: "STARTTLS: reply too long (", bound: bound},
+		{name: "random bytes", script: []hostile.Step{hostile.Random()}, anyErr: true, bound: bound},
+		{name: "trickle", script: []hostile.Step{hostile.Trickle("220 hostile.test ESMTP\r\n")}, timeout: true, bound: bound},
+	}
+}
+
+// withRun sets run on every case.
+func withRun(cases []hostileCase, run func(ctx context.Context, addr string) error) []hostileCase {
+	for i := range cases {
+		cases[i].run = run
+	}
+	return cases
+}
+
+func TestSMTPCheckHostile(t *testing.T) {
+	run := func(ctx context.Context, addr string) error {
+		o := newTestOptions(t, smtpCheckDescriptor(), "Check_mx", map[string]string{
+			"host": "127.0.0.1", "port": loopback.PortString(addr), "sender": "monsta@monsta.test",
+			"recipient": "alice@monsta.test", "starttls": "yes", "helo": "monsta.local"})
+		c, err := smtpCheckDescriptor().NewCheck(o)
+		if err != nil {
+			return err
+		}
+		_, err = c.Run(ctx)
+		return err
+	}
+	runHostile(t, 500*time.Millisecond, withRun(smtpAttacks(nil), run))
+}
+
+func TestSMTPNotifierHostile(t *testing.T) {
+	notifier := func(addr string) *SMTPNotifier {
+		return newSMTPTestNotifier(t, map[string]string{"host": "127.0.0.1", "port": loopback.PortString(addr),
+			"sender": "monsta@monsta.test", "recipient": "alice@monsta.test", "starttls": "yes", "helo": "monsta.local"})
+	}
+	t.Run("notify", func(t *testing.T) {
+		runHostile(t, 500*time.Millisecond, withRun(smtpAttacks(nil), func(ctx context.Context, addr string) error {
+			return notifier(addr).Notify(ctx, runtime.Message{Test: "www", State: runtime.StateFail, Failures: 1})
+		}))
+	})
+	t.Run("lint login", func(t *testing.T) {
+		runHostile(t, 500*time.Millisecond, withRun(smtpAttacks(nil), func(ctx context.Context, addr string) error {
+			return notifier(addr).Verify(ctx)
+		}))
+	})
+}
