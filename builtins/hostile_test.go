@@ -121,3 +121,59 @@ func TestSMTPNotifierHostile(t *testing.T) {
 		}))
 	})
 }
+
+// xmppServerHeader opens the server's side of an XMPP stream.
+const xmppServerHeader = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " +
+	"xmlns:stream='http://etherx.jabber.org/streams' id='h' from='hostile.test' version='1.0'>"
+
+// TestTLSCheckHostile attacks every STARTTLS dialect of the tls check.
+func TestTLSCheckHostile(t *testing.T) {
+	run := func(starttls string) func(ctx context.Context, addr string) error {
+		return func(ctx context.Context, addr string) error {
+			c, err := newTestCheck(t, tlsCheckDescriptor(), map[string]string{"host": "127.0.0.1",
+				"port": loopback.PortString(addr), "starttls": starttls})
+			if err != nil {
+				return err
+			}
+			_, err = c.Run(ctx)
+			return err
+		}
+	}
+	bound := 4 * netx.XMPP.Reply
+	smtpGreet := hostile.Send("220 hostile.test ESMTP\r\n")
+	cases := []hostileCase{
+		{name: "smtp endless multi-line EHLO reply", run: run("smtp"),
+			script:  []hostile.Step{smtpGreet, hostile.AwaitLine(), hostile.EndlessReply("250-")},
+			wantErr: "read EHLO reply: reply too long (", bound: bound},
+		{name: "smtp endless greeting line", run: run("smtp"), script: []hostile.Step{hostile.EndlessLine("220 ")},
+			wantErr: "read greeting: reply too long (", bound: bound},
+		{name: "imap endless atom", run: run("imap"), script: []hostile.Step{hostile.EndlessAtom("* OK ")},
+			wantErr: "read greeting: reply too long (", bound: bound},
+		{name: "imap endless untagged lines", run: run("imap"),
+			script:  []hostile.Step{hostile.Send("* OK hi\r\n"), hostile.AwaitLine(), hostile.EndlessReply("* ")},
+			wantErr: "read STARTTLS reply: reply too long (", bound: bound},
+		{name: "pop3 endless line", run: run("pop3"), script: []hostile.Step{hostile.EndlessLine("+OK ")},
+			wantErr: "read greeting: reply too long (", bound: bound},
+		{name: "xmpp endless attribute", run: run("xmpp"),
+			script:  []hostile.Step{hostile.Await(">"), hostile.EndlessXMLAttr(xmppServerHeader)},
+			wantErr: "read stream features: reply too long (", bound: bound},
+		{name: "xmpp endless element", run: run("xmpp"),
+			script:  []hostile.Step{hostile.Await(">"), hostile.EndlessXMLElement(xmppServerHeader)},
+			wantErr: "read stream features: reply too long (", bound: bound},
+		{name: "xmpp endless bytes before proceed", run: run("xmpp"),
+			script: []hostile.Step{hostile.Await(">"), hostile.Send(xmppServerHeader +
+				"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>"),
+				hostile.Await("/>"), hostile.EndlessLine("<x a='")},
+			wantErr: "read STARTTLS reply: reply too long (", bound: bound},
+	}
+	for _, st := range []string{"smtp", "imap", "pop3", "xmpp", "ldap", "postgres"} {
+		trickle := "0123456789"
+		if st == "postgres" { // its reply is one byte; then the handshake
+			trickle = "S\x16\x03\x01"
+		}
+		cases = append(cases,
+			hostileCase{name: st + " random bytes", run: run(st), script: []hostile.Step{hostile.Random()}, anyErr: true, bound: bound},
+			hostileCase{name: st + " trickle", run: run(st), script: []hostile.Step{hostile.Trickle(trickle)}, timeout: true, bound: bound})
+	}
+	runHostile(t, 500*time.Millisecond, cases)
+}
