@@ -177,3 +177,30 @@ func TestTLSCheckHostile(t *testing.T) {
 	}
 	runHostile(t, 500*time.Millisecond, cases)
 }
+
+// TestXMPPNotifierHostile attacks the xmpp notifier's stream, before and
+// at STARTTLS.
+func TestXMPPNotifierHostile(t *testing.T) {
+	run := func(ctx context.Context, addr string) error {
+		n, err := newNotifierIn(t, xmppDescriptor(), "Notification_x", map[string]string{"jid": "monsta@hostile.test",
+			"password": "s3cret", "recipient": "alice@hostile.test", "server": addr})
+		if err != nil {
+			return err
+		}
+		return n.Notify(ctx, runtime.Message{Test: "www", State: runtime.StateFail, Failures: 1, Short: "www FAIL"})
+	}
+	bound := 4 * netx.XMPP.Reply
+	features := hostile.Send(xmppServerHeader +
+		"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>")
+	runHostile(t, 500*time.Millisecond, withRun([]hostileCase{
+		{name: "endless attribute", script: []hostile.Step{hostile.Await(">"), hostile.EndlessXMLAttr(xmppServerHeader)},
+			wantErr: "open stream: reply too long (", bound: bound},
+		{name: "endless element", script: []hostile.Step{hostile.Await(">"), hostile.EndlessXMLElement(xmppServerHeader)},
+			wantErr: "open stream: reply too long (", bound: bound},
+		{name: "endless bytes before STARTTLS", script: []hostile.Step{hostile.Await(">"), features,
+			hostile.Await("/>"), hostile.EndlessLine("<proceed a='")},
+			wantErr: "tls: reply too long (", bound: bound},
+		{name: "random bytes", script: []hostile.Step{hostile.Await(">"), hostile.Random()}, anyErr: true, bound: bound},
+		{name: "trickle", script: []hostile.Step{hostile.Await(">"), hostile.Trickle(xmppServerHeader)}, timeout: true, bound: bound},
+	}, run))
+}
