@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"os"
 	"strings"
@@ -203,4 +204,66 @@ func TestXMPPNotifierHostile(t *testing.T) {
 		{name: "random bytes", script: []hostile.Step{hostile.Await(">"), hostile.Random()}, anyErr: true, bound: bound},
 		{name: "trickle", script: []hostile.Step{hostile.Await(">"), hostile.Trickle(xmppServerHeader)}, timeout: true, bound: bound},
 	}, run))
+}
+
+// TestMailboxCheckHostile attacks the mailbox check's IMAP client: in the
+// cleartext start monsta speaks itself, in go-imap's session, and after
+// STARTTLS (where the caps must sit above TLS to see a literal).
+func TestMailboxCheckHostile(t *testing.T) {
+	run := func(starttls string) func(ctx context.Context, addr string) error {
+		return func(ctx context.Context, addr string) error {
+			o := newTestOptions(t, mailboxCheckDescriptor(), "Check_roundtrip", map[string]string{
+				"sender": "monsta@monsta.test", "recipient": "alice@monsta.test", "mailbox_host": "127.0.0.1",
+				"mailbox_port": loopback.PortString(addr), "mailbox_username": "alice", "mailbox_password": "pw",
+				"mailbox_starttls": starttls})
+			c, err := mailboxCheckDescriptor().NewCheck(o)
+			if err != nil {
+				return err
+			}
+			_, err = c.Run(ctx)
+			return err
+		}
+	}
+	cert := newTestCA(t).issue(t, "127.0.0.1", time.Hour)
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}}
+	ok := hostile.Send("* OK [CAPABILITY IMAP4rev1] hostile.test ready\r\n")
+	offer := []hostile.Step{ok, hostile.AwaitLine(), hostile.Send("* CAPABILITY IMAP4rev1 STARTTLS\r\nm1 OK done\r\n"),
+		hostile.AwaitLine(), hostile.Send("m2 OK begin TLS\r\n")}
+	literal := "* 1 FETCH (BODY[] "
+	bound := 4 * netx.IMAP.Reply
+	cases := []hostileCase{
+		{name: "endless atom in the greeting", run: run("yes"), script: []hostile.Step{hostile.EndlessAtom("* OK ")},
+			wantErr: "IMAP greeting: reply too long (", bound: bound},
+		{name: "endless atom in the greeting, go-imap", run: run("no"), script: []hostile.Step{hostile.EndlessAtom("* OK ")},
+			wantErr: "IMAP greeting: reply too long (", bound: bound},
+		{name: "huge literal before STARTTLS", run: run("yes"),
+			script:  []hostile.Step{ok, hostile.AwaitLine(), hostile.HugeLiteral(literal, 999999999)},
+			wantErr: "IMAP CAPABILITY: reply too long (999999999 bytes)", bound: bound},
+		{name: "huge literal, go-imap", run: run("no"),
+			script:  []hostile.Step{ok, hostile.AwaitLine(), hostile.HugeLiteral(literal, 999999999)},
+			wantErr: "IMAP login as alice: reply too long (999999999 bytes)", bound: bound},
+		{name: "huge literal after STARTTLS", run: run("yes"),
+			script:  append(offer, hostile.StartTLS(tlsCfg, hostile.AwaitLine(), hostile.HugeLiteral(literal, 999999999))),
+			wantErr: "IMAP login as alice: reply too long (999999999 bytes)", bound: bound},
+		// go-imap builds an atom a character at a time (atom += c): an atom
+		// of n bytes leaves n²/2 bytes of garbage, which the line cap
+		// bounds (32 MiB at 8 KiB); what the heap shows of it depends on
+		// when the collector runs (3-13 MiB seen).
+		{name: "endless atom after STARTTLS", run: run("yes"),
+			script:  append(offer, hostile.StartTLS(tlsCfg, hostile.AwaitLine(), hostile.EndlessAtom("* 1 EXISTS "))),
+			wantErr: "IMAP login as alice: reply too long (", bound: int64(netx.IMAP.Line) * int64(netx.IMAP.Line) / 2},
+		{name: "endless untagged replies", run: run("no"),
+			script:  []hostile.Step{ok, hostile.AwaitLine(), hostile.EndlessReply("* 1 EXISTS ")},
+			wantErr: "IMAP login as alice: reply too long (", bound: bound},
+		{name: "endless STARTTLS reply", run: run("yes"),
+			script: []hostile.Step{ok, hostile.AwaitLine(), hostile.Send("* CAPABILITY IMAP4rev1 STARTTLS\r\nm1 OK done\r\n"),
+				hostile.AwaitLine(), hostile.EndlessReply("* x")},
+			wantErr: "IMAP STARTTLS with 127.0.0.1:", bound: bound},
+	}
+	for _, st := range []string{"yes", "no"} {
+		cases = append(cases,
+			hostileCase{name: "random bytes, starttls " + st, run: run(st), script: []hostile.Step{hostile.Random()}, anyErr: true, bound: bound},
+			hostileCase{name: "trickle, starttls " + st, run: run(st), script: []hostile.Step{hostile.Trickle("* OK hi\r\n")}, timeout: true, bound: bound})
+	}
+	runHostile(t, time.Second, cases)
 }

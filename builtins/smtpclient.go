@@ -190,7 +190,7 @@ func (s *smtpSession) startTLS(p *smtpParams) error {
 		return fmt.Errorf("STARTTLS handshake with %s: %w", s.addr, netx.Cause(s.ctx, err))
 	}
 	s.lim = netx.Limit(tc, netx.SMTP)
-	s.c = smtp.NewClient(&greetedConn{Conn: s.lim})
+	s.c = smtp.NewClient(&greetedConn{Conn: s.lim, rest: []byte("220 resumed after STARTTLS\r\n")})
 	s.tls = true
 	if err := s.step(s.c.Hello(p.helo)); err != nil {
 		return fmt.Errorf("EHLO %s after STARTTLS: %w", p.helo, err)
@@ -284,19 +284,16 @@ func (s *smtpSession) cause(err error) error {
 	return netx.Cause(s.ctx, err)
 }
 
-// greetedConn hands go-smtp a connection on which the greeting has already
-// happened: its first reads return a synthetic 220 reply, then the
-// connection's own bytes.
+// greetedConn hands a protocol library a connection on which the greeting
+// has already happened (before STARTTLS): its first reads return rest, a
+// synthetic greeting and any bytes read ahead, then the connection's own
+// bytes.
 type greetedConn struct {
 	net.Conn
-	greeted bool
-	rest    []byte
+	rest []byte
 }
 
 func (g *greetedConn) Read(p []byte) (int, error) {
-	if !g.greeted {
-		g.greeted, g.rest = true, []byte("220 resumed after STARTTLS\r\n")
-	}
 	if len(g.rest) > 0 {
 		n := copy(p, g.rest)
 		g.rest = g.rest[n:]

@@ -50,7 +50,7 @@ var (
 	SMTP = Limits{Reply: 64 << 10, Line: 1024, Lines: 1000}
 	// IMAP caps what an IMAP server sends in answer to one command: the
 	// greeting, a line (so an atom), a literal.
-	IMAP = Limits{Reply: 1 << 20, Line: 64 << 10, Literal: 64 << 10}
+	IMAP = Limits{Reply: 1 << 20, Line: 8 << 10, Literal: 64 << 10}
 	// XMPP caps one reply of an XMPP stream, which also bounds every XML
 	// token, attribute and element the decoder buffers.
 	XMPP = Limits{Reply: 256 << 10}

@@ -11,6 +11,8 @@ package hostile
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -59,6 +61,28 @@ func Await(s string) Step {
 			}
 		}
 		return nil
+	}
+}
+
+// StartTLS performs a TLS handshake as the server with cfg and plays then
+// over the TLS connection: an attack after STARTTLS.
+func StartTLS(cfg *tls.Config, then ...Step) Step {
+	return func(c net.Conn, r *bufio.Reader) error {
+		if r.Buffered() > 0 {
+			return errors.New("client sent data before the TLS handshake")
+		}
+		tc := tls.Server(c, cfg)
+		if err := tc.Handshake(); err != nil {
+			return err
+		}
+		tr := bufio.NewReader(tc)
+		for _, step := range then {
+			if err := step(tc, tr); err != nil {
+				return err
+			}
+		}
+		_, err := io.Copy(io.Discard, tr)
+		return err
 	}
 }
 
