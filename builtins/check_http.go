@@ -23,7 +23,7 @@ import (
 )
 
 // httpBodyMax caps how much of a response body the http check reads.
-const httpBodyMax = 1 << 20
+const httpBodyMax = netx.BodyMax
 
 func httpDescriptor() runtime.Descriptor {
 	return runtime.Descriptor{
@@ -196,7 +196,7 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", c.method, target, redactErr(err))
+		return nil, fmt.Errorf("%s %s: %w", c.method, target, redactErr(netx.HTTPCause(err)))
 	}
 	defer resp.Body.Close()
 	// The answer may come from a redirect target.
@@ -205,8 +205,13 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
 		stats["cert_days_left"] = time.Until(resp.TLS.PeerCertificates[0].NotAfter).Hours() / 24
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, httpBodyMax))
+	// expect sees the first httpBodyMax bytes of a longer body; json_path
+	// cannot parse a part, so a longer body is `reply too long` for it.
+	b, err := netx.ReadBody(resp.Body, httpBodyMax)
 	stats["total_seconds"] = time.Since(start).Seconds()
+	if errors.Is(err, netx.ErrTooLong) && c.jsonPath == nil {
+		err = nil
+	}
 	if err != nil {
 		return stats, fmt.Errorf("%s %s: read body: %w", c.method, target, redactErr(err))
 	}

@@ -25,6 +25,7 @@ type hostileCase struct {
 	wantErr string // substring of the error; every cap error reads "reply too long ("
 	timeout bool   // the run ends at its deadline instead
 	anyErr  bool   // any error will do (random bytes)
+	noErr   bool   // the run succeeds (it needs no more than the cap)
 	bound   int64  // the heap's growth allowed, besides 2 MiB of slack
 }
 
@@ -42,6 +43,10 @@ func runHostile(t *testing.T, deadline time.Duration, cases []hostileCase) {
 			out := hostile.Run(t, func() error { return tt.run(ctx, peer.Addr) })
 			t.Logf("%s: %v; heap grew by at most %d KiB, peer sent %d KiB", tt.name, out.Err, out.Peak>>10, peer.Sent()>>10)
 			switch {
+			case tt.noErr:
+				if out.Err != nil {
+					t.Errorf("run error = %v, want nil", out.Err)
+				}
 			case out.Err == nil:
 				t.Fatalf("run error = nil, want one")
 			case tt.timeout:
@@ -266,4 +271,77 @@ func TestMailboxCheckHostile(t *testing.T) {
 			hostileCase{name: "trickle, starttls " + st, run: run(st), script: []hostile.Step{hostile.Trickle("* OK hi\r\n")}, timeout: true, bound: bound})
 	}
 	runHostile(t, time.Second, cases)
+}
+
+// httpHead is the start of an answer whose body ends only when the
+// connection does.
+const httpHead = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n"
+
+// TestHTTPHostile attacks the http check and the HTTP notifiers with
+// endless answers: a body parsed whole fails with reply too long, one
+// read for an error message is clipped, and the heap stays bounded.
+func TestHTTPHostile(t *testing.T) {
+	check := func(extra map[string]string) func(ctx context.Context, addr string) error {
+		return func(ctx context.Context, addr string) error {
+			raw := map[string]string{"url": "http://" + addr + "/"}
+			for k, v := range extra {
+				raw[k] = v
+			}
+			c, err := newTestCheck(t, httpDescriptor(), raw)
+			if err != nil {
+				return err
+			}
+			_, err = c.Run(ctx)
+			return err
+		}
+	}
+	webhook := func(ctx context.Context, addr string) error {
+		n, err := newWebhookForTest(t, map[string]string{"url": "http://" + addr + "/hook"})
+		if err != nil {
+			return err
+		}
+		return n.Notify(ctx, webhookMessage())
+	}
+	alertmanager := func(ctx context.Context, addr string) error {
+		n, err := newAlertmanagerForTest(t, map[string]string{"url": "http://" + addr})
+		if err != nil {
+			return err
+		}
+		return n.Notify(ctx, webhookMessage())
+	}
+	clickatell := func(ctx context.Context, addr string) error {
+		n, err := newClickatellForTest(t, restOpts("http://"+addr))
+		if err != nil {
+			return err
+		}
+		return n.Notify(ctx, runtime.Message{Test: "www", State: runtime.StateFail, Failures: 1, Short: "www FAIL"})
+	}
+	request := hostile.Await("\r\n\r\n")
+	endless := []hostile.Step{request, hostile.EndlessLine(httpHead)}
+	failing := []hostile.Step{request, hostile.EndlessLine(strings.Replace(httpHead, "200 OK", "500 Oops", 1))}
+	bound := int64(4 * netx.BodyMax)
+	runHostile(t, time.Second, []hostileCase{
+		{name: "check, endless body for json_path", run: check(map[string]string{"json_path": "a", "json_expect": "1"}),
+			script: endless, wantErr: "read body: reply too long (", bound: bound},
+		{name: "check, endless body for expect", run: check(map[string]string{"expect": "x{100}"}),
+			script: endless, noErr: true, bound: bound},
+		{name: "check, endless header", run: check(nil),
+			script:  []hostile.Step{request, hostile.EndlessLine("HTTP/1.1 200 OK\r\nX-Endless: ")},
+			wantErr: "GET http://127.0.0.1:", bound: bound},
+		{name: "check, trickle", run: check(nil), script: []hostile.Step{request, hostile.Trickle(httpHead)}, timeout: true, bound: bound},
+		{name: "check, random bytes", run: check(nil), script: []hostile.Step{request, hostile.Random()}, anyErr: true, bound: bound},
+		{name: "webhook, endless body", run: webhook, script: endless, noErr: true, bound: bound},
+		{name: "webhook, endless error page", run: webhook, script: failing, anyErr: true, bound: bound},
+		{name: "webhook, endless header", run: webhook, script: []hostile.Step{request, hostile.EndlessLine("HTTP/1.1 200 OK\r\nX-Endless: ")},
+			wantErr: "POST: reply too long (65537 bytes)", bound: bound},
+		{name: "alertmanager, endless header", run: alertmanager,
+			script:  []hostile.Step{request, hostile.EndlessLine("HTTP/1.1 200 OK\r\nX-Endless: ")},
+			wantErr: "reply too long (65537 bytes)", bound: bound},
+		{name: "clickatell, endless header", run: clickatell,
+			script:  []hostile.Step{request, hostile.EndlessLine("HTTP/1.1 200 OK\r\nX-Endless: ")},
+			wantErr: "reply too long (65537 bytes)", bound: bound},
+		{name: "alertmanager, endless body", run: alertmanager, script: endless, noErr: true, bound: bound},
+		{name: "alertmanager, endless error page", run: alertmanager, script: failing, anyErr: true, bound: bound},
+		{name: "clickatell, endless answer", run: clickatell, script: endless, wantErr: "read answer: reply too long (", bound: bound},
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 )
 
@@ -58,6 +59,10 @@ var (
 	// xmpp, ldap, postgres) before the TLS handshake.
 	Preamble = Limits{Reply: 64 << 10, Line: 4096, Lines: 1000}
 )
+
+// HeaderMax caps the header of an HTTP response to a notifier (the
+// http check allows 1 MiB).
+const HeaderMax = 64 << 10
 
 // BodyMax is the cap of a response body that monsta reads whole (the http
 // check's body, the answers of webhook, alertmanager and Clickatell).
@@ -231,4 +236,27 @@ func ReadBody(r io.Reader, max int64) ([]byte, error) {
 		return b[:max], &TooLongError{N: int64(len(b))}
 	}
 	return b, err
+}
+
+// httpHeaderCap is how net/http words a response header over
+// MaxResponseHeaderBytes; it has no error value for it.
+const httpHeaderCap = "server response headers exceeded "
+
+// HTTPCause returns err, or a *TooLongError when err is net/http refusing
+// a response header longer than the transport's MaxResponseHeaderBytes
+// (N is that cap plus one).
+func HTTPCause(err error) error {
+	if err == nil {
+		return nil
+	}
+	_, rest, ok := strings.Cut(err.Error(), httpHeaderCap)
+	if !ok {
+		return err
+	}
+	num, _, _ := strings.Cut(rest, " ")
+	n, perr := strconv.ParseInt(num, 10, 64)
+	if perr != nil {
+		return err
+	}
+	return &TooLongError{N: n + 1}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -236,5 +237,25 @@ func TestReadBodyEndless(t *testing.T) {
 	}
 	if bound := uint64(4*BodyMax + 2<<20); out.Peak > bound {
 		t.Errorf("heap grew by %d bytes, want at most %d", out.Peak, bound)
+	}
+}
+
+func TestHTTPCause(t *testing.T) {
+	t.Parallel()
+	other := errors.New("net/http: timeout awaiting response headers")
+	tests := []struct {
+		err  error
+		want string
+	}{
+		{err: nil, want: "<nil>"},
+		{err: other, want: other.Error()},
+		{err: fmt.Errorf("broken: %w", errors.New("net/http: server response headers exceeded 65536 bytes; aborted")),
+			want: "reply too long (65537 bytes)"},
+		{err: errors.New("server response headers exceeded lots of bytes"), want: "server response headers exceeded lots of bytes"},
+	}
+	for _, tt := range tests {
+		if got := fmt.Sprint(HTTPCause(tt.err)); got != tt.want {
+			t.Errorf("HTTPCause(%v) = %s, want %s", tt.err, got, tt.want)
+		}
 	}
 }
