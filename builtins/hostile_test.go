@@ -345,3 +345,25 @@ func TestHTTPHostile(t *testing.T) {
 		{name: "clickatell, endless answer", run: clickatell, script: endless, wantErr: "read answer: reply too long (", bound: bound},
 	})
 }
+
+// TestDNSHostile attacks the DNS client over TCP, where a message is
+// length-prefixed: miekg/dns reads at most 65535 bytes for one, so every
+// attack ends in an error with the heap bounded by that.
+func TestDNSHostile(t *testing.T) {
+	run := func(ctx context.Context, addr string) error {
+		c, err := newTestCheck(t, dnslookupDescriptor(), map[string]string{"hosts": addr, "record": "example.org",
+			"requiredanswers": "127.0.0.1", "protocol": "tcp"})
+		if err != nil {
+			return err
+		}
+		_, err = c.Run(ctx)
+		return err
+	}
+	bound := int64(4 * 65535)
+	runHostile(t, 500*time.Millisecond, withRun([]hostileCase{
+		{name: "largest message, endless garbage", script: []hostile.Step{hostile.Send("\xff\xff"), hostile.EndlessLine("")},
+			anyErr: true, bound: bound},
+		{name: "random bytes", script: []hostile.Step{hostile.Random()}, anyErr: true, bound: bound},
+		{name: "trickle", script: []hostile.Step{hostile.Trickle("\x00\x20")}, timeout: true, bound: bound},
+	}, run))
+}

@@ -9,6 +9,11 @@ import (
 // ExchangeDNS is miekg's ExchangeContext that also ends at once when ctx
 // is cancelled (CloseOnDone), not only at its deadline: ExchangeContext
 // maps only ctx's deadline onto the socket.
+//
+// What a server sends is bounded by the protocol, not by a Limits: miekg
+// reads one message over TCP after its 2-byte length (at most 65535 bytes)
+// and over UDP into a buffer of the client's UDPSize; answers with another
+// ID are read and dropped one by one until ctx's deadline.
 func ExchangeDNS(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
 	conn, err := c.DialContext(ctx, server)
 	if err != nil {
