@@ -32,8 +32,9 @@ func httpDescriptor() runtime.Descriptor {
 		Description: "request a URL and check the status, headers and body of the answer",
 		Help: "The check sends one request and fails on a connection or TLS error, a status outside " +
 			"expect_status (then nothing else is checked), a header that does not match expect_header, or a body that does not match " +
-			"expect or json_path/json_expect. Only the first 1 MiB of the body is read; expect and " +
-			"json_path see only that much. Each check has its own connection pool, and unless " +
+			"expect or json_path/json_expect. Only the first 1 MiB of the body is read: expect sees only " +
+			"that much, and json_path fails on a longer body with \"reply too long (N bytes)\", as does a response " +
+			"header over 1 MiB. Each check has its own connection pool, and unless " +
 			"keepalive=yes every run opens a new connection, so each run measures a full connect. " +
 			"Proxy variables of the environment are ignored. Credentials in the URL and its query " +
 			"string never appear in messages. Stats: status_code, ttfb_seconds (request sent to first " +

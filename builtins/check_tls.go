@@ -28,7 +28,9 @@ func tlsCheckDescriptor() runtime.Descriptor {
 		Name:        "tls",
 		Description: "the certificate a server presents, on a TLS port or behind STARTTLS",
 		Help: "The check connects, speaks the protocol's STARTTLS preamble if starttls is set (smtp, imap, " +
-			"pop3, xmpp, ldap, postgres) and makes a TLS handshake. It fails on a handshake failure, on a " +
+			"pop3, xmpp, ldap, postgres) and makes a TLS handshake. Each reply of a preamble may have 64 KiB " +
+			"(lines of 4 KiB, 1000 lines; 256 KiB for xmpp), else the check fails with \"reply too long (N bytes)\". " +
+			"It fails on a handshake failure, on a " +
 			"certificate that expires within min_days (or has expired), and, unless tls_verify=no, on a " +
 			"chain that does not verify against tls_ca (or the system's CAs) and on a certificate that does " +
 			"not cover server_name. Each message says which of these it was, with the certificate's " +
