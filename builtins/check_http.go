@@ -169,16 +169,42 @@ func httpTransport(o *runtime.Options, tc *tls.Config) *http.Transport {
 // Run implements runtime.Check.
 func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 	target := redactURL(c.url)
+	start := time.Now()
+	var ttfb time.Duration
+	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { ttfb = time.Since(start) }}
+	req, err := c.newRequest(httptrace.WithClientTrace(ctx, trace))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", c.method, target, redactErr(netx.HTTPCause(err)))
+	}
+	defer resp.Body.Close()
+	// The answer may come from a redirect target.
+	target = redactURL(resp.Request.URL)
+	stats := runtime.Stats{"status_code": float64(resp.StatusCode), "ttfb_seconds": ttfb.Seconds()}
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		stats["cert_days_left"] = time.Until(resp.TLS.PeerCertificates[0].NotAfter).Hours() / 24
+	}
+	b, err := c.readBody(resp.Body)
+	stats["total_seconds"] = time.Since(start).Seconds()
+	if err != nil {
+		return stats, fmt.Errorf("%s %s: read body: %w", c.method, target, redactErr(err))
+	}
+	return stats, c.judge(resp, b, target)
+}
+
+// newRequest builds the request of one run: method, URL, body, headers
+// and credentials.
+func (c *HTTP) newRequest(ctx context.Context) (*http.Request, error) {
 	var body io.Reader
 	if c.body != "" {
 		body = strings.NewReader(c.body)
 	}
-	start := time.Now()
-	var ttfb time.Duration
-	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { ttfb = time.Since(start) }}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), c.method, c.url.String(), body)
+	req, err := http.NewRequestWithContext(ctx, c.method, c.url.String(), body)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", c.method, target, redactErr(err))
+		return nil, fmt.Errorf("%s %s: %w", c.method, redactURL(c.url), redactErr(err))
 	}
 	for k, v := range c.headers {
 		req.Header[k] = v
@@ -195,30 +221,25 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 		}
 		req.SetBasicAuth(c.user, pass)
 	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", c.method, target, redactErr(netx.HTTPCause(err)))
-	}
-	defer resp.Body.Close()
-	// The answer may come from a redirect target.
-	target = redactURL(resp.Request.URL)
-	stats := runtime.Stats{"status_code": float64(resp.StatusCode), "ttfb_seconds": ttfb.Seconds()}
-	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
-		stats["cert_days_left"] = time.Until(resp.TLS.PeerCertificates[0].NotAfter).Hours() / 24
-	}
-	// expect sees the first httpBodyMax bytes of a longer body; json_path
-	// cannot parse a part, so a longer body is `reply too long` for it.
-	b, err := netx.ReadBody(resp.Body, httpBodyMax)
-	stats["total_seconds"] = time.Since(start).Seconds()
+	return req, nil
+}
+
+// readBody reads at most httpBodyMax bytes of the body. expect sees the
+// first httpBodyMax bytes of a longer body; json_path cannot parse a part,
+// so a longer body is `reply too long (N bytes)` for it.
+func (c *HTTP) readBody(r io.Reader) ([]byte, error) {
+	b, err := netx.ReadBody(r, httpBodyMax)
 	if errors.Is(err, netx.ErrTooLong) && c.jsonPath == nil {
 		err = nil
 	}
-	if err != nil {
-		return stats, fmt.Errorf("%s %s: read body: %w", c.method, target, redactErr(err))
-	}
+	return b, err
+}
+
+// judge checks the answer: status, then header, expect and json_path.
+func (c *HTTP) judge(resp *http.Response, b []byte, target string) error {
 	if !statusIn(resp.StatusCode, c.status) {
 		// The body of an error page says nothing about expect or json_path.
-		return stats, fmt.Errorf("%s %s: status %s, want %s", c.method, target, resp.Status, statusText(c.status))
+		return fmt.Errorf("%s %s: status %s, want %s", c.method, target, resp.Status, statusText(c.status))
 	}
 	var errs []error
 	if c.header != nil {
@@ -235,7 +256,7 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 			errs = append(errs, fmt.Errorf("%s %s: %w", c.method, target, err))
 		}
 	}
-	return stats, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // checkJSON looks up json_path in body and compares it with json_expect.

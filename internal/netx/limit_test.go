@@ -84,27 +84,7 @@ func TestLimitHostile(t *testing.T) {
 			defer lc.Close()
 			out := hostile.Run(t, func() error { return tt.read(lc) })
 			t.Logf("%s: heap grew by at most %d KiB, peer sent %d KiB", tt.name, out.Peak>>10, peer.Sent()>>10)
-			switch {
-			case tt.anyErr:
-				if out.Err == nil {
-					t.Errorf("read error = nil, want one")
-				}
-			case tt.isTime:
-				if !errors.Is(out.Err, os.ErrDeadlineExceeded) || lc.Err() != nil {
-					t.Errorf("read error = %v (cap error %v), want the deadline", out.Err, lc.Err())
-				}
-			default:
-				var tl *TooLongError
-				if !errors.As(out.Err, &tl) || !errors.Is(out.Err, ErrTooLong) || lc.Err() != out.Err && !errors.Is(out.Err, lc.Err()) {
-					t.Fatalf("read error = %v, want a *TooLongError", out.Err)
-				}
-				if tt.wantN != 0 && tl.N != tt.wantN || tt.wantN == 0 && tl.N <= 0 {
-					t.Errorf("TooLongError.N = %d, want %d (or more than the cap)", tl.N, tt.wantN)
-				}
-				if !strings.HasPrefix(out.Err.Error(), "reply too long (") && !strings.Contains(out.Err.Error(), ": reply too long (") {
-					t.Errorf("error text %q, want `reply too long (N bytes)`", out.Err)
-				}
-			}
+			wantLimitOutcome(t, out.Err, lc, tt.anyErr, tt.isTime, tt.wantN)
 			// The reader may hold a few copies of what it buffered
 			// (io.ReadAll doubles its slice); 2 MiB is the slack of the
 			// runtime and the test itself.
@@ -112,6 +92,34 @@ func TestLimitHostile(t *testing.T) {
 				t.Errorf("heap grew by %d bytes, want at most %d", out.Peak, bound)
 			}
 		})
+	}
+}
+
+// wantLimitOutcome checks how a read through lc against a hostile peer
+// ended: any error (anyErr), its deadline (isTime), or a *TooLongError
+// with N wantN (0: any N) that lc reports too.
+func wantLimitOutcome(t *testing.T, err error, lc *LimitedConn, anyErr, isTime bool, wantN int64) {
+	t.Helper()
+	switch {
+	case anyErr:
+		if err == nil {
+			t.Errorf("read error = nil, want one")
+		}
+	case isTime:
+		if !errors.Is(err, os.ErrDeadlineExceeded) || lc.Err() != nil {
+			t.Errorf("read error = %v (cap error %v), want the deadline", err, lc.Err())
+		}
+	default:
+		var tl *TooLongError
+		if !errors.As(err, &tl) || !errors.Is(err, ErrTooLong) || !errors.Is(err, lc.Err()) {
+			t.Fatalf("read error = %v, want a *TooLongError", err)
+		}
+		if wantN != 0 && tl.N != wantN || wantN == 0 && tl.N <= 0 {
+			t.Errorf("TooLongError.N = %d, want %d (or more than the cap)", tl.N, wantN)
+		}
+		if !strings.HasPrefix(err.Error(), "reply too long (") {
+			t.Errorf("error text %q, want `reply too long (N bytes)`", err)
+		}
 	}
 }
 
