@@ -41,6 +41,10 @@ type Limits struct {
 	Line    int   // bytes of one line, its "\n" included
 	Lines   int   // lines of one reply
 	Literal int64 // bytes an IMAP literal ({N} at the end of a line) may announce
+	// Total caps the bytes of the whole connection, for a limit below
+	// TLS: crypto/tls writes on its own (a KeyUpdate the server asks
+	// for), which would start a new reply whenever the server likes.
+	Total int64
 }
 
 // The caps of monsta's protocol clients; README.md names them.
@@ -53,8 +57,9 @@ var (
 	// greeting, a line (so an atom), a literal.
 	IMAP = Limits{Reply: 1 << 20, Line: 8 << 10, Literal: 64 << 10}
 	// XMPP caps one reply of an XMPP stream, which also bounds every XML
-	// token, attribute and element the decoder buffers.
-	XMPP = Limits{Reply: 256 << 10}
+	// token, attribute and element the decoder buffers, and the whole
+	// stream of a notification (features, SASL, bind, bounces).
+	XMPP = Limits{Reply: 256 << 10, Total: 1 << 20}
 	// Preamble caps each reply of a STARTTLS preamble (smtp, imap, pop3,
 	// xmpp, ldap, postgres) before the TLS handshake.
 	Preamble = Limits{Reply: 64 << 10, Line: 4096, Lines: 1000}
@@ -79,6 +84,7 @@ type LimitedConn struct {
 
 	mu     sync.Mutex // Read and Write may run in different goroutines (go-imap)
 	reply  int64
+	total  int64
 	line   int
 	lines  int
 	skip   int64    // bytes of a literal still to come, not scanned for lines
@@ -131,8 +137,12 @@ func (c *LimitedConn) Write(p []byte) (int, error) {
 // account adds b to the current reply and checks the caps.
 func (c *LimitedConn) account(b []byte) error {
 	c.reply += int64(len(b))
-	if c.lim.Reply > 0 && c.reply > c.lim.Reply {
+	c.total += int64(len(b))
+	switch {
+	case c.lim.Reply > 0 && c.reply > c.lim.Reply:
 		return c.trip(c.reply)
+	case c.lim.Total > 0 && c.total > c.lim.Total:
+		return c.trip(c.total)
 	}
 	for len(b) > 0 {
 		if c.skip > 0 {

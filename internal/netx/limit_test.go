@@ -135,6 +135,8 @@ func TestLimitCaps(t *testing.T) {
 	}{
 		{name: "under every cap", lim: SMTP, parts: []string{"220 hi\r\n", "250-a\r\n250 b\r\n"}},
 		{name: "reply cap", lim: Limits{Reply: 10}, parts: []string{"0123456789", "0123456789x"}, want: 11},
+		{name: "total cap across replies", lim: Limits{Reply: 10, Total: 25}, parts: []string{"0123456789", "0123456789", "0123456789"},
+			want: 26},
 		{name: "write starts a new reply", lim: Limits{Reply: 10}, parts: []string{"0123456789", "0123456789", "0123456789"}},
 		{name: "line cap, ending included", lim: Limits{Line: 4}, parts: []string{"abc\n", "abcd\n"}, want: 5},
 		{name: "lines cap", lim: Limits{Lines: 2}, parts: []string{"a\nb\n", "a\nb\nc\n"}, want: 6},
