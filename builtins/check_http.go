@@ -25,7 +25,7 @@ import (
 )
 
 // httpBodyMax caps how much of a response body the http check reads.
-const httpBodyMax = 1 << 20
+const httpBodyMax = netx.BodyMax
 
 func httpDescriptor() runtime.Descriptor {
 	return runtime.Descriptor{
@@ -34,8 +34,9 @@ func httpDescriptor() runtime.Descriptor {
 		Description: "request a URL and check the status, headers and body of the answer",
 		Help: "The check sends one request and fails on a connection or TLS error, a status outside " +
 			"expect_status (then nothing else is checked), a header that does not match expect_header, or a body that does not match " +
-			"expect or json_path/json_expect. Only the first 1 MiB of the body is read; expect and " +
-			"json_path see only that much. Each check has its own connection pool, and unless " +
+			"expect or json_path/json_expect. Only the first 1 MiB of the body is read: expect sees only " +
+			"that much, and json_path fails on a longer body with \"reply too long (N bytes)\", as does a response " +
+			"header over 1 MiB. Each check has its own connection pool, and unless " +
 			"keepalive=yes every run opens a new connection, so each run measures a full connect. " +
 			"Proxy variables of the environment are ignored. Credentials in the URL and its query " +
 			"string never appear in messages. Stats: status_code, ttfb_seconds (request sent to first " +
@@ -171,16 +172,43 @@ func httpTransport(o *runtime.Options, tc *tls.Config) *http.Transport {
 // Run implements runtime.Check.
 func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 	target := redactURL(c.url)
+	start := time.Now()
+	var ttfb time.Duration
+	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { ttfb = time.Since(start) }}
+	req, pass, err := c.newRequest(httptrace.WithClientTrace(ctx, trace))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s %s: %w", c.method, target, redactErr(netx.HTTPCause(err)))
+	}
+	defer resp.Body.Close()
+	// The answer may come from a redirect target.
+	target = redactURL(resp.Request.URL)
+	stats := runtime.Stats{"status_code": float64(resp.StatusCode), "ttfb_seconds": ttfb.Seconds()}
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		stats["cert_days_left"] = time.Until(resp.TLS.PeerCertificates[0].NotAfter).Hours() / 24
+	}
+	b, err := c.readBody(resp.Body)
+	stats["total_seconds"] = time.Since(start).Seconds()
+	if err != nil {
+		return stats, fmt.Errorf("%s %s: read body: %w", c.method, target, redactErr(err))
+	}
+	return stats, c.judge(resp, b, target, pass)
+}
+
+// newRequest builds the request of one run: method, URL, body, headers
+// and credentials; it returns the password it used (read from
+// password_file at each run), for redaction.
+func (c *HTTP) newRequest(ctx context.Context) (*http.Request, string, error) {
 	var body io.Reader
 	if c.body != "" {
 		body = strings.NewReader(c.body)
 	}
-	start := time.Now()
-	var ttfb time.Duration
-	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { ttfb = time.Since(start) }}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), c.method, c.url.String(), body)
+	req, err := http.NewRequestWithContext(ctx, c.method, c.url.String(), body)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", c.method, target, redactErr(err))
+		return nil, "", fmt.Errorf("%s %s: %w", c.method, redactURL(c.url), redactErr(err))
 	}
 	for k, v := range c.headers {
 		req.Header[k] = v
@@ -192,30 +220,31 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 	if c.user != "" {
 		if c.passFile != "" {
 			if pass, err = readPasswordFile(c.passFile); err != nil {
-				return nil, err
+				return nil, "", err
 			}
 		}
 		req.SetBasicAuth(c.user, pass)
 	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", c.method, target, redactErr(err))
+	return req, pass, nil
+}
+
+// readBody reads at most httpBodyMax bytes of the body. expect sees the
+// first httpBodyMax bytes of a longer body; json_path cannot parse a part,
+// so a longer body is `reply too long (N bytes)` for it.
+func (c *HTTP) readBody(r io.Reader) ([]byte, error) {
+	b, err := netx.ReadBody(r, httpBodyMax)
+	if errors.Is(err, netx.ErrTooLong) && c.jsonPath == nil {
+		err = nil
 	}
-	defer resp.Body.Close()
-	// The answer may come from a redirect target.
-	target = redactURL(resp.Request.URL)
-	stats := runtime.Stats{"status_code": float64(resp.StatusCode), "ttfb_seconds": ttfb.Seconds()}
-	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
-		stats["cert_days_left"] = time.Until(resp.TLS.PeerCertificates[0].NotAfter).Hours() / 24
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, httpBodyMax))
-	stats["total_seconds"] = time.Since(start).Seconds()
-	if err != nil {
-		return stats, fmt.Errorf("%s %s: read body: %w", c.method, target, redactErr(err))
-	}
+	return b, err
+}
+
+// judge checks the answer: status, then header, expect and json_path;
+// pass is the password of the run, redacted from what the server sent.
+func (c *HTTP) judge(resp *http.Response, b []byte, target, pass string) error {
 	if !statusIn(resp.StatusCode, c.status) {
 		// The body of an error page says nothing about expect or json_path.
-		return stats, fmt.Errorf("%s %s: status %s, want %s", c.method, target, resp.Status, statusText(c.status))
+		return fmt.Errorf("%s %s: status %s, want %s", c.method, target, resp.Status, statusText(c.status))
 	}
 	var errs []error
 	red := c.redactor(pass)
@@ -238,7 +267,7 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 		// read from password_file.
 		errs[i] = redact.WithText(err, red(err.Error()))
 	}
-	return stats, errors.Join(errs...)
+	return errors.Join(errs...)
 }
 
 // redactor returns what removes the check's secrets from a server's answer:

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -142,6 +143,7 @@ func newAlertmanager(o *runtime.Options) (runtime.Notifier, error) {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = netx.HeaderMax
 	tr.TLSClientConfig = tc
 	a.client = &http.Client{Transport: tr}
 	return a, nil
@@ -273,7 +275,7 @@ func (a *Alertmanager) post(ctx context.Context, base *url.URL, body []byte) err
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("alertmanager %s: %w", base.Host, redactErr(err))
+		return fmt.Errorf("alertmanager %s: %w", base.Host, redactErr(netx.HTTPCause(err)))
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))

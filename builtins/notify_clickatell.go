@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -53,6 +52,10 @@ const (
 	clickatellRESTURL = "https://platform.clickatell.com"
 	clickatellHTTPURL = "https://api.clickatell.com"
 )
+
+// clickatellAnswerMax caps an answer of Clickatell, which is parsed whole:
+// a longer one is `reply too long (N bytes)`.
+const clickatellAnswerMax = 64 << 10
 
 // Clickatell sends notifications as one SMS through Clickatell.
 type Clickatell struct {
@@ -103,6 +106,7 @@ func newClickatell(o *runtime.Options) (runtime.Notifier, error) {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = netx.HeaderMax
 	tr.TLSClientConfig = tc
 	tr.DialContext = netx.DialNetwork // as every probe dials
 	c.client = &http.Client{Transport: tr}
@@ -194,10 +198,10 @@ func (c *Clickatell) do(ctx context.Context, step, method, path, contentType str
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return 0, nil, c.fail(step, c.redactErr(err))
+		return 0, nil, c.fail(step, c.redactErr(netx.HTTPCause(err)))
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	b, err := netx.ReadBody(resp.Body, clickatellAnswerMax)
 	if err != nil {
 		return 0, nil, c.fail("read answer", c.redactErr(err))
 	}

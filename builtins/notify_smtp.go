@@ -109,9 +109,8 @@ func (n *SMTPNotifier) Verify(ctx context.Context) error {
 	if err == nil {
 		err = s.envelope(n.sender, n.recipients)
 		if err == nil {
-			err = s.c.Reset()
-			if err != nil {
-				err = fmt.Errorf("RSET: %w", s.cause(err))
+			if err = s.step(s.c.Reset()); err != nil {
+				err = fmt.Errorf("RSET: %w", err)
 			}
 		}
 		s.quit()

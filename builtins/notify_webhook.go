@@ -14,6 +14,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -117,6 +118,7 @@ func newWebhook(o *runtime.Options) (runtime.Notifier, error) {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = netx.HeaderMax
 	tr.TLSClientConfig = tc
 	w.client = &http.Client{Transport: tr,
 		// A redirect means a wrong URL; following it would replay the body
@@ -191,6 +193,7 @@ func (w *Webhook) Notify(ctx context.Context, m runtime.Message) error {
 		if errors.As(err, &ue) {
 			err = ue.Err // its text carries the URL, and with it the token
 		}
+		err = netx.HTTPCause(err)
 		return fmt.Errorf("webhook %s: POST: %s%w", w.host, w.redact(err.Error()), errCause(err))
 	}
 	defer resp.Body.Close()

@@ -12,6 +12,11 @@ import (
 // is cancelled (CloseOnDone), not only at its deadline: ExchangeContext
 // maps only ctx's deadline onto the socket. Its socket holds a descriptor
 // of fdlimit.Checks.
+//
+// What a server sends is bounded by the protocol, not by a Limits: miekg
+// reads one message over TCP after its 2-byte length (at most 65535 bytes)
+// and over UDP into a buffer of the client's UDPSize; answers with another
+// ID are read and dropped one by one until ctx's deadline.
 func ExchangeDNS(ctx context.Context, c *dns.Client, m *dns.Msg, server string) (*dns.Msg, error) {
 	fds := fdlimit.Checks()
 	if err := fds.Acquire(); err != nil {
