@@ -371,30 +371,37 @@ func (f *file) put(s *state) {
 	}
 }
 
-// call runs fn(args...) in s under ctx with the memory budget and returns
-// the nret results. A failed call or an expired ctx closes the state;
-// otherwise it goes back to the pool.
-func (f *file) call(ctx context.Context, s *state, fn *glua.LFunction, nret int, args ...glua.LValue) ([]glua.LValue, error) {
+// call runs fn(args...) in s under ctx with the memory budget. read, if
+// not nil, gets the nret results while the call still owns s, and copies
+// what Go keeps of them: a returned table may be one the file keeps (a
+// file-local table), which the next run of s writes on another goroutine
+// as soon as s is back in the pool. A failed call or an expired ctx closes
+// the state; otherwise it goes back to the pool, after read.
+func (f *file) call(ctx context.Context, s *state, fn *glua.LFunction, nret int, read func([]glua.LValue) error,
+	args ...glua.LValue) error {
 	start := time.Now()
 	s.begin(ctx)
 	err := protect(func() error {
 		return s.L.CallByParam(glua.P{Fn: fn, NRet: nret, Protect: true, Handler: s.traceFn}, args...)
 	})
-	var out []glua.LValue
+	var rerr error
 	if err == nil {
-		out = make([]glua.LValue, nret)
+		out := make([]glua.LValue, nret)
 		for i := 0; i < nret; i++ {
 			out[i] = s.L.Get(-nret + i)
 		}
 		s.L.Pop(nret)
+		if read != nil {
+			rerr = protect(func() error { return read(out) })
+		}
 	}
 	berr := s.end()
 	if err != nil || ctx.Err() != nil || berr != nil {
 		s.close()
-		return out, f.runError(ctx, s, err, berr, start)
+		return f.runError(ctx, s, err, berr, start)
 	}
 	f.put(s)
-	return out, nil
+	return rerr
 }
 
 // protect turns a panic that escaped gopher-lua's protected call (one
