@@ -298,6 +298,9 @@ func (s *state) runCheck(L *glua.LState) int {
 	if !ok {
 		L.RaiseError("run_check: unknown check type %q", typ)
 	}
+	if err := s.f.e.runCheckAllowed(d); err != nil {
+		L.RaiseError("run_check %s: %s", typ, err.Error())
+	}
 	raw := map[string]string{}
 	var bad string
 	opts.ForEach(func(k, v glua.LValue) {

@@ -102,7 +102,8 @@ monsta.check_type{
   end,
 }
 `}
-	fx := load(t, files, Config{}, func(r *runtime.Registry) {
+	// gocheck is a Go type that run_check does not classify: lua_exec allows it.
+	fx := load(t, files, Config{AllowExec: true}, func(r *runtime.Registry) {
 		if err := r.Add(goCheck); err != nil {
 			t.Fatal(err)
 		}
