@@ -231,7 +231,7 @@ func compile(src []byte, name string) (proto *glua.FunctionProto, err error) {
 	if err := checkNesting(chunk); err != nil {
 		return nil, err
 	}
-	return glua.Compile(chunk, name)
+	return glua.Compile(guardConcat(chunk), name)
 }
 
 // syntaxError turns a parse error into a positioned config error.
@@ -427,6 +427,9 @@ func (f *file) runError(ctx context.Context, s *state, err, berr error, start ti
 	}
 	if berr != nil {
 		watch.giveBack()
+		if s != nil && s.budget.where != "" {
+			where = s.budget.where
+		}
 		return fmt.Errorf("%s: %w", where, berr)
 	}
 	if cerr := ctx.Err(); cerr != nil {

@@ -177,57 +177,6 @@ func errorValue(err error) glua.LValue {
 	return glua.LString(err.Error())
 }
 
-// openLibs opens the safe subset of the standard library and the monsta
-// table, each library behind a read-only proxy.
-func (s *state) openLibs() {
-	L := s.L
-	for _, lib := range []struct {
-		name string
-		fn   glua.LGFunction
-	}{{"", glua.OpenBase}, {"table", glua.OpenTable}, {"string", glua.OpenString}, {"math", glua.OpenMath}, {"os", glua.OpenOs}} {
-		L.Push(L.NewFunction(lib.fn))
-		L.Push(glua.LString(lib.name))
-		L.Call(1, 0)
-	}
-	for _, name := range []string{"dofile", "loadfile", "getfenv", "setfenv", "_printregs", "newproxy",
-		"module", "collectgarbage", "require"} {
-		L.SetGlobal(name, glua.LNil)
-	}
-	// os: time and date only.
-	full := L.GetGlobal("os").(*glua.LTable)
-	safeOS := L.NewTable()
-	for _, n := range []string{"time", "date", "clock", "difftime"} {
-		safeOS.RawSetString(n, full.RawGetString(n))
-	}
-	L.SetGlobal("os", safeOS)
-	str := L.GetGlobal("string").(*glua.LTable)
-	str.RawSetString("dump", glua.LNil)
-	L.SetFuncs(str, map[string]glua.LGFunction{
-		"rep": strRep, "format": strFormat, "byte": strByte,
-		"find": s.strFind, "match": s.strMatch, "gmatch": s.strGmatch, "gsub": s.strGsub,
-	})
-	tbl := L.GetGlobal("table").(*glua.LTable)
-	L.SetFuncs(tbl, map[string]glua.LGFunction{"concat": tableConcat, "sort": s.tableSort})
-	L.SetGlobal("unpack", L.NewFunction(baseUnpack))
-	L.SetGlobal("pcall", L.NewFunction(basePCall))
-	L.SetGlobal("xpcall", L.NewFunction(baseXPCall))
-
-	L.SetGlobal("print", L.NewFunction(s.print))
-	L.SetGlobal("require", L.NewFunction(s.require))
-	L.SetGlobal("rawset", L.NewFunction(baseRawSet))
-	L.SetGlobal("load", L.NewFunction(baseLoad))
-	L.SetGlobal("loadstring", L.NewFunction(baseLoadString))
-	L.SetGlobal("monsta", readOnly(L, s.monstaTable()))
-	for _, n := range []string{"table", "string", "math", "os"} {
-		L.SetGlobal(n, readOnly(L, L.GetGlobal(n).(*glua.LTable)))
-	}
-	// Method calls on strings ("x"):upper() go through the read-only proxy.
-	if mt, ok := L.GetMetatable(glua.LString("")).(*glua.LTable); ok {
-		mt.RawSetString("__index", L.GetGlobal("string"))
-		mt.RawSetString("__metatable", glua.LFalse)
-	}
-}
-
 // readOnly returns an empty proxy of t whose reads go to t and whose writes
 // raise an error.
 func readOnly(L *glua.LState, t *glua.LTable) *glua.LTable {
