@@ -467,7 +467,7 @@ func (e *Engine) libProto(name string) (*glua.FunctionProto, error) {
 	lp := v.(*libProto)
 	lp.once.Do(func() {
 		display := filepath.Join(filepath.Base(e.cfg.LibDir), rel)
-		src, err := config.ReadFile(filepath.Join(e.cfg.LibDir, rel), e.cfg.MaxFileSize)
+		src, err := readSource(filepath.Join(e.cfg.LibDir, rel), e.sourceLimit())
 		if errors.Is(err, fs.ErrNotExist) {
 			lp.err = fmt.Errorf("not found in %s", e.cfg.LibDir)
 			return

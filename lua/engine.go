@@ -44,8 +44,9 @@ type Config struct {
 	// state held when it was made; 0 means DefaultMemoryLimit, negative
 	// disables.
 	MemoryLimit int64
-	// MaxFileSize is the largest *.lua file read, in bytes; 0 means
-	// config.DefaultMaxFileSize.
+	// MaxFileSize is the size limit of the configuration files
+	// (--max-file-size); a *.lua file is at most that and at most
+	// MaxSourceSize bytes.
 	MaxFileSize int64
 }
 
@@ -124,7 +125,7 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 	for _, p := range paths {
 		f := &file{e: e, name: filepath.Join(filepath.Base(cfg.Dir), filepath.Base(p)),
 			pool: make(chan *state, cfg.PoolSize)}
-		src, err := config.ReadFile(p, cfg.MaxFileSize) // not a FIFO, a device or a huge file
+		src, err := readSource(p, e.sourceLimit()) // not a FIFO, a device or a huge file
 		if err != nil {
 			probs.Add(&config.Error{Pos: config.Pos{File: f.name}, Err: err})
 			continue
@@ -231,6 +232,9 @@ func compile(src []byte, name string) (proto *glua.FunctionProto, err error) {
 	if err := checkNesting(chunk); err != nil {
 		return nil, err
 	}
+	if err := checkConstants(chunk); err != nil {
+		return nil, err
+	}
 	return glua.Compile(guardConcat(chunk), name)
 }
 
@@ -252,6 +256,10 @@ func syntaxError(name string, src []byte, err error) *config.Error {
 	var ne *nestingError
 	if errors.As(err, &ne) {
 		return &config.Error{Pos: config.Pos{File: name, Line: ne.line}, Err: err}
+	}
+	var ke *constantsError
+	if errors.As(err, &ke) {
+		return &config.Error{Pos: config.Pos{File: name, Line: ke.line}, Err: err}
 	}
 	var ce *glua.CompileError
 	if errors.As(err, &ce) {

@@ -159,12 +159,12 @@ monsta.check_type{name = "slow", description = "d",
 	}
 }
 
-// TestDeepNestingIsALoadError: a file nesting 500,000 tables deep (the
+// TestDeepNestingIsALoadError: a file nesting 100,000 tables deep (the
 // compiler recurses once per level) is a load error, and a file of 2 MB
 // is refused before it is parsed.
 func TestDeepNestingIsALoadError(t *testing.T) {
 	for _, tc := range []struct{ src, want string }{
-		{"local x = " + strings.Repeat("{", 500000) + strings.Repeat("}", 500000), "deep.lua:1: chunk has too many syntax levels"},
+		{"local x = " + strings.Repeat("{", 100000) + strings.Repeat("}", 100000), "deep.lua:1: chunk has too many syntax levels"},
 		{"local x = 1" + strings.Repeat(" .. x", 300), "deep.lua:1: chunk has too many syntax levels"},
 		{"local x = " + strings.Repeat("{", 2000000), "deep.lua: file too large"},
 	} {

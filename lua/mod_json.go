@@ -328,15 +328,20 @@ func logModule(s *state) *glua.LTable {
 	mk := func(level slog.Level) glua.LGFunction {
 		return func(L *glua.LState) int {
 			msg := L.CheckString(1)
-			attrs := []any{"file", s.f.name}
-			if t, ok := L.Get(2).(*glua.LTable); ok && L.GetTop() == 2 {
-				t.ForEach(func(k, v glua.LValue) { attrs = append(attrs, k.String(), logValue(v)) })
-			} else {
-				for i := 2; i <= L.GetTop(); i += 2 {
-					attrs = append(attrs, L.Get(i).String(), logValue(L.Get(i+1)))
+			var attrs []any
+			add := func(k, v glua.LValue) {
+				if len(attrs) < 2*maxLogAttrs {
+					attrs = append(attrs, clipMessage(k.String()), logValue(v))
 				}
 			}
-			s.f.e.log.Log(s.ctx(), level, msg, attrs...)
+			if t, ok := L.Get(2).(*glua.LTable); ok && L.GetTop() == 2 {
+				t.ForEach(add)
+			} else {
+				for i := 2; i <= L.GetTop(); i += 2 {
+					add(L.Get(i), L.Get(i+1))
+				}
+			}
+			s.logLine(level, msg, attrs...)
 			return 0
 		}
 	}
@@ -357,5 +362,5 @@ func logValue(v glua.LValue) any {
 	case *glua.LNilType:
 		return nil
 	}
-	return v.String()
+	return cleanText(v.String())
 }

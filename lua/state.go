@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -47,6 +48,7 @@ type state struct {
 	traceFn *glua.LFunction // error handler of every protected call
 	trace   string          // traceback of the last error, bounded
 	size    sizer           // measures the state's reachable data
+	logged  int             // lines print and monsta.log wrote in this call
 }
 
 // decl is a type defined at load time.
@@ -295,21 +297,42 @@ func loadSource(L *glua.LState, src, name string) int {
 	return 1
 }
 
-// print lua print(...) logs its arguments at info level.
+// Limits of what one run logs through print and monsta.log.
+const (
+	maxLogLines = 50 // lines per run; later ones are counted, not written
+	maxLogAttrs = 20 // key-value pairs of one monsta.log line
+)
+
+// print lua print(...) logs its arguments at info level, clipped and
+// cleaned like an error.
 func (s *state) print(L *glua.LState) int {
 	n := L.GetTop()
-	parts := make([]string, n)
-	for i := 1; i <= n; i++ {
-		parts[i-1] = L.ToStringMeta(L.Get(i)).String()
+	parts := make([]string, 0, n)
+	size := 0
+	for i := 1; i <= n && size <= maxMessageLen; i++ {
+		p := L.ToStringMeta(L.Get(i)).String()
+		size += len(p) + 1
+		parts = append(parts, p)
 	}
-	s.f.e.log.Info(strings.Join(parts, "\t"), "file", s.f.name)
+	s.logLine(slog.LevelInfo, strings.Join(parts, "\t"))
 	return 0
+}
+
+// logLine writes one line of the running file's log, clipped and cleaned
+// like an error, unless the run has written maxLogLines already: then it
+// only counts it, and end says how many were dropped.
+func (s *state) logLine(level slog.Level, msg string, attrs ...any) {
+	if s.logged++; s.logged > maxLogLines {
+		return
+	}
+	s.f.e.log.Log(s.ctx(), level, cleanText(msg), append([]any{"file", s.f.name}, attrs...)...)
 }
 
 // begin prepares s for one call under ctx.
 func (s *state) begin(ctx context.Context) {
 	s.budget.reset(ctx, s, s.f.e.cfg.MemoryLimit)
 	s.L.SetContext(&s.budget)
+	s.logged = 0
 }
 
 // end clears the context and closes what the call left open. It returns the
@@ -320,6 +343,10 @@ func (s *state) end() error {
 		c.Close()
 	}
 	s.conns = s.conns[:0]
+	if s.logged > maxLogLines {
+		s.f.e.log.Warn("lua log lines dropped", "file", s.f.name, "dropped", s.logged-maxLogLines, "limit_per_run", maxLogLines)
+	}
+	s.logged = 0
 	err := s.budget.done()
 	s.budget.Context = nil
 	return err
