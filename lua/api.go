@@ -13,7 +13,6 @@ import (
 
 	glua "github.com/yuin/gopher-lua"
 
-	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -89,8 +88,7 @@ func (s *state) defineType(L *glua.LState, kind runtime.Kind) int {
 		if name != "" {
 			what = fmt.Sprintf("%s type %q", kind, string(name))
 		}
-		s.loadErrs = append(s.loadErrs, &config.Error{Pos: config.Pos{File: s.f.name, Line: line},
-			Err: fmt.Errorf("%s: %w", what, err)})
+		s.loadErrs = append(s.loadErrs, loadErr(s.f.name, line, fmt.Errorf("%s: %w", what, err)))
 		return 0
 	}
 	d.Source = fmt.Sprintf("%s:%d", s.f.name, line)
@@ -423,7 +421,7 @@ func (s *state) require(L *glua.LState) int {
 		L.Push(v)
 		return 1
 	}
-	if loader, ok := modules[name]; ok {
+	if loader, ok := module(name); ok {
 		v := readOnly(L, loader(s))
 		s.loaded[name] = v
 		L.Push(v)
@@ -484,15 +482,34 @@ func (e *Engine) libProto(name string) (*glua.FunctionProto, error) {
 	return lp.proto, lp.err
 }
 
-// modules are the monsta.* modules require can return.
-var modules = map[string]func(s *state) *glua.LTable{
-	"monsta.tcp":  tcpModule,
-	"monsta.dns":  dnsModule,
-	"monsta.http": httpModule,
-	"monsta.json": jsonModule,
-	"monsta.log":  logModule,
+// modules are the monsta.* modules require can return, in the order
+// errors list them; the one list of them.
+var modules = []struct {
+	name string
+	load func(s *state) *glua.LTable
+}{
+	{"monsta.tcp", tcpModule},
+	{"monsta.dns", dnsModule},
+	{"monsta.http", httpModule},
+	{"monsta.json", jsonModule},
+	{"monsta.log", logModule},
 }
 
+// module returns the loader of the monsta.* module name.
+func module(name string) (func(s *state) *glua.LTable, bool) {
+	for _, m := range modules {
+		if m.name == name {
+			return m.load, true
+		}
+	}
+	return nil, false
+}
+
+// moduleList names the monsta.* modules, for errors.
 func moduleList() string {
-	return "monsta.tcp, monsta.dns, monsta.http, monsta.json, monsta.log"
+	names := make([]string, len(modules))
+	for i, m := range modules {
+		names[i] = m.name
+	}
+	return strings.Join(names, ", ")
 }

@@ -26,7 +26,6 @@ import (
 	glua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
 
-	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -94,7 +93,7 @@ type libProto struct {
 // Load compiles every *.lua of cfg.Dir once, runs each in a load-time state,
 // and adds the check and notifier types they define to reg (Source is the
 // file:line of the definition). Syntax and load errors of all files are
-// returned at once, joined, each a *config.Error with its position.
+// returned at once, joined, each a *LoadError with its position.
 func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -121,25 +120,25 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 		return nil, fmt.Errorf("list %s: %w", cfg.Dir, err)
 	}
 	sort.Strings(paths)
-	var probs config.Problems
+	var probs problems
 	for _, p := range paths {
 		f := &file{e: e, name: filepath.Join(filepath.Base(cfg.Dir), filepath.Base(p)),
 			pool: make(chan *state, cfg.PoolSize)}
 		src, err := readSource(p, e.sourceLimit()) // not a FIFO, a device or a huge file
 		if err != nil {
-			probs.Add(&config.Error{Pos: config.Pos{File: f.name}, Err: err})
+			probs.add(loadErr(f.name, 0, err))
 			continue
 		}
 		f.proto, err = compile(src, f.name)
 		if err != nil {
-			probs.Add(syntaxError(f.name, src, err))
+			probs.add(syntaxError(f.name, src, err))
 			continue
 		}
 		if f.load(&probs) {
 			e.files = append(e.files, f)
 		}
 	}
-	if err := probs.Err(); err != nil {
+	if err := probs.err(); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -148,15 +147,15 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 
 // load runs f in a load-time state and registers its types. It reports
 // whether the file loaded without problems.
-func (f *file) load(probs *config.Problems) bool {
+func (f *file) load(probs *problems) bool {
 	s, err := f.newState(context.Background(), true)
 	if err != nil {
-		probs.Add(posError(f.name, err))
+		probs.add(posError(f.name, err))
 		return false
 	}
 	ok := len(s.loadErrs) == 0
 	for _, le := range s.loadErrs {
-		probs.Add(le)
+		probs.add(le)
 	}
 	// Validate every definition (a scratch registry also catches a name
 	// defined twice in the file), then register them if the file is good.
@@ -168,7 +167,7 @@ func (f *file) load(probs *config.Problems) bool {
 			err = checkExample(vd)
 		}
 		if err != nil {
-			probs.Add(&config.Error{Pos: config.Pos{File: f.name, Line: d.line}, Err: err})
+			probs.add(loadErr(f.name, d.line, err))
 			ok = false
 		}
 	}
@@ -177,7 +176,7 @@ func (f *file) load(probs *config.Problems) bool {
 			break
 		}
 		if err := f.e.reg.Add(d.desc); err != nil {
-			probs.Add(&config.Error{Pos: config.Pos{File: f.name, Line: d.line}, Err: err})
+			probs.add(loadErr(f.name, d.line, err))
 			ok = false
 		}
 	}
@@ -198,20 +197,20 @@ func checkExample(d *runtime.Descriptor) error {
 	if d.Example == "" {
 		return nil
 	}
-	secs, _, err := config.Parse("example", []byte(d.Example))
+	secs, err := parseExample(d.Example)
 	if err != nil {
 		return fmt.Errorf("%s type %q: example: %w", d.Kind, d.Name, err)
 	}
-	if len(secs) != 1 || !strings.HasPrefix(secs[0].Name, d.Kind.SectionPrefix()) || secs[0].Value("type") != d.Name {
+	if len(secs) != 1 || !strings.HasPrefix(secs[0].name, d.Kind.SectionPrefix()) || secs[0].value("type") != d.Name {
 		return fmt.Errorf("%s type %q: example: want one [%s…] section with type = %s", d.Kind, d.Name, d.Kind.SectionPrefix(), d.Name)
 	}
 	raw := map[string]string{}
-	for _, k := range secs[0].Keys() {
-		if k.Name != "type" {
-			raw[k.Name] = k.Value
+	for _, kv := range secs[0].keys {
+		if kv[0] != "type" {
+			raw[kv[0]] = kv[1]
 		}
 	}
-	if _, err := runtime.NewOptions(d, secs[0].Name, raw); err != nil {
+	if _, err := runtime.NewOptions(d, secs[0].name, raw); err != nil {
 		return fmt.Errorf("%s type %q: example: %w", d.Kind, d.Name, err)
 	}
 	return nil
@@ -239,43 +238,42 @@ func compile(src []byte, name string) (proto *glua.FunctionProto, err error) {
 }
 
 // syntaxError turns a parse error into a positioned config error.
-func syntaxError(name string, src []byte, err error) *config.Error {
+func syntaxError(name string, src []byte, err error) *LoadError {
 	var pe *parse.Error
 	if errors.As(err, &pe) {
 		line := pe.Pos.Line
 		if line <= 0 { // end of file
-			return &config.Error{Pos: config.Pos{File: name, Line: 1 + strings.Count(strings.TrimRight(string(src), "\n"), "\n")},
-				Err: errors.New("syntax error at end of file")}
+			return loadErr(name, 1+strings.Count(strings.TrimRight(string(src), "\n"), "\n"), errors.New("syntax error at end of file"))
 		}
 		msg := strings.TrimSpace(pe.Message)
 		if pe.Token != "" {
 			msg = fmt.Sprintf("%s near %q", msg, pe.Token)
 		}
-		return &config.Error{Pos: config.Pos{File: name, Line: line}, Err: errors.New(msg)}
+		return loadErr(name, line, errors.New(msg))
 	}
 	var ne *nestingError
 	if errors.As(err, &ne) {
-		return &config.Error{Pos: config.Pos{File: name, Line: ne.line}, Err: err}
+		return loadErr(name, ne.line, err)
 	}
 	var ke *constantsError
 	if errors.As(err, &ke) {
-		return &config.Error{Pos: config.Pos{File: name, Line: ke.line}, Err: err}
+		return loadErr(name, ke.line, err)
 	}
 	var ce *glua.CompileError
 	if errors.As(err, &ce) {
-		return &config.Error{Pos: config.Pos{File: name, Line: ce.Line}, Err: errors.New(ce.Message)}
+		return loadErr(name, ce.Line, errors.New(ce.Message))
 	}
 	return posError(name, err)
 }
 
 // posError turns "conf.d/x.lua:12: message" into a config error at that
 // position; other messages are placed at the file.
-func posError(name string, err error) *config.Error {
+func posError(name string, err error) *LoadError {
 	msg := errorText(err)
 	if f, line, rest, ok := splitPos(msg); ok {
-		return &config.Error{Pos: config.Pos{File: f, Line: line}, Err: errors.New(rest)}
+		return loadErr(f, line, errors.New(rest))
 	}
-	return &config.Error{Pos: config.Pos{File: name}, Err: errors.New(msg)}
+	return loadErr(name, 0, errors.New(msg))
 }
 
 // splitPos splits "file.lua:12: rest".

@@ -12,7 +12,6 @@ import (
 
 	glua "github.com/yuin/gopher-lua"
 
-	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -42,8 +41,8 @@ type state struct {
 	conns     []io.Closer            // closed after each call
 	budget    budgetCtx
 
-	decls    []decl          // load time only
-	loadErrs []*config.Error // load time only
+	decls    []decl       // load time only
+	loadErrs []*LoadError // load time only
 
 	traceFn *glua.LFunction // error handler of every protected call
 	trace   string          // traceback of the last error, bounded
