@@ -84,33 +84,43 @@ func (s *state) defineType(L *glua.LState, kind runtime.Kind) int {
 		err = errors.New("verify: must be a function")
 	}
 	if err != nil {
-		what := fmt.Sprintf("monsta.%s_type", map[runtime.Kind]string{runtime.KindCheck: "check", runtime.KindNotifier: "notifier"}[kind])
-		if name != "" {
-			what = fmt.Sprintf("%s type %q", kind, string(name))
-		}
-		s.loadErrs = append(s.loadErrs, loadErr(s.f.name, line, fmt.Errorf("%s: %w", what, err)))
+		s.definitionError(kind, string(name), line, err)
 		return 0
 	}
 	d.Source = fmt.Sprintf("%s:%d", s.f.name, line)
-	f, typ := s.f, d.Name
-	if kind == runtime.KindCheck {
-		d.NewCheck = func(o *runtime.Options) (runtime.Check, error) { return newCheck(f, typ, o), nil }
-	} else {
-		canVerify := verify != nil
-		d.NewNotifier = func(o *runtime.Options) (runtime.Notifier, error) {
-			n := newNotifier(f, typ, o)
-			if canVerify {
-				return verifyingNotifier{n}, nil
-			}
-			return n, nil
-		}
-	}
+	s.f.constructors(&d, verify != nil)
 	bind[d.Name] = fn
 	if verify != nil {
 		s.verifiers[d.Name] = verify
 	}
 	s.decls = append(s.decls, decl{desc: d, line: line})
 	return 0
+}
+
+// constructors gives d the constructor of its kind, building Lua checks or
+// notifiers of f (verifying ones when the type has a verify function).
+func (f *file) constructors(d *runtime.Descriptor, canVerify bool) {
+	typ := d.Name
+	if d.Kind == runtime.KindCheck {
+		d.NewCheck = func(o *runtime.Options) (runtime.Check, error) { return newCheck(f, typ, o), nil }
+		return
+	}
+	d.NewNotifier = func(o *runtime.Options) (runtime.Notifier, error) {
+		n := newNotifier(f, typ, o)
+		if canVerify {
+			return verifyingNotifier{n}, nil
+		}
+		return n, nil
+	}
+}
+
+// definitionError records the load error of a bad type definition.
+func (s *state) definitionError(kind runtime.Kind, name string, line int, err error) {
+	what := fmt.Sprintf("monsta.%s_type", map[runtime.Kind]string{runtime.KindCheck: "check", runtime.KindNotifier: "notifier"}[kind])
+	if name != "" {
+		what = fmt.Sprintf("%s type %q", kind, name)
+	}
+	s.loadErrs = append(s.loadErrs, loadErr(s.f.name, line, fmt.Errorf("%s: %w", what, err)))
 }
 
 // descriptor reads a type table.

@@ -106,6 +106,13 @@ func (s *state) httpRequest(L *glua.LState) int {
 	if len(data) > maxHTTPBody {
 		return pushErr(L, fmt.Errorf("read %s response: reply too long (%d bytes)", method, len(data)))
 	}
+	L.Push(responseTable(L, resp, data))
+	return 1
+}
+
+// responseTable is {status=, headers=, body=} of resp, whose body is data;
+// header names are lower case.
+func responseTable(L *glua.LState, resp *http.Response, data []byte) *glua.LTable {
 	out := L.CreateTable(0, 3)
 	out.RawSetString("status", glua.LNumber(resp.StatusCode))
 	hdr := L.CreateTable(0, len(resp.Header))
@@ -119,8 +126,7 @@ func (s *state) httpRequest(L *glua.LState) int {
 	}
 	out.RawSetString("headers", hdr)
 	out.RawSetString("body", glua.LString(data))
-	L.Push(out)
-	return 1
+	return out
 }
 
 // dnsModule is require("monsta.dns").

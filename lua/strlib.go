@@ -193,37 +193,7 @@ func (s *state) replacement(L *glua.LState, ms *matchState, repl glua.LValue, st
 	var v glua.LValue
 	switch r := repl.(type) {
 	case glua.LString, glua.LNumber:
-		news := r.String()
-		if strings.IndexByte(news, lEsc) < 0 {
-			return news
-		}
-		var b strings.Builder
-		for i := 0; i < len(news); i++ {
-			c := news[i]
-			if c != lEsc || i+1 == len(news) {
-				b.WriteByte(c)
-				continue
-			}
-			i++
-			d := news[i]
-			if !isdigit(d) {
-				b.WriteByte(d)
-				continue
-			}
-			if d == '0' {
-				b.WriteString(ms.src[st:e])
-			} else {
-				str, pos, isPos := ms.captureValue(int(d-'1'), st, e)
-				if isPos {
-					str = strconv.Itoa(pos)
-				}
-				b.WriteString(str)
-			}
-			if b.Len() > maxString {
-				L.RaiseError("string.gsub: result would be larger than %s", sizeText(maxString))
-			}
-		}
-		return b.String()
+		return expandReplacement(L, ms, r.String(), st, e)
 	case *glua.LTable:
 		pushCapture(L, ms, 0, st, e)
 		k := L.Get(-1)
@@ -250,6 +220,41 @@ func (s *state) replacement(L *glua.LState, ms *matchState, repl glua.LValue, st
 	}
 	L.RaiseError("invalid replacement value (a %s)", v.Type())
 	return ""
+}
+
+// expandReplacement is the replacement string news for the match
+// src[st:e], with %0-%9 replaced by the match and its captures.
+func expandReplacement(L *glua.LState, ms *matchState, news string, st, e int) string {
+	if strings.IndexByte(news, lEsc) < 0 {
+		return news
+	}
+	var b strings.Builder
+	for i := 0; i < len(news); i++ {
+		c := news[i]
+		if c != lEsc || i+1 == len(news) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		d := news[i]
+		if !isdigit(d) {
+			b.WriteByte(d)
+			continue
+		}
+		if d == '0' {
+			b.WriteString(ms.src[st:e])
+		} else {
+			str, pos, isPos := ms.captureValue(int(d-'1'), st, e)
+			if isPos {
+				str = strconv.Itoa(pos)
+			}
+			b.WriteString(str)
+		}
+		if b.Len() > maxString {
+			L.RaiseError("string.gsub: result would be larger than %s", sizeText(maxString))
+		}
+	}
+	return b.String()
 }
 
 // strRep is string.rep with its result checked before it is built.
