@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/clickatellfake"
 	"github.com/monsta/monsta/internal/gsm7"
+	"github.com/monsta/monsta/internal/testkit/clickatellfake"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/engine"
 )

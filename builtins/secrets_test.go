@@ -22,7 +22,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/backend/memory"
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/builtins"
-	"github.com/monsta/monsta/internal/testconf"
+	"github.com/monsta/monsta/internal/testkit/testconf"
 	"github.com/monsta/monsta/runtime"
 )
 

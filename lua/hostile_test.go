@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/testconf"
+	"github.com/monsta/monsta/internal/testkit/testconf"
 	"github.com/monsta/monsta/runtime"
 )
 

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 // tmpfsNS mounts a tmpfs of size bytes at dir in a mount namespace of its

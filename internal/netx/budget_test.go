@@ -10,7 +10,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/monsta/monsta/internal/fdlimit"
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 // spend leaves fdlimit.Checks with n descriptors free until the test ends.

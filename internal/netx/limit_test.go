@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/internal/testkit/hostile"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 // greedy reads c the way a library without caps does: everything into

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/internal/fdlimit"
-	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/internal/netx"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 func newProber(t *testing.T) *Prober {

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/internal/fdlimit"
-	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/internal/netx"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/statedir"
 )

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/fakeclock"
-	"github.com/monsta/monsta/internal/testconf"
+	"github.com/monsta/monsta/internal/testkit/fakeclock"
+	"github.com/monsta/monsta/internal/testkit/testconf"
 	"github.com/monsta/monsta/runtime"
 )
 

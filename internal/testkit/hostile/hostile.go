@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 // Step is one move of a script: it reads from r (the client's bytes) or
