@@ -21,6 +21,7 @@ import (
 
 	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/internal/redact"
+	"github.com/monsta/monsta/internal/textx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -506,7 +507,7 @@ func (h *headerExpect) check(hdr http.Header, red func(string) string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("header %s: %q does not match %q", h.name, redact.Clip(red(vals[0]), 200), h.re)
+	return fmt.Errorf("header %s: %s does not match %q", h.name, textx.Quote(redact.Clip(red(vals[0]), 200)), h.re)
 }
 
 // parseHeaders parses "Name: value | Name2: value2" into request headers.

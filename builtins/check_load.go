@@ -71,7 +71,7 @@ func (c *Load) Run(ctx context.Context) (runtime.Stats, error) {
 	}
 	f := strings.Fields(string(b))
 	if len(f) < 3 {
-		return nil, fmt.Errorf("read load averages: unexpected %s: %q", filepath.Join(c.proc, "loadavg"), clip(b, 80))
+		return nil, fmt.Errorf("read load averages: unexpected %s: %s", filepath.Join(c.proc, "loadavg"), quoted(b, 80))
 	}
 	stats := runtime.Stats{}
 	var loads [3]float64

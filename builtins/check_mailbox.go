@@ -360,7 +360,7 @@ func (p *imapStart) greeting() error {
 		return err
 	}
 	if !strings.HasPrefix(strings.ToUpper(l), "* OK") {
-		return fmt.Errorf("%q", clip([]byte(l), 200))
+		return errors.New(quoted([]byte(l), 200))
 	}
 	return nil
 }
@@ -381,7 +381,7 @@ func (p *imapStart) command(cmd string) ([]string, error) {
 		}
 		if rest, ok := strings.CutPrefix(l, tag); ok {
 			if !strings.HasPrefix(strings.ToUpper(rest), "OK") {
-				return nil, fmt.Errorf("%q", clip([]byte(rest), 200))
+				return nil, errors.New(quoted([]byte(rest), 200))
 			}
 			return untagged, nil
 		}

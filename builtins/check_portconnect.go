@@ -15,6 +15,7 @@ import (
 
 	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/internal/tcpprobe"
+	"github.com/monsta/monsta/internal/textx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -152,7 +153,7 @@ func (c *Portconnect) judge(ctx context.Context, stats runtime.Stats, line []byt
 	}
 	stats["banner_seconds"] = after.Seconds()
 	if !bytes.Contains(line, c.expect) {
-		return stats, fmt.Errorf("banner %q does not contain %q", clip(line, 200), c.expect)
+		return stats, fmt.Errorf("banner %s does not contain %q", quoted(line, 200), c.expect)
 	}
 	return stats, nil
 }
@@ -164,3 +165,8 @@ func clip(b []byte, n int) []byte {
 	}
 	return b
 }
+
+// quoted is clip's first n bytes of a peer's text, quoted for an error
+// message by textx.Quote: backslashes and quotes stay single, controls are
+// escaped.
+func quoted(b []byte, n int) string { return textx.Quote(string(clip(b, n))) }

@@ -131,6 +131,8 @@ func TestPortconnect(t *testing.T) {
 			wantErr: `banner "hello" does not contain "220"`, wantStats: []string{"connect_seconds", "banner_seconds"}},
 		{name: "wrong banner", serve: sendAndClose("SSH-2.0-x\n"), expect: "220",
 			wantErr: `banner "SSH-2.0-x" does not contain "220"`},
+		{name: "banner shown as sent, controls escaped", serve: sendAndClose("\\\\srv \"x\" \x1b[2J\n"), expect: "220",
+			wantErr: `banner "\\srv "x" \x1b[2J" does not contain "220"`},
 		{name: "closed without a line", serve: func(c net.Conn) { c.Close() }, expect: "220",
 			wantErr: "read banner from 127.0.0.1:"},
 		{name: "endless line", serve: endless, expect: "220",

@@ -186,7 +186,7 @@ func (c *Process) find(ctx context.Context) ([]procInfo, string, error) {
 		}
 		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 		if err != nil || pid <= 0 {
-			return nil, "", fmt.Errorf("pidfile %s: %q is not a process id", c.pidfile, clip(bytes.TrimSpace(b), 40))
+			return nil, "", fmt.Errorf("pidfile %s: %s is not a process id", c.pidfile, quoted(bytes.TrimSpace(b), 40))
 		}
 		what := fmt.Sprintf("with pid %d from %s", pid, c.pidfile)
 		p, ok := c.read(pid)

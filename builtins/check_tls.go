@@ -264,11 +264,11 @@ func starttlsSMTPReply(br *bufio.Reader) (int, []string, error) {
 			return 0, lines, err
 		}
 		if len(l) < 3 {
-			return 0, lines, fmt.Errorf("bad reply %q", clip([]byte(l), 200))
+			return 0, lines, fmt.Errorf("bad reply %s", quoted([]byte(l), 200))
 		}
 		code, err := strconv.Atoi(l[:3])
 		if err != nil {
-			return 0, lines, fmt.Errorf("bad reply %q", clip([]byte(l), 200))
+			return 0, lines, fmt.Errorf("bad reply %s", quoted([]byte(l), 200))
 		}
 		lines = append(lines, l)
 		if len(l) == 3 || l[3] != '-' {
@@ -284,7 +284,7 @@ func starttlsSMTP(conn net.Conn, br *bufio.Reader) error {
 		return fmt.Errorf("read greeting: %w", err)
 	}
 	if code != 220 {
-		return fmt.Errorf("greeting %q", clip([]byte(strings.Join(lines, " ")), 200))
+		return fmt.Errorf("greeting %s", quoted([]byte(strings.Join(lines, " ")), 200))
 	}
 	if _, err := conn.Write([]byte("EHLO monsta.local\r\n")); err != nil {
 		return err
@@ -294,7 +294,7 @@ func starttlsSMTP(conn net.Conn, br *bufio.Reader) error {
 		return fmt.Errorf("read EHLO reply: %w", err)
 	}
 	if code != 250 {
-		return fmt.Errorf("EHLO: %q", clip([]byte(strings.Join(lines, " ")), 200))
+		return fmt.Errorf("EHLO: %s", quoted([]byte(strings.Join(lines, " ")), 200))
 	}
 	offered := false
 	for _, l := range lines {
@@ -311,7 +311,7 @@ func starttlsSMTP(conn net.Conn, br *bufio.Reader) error {
 		return fmt.Errorf("read STARTTLS reply: %w", err)
 	}
 	if code != 220 {
-		return fmt.Errorf("STARTTLS refused: %q", clip([]byte(strings.Join(lines, " ")), 200))
+		return fmt.Errorf("STARTTLS refused: %s", quoted([]byte(strings.Join(lines, " ")), 200))
 	}
 	return nil
 }
@@ -323,7 +323,7 @@ func starttlsIMAP(conn net.Conn, br *bufio.Reader) error {
 		return fmt.Errorf("read greeting: %w", err)
 	}
 	if !strings.HasPrefix(strings.ToUpper(l), "* OK") {
-		return fmt.Errorf("greeting %q", clip([]byte(l), 200))
+		return fmt.Errorf("greeting %s", quoted([]byte(l), 200))
 	}
 	if _, err := conn.Write([]byte("m1 STARTTLS\r\n")); err != nil {
 		return err
@@ -339,7 +339,7 @@ func starttlsIMAP(conn net.Conn, br *bufio.Reader) error {
 		if strings.HasPrefix(strings.ToUpper(l), "M1 OK") {
 			return nil
 		}
-		return fmt.Errorf("STARTTLS refused: %q", clip([]byte(l), 200))
+		return fmt.Errorf("STARTTLS refused: %s", quoted([]byte(l), 200))
 	}
 }
 
@@ -350,7 +350,7 @@ func starttlsPOP3(conn net.Conn, br *bufio.Reader) error {
 		return fmt.Errorf("read greeting: %w", err)
 	}
 	if !strings.HasPrefix(l, "+OK") {
-		return fmt.Errorf("greeting %q", clip([]byte(l), 200))
+		return fmt.Errorf("greeting %s", quoted([]byte(l), 200))
 	}
 	if _, err := conn.Write([]byte("STLS\r\n")); err != nil {
 		return err
@@ -359,7 +359,7 @@ func starttlsPOP3(conn net.Conn, br *bufio.Reader) error {
 		return fmt.Errorf("read STLS reply: %w", err)
 	}
 	if !strings.HasPrefix(l, "+OK") {
-		return fmt.Errorf("STLS refused: %q", clip([]byte(l), 200))
+		return fmt.Errorf("STLS refused: %s", quoted([]byte(l), 200))
 	}
 	return nil
 }
@@ -381,7 +381,7 @@ func starttlsPostgres(conn net.Conn, br *bufio.Reader) error {
 	case 'N':
 		return errors.New("the server does not support SSL")
 	}
-	return fmt.Errorf("unexpected SSLRequest reply %q", b)
+	return fmt.Errorf("unexpected SSLRequest reply %s", quoted([]byte{b}, 1))
 }
 
 // starttlsXMPP: stream header, features, <starttls/>, <proceed/> (RFC 6120
@@ -514,7 +514,7 @@ func starttlsLDAP(conn net.Conn, br *bufio.Reader) error {
 	}
 	berRead(r) // matchedDN
 	_, diag, _ := berRead(r)
-	return fmt.Errorf("StartTLS refused: resultCode %d %q", code[0], clip(diag, 200))
+	return fmt.Errorf("StartTLS refused: resultCode %d %s", code[0], quoted(diag, 200))
 }
 
 // berRead reads one BER element (definite length, at most 64 KiB) and

@@ -15,6 +15,7 @@ import (
 	"github.com/monsta/monsta/internal/gsm7"
 	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/internal/redact"
+	"github.com/monsta/monsta/internal/textx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -150,7 +151,7 @@ func (c *Clickatell) Verify(ctx context.Context) error {
 		}
 		return err
 	}
-	return c.fail("login", fmt.Errorf("unexpected answer %q", clipAnswer(answer)))
+	return c.fail("login", fmt.Errorf("unexpected answer %s", textx.Quote(clipAnswer(answer))))
 }
 
 func (c *Clickatell) verifyREST(ctx context.Context) error {
@@ -242,7 +243,7 @@ func (c *Clickatell) sendHTTP(ctx context.Context, text string) error {
 		}
 	}
 	if len(errs) == 0 && ids == 0 {
-		return c.fail("send", fmt.Errorf("unexpected answer %q", clipAnswer(answer)))
+		return c.fail("send", fmt.Errorf("unexpected answer %s", textx.Quote(clipAnswer(answer))))
 	}
 	err = errors.Join(errs...)
 	if permanent {
