@@ -4,52 +4,16 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/monsta/monsta/internal/textx"
 )
 
 // sanitize makes text from a server's reply or a Lua message safe to print
-// to a terminal: every C0 and C1 control character (ESC included) except
-// newline and tab, DEL, and every byte that is not UTF-8 is shown as a
-// visible escape such as \x1b, so that no reply can retitle, clear or
-// recolour the terminal of the person reading it.
-func sanitize(s string) string {
-	if !needsEscape(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 16)
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case isControl(r):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		default:
-			b.WriteString(s[i : i+n])
-		}
-		i += n
-	}
-	return b.String()
-}
-
-// isControl reports a C0 or C1 control character, or DEL, other than
-// newline and tab.
-func isControl(r rune) bool {
-	return (r < 0x20 && r != '\n' && r != '\t') || (r >= 0x7f && r <= 0x9f)
-}
-
-// needsEscape reports whether sanitize would change s.
-func needsEscape(s string) bool {
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		if (r == utf8.RuneError && n == 1) || isControl(r) {
-			return true
-		}
-		i += n
-	}
-	return false
-}
+// to a terminal (textx.Terminal): every control character but newline and
+// tab, and every byte that is not UTF-8, is shown as a visible escape such
+// as \x1b, so that no reply can retitle, clear or recolour the terminal of
+// the person reading it.
+func sanitize(s string) string { return textx.Terminal(s) }
 
 // termWriter sanitizes what is written through it. Each Write must hold
 // whole characters, as fmt's and tabwriter's writes do.

@@ -25,8 +25,8 @@ func TestSanitize(t *testing.T) {
 		{"keeps\nnewlines\tand tabs", "keeps\nnewlines\tand tabs"},
 		{"\x1b]0;owned\x07title", `\x1b]0;owned\x07title`},
 		{"\x1b[2Jclear", `\x1b[2Jclear`},
-		{"cr\rbs\bdel\x7f", `cr\x0dbs\x08del\x7f`},
-		{"c1 \u009b31m csi", `c1 \x9b31m csi`},
+		{"cr\rbs\bdel\x7f", `cr\rbs\x08del\x7f`},
+		{"c1 \u009b31m csi", `c1 \u009b31m csi`},
 		{"raw \x9b byte", `raw \x9b byte`},
 		{"nul\x00", `nul\x00`},
 	} {
@@ -82,7 +82,7 @@ func TestStatusEscapesControlBytes(t *testing.T) {
 	f := startFakeDaemon(t, control.Test{Name: "web", State: control.StateFail, Failures: 1,
 		Checks: []control.Check{{Name: "web", Type: "portconnect", Errors: []string{hostile}}}})
 	r := runHere("--status", "--socket", f.socket)
-	if r.code != exitFail || !strings.Contains(r.stdout, `bad banner \x1b]0;owned\x07\x1b[2J\x9b31m`) {
+	if r.code != exitFail || !strings.Contains(r.stdout, `bad banner \x1b]0;owned\x07\x1b[2J\u009b31m`) {
 		t.Errorf("--status = %d, want 1 and the reply escaped:\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	r = runHere("--status", "--json", "--socket", f.socket)
