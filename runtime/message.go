@@ -152,6 +152,17 @@ func (m *Message) streakText(compact bool) string {
 	return s
 }
 
+// failSuffix is the end of a FAIL's one-line form: " (3 failures since
+// 03:12 UTC)", with the reason when there is one (a page released by the
+// end of a hold says since when the test fails and what held it).
+func (m *Message) failSuffix(compact bool) string {
+	s := m.streakText(compact)
+	if m.Reason != "" {
+		s += "; " + OneLine(m.Reason)
+	}
+	return " (" + s + ")"
+}
+
 // RenderShort returns the one-line form, e.g.
 // "FAIL web on vm: www: connect 127.0.0.1:8080: connection refused (3 failures since 03:12 UTC)".
 func (m *Message) RenderShort() string {
@@ -179,7 +190,7 @@ func (m *Message) short(compact, withHost bool) string {
 				s += fmt.Sprintf("; %d more %s failing", more, plural(more, "check", "checks"))
 			}
 		}
-		return s + " (" + m.streakText(compact) + ")"
+		return s + m.failSuffix(compact)
 	case StateRecovered:
 		var parts []string
 		if m.Duration > 0 {
@@ -245,7 +256,7 @@ func (m *Message) Fit(limit int, size func(string) int) string {
 	head := strings.TrimSpace(string(m.State) + " " + m.Test)
 	check, err, more := m.firstFailure()
 	prefix := head + ": " + check + ": "
-	suffix := " (" + m.streakText(true) + ")"
+	suffix := m.failSuffix(true)
 	if more > 0 {
 		suffix = fmt.Sprintf("; +%d more", more) + suffix
 	}

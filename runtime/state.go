@@ -23,6 +23,9 @@ type TestState struct {
 	// level 1 or more was held back and is due when the hold ends.
 	Held HoldReason `json:"held,omitempty"`
 	Owed bool       `json:"owed,omitempty"`
+	// OwedBy names what held the owed page back ("silence 3f2a",
+	// "maintenance window nightly"), for the page that releases it.
+	OwedBy string `json:"owed_by,omitempty"`
 	// Passes counts passing runs in a row of a test still failing
 	// (recover_after).
 	Passes int `json:"passes,omitempty"`

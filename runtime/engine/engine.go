@@ -644,12 +644,13 @@ type streakMark struct {
 	failures int
 	held     runtime.HoldReason
 	owed     bool
+	owedBy   string
 	passes   int
 	history  flapHistory
 }
 
 func (s *streak) mark() streakMark {
-	return streakMark{failures: s.failures, held: s.held, owed: s.owed, passes: s.passes, history: s.history}
+	return streakMark{failures: s.failures, held: s.held, owed: s.owed, owedBy: s.owedBy, passes: s.passes, history: s.history}
 }
 
 // slotTime is the time a run's streak is kept in: its slot, not its end,

@@ -230,7 +230,7 @@ func durableChange(a, b runtime.TestState) bool {
 	return a.Fingerprint != b.Fingerprint ||
 		(a.Failures == 0) != (b.Failures == 0) || !a.Since.Equal(b.Since) ||
 		!slices.Equal(a.Notified, b.Notified) || a.LastLevel != b.LastLevel || !a.LastNotify.Equal(b.LastNotify) ||
-		a.Held != b.Held || a.Owed != b.Owed ||
+		a.Held != b.Held || a.Owed != b.Owed || a.OwedBy != b.OwedBy ||
 		a.Flapping != b.Flapping || !slices.Equal(a.FlapTo, b.FlapTo) || !slices.Equal(a.PrevNotified, b.PrevNotified)
 }
 

@@ -144,7 +144,7 @@ func TestEveryFieldClassified(t *testing.T) {
 	t.Parallel()
 	durable := map[string]bool{
 		"Fingerprint": true, "Notified": true, "LastNotify": true, "LastLevel": true, "Since": true,
-		"Held": true, "Owed": true, "Flapping": true, "FlapTo": true, "PrevNotified": true,
+		"Held": true, "Owed": true, "OwedBy": true, "Flapping": true, "FlapTo": true, "PrevNotified": true,
 		"Failures": false, "Next": false, "LastRun": false, "LastOK": false, "Passes": false, "FlapHistory": false,
 	}
 	typ := reflect.TypeFor[mrt.TestState]()
