@@ -748,7 +748,8 @@ func (e *Engine) runCheck(ctx context.Context, t *testRunner, i int, scheduled t
 		select {
 		case e.sem <- struct{}{}:
 		case <-ctx.Done():
-			return runtime.CheckResult{Check: cs.Name, Type: cs.Desc.Name, Errors: []string{"not started: shutting down"}}
+			err := fmt.Errorf("not started: shutting down: %w", ctx.Err())
+			return runtime.CheckResult{Check: cs.Name, Type: cs.Desc.Name, Errors: []string{"not started: shutting down"}, Err: err}
 		}
 	}
 	defer func() { <-e.sem }()
