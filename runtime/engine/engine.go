@@ -173,7 +173,8 @@ func New(plan *runtime.Plan, o Options) (*Engine, error) {
 		byName[ts.Name] = tr
 		if st, ok := o.State[ts.Name]; ok && st.Fingerprint == tr.fingerprint() {
 			tr.streak.restore(st)
-			tr.next, tr.lastRun, tr.lastOK = st.Next, st.LastRun, st.LastOK
+			tr.next = st.Next
+			tr.restoreLast(st)
 		}
 		if len(ts.Instances) != len(ts.Checks) || slices.Contains(ts.Instances, nil) {
 			return nil, fmt.Errorf("test %s: checks not built (the plan is not from Resolve)", ts.Name)
@@ -225,7 +226,7 @@ func (e *Engine) inherit(t *testRunner, ch <-chan runtime.TestState) {
 		}
 		t.mu.Lock()
 		t.streak.restore(st)
-		t.lastRun, t.lastOK = st.LastRun, st.LastOK
+		t.restoreLast(st)
 		t.mu.Unlock()
 		if e.saver != nil {
 			e.save(t)
@@ -594,14 +595,17 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	}
 	now := e.clock.Now()
 	t.mu.Lock()
-	prev := t.streak.clone()
+	prev, prevRes, prevRan := t.streak.clone(), t.lastRes, !t.lastRun.IsZero()
 	t.mu.Unlock()
 	v := judge(t.spec, prev, runOutcome{OK: ok, At: slotTime(scheduled, now), Now: now}, t.gates)
 	t.mu.Lock()
 	t.streak = v.Record
 	t.lastRun, t.lastOK, t.lastDur, t.lastRes, t.lastStart = now, ok, now.Sub(start), results, start
 	t.mu.Unlock()
-	changed := v.Record.mark() != prev.mark() || v.Flap != flapSame
+	// A new outcome is saved too (a passing test's only change), so that
+	// the last result outlives a restart; the same outcome again is not,
+	// which spares passing tests a write per run.
+	changed := v.Record.mark() != prev.mark() || v.Flap != flapSame || !prevRan || !sameOutcome(prevRes, results)
 	e.logHoldChange(t.spec.Name, v.Hold, prev.held, len(v.Pages) > 0 && !ok)
 	r := runtime.TestResult{Test: t.spec.Name, OK: ok, Failures: v.Record.failures, Time: now, Checks: results}
 	// Durable before visible: notifications go to the outbox, then the
@@ -721,7 +725,23 @@ func (t *testRunner) state() runtime.TestState {
 	defer t.mu.Unlock()
 	st := t.streak.export()
 	st.Fingerprint, st.LastRun, st.LastOK = t.fingerprint(), t.lastRun, t.lastOK
+	st.Checks, st.Duration = t.lastRes, t.lastDur
 	return st
+}
+
+// restoreLast takes the last result from a saved state. The caller holds
+// t.mu, or t does not run yet.
+func (t *testRunner) restoreLast(st runtime.TestState) {
+	t.lastRun, t.lastOK, t.lastRes, t.lastDur = st.LastRun, st.LastOK, st.Checks, st.Duration
+}
+
+// sameOutcome tells whether two runs' results say the same: each check
+// passed or failed alike, with the same error texts. Stats, start and
+// duration may differ.
+func sameOutcome(a, b []runtime.CheckResult) bool {
+	return slices.EqualFunc(a, b, func(x, y runtime.CheckResult) bool {
+		return x.Check == y.Check && x.OK == y.OK && slices.Equal(x.Errors, y.Errors)
+	})
 }
 
 // evaluate applies requires=all|any.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -222,7 +223,9 @@ func (d *Dir) removeTest(path string, tf *testFile) error {
 // above, so a level can only fire a few runs late, never twice), Passes
 // (recover_after: the recovery comes a few runs late), FlapHistory (the
 // window of flap detection; entering or leaving flapping is durable),
-// LastRun, LastOK and Next (the schedule: a run comes early).
+// LastRun, LastOK and Next (the schedule: a run comes early), and the
+// last result (Checks, Duration: a few runs old at worst, and the engine
+// saves every change of outcome).
 //
 // TestEveryFieldClassified fails for a field of runtime.TestState added
 // here and not there, or there and not here.
@@ -238,7 +241,15 @@ func durableChange(a, b runtime.TestState) bool {
 // leaves out.
 func sameCounters(a, b runtime.TestState) bool {
 	return a.Failures == b.Failures && a.Passes == b.Passes && a.FlapHistory == b.FlapHistory &&
-		a.LastRun.Equal(b.LastRun) && a.LastOK == b.LastOK && a.Next.Equal(b.Next)
+		a.LastRun.Equal(b.LastRun) && a.LastOK == b.LastOK && a.Next.Equal(b.Next) &&
+		a.Duration == b.Duration && slices.EqualFunc(a.Checks, b.Checks, sameResult)
+}
+
+// sameResult tells whether two check results hold the same facts (Err,
+// which is never stored, aside).
+func sameResult(a, b runtime.CheckResult) bool {
+	return a.Check == b.Check && a.Type == b.Type && a.OK == b.OK && slices.Equal(a.Errors, b.Errors) &&
+		maps.Equal(a.Stats, b.Stats) && a.Start.Equal(b.Start) && a.Duration == b.Duration
 }
 
 // nextSeq returns a sequence number above every earlier one of d, and above
