@@ -79,6 +79,31 @@ checks=good
 			t.Fatal(err)
 		}
 	}
+	want := lastResults(t, e)
+	handed := e.State()
+	e.Close(t.Context())
+	for how, state := range map[string]map[string]runtime.TestState{"reload": handed, "restart": saver.load(t)} {
+		e2, err := New(p, Options{Clock: clk, State: state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantShown(t, how, e2, want)
+		e2.Close(t.Context())
+	}
+	// The next run replaces it.
+	e3, _ := New(p, Options{Clock: clk, State: saver.load(t)})
+	defer e3.Close(t.Context())
+	clk.Advance(time.Minute)
+	e3.RunTestOnce(t.Context(), "web")
+	if got, _ := e3.TestStatus("web"); got.Checks[0].Errors[0] != want["web"].Checks[0].Errors[0] || !got.LastRun.After(want["web"].LastRun) {
+		t.Errorf("web after the next run = %+v, want its new run", got)
+	}
+}
+
+// lastResults returns the status of web and db after their runs, checking
+// that web failed with its error and db passed with its stats.
+func lastResults(t *testing.T, e *Engine) map[string]TestStatus {
+	t.Helper()
 	want := map[string]TestStatus{}
 	for _, n := range []string{"web", "db"} {
 		want[n], _ = e.TestStatus(n)
@@ -89,29 +114,17 @@ checks=good
 	if w := want["db"]; !w.LastOK || len(w.Checks) != 1 || w.Checks[0].Stats["n"] != 1 {
 		t.Fatalf("db after its run = %+v, want passed with its stats", w)
 	}
-	handed := e.State()
-	e.Close(t.Context())
-	for how, state := range map[string]map[string]runtime.TestState{"reload": handed, "restart": saver.load(t)} {
-		e2, err := New(p, Options{Clock: clk, State: state})
-		if err != nil {
-			t.Fatal(err)
+	return want
+}
+
+// wantShown wants e to show the last results of want (after how).
+func wantShown(t *testing.T, how string, e *Engine, want map[string]TestStatus) {
+	t.Helper()
+	for n, w := range want {
+		got, _ := e.TestStatus(n)
+		if got.LastOK != w.LastOK || !got.LastRun.Equal(w.LastRun) || got.Duration != w.Duration || !sameResults(got.Checks, w.Checks) {
+			t.Errorf("%s: %s shows %+v\nwant %+v", how, n, got, w)
 		}
-		for _, n := range []string{"web", "db"} {
-			got, _ := e2.TestStatus(n)
-			w := want[n]
-			if got.LastOK != w.LastOK || !got.LastRun.Equal(w.LastRun) || got.Duration != w.Duration || !sameResults(got.Checks, w.Checks) {
-				t.Errorf("%s: %s shows %+v\nwant %+v", how, n, got, w)
-			}
-		}
-		e2.Close(t.Context())
-	}
-	// The next run replaces it.
-	e3, _ := New(p, Options{Clock: clk, State: saver.load(t)})
-	defer e3.Close(t.Context())
-	clk.Advance(time.Minute)
-	e3.RunTestOnce(t.Context(), "web")
-	if got, _ := e3.TestStatus("web"); got.Checks[0].Errors[0] != want["web"].Checks[0].Errors[0] || !got.LastRun.After(want["web"].LastRun) {
-		t.Errorf("web after the next run = %+v, want its new run", got)
 	}
 }
 
