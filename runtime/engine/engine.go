@@ -78,9 +78,12 @@ type Engine struct {
 	// runs to the last parked worker (not in turn to all) lets the workers
 	// a burst started go idle and exit, so the pool is as large as the
 	// runs that are really under way at once, not max_concurrent_checks.
-	poolMu     sync.Mutex
-	parked     []*poolWorker    // guarded by poolMu
-	backlog    chan *testRunner // sent to with poolMu held
+	poolMu  sync.Mutex
+	parked  []*poolWorker    // guarded by poolMu
+	backlog chan *testRunner // sent to with poolMu held
+	// targets share max_concurrent_checks fairly (fair.go): a run is
+	// admitted by its test's target before it takes a worker.
+	targets    []*target
 	workers    atomic.Int32
 	maxWorkers int32
 	runCtx     context.Context // the context of scheduled runs, set by Run
@@ -112,6 +115,10 @@ type testRunner struct {
 	// gates is the ordered list of holds its runs are judged with
 	// (gateList); tests without parents share one.
 	gates runtime.Gates
+	// tgt is the target whose share of max_concurrent_checks the test's
+	// scheduled runs take, cost checks each.
+	tgt  *target
+	cost int
 	// waiters counts goroutines in waitIdle; idle wakes them. idle is made
 	// by the first waiter: most tests never have one.
 	waiters atomic.Int32
@@ -183,6 +190,7 @@ func New(plan *runtime.Plan, o Options) (*Engine, error) {
 		e.tests = append(e.tests, tr)
 	}
 	e.link(byName, o.Gate)
+	e.share()
 	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending, GroupWindow: plan.Main.GroupWindow})
 	e.saver = o.Saver
 	for name, ch := range o.Busy {
@@ -209,6 +217,25 @@ func (e *Engine) link(byName map[string]*testRunner, options runtime.Gate) {
 		if len(t.parents) > 0 {
 			t.gates = gateList(t, options)
 		}
+	}
+}
+
+// share gives each test its target and each target its fair share of
+// max_concurrent_checks, and warns when the configuration needs more.
+func (e *Engine) share() {
+	out := map[*runtime.TestSpec]bool{}
+	for _, t := range e.tests {
+		out[t.spec] = t.shard == runtime.ShardOut
+	}
+	list, index := targets(e.plan, func(ts *runtime.TestSpec) bool { return !out[ts] })
+	c := concurrencyOf(list, int(e.maxWorkers))
+	e.targets = list
+	for _, t := range e.tests {
+		t.tgt, t.cost = index[t.spec], max(1, len(t.checks))
+	}
+	if w := c.Warning(); w != "" {
+		e.log.Warn("max_concurrent_checks is too low for this configuration", "need", c.Need, "max_concurrent_checks", c.Cap,
+			"busiest", c.Busiest, "share", c.Share, "detail", w)
 	}
 }
 
@@ -373,6 +400,7 @@ func (e *Engine) Run(ctx context.Context) {
 	defer close(e.quit)
 	defer e.runs.Wait()
 	defer close(e.loopDone)
+	defer e.dropQueued()
 	beating := e.beat != nil && e.beatIvl > 0
 	var nextBeat time.Time
 	if beating {
@@ -418,6 +446,23 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
+// dropQueued forgets the runs that wait for their target's share when
+// scheduling stops: they have not started, and whoever schedules next
+// runs them.
+func (e *Engine) dropQueued() {
+	e.poolMu.Lock()
+	var dropped []*testRunner
+	for _, g := range e.targets {
+		dropped = append(dropped, g.queue...)
+		g.queue = nil
+	}
+	e.poolMu.Unlock()
+	for _, t := range dropped {
+		t.release()
+		e.runs.Done()
+	}
+}
+
 func (e *Engine) launch(t *testRunner) {
 	if !t.running.CompareAndSwap(false, true) {
 		if t.oos.Load() {
@@ -430,6 +475,19 @@ func (e *Engine) launch(t *testRunner) {
 	e.runs.Add(1)
 	t.due = t.next
 	e.poolMu.Lock()
+	if !t.tgt.admit(t) {
+		// Its target has its share running: it waits for one of them.
+		t.tgt.queue = append(t.tgt.queue, t)
+		e.poolMu.Unlock()
+		return
+	}
+	e.hand(t)
+}
+
+// hand gives an admitted run to a worker: the one parked last, else a new
+// one, else (every worker busy) the backlog. Called with poolMu held, it
+// unlocks it.
+func (e *Engine) hand(t *testRunner) {
 	if n := len(e.parked); n > 0 {
 		w := e.parked[n-1]
 		e.parked[n-1] = nil
@@ -465,7 +523,7 @@ func (e *Engine) worker(t *testRunner) {
 	var ran, seen uint64 // runs done, and as of the last idle tick
 	for {
 		if t != nil {
-			e.endRun(e.runCtx, t, e.runTest(e.runCtx, t, t.due))
+			e.endRun(e.runCtx, t, e.runTest(e.runCtx, t, t.due), true)
 			e.runs.Done()
 			ran++
 		}
@@ -532,7 +590,7 @@ func (e *Engine) RunTestOnce(ctx context.Context, name string) (runtime.TestResu
 		return runtime.TestResult{}, err
 	}
 	r := e.runTest(ctx, t, e.clock.Now())
-	e.endRun(ctx, t, r)
+	e.endRun(ctx, t, r, false)
 	return r, nil
 }
 
@@ -634,9 +692,18 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 // decided, saved and logged; were t released only after the hooks, the
 // next run of t could find it still running while a hook ran (or, with a
 // test's clock stepped at once to the next slot, between the hook and the
-// release) and be skipped as an overrun.
-func (e *Engine) endRun(ctx context.Context, t *testRunner, r runtime.TestResult) {
+// release) and be skipped as an overrun. A scheduled run also gives its
+// target's share back, to the next run of the target waiting for it.
+func (e *Engine) endRun(ctx context.Context, t *testRunner, r runtime.TestResult, scheduled bool) {
 	t.release()
+	if scheduled {
+		e.poolMu.Lock()
+		if next := t.tgt.release(t); next != nil {
+			e.hand(next)
+		} else {
+			e.poolMu.Unlock()
+		}
+	}
 	if e.hooks != nil {
 		e.hooks.AfterResult(ctx, r)
 	}
