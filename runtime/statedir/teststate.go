@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"os"
 	"path/filepath"
@@ -35,11 +36,15 @@ type stateFile struct {
 type testFile struct {
 	mu    sync.Mutex
 	users int // guarded by Dir.tmu: saves holding or waiting for mu
-	// Guarded by mu. known says that last is what LoadState would read
-	// back; noLatest that TEST.json.latest surely does not exist.
+	// Guarded by mu. known says that last (with the results checks stands
+	// for) is what LoadState would read back; noLatest that
+	// TEST.json.latest surely does not exist.
 	known    bool
 	noLatest bool
-	last     runtime.TestState
+	// last is the state without its Checks, which checks stands for (a
+	// hash): the last results of every test are not kept twice.
+	last   runtime.TestState
+	checks uint64
 }
 
 // lockTest returns the test's entry, locked for one save.
@@ -95,7 +100,8 @@ func (d *Dir) SaveTest(name string, st runtime.TestState) error {
 		return nil
 	}
 	durable := !tf.known || durableChange(tf.last, st)
-	if !durable && sameCounters(tf.last, st) {
+	sum := resultsSum(st.Checks)
+	if !durable && sameCounters(tf.last, st) && sum == tf.checks {
 		return nil // the files hold st already
 	}
 	tf.known = false // until the write below succeeds
@@ -123,8 +129,22 @@ func (d *Dir) SaveTest(name string, st runtime.TestState) error {
 		// Equal to st's (durableChange); kept, not the caller's.
 		st.Notified, st.FlapTo, st.PrevNotified = tf.last.Notified, tf.last.FlapTo, tf.last.PrevNotified
 	}
-	tf.last, tf.known = st, true
+	st.Checks = nil
+	tf.last, tf.checks, tf.known = st, sum, true
 	return nil
+}
+
+// resultsSum hashes check results (Err, which is never stored, aside), so
+// that a Dir can tell a new last result from the one it wrote.
+func resultsSum(rs []runtime.CheckResult) uint64 {
+	h := fnv.New64a()
+	for _, r := range rs {
+		fmt.Fprintf(h, "%q %q %t %q %d %d\x00", r.Check, r.Type, r.OK, r.Errors, r.Start.UnixNano(), r.Duration)
+		for _, k := range slices.Sorted(maps.Keys(r.Stats)) {
+			fmt.Fprintf(h, "%q=%v,", k, r.Stats[k])
+		}
+	}
+	return h.Sum64()
 }
 
 // inPlaceMax is the longest content writeLatest overwrites in place: one
@@ -238,18 +258,11 @@ func durableChange(a, b runtime.TestState) bool {
 }
 
 // sameCounters tells whether a and b agree on the fields durableChange
-// leaves out.
+// leaves out, but for Checks, which SaveTest compares by resultsSum.
 func sameCounters(a, b runtime.TestState) bool {
 	return a.Failures == b.Failures && a.Passes == b.Passes && a.FlapHistory == b.FlapHistory &&
 		a.LastRun.Equal(b.LastRun) && a.LastOK == b.LastOK && a.Next.Equal(b.Next) &&
-		a.Duration == b.Duration && slices.EqualFunc(a.Checks, b.Checks, sameResult)
-}
-
-// sameResult tells whether two check results hold the same facts (Err,
-// which is never stored, aside).
-func sameResult(a, b runtime.CheckResult) bool {
-	return a.Check == b.Check && a.Type == b.Type && a.OK == b.OK && slices.Equal(a.Errors, b.Errors) &&
-		maps.Equal(a.Stats, b.Stats) && a.Start.Equal(b.Start) && a.Duration == b.Duration
+		a.Duration == b.Duration
 }
 
 // nextSeq returns a sequence number above every earlier one of d, and above
