@@ -32,7 +32,7 @@ func dnslookupDescriptor() runtime.Descriptor {
 				Help: "Record type to query: A, AAAA, MX, NS, TXT, CNAME, SOA, PTR, SRV, CAA and more."},
 			{Name: "requiredanswers", Required: true, Quoted: true,
 				Help: "Space-separated values that must all appear among the answers of every server; quote values with spaces."},
-			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the check fails."},
+			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) before the check fails."},
 			dnsProtocolOption(),
 			{Name: "resolv_conf", Default: "/etc/resolv.conf",
 				Help: "Resolver configuration whose nameserver lines are queried when hosts is empty (monsta also accepts address:port there)."},

@@ -13,7 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/monsta/monsta/config"
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 

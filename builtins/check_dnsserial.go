@@ -25,7 +25,7 @@ func dnsserialDescriptor() runtime.Descriptor {
 			{Name: "hosts", Required: true, Parse: runtime.Words,
 				Help: "Space-separated servers (name, name:port, IPv4, IPv6 or [IPv6]:port) that serve the zone."},
 			{Name: "zone", Required: true, Help: "Zone whose SOA serial is compared."},
-			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the check fails."},
+			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) before the check fails."},
 			dnsProtocolOption(),
 		},
 		Example: `[Check_zone_sync]

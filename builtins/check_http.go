@@ -16,14 +16,16 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/monsta/monsta/internal/netx"
+	"github.com/monsta/monsta/internal/redact"
 	"github.com/monsta/monsta/runtime"
 )
 
 // httpBodyMax caps how much of a response body the http check reads.
-const httpBodyMax = 1 << 20
+const httpBodyMax = netx.BodyMax
 
 func httpDescriptor() runtime.Descriptor {
 	return runtime.Descriptor{
@@ -32,8 +34,9 @@ func httpDescriptor() runtime.Descriptor {
 		Description: "request a URL and check the status, headers and body of the answer",
 		Help: "The check sends one request and fails on a connection or TLS error, a status outside " +
 			"expect_status (then nothing else is checked), a header that does not match expect_header, or a body that does not match " +
-			"expect or json_path/json_expect. Only the first 1 MiB of the body is read; expect and " +
-			"json_path see only that much. Each check has its own connection pool, and unless " +
+			"expect or json_path/json_expect. Only the first 1 MiB of the body is read: expect sees only " +
+			"that much, and json_path fails on a longer body with \"reply too long (N bytes)\", as does a response " +
+			"header over 1 MiB. Each check has its own connection pool, and unless " +
 			"keepalive=yes every run opens a new connection, so each run measures a full connect. " +
 			"Proxy variables of the environment are ignored. Credentials in the URL and its query " +
 			"string never appear in messages. Stats: status_code, ttfb_seconds (request sent to first " +
@@ -88,6 +91,7 @@ type HTTP struct {
 	passFile   string
 	jsonPath   []string
 	jsonWant   *string
+	redact     func(string) string // Options.Redact: headers and password
 	client     *http.Client
 }
 
@@ -97,7 +101,7 @@ func newHTTP(o *runtime.Options) (runtime.Check, error) {
 	c := &HTTP{
 		url: u, method: o.String("method"), status: o.Value("expect_status").([]statusRange),
 		body: o.String("body"), user: o.String("username"), pass: o.String("password"),
-		passFile: o.String("password_file"),
+		passFile: o.String("password_file"), redact: o.Redact,
 	}
 	if o.Value("expect") != nil {
 		c.expect = multiline(o.Raw("expect"))
@@ -168,35 +172,16 @@ func httpTransport(o *runtime.Options, tc *tls.Config) *http.Transport {
 // Run implements runtime.Check.
 func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 	target := redactURL(c.url)
-	var body io.Reader
-	if c.body != "" {
-		body = strings.NewReader(c.body)
-	}
 	start := time.Now()
 	var ttfb time.Duration
 	trace := &httptrace.ClientTrace{GotFirstResponseByte: func() { ttfb = time.Since(start) }}
-	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), c.method, c.url.String(), body)
+	req, pass, err := c.newRequest(httptrace.WithClientTrace(ctx, trace))
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", c.method, target, redactErr(err))
-	}
-	for k, v := range c.headers {
-		req.Header[k] = v
-	}
-	if h := c.headers.Get("Host"); h != "" {
-		req.Host = h
-	}
-	if c.user != "" {
-		pass := c.pass
-		if c.passFile != "" {
-			if pass, err = readPasswordFile(c.passFile); err != nil {
-				return nil, err
-			}
-		}
-		req.SetBasicAuth(c.user, pass)
+		return nil, err
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", c.method, target, redactErr(err))
+		return nil, fmt.Errorf("%s %s: %w", c.method, target, redactErr(netx.HTTPCause(err)))
 	}
 	defer resp.Body.Close()
 	// The answer may come from a redirect target.
@@ -205,18 +190,66 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
 		stats["cert_days_left"] = time.Until(resp.TLS.PeerCertificates[0].NotAfter).Hours() / 24
 	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, httpBodyMax))
+	b, err := c.readBody(resp.Body)
 	stats["total_seconds"] = time.Since(start).Seconds()
 	if err != nil {
 		return stats, fmt.Errorf("%s %s: read body: %w", c.method, target, redactErr(err))
 	}
+	return stats, c.judge(resp, b, target, pass)
+}
+
+// newRequest builds the request of one run: method, URL, body, headers
+// and credentials; it returns the password it used (read from
+// password_file at each run), for redaction.
+func (c *HTTP) newRequest(ctx context.Context) (*http.Request, string, error) {
+	var body io.Reader
+	if c.body != "" {
+		body = strings.NewReader(c.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, c.method, c.url.String(), body)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s %s: %w", c.method, redactURL(c.url), redactErr(err))
+	}
+	for k, v := range c.headers {
+		req.Header[k] = v
+	}
+	if h := c.headers.Get("Host"); h != "" {
+		req.Host = h
+	}
+	pass := c.pass
+	if c.user != "" {
+		if c.passFile != "" {
+			if pass, err = readPasswordFile(c.passFile); err != nil {
+				return nil, "", err
+			}
+		}
+		req.SetBasicAuth(c.user, pass)
+	}
+	return req, pass, nil
+}
+
+// readBody reads at most httpBodyMax bytes of the body. expect sees the
+// first httpBodyMax bytes of a longer body; json_path cannot parse a part,
+// so a longer body is `reply too long (N bytes)` for it.
+func (c *HTTP) readBody(r io.Reader) ([]byte, error) {
+	b, err := netx.ReadBody(r, httpBodyMax)
+	if errors.Is(err, netx.ErrTooLong) && c.jsonPath == nil {
+		err = nil
+	}
+	return b, err
+}
+
+// judge checks the answer: status, then header, expect and json_path;
+// pass is the password of the run, redacted from what the server sent.
+func (c *HTTP) judge(resp *http.Response, b []byte, target, pass string) error {
 	if !statusIn(resp.StatusCode, c.status) {
 		// The body of an error page says nothing about expect or json_path.
-		return stats, fmt.Errorf("%s %s: status %s, want %s", c.method, target, resp.Status, statusText(c.status))
+		return fmt.Errorf("%s %s: status %s, want %s", c.method, target, resp.Status, statusText(c.status))
 	}
 	var errs []error
+	red := c.redactor(pass)
 	if c.header != nil {
-		if err := c.header.check(resp.Header); err != nil {
+		if err := c.header.check(resp.Header, red); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", c.method, target, err))
 		}
 	}
@@ -225,15 +258,35 @@ func (c *HTTP) Run(ctx context.Context) (runtime.Stats, error) {
 			c.method, target, runtime.FormatSize(float64(len(b))), strings.TrimPrefix(c.expect.String(), "(?m)")))
 	}
 	if c.jsonPath != nil {
-		if err := c.checkJSON(b); err != nil {
+		if err := c.checkJSON(b, red); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", c.method, target, err))
 		}
 	}
-	return stats, errors.Join(errs...)
+	for i, err := range errs {
+		// The runtime redacts the options' secrets, but not the password
+		// read from password_file.
+		errs[i] = redact.WithText(err, red(err.Error()))
+	}
+	return errors.Join(errs...)
 }
 
-// checkJSON looks up json_path in body and compares it with json_expect.
-func (c *HTTP) checkJSON(body []byte) error {
+// redactor returns what removes the check's secrets from a server's answer:
+// those of its options, and the password read from password_file.
+func (c *HTTP) redactor(pass string) func(string) string {
+	if c.passFile == "" || pass == "" {
+		return c.redact
+	}
+	var once sync.Once
+	var file *redact.Set
+	return func(s string) string {
+		once.Do(func() { file = redact.NewSet(redact.Credential{Secret: pass, Users: []string{c.user}}) })
+		return file.Text(c.redact(s))
+	}
+}
+
+// checkJSON looks up json_path in body and compares it with json_expect;
+// red redacts the value before it is clipped into the message.
+func (c *HTTP) checkJSON(body []byte, red func(string) string) error {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	var v any
@@ -260,7 +313,7 @@ func (c *HTTP) checkJSON(body []byte) error {
 	}
 	got := jsonText(v)
 	if c.jsonWant != nil && got != *c.jsonWant {
-		return fmt.Errorf("json_path %s is %s, want %s", path, clip([]byte(got), 200), *c.jsonWant)
+		return fmt.Errorf("json_path %s is %s, want %s", path, redact.Clip(red(got), 200), *c.jsonWant)
 	}
 	return nil
 }
@@ -441,8 +494,9 @@ func parseExpectHeader(s string) (any, error) {
 	return &headerExpect{name: http.CanonicalHeaderKey(name), re: re}, nil
 }
 
-// check passes when some value of the header matches.
-func (h *headerExpect) check(hdr http.Header) error {
+// check passes when some value of the header matches; red redacts the
+// value before it is clipped into the message.
+func (h *headerExpect) check(hdr http.Header, red func(string) string) error {
 	vals := hdr.Values(h.name)
 	if len(vals) == 0 {
 		return fmt.Errorf("no %s header, want one matching %q", h.name, h.re)
@@ -452,7 +506,7 @@ func (h *headerExpect) check(hdr http.Header) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("header %s: %q does not match %q", h.name, clip([]byte(vals[0]), 200), h.re)
+	return fmt.Errorf("header %s: %q does not match %q", h.name, redact.Clip(red(vals[0]), 200), h.re)
 }
 
 // parseHeaders parses "Name: value | Name2: value2" into request headers.

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 // httpTestServer answers a few paths the http check's tests request.

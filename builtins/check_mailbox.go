@@ -1,6 +1,7 @@
 package builtins
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -48,7 +49,7 @@ func mailboxCheckDescriptor() runtime.Descriptor {
 			{Name: "smtp_host", Default: "localhost", Help: "Host name or address of the SMTP server."},
 			{Name: "smtp_port", Default: "25", Parse: runtime.Port, Help: "TCP port of the SMTP server."},
 			{Name: "smtp_timeout", Default: "20", Parse: runtime.PositiveSeconds,
-				Help: "Seconds the SMTP dialogue may take."},
+				Help: "Seconds (or 90s, 5m, 2h, 1d) the SMTP dialogue may take."},
 			{Name: "smtp_helo", Default: "monsta.local", Help: "Host name to announce with EHLO or HELO."},
 			{Name: "smtp_username", Help: "User name for SMTP AUTH PLAIN (needs smtp_starttls); empty: no login."},
 			{Name: "smtp_password", Secret: true, Help: "Password for SMTP AUTH PLAIN."},
@@ -59,7 +60,7 @@ func mailboxCheckDescriptor() runtime.Descriptor {
 			{Name: "sender", Required: true, Help: "Address for MAIL FROM and the From header."},
 			{Name: "recipient", Required: true, Help: "Address to send the probe to; it must arrive in the mailbox."},
 			{Name: "timeout", Default: "60", Parse: runtime.PositiveSeconds,
-				Help: "Seconds to wait for the message after the SMTP server accepted it."},
+				Help: "Seconds (or 90s, 5m, 2h, 1d) to wait for the message after the SMTP server accepted it."},
 			{Name: "mailbox_host", Required: true, Help: "Host name or address of the IMAP server."},
 			{Name: "mailbox_port", Parse: parseOptionalPort,
 				Help: "TCP port of the IMAP server; empty: 143, or 993 with mailbox_ssl."},
@@ -223,6 +224,7 @@ func (c *MailboxCheck) compose(probe string) []byte {
 type imapSession struct {
 	ctx    context.Context
 	conn   *netx.Conn
+	lim    *netx.LimitedConn // below go-imap, above TLS: netx.IMAP caps what the server sends
 	c      *client.Client
 	folder string
 }
@@ -245,62 +247,182 @@ func (c *MailboxCheck) imapOpen(ctx context.Context) (*imapSession, error) {
 		}
 		nc = tc
 	}
-	im.c, err = client.New(nc)
+	im.lim = netx.Limit(nc, netx.IMAP)
+	// Cleartext is acceptable only where nobody can listen in: a loopback
+	// peer, or one the admin vouched for with mailbox_insecure.
+	cleartextOK := c.insecure || c.local(conn.RemoteAddr())
+	encrypted := c.imapSSL
+	var session net.Conn = im.lim
+	if !c.imapSSL && c.imapTLS != starttlsNo {
+		if session, encrypted, err = c.imapStartTLS(ctx, im, cleartextOK); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	im.c, err = client.New(session)
 	if err != nil {
+		err = fmt.Errorf("IMAP greeting: %w", im.cause(err))
 		conn.Close()
-		return nil, fmt.Errorf("IMAP greeting: %w", im.cause(err))
+		return nil, err
 	}
 	// go-imap logs read errors (our deadlines, say) to stderr by default;
 	// checks return errors instead of logging. The reader goroutine only
 	// logs after an I/O error, which cannot come before the next command.
 	im.c.ErrorLog = log.New(io.Discard, "", 0)
-	// Cleartext is acceptable only where nobody can listen in: a loopback
-	// peer, or one the admin vouched for with mailbox_insecure.
-	cleartextOK := c.insecure || c.local(conn.RemoteAddr())
-	encrypted := c.imapSSL
-	if !c.imapSSL && c.imapTLS != starttlsNo {
-		ok, err := im.c.SupportStartTLS()
-		switch {
-		case err != nil:
-			err = fmt.Errorf("IMAP CAPABILITY: %w", im.cause(err))
-		case ok:
-			cfg := c.imapConfig
-			if c.imapTLS == starttlsYes && cleartextOK {
-				// Opportunistic: where the password could go in the clear,
-				// an unverified certificate is still better than none.
-				cfg = cfg.Clone()
-				cfg.InsecureSkipVerify = true
-			}
-			if err = im.c.StartTLS(cfg); err != nil {
-				err = fmt.Errorf("IMAP STARTTLS with %s: %w", c.imapAddr, im.cause(err))
-			}
-			encrypted = err == nil
-		case c.imapTLS == starttlsRequired:
-			err = fmt.Errorf("IMAP STARTTLS required but not offered by %s", c.imapAddr)
-		}
-		if err != nil {
-			im.close()
-			return nil, err
-		}
-	}
 	if !encrypted && !cleartextOK {
 		im.close()
 		return nil, fmt.Errorf("IMAP login as %s: refused to send the password in cleartext to %s, which offers no STARTTLS "+
 			"(use mailbox_ssl=yes, or mailbox_insecure=yes to allow it)", c.user, c.imapAddr)
 	}
-	if err := im.c.Login(c.user, c.pass); err != nil {
+	return im, im.login(c.user, c.pass)
+}
+
+// login logs in and selects the folder; on an error the session is closed.
+func (im *imapSession) login(user, pass string) error {
+	if err := im.c.Login(user, pass); err != nil {
 		// The cause first: closing makes the connection's own error
 		// "use of closed network connection".
-		err = fmt.Errorf("IMAP login as %s: %w", c.user, redactIMAPString(im.cause(err), c.pass))
+		err = fmt.Errorf("IMAP login as %s: %w", user, redactIMAPString(im.cause(err), pass))
 		im.close()
+		return err
+	}
+	if _, err := im.c.Select(im.folder, false); err != nil {
+		err = fmt.Errorf("IMAP select %q: %w", im.folder, im.cause(err))
+		im.close()
+		return err
+	}
+	return nil
+}
+
+// imapStartTLS speaks the cleartext start of the session itself (greeting,
+// CAPABILITY, STARTTLS when offered) and returns the connection go-imap
+// then takes over, with a synthetic greeting, and whether it is encrypted.
+// go-imap's own StartTLS would put TLS above the caps, where they could no
+// longer see lines and literals; so it is not used.
+func (c *MailboxCheck) imapStartTLS(ctx context.Context, im *imapSession, cleartextOK bool) (net.Conn, bool, error) {
+	p := &imapStart{w: im.lim, br: bufio.NewReaderSize(im.lim, 4096)}
+	if err := p.greeting(); err != nil {
+		return nil, false, fmt.Errorf("IMAP greeting: %w", im.cause(err))
+	}
+	caps, err := p.capabilities()
+	if err != nil {
+		return nil, false, fmt.Errorf("IMAP CAPABILITY: %w", im.cause(err))
+	}
+	if !caps["STARTTLS"] {
+		if c.imapTLS == starttlsRequired {
+			return nil, false, fmt.Errorf("IMAP STARTTLS required but not offered by %s", c.imapAddr)
+		}
+		return p.resume(im.lim), false, nil
+	}
+	if err := p.startTLS(); err != nil {
+		return nil, false, fmt.Errorf("IMAP STARTTLS with %s: %w", c.imapAddr, im.cause(err))
+	}
+	cfg := c.imapConfig
+	if c.imapTLS == starttlsYes && cleartextOK {
+		// Opportunistic: where the password could go in the clear, an
+		// unverified certificate is still better than none.
+		cfg = cfg.Clone()
+		cfg.InsecureSkipVerify = true
+	}
+	tc := tls.Client(im.conn, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, false, fmt.Errorf("IMAP STARTTLS with %s: %w", c.imapAddr, netx.Cause(ctx, err))
+	}
+	im.lim = netx.Limit(tc, netx.IMAP)
+	return &greetedConn{Conn: im.lim, rest: []byte(imapResumed)}, true, nil
+}
+
+// imapResumed is the greeting go-imap gets when monsta spoke the start.
+const imapResumed = "* OK resumed by monsta\r\n"
+
+// imapStart speaks the few IMAP commands before STARTTLS over a capped
+// connection.
+type imapStart struct {
+	w   io.Writer
+	br  *bufio.Reader
+	tag int
+}
+
+// line reads one line (netx.IMAP caps its length below).
+func (p *imapStart) line() (string, error) {
+	l, err := netx.ReadLine(p.br, netx.IMAP.Line)
+	if errors.Is(err, netx.ErrLineTooLong) {
+		return "", &netx.TooLongError{N: int64(len(l)) + 1}
+	}
+	return string(l), err
+}
+
+// greeting reads the server's greeting, which must be OK (a PREAUTH or
+// BYE greeting is refused).
+func (p *imapStart) greeting() error {
+	l, err := p.line()
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(strings.ToUpper(l), "* OK") {
+		return fmt.Errorf("%q", clip([]byte(l), 200))
+	}
+	return nil
+}
+
+// command sends cmd with the next tag and returns the untagged lines and
+// the text of the tagged reply after the tag, which must be OK.
+func (p *imapStart) command(cmd string) ([]string, error) {
+	p.tag++
+	tag := "m" + strconv.Itoa(p.tag) + " "
+	if _, err := io.WriteString(p.w, tag+cmd+"\r\n"); err != nil {
 		return nil, err
 	}
-	if _, err := im.c.Select(c.folder, false); err != nil {
-		err = fmt.Errorf("IMAP select %q: %w", c.folder, im.cause(err))
-		im.close()
+	var untagged []string
+	for {
+		l, err := p.line()
+		if err != nil {
+			return nil, err
+		}
+		if rest, ok := strings.CutPrefix(l, tag); ok {
+			if !strings.HasPrefix(strings.ToUpper(rest), "OK") {
+				return nil, fmt.Errorf("%q", clip([]byte(rest), 200))
+			}
+			return untagged, nil
+		}
+		untagged = append(untagged, l) // at most netx.IMAP.Reply in all
+	}
+}
+
+// capabilities asks for the server's capabilities.
+func (p *imapStart) capabilities() (map[string]bool, error) {
+	lines, err := p.command("CAPABILITY")
+	if err != nil {
 		return nil, err
 	}
-	return im, nil
+	caps := map[string]bool{}
+	for _, l := range lines {
+		if rest, ok := strings.CutPrefix(strings.ToUpper(l), "* CAPABILITY "); ok {
+			for _, c := range strings.Fields(rest) {
+				caps[c] = true
+			}
+		}
+	}
+	return caps, nil
+}
+
+// startTLS sends STARTTLS; the server must agree and send nothing more
+// before the handshake.
+func (p *imapStart) startTLS() error {
+	if _, err := p.command("STARTTLS"); err != nil {
+		return err
+	}
+	if p.br.Buffered() > 0 {
+		return errors.New("the server sent data after agreeing to STARTTLS")
+	}
+	return nil
+}
+
+// resume hands go-imap the cleartext session: a synthetic greeting, then
+// what was read ahead, then conn.
+func (p *imapStart) resume(conn net.Conn) net.Conn {
+	ahead, _ := p.br.Peek(p.br.Buffered())
+	return &greetedConn{Conn: conn, rest: append([]byte(imapResumed), ahead...)}
 }
 
 // isLoopback tells whether addr is a loopback IP address.
@@ -333,6 +455,9 @@ func (r *redactedErr) Unwrap() error { return r.err }
 // cause prefers the connection's own I/O error (a timeout, say) over
 // go-imap's "connection closed".
 func (im *imapSession) cause(err error) error {
+	if lerr := im.lim.Err(); lerr != nil {
+		return lerr
+	}
 	if _, _, ioErr := im.conn.Activity(); ioErr != nil {
 		return netx.Cause(im.ctx, ioErr)
 	}

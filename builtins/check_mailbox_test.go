@@ -20,7 +20,7 @@ import (
 	"github.com/emersion/go-imap/backend"
 	"github.com/emersion/go-imap/backend/memory"
 	"github.com/emersion/go-imap/server"
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 

@@ -29,7 +29,7 @@ func portconnectDescriptor() runtime.Descriptor {
 		Options: []runtime.Option{
 			{Name: "host", Required: true, Help: "Host name or address to connect to."},
 			{Name: "port", Required: true, Parse: runtime.Port, Help: "TCP port to connect to."},
-			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the check fails."},
+			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) before the check fails."},
 			{Name: "expect", Help: "Substring required in the first line (at most 4 KiB) the server sends; empty: the connect suffices."},
 		},
 		Example: `[Check_ssh]

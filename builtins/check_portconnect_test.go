@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/internal/netx"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 

@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os/exec"
-	"strconv"
 	"time"
 
 	"github.com/google/shlex"
 
 	"github.com/monsta/monsta/internal/proc"
+	"github.com/monsta/monsta/internal/textx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -40,7 +40,7 @@ func scriptDescriptor() runtime.Descriptor {
 			"`LABEL_percent`, counters (c) and plain numbers as `LABEL`.",
 		Options: []runtime.Option{
 			{Name: "command", Required: true, Help: "Command and arguments, split like a shell would but run without one."},
-			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds before the command is killed and the check fails."},
+			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) before the command is killed and the check fails."},
 			{Name: "expect", Help: "Substring required in the combined standard output and standard error."},
 			{Name: "warning", Default: "fail", Parse: runtime.OneOf("fail", "ok"),
 				Help: "What exit code 1 (a Nagios plugin's WARNING) means: fail, or ok."},
@@ -145,7 +145,7 @@ func pluginSuffix(out *proc.Output, plugin nagiosOutput) string {
 	if len(msg) > scriptTail {
 		msg = msg[:scriptTail] + "…"
 	}
-	return "; output: " + strconv.Quote(msg)
+	return "; output: " + textx.Quote(msg)
 }
 
 // outputSuffix quotes the end of the output for a failure message.
@@ -161,5 +161,5 @@ func outputSuffix(out *proc.Output) string {
 	if note := out.Note(); note != "" {
 		label = "; output (" + note + "): "
 	}
-	return label + strconv.Quote(last)
+	return label + textx.Quote(last)
 }

@@ -21,7 +21,7 @@ func smtpCheckDescriptor() runtime.Descriptor {
 		Options: append([]runtime.Option{
 			{Name: "host", Required: true, Help: "Host name or address of the SMTP server."},
 			{Name: "port", Default: "25", Parse: runtime.Port, Help: "TCP port of the SMTP server."},
-			{Name: "timeout", Default: "20", Parse: runtime.PositiveSeconds, Help: "Seconds the whole dialogue may take."},
+			{Name: "timeout", Default: "20", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) the whole dialogue may take."},
 			{Name: "helo", Default: "monsta.local", Help: "Host name to announce with EHLO or HELO."},
 			{Name: "sender", Required: true, Help: "Address for MAIL FROM."},
 			{Name: "recipient", Required: true, Parse: parseAddressList,

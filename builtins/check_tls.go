@@ -28,7 +28,9 @@ func tlsCheckDescriptor() runtime.Descriptor {
 		Name:        "tls",
 		Description: "the certificate a server presents, on a TLS port or behind STARTTLS",
 		Help: "The check connects, speaks the protocol's STARTTLS preamble if starttls is set (smtp, imap, " +
-			"pop3, xmpp, ldap, postgres) and makes a TLS handshake. It fails on a handshake failure, on a " +
+			"pop3, xmpp, ldap, postgres) and makes a TLS handshake. Each reply of a preamble may have 64 KiB " +
+			"(lines of 4 KiB, 1000 lines; 256 KiB for xmpp), else the check fails with \"reply too long (N bytes)\". " +
+			"It fails on a handshake failure, on a " +
 			"certificate that expires within min_days (or has expired), and, unless tls_verify=no, on a " +
 			"chain that does not verify against tls_ca (or the system's CAs) and on a certificate that does " +
 			"not cover server_name. Each message says which of these it was, with the certificate's " +
@@ -109,7 +111,9 @@ func (c *TLSCheck) Run(ctx context.Context) (runtime.Stats, error) {
 	conn := netx.Bind(ctx, raw)
 	defer netx.Abort(conn)
 	if c.starttls != "" {
-		if err := starttls(conn, c.starttls, c.serverName); err != nil {
+		// Every reply of the preamble is capped (netx.Preamble); the
+		// handshake then reads conn itself.
+		if err := starttls(netx.Limit(conn, preambleLimits(c.starttls)), c.starttls, c.serverName); err != nil {
 			return nil, &netx.Error{Op: "STARTTLS (" + c.starttls + ") with", Addr: c.addr, Err: netx.Cause(ctx, err)}
 		}
 	}
@@ -193,6 +197,19 @@ func certNames(c *x509.Certificate) string {
 // starttlsLineMax caps a line of a STARTTLS preamble.
 const starttlsLineMax = 4096
 
+// preambleLimits are the caps on each reply of proto's preamble: lines
+// for the line-based protocols, XML tokens for xmpp (whose stream may have
+// no line ends), bytes for the binary ones.
+func preambleLimits(proto string) netx.Limits {
+	switch proto {
+	case "xmpp":
+		return netx.XMPP
+	case "ldap", "postgres":
+		return netx.Limits{Reply: netx.Preamble.Reply}
+	}
+	return netx.Preamble
+}
+
 // starttls speaks proto's preamble on conn up to the point where the TLS
 // handshake starts. Whatever the server sends after agreeing to STARTTLS
 // and before the handshake is an error (it would be plaintext that an
@@ -223,10 +240,14 @@ func starttls(conn net.Conn, proto, domain string) error {
 }
 
 // readProtoLine reads one CRLF- or LF-terminated line without its ending.
+// A line over the cap is `reply too long (N bytes)`, like every cap.
 func readProtoLine(br *bufio.Reader) (string, error) {
 	line, err := netx.ReadLine(br, starttlsLineMax)
-	if err == io.EOF {
+	switch {
+	case err == io.EOF:
 		return "", errors.New("connection closed by the server")
+	case errors.Is(err, netx.ErrLineTooLong):
+		return "", &netx.TooLongError{N: int64(len(line)) + 1}
 	}
 	if err != nil {
 		return "", err

@@ -19,8 +19,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
-	"github.com/monsta/monsta/internal/smtpfake"
+	"github.com/monsta/monsta/internal/testkit/loopback"
+	"github.com/monsta/monsta/internal/testkit/smtpfake"
 )
 
 // testCA is a CA the tls check's tests issue certificates from.

@@ -13,7 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/monsta/monsta/internal/ittest"
+	"github.com/monsta/monsta/internal/testkit/ittest"
 	"github.com/monsta/monsta/runtime"
 )
 

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/ittest"
+	"github.com/monsta/monsta/internal/testkit/ittest"
 	"github.com/monsta/monsta/runtime"
 )
 

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -35,7 +36,7 @@ func alertmanagerDescriptor() runtime.Descriptor {
 			{Name: "username", Help: "User name for HTTP basic authentication; empty: none."},
 			{Name: "password", Secret: true, Help: "Password for basic authentication (better: password_file)."},
 			{Name: "bearer_token", Secret: true, Help: "Bearer token sent in the Authorization header (better: bearer_token_file)."},
-			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery to all the Alertmanagers may take."},
+			{Name: "timeout", Default: "10", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) one delivery to all the Alertmanagers may take."},
 		}, tlsOptions()...),
 		Example: `[Notification_alertmanager]
 type = alertmanager
@@ -111,12 +112,13 @@ type Alertmanager struct {
 	urls   []*url.URL
 	labels map[string]string
 	expire int
-	auth   string // the Authorization header's value; "" none
+	auth   string              // the Authorization header's value; "" none
+	redact func(string) string // Options.Redact: the password and the token
 	client *http.Client
 }
 
 func newAlertmanager(o *runtime.Options) (runtime.Notifier, error) {
-	a := &Alertmanager{urls: o.Value("url").([]*url.URL), expire: o.Int("expire_intervals")}
+	a := &Alertmanager{urls: o.Value("url").([]*url.URL), expire: o.Int("expire_intervals"), redact: o.Redact}
 	a.labels, _ = o.Value("labels").(map[string]string)
 	if a.expire < 2 {
 		return nil, fmt.Errorf("expire_intervals: %d: at least 2, or the alert ends between two runs", a.expire)
@@ -141,6 +143,7 @@ func newAlertmanager(o *runtime.Options) (runtime.Notifier, error) {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = netx.HeaderMax
 	tr.TLSClientConfig = tc
 	a.client = &http.Client{Transport: tr}
 	return a, nil
@@ -272,14 +275,14 @@ func (a *Alertmanager) post(ctx context.Context, base *url.URL, body []byte) err
 	}
 	resp, err := a.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("alertmanager %s: %w", base.Host, redactErr(err))
+		return fmt.Errorf("alertmanager %s: %w", base.Host, redactErr(netx.HTTPCause(err)))
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	err = fmt.Errorf("alertmanager %s: POST %s: %s: %s", base.Host, target.Path, resp.Status, runtime.OneLine(string(msg)))
+	err = fmt.Errorf("alertmanager %s: POST %s: %s: %s", base.Host, target.Path, resp.Status, clipAnswer(a.redact(string(msg))))
 	if resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests {
 		return runtime.Permanent(err)
 	}

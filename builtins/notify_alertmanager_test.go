@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/config"
-	"github.com/monsta/monsta/internal/fakeclock"
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/fakeclock"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/engine"
 )

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/monsta/monsta/internal/gsm7"
 	"github.com/monsta/monsta/internal/netx"
+	"github.com/monsta/monsta/internal/redact"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -36,7 +36,7 @@ func clickatellDescriptor() runtime.Descriptor {
 			{Name: "sender", Help: "Number or name the SMS comes from; empty: the account's default."},
 			{Name: "api_url",
 				Help: "Base URL of the API (scheme, host, port); empty: https://platform.clickatell.com for REST, https://api.clickatell.com for HTTP."},
-			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery may take."},
+			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) one delivery may take."},
 		}, tlsOptions()...),
 		Example: `[Notification_sms_oncall]
 type = sms_clickatell
@@ -53,6 +53,10 @@ const (
 	clickatellHTTPURL = "https://api.clickatell.com"
 )
 
+// clickatellAnswerMax caps an answer of Clickatell, which is parsed whole:
+// a longer one is `reply too long (N bytes)`.
+const clickatellAnswerMax = 64 << 10
+
 // Clickatell sends notifications as one SMS through Clickatell.
 type Clickatell struct {
 	rest       bool
@@ -63,13 +67,14 @@ type Clickatell struct {
 	user, pass string
 	apiID      string
 	apiKey     string
+	redact     func(string) string // Options.Redact: the password and the API key
 	client     *http.Client
 }
 
 func newClickatell(o *runtime.Options) (runtime.Notifier, error) {
 	c := &Clickatell{recipients: o.Words("recipient"), sender: strings.TrimSpace(o.String("sender")),
 		user: o.String("username"), pass: o.String("password"), apiID: o.String("api_id"),
-		apiKey: strings.TrimSpace(o.String("api_key"))}
+		apiKey: strings.TrimSpace(o.String("api_key")), redact: o.Redact}
 	if len(c.recipients) == 0 {
 		return nil, errors.New("recipient: no phone number given")
 	}
@@ -101,6 +106,7 @@ func newClickatell(o *runtime.Options) (runtime.Notifier, error) {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = netx.HeaderMax
 	tr.TLSClientConfig = tc
 	tr.DialContext = netx.DialNetwork // as every probe dials
 	c.client = &http.Client{Transport: tr}
@@ -118,7 +124,9 @@ func (c *Clickatell) Notify(ctx context.Context, m runtime.Message) error {
 
 // Verify implements runtime.Verifier without sending an SMS: the legacy
 // API logs in with /http/auth; the REST API reads the account balance
-// (GET /public-client/balance), which needs a valid API key.
+// (GET /public-client/balance), which needs a valid API key. A server
+// without the balance endpoint (404, 405) cannot tell a right key from a
+// wrong one, and Verify says so with runtime.ErrCannotVerify.
 func (c *Clickatell) Verify(ctx context.Context) error {
 	if c.rest {
 		return c.verifyREST(ctx)
@@ -131,7 +139,7 @@ func (c *Clickatell) Verify(ctx context.Context) error {
 	answer := c.redact(strings.TrimSpace(string(body)))
 	switch {
 	case status/100 != 2:
-		return c.httpStatusErr("login", status, answer)
+		return c.httpStatusErr("login", status, clipAnswer(answer))
 	case strings.HasPrefix(answer, "OK:"):
 		return nil
 	case strings.HasPrefix(answer, "ERR:"):
@@ -153,11 +161,17 @@ func (c *Clickatell) verifyREST(ctx context.Context) error {
 	if status/100 == 2 {
 		return nil
 	}
+	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+		// Without the endpoint a right and a wrong key look the same:
+		// say so instead of reporting either as a failed login.
+		return c.fail("balance", fmt.Errorf("GET /public-client/balance answered HTTP %d %s, so the API key cannot be checked on this server: %w",
+			status, http.StatusText(status), runtime.ErrCannotVerify))
+	}
 	var a clickatellRESTAnswer
-	msg := c.redact(clipAnswer(strings.TrimSpace(string(body))))
+	msg := clipAnswer(c.redact(strings.TrimSpace(string(body))))
 	if json.Unmarshal(body, &a) == nil {
 		if t := restErrText(a.Error, a.ErrorCode, a.ErrorDescription); t != "" {
-			msg = c.redact(t)
+			msg = clipAnswer(c.redact(t))
 		}
 	}
 	return restClassify(a.ErrorCode, c.httpStatusErr("balance", status, msg))
@@ -184,10 +198,10 @@ func (c *Clickatell) do(ctx context.Context, step, method, path, contentType str
 	}
 	resp, err := c.client.Do(req)
 	if err != nil {
-		return 0, nil, c.fail(step, c.redactErr(err))
+		return 0, nil, c.fail(step, c.redactErr(netx.HTTPCause(err)))
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	b, err := netx.ReadBody(resp.Body, clickatellAnswerMax)
 	if err != nil {
 		return 0, nil, c.fail("read answer", c.redactErr(err))
 	}
@@ -208,7 +222,7 @@ func (c *Clickatell) sendHTTP(ctx context.Context, text string) error {
 	}
 	answer := c.redact(strings.TrimSpace(string(body)))
 	if status/100 != 2 {
-		return c.httpStatusErr("send", status, answer)
+		return c.httpStatusErr("send", status, clipAnswer(answer))
 	}
 	var errs []error
 	permanent, ids := false, 0
@@ -224,7 +238,7 @@ func (c *Clickatell) sendHTTP(ctx context.Context, text string) error {
 			if i := strings.Index(line, " To: "); i >= 0 {
 				step, line = "send to "+strings.TrimSpace(line[i+5:]), strings.TrimSpace(line[:i])
 			}
-			errs = append(errs, c.fail(step, errors.New(line)))
+			errs = append(errs, c.fail(step, errors.New(clipAnswer(line))))
 		}
 	}
 	if len(errs) == 0 && ids == 0 {
@@ -304,10 +318,10 @@ func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 	var a clickatellRESTAnswer
 	jsonErr := json.Unmarshal(answer, &a)
 	if status/100 != 2 {
-		msg := c.redact(clipAnswer(strings.TrimSpace(string(answer))))
+		msg := clipAnswer(c.redact(strings.TrimSpace(string(answer))))
 		if jsonErr == nil {
 			if t := restErrText(a.Error, a.ErrorCode, a.ErrorDescription); t != "" {
-				msg = c.redact(t)
+				msg = clipAnswer(c.redact(t))
 			}
 		}
 		return restClassify(a.ErrorCode, c.httpStatusErr("send", status, msg))
@@ -316,7 +330,7 @@ func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 		return c.fail("read answer", fmt.Errorf("HTTP %d: %w", status, jsonErr))
 	}
 	if t := restErrText(a.Error, a.ErrorCode, a.ErrorDescription); t != "" {
-		return restClassify(a.ErrorCode, c.fail("send", errors.New(c.redact(t))))
+		return restClassify(a.ErrorCode, c.fail("send", errors.New(clipAnswer(c.redact(t)))))
 	}
 	var errs []error
 	permanent := false
@@ -333,7 +347,7 @@ func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 		// A rejected recipient (invalid, opted out) is not fixed by
 		// retrying; only the documented temporary codes are retried.
 		permanent = permanent || m.ErrorCode == nil || !restTemporary[*m.ErrorCode]
-		errs = append(errs, c.fail("send to "+m.To, errors.New(c.redact(t))))
+		errs = append(errs, c.fail("send to "+m.To, errors.New(clipAnswer(c.redact(t)))))
 	}
 	if len(errs) > 0 {
 		if permanent {
@@ -404,16 +418,6 @@ func (c *Clickatell) httpStatusErr(step string, status int, text string) error {
 	return err
 }
 
-// redact removes the password and API key from text.
-func (c *Clickatell) redact(text string) string {
-	for _, s := range []string{c.pass, c.apiKey, url.QueryEscape(c.pass), url.QueryEscape(c.apiKey)} {
-		if len(s) >= 3 {
-			text = strings.ReplaceAll(text, s, "[redacted]")
-		}
-	}
-	return text
-}
-
 // redactErr strips the query from URLs in err and makes sure no secret is
 // in its text (losing the chain only if one still is).
 func (c *Clickatell) redactErr(err error) error {
@@ -430,11 +434,18 @@ func (c *Clickatell) redactErr(err error) error {
 	return err
 }
 
-// clipAnswer shortens a server answer for an error message.
+// clipAnswer shortens a server answer for an error message to 200
+// characters, its white space collapsed. Redact the answer first (a clip
+// through a secret leaves a part no redaction recognizes); the clip never
+// cuts a [redacted] mark.
 func clipAnswer(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if r := []rune(s); len(r) > 200 {
-		return string(r[:200]) + "..."
+	n := 0
+	for i := range s {
+		if n == 200 {
+			return redact.Clip(s, i)
+		}
+		n++
 	}
 	return s
 }
@@ -473,4 +484,4 @@ Every SMS is one part: the message's short form in the GSM 7-bit alphabet (chara
 
 Errors the API documents as final (legacy ERR 001 authentication failed, 105 invalid destination, 113 too many message parts, ...; REST errorCode 1 bad API key, 25 invalid recipient, ...; any other HTTP 4xx but 408 and 429) set the message aside in the state directory's failed/ folder at once, so the next SMS goes out without waiting; the others (HTTP 5xx, ERR 301 no credit, 901 internal error, REST 19 and 43) are retried in order.
 
---lint sends nothing: it logs in to the legacy API with /http/auth, and with the REST API it reads the account balance (GET /public-client/balance), which needs a valid API key.`
+--lint sends nothing: it logs in to the legacy API with /http/auth, and with the REST API it reads the account balance (GET /public-client/balance), which needs a valid API key; a server without that endpoint (HTTP 404) is reported as "cannot verify", since it cannot tell a right key from a wrong one.`

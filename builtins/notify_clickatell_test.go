@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/clickatellfake"
 	"github.com/monsta/monsta/internal/gsm7"
+	"github.com/monsta/monsta/internal/testkit/clickatellfake"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/engine"
 )
@@ -479,5 +479,49 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not met within 10 s")
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestClickatellVerifyREST(t *testing.T) {
+	tests := []struct {
+		name       string
+		key        string
+		script     []clickatellfake.Answer
+		wantErr    string // "" passes
+		cannot     bool   // wraps runtime.ErrCannotVerify
+		notContain string
+	}{
+		{name: "right key", key: testAccount.APIKey},
+		{name: "wrong key", key: "key-WRONG-0000000000", wantErr: "balance: HTTP 401"},
+		{name: "no balance endpoint", key: testAccount.APIKey, cannot: true,
+			script:  []clickatellfake.Answer{{Status: http.StatusNotFound, Body: "404 page not found"}},
+			wantErr: "answered HTTP 404 Not Found, so the API key cannot be checked on this server: cannot verify without sending"},
+		{name: "no balance endpoint, wrong key", key: "key-WRONG-0000000000", cannot: true,
+			script:  []clickatellfake.Answer{{Status: http.StatusNotFound, Body: "404 page not found"}},
+			wantErr: "cannot be checked", notContain: "key-WRONG"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fake := clickatellfake.Start(testAccount)
+			defer fake.Close()
+			fake.Script(tc.script...)
+			c, err := newClickatellForTest(t, merge(restOpts(fake.URL), map[string]string{"api_key": tc.key}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = c.Verify(context.Background())
+			switch {
+			case tc.wantErr == "" && err != nil:
+				t.Fatalf("Verify() error = %v, want nil", err)
+			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
+				t.Fatalf("Verify() error = %v, want one containing %q", err, tc.wantErr)
+			}
+			if got := errors.Is(err, runtime.ErrCannotVerify); got != tc.cannot {
+				t.Errorf("errors.Is(err, ErrCannotVerify) = %v, want %v (err %v)", got, tc.cannot, err)
+			}
+			if tc.notContain != "" && err != nil && strings.Contains(err.Error(), tc.notContain) {
+				t.Errorf("Verify() error = %v, must not contain %q", err, tc.notContain)
+			}
+		})
 	}
 }

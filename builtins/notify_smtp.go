@@ -42,7 +42,7 @@ func smtpNotifierDescriptor() runtime.Descriptor {
 				Help: "Use STARTTLS: no, yes (when the server offers it) or required."},
 			{Name: "ssl", Default: "no", Parse: runtime.Bool,
 				Help: "Speak TLS from the first byte (implicit TLS, usually port 465)."},
-			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery attempt may take."},
+			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) one delivery attempt may take."},
 		}, tlsOptions()...),
 		Example: `[Notification_admin]
 type=smtp
@@ -109,9 +109,8 @@ func (n *SMTPNotifier) Verify(ctx context.Context) error {
 	if err == nil {
 		err = s.envelope(n.sender, n.recipients)
 		if err == nil {
-			err = s.c.Reset()
-			if err != nil {
-				err = fmt.Errorf("RSET: %w", s.cause(err))
+			if err = s.step(s.c.Reset()); err != nil {
+				err = fmt.Errorf("RSET: %w", err)
 			}
 		}
 		s.quit()

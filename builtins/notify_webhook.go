@@ -14,6 +14,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/monsta/monsta/internal/netx"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -43,7 +44,7 @@ func webhookDescriptor() runtime.Descriptor {
 			{Name: "bearer_token", Secret: true, Help: "Token sent as Authorization: Bearer."},
 			{Name: "username", Help: "User name for HTTP basic authentication."},
 			{Name: "password", Secret: true, Help: "Password for HTTP basic authentication."},
-			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds one delivery may take."},
+			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds, Help: "Seconds (or 90s, 5m, 2h, 1d) one delivery may take."},
 		}, tlsOptions()...),
 		Example: `[Notification_chat]
 type = webhook
@@ -61,7 +62,7 @@ type Webhook struct {
 	format  string
 	tmpl    *template.Template // nil: the format's own body
 	headers http.Header
-	secrets []string // redacted from error texts
+	redact  func(string) string // Options.Redact: the URL's tokens and the credentials
 	client  *http.Client
 }
 
@@ -88,22 +89,19 @@ func newWebhook(o *runtime.Options) (runtime.Notifier, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, errors.New("url: want http(s)://host/path")
 	}
-	w := &Webhook{url: raw, host: u.Scheme + "://" + u.Host, format: o.String("format"), headers: http.Header{}}
+	w := &Webhook{url: raw, host: u.Scheme + "://" + u.Host, format: o.String("format"), headers: http.Header{}, redact: o.Redact}
 	if t, ok := o.Value("template").(*template.Template); ok {
 		w.tmpl = t
 	}
 	if h, ok := o.Value("headers").(http.Header); ok {
 		w.headers = h.Clone()
 	}
-	w.secrets = append(w.secrets, raw, u.Path, u.RawQuery)
 	if tok := o.String("bearer_token"); tok != "" {
 		w.headers.Set("Authorization", "Bearer "+tok)
-		w.secrets = append(w.secrets, tok)
 	}
 	if user := o.String("username"); user != "" {
 		pw := o.String("password")
 		w.headers.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pw)))
-		w.secrets = append(w.secrets, pw)
 	} else if o.String("password") != "" {
 		return nil, errors.New("password: set username too (basic authentication)")
 	}
@@ -120,6 +118,7 @@ func newWebhook(o *runtime.Options) (runtime.Notifier, error) {
 		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = netx.HeaderMax
 	tr.TLSClientConfig = tc
 	w.client = &http.Client{Transport: tr,
 		// A redirect means a wrong URL; following it would replay the body
@@ -194,6 +193,7 @@ func (w *Webhook) Notify(ctx context.Context, m runtime.Message) error {
 		if errors.As(err, &ue) {
 			err = ue.Err // its text carries the URL, and with it the token
 		}
+		err = netx.HTTPCause(err)
 		return fmt.Errorf("webhook %s: POST: %s%w", w.host, w.redact(err.Error()), errCause(err))
 	}
 	defer resp.Body.Close()
@@ -202,7 +202,7 @@ func (w *Webhook) Notify(ctx context.Context, m runtime.Message) error {
 		return nil
 	}
 	err = fmt.Errorf("webhook %s: POST: HTTP %d %s: %s", w.host, resp.StatusCode, http.StatusText(resp.StatusCode),
-		w.redact(clipAnswer(string(answer))))
+		clipAnswer(w.redact(string(answer))))
 	switch {
 	case resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode >= 500:
 		return err
@@ -214,16 +214,6 @@ func (w *Webhook) Notify(ctx context.Context, m runtime.Message) error {
 // URL or token without posting.
 func (w *Webhook) Verify(context.Context) error {
 	return fmt.Errorf("webhook %s: %w", w.host, runtime.ErrCannotVerify)
-}
-
-// redact removes the URL's path and query and the credentials from text.
-func (w *Webhook) redact(text string) string {
-	for _, s := range w.secrets {
-		if len(s) >= 4 {
-			text = strings.ReplaceAll(text, s, "[redacted]")
-		}
-	}
-	return text
 }
 
 // errCause wraps err for errors.Is and errors.As without adding to the

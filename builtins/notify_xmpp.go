@@ -42,7 +42,7 @@ func xmppDescriptor() runtime.Descriptor {
 			{Name: "server",
 				Help: "Server as host:port; empty: the SRV record _xmpp-client._tcp of the JID's domain, then the domain on port 5222."},
 			{Name: "timeout", Default: "30", Parse: runtime.PositiveSeconds,
-				Help: "Seconds one delivery (connect, login, send, close) may take."},
+				Help: "Seconds (or 90s, 5m, 2h, 1d) one delivery (connect, login, send, close) may take."},
 		}, tlsOptions()...),
 		Example: `[Notification_jabber_admin]
 type = xmpp
@@ -133,13 +133,11 @@ func (n *XMPP) session(ctx context.Context, text string, send bool) error {
 	defer conn.Close()
 	// The conn carries ctx's deadline, and cancelling ctx expires it. mellium
 	// sets and resets deadlines of its own; netx.Conn caps them at ours.
-	conn = netx.Bind(ctx, conn)
-	fail := func(step string, err error) error {
-		if ctxErr := ctx.Err(); ctxErr != nil && runtime.IsTimeout(err) {
-			err = fmt.Errorf("%w (%w)", err, ctxErr)
-		}
-		return fmt.Errorf("xmpp %s: %s: %w", where, step, err)
-	}
+	// Below TLS, netx.XMPP caps what the peer sends between two writes of
+	// ours, which bounds every XML token mellium's decoder buffers and the
+	// bytes before STARTTLS; a peer beyond it is `reply too long (N bytes)`.
+	lim := netx.Limit(netx.Bind(ctx, conn), netx.XMPP)
+	fail := func(step string, err error) error { return xmppStepErr(ctx, lim, where, step, err) }
 
 	step := "open stream"
 	auth := "auth as " + n.origin.Bare().String()
@@ -149,7 +147,7 @@ func (n *XMPP) session(ctx context.Context, text string, send bool) error {
 		n.sasl(auth, &step, &authErr),
 		withStep(xmpp.BindResource(), "bind resource", &step),
 	}
-	s, err := xmpp.NewClientSession(ctx, n.origin, conn, features...)
+	s, err := xmpp.NewClientSession(ctx, n.origin, lim, features...)
 	switch {
 	case err != nil && authErr != nil:
 		return runtime.Permanent(fail(auth, authErr))
@@ -187,6 +185,19 @@ func (n *XMPP) session(ctx context.Context, text string, send bool) error {
 		return fail("close", err)
 	}
 	return nil
+}
+
+// xmppStepErr names the step of a failed session at where: a cap's error
+// wins over what mellium made of it, and a timeout says that the run's
+// deadline caused it.
+func xmppStepErr(ctx context.Context, lim *netx.LimitedConn, where, step string, err error) error {
+	if lerr := lim.Err(); lerr != nil {
+		err = lerr
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil && runtime.IsTimeout(err) {
+		err = fmt.Errorf("%w (%w)", err, ctxErr)
+	}
+	return fmt.Errorf("xmpp %s: %s: %w", where, step, err)
 }
 
 // readToEnd reads the server's stream up to its closing tag and returns

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/ittest"
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/ittest"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 // TestScriptRunsNagiosPlugins runs Debian's check_tcp and check_disk

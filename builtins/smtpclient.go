@@ -87,6 +87,7 @@ func (p *smtpParams) addr() string { return net.JoinHostPort(p.host, strconv.Ito
 type smtpSession struct {
 	ctx    context.Context
 	conn   *netx.Conn
+	lim    *netx.LimitedConn // below go-smtp, above TLS: netx.SMTP caps every reply
 	c      *smtp.Client
 	addr   string
 	start  time.Time     // when the connect began
@@ -116,13 +117,15 @@ func smtpOpen(ctx context.Context, p *smtpParams) (*smtpSession, error) {
 		}
 		nc, s.tls = tc, true
 	}
-	s.c = smtp.NewClient(nc)
+	s.lim = netx.Limit(nc, netx.SMTP)
+	s.c = smtp.NewClient(s.lim)
 	conn.Mark()
-	if err := s.c.Hello(p.helo); err != nil {
+	if err := s.step(s.c.Hello(p.helo)); err != nil {
 		first, wrote, _ := conn.Activity()
 		s.setBanner(first)
 		conn.Close()
-		if !wrote {
+		var tl *netx.TooLongError
+		if !wrote || errors.As(s.lim.Err(), &tl) && tl.Writes == 0 {
 			return s, fmt.Errorf("banner: %w", s.cause(err))
 		}
 		return s, fmt.Errorf("EHLO %s: %w", p.helo, s.cause(err))
@@ -166,12 +169,16 @@ func (s *smtpSession) startTLS(p *smtpParams) error {
 		}
 		return nil
 	}
-	if _, err := io.WriteString(s.conn, "STARTTLS\r\n"); err != nil {
+	if _, err := io.WriteString(s.lim, "STARTTLS\r\n"); err != nil {
 		return fmt.Errorf("STARTTLS: %w", s.cause(err))
 	}
 	// The server says nothing after its 220 until the TLS handshake, so
 	// this reader cannot swallow TLS bytes.
-	if _, _, err := textproto.NewReader(bufio.NewReaderSize(s.conn, 512)).ReadResponse(220); err != nil {
+	_, _, err := textproto.NewReader(bufio.NewReaderSize(s.lim, 512)).ReadResponse(220)
+	if lerr := s.lim.Err(); lerr != nil {
+		return fmt.Errorf("STARTTLS: %w", lerr)
+	}
+	if err != nil {
 		var te *textproto.Error
 		if errors.As(err, &te) {
 			return fmt.Errorf("STARTTLS: %w", &smtpReply{&smtp.SMTPError{Code: te.Code, Message: te.Msg}})
@@ -182,10 +189,11 @@ func (s *smtpSession) startTLS(p *smtpParams) error {
 	if err := tc.HandshakeContext(s.ctx); err != nil {
 		return fmt.Errorf("STARTTLS handshake with %s: %w", s.addr, netx.Cause(s.ctx, err))
 	}
-	s.c = smtp.NewClient(&greetedConn{Conn: tc})
+	s.lim = netx.Limit(tc, netx.SMTP)
+	s.c = smtp.NewClient(&greetedConn{Conn: s.lim, rest: []byte("220 resumed after STARTTLS\r\n")})
 	s.tls = true
-	if err := s.c.Hello(p.helo); err != nil {
-		return fmt.Errorf("EHLO %s after STARTTLS: %w", p.helo, s.cause(err))
+	if err := s.step(s.c.Hello(p.helo)); err != nil {
+		return fmt.Errorf("EHLO %s after STARTTLS: %w", p.helo, err)
 	}
 	return nil
 }
@@ -199,8 +207,8 @@ func (s *smtpSession) auth(p *smtpParams) error {
 	if !s.tls {
 		return fmt.Errorf("AUTH PLAIN as %s: %w", p.username, errCleartextAuth)
 	}
-	if err := s.c.Auth(sasl.NewPlainClient("", p.username, p.password)); err != nil {
-		return fmt.Errorf("AUTH PLAIN as %s: %w", p.username, s.cause(err))
+	if err := s.step(s.c.Auth(sasl.NewPlainClient("", p.username, p.password))); err != nil {
+		return fmt.Errorf("AUTH PLAIN as %s: %w", p.username, err)
 	}
 	return nil
 }
@@ -208,12 +216,12 @@ func (s *smtpSession) auth(p *smtpParams) error {
 // envelope sends MAIL FROM and one RCPT TO per recipient; each must be
 // accepted.
 func (s *smtpSession) envelope(from string, to []string) error {
-	if err := s.c.Mail(from, nil); err != nil {
-		return fmt.Errorf("MAIL FROM <%s>: %w", from, s.cause(err))
+	if err := s.step(s.c.Mail(from, nil)); err != nil {
+		return fmt.Errorf("MAIL FROM <%s>: %w", from, err)
 	}
 	for _, r := range to {
-		if err := s.c.Rcpt(r, nil); err != nil {
-			return fmt.Errorf("RCPT TO <%s>: %w", r, s.cause(err))
+		if err := s.step(s.c.Rcpt(r, nil)); err != nil {
+			return fmt.Errorf("RCPT TO <%s>: %w", r, err)
 		}
 	}
 	return nil
@@ -233,8 +241,8 @@ func (s *smtpSession) send(from string, to []string, msg []byte) error {
 		w.Close()
 		return fmt.Errorf("DATA: %w", s.cause(err))
 	}
-	if err := w.Close(); err != nil {
-		return fmt.Errorf("DATA (end of message): %w", s.cause(err))
+	if err := s.step(w.Close()); err != nil {
+		return fmt.Errorf("DATA (end of message): %w", err)
 	}
 	return nil
 }
@@ -242,7 +250,7 @@ func (s *smtpSession) send(from string, to []string, msg []byte) error {
 // quit says QUIT when the connection still works, and closes it. A failed
 // QUIT changes nothing about the outcome of what came before.
 func (s *smtpSession) quit() {
-	if _, _, ioErr := s.conn.Activity(); ioErr == nil && s.ctx.Err() == nil {
+	if _, _, ioErr := s.conn.Activity(); ioErr == nil && s.lim.Err() == nil && s.ctx.Err() == nil {
 		if s.c.Quit() == nil {
 			return
 		}
@@ -250,9 +258,22 @@ func (s *smtpSession) quit() {
 	s.c.Close()
 }
 
+// step is the outcome of one command: cause(err), or, when go-smtp took a
+// reply cut by a cap for a whole one, the cap's error.
+func (s *smtpSession) step(err error) error {
+	if err == nil {
+		return s.lim.Err()
+	}
+	return s.cause(err)
+}
+
 // cause turns a go-smtp error into the server's reply or the underlying
-// network error (a timeout stays a timeout).
+// network error (a timeout stays a timeout); a reply beyond a cap is
+// `reply too long (N bytes)`.
 func (s *smtpSession) cause(err error) error {
+	if lerr := s.lim.Err(); lerr != nil {
+		return lerr
+	}
 	var se *smtp.SMTPError
 	if errors.As(err, &se) {
 		return &smtpReply{se}
@@ -263,19 +284,16 @@ func (s *smtpSession) cause(err error) error {
 	return netx.Cause(s.ctx, err)
 }
 
-// greetedConn hands go-smtp a connection on which the greeting has already
-// happened: its first reads return a synthetic 220 reply, then the
-// connection's own bytes.
+// greetedConn hands a protocol library a connection on which the greeting
+// has already happened (before STARTTLS): its first reads return rest, a
+// synthetic greeting and any bytes read ahead, then the connection's own
+// bytes.
 type greetedConn struct {
 	net.Conn
-	greeted bool
-	rest    []byte
+	rest []byte
 }
 
 func (g *greetedConn) Read(p []byte) (int, error) {
-	if !g.greeted {
-		g.greeted, g.rest = true, []byte("220 resumed after STARTTLS\r\n")
-	}
 	if len(g.rest) > 0 {
 		n := copy(p, g.rest)
 		g.rest = g.rest[n:]

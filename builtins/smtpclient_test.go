@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
 	"github.com/monsta/monsta/internal/netx"
-	"github.com/monsta/monsta/internal/smtpfake"
+	"github.com/monsta/monsta/internal/testkit/loopback"
+	"github.com/monsta/monsta/internal/testkit/smtpfake"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -37,7 +37,7 @@ func toFakeMsg(m smtpfake.Msg) fakeMsg {
 }
 
 // fakeSMTP is an in-process go-smtp server on 127.0.0.1:0
-// (internal/smtpfake, shared with cmd/monsta's tests).
+// (internal/testkit/smtpfake, shared with cmd/monsta's tests).
 type fakeSMTP struct {
 	*smtpfake.Server
 	addr string

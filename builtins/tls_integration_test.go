@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/monsta/monsta/internal/ittest"
+	"github.com/monsta/monsta/internal/testkit/ittest"
 )
 
 // TestTLSCheckRealServers reads the certificates of Postfix (submission,

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/ittest"
+	"github.com/monsta/monsta/internal/testkit/ittest"
 	"github.com/monsta/monsta/runtime"
 )
 

@@ -129,6 +129,11 @@ func (s *Section) set(k *Key) {
 type Config struct {
 	Files    []string // the files read, in order
 	Warnings []*Error // problems that do not invalidate the configuration
+	// Errors are the problems of the files that LoadWith returned with
+	// the configuration (syntax errors, unreadable files): the
+	// configuration is invalid, but what could be read is there, so that
+	// the next stages can report their problems with these, all at once.
+	Errors   []*Error
 	sections []*Section
 	idx      map[string]int
 }
@@ -248,12 +253,21 @@ func (p *Problems) Warnings() []*Error {
 // there is none.
 func (p *Problems) Err() error {
 	var errs []error
+	for _, e := range p.errors() {
+		errs = append(errs, e)
+	}
+	return errors.Join(errs...)
+}
+
+// errors returns the problems that are not warnings, sorted.
+func (p *Problems) errors() []*Error {
+	var errs []*Error
 	for _, e := range p.Sorted() {
 		if !e.Warning {
 			errs = append(errs, e)
 		}
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 // DefaultMaxFileSize is the largest configuration file Load reads: a
@@ -278,6 +292,12 @@ func Load(mainFile, confDir string) (*Config, error) {
 // sections and overrides keys of a section of the same name. Every problem
 // of every file is returned at once, joined: syntax errors, and files that
 // are not regular files or are larger than o.MaxFileSize.
+//
+// With an error, the configuration is returned too, unless mainFile
+// cannot be read: it holds what the files that could be read say (the
+// lines of a file with a syntax error that could be read included), and
+// the problems in Errors, so that a later stage reports its own problems
+// with them instead of after they are mended.
 func LoadWith(mainFile, confDir string, o LoadOptions) (*Config, error) {
 	var probs Problems
 	files := []string{mainFile}
@@ -289,42 +309,34 @@ func LoadWith(mainFile, confDir string, o LoadOptions) (*Config, error) {
 		files = append(files, more...)
 	}
 	cfg := &Config{}
-	for i, r := range readAll(files, o.MaxFileSize, parallelParse) {
-		f, secs, warns, err := files[i], r.secs, r.warns, r.err
+	results := readAll(files, o.MaxFileSize, parallelParse)
+	for i, r := range results {
 		if r.readErr != nil {
-			probs.Add(&Error{Pos: Pos{File: f}, Err: r.readErr})
+			probs.Add(&Error{Pos: Pos{File: files[i]}, Err: r.readErr})
 			continue
 		}
-		cfg.Warnings = append(cfg.Warnings, warns...)
-		if err != nil {
-			errs := []error{err}
-			if j, ok := err.(interface{ Unwrap() []error }); ok {
-				errs = j.Unwrap()
-			}
-			for _, x := range errs {
-				ce, ok := x.(*Error)
-				if !ok {
-					ce = &Error{Pos: Pos{File: f}, Err: x}
-				}
-				probs.Add(ce)
-			}
-			continue
-		}
-		cfg.Files = append(cfg.Files, f)
-		cfg.merge(secs)
+		cfg.Warnings = append(cfg.Warnings, r.warns...)
+		probs.List = append(probs.List, r.errs...)
+		cfg.Files = append(cfg.Files, files[i])
+		cfg.merge(r.secs)
 	}
-	if err := probs.Err(); err != nil {
+	err := probs.Err()
+	if err == nil {
+		return cfg, nil
+	}
+	if results[0].readErr != nil {
 		return nil, err
 	}
-	return cfg, nil
+	cfg.Errors = probs.Sorted()
+	return cfg, err
 }
 
 // parsed is one file read and parsed by readAll.
 type parsed struct {
 	secs    []*Section
 	warns   []*Error
-	err     error // Parse's
-	readErr error // ReadFile's
+	errs    []*Error // the syntax errors; secs holds what could be read
+	readErr error    // ReadFile's
 }
 
 // readAll reads and parses files and returns the results in the files'
@@ -352,7 +364,7 @@ func readAll(files []string, max, parallelFrom int64) []parsed {
 					r.readErr = err
 					continue
 				}
-				r.secs, r.warns, r.err = Parse(files[i], data)
+				r.secs, r.warns, r.errs = parse(files[i], data)
 			}
 		})
 	}
@@ -512,14 +524,34 @@ type Line struct {
 //   - A value on one line that is wholly in matching "double" or 'single'
 //     quotes loses them (Key.Raw keeps them), and a # or ; inside such
 //     quotes is not a comment.
+//   - A section opened a second time in the file continues the first,
+//     with a warning (RepeatedSection).
 //
-// gopkg.in/ini.v1 reads the values, all of a file in one pass. Parse scans
-// the lines first, for what ini.v1 does not give: the position of every
-// section, key and continuation line, and the errors with their lines. The
-// scan also writes the document ini.v1 reads: every value under a name of
-// its own (see writeName), in the form where ini.v1's rules are
-// ConfigParser's (see iniText).
+// The work is split in two, each done once. Parse scans the lines for
+// what ini.v1 does not give: the structure (which line is a section, a key
+// or a continuation line, and of which key), the position of each, and the
+// errors with their lines. gopkg.in/ini.v1 reads the values, all of a file
+// in one pass: it removes inline comments, surrounding space and escapes,
+// and what it reads is the value. The scan writes the document ini.v1
+// reads: every value under a name of its own (see writeName), in ini.v1's
+// syntax for what ConfigParser's rules say (see iniText).
 func Parse(name string, data []byte) ([]*Section, []*Error, error) {
+	secs, warns, errs := parse(name, data)
+	if len(errs) > 0 {
+		return nil, nil, joinErrors(errs)
+	}
+	return secs, warns, nil
+}
+
+// joinErrors joins errs, sorted by position, into one error.
+func joinErrors(errs []*Error) error {
+	p := Problems{List: errs}
+	return p.Err()
+}
+
+// parse is Parse, returning with the syntax errors the sections and
+// warnings of every line that could be read, for LoadWith.
+func parse(name string, data []byte) ([]*Section, []*Error, []*Error) {
 	p := &parser{name: name, secIdx: map[string]int{}}
 	p.doc.Grow(len(data))
 	// One string for the file: every name and value is a part of it, not
@@ -597,10 +629,10 @@ func (p *parser) line(raw string, line int) {
 // its own under a name that no key line can have (it would end at the
 // colon).
 func (p *parser) continuation(text string, line int) {
-	v := iniValue{key: p.key, sec: p.vals.last().sec, line: line, text: text}
-	p.writeName(&v)
+	v := iniValue{key: p.key, sec: p.vals.last().sec, line: line}
+	p.writeName()
 	p.doc.WriteByte('=')
-	v.off = iniText(&p.doc, text, 1)
+	iniText(&p.doc, text, 1)
 	p.vals.add(v)
 }
 
@@ -622,13 +654,32 @@ func (p *parser) header(text string, pos Pos) {
 	if rest := strings.TrimSpace(cutComment(text[end+1:], 0)); rest != "" && rest[0] != '#' && rest[0] != ';' {
 		p.probs.Addf(pos, sec, "", "unexpected text %q after section header", rest)
 	}
-	if _, ok := p.secIdx[sec]; !ok {
+	if i, ok := p.secIdx[sec]; ok {
+		p.probs.Add(&Error{Pos: pos, Section: sec, Err: &RepeatedSection{First: p.secs[i].Pos.Line, Merged: true}, Warning: true})
+	} else {
 		// A copy: check and test names outlive the file's text.
 		sec = strings.Clone(sec)
 		p.secIdx[sec] = len(p.secs)
 		p.secs = append(p.secs, &Section{Name: sec, Pos: pos, keys: make([]*Key, 0, 4)})
 	}
 	p.cur = sec
+}
+
+// RepeatedSection is the problem of a section opened a second time in one
+// file, likely a copy meant to be renamed. Parse reports it as a warning
+// and merges the two, as the original's ConfigParser did; the runtime
+// makes it an error unless [main] strict = no, as Python 3's strict
+// ConfigParser does.
+type RepeatedSection struct {
+	First  int  // the line of the first [Section]
+	Merged bool // a warning: the keys went to the first
+}
+
+func (e *RepeatedSection) Error() string {
+	if e.Merged {
+		return fmt.Sprintf("section repeated in this file (first at line %d); its keys are merged into the first", e.First)
+	}
+	return fmt.Sprintf("section repeated in this file (first at line %d); merge the two, or rename one", e.First)
 }
 
 // keyLine reads a NAME = VALUE line of the current section.
@@ -655,10 +706,10 @@ func (p *parser) keyLine(text string, pos Pos, indent int) {
 	p.key = &Key{Name: lkn, Pos: pos}
 	p.keyIndent = indent
 	s := p.setKey(p.key)
-	v := iniValue{key: p.key, sec: s, text: t}
-	p.writeName(&v)
+	v := iniValue{key: p.key, sec: s}
+	p.writeName()
 	p.doc.WriteByte(text[i])
-	v.off = iniText(&p.doc, t, from)
+	iniText(&p.doc, t, from)
 	p.vals.add(v)
 }
 
@@ -697,14 +748,15 @@ func (p *parser) setKey(k *Key) *Section {
 	return s
 }
 
-// writeName starts v's line in the document for ini.v1: a [section] line
-// first when the last one has iniSectionKeys values, then v's name. ini.v1
+// writeName starts the line of the next value in the document for ini.v1:
+// a [section] line first when the last one has iniSectionKeys values, then
+// the value's name. ini.v1
 // only reads values here (the scan knows the sections and keys), so every
 // value has a name of its own that no key line can have (it would end at
 // the colon), under sections named 1, 2, … that each hold many of the
 // configuration's sections: ini.v1 builds two maps for each of its
 // sections, and compares each new key with all those of its section.
-func (p *parser) writeName(v *iniValue) {
+func (p *parser) writeName() {
 	if p.headers == 0 || p.inHeader == iniSectionKeys {
 		p.headers++
 		p.inHeader = 0
@@ -720,21 +772,18 @@ func (p *parser) writeName(v *iniValue) {
 }
 
 // result has ini.v1 read the values once every line is scanned, and returns
-// what Parse returns.
-func (p *parser) result() ([]*Section, []*Error, error) {
-	if err := p.probs.Err(); err != nil {
-		return nil, nil, err
-	}
+// what parse returns.
+func (p *parser) result() ([]*Section, []*Error, []*Error) {
 	if err := readValues(p.doc.Bytes(), p.headers, &p.vals); err != nil {
 		p.probs.Add(err)
-		return nil, nil, p.probs.Err()
+		return nil, p.probs.Warnings(), p.probs.errors()
 	}
 	for _, s := range p.secs {
 		for _, k := range s.keys {
 			k.finish()
 		}
 	}
-	return p.secs, p.probs.Warnings(), nil
+	return p.secs, p.probs.Warnings(), p.probs.errors()
 }
 
 // iniValue is one value of a file for ini.v1 to read: a key line's or a
@@ -742,8 +791,6 @@ func (p *parser) result() ([]*Section, []*Error, error) {
 type iniValue struct {
 	key  *Key     // the key it belongs to
 	sec  *Section // the key's section
-	text string   // the value as written in the file, from its first character
-	off  int      // where the value starts in the document
 	line int      // a continuation line's line; 0 for a key line
 }
 
@@ -778,51 +825,72 @@ func (l *iniValues) last() *iniValue {
 // less CPU; with 4 the extra sections cost more than they save.
 const iniSectionKeys = 8
 
-// iniOptions have ini.v1 read values the way ConfigParser does, once the
-// document is written by Parse.
+// iniOptions have ini.v1 read values the way ConfigParser does, in the
+// document Parse writes for it (see iniText).
 var iniOptions = ini.LoadOptions{
 	IgnoreContinuation:       true, // a backslash at the end of a line is text
 	SpaceBeforeInlineComment: true, // a#b is a value; a #b is a with a comment
 	PreserveSurroundedQuote:  true, // Key.Raw keeps quotes; finish removes them from Value
-	KeyValueDelimiters:       "=:",
+	// \# and \; are a # and a ; that start no comment (see iniText).
+	UnescapeValueCommentSymbols: true,
+	KeyValueDelimiters:          "=:",
 	// No linear search for a section of the same name at each header
 	// (they are unique: 1, 2, …).
 	AllowNonUniqueSections: true,
 }
 
-// iniText writes t, a value from its first character, to doc for ini.v1 and
-// returns where it starts there. It changes t where ini.v1's rules are not
-// ConfigParser's, keeping its length, so that the value ini.v1 reads is as
-// long as the one ConfigParser would read, and its bytes are taken from t:
+// iniText writes t, a value from its first character, to doc for ini.v1,
+// in ini.v1's syntax for what ConfigParser's rules say of it, so that the
+// value ini.v1 reads is the one ConfigParser reads. from is where a
+// comment may start (after the closing quote of a quoted value).
 //
+//   - A tab or space then # or ; from from on starts the comment: it is
+//     written " #", the one form ini.v1 knows (it knows no tab, and looks
+//     for " #" before " ;").
+//   - A # or ; that starts no comment although ini.v1 would take it for one
+//     (after a space inside quotes), or whose backslash ini.v1 would drop
+//     (\#), is escaped with a backslash, which ini.v1 removes
+//     (UnescapeValueCommentSymbols).
 //   - ini.v1 reads a value that starts with ` or """ up to the matching
-//     quotes, over several lines;
-//   - ini.v1 knows no tab before an inline comment, and looks for " #"
-//     before " ;": each tab or space then # or ; becomes " #";
-//   - a # or ; inside quotes that end before from is no comment.
-func iniText(doc *bytes.Buffer, t string, from int) int {
-	off := doc.Len()
-	doc.WriteString(t)
-	b := doc.Bytes()[off:]
-	if len(b) > 0 && (b[0] == '`' || strings.HasPrefix(t, `"""`)) {
-		b[0] = '_'
+//     quotes, over several lines; such a value is written in ini.v1's raw
+//     quotes, `…`, up to its comment.
+func iniText(doc *bytes.Buffer, t string, from int) {
+	if t != "" && (t[0] == '`' || strings.HasPrefix(t, `"""`)) {
+		doc.WriteByte('`')
+		doc.WriteString(strings.TrimRightFunc(cutComment(t, from), unicode.IsSpace))
+		doc.WriteByte('`')
+		return
 	}
-	for j := 1; j < len(b); j++ {
-		if (t[j] == '#' || t[j] == ';') && (t[j-1] == ' ' || t[j-1] == '\t') {
-			if j < from {
-				b[j-1] = '_'
-			} else {
-				b[j-1], b[j] = ' ', '#'
-			}
+	if !strings.ContainsAny(t, "#;") { // most values
+		doc.WriteString(t)
+		return
+	}
+	done := 0
+	for j := 1; j < len(t); j++ {
+		if t[j] != '#' && t[j] != ';' {
+			continue
+		}
+		switch space := t[j-1] == ' ' || t[j-1] == '\t'; {
+		case space && j >= from:
+			doc.WriteString(t[done : j-1])
+			doc.WriteString(" #")
+			doc.WriteString(t[j+1:])
+			return
+		case space || t[j-1] == '\\':
+			doc.WriteString(t[done:j])
+			doc.WriteByte('\\')
+			done = j
 		}
 	}
-	return off
+	doc.WriteString(t[done:])
 }
 
 // readValues has ini.v1 read doc, the document Parse wrote, in one pass,
-// and sets the text of every value in vals that is still in use. headers is
-// the number of [section] lines of doc. An error means that ini.v1 did not
-// read what Parse wrote for it: a bug, reported at the value's line.
+// and sets the text of every value in vals that is still in use to what
+// ini.v1 read: the scan placed the values, ini.v1's reading is not checked
+// against anything. headers is the number of [section] lines of doc. An
+// error means that ini.v1 read a different number of sections or values
+// than Parse wrote: a bug, reported at the value's line.
 func readValues(doc []byte, headers int, vals *iniValues) *Error {
 	if vals.n == 0 {
 		return nil
@@ -850,9 +918,7 @@ func readValues(doc []byte, headers int, vals *iniValues) *Error {
 			if n == vals.n {
 				return fail(vals.at(n-1), "ini.v1 read more values than written")
 			}
-			if err := readValue(doc, vals.at(n), k.Value(), fail); err != nil {
-				return err
-			}
+			readValue(vals.at(n), k.Value())
 			n++
 		}
 	}
@@ -862,23 +928,18 @@ func readValues(doc []byte, headers int, vals *iniValues) *Error {
 	return nil
 }
 
-// readValue sets the text of v from got, what ini.v1 read for it, unless
-// the key was set again later in the file.
-func readValue(doc []byte, v *iniValue, got string, fail func(*iniValue, string, ...any) *Error) *Error {
+// readValue sets v's text to what ini.v1 read for it, unless the key was
+// set again later in the file.
+func readValue(v *iniValue, text string) {
 	if v.sec.keys[v.sec.index(v.key.Name)] != v.key {
-		return nil // set again later: that value wins
+		return // set again later: that value wins
 	}
-	if len(got) > len(v.text) || string(doc[v.off:v.off+len(got)]) != got {
-		return fail(v, "ini.v1 read %q from %q", got, v.text)
-	}
-	text := v.text[:len(got)]
 	switch {
 	case v.line == 0:
 		v.key.Raw = text // finish makes Raw and Value of it
 	case text != "":
 		v.key.More = append(v.key.More, Line{Text: text, Pos: Pos{File: v.key.Pos.File, Line: v.line}})
 	}
-	return nil
 }
 
 // cutComment returns s up to an inline comment: a # or ; at from or later

@@ -98,6 +98,21 @@ func TestParseValues(t *testing.T) {
 		{"continuation of an empty value", "[s]\nk =\n  a\n  b\n", "s", "k", "a\nb"},
 		{"continuation keeps its quotes", "[s]\nk = \"a\"\n  b\n", "s", "k", "\"a\"\nb"},
 		{"same indent is a new key", "[s]\n  k = a\n  j = b\n", "s", "k", "a"},
+		// ini.v1 reads these in its own syntax (iniText).
+		{"semicolon comment before a hash comment", "[s]\nk = a ;b #c\n", "s", "k", "a"},
+		{"tab then semicolon before a hash", "[s]\nk = a\t;b #c\n", "s", "k", "a"},
+		{"a semicolon inside quotes is kept", "[s]\nk = \"a ; b\" ; c\n", "s", "k", "a ; b"},
+		{"a tab and hash inside quotes are kept", "[s]\nk = 'a\t# b'\n", "s", "k", "a\t# b"},
+		{"a backslash before a hash is kept", "[s]\nk = a\\#b\n", "s", "k", `a\#b`},
+		{"a backslash before a semicolon is kept", "[s]\nk = a \\;b\n", "s", "k", `a \;b`},
+		{"two backslashes before a hash are kept", "[s]\nk = a\\\\#b # c\n", "s", "k", `a\\#b`},
+		{"a backslash and hash inside quotes are kept", "[s]\nk = \"a \\# b\"\n", "s", "k", `a \# b`},
+		{"a value may start with a backtick", "[s]\nk = `date` # c\n", "s", "k", "`date`"},
+		{"a lone backtick", "[s]\nk = `\n", "s", "k", "`"},
+		{"a value may start with three quotes", "[s]\nk = \"\"\"a\"\"\" ; c\nj = 2\n", "s", "k", `"""a"""`},
+		{"three quotes do not swallow the next key", "[s]\nk = \"\"\"a\nj = 2\n", "s", "j", "2"},
+		{"a backtick does not swallow the next key", "[s]\nk = `a\nj = 2\n", "s", "j", "2"},
+		{"a continuation line with a backslash and hash", "[s]\nk = a\n  b\\#c ; d\n", "s", "k", "a\nb\\#c"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -240,7 +255,8 @@ func TestLoad(t *testing.T) {
 		confDir   string
 		wantErr   []string // every line of the error, %s is the temp dir
 		wantWarn  []string
-		wantFiles int
+		wantFiles int  // files read, also with an error
+		wantNil   bool // no configuration with the error
 	}{
 		{
 			name:  "errors of every file at once, sorted",
@@ -251,11 +267,13 @@ func TestLoad(t *testing.T) {
 				`%s/conf.d/b.conf:1: section header "[x" has no closing ]`,
 				`%s/monsta.conf:2: [main] expected key=value, found "oops"`,
 			},
+			wantFiles: 3,
 		},
 		{
 			name: "missing main file", files: map[string]string{"conf.d/a.conf": "[a]\nk = v\n"},
 			main: "monsta.conf", confDir: "conf.d",
 			wantErr: []string{"%s/monsta.conf: read configuration: no such file or directory"},
+			wantNil: true,
 		},
 		{
 			name: "missing conf dir is fine", files: map[string]string{"monsta.conf": "[main]\n"},
@@ -268,7 +286,8 @@ func TestLoad(t *testing.T) {
 		{
 			name: "conf dir is a file", files: map[string]string{"monsta.conf": "[main]\n", "conf.d": "x"},
 			main: "monsta.conf", confDir: "conf.d",
-			wantErr: []string{"%s/conf.d: list configuration directory: not a directory"},
+			wantErr:   []string{"%s/conf.d: list configuration directory: not a directory"},
+			wantFiles: 1,
 		},
 		{
 			name: "other files in conf dir are skipped",
@@ -281,14 +300,16 @@ func TestLoad(t *testing.T) {
 			files: map[string]string{"monsta.conf": "[main]\n", "conf.d/sub.conf/x.conf": "[a]\nk=1\n",
 				"conf.d/ok.conf": "[b]\nk=1\n"},
 			main: "monsta.conf", confDir: "conf.d",
-			wantErr: []string{"%s/conf.d/sub.conf: not a regular file (a directory); only regular files (or links to them) are read"},
+			wantErr:   []string{"%s/conf.d/sub.conf: not a regular file (a directory); only regular files (or links to them) are read"},
+			wantFiles: 2,
 		},
 		{
 			name: "a file over 1 MiB is an error",
 			files: map[string]string{"monsta.conf": "[main]\n", "conf.d/big.conf": "[a]\n" + strings.Repeat("# padding\n", 1<<17),
 				"conf.d/ok.conf": "[b]\nk=1\n"},
 			main: "monsta.conf", confDir: "conf.d",
-			wantErr: []string{"%s/conf.d/big.conf: file too large: 1310724 bytes, more than 1 MiB (the limit is set with --max-file-size)"},
+			wantErr:   []string{"%s/conf.d/big.conf: file too large: 1310724 bytes, more than 1 MiB (the limit is set with --max-file-size)"},
+			wantFiles: 2,
 		},
 		{
 			name:  "a file of exactly 1 MiB is fine",
@@ -316,9 +337,7 @@ func TestLoad(t *testing.T) {
 				if err == nil || err.Error() != want {
 					t.Fatalf("Load() error =\n%v\nwant\n%s", err, want)
 				}
-				if cfg != nil {
-					t.Errorf("Load() config = %v, want nil with an error", cfg)
-				}
+				checkPartial(t, cfg, err, tt.wantNil, tt.wantFiles)
 				return
 			}
 			if err != nil {
@@ -336,6 +355,48 @@ func TestLoad(t *testing.T) {
 				t.Errorf("Warnings =\n%s\nwant\n%s", got, want)
 			}
 		})
+	}
+}
+
+// checkPartial wants the configuration Load returned with err: nil when
+// wantNil, else files files read and err's problems in Errors.
+func checkPartial(t *testing.T, cfg *Config, err error, wantNil bool, files int) {
+	t.Helper()
+	if wantNil || cfg == nil {
+		if !wantNil || cfg != nil {
+			t.Errorf("Load() config = %v, want nil: %v", cfg, wantNil)
+		}
+		return
+	}
+	var errs []string
+	for _, e := range cfg.Errors {
+		errs = append(errs, e.Error())
+	}
+	if strings.Join(errs, "\n") != err.Error() || len(cfg.Files) != files {
+		t.Errorf("Load() config has Errors\n%s\nand %d files; want\n%v\nand %d", strings.Join(errs, "\n"), len(cfg.Files), err, files)
+	}
+}
+
+// TestLoadKeepsWhatCouldBeRead: a syntax error in one file does not hide
+// the other files, nor the lines of its own file that could be read, so
+// that later stages report their problems with it (issue 23, item 11).
+func TestLoadKeepsWhatCouldBeRead(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"monsta.conf":   "[main]\nuser = a\n",
+		"conf.d/a.conf": "[Check_a]\ntype = portconnect\nno equals\nport = 22\n[broken\nk = v\n[Test_a]\nchecks = a\n",
+		"conf.d/b.conf": "[Check_b]\ntype = script\n",
+	})
+	cfg, err := Load(filepath.Join(dir, "monsta.conf"), filepath.Join(dir, "conf.d"))
+	if err == nil || cfg == nil || len(cfg.Errors) != 2 {
+		t.Fatalf("Load() = %v, %v; want the configuration and two errors", cfg, err)
+	}
+	got := names(cfg.Sections(), func(s *Section) string {
+		return s.Name + "{" + names(s.Keys(), func(k *Key) string { return k.Name + "=" + k.Value }) + "}"
+	})
+	want := "main{user=a} Check_a{type=portconnect port=22} Test_a{checks=a} Check_b{type=script}"
+	if got != want {
+		t.Errorf("sections = %s, want %s", got, want)
 	}
 }
 
@@ -617,7 +678,7 @@ func TestReadAllInParallel(t *testing.T) {
 	render := func(rs []parsed) string {
 		var b strings.Builder
 		for i, r := range rs {
-			fmt.Fprintf(&b, "%d: %v %v %v", i, r.readErr, r.err, r.warns)
+			fmt.Fprintf(&b, "%d: %v %v %v", i, r.readErr, r.errs, r.warns)
 			for _, s := range r.secs {
 				fmt.Fprintf(&b, " [%s]", s.Name)
 				for _, k := range s.Keys() {

@@ -13,7 +13,6 @@ import (
 
 	glua "github.com/yuin/gopher-lua"
 
-	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -85,34 +84,43 @@ func (s *state) defineType(L *glua.LState, kind runtime.Kind) int {
 		err = errors.New("verify: must be a function")
 	}
 	if err != nil {
-		what := fmt.Sprintf("monsta.%s_type", map[runtime.Kind]string{runtime.KindCheck: "check", runtime.KindNotifier: "notifier"}[kind])
-		if name != "" {
-			what = fmt.Sprintf("%s type %q", kind, string(name))
-		}
-		s.loadErrs = append(s.loadErrs, &config.Error{Pos: config.Pos{File: s.f.name, Line: line},
-			Err: fmt.Errorf("%s: %w", what, err)})
+		s.definitionError(kind, string(name), line, err)
 		return 0
 	}
 	d.Source = fmt.Sprintf("%s:%d", s.f.name, line)
-	f, typ := s.f, d.Name
-	if kind == runtime.KindCheck {
-		d.NewCheck = func(o *runtime.Options) (runtime.Check, error) { return newCheck(f, typ, o), nil }
-	} else {
-		canVerify := verify != nil
-		d.NewNotifier = func(o *runtime.Options) (runtime.Notifier, error) {
-			n := newNotifier(f, typ, o)
-			if canVerify {
-				return verifyingNotifier{n}, nil
-			}
-			return n, nil
-		}
-	}
+	s.f.constructors(&d, verify != nil)
 	bind[d.Name] = fn
 	if verify != nil {
 		s.verifiers[d.Name] = verify
 	}
 	s.decls = append(s.decls, decl{desc: d, line: line})
 	return 0
+}
+
+// constructors gives d the constructor of its kind, building Lua checks or
+// notifiers of f (verifying ones when the type has a verify function).
+func (f *file) constructors(d *runtime.Descriptor, canVerify bool) {
+	typ := d.Name
+	if d.Kind == runtime.KindCheck {
+		d.NewCheck = func(o *runtime.Options) (runtime.Check, error) { return newCheck(f, typ, o), nil }
+		return
+	}
+	d.NewNotifier = func(o *runtime.Options) (runtime.Notifier, error) {
+		n := newNotifier(f, typ, o)
+		if canVerify {
+			return verifyingNotifier{n}, nil
+		}
+		return n, nil
+	}
+}
+
+// definitionError records the load error of a bad type definition.
+func (s *state) definitionError(kind runtime.Kind, name string, line int, err error) {
+	what := fmt.Sprintf("monsta.%s_type", map[runtime.Kind]string{runtime.KindCheck: "check", runtime.KindNotifier: "notifier"}[kind])
+	if name != "" {
+		what = fmt.Sprintf("%s type %q", kind, name)
+	}
+	s.loadErrs = append(s.loadErrs, loadErr(s.f.name, line, fmt.Errorf("%s: %w", what, err)))
 }
 
 // descriptor reads a type table.
@@ -298,6 +306,9 @@ func (s *state) runCheck(L *glua.LState) int {
 	if !ok {
 		L.RaiseError("run_check: unknown check type %q", typ)
 	}
+	if err := s.f.e.runCheckAllowed(d); err != nil {
+		L.RaiseError("run_check %s: %s", typ, err.Error())
+	}
 	raw := map[string]string{}
 	var bad string
 	opts.ForEach(func(k, v glua.LValue) {
@@ -420,7 +431,7 @@ func (s *state) require(L *glua.LState) int {
 		L.Push(v)
 		return 1
 	}
-	if loader, ok := modules[name]; ok {
+	if loader, ok := module(name); ok {
 		v := readOnly(L, loader(s))
 		s.loaded[name] = v
 		L.Push(v)
@@ -464,7 +475,7 @@ func (e *Engine) libProto(name string) (*glua.FunctionProto, error) {
 	lp := v.(*libProto)
 	lp.once.Do(func() {
 		display := filepath.Join(filepath.Base(e.cfg.LibDir), rel)
-		src, err := config.ReadFile(filepath.Join(e.cfg.LibDir, rel), e.cfg.MaxFileSize)
+		src, err := readSource(filepath.Join(e.cfg.LibDir, rel), e.sourceLimit())
 		if errors.Is(err, fs.ErrNotExist) {
 			lp.err = fmt.Errorf("not found in %s", e.cfg.LibDir)
 			return
@@ -481,15 +492,34 @@ func (e *Engine) libProto(name string) (*glua.FunctionProto, error) {
 	return lp.proto, lp.err
 }
 
-// modules are the monsta.* modules require can return.
-var modules = map[string]func(s *state) *glua.LTable{
-	"monsta.tcp":  tcpModule,
-	"monsta.dns":  dnsModule,
-	"monsta.http": httpModule,
-	"monsta.json": jsonModule,
-	"monsta.log":  logModule,
+// modules are the monsta.* modules require can return, in the order
+// errors list them; the one list of them.
+var modules = []struct {
+	name string
+	load func(s *state) *glua.LTable
+}{
+	{"monsta.tcp", tcpModule},
+	{"monsta.dns", dnsModule},
+	{"monsta.http", httpModule},
+	{"monsta.json", jsonModule},
+	{"monsta.log", logModule},
 }
 
+// module returns the loader of the monsta.* module name.
+func module(name string) (func(s *state) *glua.LTable, bool) {
+	for _, m := range modules {
+		if m.name == name {
+			return m.load, true
+		}
+	}
+	return nil, false
+}
+
+// moduleList names the monsta.* modules, for errors.
 func moduleList() string {
-	return "monsta.tcp, monsta.dns, monsta.http, monsta.json, monsta.log"
+	names := make([]string, len(modules))
+	for i, m := range modules {
+		names[i] = m.name
+	}
+	return strings.Join(names, ", ")
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/builtins"
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 

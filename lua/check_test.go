@@ -109,7 +109,7 @@ func TestDescriptor(t *testing.T) {
 		{"token_file", "", "File whose content is token (a trailing newline is dropped); instead of token.", false, false},
 		{"want", "yes", "The value that passes.", false, false},
 		{"words", "a b", "Some words.", false, false},
-		{"timeout", "10", "Seconds a run may take before the check fails.", false, false},
+		{"timeout", "10", "Seconds (or 90s, 5m, 2h, 1d) a run may take before the check fails.", false, false},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Options =\n%+v\nwant\n%+v", got, want)

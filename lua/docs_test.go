@@ -42,9 +42,10 @@ func TestAPIDocumented(t *testing.T) {
 	s.monstaTable().ForEach(func(k, _ glua.LValue) {
 		check("monsta."+k.String(), "monsta."+k.String())
 	})
-	for name, loader := range modules {
+	for _, m := range modules {
+		name := m.name
 		short := name[strings.LastIndexByte(name, '.')+1:]
-		loader(s).ForEach(func(k, _ glua.LValue) {
+		m.load(s).ForEach(func(k, _ glua.LValue) {
 			check(short+"."+k.String(), short+"."+k.String()+"(")
 		})
 		if !strings.Contains(string(guide), "#### `"+name+"`") {

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/builtins"
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/engine"
 )

@@ -26,7 +26,6 @@ import (
 	glua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/parse"
 
-	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -44,8 +43,9 @@ type Config struct {
 	// state held when it was made; 0 means DefaultMemoryLimit, negative
 	// disables.
 	MemoryLimit int64
-	// MaxFileSize is the largest *.lua file read, in bytes; 0 means
-	// config.DefaultMaxFileSize.
+	// MaxFileSize is the size limit of the configuration files
+	// (--max-file-size); a *.lua file is at most that and at most
+	// MaxSourceSize bytes.
 	MaxFileSize int64
 }
 
@@ -93,7 +93,7 @@ type libProto struct {
 // Load compiles every *.lua of cfg.Dir once, runs each in a load-time state,
 // and adds the check and notifier types they define to reg (Source is the
 // file:line of the definition). Syntax and load errors of all files are
-// returned at once, joined, each a *config.Error with its position.
+// returned at once, joined, each a *LoadError with its position.
 func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -120,25 +120,25 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 		return nil, fmt.Errorf("list %s: %w", cfg.Dir, err)
 	}
 	sort.Strings(paths)
-	var probs config.Problems
+	var probs problems
 	for _, p := range paths {
 		f := &file{e: e, name: filepath.Join(filepath.Base(cfg.Dir), filepath.Base(p)),
 			pool: make(chan *state, cfg.PoolSize)}
-		src, err := config.ReadFile(p, cfg.MaxFileSize) // not a FIFO, a device or a huge file
+		src, err := readSource(p, e.sourceLimit()) // not a FIFO, a device or a huge file
 		if err != nil {
-			probs.Add(&config.Error{Pos: config.Pos{File: f.name}, Err: err})
+			probs.add(loadErr(f.name, 0, err))
 			continue
 		}
 		f.proto, err = compile(src, f.name)
 		if err != nil {
-			probs.Add(syntaxError(f.name, src, err))
+			probs.add(syntaxError(f.name, src, err))
 			continue
 		}
 		if f.load(&probs) {
 			e.files = append(e.files, f)
 		}
 	}
-	if err := probs.Err(); err != nil {
+	if err := probs.err(); err != nil {
 		e.Close()
 		return nil, err
 	}
@@ -147,15 +147,15 @@ func Load(cfg Config, reg *runtime.Registry) (*Engine, error) {
 
 // load runs f in a load-time state and registers its types. It reports
 // whether the file loaded without problems.
-func (f *file) load(probs *config.Problems) bool {
+func (f *file) load(probs *problems) bool {
 	s, err := f.newState(context.Background(), true)
 	if err != nil {
-		probs.Add(posError(f.name, err))
+		probs.add(posError(f.name, err))
 		return false
 	}
 	ok := len(s.loadErrs) == 0
 	for _, le := range s.loadErrs {
-		probs.Add(le)
+		probs.add(le)
 	}
 	// Validate every definition (a scratch registry also catches a name
 	// defined twice in the file), then register them if the file is good.
@@ -167,7 +167,7 @@ func (f *file) load(probs *config.Problems) bool {
 			err = checkExample(vd)
 		}
 		if err != nil {
-			probs.Add(&config.Error{Pos: config.Pos{File: f.name, Line: d.line}, Err: err})
+			probs.add(loadErr(f.name, d.line, err))
 			ok = false
 		}
 	}
@@ -176,7 +176,7 @@ func (f *file) load(probs *config.Problems) bool {
 			break
 		}
 		if err := f.e.reg.Add(d.desc); err != nil {
-			probs.Add(&config.Error{Pos: config.Pos{File: f.name, Line: d.line}, Err: err})
+			probs.add(loadErr(f.name, d.line, err))
 			ok = false
 		}
 	}
@@ -197,20 +197,20 @@ func checkExample(d *runtime.Descriptor) error {
 	if d.Example == "" {
 		return nil
 	}
-	secs, _, err := config.Parse("example", []byte(d.Example))
+	secs, err := parseExample(d.Example)
 	if err != nil {
 		return fmt.Errorf("%s type %q: example: %w", d.Kind, d.Name, err)
 	}
-	if len(secs) != 1 || !strings.HasPrefix(secs[0].Name, d.Kind.SectionPrefix()) || secs[0].Value("type") != d.Name {
+	if len(secs) != 1 || !strings.HasPrefix(secs[0].name, d.Kind.SectionPrefix()) || secs[0].value("type") != d.Name {
 		return fmt.Errorf("%s type %q: example: want one [%s…] section with type = %s", d.Kind, d.Name, d.Kind.SectionPrefix(), d.Name)
 	}
 	raw := map[string]string{}
-	for _, k := range secs[0].Keys() {
-		if k.Name != "type" {
-			raw[k.Name] = k.Value
+	for _, kv := range secs[0].keys {
+		if kv[0] != "type" {
+			raw[kv[0]] = kv[1]
 		}
 	}
-	if _, err := runtime.NewOptions(d, secs[0].Name, raw); err != nil {
+	if _, err := runtime.NewOptions(d, secs[0].name, raw); err != nil {
 		return fmt.Errorf("%s type %q: example: %w", d.Kind, d.Name, err)
 	}
 	return nil
@@ -231,43 +231,49 @@ func compile(src []byte, name string) (proto *glua.FunctionProto, err error) {
 	if err := checkNesting(chunk); err != nil {
 		return nil, err
 	}
-	return glua.Compile(chunk, name)
+	if err := checkConstants(chunk); err != nil {
+		return nil, err
+	}
+	return glua.Compile(guardConcat(chunk), name)
 }
 
 // syntaxError turns a parse error into a positioned config error.
-func syntaxError(name string, src []byte, err error) *config.Error {
+func syntaxError(name string, src []byte, err error) *LoadError {
 	var pe *parse.Error
 	if errors.As(err, &pe) {
 		line := pe.Pos.Line
 		if line <= 0 { // end of file
-			return &config.Error{Pos: config.Pos{File: name, Line: 1 + strings.Count(strings.TrimRight(string(src), "\n"), "\n")},
-				Err: errors.New("syntax error at end of file")}
+			return loadErr(name, 1+strings.Count(strings.TrimRight(string(src), "\n"), "\n"), errors.New("syntax error at end of file"))
 		}
 		msg := strings.TrimSpace(pe.Message)
 		if pe.Token != "" {
 			msg = fmt.Sprintf("%s near %q", msg, pe.Token)
 		}
-		return &config.Error{Pos: config.Pos{File: name, Line: line}, Err: errors.New(msg)}
+		return loadErr(name, line, errors.New(msg))
 	}
 	var ne *nestingError
 	if errors.As(err, &ne) {
-		return &config.Error{Pos: config.Pos{File: name, Line: ne.line}, Err: err}
+		return loadErr(name, ne.line, err)
+	}
+	var ke *constantsError
+	if errors.As(err, &ke) {
+		return loadErr(name, ke.line, err)
 	}
 	var ce *glua.CompileError
 	if errors.As(err, &ce) {
-		return &config.Error{Pos: config.Pos{File: name, Line: ce.Line}, Err: errors.New(ce.Message)}
+		return loadErr(name, ce.Line, errors.New(ce.Message))
 	}
 	return posError(name, err)
 }
 
 // posError turns "conf.d/x.lua:12: message" into a config error at that
 // position; other messages are placed at the file.
-func posError(name string, err error) *config.Error {
+func posError(name string, err error) *LoadError {
 	msg := errorText(err)
 	if f, line, rest, ok := splitPos(msg); ok {
-		return &config.Error{Pos: config.Pos{File: f, Line: line}, Err: errors.New(rest)}
+		return loadErr(f, line, errors.New(rest))
 	}
-	return &config.Error{Pos: config.Pos{File: name}, Err: errors.New(msg)}
+	return loadErr(name, 0, errors.New(msg))
 }
 
 // splitPos splits "file.lua:12: rest".
@@ -371,30 +377,37 @@ func (f *file) put(s *state) {
 	}
 }
 
-// call runs fn(args...) in s under ctx with the memory budget and returns
-// the nret results. A failed call or an expired ctx closes the state;
-// otherwise it goes back to the pool.
-func (f *file) call(ctx context.Context, s *state, fn *glua.LFunction, nret int, args ...glua.LValue) ([]glua.LValue, error) {
+// call runs fn(args...) in s under ctx with the memory budget. read, if
+// not nil, gets the nret results while the call still owns s, and copies
+// what Go keeps of them: a returned table may be one the file keeps (a
+// file-local table), which the next run of s writes on another goroutine
+// as soon as s is back in the pool. A failed call or an expired ctx closes
+// the state; otherwise it goes back to the pool, after read.
+func (f *file) call(ctx context.Context, s *state, fn *glua.LFunction, nret int, read func([]glua.LValue) error,
+	args ...glua.LValue) error {
 	start := time.Now()
 	s.begin(ctx)
 	err := protect(func() error {
 		return s.L.CallByParam(glua.P{Fn: fn, NRet: nret, Protect: true, Handler: s.traceFn}, args...)
 	})
-	var out []glua.LValue
+	var rerr error
 	if err == nil {
-		out = make([]glua.LValue, nret)
+		out := make([]glua.LValue, nret)
 		for i := 0; i < nret; i++ {
 			out[i] = s.L.Get(-nret + i)
 		}
 		s.L.Pop(nret)
+		if read != nil {
+			rerr = protect(func() error { return read(out) })
+		}
 	}
 	berr := s.end()
 	if err != nil || ctx.Err() != nil || berr != nil {
 		s.close()
-		return out, f.runError(ctx, s, err, berr, start)
+		return f.runError(ctx, s, err, berr, start)
 	}
 	f.put(s)
-	return out, nil
+	return rerr
 }
 
 // protect turns a panic that escaped gopher-lua's protected call (one
@@ -420,6 +433,9 @@ func (f *file) runError(ctx context.Context, s *state, err, berr error, start ti
 	}
 	if berr != nil {
 		watch.giveBack()
+		if s != nil && s.budget.where != "" {
+			where = s.budget.where
+		}
 		return fmt.Errorf("%s: %w", where, berr)
 	}
 	if cerr := ctx.Err(); cerr != nil {

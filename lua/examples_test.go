@@ -18,8 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/config"
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -51,21 +50,21 @@ func TestExamplesLoad(t *testing.T) {
 				t.Errorf("%s type %s has no example", k, d.Name)
 				continue
 			}
-			secs, _, err := config.Parse("example", []byte(d.Example))
+			secs, err := parseExample(d.Example)
 			if err != nil || len(secs) != 1 {
 				t.Errorf("%s type %s: example: %v", k, d.Name, err)
 				continue
 			}
 			raw := map[string]string{}
-			for _, key := range secs[0].Keys() {
-				if key.Name != "type" {
-					raw[key.Name] = key.Value
+			for _, kv := range secs[0].keys {
+				if kv[0] != "type" {
+					raw[kv[0]] = kv[1]
 				}
 			}
-			if secs[0].Value("type") != d.Name || !strings.HasPrefix(secs[0].Name, k.SectionPrefix()) {
-				t.Errorf("%s type %s: example section [%s] type %q", k, d.Name, secs[0].Name, secs[0].Value("type"))
+			if secs[0].value("type") != d.Name || !strings.HasPrefix(secs[0].name, k.SectionPrefix()) {
+				t.Errorf("%s type %s: example section [%s] type %q", k, d.Name, secs[0].name, secs[0].value("type"))
 			}
-			if _, err := runtime.NewOptions(d, secs[0].Name, raw); err != nil {
+			if _, err := runtime.NewOptions(d, secs[0].name, raw); err != nil {
 				t.Errorf("%s type %s: example: %v", k, d.Name, err)
 			}
 		}

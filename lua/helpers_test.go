@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/builtins"
-	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/internal/testkit/testconf"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -134,10 +134,6 @@ func writeFile(dir, name, content string) error {
 // It returns the registry too; the engine is closed when the test ends.
 func resolvePlan(t *testing.T, mainFile, confd string, logger *slog.Logger) (*runtime.Plan, *Engine, *runtime.Registry) {
 	t.Helper()
-	cfg, err := config.Load(mainFile, confd)
-	if err != nil {
-		t.Fatalf("config.Load() error = %v", err)
-	}
 	reg := runtime.NewRegistry()
 	if err := builtins.Register(reg, builtins.Env{}); err != nil {
 		t.Fatal(err)
@@ -148,9 +144,5 @@ func resolvePlan(t *testing.T, mainFile, confd string, logger *slog.Logger) (*ru
 	}
 	t.Cleanup(e.Close)
 	reg.Freeze()
-	plan, _, err := runtime.Resolve(cfg, reg)
-	if err != nil {
-		t.Fatalf("Resolve() error = %v", err)
-	}
-	return plan, e, reg
+	return testconf.Plan(t, mainFile, confd, reg), e, reg
 }

@@ -79,20 +79,33 @@ func (f *file) beforeNotify(ctx context.Context, ev *runtime.NotifyEvent) error 
 		t.RawSetString("notifications", stringList(L, ev.Notifications))
 		t.RawSetString("suppress", glua.LBool(ev.Suppress))
 		hctx, cancel := hookCtx(ctx)
-		out, err := f.call(hctx, s, s.onNotify[i], 1, t)
+		// The event is read back inside the run: the hook may have kept
+		// t in a file-local table that the state's next run writes.
+		var readErr error
+		err = f.call(hctx, s, s.onNotify[i], 1, func(out []glua.LValue) error {
+			next := *ev
+			if readErr = readEvent(t, &next); readErr != nil {
+				return nil
+			}
+			*ev = next
+			if out[0] == glua.LFalse {
+				ev.Suppress = true
+			}
+			return nil
+		}, t)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("on_notify: %w", err)
 		}
-		if err := readEvent(t, ev); err != nil {
-			return fmt.Errorf("%s: on_notify: %w", f.name, err)
-		}
-		if out[0] == glua.LFalse {
-			ev.Suppress = true
+		if readErr != nil {
+			return fmt.Errorf("%s: on_notify: %w", f.name, readErr)
 		}
 	}
 	return nil
 }
+
+// maxHookNotifications is how many notification names a hook may set.
+const maxHookNotifications = 100
 
 // readEvent copies the editable fields of t back into ev.
 func readEvent(t *glua.LTable, ev *runtime.NotifyEvent) error {
@@ -112,6 +125,9 @@ func readEvent(t *glua.LTable, ev *runtime.NotifyEvent) error {
 	ev.Suppress = ev.Suppress || glua.LVAsBool(t.RawGetString("suppress"))
 	switch v := t.RawGetString("notifications").(type) {
 	case *glua.LTable:
+		if v.Len() > maxHookNotifications {
+			return fmt.Errorf("notifications: more than %d names", maxHookNotifications)
+		}
 		names := []string{}
 		for i := 1; i <= v.Len(); i++ {
 			s, ok := v.RawGetInt(i).(glua.LString)
@@ -159,6 +175,6 @@ func (f *file) afterResult(ctx context.Context, i int, r runtime.TestResult) err
 	t.RawSetString("checks", checksTable(L, r.Checks))
 	hctx, cancel := hookCtx(ctx)
 	defer cancel()
-	_, err = f.call(hctx, s, s.onResult[i], 0, t)
+	err = f.call(hctx, s, s.onResult[i], 0, nil, t)
 	return err
 }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -77,9 +76,9 @@ monsta.check_type{name = "typ", description = "d", options = {p = {type = "colou
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("Load() error =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	var ce *config.Error
-	if !errors.As(err, &ce) || ce.Pos.Line == 0 {
-		t.Errorf("Load() error is not a positioned *config.Error: %#v", err)
+	var le *LoadError
+	if !errors.As(err, &le) || le.Line == 0 {
+		t.Errorf("Load() error is not a positioned *LoadError: %#v", err)
 	}
 	if _, ok := reg.Lookup(runtime.KindCheck, "fine"); !ok {
 		t.Errorf("types of good files are registered even when others fail")
@@ -102,7 +101,8 @@ monsta.check_type{
   end,
 }
 `}
-	fx := load(t, files, Config{}, func(r *runtime.Registry) {
+	// gocheck is a Go type that run_check does not classify: lua_exec allows it.
+	fx := load(t, files, Config{AllowExec: true}, func(r *runtime.Registry) {
 		if err := r.Add(goCheck); err != nil {
 			t.Fatal(err)
 		}
@@ -224,8 +224,8 @@ func TestLoadTimeout(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("Load did not return within 10 s")
 	}
-	var ce *config.Error
-	if !errors.As(err, &ce) || ce.Pos.File != "conf.d/spin.lua" || ce.Pos.Line < 2 ||
+	var le *LoadError
+	if !errors.As(err, &le) || le.File != "conf.d/spin.lua" || le.Line < 2 ||
 		!strings.Contains(err.Error(), "run timed out after 100ms") {
 		t.Errorf("Load() error = %v, want conf.d/spin.lua:N: run timed out after 100ms", err)
 	}

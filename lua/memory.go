@@ -32,12 +32,13 @@ type budgetCtx struct {
 	limit int64  // bytes the run's data may grow by; 0: no limit
 	next  uint64 // heap level at which the state measures itself again
 	err   error
+	where string // "file:line" of the library call that refused to build past the budget
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
 func (b *budgetCtx) reset(ctx context.Context, s *state, limit int64) {
-	b.Context, b.s, b.err, b.limit = ctx, s, nil, max(limit, 0)
+	b.Context, b.s, b.err, b.where, b.limit = ctx, s, nil, "", max(limit, 0)
 	if b.limit > 0 {
 		watch.enter()
 		b.next = watch.objects.Load() + uint64(b.limit)

@@ -1,14 +1,15 @@
 package lua
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 
 	glua "github.com/yuin/gopher-lua"
@@ -20,7 +21,7 @@ const maxJSONDepth = 100
 func jsonModule(s *state) *glua.LTable {
 	return s.L.SetFuncs(s.L.NewTable(), map[string]glua.LGFunction{
 		"encode": s.jsonEncode,
-		"decode": jsonDecode,
+		"decode": s.jsonDecode,
 	})
 }
 
@@ -30,7 +31,7 @@ func jsonModule(s *state) *glua.LTable {
 // deadline as it goes: a table referring to itself twice per level
 // (for i = 1, 40 do t = {t, t} end) would otherwise expand to 2^40 values.
 func (s *state) jsonEncode(L *glua.LState) int {
-	e := jsonEncoder{tick: s.tick}
+	e := jsonEncoder{tick: s.tick, g: s.guard("json.encode", 0)}
 	if err := e.value(L.CheckAny(1), 0); err != nil {
 		return pushErr(L, fmt.Errorf("json.encode: %w", err))
 	}
@@ -42,6 +43,7 @@ func (s *state) jsonEncode(L *glua.LState) int {
 // HTML escaping).
 type jsonEncoder struct {
 	b     []byte
+	g     sizeGuard // the run's budget; maxString is checked as it goes
 	tick  func()
 	steps int
 	path  []*glua.LTable // tables being encoded, to tell a cycle
@@ -96,7 +98,15 @@ func (e *jsonEncoder) number(f float64) error {
 const hexDigits = "0123456789abcdef"
 
 // str writes s quoted like encoding/json (invalid UTF-8 becomes U+FFFD).
+// What the buffer will hold is checked first: at least s and its quotes,
+// in a buffer that doubles when it grows.
 func (e *jsonEncoder) str(s string) {
+	if n := len(e.b) + len(s) + 2; n > cap(e.b) {
+		if n > maxString {
+			e.g.L().RaiseError("json.encode: %s", errJSONSize.Error())
+		}
+		e.g.need(int64(max(n, 2*cap(e.b))))
+	}
 	e.b = append(e.b, '"')
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -199,52 +209,117 @@ func (e *jsonEncoder) table(t *glua.LTable, depth int) error {
 	return nil
 }
 
+// jsonCost is what decoded values cost the run, as the budget counts
+// them, charged before each is made.
+const (
+	jsonCostTable = 128 // a table, with room for a few entries
+	jsonCostSlot  = 48  // one more entry of an array or an object
+)
+
 // jsonDecode lua json.decode(text) returns (value) or (nil, err); null
-// becomes nil.
-func jsonDecode(L *glua.LState) int {
-	dec := json.NewDecoder(bytes.NewReader([]byte(L.CheckString(1))))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+// becomes nil. A text over 16 MiB is refused before it is read, and the
+// values are built one by one, each charged to the run's memory budget
+// before it is made, so that no text (a 15 MB "[[],[],…]" would make
+// five million tables) takes the run past its budget.
+func (s *state) jsonDecode(L *glua.LState) int {
+	text := L.CheckString(1)
+	if len(text) > maxString {
+		L.RaiseError("json.decode: text larger than %s (%s)", sizeText(maxString), sizeText(int64(len(text))))
+	}
+	d := jsonDecoder{dec: json.NewDecoder(strings.NewReader(text)), L: L, g: s.guard("json.decode", 0), tick: s.tick}
+	d.dec.UseNumber()
+	v, err := d.next(0)
+	if err != nil {
 		return pushErr(L, fmt.Errorf("json.decode: %w", err))
 	}
-	L.Push(fromGo(L, v))
+	L.Push(v)
 	return 1
 }
 
-// fromGo converts decoded JSON (with json.Number) to Lua.
-func fromGo(L *glua.LState, v any) glua.LValue {
-	switch x := v.(type) {
-	case nil:
-		return glua.LNil
-	case bool:
-		return glua.LBool(x)
+// jsonDecoder builds Lua values from the tokens of a JSON text.
+type jsonDecoder struct {
+	dec   *json.Decoder
+	L     *glua.LState
+	g     sizeGuard
+	used  int64 // bytes charged so far
+	tick  func()
+	steps int
+}
+
+// charge counts n more bytes, failing the run beyond its budget.
+func (d *jsonDecoder) charge(n int64) {
+	d.used += n
+	d.g.need(d.used)
+	if d.steps++; d.steps&(patternTick-1) == 0 {
+		d.tick()
+	}
+}
+
+// next reads one value.
+func (d *jsonDecoder) next(depth int) (glua.LValue, error) {
+	tok, err := d.dec.Token()
+	if err != nil {
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return glua.LNil, err
+	}
+	switch x := tok.(type) {
+	case json.Delim:
+		if depth >= maxJSONDepth {
+			return glua.LNil, errors.New("nested too deeply")
+		}
+		if x == '[' {
+			return d.array(depth + 1)
+		}
+		return d.object(depth + 1)
+	case string:
+		d.charge(int64(len(x)) + sizeString)
+		return glua.LString(x), nil
 	case json.Number:
 		f, _ := strconv.ParseFloat(string(x), 64)
-		return glua.LNumber(f)
-	case float64:
-		return glua.LNumber(x)
-	case string:
-		return glua.LString(x)
-	case []any:
-		t := L.CreateTable(len(x), 0)
-		for _, e := range x {
-			t.Append(fromGo(L, e))
-		}
-		return t
-	case map[string]any:
-		t := L.CreateTable(0, len(x))
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			t.RawSetString(k, fromGo(L, x[k]))
-		}
-		return t
+		return glua.LNumber(f), nil
+	case bool:
+		return glua.LBool(x), nil
 	}
-	return glua.LString(fmt.Sprint(v))
+	return glua.LNil, nil
+}
+
+// array reads the elements after a '['.
+func (d *jsonDecoder) array(depth int) (glua.LValue, error) {
+	d.charge(jsonCostTable)
+	t := d.L.CreateTable(0, 0)
+	for d.dec.More() {
+		d.charge(jsonCostSlot)
+		v, err := d.next(depth)
+		if err != nil {
+			return glua.LNil, err
+		}
+		t.Append(v)
+	}
+	_, err := d.dec.Token() // ']'
+	return t, err
+}
+
+// object reads the members after a '{'.
+func (d *jsonDecoder) object(depth int) (glua.LValue, error) {
+	d.charge(jsonCostTable)
+	t := d.L.CreateTable(0, 0)
+	for d.dec.More() {
+		tok, err := d.dec.Token()
+		if err != nil {
+			return glua.LNil, err
+		}
+		k, _ := tok.(string)
+		d.charge(jsonCostSlot + int64(len(k)) + sizeString)
+		v, err := d.next(depth)
+		if err != nil {
+			return glua.LNil, err
+		}
+		t.RawSetString(k, v)
+	}
+	_, err := d.dec.Token() // '}'
+	return t, err
 }
 
 // logModule is require("monsta.log"): debug, info, warn and error, each
@@ -253,15 +328,20 @@ func logModule(s *state) *glua.LTable {
 	mk := func(level slog.Level) glua.LGFunction {
 		return func(L *glua.LState) int {
 			msg := L.CheckString(1)
-			attrs := []any{"file", s.f.name}
-			if t, ok := L.Get(2).(*glua.LTable); ok && L.GetTop() == 2 {
-				t.ForEach(func(k, v glua.LValue) { attrs = append(attrs, k.String(), logValue(v)) })
-			} else {
-				for i := 2; i <= L.GetTop(); i += 2 {
-					attrs = append(attrs, L.Get(i).String(), logValue(L.Get(i+1)))
+			var attrs []any
+			add := func(k, v glua.LValue) {
+				if len(attrs) < 2*maxLogAttrs {
+					attrs = append(attrs, clipMessage(k.String()), logValue(v))
 				}
 			}
-			s.f.e.log.Log(s.ctx(), level, msg, attrs...)
+			if t, ok := L.Get(2).(*glua.LTable); ok && L.GetTop() == 2 {
+				t.ForEach(add)
+			} else {
+				for i := 2; i <= L.GetTop(); i += 2 {
+					add(L.Get(i), L.Get(i+1))
+				}
+			}
+			s.logLine(level, msg, attrs...)
 			return 0
 		}
 	}
@@ -282,5 +362,5 @@ func logValue(v glua.LValue) any {
 	case *glua.LNilType:
 		return nil
 	}
-	return v.String()
+	return cleanText(v.String())
 }

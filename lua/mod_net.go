@@ -18,8 +18,13 @@ import (
 	"github.com/monsta/monsta/internal/redact"
 )
 
-// maxHTTPBody is how much of a response body http.request returns.
-const maxHTTPBody = 1 << 20
+// Caps of what http.request reads from a server: a longer body fails the
+// request with "reply too long (N bytes)", longer headers with net/http's
+// error.
+const (
+	maxHTTPBody   = 1 << 20
+	maxHTTPHeader = 64 << 10
+)
 
 // httpClients are shared by all states of an engine: one verifying
 // certificates, one not.
@@ -33,6 +38,7 @@ func (h *httpClients) init() {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: skip, MinVersion: tls.VersionTLS12}
 		tr.DialContext = netx.DialNetwork // as every probe dials
 		tr.MaxIdleConnsPerHost = 2
+		tr.MaxResponseHeaderBytes = maxHTTPHeader
 		tr.IdleConnTimeout = 30 * time.Second
 		return &http.Client{Transport: tr}
 	}
@@ -93,10 +99,20 @@ func (s *state) httpRequest(L *glua.LState) int {
 		return pushErr(L, redact.Error(err, string(url)))
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody+1))
 	if err != nil {
 		return pushErr(L, fmt.Errorf("read %s response: %w", method, redact.Error(err, string(url))))
 	}
+	if len(data) > maxHTTPBody {
+		return pushErr(L, fmt.Errorf("read %s response: reply too long (%d bytes)", method, len(data)))
+	}
+	L.Push(responseTable(L, resp, data))
+	return 1
+}
+
+// responseTable is {status=, headers=, body=} of resp, whose body is data;
+// header names are lower case.
+func responseTable(L *glua.LState, resp *http.Response, data []byte) *glua.LTable {
 	out := L.CreateTable(0, 3)
 	out.RawSetString("status", glua.LNumber(resp.StatusCode))
 	hdr := L.CreateTable(0, len(resp.Header))
@@ -110,8 +126,7 @@ func (s *state) httpRequest(L *glua.LState) int {
 	}
 	out.RawSetString("headers", hdr)
 	out.RawSetString("body", glua.LString(data))
-	L.Push(out)
-	return 1
+	return out
 }
 
 // dnsModule is require("monsta.dns").

@@ -20,6 +20,7 @@ const (
 	tcpConnType = "monsta.tcp.conn"
 	maxLine     = 64 << 10 // bytes receive_line reads at most
 	maxReceive  = 16 << 20 // bytes receive(n) reads at most
+	maxConns    = 16       // connections one run may have open at once
 )
 
 // tcpConn is a connection opened by tcp.connect; it is closed at the end of
@@ -75,6 +76,9 @@ func (s *state) tcpConnect(L *glua.LState) int {
 	if port < 1 || port > 65535 {
 		L.ArgError(2, "port must be 1-65535")
 	}
+	if n := s.openConns(); n >= maxConns {
+		return pushErr(L, fmt.Errorf("tcp.connect: %d connections open in this run, the most one run may have; close one first", n))
+	}
 	ctx := s.ctx()
 	var useTLS, verify bool = false, true
 	serverName := host
@@ -115,6 +119,17 @@ func (s *state) tcpConnect(L *glua.LState) int {
 	L.SetMetatable(ud, L.GetTypeMetatable(tcpConnType))
 	L.Push(ud)
 	return 1
+}
+
+// openConns counts the connections of the running call that are open.
+func (s *state) openConns() int {
+	n := 0
+	for _, c := range s.conns {
+		if tc, ok := c.(*tcpConn); !ok || !tc.closed {
+			n++
+		}
+	}
+	return n
 }
 
 // pushErr returns (nil, message) to Lua.
@@ -165,7 +180,7 @@ func tcpReceiveLine(L *glua.LState) int {
 	case err == io.EOF:
 		return pushErr(L, errors.New("closed"))
 	case err == netx.ErrLineTooLong:
-		return pushErr(L, fmt.Errorf("receive: line longer than %d bytes", maxLine))
+		return pushErr(L, fmt.Errorf("receive: reply too long (%d bytes)", maxLine+1))
 	case err != nil:
 		return pushErr(L, fmt.Errorf("receive: %w", netx.Cause(context.Background(), err)))
 	}

@@ -117,7 +117,8 @@ local Conn = {}
 ---@return string? err
 function Conn:send(data) end
 
----A line without its line ending; err is "closed" when the peer closed.
+---A line without its line ending; err is "closed" when the peer closed,
+---"receive: reply too long (65537 bytes)" for a line over 64 KiB.
 ---@return string|nil line
 ---@return string? err
 function Conn:receive_line() end
@@ -136,6 +137,7 @@ function Conn:abort() end
 ---@class monsta.tcp
 local tcp = {}
 
+---At most 16 connections of one run are open at once.
 ---@param host string
 ---@param port integer
 ---@param opts? {tls?: boolean, tls_verify?: boolean, server_name?: string, timeout?: number}
@@ -146,7 +148,7 @@ function tcp.connect(host, port, opts) end
 ---@class monsta.http.Response
 ---@field status integer
 ---@field headers table<string, string> Lower-case names.
----@field body string At most 1 MiB.
+---@field body string At most 1 MiB (a longer one fails the request: "reply too long (N bytes)").
 
 ---@class monsta.http
 local http = {}

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 // TestHTTPErrorsRedactURL: an http.request error names its URL without

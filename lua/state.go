@@ -6,12 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"time"
 
 	glua "github.com/yuin/gopher-lua"
 
-	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -41,12 +41,13 @@ type state struct {
 	conns     []io.Closer            // closed after each call
 	budget    budgetCtx
 
-	decls    []decl          // load time only
-	loadErrs []*config.Error // load time only
+	decls    []decl       // load time only
+	loadErrs []*LoadError // load time only
 
 	traceFn *glua.LFunction // error handler of every protected call
 	trace   string          // traceback of the last error, bounded
 	size    sizer           // measures the state's reachable data
+	logged  int             // lines print and monsta.log wrote in this call
 }
 
 // decl is a type defined at load time.
@@ -177,57 +178,6 @@ func errorValue(err error) glua.LValue {
 	return glua.LString(err.Error())
 }
 
-// openLibs opens the safe subset of the standard library and the monsta
-// table, each library behind a read-only proxy.
-func (s *state) openLibs() {
-	L := s.L
-	for _, lib := range []struct {
-		name string
-		fn   glua.LGFunction
-	}{{"", glua.OpenBase}, {"table", glua.OpenTable}, {"string", glua.OpenString}, {"math", glua.OpenMath}, {"os", glua.OpenOs}} {
-		L.Push(L.NewFunction(lib.fn))
-		L.Push(glua.LString(lib.name))
-		L.Call(1, 0)
-	}
-	for _, name := range []string{"dofile", "loadfile", "getfenv", "setfenv", "_printregs", "newproxy",
-		"module", "collectgarbage", "require"} {
-		L.SetGlobal(name, glua.LNil)
-	}
-	// os: time and date only.
-	full := L.GetGlobal("os").(*glua.LTable)
-	safeOS := L.NewTable()
-	for _, n := range []string{"time", "date", "clock", "difftime"} {
-		safeOS.RawSetString(n, full.RawGetString(n))
-	}
-	L.SetGlobal("os", safeOS)
-	str := L.GetGlobal("string").(*glua.LTable)
-	str.RawSetString("dump", glua.LNil)
-	L.SetFuncs(str, map[string]glua.LGFunction{
-		"rep": strRep, "format": strFormat, "byte": strByte,
-		"find": s.strFind, "match": s.strMatch, "gmatch": s.strGmatch, "gsub": s.strGsub,
-	})
-	tbl := L.GetGlobal("table").(*glua.LTable)
-	L.SetFuncs(tbl, map[string]glua.LGFunction{"concat": tableConcat, "sort": s.tableSort})
-	L.SetGlobal("unpack", L.NewFunction(baseUnpack))
-	L.SetGlobal("pcall", L.NewFunction(basePCall))
-	L.SetGlobal("xpcall", L.NewFunction(baseXPCall))
-
-	L.SetGlobal("print", L.NewFunction(s.print))
-	L.SetGlobal("require", L.NewFunction(s.require))
-	L.SetGlobal("rawset", L.NewFunction(baseRawSet))
-	L.SetGlobal("load", L.NewFunction(baseLoad))
-	L.SetGlobal("loadstring", L.NewFunction(baseLoadString))
-	L.SetGlobal("monsta", readOnly(L, s.monstaTable()))
-	for _, n := range []string{"table", "string", "math", "os"} {
-		L.SetGlobal(n, readOnly(L, L.GetGlobal(n).(*glua.LTable)))
-	}
-	// Method calls on strings ("x"):upper() go through the read-only proxy.
-	if mt, ok := L.GetMetatable(glua.LString("")).(*glua.LTable); ok {
-		mt.RawSetString("__index", L.GetGlobal("string"))
-		mt.RawSetString("__metatable", glua.LFalse)
-	}
-}
-
 // readOnly returns an empty proxy of t whose reads go to t and whose writes
 // raise an error.
 func readOnly(L *glua.LState, t *glua.LTable) *glua.LTable {
@@ -346,21 +296,42 @@ func loadSource(L *glua.LState, src, name string) int {
 	return 1
 }
 
-// print lua print(...) logs its arguments at info level.
+// Limits of what one run logs through print and monsta.log.
+const (
+	maxLogLines = 50 // lines per run; later ones are counted, not written
+	maxLogAttrs = 20 // key-value pairs of one monsta.log line
+)
+
+// print lua print(...) logs its arguments at info level, clipped and
+// cleaned like an error.
 func (s *state) print(L *glua.LState) int {
 	n := L.GetTop()
-	parts := make([]string, n)
-	for i := 1; i <= n; i++ {
-		parts[i-1] = L.ToStringMeta(L.Get(i)).String()
+	parts := make([]string, 0, n)
+	size := 0
+	for i := 1; i <= n && size <= maxMessageLen; i++ {
+		p := L.ToStringMeta(L.Get(i)).String()
+		size += len(p) + 1
+		parts = append(parts, p)
 	}
-	s.f.e.log.Info(strings.Join(parts, "\t"), "file", s.f.name)
+	s.logLine(slog.LevelInfo, strings.Join(parts, "\t"))
 	return 0
+}
+
+// logLine writes one line of the running file's log, clipped and cleaned
+// like an error, unless the run has written maxLogLines already: then it
+// only counts it, and end says how many were dropped.
+func (s *state) logLine(level slog.Level, msg string, attrs ...any) {
+	if s.logged++; s.logged > maxLogLines {
+		return
+	}
+	s.f.e.log.Log(s.ctx(), level, cleanText(msg), append([]any{"file", s.f.name}, attrs...)...)
 }
 
 // begin prepares s for one call under ctx.
 func (s *state) begin(ctx context.Context) {
 	s.budget.reset(ctx, s, s.f.e.cfg.MemoryLimit)
 	s.L.SetContext(&s.budget)
+	s.logged = 0
 }
 
 // end clears the context and closes what the call left open. It returns the
@@ -371,6 +342,10 @@ func (s *state) end() error {
 		c.Close()
 	}
 	s.conns = s.conns[:0]
+	if s.logged > maxLogLines {
+		s.f.e.log.Warn("lua log lines dropped", "file", s.f.name, "dropped", s.logged-maxLogLines, "limit_per_run", maxLogLines)
+	}
+	s.logged = 0
 	err := s.budget.done()
 	s.budget.Context = nil
 	return err

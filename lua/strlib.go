@@ -2,6 +2,7 @@ package lua
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -142,9 +143,11 @@ func (s *state) strGsub(L *glua.LState) int {
 	repl := L.Get(3)
 	maxN := L.OptInt(4, len(src)+1)
 	var b strings.Builder
+	g := s.guard("string.gsub", maxString)
 	add := func(str string) {
-		if b.Len()+len(str) > maxString {
-			L.RaiseError("string.gsub: result larger than %d bytes", maxString)
+		if n := b.Len() + len(str); n > b.Cap() {
+			// The builder doubles: check what it is about to hold.
+			g.need(int64(max(n, 2*b.Cap())))
 		}
 		b.WriteString(str)
 	}
@@ -190,34 +193,7 @@ func (s *state) replacement(L *glua.LState, ms *matchState, repl glua.LValue, st
 	var v glua.LValue
 	switch r := repl.(type) {
 	case glua.LString, glua.LNumber:
-		news := r.String()
-		var b strings.Builder
-		for i := 0; i < len(news); i++ {
-			c := news[i]
-			if c != lEsc || i+1 == len(news) {
-				b.WriteByte(c)
-				continue
-			}
-			i++
-			d := news[i]
-			if !isdigit(d) {
-				b.WriteByte(d)
-				continue
-			}
-			if d == '0' {
-				b.WriteString(ms.src[st:e])
-			} else {
-				str, pos, isPos := ms.captureValue(int(d-'1'), st, e)
-				if isPos {
-					str = strconv.Itoa(pos)
-				}
-				b.WriteString(str)
-			}
-			if b.Len() > maxString {
-				L.RaiseError("string.gsub: result larger than %d bytes", maxString)
-			}
-		}
-		return b.String()
+		return expandReplacement(L, ms, r.String(), st, e)
 	case *glua.LTable:
 		pushCapture(L, ms, 0, st, e)
 		k := L.Get(-1)
@@ -246,30 +222,69 @@ func (s *state) replacement(L *glua.LState, ms *matchState, repl glua.LValue, st
 	return ""
 }
 
-// strRep is string.rep with a cap on the result.
-func strRep(L *glua.LState) int {
+// expandReplacement is the replacement string news for the match
+// src[st:e], with %0-%9 replaced by the match and its captures.
+func expandReplacement(L *glua.LState, ms *matchState, news string, st, e int) string {
+	if strings.IndexByte(news, lEsc) < 0 {
+		return news
+	}
+	var b strings.Builder
+	for i := 0; i < len(news); i++ {
+		c := news[i]
+		if c != lEsc || i+1 == len(news) {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		d := news[i]
+		if !isdigit(d) {
+			b.WriteByte(d)
+			continue
+		}
+		if d == '0' {
+			b.WriteString(ms.src[st:e])
+		} else {
+			str, pos, isPos := ms.captureValue(int(d-'1'), st, e)
+			if isPos {
+				str = strconv.Itoa(pos)
+			}
+			b.WriteString(str)
+		}
+		if b.Len() > maxString {
+			L.RaiseError("string.gsub: result would be larger than %s", sizeText(maxString))
+		}
+	}
+	return b.String()
+}
+
+// strRep is string.rep with its result checked before it is built.
+func (s *state) strRep(L *glua.LState) int {
 	str := L.CheckString(1)
 	n := L.CheckInt(2)
 	if n <= 0 || len(str) == 0 {
 		L.Push(glua.LString(""))
 		return 1
 	}
-	if n > maxString/len(str) {
-		L.RaiseError("string.rep: result larger than %d bytes", maxString)
+	g := s.guard("string.rep", maxString)
+	if int64(n) > math.MaxInt64/int64(len(str)) {
+		g.need(math.MaxInt64)
 	}
+	g.need(int64(len(str)) * int64(n))
 	L.Push(glua.LString(strings.Repeat(str, n)))
 	return 1
 }
 
 // strFormat is string.format as in Lua 5.1 (flags "-+ #0", width and
 // precision of at most two digits), with its result limited to maxString
-// bytes.
-func strFormat(L *glua.LState) int {
+// bytes and checked before each piece is added.
+func (s *state) strFormat(L *glua.LState) int {
 	f := L.CheckString(1)
 	arg := 1
 	var b strings.Builder
+	g := s.guard("string.format", maxString)
+	g.need(int64(len(f)))
+	b.Grow(min(len(f), 1<<10))
 	for i := 0; i < len(f); i++ {
-		checkFormatSize(L, b.Len())
 		c := f[i]
 		if c != '%' {
 			b.WriteByte(c)
@@ -283,18 +298,18 @@ func strFormat(L *glua.LState) int {
 		var spec string
 		spec, i = formatSpec(L, f, i)
 		arg++
-		formatArg(L, &b, f[i], spec, arg)
+		formatArg(L, &g, &b, f[i], spec, arg)
 	}
-	checkFormatSize(L, b.Len())
 	L.Push(glua.LString(b.String()))
 	return 1
 }
 
-// checkFormatSize raises the error of a string.format result of n bytes
-// when that is more than maxString.
-func checkFormatSize(L *glua.LState, n int) {
-	if n > maxString {
-		L.RaiseError("string.format: result larger than %d bytes", maxString)
+// formatNeed checks, before a piece of n bytes is added to b, what b will
+// hold (a builder doubles its capacity when it grows).
+func formatNeed(g *sizeGuard, b *strings.Builder, n int) {
+	if total := b.Len() + n; total > b.Cap() {
+		g.need(int64(total))
+		g.need(int64(max(total, 2*b.Cap())))
 	}
 }
 
@@ -335,7 +350,8 @@ func formatDigits(L *glua.LState, f string, i int) int {
 
 // formatArg writes argument arg as the conversion conv with spec's flags,
 // width and precision.
-func formatArg(L *glua.LState, b *strings.Builder, conv byte, spec string, arg int) {
+func formatArg(L *glua.LState, g *sizeGuard, b *strings.Builder, conv byte, spec string, arg int) {
+	formatNeed(g, b, 128) // a number, a width of 99 at most
 	switch conv {
 	case 'c':
 		b.WriteByte(byte(L.CheckInt(arg)))
@@ -348,14 +364,30 @@ func formatArg(L *glua.LState, b *strings.Builder, conv byte, spec string, arg i
 	case 'e', 'E', 'f', 'g', 'G':
 		fmt.Fprintf(b, spec+string(conv), float64(L.CheckNumber(arg)))
 	case 'q':
-		quoteString(b, L.CheckString(arg))
+		str := L.CheckString(arg)
+		formatNeed(g, b, quotedLen(str))
+		quoteString(b, str)
 	case 's':
 		str := L.ToStringMeta(L.CheckAny(arg)).String()
-		checkFormatSize(L, b.Len()+len(str))
+		formatNeed(g, b, len(str)+100)
 		fmt.Fprintf(b, spec+"s", str)
 	default:
 		L.RaiseError("invalid option '%%%c' to 'format'", conv)
 	}
+}
+
+// quotedLen is the length of s written by quoteString.
+func quotedLen(s string) int {
+	n := len(s) + 2
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '"', '\\', '\n', '\r':
+			n++
+		case 0:
+			n += 3
+		}
+	}
+	return n
 }
 
 // quoteString writes s as a Lua string literal (%q).
@@ -377,30 +409,54 @@ func quoteString(b *strings.Builder, s string) {
 	b.WriteByte('"')
 }
 
-// tableConcat is table.concat with a cap on the result.
-func tableConcat(L *glua.LState) int {
+// tableConcat is table.concat with its result measured, and checked,
+// before it is built.
+func (s *state) tableConcat(L *glua.LState) int {
 	t := L.CheckTable(1)
 	sep := L.OptString(2, "")
 	i, j := L.OptInt(3, 1), L.OptInt(4, t.Len())
-	var b strings.Builder
+	g := s.guard("table.concat", maxString)
+	total := int64(0)
 	for k := i; k <= j; k++ {
+		if k&(patternTick-1) == 0 {
+			s.tick()
+		}
 		switch v := t.RawGetInt(k).(type) {
 		case glua.LString:
-			b.WriteString(string(v))
+			total += int64(len(v))
 		case glua.LNumber:
-			b.WriteString(v.String())
+			total += int64(len(v.String()))
 		default:
 			L.RaiseError("invalid value (at index %d) in table for 'concat'", k)
 		}
 		if k < j {
-			b.WriteString(sep)
+			total += int64(len(sep))
 		}
-		if b.Len() > maxString {
-			L.RaiseError("table.concat: result larger than %d bytes", maxString)
+		if total > maxString {
+			g.need(total)
+		}
+	}
+	g.need(total)
+	var b strings.Builder
+	b.Grow(int(max(total, 0)))
+	for k := i; k <= j; k++ {
+		b.WriteString(glua.LVAsString(t.RawGetInt(k)))
+		if k < j {
+			b.WriteString(sep)
 		}
 	}
 	L.Push(glua.LString(b.String()))
 	return 1
+}
+
+// sameSize wraps a string function whose result is as long as its first
+// argument (string.upper, lower, reverse), checking that size first.
+func (s *state) sameSize(what string, fn glua.LGFunction) glua.LGFunction {
+	return func(L *glua.LState) int {
+		g := s.guard(what, maxString)
+		g.need(int64(len(L.CheckString(1))))
+		return fn(L)
+	}
 }
 
 // tableSort is table.sort checking the run's deadline as it compares.

@@ -74,24 +74,25 @@ func newLuaType(f *file, typ string, o *runtime.Options) luaType {
 }
 
 // call calls the type's function in a pooled state: the one of the table
-// fns picks, with the options table and extra's values as arguments. It
-// returns nret results, or an error naming the file and missing (a format
-// of the type's name) when the file, run again, no longer defines it.
+// fns picks, with the options table and extra's values as arguments. read
+// gets the nret results inside the run (see file.call). It returns an
+// error naming the file and missing (a format of the type's name) when the
+// file, run again, no longer defines the type.
 func (t *luaType) call(ctx context.Context, fns func(*state) map[string]*glua.LFunction, missing string, nret int,
-	extra func(*glua.LState) glua.LValue) ([]glua.LValue, error) {
+	extra func(*glua.LState) glua.LValue, read func([]glua.LValue) error) error {
 	s, err := t.f.get(ctx)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	fn := fns(s)[t.typ]
 	if fn == nil {
 		t.f.put(s)
-		return nil, fmt.Errorf("%s: "+missing+" when the file ran again", t.f.name, t.typ)
+		return fmt.Errorf("%s: "+missing+" when the file ran again", t.f.name, t.typ)
 	}
 	if extra == nil {
-		return t.f.call(ctx, s, fn, nret, optTable(s.L, t.opts))
+		return t.f.call(ctx, s, fn, nret, read, optTable(s.L, t.opts))
 	}
-	return t.f.call(ctx, s, fn, nret, optTable(s.L, t.opts), extra(s.L))
+	return t.f.call(ctx, s, fn, nret, read, optTable(s.L, t.opts), extra(s.L))
 }
 
 // luaCheck is a check whose run function is Lua.
@@ -109,11 +110,16 @@ func verifierFuncs(s *state) map[string]*glua.LFunction { return s.verifiers }
 // returns ok, then a message or a list of messages, then a stats table; an
 // error raised by run fails the check with the error's file:line.
 func (c *luaCheck) Run(ctx context.Context) (runtime.Stats, error) {
-	out, err := c.call(ctx, checkFuncs, "check type %q was not defined", 3, nil)
+	var st runtime.Stats
+	var runErr error
+	err := c.call(ctx, checkFuncs, "check type %q was not defined", 3, nil, func(out []glua.LValue) error {
+		st, runErr = checkOutcome(out[0], out[1], out[2])
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return checkOutcome(out[0], out[1], out[2])
+	return st, runErr
 }
 
 // checkOutcome interprets run's return values.
@@ -142,7 +148,7 @@ func checkOutcome(ok, msg, stats glua.LValue) (runtime.Stats, error) {
 			return st, errors.New("run returned nothing (return true to pass, or false and a message)")
 		}
 	default:
-		return st, errors.New(msg.String())
+		return st, errors.New(clipMessage(msg.String()))
 	}
 	return st, errors.New("check failed")
 }
@@ -188,8 +194,15 @@ func cleanText(s string) string {
 	}, s)
 }
 
+// Limits of a stats table: more entries, or longer names, are dropped.
+const (
+	maxStats       = 100
+	maxStatNameLen = 100
+)
+
 // toStats keeps the numeric entries of a stats table (booleans count 1/0,
-// numeric strings are parsed, other values are dropped).
+// numeric strings are parsed, other values are dropped), at most maxStats
+// of them with names of at most maxStatNameLen bytes.
 func toStats(v glua.LValue) runtime.Stats {
 	t, ok := v.(*glua.LTable)
 	if !ok {
@@ -198,7 +211,7 @@ func toStats(v glua.LValue) runtime.Stats {
 	st := runtime.Stats{}
 	t.ForEach(func(k, v glua.LValue) {
 		ks, ok := k.(glua.LString)
-		if !ok {
+		if !ok || len(ks) > maxStatNameLen || len(st) >= maxStats {
 			return
 		}
 		switch x := v.(type) {
@@ -227,13 +240,15 @@ func newNotifier(f *file, typ string, o *runtime.Options) *luaNotifier {
 // delivery.
 func (n *luaNotifier) Notify(ctx context.Context, m runtime.Message) error {
 	msg := func(L *glua.LState) glua.LValue { return messageTable(L, m) }
-	out, err := n.call(ctx, notifierFuncs, "notifier type %q was not defined", 2, msg)
-	if err != nil {
-		return err
-	}
+	return n.call(ctx, notifierFuncs, "notifier type %q was not defined", 2, msg, sendOutcome)
+}
+
+// sendOutcome interprets the return values of send: nil (or false) and a
+// message, or false alone, fail the delivery.
+func sendOutcome(out []glua.LValue) error {
 	if out[0] == glua.LNil || out[0] == glua.LFalse {
 		if out[1] != glua.LNil {
-			return errors.New(out[1].String())
+			return errors.New(cleanText(out[1].String()))
 		}
 		if out[0] == glua.LFalse {
 			return errors.New("send failed")
@@ -249,17 +264,15 @@ type verifyingNotifier struct{ *luaNotifier }
 // Verify implements runtime.Verifier: it calls verify(opt), which returns
 // true when the login works, or nil and a message.
 func (v verifyingNotifier) Verify(ctx context.Context) error {
-	out, err := v.call(ctx, verifierFuncs, "notifier type %q has no verify function", 2, nil)
-	if err != nil {
-		return err
-	}
-	if out[0] == glua.LNil || out[0] == glua.LFalse {
-		if out[1] != glua.LNil {
-			return errors.New(out[1].String())
+	return v.call(ctx, verifierFuncs, "notifier type %q has no verify function", 2, nil, func(out []glua.LValue) error {
+		if out[0] == glua.LNil || out[0] == glua.LFalse {
+			if out[1] != glua.LNil {
+				return errors.New(cleanText(out[1].String()))
+			}
+			return errors.New("verify failed")
 		}
-		return errors.New("verify failed")
-	}
-	return nil
+		return nil
+	})
 }
 
 // stringList makes a Lua list of strings.

@@ -11,7 +11,7 @@ type Clock interface {
 
 // Timer is the part of *time.Timer the scheduler uses. It is an alias of
 // an unnamed interface so that a fake clock can implement Clock without
-// importing runtime (internal/fakeclock, which runtime's tests use too).
+// importing runtime (internal/testkit/fakeclock, which runtime's tests use too).
 type Timer = interface {
 	C() <-chan time.Time
 	Reset(d time.Duration)

@@ -41,8 +41,12 @@ type Option struct {
 	Name     string // INI key, lower case
 	Default  string // as written in INI; unused when Required
 	Required bool
-	Secret   bool                      // never shown in logs, errors or help
-	Parse    func(string) (any, error) // nil: the raw string
+	// Secret values are never shown in logs, errors or help: Options.Redact
+	// removes them in every wire form, paired for AUTH PLAIN and HTTP
+	// Basic with the values of the type's options whose name contains
+	// "user" or "login", or is "jid".
+	Secret bool
+	Parse  func(string) (any, error) // nil: the raw string
 	// Quoted options read quotes themselves (a list whose items may hold
 	// spaces): they get the value as written, outer quotes kept
 	// (config.Key.Raw), where other options lose one pair of outer quotes.
@@ -120,7 +124,7 @@ func (d *Descriptor) validate() error {
 	}
 	if d.Kind == KindCheck && !slices.ContainsFunc(d.Options, func(o Option) bool { return o.Name == "timeout" }) {
 		d.Options = append(d.Options, Option{Name: "timeout", Default: DefaultCheckTimeout, Parse: PositiveSeconds,
-			Help: "Seconds a run may take before the check fails."})
+			Help: "Seconds (or 90s, 5m, 2h, 1d) a run may take before the check fails."})
 	}
 	d.Options = withSecretFiles(d.Options)
 	d.optIdx = map[string]int{}

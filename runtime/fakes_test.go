@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/config"
-	"github.com/monsta/monsta/internal/fakeclock"
+	"github.com/monsta/monsta/internal/testkit/fakeclock"
 )
 
 // fakeClock is a Clock whose time moves only by Advance. Every Reset of a

@@ -3,7 +3,6 @@ package runtime
 import (
 	"fmt"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
@@ -71,25 +70,21 @@ func (ms Maintenance) Hold(q GateQuery) (Hold, bool) {
 var maintenanceSchema = NewSchema("unknown option for a maintenance window",
 	Option{Name: "tests", Required: true, Parse: Words, Help: "Space-separated test names or globs (web*), without the Test_ prefix."},
 	Option{Name: "schedule", Help: "Cron expression (minute hour day month weekday, or @daily…) at which a repeating window opens."},
-	Option{Name: "duration", Parse: Length, Help: "How long a scheduled window stays open: seconds, or 90m, 2h."},
+	Option{Name: "duration", Parse: Length, Help: "How long a scheduled window stays open: seconds, or a duration such as 90m, 2h or 1d."},
 	Option{Name: "start", Help: "Start of a one-off window: 2006-01-02 15:04 (or RFC 3339)."},
 	Option{Name: "end", Help: "End of a one-off window, same format as start."},
 	Option{Name: "timezone", Help: "Time zone of schedule, start and end, such as Europe/Berlin; empty: the system's."},
 )
 
-// Length parses a positive length: seconds ("7200") or a Go duration
-// ("2h", "90m"); empty is 0 (unset).
+// Length parses a positive length with ParseDuration: seconds ("7200") or
+// a duration with a unit ("90m", "2h", "1d"); empty is 0 (unset).
 func Length(s string) (any, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+	if strings.TrimSpace(s) == "" {
 		return time.Duration(0), nil // unset
 	}
-	if _, err := strconv.ParseFloat(s, 64); err == nil {
-		return PositiveSeconds(s)
-	}
-	d, err := time.ParseDuration(s)
+	d, err := ParseDuration(s)
 	if err != nil || d <= 0 {
-		return nil, fmt.Errorf("%q is not a length such as 3600, 90m or 2h", s)
+		return nil, fmt.Errorf("%q is not a length such as 3600, 90m, 2h or 1d", strings.TrimSpace(s))
 	}
 	return d, nil
 }

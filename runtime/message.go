@@ -327,7 +327,9 @@ func (m *Message) RenderLong() string {
 		if !m.Since.IsZero() {
 			f += ", first at " + fullTime(m.Since)
 		}
-		if m.Duration > 0 {
+		// A first failure has no outage to measure yet: its "duration"
+		// would only be the length of the run.
+		if m.Duration > 0 && m.Failures > 1 {
 			f += ", failing for " + HumanDuration(m.Duration)
 		}
 		line("Failures", f)
@@ -456,11 +458,12 @@ func HumanDuration(d time.Duration) string {
 	return fmt.Sprintf("%dd %dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
 }
 
-// clockTime renders t in UTC as "03:12 UTC", with the date when it is not
-// within a day of now.
+// clockTime renders t in UTC as "03:12 UTC", with the date ("Nov 23 23:12
+// UTC") when it falls on another UTC day than now: "since 23:12" read at
+// 00:30 must not pass for tonight.
 func clockTime(t, now time.Time) string {
-	t = t.UTC()
-	if now.IsZero() || now.Sub(t) < 20*time.Hour {
+	t, now = t.UTC(), now.UTC()
+	if now.IsZero() || t.YearDay() == now.YearDay() && t.Year() == now.Year() {
 		return t.Format("15:04 UTC")
 	}
 	return t.Format("Jan 2 15:04 UTC")

@@ -44,6 +44,20 @@ func TestMessageForms(t *testing.T) {
 			short: "FAIL web on vm: web: connect 127.0.0.1:8080: connection refused; 1 more check failing (1 failure since 03:27 UTC)",
 		},
 		{
+			name:  "first failure: no duration of a run passed off as an outage's",
+			r:     TestResult{Test: "web", Failures: 1, Time: msgSince.Add(1600 * time.Microsecond), Checks: []CheckResult{refused}},
+			state: StateFail, outage: Outage{Since: msgSince, Failures: 1},
+			short:      "FAIL web on vm: web: connect 127.0.0.1:8080: connection refused (1 failure since 03:12 UTC)",
+			longHas:    []string{"Failures: 1 in a row, first at 2026-11-24 03:12:00 UTC\n"},
+			longHasNot: []string{"failing for"},
+		},
+		{
+			name:  "outage that began yesterday, read after midnight: the date is given",
+			r:     TestResult{Test: "web", Failures: 8, Time: time.Date(2026, 11, 25, 0, 30, 0, 0, time.UTC), Checks: []CheckResult{refused}},
+			state: StateFail, outage: Outage{Since: time.Date(2026, 11, 24, 23, 12, 0, 0, time.UTC), Failures: 8},
+			short: "FAIL web on vm: web: connect 127.0.0.1:8080: connection refused (8 failures since Nov 24 23:12 UTC)",
+		},
+		{
 			name:  "recovered",
 			r:     TestResult{Test: "web", Failures: 0, OK: true, Time: msgNow, Checks: []CheckResult{passed}},
 			state: StateRecovered, outage: Outage{Since: msgSince, Failures: 3},

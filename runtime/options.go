@@ -33,6 +33,9 @@ type Options struct {
 	// placed on continuation lines while the configuration is resolved;
 	// dropPositions releases them (and with them the parsed files).
 	keys []*config.Key
+	// red builds the wire forms of the secrets on first use (see
+	// prepareRedaction); nil when no secret is set.
+	red *lazyForms
 }
 
 // declared is what options are resolved against: a type's descriptor or a
@@ -86,7 +89,7 @@ func (d *Descriptor) declared() *declared {
 
 func (d *Descriptor) newDeclared() *declared {
 	return (&declared{desc: d, opts: d.Options, idx: d.optIdx, owner: fmt.Sprintf("%s type %q", d.Kind, d.Name),
-		unknown: "unknown option for " + d.Kind.String() + " type " + d.Name}).withDefaults()
+		unknown: "unknown option for type " + d.Name}).withDefaults()
 }
 
 func (s *Schema) declared() *declared { return s.decl }
@@ -128,6 +131,7 @@ func NewOptions(d *Descriptor, section string, raw map[string]string) (*Options,
 	if errs := o.readSecretFiles(); len(errs) > 0 {
 		return nil, fmt.Errorf("%s: %w", errs[0].Key, errs[0].Err)
 	}
+	o.prepareRedaction()
 	return o, nil
 }
 

@@ -8,20 +8,72 @@ import (
 	"time"
 )
 
-// Seconds parses a non-negative number of seconds ("10", "0.5") into a
-// time.Duration.
+// maxDuration is the longest duration an option takes (about 31 years):
+// longer is a typo, and the sum of the parts of one cannot overflow.
+const maxDuration = 1e9 * time.Second
+
+// ParseDuration is the one parser of every duration option: a bare number
+// of seconds ("300", "0.5", unchanged from monsta's original format), or a
+// Go duration (time.ParseDuration: "90s", "5m", "2h", "1h30m", "250ms"),
+// optionally led by a count of days ("1d", "1.5d", "1d12h"). Units are
+// case-insensitive. The duration must not be negative nor longer than
+// about 31 years.
+func ParseDuration(s string) (time.Duration, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	if f, err := strconv.ParseFloat(t, 64); err == nil && !math.IsNaN(f) && !math.IsInf(f, 0) {
+		return durationOf(s, f*float64(time.Second))
+	}
+	days, rest, ok := cutDays(t)
+	ns := days * 24 * float64(time.Hour)
+	if ok && rest != "" {
+		d, err := time.ParseDuration(rest)
+		ok = err == nil
+		ns += float64(d)
+	}
+	if !ok {
+		return 0, fmt.Errorf("%q is not a duration (seconds, or such as 90s, 5m, 2h, 1d)", s)
+	}
+	return durationOf(s, ns)
+}
+
+// cutDays splits a leading count of days ("1.5d" from "1.5d12h") from t;
+// t without a "d" has none. It is false for an empty t, and when what is
+// around the "d" is not a number of days followed by a Go duration
+// without a sign.
+func cutDays(t string) (float64, string, bool) {
+	n, rest, found := strings.Cut(t, "d")
+	if !found {
+		return 0, t, t != ""
+	}
+	f, err := strconv.ParseFloat(n, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || strings.ContainsAny(n, "xp_") ||
+		(rest != "" && (rest[0] < '0' || rest[0] > '9') && rest[0] != '.') {
+		return 0, t, false
+	}
+	return f, rest, true
+}
+
+// durationOf checks ns, the nanoseconds s stands for, against the bounds
+// of a duration option.
+func durationOf(s string, ns float64) (time.Duration, error) {
+	switch {
+	case ns < 0:
+		return 0, fmt.Errorf("%q: must not be negative", s)
+	case ns > float64(maxDuration):
+		return 0, fmt.Errorf("%q: too long (at most %d seconds)", s, int64(maxDuration/time.Second))
+	}
+	return time.Duration(ns), nil
+}
+
+// Seconds parses a non-negative duration with ParseDuration: a number of
+// seconds ("10", "0.5") or a duration with a unit ("90s", "5m", "2h",
+// "1d"), into a time.Duration.
 func Seconds(s string) (any, error) {
-	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, fmt.Errorf("%q is not a number of seconds", s)
+	d, err := ParseDuration(s)
+	if err != nil {
+		return nil, err
 	}
-	if f < 0 {
-		return nil, fmt.Errorf("%q: seconds must not be negative", s)
-	}
-	if f > 1e9 {
-		return nil, fmt.Errorf("%q: too many seconds", s)
-	}
-	return time.Duration(f * float64(time.Second)), nil
+	return d, nil
 }
 
 // PositiveSeconds is Seconds that refuses zero: for timeouts, which bound a

@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Optional wraps a parser so that an empty value means "not set": it parses
@@ -120,37 +119,9 @@ func FormatSize(b float64) string {
 	return strconv.FormatFloat(b, 'f', 1, 64) + " " + units[i:i+1] + "iB"
 }
 
-var daysRE = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)d(.*)$`)
-
-// Duration parses a span of time: a number of seconds ("90", "0.5") or a Go
-// duration with an optional leading count of days ("26h", "1h30m",
-// "250ms", "2d", "1d12h"), into a non-negative time.Duration.
-func Duration(s string) (any, error) {
-	t := strings.ToLower(strings.TrimSpace(s))
-	if v, err := Seconds(t); err == nil {
-		return v, nil
-	}
-	var d time.Duration
-	if m := daysRE.FindStringSubmatch(t); m != nil {
-		f, _ := strconv.ParseFloat(m[1], 64)
-		if f > 1e5 {
-			return nil, fmt.Errorf("%q: too long", s)
-		}
-		d = time.Duration(f * 24 * float64(time.Hour))
-		t = m[2]
-	}
-	if t != "" {
-		p, err := time.ParseDuration(t)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a duration (such as 90s, 26h or 2d)", s)
-		}
-		if p < 0 {
-			return nil, fmt.Errorf("%q: must not be negative", s)
-		}
-		d += p
-	}
-	return d, nil
-}
+// Duration is Seconds, under the name the option parsers of limits use
+// (max_age, max_rtt).
+func Duration(s string) (any, error) { return Seconds(s) }
 
 // Float parses a non-negative number into a float64.
 func Float(s string) (any, error) {

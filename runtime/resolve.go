@@ -75,19 +75,27 @@ type Resolver struct {
 	// that halves the most memory loading takes. The configuration is of
 	// no further use afterwards. The daemon's loader sets it.
 	Consume bool
-	cfg     *config.Config
-	probs   config.Problems // the files' warnings and [main]'s problems
-	main    Main
-	mainErr error
+	// TestsOptional lets a configuration without [Test_] sections resolve
+	// (--run of one check or notification tries it before a test names it).
+	TestsOptional bool
+	cfg           *config.Config
+	probs         config.Problems // the files' warnings and [main]'s problems
+	main          Main
+	mainErr       error
+	strict        bool // [main] strict: unknown options and repeated sections are errors
 }
 
 // NewResolver resolves [main] of cfg; Main returns it and Resolve does the
-// rest.
+// rest. A cfg that config.LoadWith returned with errors (cfg.Errors) never
+// resolves: Resolve reports those errors with its own.
 func NewResolver(cfg *config.Config) *Resolver {
 	r := &Resolver{cfg: cfg}
 	for _, w := range cfg.Warnings {
 		r.probs.Add(w)
 	}
+	// The files' own errors (config.LoadWith returned what could be read):
+	// reported with the resolution's, in one list.
+	r.probs.List = append(r.probs.List, cfg.Errors...)
 	sec, ok := cfg.Section("main")
 	if !ok {
 		sec = &config.Section{Name: "main"}
@@ -95,6 +103,12 @@ func NewResolver(cfg *config.Config) *Resolver {
 	var mp config.Problems
 	o, valid := resolveOptions(&mp, mainSchema.declared(), sec, defaultSection(cfg), nil)
 	valid = valid && checkListen(&mp, o) && checkFlap(&mp, o)
+	r.strict = true
+	if v, ok := o.Value("strict").(bool); ok {
+		r.strict = v
+	}
+	applyStrict(mp.List, r.strict)
+	valid = valid && mp.Err() == nil
 	r.probs.List = append(r.probs.List, mp.List...)
 	if !valid {
 		r.mainErr = mp.Err()
@@ -124,10 +138,13 @@ func (r *Resolver) Resolve(reg *Registry) (*Plan, []*config.Error, error) {
 	rs.defaultKeys()
 	tests := rs.typedSections()
 	rs.tests(tests)
-	rs.needTests(len(tests))
+	if !r.TestsOptional {
+		rs.needTests(len(tests))
+	}
 	rs.dependencies()
 	rs.maintenance()
 	rs.unused()
+	applyStrict(rs.probs.List, r.strict)
 	p := rs.plan
 	p.Warnings = rs.probs.Warnings()
 	if err := rs.probs.Err(); err != nil {
@@ -173,7 +190,7 @@ func (r *resolution) typeDefaults() {
 		}
 		for _, k := range s.Keys() {
 			if !declares(c, k.Name) && !declares(n, k.Name) {
-				r.probs.Warnf(k.Pos, s.Name, k.Name, "unknown option for type %s, ignored", tn)
+				r.probs.Add(unknownKey(k, s.Name, "unknown option for type "+tn, append(optionNames(c), optionNames(n)...)))
 			}
 		}
 	}
@@ -243,7 +260,7 @@ func (r *resolution) defaultKeys() {
 			}
 		}
 		if !used {
-			r.probs.Warnf(k.Pos, s.Name, k.Name, "no section type has this option, ignored")
+			r.probs.Add(unknownKey(k, s.Name, "no section type has this option", nil))
 		}
 	}
 }
@@ -280,6 +297,50 @@ func declares(d *Descriptor, option string) bool {
 	}
 	_, ok := d.Option(option)
 	return ok
+}
+
+// optionNames returns the option names of d (which may be nil).
+func optionNames(d *Descriptor) []string {
+	if d == nil {
+		return nil
+	}
+	return d.declared().names()
+}
+
+// unknownOption is the problem of a key that nothing declares: a typo
+// unless [main] strict = no says the configuration carries keys monsta
+// does not know (applyStrict).
+type unknownOption struct {
+	what    string // "unknown option for type portconnect"
+	hint    string // ` (did you mean "expect"?)` or ""
+	ignored bool   // a warning: the key is ignored
+}
+
+func (u *unknownOption) Error() string {
+	if u.ignored {
+		return u.what + ", ignored" + u.hint
+	}
+	return u.what + u.hint
+}
+
+// unknownKey is the problem of key k of section sec, which nothing
+// declares; candidates are the names a typo is compared with. It is an
+// error until applyStrict says otherwise.
+func unknownKey(k *config.Key, sec, what string, candidates []string) *config.Error {
+	return &config.Error{Pos: k.Pos, Section: sec, Key: k.Name, Err: &unknownOption{what: what, hint: suggest(k.Name, candidates)}}
+}
+
+// applyStrict makes the unknown options of list, and the sections
+// repeated in one file, errors when strict (the default), else warnings.
+func applyStrict(list []*config.Error, strict bool) {
+	for _, e := range list {
+		switch x := e.Err.(type) {
+		case *unknownOption:
+			x.ignored, e.Warning = !strict, !strict
+		case *config.RepeatedSection:
+			x.Merged, e.Warning = !strict, !strict
+		}
+	}
 }
 
 // typedSections resolves and builds the Check_ and Notification_ sections,
@@ -421,7 +482,7 @@ func (r *resolution) testChecks(t *TestSpec, o *Options) {
 		c, ok := r.plan.Checks[cn]
 		if !ok {
 			if _, exists := r.cfg.Section("Check_" + cn); !exists {
-				r.probs.Addf(o.PosOf("checks", cn), o.Section, "checks", "no check named %q (no section [Check_%s])%s", cn, cn, suggest(cn, slices.Sorted(maps.Keys(r.plan.Checks))))
+				r.probs.Addf(o.PosOf("checks", cn), o.Section, "checks", "no check named %q (no section [Check_%s])%s", cn, cn, checkHint(cn, r.plan.Checks))
 			}
 			continue
 		}
@@ -429,6 +490,17 @@ func (r *resolution) testChecks(t *TestSpec, o *Options) {
 		t.Instances = append(t.Instances, r.instance(c))
 		r.usedChecks[cn] = true
 	}
+}
+
+// checkHint is how an error about cn, a name in checks= that no check
+// has, goes on: names separated by commas ("web,web2") get told to use
+// spaces, as notify's blocks do; others get the closest name, if any.
+func checkHint(cn string, checks map[string]*CheckSpec) string {
+	if strings.Contains(cn, ",") {
+		parts := strings.FieldsFunc(cn, func(r rune) bool { return r == ',' })
+		return fmt.Sprintf("; separate check names with spaces: checks = %s", strings.Join(parts, " "))
+	}
+	return suggest(cn, slices.Sorted(maps.Keys(checks)))
 }
 
 // instance returns the check's instance for one more test: the one built
@@ -521,9 +593,10 @@ func resolveInto(o *Options, probs *config.Problems, decl *declared, s *config.S
 		probs.List = append(probs.List, errs...)
 		valid = false
 	}
+	o.prepareRedaction()
 	for _, k := range s.Keys() {
 		if _, ok := decl.idx[k.Name]; !ok && !skip[k.Name] {
-			probs.Warnf(k.Pos, s.Name, k.Name, "%s, ignored%s", decl.unknown, suggest(k.Name, decl.names()))
+			probs.Add(unknownKey(k, s.Name, decl.unknown, decl.names()))
 		}
 	}
 	return valid
@@ -594,6 +667,7 @@ func resolveKey(decl *declared, i int, s *config.Section, defs []*config.Section
 // such an error is reported at that option's line (the continuation line
 // holding the quoted text the error names, if any), others at the section.
 func buildError(o *Options, err error) *config.Error {
+	err = RedactError(o, err) // a constructor may quote what it was given
 	e := &config.Error{Pos: o.SecPos, Section: o.Section, Err: err}
 	name, rest, ok := strings.Cut(err.Error(), ": ")
 	if !ok || o.decl.idx == nil {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/monsta/monsta/config"
 )
@@ -101,8 +102,10 @@ func TestResolveErrors(t *testing.T) {
 			[]string{`monsta.conf:13: [Test_u] notify: "bob": expected LEVEL:name[,name…]`}},
 		{"bad notify level", okBase + "[Test_u]\nchecks=a\nnotify=x:bob\n",
 			[]string{`monsta.conf:13: [Test_u] notify: "x:bob": level "x" is not a whole number`}},
-		{"non-numeric interval", okBase + "[Test_u]\nchecks=a\ninterval=5m\n",
-			[]string{`monsta.conf:13: [Test_u] interval: "5m" is not a number of seconds`}},
+		{"non-numeric interval", okBase + "[Test_u]\nchecks=a\ninterval=5 minutes\n",
+			[]string{`monsta.conf:13: [Test_u] interval: "5 minutes" is not a duration (seconds, or such as 90s, 5m, 2h, 1d)`}},
+		{"interval in units below 1 s", okBase + "[Test_u]\nchecks=a\ninterval=500ms\n",
+			[]string{`monsta.conf:13: [Test_u] interval: "500ms": must be at least 1 second`}},
 		{"bad requires", okBase + "[Test_u]\nchecks=a\nrequires=most\n",
 			[]string{`monsta.conf:13: [Test_u] requires: "most" is not one of all, any`}},
 		{"test without checks key", okBase + "[Test_u]\ninterval=10\n",
@@ -133,6 +136,13 @@ func TestResolveErrors(t *testing.T) {
 			[]string{`monsta.conf:13: [Test_u] notify: "1: bob": space after ":"; write the names of one level without spaces: 1:bob`}},
 		{"space before a comma in notify", okBase + "[Test_u]\nchecks=a\nnotify=1:bob ,bob\n",
 			[]string{`monsta.conf:13: [Test_u] notify: "1:bob ,bob": space before ","; write the names of one level without spaces: 1:bob,bob`}},
+		// issue 24, item 7: checks separated by commas, a notification named twice.
+		{"checks separated by commas", okBase + "[Test_u]\nchecks=a,b\n",
+			[]string{`monsta.conf:12: [Test_u] checks: no check named "a,b" (no section [Check_a,b]); separate check names with spaces: checks = a b`}},
+		{"notification twice at a level", okBase + "[Test_u]\nchecks=a\nnotify=1:bob 2:bob 1:bob\n",
+			[]string{`monsta.conf:13: [Test_u] notify: "1:bob": notification bob is named twice at level 1`}},
+		{"notification twice in a block", okBase + "[Test_u]\nchecks=a\nnotify=2:bob,bob\n",
+			[]string{`monsta.conf:13: [Test_u] notify: "2:bob,bob": notification bob is named twice at level 2`}},
 		// issue 17: a continuation line reports its own line, one problem each.
 		{"bad continuation line", okBase + "[Test_u]\nchecks=a\nnotify=1:bob\n  x:bob\n  2:bob\n",
 			[]string{`monsta.conf:14: [Test_u] notify: "x:bob": level "x" is not a whole number`}},
@@ -169,7 +179,7 @@ func TestResolveErrors(t *testing.T) {
 				`monsta.conf:1: [Check_a] host: required option missing`,
 				`monsta.conf:3: [Check_a] port: "0" is not a port number`,
 				`monsta.conf:5: [Test_t] checks: no check named "zz" (no section [Check_zz])`,
-				`monsta.conf:6: [Test_t] interval: "-1": seconds must not be negative`,
+				`monsta.conf:6: [Test_t] interval: "-1": must not be negative`,
 			}},
 	}
 	for _, tc := range tests {
@@ -191,7 +201,7 @@ func TestResolveErrors(t *testing.T) {
 }
 
 func TestResolveWarnings(t *testing.T) {
-	_, w, err := resolveText(t, map[string]string{"monsta.conf": okBase + "[Check_b]\ntype=fake\nhost=y\nprot=80\n[Frobnicate]\nx=1\n"})
+	_, w, err := resolveText(t, map[string]string{"monsta.conf": "[main]\nstrict=no\n" + okBase + "[Check_b]\ntype=fake\nhost=y\nprot=80\n[Frobnicate]\nx=1\n"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,12 +210,52 @@ func TestResolveWarnings(t *testing.T) {
 		got = append(got, x.Error())
 	}
 	want := []string{
-		`monsta.conf:11: warning: [Check_b] check is not used by any test`,
-		`monsta.conf:14: warning: [Check_b] prot: unknown option for check type fake, ignored (did you mean "port"?)`,
-		`monsta.conf:15: warning: [Frobnicate] unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_*, TYPE_default or DEFAULT)`,
+		`monsta.conf:13: warning: [Check_b] check is not used by any test`,
+		`monsta.conf:16: warning: [Check_b] prot: unknown option for type fake, ignored (did you mean "port"?)`,
+		`monsta.conf:17: warning: [Frobnicate] unknown section, ignored (expected main, Check_*, Test_*, Notification_*, Maintenance_*, TYPE_default or DEFAULT)`,
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("warnings =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestResolveStrict: an option nothing declares is an error with its
+// file:line and a "did you mean" (issue 24, item 5) in every kind of
+// section, unless [main] strict = no makes it a warning.
+func TestResolveStrict(t *testing.T) {
+	conf := "[main]\nlog_levl=debug\n[DEFAULT]\nunheard=1\n[fake_default]\nhots=z\n" + okBase + "expcet=220\nintervall=5\n"
+	_, w, err := resolveText(t, map[string]string{"monsta.conf": conf})
+	want := []string{
+		`monsta.conf:2: [main] log_levl: unknown option in [main] (did you mean "log_level"?)`,
+		`monsta.conf:4: [DEFAULT] unheard: no section type has this option`,
+		`monsta.conf:6: [fake_default] hots: unknown option for type fake (did you mean "host"?)`,
+		`monsta.conf:17: [Test_t] expcet: unknown option for a test`,
+		`monsta.conf:18: [Test_t] intervall: unknown option for a test (did you mean "interval"?)`,
+	}
+	if err == nil || err.Error() != strings.Join(want, "\n") {
+		t.Errorf("Resolve() error =\n%v\nwant\n%s", err, strings.Join(want, "\n"))
+	}
+	if len(w) != 0 {
+		t.Errorf("warnings = %v, want none: every unknown option is an error", w)
+	}
+
+	_, w, err = resolveText(t, map[string]string{"monsta.conf": "[main]\nstrict = no\n" + conf[len("[main]\n"):]})
+	if err != nil {
+		t.Fatalf("Resolve() with strict = no: error = %v", err)
+	}
+	var got []string
+	for _, x := range w {
+		got = append(got, x.Error())
+	}
+	want = []string{
+		`monsta.conf:3: warning: [main] log_levl: unknown option in [main], ignored (did you mean "log_level"?)`,
+		`monsta.conf:5: warning: [DEFAULT] unheard: no section type has this option, ignored`,
+		`monsta.conf:7: warning: [fake_default] hots: unknown option for type fake, ignored (did you mean "host"?)`,
+		`monsta.conf:18: warning: [Test_t] expcet: unknown option for a test, ignored`,
+		`monsta.conf:19: warning: [Test_t] intervall: unknown option for a test, ignored (did you mean "interval"?)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings with strict = no =\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
@@ -358,6 +408,7 @@ interval = 30
 user = monitor
 unheard = 1
 type = fake
+strict = no
 [fake_default]
 port = 82
 [Check_a]
@@ -466,5 +517,43 @@ func TestPlanLetsTheConfigurationGo(t *testing.T) {
 	}
 	if got := o.PosOf("host", "a"); got.Line != 3 {
 		t.Errorf("PosOf(host) = %v, want line 3 without the key", got)
+	}
+}
+
+// TestResolveDurationUnits: duration options of [main], tests, checks and
+// maintenance windows take units as well as seconds (issue 24, item 6).
+func TestResolveDurationUnits(t *testing.T) {
+	p, _, err := resolveText(t, map[string]string{"monsta.conf": "[main]\nnotify_retry_initial=90s\nnotify_retry_for=1d\ngroup_window=2m\n" +
+		okBase + "interval=5m\nrenotify=2h\n[Maintenance_m]\ntests=t\nschedule=@daily\nduration=1h30m\n",
+		"conf.d/10-a.conf": "[Check_a]\ntimeout=1500ms\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt, m, a := p.Tests[0], p.Main, p.Checks["a"].Opts
+	got := []time.Duration{m.Retry.First, m.Retry.MaxAge, m.GroupWindow, tt.Interval, tt.Renotify, a.Duration("timeout"), p.Maintenance[0].Duration}
+	want := []time.Duration{90 * time.Second, 24 * time.Hour, 2 * time.Minute, 5 * time.Minute, 2 * time.Hour, 1500 * time.Millisecond, 90 * time.Minute}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("durations = %v, want %v", got, want)
+	}
+}
+
+// TestResolveRepeatedSection: a section opened twice in one file is an
+// error naming both lines (issue 24, item 7); with [main] strict = no it
+// is a warning and the keys are merged, as the original did. A section
+// continued in another file is no problem.
+func TestResolveRepeatedSection(t *testing.T) {
+	conf := okBase + "[Check_a]\nport=81\n"
+	_, _, err := resolveText(t, map[string]string{"monsta.conf": conf, "conf.d/10-a.conf": "[Check_a]\nport=82\n"})
+	want := `monsta.conf:11: [Check_a] section repeated in this file (first at line 2); merge the two, or rename one`
+	if err == nil || err.Error() != want {
+		t.Errorf("Resolve() error = %v, want %s", err, want)
+	}
+	p, w, err := resolveText(t, map[string]string{"monsta.conf": "[main]\nstrict=no\n" + conf})
+	if err != nil {
+		t.Fatalf("Resolve() with strict = no: error = %v", err)
+	}
+	want = `monsta.conf:13: warning: [Check_a] section repeated in this file (first at line 4); its keys are merged into the first`
+	if len(w) != 1 || w[0].Error() != want || p.Checks["a"].Opts.Int("port") != 81 {
+		t.Errorf("warnings = %v, port = %d; want %s and port 81", w, p.Checks["a"].Opts.Int("port"), want)
 	}
 }

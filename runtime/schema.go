@@ -83,6 +83,9 @@ type Main struct {
 	// Shard is this instance's share of the tests ([main] shard); zero:
 	// all of them.
 	Shard Shard
+	// StopTimeout bounds how long a stop waits for running checks and
+	// queued notifications before it abandons them.
+	StopTimeout time.Duration
 }
 
 // mainSchema declares the keys of [main].
@@ -100,18 +103,20 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "memory_limit", Default: "0", Parse: Size, Help: "Soft limit of the daemon's memory, such as 64M (the Go runtime's memory limit): near it the garbage collector runs more often; 0: none, or GOMEMLIMIT from the environment."},
 	Option{Name: "gc_percent", Default: "0", Parse: Int, Help: "Garbage collection target (GOGC): the heap may grow by this percentage of the live data before a collection; lower saves memory and costs CPU; 0: GOGC from the environment, else 50 (Go's default is 100: 50 saves about an eighth of the memory at no measurable CPU cost for monsta's checks)."},
 	Option{Name: "lua_exec", Default: "no", Parse: Bool, Help: "Allow Lua code to run commands with monsta.exec."},
+	Option{Name: "strict", Default: "yes", Parse: Bool, Help: "An option no section type declares (a typo such as expcet), and a section repeated in one file, are errors (yes), or only warnings (no: for a configuration that must carry keys monsta does not know)."},
 	Option{Name: "hostname", Help: "Host name shown in messages; empty: the system's."},
-	Option{Name: "notify_retry_initial", Default: "5", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) before the first retry of a failed notification; later waits double."},
-	Option{Name: "notify_retry_max", Default: "300", Parse: AtLeastSeconds(MinInterval), Help: "Longest wait in seconds (at least 1) between two retries of a notification."},
-	Option{Name: "notify_retry_for", Default: "86400", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) after which a notification that still fails is given up and set aside."},
+	Option{Name: "notify_retry_initial", Default: "5", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (or 90s, 5m, 2h, 1d) (at least 1; or 90s, 5m, 2h, 1d) before the first retry of a failed notification; later waits double."},
+	Option{Name: "notify_retry_max", Default: "300", Parse: AtLeastSeconds(MinInterval), Help: "Longest wait between two retries of a notification: seconds (at least 1), or 90s, 5m, 2h, 1d."},
+	Option{Name: "notify_retry_for", Default: "86400", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (or 90s, 5m, 2h, 1d) (at least 1; or 90s, 5m, 2h, 1d) after which a notification that still fails is given up and set aside."},
 	Option{Name: "listen", Parse: hostPort, Help: "HOST:PORT to serve the HTTP API, metrics and status page on; empty: only the unix socket in statedir."},
 	Option{Name: "token_file", Help: "File whose first line is the bearer token that changes over HTTP need; required when listen is not a loopback address."},
 	Option{Name: "uplink", Help: "Test every other test depends on (a ping of the gateway, say): while it fails, only it pages."},
-	Option{Name: "group_window", Default: "0", Parse: Seconds, Help: "Seconds after a first message in which further messages for the same notification are merged into one digest (0: off)."},
+	Option{Name: "group_window", Default: "0", Parse: Seconds, Help: "Seconds (or 90s, 5m, 2h, 1d) after a first message in which further messages for the same notification are merged into one digest (0: off)."},
 	Option{Name: "shard", Parse: parseShard, Help: "K/N: run only the tests that rendezvous hashing of their names gives to shard K of N instances (and the tests those depend on); empty: every test."},
 	Option{Name: "flap_detection", Default: "no", Parse: Bool, Help: "Detect flapping tests (Nagios' weighted state changes over the last 21 runs) and hold their pages while they flap."},
 	Option{Name: "flap_high", Default: "50", Parse: Percent, Help: "Percent state change at which a test starts flapping."},
 	Option{Name: "flap_low", Default: "25", Parse: Percent, Help: "Percent state change at or below which a flapping test stops flapping."},
+	Option{Name: "stop_timeout", Default: "5", Parse: Seconds, Help: "Seconds a stop (SIGTERM, SIGINT) waits for running checks and queued notifications; then runs are cancelled and undelivered notifications stay in the outbox for the next start."},
 )
 
 // MainOptions returns the keys of [main] with their defaults and help, for
@@ -148,6 +153,7 @@ func newMain(o *Options, base string) Main {
 		UplinkPos:           o.Pos("uplink"),
 		GroupWindow:         o.Duration("group_window"),
 		Shard:               o.Value("shard").(Shard),
+		StopTimeout:         o.Duration("stop_timeout"),
 		Flap:                FlapPolicy{On: o.Bool("flap_detection"), High: o.Value("flap_high").(float64), Low: o.Value("flap_low").(float64)},
 		Retry: RetryPolicy{
 			First:  o.Duration("notify_retry_initial"),
@@ -208,11 +214,11 @@ func positiveInt(s string) (any, error) {
 // testSchema declares the keys of a [Test_*] section.
 var testSchema = NewSchema("unknown option for a test",
 	Option{Name: "checks", Required: true, Parse: Words, Help: "Space-separated check names, without the Check_ prefix."},
-	Option{Name: "interval", Default: "300", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (at least 1) from the start of one run to the start of the next."},
+	Option{Name: "interval", Default: "300", Parse: AtLeastSeconds(MinInterval), Help: "Seconds (or 90s, 5m, 2h, 1d) (at least 1; or 90s, 5m, 2h, 1d) from the start of one run to the start of the next."},
 	Option{Name: "requires", Default: "all", Parse: OneOf("all", "any"), Help: "all: every check must pass; any: one passing check suffices."},
 	Option{Name: "notify", Parse: parseNotify, Help: "Escalation: blocks N:name1,name2 separated by spaces; level 0 fires on every run."},
 	Option{Name: "recovery", Default: "yes", Parse: Bool, Help: "Send a recovery message to everyone notified during a failure streak."},
-	Option{Name: "renotify", Default: "0", Parse: Seconds, Help: "While failing, repeat the highest level reached every this many seconds (0: off)."},
+	Option{Name: "renotify", Default: "0", Parse: Seconds, Help: "While failing, repeat the highest level reached at this interval: seconds, or 90s, 5m, 2h, 1d (0: off)."},
 	Option{Name: "description", Help: "Free text shown in messages."},
 	Option{Name: "depends", Parse: Words, Help: "Tests this one depends on, without the Test_ prefix: while one of them fails, this test is UNREACHABLE and pages nobody."},
 	Option{Name: "recover_after", Default: "1", Parse: positiveInt, Help: "Consecutive passing runs before a failing test counts as recovered."},
@@ -251,6 +257,9 @@ func parseNotify(s string) (any, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := repeatedName(levels, seen, n, list, blk); err != nil {
+			return nil, err
+		}
 		if i, dup := seen[n]; dup {
 			levels[i].Names = append(levels[i].Names, list...)
 			continue
@@ -260,6 +269,23 @@ func parseNotify(s string) (any, error) {
 	}
 	sort.Slice(levels, func(i, j int) bool { return levels[i].Level < levels[j].Level })
 	return levels, nil
+}
+
+// repeatedName reports a notification that blk (level n, names list)
+// names again at that level ("1:a 1:a", "1:a,a"): it would not be sent
+// twice, so one of the two is a mistake (a wrong level or a wrong name).
+// levels and seen are the levels parsed so far, seen by level.
+func repeatedName(levels []Level, seen map[int]int, n int, list []string, blk string) error {
+	var before []string
+	if i, ok := seen[n]; ok {
+		before = levels[i].Names
+	}
+	for j, nm := range list {
+		if slices.Contains(before, nm) || slices.Contains(list[:j], nm) {
+			return fmt.Errorf("%q: notification %s is named twice at level %d", blk, nm, n)
+		}
+	}
+	return nil
 }
 
 // spaceInBlock reports a space inside a LEVEL:name,name block, the one

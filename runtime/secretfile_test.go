@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -121,3 +122,61 @@ func TestRedactError(t *testing.T) {
 		t.Errorf("Send() error shows the token: %v", err)
 	}
 }
+
+// TestRedactWireForms: a secret, also one read from its *_file twin, is
+// redacted in the forms a peer sends it back, paired with the type's user
+// name; a constructor's error and a check's panic lose it too.
+func TestRedactWireForms(t *testing.T) {
+	dir := t.TempDir()
+	const pw = "pw-from-file-7Hq2"
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte(pw+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reg := NewRegistry()
+	var built *Options
+	if err := reg.Add(Descriptor{Kind: KindCheck, Name: "login", Description: "d",
+		Options: []Option{{Name: "username", Help: "u."}, {Name: "password", Secret: true, Help: "p."}, {Name: "fail", Help: "f."}},
+		NewCheck: func(o *Options) (Check, error) {
+			if o.String("fail") != "" {
+				return nil, errors.New("password " + o.String("password") + " refused")
+			}
+			built = o
+			return checkPanics{o.String("password")}, nil
+		}}); err != nil {
+		t.Fatal(err)
+	}
+	conf := "[Test_t]\nchecks = c\n[Check_c]\ntype = login\nusername = ann\npassword_file = pw\n"
+	f := filepath.Join(dir, "monsta.conf")
+	write := func(s string) {
+		if err := os.WriteFile(f, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(conf)
+	if _, _, err := Resolve(loadFile(t, f), reg); err != nil {
+		t.Fatal(err)
+	}
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	for _, form := range []string{pw, b64("\x00ann\x00" + pw), b64("ann\x00ann\x00" + pw), b64("ann:" + pw), b64(pw)} {
+		if got := built.Redact("535 " + form); got != "535 [redacted]" && got != "535 [redacted]=" && got != "535 [redacted]==" {
+			t.Errorf("Redact(%q) = %q", "535 "+form, got)
+		}
+	}
+	chk, err := built.Descriptor().NewCheck(built)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := RunCheck(context.Background(), chk, built)
+	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "panicked") || strings.Contains(res.Errors[0], pw) {
+		t.Errorf("RunCheck() errors = %q, want one panic without the password", res.Errors)
+	}
+	write(conf + "fail = yes\n")
+	if _, _, err := Resolve(loadFile(t, f), reg); err == nil || strings.Contains(err.Error(), pw) {
+		t.Errorf("Resolve() error = %v, want one without the password", err)
+	}
+}
+
+// checkPanics panics with its secret in the value.
+type checkPanics struct{ secret string }
+
+func (c checkPanics) Run(context.Context) (Stats, error) { panic("bad state with " + c.secret) }

@@ -299,7 +299,7 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 	}
 
 	t0 := time.Now()
-	mon, err := app.New(app.Options{Config: a.Config, ConfDir: a.ConfDir, LogLevel: "info", Grace: 10 * time.Second,
+	mon, err := app.New(app.Options{Config: a.Config, ConfDir: a.ConfDir, LogLevel: "info",
 		LogPath: func(m monsta.Main) string { return m.LogFile }, Hooks: hooks, OnCheckStart: late.record})
 	if err != nil {
 		return res, fmt.Errorf("load configuration: %w", err)

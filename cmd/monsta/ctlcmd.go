@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -23,6 +24,9 @@ import (
 
 // errNoDaemon means nothing answers on the control socket.
 var errNoDaemon = errors.New("no daemon")
+
+// errDenied means this user may not use the control socket.
+var errDenied = errors.New("permission denied")
 
 // ctlClient talks to the running daemon over its unix socket.
 type ctlClient struct {
@@ -72,11 +76,7 @@ func (c *ctlClient) do(method, path string, body, out any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		var op *net.OpError
-		if errors.As(err, &op) && op.Op == "dial" {
-			return fmt.Errorf("%w: cannot reach the daemon at %s (is monsta running?): %v", errNoDaemon, c.socket, op.Err)
-		}
-		return err
+		return c.dialError(err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
@@ -96,8 +96,22 @@ func (c *ctlClient) do(method, path string, body, out any) error {
 	return nil
 }
 
-// ctlFail reports err and returns the exit status: 2 for no daemon or a
-// configuration problem, 1 otherwise.
+// dialError says why the request did not reach the daemon: a socket
+// this user may not use is not a daemon that does not run.
+func (c *ctlClient) dialError(err error) error {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return err
+	}
+	if errors.Is(op.Err, os.ErrPermission) {
+		return fmt.Errorf("%w on the control socket %s: run as root, as the daemon's user or as a member of its group", errDenied, c.socket)
+	}
+	return fmt.Errorf("%w: cannot reach the daemon at %s (is monsta running?): %v", errNoDaemon, c.socket, op.Err)
+}
+
+// ctlFail reports err and returns the exit status: 2 when no daemon could
+// be asked (none runs, or this user may not use its socket), for a pattern
+// that matches no test, or for a configuration problem; 1 otherwise.
 func ctlFail(stderr io.Writer, err error) int {
 	var ce *app.ConfigError
 	if errors.As(err, &ce) {
@@ -105,7 +119,7 @@ func ctlFail(stderr io.Writer, err error) int {
 		return exitConfig
 	}
 	fmt.Fprintf(stderr, "monsta: %v\n", err)
-	if errors.Is(err, errNoDaemon) {
+	if errors.Is(err, errNoDaemon) || errors.Is(err, errDenied) || errors.Is(err, errNoMatch) {
 		return exitConfig
 	}
 	return exitFail
@@ -124,6 +138,9 @@ func cmdStatus(o *options, stdout, stderr io.Writer) int {
 		return ctlFail(stderr, err)
 	}
 	control.SortForPeople(list.Tests)
+	if list.PagesAtRisk > 0 {
+		fmt.Fprintf(stderr, "monsta: %d PAGES AT RISK: the outbox cannot be written (%s); they are lost if the daemon dies\n", list.PagesAtRisk, list.PagesAtRiskError)
+	}
 	code := exitOK
 	for i := range list.Tests {
 		if list.Tests[i].Failing() {
@@ -194,18 +211,43 @@ func cmdSilence(o *options, stdout, stderr io.Writer) int {
 	if err != nil {
 		return ctlFail(stderr, err)
 	}
+	if err := c.matchesATest(o.silence); err != nil {
+		return ctlFail(stderr, err)
+	}
 	var added control.SilenceAdded
 	if err := c.do("POST", "/api/v1/silences", control.SilenceRequest{Pattern: o.silence, Duration: o.silenceFor, Reason: o.reason}, &added); err != nil {
 		return ctlFail(stderr, err)
 	}
 	s := added.Silence
 	fmt.Fprintf(stdout, "silenced %s until %s (id %s)\n", s.Pattern, s.End.Local().Format("2006-01-02 15:04:05 MST"), s.ID)
-	if len(added.Tests) == 0 {
-		fmt.Fprintf(stderr, "monsta: warning: %q matches no configured test\n", s.Pattern)
-	} else {
-		fmt.Fprintf(stdout, "tests: %s\n", strings.Join(added.Tests, " "))
-	}
+	fmt.Fprintf(stdout, "tests: %s\n", strings.Join(added.Tests, " "))
 	return exitOK
+}
+
+// errNoMatch is a silence pattern that matches no configured test: most
+// likely a typo, which would silence nothing.
+var errNoMatch = errors.New("matches no configured test")
+
+// matchesATest refuses a silence pattern that matches none of the running
+// daemon's tests, with the closest test name as a hint.
+func (c *ctlClient) matchesATest(pattern string) error {
+	p, err := silence.NormalizePattern(pattern)
+	if err != nil {
+		return err
+	}
+	var list control.TestList
+	if err := c.do("GET", "/api/v1/tests", nil, &list); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(list.Tests))
+	sl := silence.Silence{Pattern: p}
+	for _, t := range list.Tests {
+		if sl.Matches(t.Name) {
+			return nil
+		}
+		names = append(names, t.Name)
+	}
+	return fmt.Errorf("--silence %q: %w%s", p, errNoMatch, runtime.Suggest(p, names))
 }
 
 func cmdUnsilence(o *options, stdout, stderr io.Writer) int {

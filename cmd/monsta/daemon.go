@@ -5,99 +5,75 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
-	"os/user"
-	"strconv"
+	"runtime/debug"
 	"syscall"
 	"time"
 
 	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/internal/proc"
 	"github.com/monsta/monsta/runtime"
-	"github.com/monsta/monsta/runtime/statedir"
 )
 
 // detachedEnv marks the re-executed, detached daemon process.
 const detachedEnv = "MONSTA_DETACHED"
 
 // cmdDaemon runs the daemon until SIGTERM or SIGINT; SIGHUP reloads and
-// reopens the log file, SIGUSR1 reopens the log file.
+// reopens the log file, SIGUSR1 reopens the log file. A stop waits at most
+// [main] stop_timeout for running checks and queued notifications; a
+// second SIGTERM or SIGINT exits at once.
 func cmdDaemon(o *options, stderr io.Writer) int {
+	// A fatal error of the Go runtime (out of memory, a concurrent map
+	// write, an unrecovered panic) exits with status 2, which the unit
+	// takes for a configuration error and does not restart. Crashing
+	// with SIGABRT instead gets the daemon restarted, and 2 stays the
+	// configuration's.
+	debug.SetTraceback("crash")
 	detached := os.Getenv(detachedEnv) == "1"
-	ctl := newControlPlane()
 	svc, svcErr := newService()
 	logPath := daemonLogPath(o, detached)
 	ao := appOptions(o, logPath)
-	ao.OnCheckStart = ctl.metrics.ObserveLateness
 	svc.wire(&ao)
 	a, err := app.New(ao)
 	if err != nil {
 		return reportLoadError(stderr, err)
 	}
-	m := a.Main()
 	if svcErr != nil {
 		a.Logger().Warn("systemd watchdog ignored", "err", svcErr)
 	}
-	// One daemon per state directory: the lock comes before anything
-	// touches the state, the pid file or the control socket.
-	lock, code, err := lockInstance(m)
-	if err != nil {
-		fmt.Fprintf(stderr, "monsta: %v\n", err)
-		if logPath(m) != "" {
-			a.Logger().Error("cannot start", "err", err)
-		}
-		a.Close()
-		return code
-	}
-	defer lock.Release()
+	m := a.Main()
 	if m.Daemonize && !o.foreground && !detached {
-		lock.Release() // the detached daemon takes it
+		// The lock is tried here, so that a second daemon is refused on
+		// the terminal; the detached daemon takes it for good.
+		err := a.Lock()
 		a.Close()
-		return detach(stderr)
-	}
-	if detached || underSystemd() {
-		if err := writePidFile(m); err != nil {
-			if detached {
-				a.Logger().Error("cannot write pid file", "err", err)
-				a.Close()
-				return exitFail
-			}
-			a.Logger().Warn("cannot write pid file", "err", err)
-		} else {
-			defer os.Remove(m.PidFile)
+		if err != nil {
+			return startFailed(a, stderr, logPath, err)
 		}
-	}
-	if err := ctl.listenTCP(m); err != nil {
-		a.Logger().Error("cannot start the HTTP API", "err", err)
-		a.Close()
-		return exitFail
-	}
-	defer ctl.close()
-	if code := becomeDaemon(a.Logger(), m); code != exitOK {
-		a.Close()
-		return code
-	}
-	if err := proc.StartReaper(context.Background()); err != nil { // orphans of script checks, PID 1
-		a.Logger().Warn("cannot reap orphaned processes", "err", err)
+		return detach(stderr)
 	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	svc.start(a)
 	defer svc.stop()
-	if err := a.Start(); err != nil {
-		a.Logger().Error("cannot start", "err", err)
+	managed := detached || underSystemd()
+	if err := a.Daemon(app.DaemonOptions{PidFile: managed, PidFileRequired: detached, Version: version}); err != nil {
+		code := startFailed(a, stderr, logPath, err)
 		a.Close()
-		return exitFail
+		return code
 	}
-	if err := ctl.start(a, a.Logger()); err != nil {
-		a.Logger().Error("cannot start the control API", "err", err)
-		a.Close()
-		return exitFail
+	if err := proc.StartReaper(context.Background()); err != nil { // orphans of script checks, PID 1
+		a.Logger().Warn("cannot reap orphaned processes", "err", err)
 	}
+	return serveSignals(a, sigs, logPath)
+}
+
+// serveSignals handles signals until a stop, then closes the app; a
+// second stop signal while it closes exits at once.
+func serveSignals(a *app.App, sigs <-chan os.Signal, logPath func(runtime.Main) string) int {
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
@@ -108,12 +84,38 @@ func cmdDaemon(o *options, stderr io.Writer) int {
 			reopenLog(a, logPath)
 			continue
 		}
-		a.Logger().Info("stopping: waiting for running checks and queued notifications", "signal", sig.String())
+		a.Logger().Info("stopping: waiting for running checks and queued notifications", "signal", sig.String(), "at_most", a.Main().StopTimeout)
 		break
 	}
-	ctl.close()
-	a.Close()
-	return exitOK
+	closed := make(chan struct{})
+	go func() { a.Close(); close(closed) }()
+	for {
+		select {
+		case <-closed:
+			return exitOK
+		case sig := <-sigs:
+			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+				a.Logger().Warn("second stop signal: exiting at once; undelivered notifications stay in the outbox", "signal", sig.String())
+				return exitFail
+			}
+		}
+	}
+}
+
+// startFailed reports why the daemon cannot start, in the log and, when
+// the log is not on stderr, on stderr too, and returns the exit status: 2
+// for a problem of the configuration or of the host's setup (a restart
+// cannot mend it), else 1.
+func startFailed(a *app.App, stderr io.Writer, logPath func(runtime.Main) string, err error) int {
+	a.Logger().Error("cannot start", "err", err)
+	if logPath(a.Main()) != "" {
+		fmt.Fprintf(stderr, "monsta: %v\n", err)
+	}
+	var se *app.SetupError
+	if errors.As(err, &se) {
+		return exitConfig
+	}
+	return exitFail
 }
 
 // reopenLog reopens the log file, if the daemon logs to one, and says so
@@ -127,20 +129,6 @@ func reopenLog(a *app.App, logPath func(runtime.Main) string) {
 		return
 	}
 	a.Logger().Info("log file reopened")
-}
-
-// becomeDaemon prepares the state directory, owned by [main] user, and
-// drops root; both must happen before the configuration runs.
-func becomeDaemon(logger *slog.Logger, m runtime.Main) int {
-	if err := prepareStateDir(m); err != nil {
-		logger.Error("cannot prepare state directory", "err", err)
-		return exitFail
-	}
-	if err := dropPrivileges(m, logger); err != nil {
-		logger.Error("cannot drop privileges", "err", err)
-		return exitFail
-	}
-	return exitOK
 }
 
 // daemonLogPath is where the daemon logs: [main] logfile, or
@@ -191,82 +179,4 @@ func detach(stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "monsta: running in the background, pid %d\n", cmd.Process.Pid)
 	return exitOK
-}
-
-// prepareStateDir makes the state directory usable by the daemon before
-// anything else touches it. Started as root with another [main] user, it
-// creates the directory and gives it, and everything below it, to that
-// user and group (a --lint as root or a changed user= may have left
-// root's or another user's files there). Started as any other user, it
-// refuses a directory that user cannot use, rather than start and lose
-// escalation state and pending pages.
-func prepareStateDir(m runtime.Main) error {
-	if m.StateDir == "" {
-		return nil
-	}
-	uid, gid, err := daemonIDs(m)
-	if err != nil {
-		return err
-	}
-	switch {
-	case uid >= 0:
-		err = statedir.Own(m.StateDir, uid, gid)
-	case os.Geteuid() == 0:
-		err = os.MkdirAll(m.StateDir, 0o750)
-	default:
-		err = statedir.Usable(m.StateDir, os.Geteuid())
-		if err != nil {
-			err = fmt.Errorf("%w (chown it to the daemon's user, or start monsta as root to fix it)", err)
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("[main] statedir %s: %w", m.StateDir, err)
-	}
-	return nil
-}
-
-// lookupIDs resolves [main] user and group. The original's default group
-// "nobody" does not exist on Debian, where nobody's group is "nogroup".
-func lookupIDs(m runtime.Main) (uid, gid int, err error) {
-	u, err := user.Lookup(m.User)
-	if err != nil {
-		return 0, 0, fmt.Errorf("[main] user %q: %w", m.User, err)
-	}
-	uid, _ = strconv.Atoi(u.Uid)
-	gid, _ = strconv.Atoi(u.Gid)
-	if m.Group != "" {
-		g, err := user.LookupGroup(m.Group)
-		var unknown user.UnknownGroupError
-		if errors.As(err, &unknown) && m.Group == "nobody" {
-			g, err = user.LookupGroup("nogroup")
-		}
-		if err != nil {
-			return 0, 0, fmt.Errorf("[main] group %q: %w", m.Group, err)
-		}
-		gid, _ = strconv.Atoi(g.Gid)
-	}
-	return uid, gid, nil
-}
-
-// dropPrivileges switches to [main] user and group when running as root;
-// an empty user or "root" keeps root.
-func dropPrivileges(m runtime.Main, logger *slog.Logger) error {
-	if os.Geteuid() != 0 || m.User == "" || m.User == "root" {
-		return nil
-	}
-	uid, gid, err := lookupIDs(m)
-	if err != nil {
-		return err
-	}
-	if err := syscall.Setgroups([]int{gid}); err != nil {
-		return fmt.Errorf("setgroups: %w", err)
-	}
-	if err := syscall.Setgid(gid); err != nil {
-		return fmt.Errorf("setgid %d: %w", gid, err)
-	}
-	if err := syscall.Setuid(uid); err != nil {
-		return fmt.Errorf("setuid %d: %w", uid, err)
-	}
-	logger.Info("dropped privileges", "user", m.User, "uid", uid, "gid", gid)
-	return nil
 }

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/monsta/monsta/internal/ittest"
+	"github.com/monsta/monsta/internal/testkit/ittest"
 )
 
 // The DNS checks through the binary (built once by TestMain): `monsta --run

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
-	"github.com/monsta/monsta/internal/smtpfake"
+	"github.com/monsta/monsta/internal/testkit/loopback"
+	"github.com/monsta/monsta/internal/testkit/smtpfake"
 )
 
 // waitFor polls cond for up to 20 s.
@@ -162,29 +162,6 @@ notify = 1:page
 `, mailPort)
 }
 
-func TestNotifierDownThenBackDeliversOnce(t *testing.T) {
-	t.Parallel()
-	port := loopback.ClosedPort(t)
-	path := writeConf(t, map[string]string{"monsta.conf": notifyConf(port)})
-	d := startDaemon(t, path)
-	d.waitLog(`msg="notification failed, will retry"`, 2, 20*time.Second)
-	files, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "state", "outbox", "page", "*.json"))
-	if len(files) != 1 {
-		t.Fatalf("outbox holds %d messages while the server is down, want 1", len(files))
-	}
-	mail := smtpfake.Start(t, smtpfake.Config{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-	d.waitLog(`msg="notification sent" notification=page`, 1, 20*time.Second)
-	time.Sleep(1500 * time.Millisecond) // room for a wrong second delivery
-	if n := len(mail.Messages()); n != 1 {
-		t.Errorf("server got %d messages, want exactly 1", n)
-	}
-	files, _ = filepath.Glob(filepath.Join(filepath.Dir(path), "state", "outbox", "page", "*.json"))
-	if len(files) != 0 {
-		t.Errorf("outbox still holds %v after delivery", files)
-	}
-	d.stop(syscall.SIGTERM)
-}
-
 // TestKillDuringSendResumes kills the daemon while a send hangs on a silent
 // server; the restarted daemon delivers the message from the outbox.
 func TestKillDuringSendResumes(t *testing.T) {
@@ -208,19 +185,4 @@ func TestKillDuringSendResumes(t *testing.T) {
 		t.Errorf("resumed message:\n%s", mail.Messages()[0].Data)
 	}
 	d2.stop(syscall.SIGTERM)
-}
-
-func TestTruncatedStateFileIsSetAside(t *testing.T) {
-	t.Parallel()
-	path := writeConf(t, map[string]string{"monsta.conf": failingConf})
-	state := filepath.Join(filepath.Dir(path), "state", "state")
-	os.MkdirAll(state, 0o750)
-	os.WriteFile(filepath.Join(state, "down.json"), []byte(`{"fingerprint":"x","failu`), 0o600)
-	d := startDaemon(t, path)
-	d.waitLog(`msg="unreadable state file moved aside; starting without it"`, 1, 10*time.Second)
-	d.waitLog(`msg="test failed" test=down failures=1`, 1, 10*time.Second)
-	if m, _ := filepath.Glob(filepath.Join(state, "down.json.corrupt-*")); len(m) != 1 {
-		t.Errorf("corrupt file not kept aside: %v", m)
-	}
-	d.stop(syscall.SIGTERM)
 }

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime/control"
 )
 

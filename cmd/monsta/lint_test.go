@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/monsta/monsta/internal/clickatellfake"
+	"github.com/monsta/monsta/internal/testkit/clickatellfake"
 )
 
 // TestLintVerifiesSMS runs --lint against the Clickatell fake: right

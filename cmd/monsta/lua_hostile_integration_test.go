@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
-	"github.com/monsta/monsta/internal/testconf"
+	"github.com/monsta/monsta/internal/testkit/loopback"
+	"github.com/monsta/monsta/internal/testkit/testconf"
 )
 
 // peakRSSBoundMiB is the peak RSS the daemon must stay under, as stated in

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 // fakeRedis answers PING with +PONG (or with reply) on loopback.

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/ittest"
+	"github.com/monsta/monsta/internal/testkit/ittest"
 )
 
 // The mail types through the binary: `monsta --run SECTION --config FILE`

@@ -209,6 +209,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	case o.help:
 		return cmdHelp(o, stdout, stderr)
+	case o.daemon():
+		return cmdDaemon(o, stderr)
+	}
+	return runCommand(o, stdout, stderr)
+}
+
+// runCommand runs the mode other than the daemon, --help and --version.
+// What these print comes in part from servers and Lua code: no control
+// character reaches the terminal raw.
+func runCommand(o *options, stdout, stderr io.Writer) int {
+	stderr = termWriter{stderr}
+	if o.jsonOut {
+		stdout = jsonWriter{stdout}
+	} else {
+		stdout = termWriter{stdout}
+	}
+	switch {
 	case o.lint:
 		return cmdLint(o, stdout, stderr)
 	case o.run != "":
@@ -219,11 +236,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdSilence(o, stdout, stderr)
 	case o.unsilence != "":
 		return cmdUnsilence(o, stdout, stderr)
-	case o.silences:
-		return cmdSilences(o, stdout, stderr)
 	}
-	return cmdDaemon(o, stderr)
+	return cmdSilences(o, stdout, stderr)
 }
+
+// daemon reports whether no mode flag is given: monsta runs the daemon.
+func (o *options) daemon() bool { return len(o.modes()) == 0 }
 
 // printConfigError prints every problem of a configuration error and a
 // summary that counts the problems (not the lines: a message may hold

@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
-	"github.com/monsta/monsta/internal/testconf"
+	"github.com/monsta/monsta/internal/testkit/loopback"
+	"github.com/monsta/monsta/internal/testkit/testconf"
 )
 
 var monstaBin string
@@ -134,7 +134,7 @@ func TestLintReportsEveryProblemWithPositions(t *testing.T) {
 	want := []string{
 		`monsta.conf:6: [Check_a] port: "80x" is not a port number`,
 		`conf.d/10-web.conf:2: [Test_web] checks: no check named "b"`,
-		`conf.d/10-web.conf:3: [Test_web] interval: "soon" is not a number of seconds`,
+		`conf.d/10-web.conf:3: [Test_web] interval: "soon" is not a duration (seconds, or such as 90s, 5m, 2h, 1d)`,
 		`conf.d/10-web.conf:4: [Test_web] notify: no notification named "bob"`,
 		`configuration invalid: 4 problems`,
 	}
@@ -153,6 +153,7 @@ func TestLintWarnsButPasses(t *testing.T) {
 	conf := writeConf(t, map[string]string{"monsta.conf": `
 [main]
 statedir = STATEDIR
+strict = no
 [Check_a]
 type = portconnect
 host = 127.0.0.1
@@ -172,7 +173,7 @@ notify = 1:log
 	if r.code != 0 {
 		t.Fatalf("--lint exit = %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	for _, w := range []string{`prot: unknown option for check type portconnect, ignored (did you mean "port"?)`, `[Check_unused] check is not used by any test`, "configuration OK: 1 test, 2 checks, 1 notification"} {
+	for _, w := range []string{`prot: unknown option for type portconnect, ignored (did you mean "port"?)`, `[Check_unused] check is not used by any test`, "configuration OK: 1 test, 2 checks, 1 notification"} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("--lint output lacks %q:\n%s", w, r.stdout)
 		}
@@ -339,7 +340,7 @@ func (d *daemon) stop(sig syscall.Signal) int {
 
 // failingConf is a test that fails on every run and pages from its second
 // failure, for a daemon that runs as root (the tests' user).
-const failingConf = testconf.Failing + "[main]\nuser = root\n"
+var failingConf = strings.Replace(testconf.Failing, "[main]\n", "[main]\nuser = root\n", 1)
 
 // TestReloadOnSIGHUP: SIGHUP reloads; a broken file is rejected with its
 // position and the daemon carries on; SIGINT stops it cleanly. That the
@@ -359,5 +360,77 @@ func TestReloadOnSIGHUP(t *testing.T) {
 	d.waitLog(`configuration reloaded`, 1, 10*time.Second)
 	if code := d.stop(syscall.SIGINT); code != 0 {
 		t.Errorf("exit after SIGINT = %d", code)
+	}
+}
+
+// TestRunWithoutTests: --run of a check or a notification needs no
+// [Test_] section (it is how a check is tried before its test is
+// written); the daemon and --lint still refuse a configuration that
+// defines checks and no test.
+func TestRunWithoutTests(t *testing.T) {
+	t.Parallel()
+	port := loopback.Port(loopback.Serve(t, func(c net.Conn) { c.Write([]byte("220 hello\r\n")) }))
+	conf := writeConf(t, map[string]string{"monsta.conf": fmt.Sprintf(`
+[main]
+statedir = STATEDIR
+user = root
+[Check_x]
+type = portconnect
+host = 127.0.0.1
+port = %d
+expect = 220
+[Notification_log]
+type = log
+recipient = info
+`, port)})
+	for _, run := range []string{"Check_x", "Notification_log"} {
+		if r := monsta(t, "--run", run, "--config", conf); r.code != exitOK || !strings.Contains(r.stdout, run+": OK") {
+			t.Errorf("--run %s on a checks-only configuration = %d\n%s%s", run, r.code, r.stdout, r.stderr)
+		}
+	}
+	const noTest = "no [Test_NAME] section: nothing would be monitored"
+	for _, args := range [][]string{{"--lint", "--no-login"}, {"--foreground"}} {
+		r := monsta(t, append(args, "--config", conf)...)
+		if r.code != exitConfig || !strings.Contains(r.stdout+r.stderr, noTest) {
+			t.Errorf("monsta %v on a checks-only configuration = %d, want 2 and %q\n%s%s", args, r.code, noTest, r.stdout, r.stderr)
+		}
+	}
+}
+
+// TestReloadMovesStateDirThroughTheBinary: a SIGHUP that changes
+// statedir moves the daemon whole: --status on the new configuration
+// reaches it, a second daemon on the new directory is refused naming it,
+// and --status still works.
+func TestReloadMovesStateDirThroughTheBinary(t *testing.T) {
+	t.Parallel()
+	conf := writeConf(t, map[string]string{"monsta.conf": failingConf})
+	dir := filepath.Dir(conf)
+	d := startDaemon(t, conf)
+	d.waitLog(`control socket listening`, 1, 10*time.Second)
+	moved := filepath.Join(dir, "moved")
+	body := strings.ReplaceAll(failingConf, "STATEDIR", moved)
+	if err := os.WriteFile(conf, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	d.waitLog(`msg="configuration reloaded"`, 1, 10*time.Second)
+	status := func() {
+		t.Helper()
+		if r := monsta(t, "--status", "--config", conf); r.code == exitConfig || !strings.Contains(r.stdout, "down") {
+			t.Errorf("--status after the move = %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	status()
+	r := monsta(t, "--foreground", "--config", conf)
+	pid := fmt.Sprintf("pid %d", d.cmd.Process.Pid)
+	if r.code != exitConfig || !strings.Contains(r.stderr, "running on state directory "+moved) || !strings.Contains(r.stderr, pid) {
+		t.Errorf("second daemon on the new directory: exit %d, want 2 naming %s and %s\n%s", r.code, moved, pid, r.stderr)
+	}
+	status()
+	if log := d.waitLog(`.`, 1, time.Second); !strings.Contains(log, `msg="state directory moved"`) {
+		t.Errorf("log does not say the state directory moved:\n%s", log)
+	}
+	if code := d.stop(syscall.SIGTERM); code != 0 {
+		t.Errorf("exit after SIGTERM = %d", code)
 	}
 }

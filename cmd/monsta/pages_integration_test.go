@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/clickatellfake"
 	"github.com/monsta/monsta/internal/gsm7"
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/clickatellfake"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 // TestITPagesSMSAndRecoveryMail runs the daemon against the Clickatell fake

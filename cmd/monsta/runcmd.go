@@ -20,14 +20,17 @@ import (
 // 1 failed, 2 configuration error. A test is evaluated without escalating:
 // nobody is paged by a manual run.
 func cmdRun(o *options, stdout, stderr io.Writer) int {
-	a, err := app.New(appOptions(o, nil))
+	ao := appOptions(o, nil)
+	// A check or a notification is tried before any test names it.
+	prefix, name := splitSection(o.run)
+	ao.TestsOptional = prefix == "Check_" || prefix == "Notification_"
+	a, err := app.New(ao)
 	if err != nil {
 		return reportLoadError(stderr, err)
 	}
 	defer a.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	prefix, name := splitSection(o.run)
 	switch prefix {
 	case "Check_":
 		return runCheck(ctx, a.Plan(), o.run, name, stdout, stderr)

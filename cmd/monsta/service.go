@@ -1,89 +1,21 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/monsta/monsta/cmd/internal/app"
-	"github.com/monsta/monsta/internal/instance"
 	"github.com/monsta/monsta/internal/sdnotify"
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/statedir"
 )
 
 // underSystemd reports whether a service manager waits for our sd_notify
 // messages (Type=notify).
 func underSystemd() bool { return os.Getenv("NOTIFY_SOCKET") != "" }
-
-// daemonIDs returns the uid and gid the daemon will run as, or -1, -1 when
-// it keeps the ones it has (not root, or [main] user empty or root).
-func daemonIDs(m runtime.Main) (uid, gid int, err error) {
-	if os.Geteuid() != 0 || m.User == "" || m.User == "root" {
-		return -1, -1, nil
-	}
-	return lookupIDs(m)
-}
-
-// lockInstance creates the state directory (owned by the daemon's user)
-// and takes its instance lock. When another daemon holds it, the error
-// names the directory and that daemon's pid, and the exit status is 2.
-func lockInstance(m runtime.Main) (*instance.Lock, int, error) {
-	if err := prepareStateDir(m); err != nil {
-		return nil, exitFail, fmt.Errorf("prepare state directory: %w", err)
-	}
-	uid, gid, err := daemonIDs(m)
-	if err != nil {
-		return nil, exitFail, err
-	}
-	l, err := instance.Acquire(m.StateDir, uid, gid)
-	var held *instance.HeldError
-	if errors.As(err, &held) {
-		return nil, exitConfig, err
-	}
-	if err != nil {
-		return nil, exitFail, err
-	}
-	return l, exitOK, nil
-}
-
-// writePidFile writes the pid file. Started as root, the daemon first
-// makes the file's directory (when missing) its user's, so that it can
-// remove the file at exit after dropping privileges.
-func writePidFile(m runtime.Main) error {
-	path := m.PidFile
-	if path == "" {
-		return nil
-	}
-	dir := filepath.Dir(path)
-	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("pid file directory: %w", err)
-		}
-		uid, gid, err := daemonIDs(m)
-		if err != nil {
-			return err
-		}
-		if uid >= 0 {
-			if err := os.Chown(dir, uid, gid); err != nil {
-				return fmt.Errorf("pid file directory: %w", err)
-			}
-		}
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-		return fmt.Errorf("write pid file: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write pid file: %w", err)
-	}
-	return nil
-}
 
 // statusLine is the one-line status systemctl status shows.
 func statusLine(states map[string]runtime.TestState) string {
@@ -183,6 +115,9 @@ func (s *service) line() (string, bool) {
 		return "", false
 	}
 	st := statusLine(a.Engine().State())
+	if risk := statedir.AtRiskLine(a.StateDir().AtRisk()); risk != "" {
+		st = risk + "; " + st
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	changed := st != s.last

@@ -210,4 +210,9 @@ func TestUnusableStateDirRefusedWhenNotRoot(t *testing.T) {
 	if err == nil || !strings.Contains(string(out), want) {
 		t.Errorf("as nobody: %v\n%s\nwant %q", err, out, want)
 	}
+	// A restart cannot mend it: exit status 2, which the unit does not
+	// restart.
+	if code := cmd.ProcessState.ExitCode(); code != exitConfig {
+		t.Errorf("as nobody: exit status %d, want %d", code, exitConfig)
+	}
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"mime"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
-	"github.com/monsta/monsta/internal/smtpfake"
+	"github.com/monsta/monsta/internal/testkit/loopback"
+	"github.com/monsta/monsta/internal/testkit/smtpfake"
 )
 
 // stormConf writes a configuration with one smtp notification to mail and
@@ -49,37 +48,6 @@ func subjects(mail *smtpfake.Server) []string {
 		}
 	}
 	return out
-}
-
-// TestSwitchDownOneMail: 40 services behind a switch (all on one loopback
-// listener, as they are all behind it); the listener closes: one mail, for
-// the switch; it comes back: one RECOVERED mail.
-func TestSwitchDownOneMail(t *testing.T) {
-	t.Parallel()
-	mail := smtpfake.Start(t, smtpfake.Config{})
-	banner := func(c net.Conn) { c.Write([]byte("220 ready\r\n")) }
-	addr, stop := loopback.ServeStop(t, banner)
-	var b strings.Builder
-	fmt.Fprintf(&b, "[Check_port]\ntype = portconnect\nhost = 127.0.0.1\nport = %d\ntimeout = 2\n", loopback.Port(addr))
-	b.WriteString("[Test_switch]\nchecks = port\ninterval = 1\nnotify = 1:mail\n")
-	for i := range 40 {
-		fmt.Fprintf(&b, "[Test_web%d]\nchecks = port\ninterval = 1\nnotify = 1:mail\ndepends = switch\n", i+1)
-	}
-	conf, _ := stormConf(t, mail, "", b.String())
-	d := startDaemon(t, conf)
-	d.waitLog(`msg="monsta started"`, 1, 15*time.Second)
-	stop()
-	d.waitLog(`msg="notifications held" test=web\d+ reason=UNREACHABLE`, 40, 30*time.Second)
-	loopback.ServeOn(t, addr, banner)
-	waitFor(t, "the RECOVERED mail", func() bool { return len(mail.Messages()) >= 2 })
-	d.waitLog(`msg="notifications released" test=web\d+`, 40, 30*time.Second)
-	if code := d.stop(syscall.SIGTERM); code != 0 {
-		t.Errorf("exit = %d", code)
-	}
-	got := subjects(mail)
-	if len(got) != 2 || !strings.HasPrefix(got[0], "FAIL switch") || !strings.HasPrefix(got[1], "RECOVERED switch") {
-		t.Errorf("mails = %q, want one FAIL switch and one RECOVERED switch", got)
-	}
 }
 
 // TestGroupSurvivesKill: five failures are queued in an open group window

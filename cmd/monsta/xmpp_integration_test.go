@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/clickatellfake"
-	"github.com/monsta/monsta/internal/ittest"
+	"github.com/monsta/monsta/internal/testkit/clickatellfake"
+	"github.com/monsta/monsta/internal/testkit/ittest"
 )
 
 // The xmpp and sms_clickatell notifiers through the binary:

@@ -6,11 +6,13 @@ package instance
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // FileName is the lock file's name inside the state directory.
@@ -41,7 +43,14 @@ type Lock struct {
 // lock file's owner, so a daemon that drops privileges can still rewrite it.
 func Acquire(dir string, uid, gid int) (*Lock, error) {
 	path := filepath.Join(dir, FileName)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC, 0o644)
+	// A FIFO or the like where the lock file goes (a script check can put
+	// one there) is moved aside, so that it cannot stop every start.
+	if fi, err := os.Lstat(path); err == nil && !fi.Mode().IsRegular() {
+		if err := os.Rename(path, path+".bad-"+time.Now().UTC().Format("20060102T150405.000000000")); err != nil {
+			return nil, fmt.Errorf("lock file %s is not a regular file, and cannot be moved aside: %w", path, err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}
@@ -90,7 +99,12 @@ func (l *Lock) Release() error {
 
 // holder reads the pid the lock's holder wrote (0 if unknown).
 func holder(path string) int {
-	b, err := os.ReadFile(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64))
 	if err != nil {
 		return 0
 	}

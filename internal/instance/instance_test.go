@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestSecondAcquireNamesTheHolder(t *testing.T) {
@@ -56,5 +58,37 @@ func TestMissingDirectory(t *testing.T) {
 	var held *HeldError
 	if err == nil || errors.As(err, &held) {
 		t.Fatalf("Acquire() error = %v, want an open error", err)
+	}
+}
+
+// TestFIFOLockFile: a FIFO where the lock file goes neither blocks nor
+// stops the start; it is moved aside.
+func TestFIFOLockFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, FileName)
+	if err := syscall.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		l, err := Acquire(dir, -1, -1)
+		if err == nil {
+			l.Release()
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Acquire() with a FIFO as lock file error = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Acquire() did not return within 10 s")
+	}
+	if fi, err := os.Lstat(p); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("lock file after Acquire: %v, %v; want a regular file", fi, err)
+	}
+	if m, _ := filepath.Glob(p + ".bad-*"); len(m) != 1 {
+		t.Errorf("FIFO not moved aside: %v", m)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/monsta/monsta/internal/fdlimit"
 )
 
 // Dialer opens TCP connections. It holds no state beyond its resolver, so
@@ -53,13 +55,20 @@ func (d *Dialer) Dial(ctx context.Context, addr string) (net.Conn, error) {
 }
 
 // DialNetwork is Dial on network "tcp", "tcp4" or "tcp6" (udp too), for an
-// ip_version option or as http.Transport's DialContext.
+// ip_version option or as http.Transport's DialContext. The connection
+// holds a descriptor of fdlimit.Checks until it is closed; with none left,
+// the error is `connect ADDR: descriptor budget exhausted`.
 func (d *Dialer) DialNetwork(ctx context.Context, network, addr string) (net.Conn, error) {
+	fds := fdlimit.Checks()
+	if err := fds.Acquire(); err != nil {
+		return nil, &Error{Op: "connect", Addr: addr, Err: err}
+	}
 	c, err := d.d.DialContext(ctx, network, addr)
 	if err != nil {
+		fds.Release()
 		return nil, &Error{Op: "connect", Addr: addr, Err: Cause(ctx, err)}
 	}
-	return c, nil
+	return fds.Conn(c), nil
 }
 
 // DialNetwork is Dialer.DialNetwork with the system resolver; it fits

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 // guard runs f and fails the test if it has not returned within 10 s, so

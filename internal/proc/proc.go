@@ -17,6 +17,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/monsta/monsta/internal/fdlimit"
 )
 
 // WaitDelay bounds how long a run waits for the output pipes after the
@@ -43,13 +45,21 @@ func (e *StartError) Unwrap() error { return e.Err }
 // well, so that no process of a run outlives it.
 //
 // A command that could not be started returns a nil state and a
-// *StartError. Otherwise the state is the command's and err is what
-// exec.Cmd.Wait returned: nil, an *exec.ExitError, or exec.ErrWaitDelay
-// when the command exited but a child held its output open past WaitDelay.
+// *StartError; so does one for which fdlimit.Checks has no descriptors
+// left (`start NAME: descriptor budget exhausted`). Otherwise the state is
+// the command's and err is what exec.Cmd.Wait returned: nil, an
+// *exec.ExitError, or exec.ErrWaitDelay when the command exited but a
+// child held its output open past WaitDelay.
 func Run(ctx context.Context, argv []string, out io.Writer) (*os.ProcessState, error) {
 	if len(argv) == 0 {
 		return nil, &StartError{Err: errors.New("no command")}
 	}
+	// The output pipe's two ends, from fdlimit.Checks while the command runs.
+	fds := fdlimit.Checks()
+	if err := fds.AcquireN(2); err != nil {
+		return nil, &StartError{Name: argv[0], Err: err}
+	}
+	defer fds.ReleaseN(2)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/monsta/monsta/internal/fdlimit"
 	"github.com/monsta/monsta/internal/netx"
 )
 
@@ -33,7 +34,8 @@ import (
 // was queued for an earlier probe of the socket is harmless.
 type Prober struct {
 	epfd int
-	file *os.File // the epoll instance, as Go's netpoller watches it
+	file *os.File        // the epoll instance, as Go's netpoller watches it
+	fds  *fdlimit.Budget // every socket holds one descriptor of it
 
 	mu    sync.Mutex // guards slots, idle and empty
 	slots []*probe   // a probe's index is its slot, named by its events
@@ -57,8 +59,9 @@ const (
 // probe is one slot: a socket and the state of the probe using it.
 type probe struct {
 	slot int32
-	fam  int           // 0: IPv4, 1: IPv6
-	done chan struct{} // one token when the probe is finished
+	fam  int             // 0: IPv4, 1: IPv6
+	done chan struct{}   // one token when the probe is finished
+	fds  *fdlimit.Budget // the Prober's
 
 	mu        sync.Mutex
 	fd        int // -1: none
@@ -96,7 +99,7 @@ func New() (*Prober, error) {
 		f.Close()
 		return nil, fmt.Errorf("tcpprobe: %w", err)
 	}
-	p := &Prober{epfd: epfd, file: f}
+	p := &Prober{epfd: epfd, file: f, fds: fdlimit.Checks()}
 	go p.loop(rc)
 	return p, nil
 }
@@ -111,6 +114,7 @@ func (p *Prober) Close() error {
 		for _, s := range p.idle[fam] {
 			pr := p.slots[s]
 			unix.Close(pr.fd)
+			p.fds.Release()
 			pr.fd = -1
 			p.empty = append(p.empty, s)
 		}
@@ -227,6 +231,7 @@ func (pr *probe) disconnect() {
 	}
 	if e != 0 {
 		abort(pr.fd)
+		pr.fds.Release()
 		pr.fd = -1
 	}
 }
@@ -310,7 +315,7 @@ func (p *Prober) acquire(fam int) (*probe, error) {
 		pr = p.slots[p.empty[n-1]]
 		p.empty = p.empty[:n-1]
 	} else {
-		pr = &probe{slot: int32(len(p.slots)), fd: -1, done: make(chan struct{}, 1)}
+		pr = &probe{slot: int32(len(p.slots)), fd: -1, done: make(chan struct{}, 1), fds: p.fds}
 		p.slots = append(p.slots, pr)
 	}
 	p.mu.Unlock()
@@ -323,19 +328,27 @@ func (p *Prober) acquire(fam int) (*probe, error) {
 	return pr, nil
 }
 
-// open gives the slot a new socket of the family, in the epoll set.
+// open gives the slot a new socket of the family, in the epoll set. The
+// socket takes a descriptor from the budget (one atomic add; a reused
+// socket takes none), and without one the probe fails with
+// fdlimit.ErrExhausted.
 func (p *Prober) open(pr *probe, fam int) error {
 	domain := unix.AF_INET
 	if fam == 1 {
 		domain = unix.AF_INET6
 	}
+	if err := p.fds.Acquire(); err != nil {
+		return err
+	}
 	fd, err := unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
+		p.fds.Release()
 		return os.NewSyscallError("socket", err)
 	}
 	ev := unix.EpollEvent{Events: events, Fd: pr.slot}
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		unix.Close(fd)
+		p.fds.Release()
 		return os.NewSyscallError("epoll_ctl", err)
 	}
 	pr.mu.Lock()
@@ -356,6 +369,7 @@ func (p *Prober) release(pr *probe) {
 		p.empty = append(p.empty, pr.slot)
 	case len(p.idle[pr.fam]) >= maxIdle:
 		unix.Close(fd)
+		p.fds.Release()
 		pr.fd = -1
 		p.empty = append(p.empty, pr.slot)
 	default:

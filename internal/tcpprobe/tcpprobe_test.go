@@ -16,8 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/loopback"
+	"github.com/monsta/monsta/internal/fdlimit"
 	"github.com/monsta/monsta/internal/netx"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 )
 
 func newProber(t *testing.T) *Prober {
@@ -289,5 +290,38 @@ func TestProbeReuse(t *testing.T) {
 	}
 	if n := len(p.slots); n != 1 {
 		t.Errorf("%d sockets used for probes one after the other, want 1", n)
+	}
+}
+
+// TestProbeBudget: a probe that needs a new socket and finds the budget
+// spent fails with fdlimit.ErrExhausted; a socket holds its descriptor
+// while the prober keeps it, and gives it back when closed.
+func TestProbeBudget(t *testing.T) {
+	t.Parallel()
+	p := newProber(t)
+	b := fdlimit.NewBudget(1)
+	p.fds = b
+	if err := b.Acquire(); err != nil {
+		t.Fatal(err)
+	}
+	banner := addrPort(t, loopback.Serve(t, send("220 ok\r\n")))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := p.Probe(ctx, banner, make([]byte, 66)); !errors.Is(err, fdlimit.ErrExhausted) {
+		t.Fatalf("Probe() with the budget spent error = %v, want %v", err, fdlimit.ErrExhausted)
+	}
+	b.Release()
+	for i := range 3 {
+		r, err := p.Probe(ctx, banner, make([]byte, 66))
+		if err != nil || string(r.Line) != "220 ok" {
+			t.Fatalf("Probe() #%d = %q, %v; want \"220 ok\", nil", i+1, r.Line, err)
+		}
+		if got := b.InUse(); got != 1 {
+			t.Errorf("InUse() after probe #%d = %d, want 1 (the idle socket)", i+1, got)
+		}
+	}
+	p.Close()
+	if got := b.InUse(); got != 0 {
+		t.Errorf("InUse() after Close = %d, want 0", got)
 	}
 }

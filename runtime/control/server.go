@@ -31,6 +31,9 @@ type Options struct {
 	// Failed lists notifications given up for good (the state directory's
 	// failed folder); nil: none.
 	Failed func() []statedir.Failure
+	// AtRisk says how many accepted pages are only in memory, their
+	// outbox files not written (statedir's AtRisk); nil: none.
+	AtRisk func() (int, error)
 	// Metrics serves /metrics; nil: 404.
 	Metrics http.Handler
 	Logger  *slog.Logger
@@ -64,7 +67,8 @@ func (s *Server) Engine() *engine.Engine {
 	return s.o.Engine()
 }
 
-// Handler returns the HTTP handler. With a non-empty token every request
+// Handler returns the HTTP handler; request bodies are cut at
+// MaxBodyBytes. With a non-empty token every request
 // that changes something must carry "Authorization: Bearer TOKEN"; with
 // requireToken and an empty token, changes are refused (a TCP listener
 // without token_file is read-only). The unix socket passes requireToken
@@ -87,7 +91,7 @@ func (s *Server) Handler(requireToken bool, token string) http.Handler {
 		s.o.Metrics.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("/{$}", s.page)
-	return s.guard(requireToken, token, mux)
+	return limitBody(s.guard(requireToken, token, mux))
 }
 
 // guard refuses changes without the token.
@@ -163,10 +167,24 @@ func (s *Server) Tests() []Test {
 // TestList is the body of GET /api/v1/tests.
 type TestList struct {
 	Tests []Test `json:"tests"`
+	// PagesAtRisk counts accepted notifications whose outbox files could
+	// not be written (a full disk): lost if the daemon dies now.
+	// PagesAtRiskError is the last write error.
+	PagesAtRisk      int    `json:"pages_at_risk,omitempty"`
+	PagesAtRiskError string `json:"pages_at_risk_error,omitempty"`
 }
 
 func (s *Server) listTests(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, TestList{Tests: s.Tests()})
+	list := TestList{Tests: s.Tests()}
+	if s.o.AtRisk != nil {
+		if n, err := s.o.AtRisk(); n > 0 {
+			list.PagesAtRisk = n
+			if err != nil {
+				list.PagesAtRiskError = err.Error()
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, list)
 }
 
 // testRoutes serves /api/v1/tests/NAME and /api/v1/tests/NAME/run.
@@ -243,7 +261,7 @@ func (s *Server) listSilences(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) addSilence(w http.ResponseWriter, r *http.Request) {
 	var req SilenceRequest
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec := json.NewDecoder(r.Body) // cut at MaxBodyBytes by Handler
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "body: %v", err)

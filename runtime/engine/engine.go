@@ -86,9 +86,10 @@ type Engine struct {
 	targets    []*target
 	workers    atomic.Int32
 	maxWorkers int32
-	runCtx     context.Context // the context of scheduled runs, set by Run
-	quit       chan struct{}   // closed when Run returns: parked workers exit
-	loopDone   chan struct{}   // closed when Run stops scheduling
+	runCtx     context.Context // the context of scheduled runs; Abort ends it
+	abort      context.CancelFunc
+	quit       chan struct{} // closed when Run returns: parked workers exit
+	loopDone   chan struct{} // closed when Run stops scheduling
 	// dispMu guards forward; notify holds it for reading. A retiring
 	// engine's runs queue their notifications with its successor.
 	dispMu  sync.RWMutex
@@ -174,6 +175,7 @@ func New(plan *runtime.Plan, o Options) (*Engine, error) {
 		// for the semaphore, each holding a stack.
 		maxWorkers: int32(max(plan.Main.MaxConcurrentChecks, 1)),
 	}
+	e.runCtx, e.abort = context.WithCancel(context.Background())
 	byName := make(map[string]*testRunner, len(plan.Tests))
 	for _, ts := range plan.Tests {
 		tr := &testRunner{spec: ts}
@@ -393,8 +395,8 @@ func (t *testRunner) advance(now time.Time) {
 func (e *Engine) Run(ctx context.Context) {
 	now := e.clock.Now()
 	h := e.schedule(now)
-	// Runs outlive shutdown: they finish or hit their own timeouts.
-	e.runCtx = context.WithoutCancel(ctx)
+	// Runs outlive shutdown: they finish, hit their own timeouts, or
+	// end at Abort.
 	timer := e.clock.NewTimer(time.Hour)
 	defer timer.Stop()
 	defer close(e.quit)
@@ -647,6 +649,10 @@ func (e *Engine) runChecks(ctx context.Context, t *testRunner, scheduled time.Ti
 func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time) runtime.TestResult {
 	start := e.clock.Now()
 	results := e.runChecks(ctx, t, scheduled)
+	if e.runCtx.Err() != nil {
+		// Aborted by a stop: not a result of the test; nothing counts.
+		return runtime.TestResult{Test: t.spec.Name, Time: e.clock.Now(), Checks: results}
+	}
 	ok := evaluate(t.spec.RequireAll, results)
 	if !ok {
 		e.predict(ctx, t, e.clock.Now())
@@ -704,7 +710,7 @@ func (e *Engine) endRun(ctx context.Context, t *testRunner, r runtime.TestResult
 			e.poolMu.Unlock()
 		}
 	}
-	if e.hooks != nil {
+	if e.hooks != nil && e.runCtx.Err() == nil {
 		e.hooks.AfterResult(ctx, r)
 	}
 }
@@ -920,6 +926,11 @@ func (e *Engine) notify(ctx context.Context, t *testRunner, r runtime.TestResult
 	}
 	return queued
 }
+
+// Abort cancels the runs under way (a stop that cannot wait for them):
+// their checks' contexts end, and their results are not counted, saved or
+// notified. Run still waits for them to return.
+func (e *Engine) Abort() { e.abort() }
 
 // Close stops the dispatcher after delivering what is queued, waiting at
 // most until ctx ends.

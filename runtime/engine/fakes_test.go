@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/fakeclock"
+	"github.com/monsta/monsta/internal/testkit/fakeclock"
 	"github.com/monsta/monsta/runtime"
 )
 

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -57,9 +56,15 @@ type Store struct {
 	list []Silence // sorted by End
 }
 
+// MaxFileSize is the largest silences file Open reads: 16 MiB, tens of
+// thousands of silences. A larger one, or a FIFO or device where the file
+// goes, is moved aside unread (NAME.bad-TIME).
+const MaxFileSize = 16 << 20
+
 // Open reads the silences file of the state directory dir; a missing file
 // is an empty set. now is the clock (nil: time.Now). A file that cannot
-// be decoded is moved aside (NAME.corrupt-TIME) and Open returns an empty
+// be decoded is moved aside (NAME.corrupt-TIME; one that is not a file,
+// or too large, NAME.bad-TIME) and Open returns an empty
 // store together with the error, for the log: a broken file must not stop
 // the daemon.
 func Open(dir string, now func() time.Time) (*Store, error) {
@@ -67,17 +72,20 @@ func Open(dir string, now func() time.Time) (*Store, error) {
 		now = time.Now
 	}
 	s := &Store{file: dir + "/" + FileName, now: now}
-	data, err := os.ReadFile(s.file)
+	data, err := statedir.ReadFile(s.file, MaxFileSize)
 	if errors.Is(err, os.ErrNotExist) {
 		return s, nil
 	}
-	if err != nil {
+	if err != nil && !statedir.Refused(err) {
 		return nil, fmt.Errorf("read silences: %w", err)
 	}
-	if err := json.Unmarshal(data, &s.list); err != nil {
+	if err == nil {
+		err = json.Unmarshal(data, &s.list)
+	}
+	if err != nil {
 		s.list = nil
-		aside := s.file + ".corrupt-" + now().UTC().Format("20060102T150405")
-		if rerr := os.Rename(s.file, aside); rerr != nil {
+		aside, rerr := statedir.MoveAside(s.file, err, now())
+		if rerr != nil {
 			return s, fmt.Errorf("silences file %s unreadable (%w) and cannot be moved aside: %v", s.file, err, rerr)
 		}
 		return s, fmt.Errorf("silences file %s unreadable, moved aside as %s: %w", s.file, aside, err)
@@ -101,21 +109,13 @@ func NormalizePattern(p string) (string, error) {
 	return p, nil
 }
 
-// ParseDuration parses a silence length: a Go duration ("90m", "2h30m")
-// or whole days ("2d").
+// ParseDuration parses a silence length with runtime.ParseDuration, the
+// parser of every duration option: seconds ("300"), a Go duration ("90m",
+// "2h30m") or days ("2d"); it must be positive.
 func ParseDuration(s string) (time.Duration, error) {
-	s = strings.TrimSpace(s)
-	var d time.Duration
-	var err error
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		days, err = strconv.Atoi(n)
-		d = time.Duration(days) * 24 * time.Hour
-	} else {
-		d, err = time.ParseDuration(s)
-	}
+	d, err := runtime.ParseDuration(s)
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("duration %q: want a positive length such as 90m, 2h or 1d", s)
+		return 0, fmt.Errorf("duration %q: want a positive length such as 90m, 2h or 1d", strings.TrimSpace(s))
 	}
 	return d, nil
 }
@@ -197,6 +197,36 @@ func (s *Store) Hold(q runtime.GateQuery) (runtime.Hold, bool) {
 	return runtime.Hold{Reason: runtime.HoldSilenced, By: best.ID, Until: best.End, Detail: best.Reason}, true
 }
 
+// MoveTo moves the silences to the state directory dir (a reload that
+// changed [main] statedir): they join those already kept there, and the
+// file here is removed, so that they hold from one place. The store
+// returned serves from dir. When the move fails, the silences stay here
+// and this store is returned with the error.
+func (s *Store) MoveTo(dir string) (*Store, error) {
+	dst, err := Open(dir, s.now)
+	if dst == nil {
+		return s, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	dst.mu.Lock()
+	defer dst.mu.Unlock()
+	list := slices.Clone(dst.list)
+	for _, sl := range s.list {
+		if !slices.ContainsFunc(list, func(x Silence) bool { return x.ID == sl.ID }) {
+			list = append(list, sl)
+		}
+	}
+	slices.SortStableFunc(list, func(a, b Silence) int { return a.End.Compare(b.End) })
+	if err := dst.saveLocked(list); err != nil {
+		return s, fmt.Errorf("move silences to %s: %w", dir, err)
+	}
+	if err := os.Remove(s.file); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return dst, fmt.Errorf("move silences: %w", err)
+	}
+	return dst, nil
+}
+
 // pruneLocked drops expired silences from the file; a failed write only
 // keeps them on disk (they no longer hold anything).
 func (s *Store) pruneLocked(now time.Time) {
@@ -217,6 +247,9 @@ func (s *Store) saveLocked(list []Silence) error {
 	data, err := json.MarshalIndent(list, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save silences: %w", err)
+	}
+	if len(data) > MaxFileSize {
+		return fmt.Errorf("save silences: %d bytes, more than the %d a silences file may hold: remove some", len(data), MaxFileSize)
 	}
 	if err := statedir.WriteAtomic(s.file, data); err != nil {
 		return fmt.Errorf("save silences: %w", err)

@@ -107,3 +107,46 @@ func TestBadInput(t *testing.T) {
 		t.Error("the broken file was not moved aside")
 	}
 }
+
+// TestMoveTo: a reload that changes statedir moves the silences; they join
+// those kept in the new directory, hold from there, survive a reopen of
+// the new directory, and are gone from the old one.
+func TestMoveTo(t *testing.T) {
+	t.Parallel()
+	oldDir, newDir := t.TempDir(), t.TempDir()
+	clk := &clock{time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	old, err := Open(oldDir, clk.now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web, _ := old.Add("web", time.Hour, "deploy")
+	there, _ := Open(newDir, clk.now)
+	db, _ := there.Add("db", 2*time.Hour, "")
+	moved, err := old.MoveTo(newDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range []*Store{moved, mustOpen(t, newDir, clk.now)} {
+		if h, ok := st.Hold(runtime.GateQuery{Test: "web", Now: clk.t}); !ok || h.By != web.ID {
+			t.Errorf("moved store: Hold(web) = %+v %v, want by %s", h, ok, web.ID)
+		}
+		if h, ok := st.Hold(runtime.GateQuery{Test: "db", Now: clk.t}); !ok || h.By != db.ID {
+			t.Errorf("moved store: Hold(db) = %+v %v, want by %s", h, ok, db.ID)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(oldDir, FileName)); !os.IsNotExist(err) {
+		t.Errorf("old silences file still there: %v", err)
+	}
+	if n := len(mustOpen(t, oldDir, clk.now).List()); n != 0 {
+		t.Errorf("old directory still holds %d silences", n)
+	}
+}
+
+func mustOpen(t *testing.T, dir string, now func() time.Time) *Store {
+	t.Helper()
+	s, err := Open(dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}

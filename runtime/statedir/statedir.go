@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -59,6 +60,12 @@ type Dir struct {
 	// way or while this Dir knows what its files hold (testFile).
 	tmu   sync.Mutex
 	tests map[string]*testFile
+	// risk holds the outbox files that could not be written yet.
+	risk unwritten
+	// write replaces writeAtomic for outbox and failed files; tests
+	// inject a full disk with it. retryWait replaces retryFirst.
+	write     func(path string, data []byte) error
+	retryWait time.Duration
 }
 
 // Open creates the directory layout (mode 0750) and returns the Dir.
@@ -155,18 +162,22 @@ func syncDir(dir string, fsync func(*os.File) error) error {
 	return fsync(f)
 }
 
-// setAside renames a file that cannot be read to NAME.corrupt-TIME.
+// setAside renames a file that cannot be read to NAME.corrupt-TIME, or
+// one that is not a state file at all (a FIFO, a device, a file too
+// large) to NAME.bad-TIME (MoveAside).
 func (d *Dir) setAside(path string, err error) {
-	dst := fmt.Sprintf("%s.corrupt-%s", path, time.Now().UTC().Format("20060102T150405"))
-	if rerr := os.Rename(path, dst); rerr != nil {
+	dst, rerr := MoveAside(path, err, time.Now())
+	if rerr != nil {
 		d.log.Error("unreadable state file, and it cannot be moved aside", "file", path, "err", err, "rename_err", rerr)
 		return
 	}
 	d.log.Error("unreadable state file moved aside; starting without it", "file", path, "kept_as", dst, "err", err)
 }
 
+// readJSON decodes the state file at path, read by ReadFile: never more
+// than MaxFileSize, and never blocking on a FIFO.
 func readJSON(path string, v any) error {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path, MaxFileSize)
 	if err != nil {
 		return err
 	}
@@ -186,28 +197,85 @@ type envelope struct {
 }
 
 // Put implements runtime.Outbox. IDs sort in the order messages were put.
+//
+// A file that cannot be written (a full disk) is kept in memory and
+// written again with backoff (see unwritten): Put then returns the id
+// together with the error, the id stays good for Delete and Fail, and
+// AtRisk counts the page until it is on disk.
 func (d *Dir) Put(notification string, m runtime.Message) (string, error) {
 	dir := filepath.Join(d.path, "outbox", fileName(notification))
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return "", fmt.Errorf("outbox: %w", err)
-	}
 	now := time.Now()
 	id := fmt.Sprintf("%020d-%08d", now.UnixNano(), d.seq.Add(1)%1e8)
-	data, err := json.Marshal(envelope{Notification: notification, Queued: now, Message: m})
+	data, err := encodeEnvelope(envelope{Notification: notification, Queued: now, Message: m})
 	if err != nil {
-		// Stats can hold values JSON cannot (NaN): keep the message without
-		// them. m.Checks is shared with the caller (and with every other
-		// notification of the same result), so strip a copy.
-		m.Checks = withoutStats(m.Checks)
-		data, err = json.Marshal(envelope{Notification: notification, Queued: now, Message: m})
-		if err != nil {
-			return "", fmt.Errorf("outbox: encode: %w", err)
-		}
+		return "", err
 	}
-	if err := d.writeAtomic(filepath.Join(dir, id+".json"), data); err != nil {
-		return "", fmt.Errorf("outbox: %w", err)
+	path := filepath.Join(dir, id+".json")
+	err = os.MkdirAll(dir, 0o750)
+	if err == nil {
+		err = d.writeOutbox(path, data)
+	}
+	if err != nil {
+		d.keep(path, data, err)
+		return id, fmt.Errorf("outbox: %w (kept in memory and retried: pages at risk)", err)
 	}
 	return id, nil
+}
+
+// encodeEnvelope encodes an outbox file of at most MaxFileSize bytes, so
+// that it is never too large to be read back (fitMessage).
+func encodeEnvelope(env envelope) ([]byte, error) {
+	for step := 0; ; step++ {
+		data, err := json.Marshal(env)
+		if err == nil && len(data) <= MaxFileSize {
+			return data, nil
+		}
+		m, ok := fitMessage(env.Message, step)
+		if !ok {
+			if err == nil {
+				err = fmt.Errorf("%d bytes, more than %d", len(data), MaxFileSize)
+			}
+			return nil, fmt.Errorf("outbox: encode: %w", err)
+		}
+		env.Message = m
+	}
+}
+
+// fitMessage returns m smaller for the step'th attempt to encode it:
+// without stats (also where JSON cannot hold them: NaN), then with long
+// texts cut, then without the check results. m.Checks is shared with the
+// caller (and with every other notification of the same result), so each
+// step changes copies.
+func fitMessage(m runtime.Message, step int) (runtime.Message, bool) {
+	switch step {
+	case 0:
+		m.Checks = withoutStats(m.Checks)
+	case 1:
+		const cut = 64 << 10
+		m.Long, m.Reason = clip(m.Long, cut), clip(m.Reason, cut)
+		checks := make([]runtime.CheckResult, len(m.Checks))
+		for i, c := range m.Checks {
+			c.Errors = slices.Clone(c.Errors)
+			for j := range c.Errors {
+				c.Errors[j] = clip(c.Errors[j], 1024)
+			}
+			checks[i] = c
+		}
+		m.Checks, m.CheckNames, m.Digest = checks, nil, nil
+	case 2:
+		m.Checks, m.Long = nil, clip(m.Long, 16<<10)
+	default:
+		return m, false
+	}
+	return m, true
+}
+
+// clip cuts s to at most n bytes, marking the cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + " [cut]"
 }
 
 // withoutStats returns a copy of checks with no stats.
@@ -223,6 +291,9 @@ func withoutStats(checks []runtime.CheckResult) []runtime.CheckResult {
 // Delete implements runtime.Outbox.
 func (d *Dir) Delete(notification, id string) error {
 	p := filepath.Join(d.path, "outbox", fileName(notification), id+".json")
+	if _, ok := d.forget(p); ok {
+		return nil // never reached the disk
+	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("outbox: %w", err)
 	}
@@ -234,7 +305,11 @@ func (d *Dir) Delete(notification, id string) error {
 func (d *Dir) Fail(notification, id, reason string) error {
 	src := filepath.Join(d.path, "outbox", fileName(notification), id+".json")
 	var env envelope
-	if err := readJSON(src, &env); err != nil {
+	if data, ok := d.unwrittenData(src); ok {
+		if json.Unmarshal(data, &env) != nil {
+			env = envelope{Notification: notification}
+		}
+	} else if err := readJSON(src, &env); err != nil {
 		env = envelope{Notification: notification}
 	}
 	env.Reason, env.Failed = reason, time.Now()
@@ -246,7 +321,7 @@ func (d *Dir) Fail(notification, id, reason string) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("failed folder: %w", err)
 	}
-	if err := d.writeAtomic(filepath.Join(dir, id+".json"), data); err != nil {
+	if err := d.writeOutbox(filepath.Join(dir, id+".json"), data); err != nil {
 		return fmt.Errorf("failed folder: %w", err)
 	}
 	return d.Delete(notification, id)

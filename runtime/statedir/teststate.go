@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/monsta/monsta/runtime"
@@ -173,17 +174,19 @@ func writeLatest(path string, data []byte, exists bool) error {
 	if len(data) > inPlaceMax || !exists {
 		return writeTemp(path, data, nil)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if errors.Is(err, os.ErrNotExist) {
+	// O_NONBLOCK: a FIFO put there must not block the save (without a
+	// reader, the open fails with ENXIO); the rename replaces it.
+	f, err := os.OpenFile(path, os.O_WRONLY|syscall.O_NONBLOCK, 0)
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ENXIO) {
 		return writeTemp(path, data, nil)
 	}
 	if err != nil {
 		return err
 	}
 	fi, err := f.Stat()
-	if err == nil && fi.Size() > inPlaceMax {
+	if err == nil && (fi.Size() > inPlaceMax || !fi.Mode().IsRegular()) {
 		f.Close()
-		return writeTemp(path, data, nil) // written by a rename before: replace it
+		return writeTemp(path, data, nil) // written by a rename before, or not a file: replace it
 	}
 	if err == nil {
 		if pad := int(fi.Size()) - len(data); pad > 0 {
@@ -408,7 +411,10 @@ func (d *Dir) LoadState() map[string]runtime.TestState {
 // !ok). One that is not is removed.
 func (d *Dir) readLatest(p string, seq uint64, ok bool) (stateFile, bool) {
 	var l stateFile
-	if err := readJSON(p, &l); err != nil {
+	if err := readJSON(p, &l); Refused(err) {
+		d.setAside(p, err)
+		return l, false
+	} else if err != nil {
 		d.log.Warn("state of the latest runs unreadable (after a power loss?), using the last durable one", "file", p, "err", err)
 		os.Remove(p)
 		return l, false

@@ -3,9 +3,10 @@
 // state directory, swaps in a new generation on reload, and closes it all.
 // The daemon, --run, --lint and the benchmark use it, so they load and run
 // a configuration the same way. It sits above builtins, lua and runtime,
-// beside the commands; process concerns (detaching, pid file, privileges,
-// signals) stay in the commands and reach the app through its methods and
-// Events.
+// beside the commands. Run as the daemon (Daemon), it also owns the
+// process: the instance lock, the pid file, the listeners of the control
+// API and the privilege drop, in one start order and one cleanup path;
+// detaching and signals stay in the command.
 package app
 
 import (
@@ -19,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/monsta/monsta/internal/fdlimit"
+	"github.com/monsta/monsta/internal/instance"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/engine"
 	"github.com/monsta/monsta/runtime/silence"
@@ -47,13 +50,11 @@ type Options struct {
 	Heartbeat      func()
 	HeartbeatEvery time.Duration
 	Clock          runtime.Clock // nil: the wall clock
-	// Grace bounds how long queued notifications may take to go out at
-	// Close; 0 means DefaultGrace.
-	Grace time.Duration
+	// TestsOptional loads a configuration without [Test_] sections, for
+	// --run of one check or notification; the daemon and --lint refuse one
+	// that defines checks but no test.
+	TestsOptional bool
 }
-
-// DefaultGrace is Options.Grace when unset.
-const DefaultGrace = 30 * time.Second
 
 // Events are the points of the daemon's life that an init system, a control
 // socket or a test wants to hear about. Every field may be nil; they are
@@ -95,17 +96,20 @@ type App struct {
 	notes  []string
 	tune   tuning // the Go runtime's settings before [main] changed them
 	// retiring counts generations replaced by a reload whose runs are
-	// still going; Close waits for them.
+	// still going; Close waits for them, and aborts them with retired.
 	retiring sync.WaitGroup
+	retired  []*engine.Engine // guarded by mu
+	daemon   *DaemonOptions   // set by Daemon
+	root     bool             // Daemon started as root: user and group apply
+	lock     *instance.Lock   // the state directory's, once Lock ran
+	ctl      *controlPlane    // the control API, once Daemon listens
+	cleanup  []func()         // what Close undoes, in reverse order
 }
 
 // New loads the configuration (Load) and returns the app that will run it.
 func New(o Options) (*App, error) {
 	if o.Clock == nil {
 		o.Clock = runtime.RealClock{}
-	}
-	if o.Grace == 0 {
-		o.Grace = DefaultGrace
 	}
 	// The default GC target serves loading too: at 100,000 tests the
 	// parsed files and the plan are the most the daemon ever holds.
@@ -140,6 +144,9 @@ func (a *App) Plan() *runtime.Plan { return a.Generation().Plan }
 func (a *App) Start() error {
 	g := a.gen
 	logWarnings(g)
+	if soft, err := fdlimit.Raise(); err != nil {
+		g.Logger.Warn("cannot raise the descriptor limit", "limit", soft, "err", err)
+	}
 	sd, err := statedir.Open(g.Main.StateDir, g.Logger)
 	if err != nil {
 		return fmt.Errorf("open state directory: %w", err)
@@ -171,7 +178,7 @@ func (a *App) run(state map[string]runtime.TestState, busy map[string]<-chan run
 	a.tune.apply(g.Main)
 	eng, err := engine.New(g.Plan, engine.Options{
 		Logger: g.Logger, Clock: a.o.Clock, Hooks: a.hooks(g), State: state, Busy: busy, Retry: g.Main.Retry,
-		Saver: a.sd, Outbox: a.sd, Pending: a.sd.Pending(), OnCheckStart: a.o.OnCheckStart,
+		Saver: a.sd, Outbox: a.sd, Pending: a.sd.Pending(), OnCheckStart: a.onCheckStart(),
 		Heartbeat: a.o.Heartbeat, HeartbeatEvery: a.o.HeartbeatEvery,
 		// Silences and maintenance windows hold notifications alike.
 		Gate: runtime.Gates{a.sil, g.Plan.Maintenance},
@@ -188,20 +195,24 @@ func (a *App) run(state map[string]runtime.TestState, busy map[string]<-chan run
 	return nil
 }
 
+// onCheckStart feeds the daemon's lateness metric and Options.OnCheckStart.
+func (a *App) onCheckStart() func(time.Duration) {
+	m, f := a.Metrics(), a.o.OnCheckStart
+	switch {
+	case m == nil:
+		return f
+	case f == nil:
+		return m.ObserveLateness
+	}
+	return func(late time.Duration) { m.ObserveLateness(late); f(late) }
+}
+
 // hooks are the generation's Lua hooks, then Options.Hooks.
 func (a *App) hooks(g *Generation) runtime.Hooks {
 	if a.o.Hooks == nil {
 		return g.Hooks()
 	}
 	return hookList{g.Hooks(), a.o.Hooks}
-}
-
-// halt stops scheduling, waits for the running tests and returns every
-// test's state; the dispatcher keeps going.
-func (a *App) halt() map[string]runtime.TestState {
-	a.cancel()
-	<-a.done
-	return a.eng.State()
 }
 
 // Silences returns the silences, nil before Start. They stay in the state
@@ -228,11 +239,17 @@ func (a *App) Engine() *engine.Engine {
 
 // Reload loads the configuration again. When it loads, the new generation
 // replaces the old one: a new logger (and log file when logfile changed),
-// state directory (when statedir changed), Lua engine, checks and
-// notifiers, and an engine that carries each unchanged test's streak and
-// schedule over. Settings that only a restart applies are logged and kept
-// in Status. When it does not load, every problem is logged, the running
-// generation carries on, and the error is returned.
+// Lua engine, checks and notifiers, and an engine that carries each
+// unchanged test's streak and schedule over. A changed statedir, listen or
+// token_file is applied whole: the new state directory's lock is taken and
+// its control socket opened before the old ones are given up, and the
+// state, the outbox and the silences move there. A changed user or group
+// of a daemon started as root, or a part of such a move that cannot be
+// had, refuses the reload with
+// "needs a restart". Settings that only a restart applies but that do not
+// stop the reload (daemonize, pidfile) are logged and kept in Status. When
+// the reload is refused, every problem is logged, the running generation
+// carries on, and the error is returned.
 func (a *App) Reload() error {
 	if a.o.Events.Reloading != nil {
 		a.o.Events.Reloading()
@@ -240,7 +257,7 @@ func (a *App) Reload() error {
 	defer a.ready()
 	old := a.gen
 	old.Logger.Info("reloading configuration")
-	next, err := load(a.o, old.log)
+	next, mv, err := a.prepareReload(old)
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {
 			old.Logger.Error("reload rejected, configuration kept", "problem", line)
@@ -251,41 +268,11 @@ func (a *App) Reload() error {
 		old.Logger.Info("log continues elsewhere", "to", next.log.name())
 	}
 	logWarnings(next)
-	// Stop scheduling and hand every test over between runs: idle tests
-	// go on under the new engine at once; a run under way finishes under
-	// the old configuration (its notifications queue with the new
-	// engine), and only then does the new engine schedule that test, with
-	// the state the run left. Undelivered notifications stay in the outbox
-	// for the new engine. The old generation is closed once its last run
-	// has ended.
-	oldEng, oldDone := a.eng, a.done
-	a.cancel()
-	var runErr error
-	var busy, notes []string
-	oldEng.Retire(func(h engine.Handover) *engine.Dispatcher {
-		sd := a.swapStateDir(next, h.State)
-		notes = append(restartNeeded(old.Main, next.Main), next.notes...)
-		a.mu.Lock()
-		a.gen, a.sd, a.genN, a.loaded = next, sd, a.genN+1, a.o.Clock.Now()
-		a.notes = append(a.notes, notes...)
-		a.mu.Unlock()
-		for name := range h.Busy {
-			busy = append(busy, name)
-		}
-		if runErr = a.run(h.State, h.Busy); runErr != nil {
-			return nil
-		}
-		return a.Engine().Dispatcher()
-	})
-	a.retiring.Add(1)
-	go func() {
-		defer a.retiring.Done()
-		<-oldDone
-		old.Close()
-	}()
-	if runErr != nil {
-		return runErr
+	busy, notes, err := a.handOver(old, next, mv)
+	if err != nil {
+		return err
 	}
+	a.commitMove(mv)
 	if len(busy) > 0 {
 		slices.Sort(busy)
 		next.Logger.Info("tests still running finish under the old configuration", "tests", busy)
@@ -297,42 +284,68 @@ func (a *App) Reload() error {
 	return nil
 }
 
-// swapStateDir returns the state directory for next: the one in use when
-// statedir did not change, else the new one, with the undelivered
-// notifications and the test states moved over. When the new one cannot be
-// opened, the old one stays and a restart is needed.
-func (a *App) swapStateDir(next *Generation, state map[string]runtime.TestState) *statedir.Dir {
-	old := a.sd
-	if next.Main.StateDir == old.Path() {
-		return old
-	}
-	sd, err := statedir.Open(next.Main.StateDir, next.Logger)
+// prepareReload loads the next generation and opens what it needs that the
+// generation in force does not have; any error refuses the reload.
+func (a *App) prepareReload(old *Generation) (*Generation, *move, error) {
+	next, err := load(a.o, old.log)
 	if err != nil {
-		next.notes = append(next.notes, fmt.Sprintf("statedir %s: %v; %s stays in use until a restart", next.Main.StateDir, err, old.Path()))
-		next.Main.StateDir = old.Path()
-		return old
+		return nil, nil, err
 	}
-	for _, p := range old.Pending() {
-		if _, err := sd.Put(p.Notification, p.Message); err != nil {
-			next.Logger.Error("undelivered notification not moved to the new state directory; it stays in the old", "notification", p.Notification, "err", err)
-			continue
-		}
-		if err := old.Delete(p.Notification, p.ID); err != nil {
-			next.Logger.Error("outbox", "err", err)
-		}
+	if err := needsRestart(old.Main, next.Main, a.root); err != nil {
+		next.Close()
+		return nil, nil, err
 	}
-	for name, st := range state {
-		if err := sd.SaveTest(name, st); err != nil {
-			next.Logger.Error("cannot save test state", "test", name, "err", err)
-		}
+	mv, err := a.prepareMove(next)
+	if err != nil {
+		next.Close()
+		return nil, nil, err
 	}
-	next.Logger.Info("state directory moved", "from", old.Path(), "to", sd.Path())
-	reportFailures(next.Logger, sd)
-	return sd
+	return next, mv, nil
+}
+
+// handOver stops scheduling and hands every test over between runs: idle
+// tests go on under the new engine at once; a run under way finishes under
+// the old configuration (its notifications queue with the new engine), and
+// only then does the new engine schedule that test, with the state the run
+// left. Undelivered notifications stay in the outbox for the new engine
+// (moved with it to a new state directory). The old generation is closed
+// once its last run has ended. It returns the tests still running and the
+// settings that wait for a restart.
+func (a *App) handOver(old, next *Generation, mv *move) (busy, notes []string, err error) {
+	oldEng, oldDone := a.eng, a.done
+	a.cancel()
+	oldEng.Retire(func(h engine.Handover) *engine.Dispatcher {
+		if mv.sd != nil {
+			a.moveState(mv, next, h.State)
+		}
+		notes = append(restartNeeded(old.Main, next.Main), next.notes...)
+		a.mu.Lock()
+		a.gen, a.genN, a.loaded = next, a.genN+1, a.o.Clock.Now()
+		a.notes = append(a.notes, notes...)
+		a.retired = append(a.retired, oldEng)
+		a.mu.Unlock()
+		for name := range h.Busy {
+			busy = append(busy, name)
+		}
+		if err = a.run(h.State, h.Busy); err != nil {
+			return nil
+		}
+		return a.Engine().Dispatcher()
+	})
+	a.retiring.Add(1)
+	go func() {
+		defer a.retiring.Done()
+		<-oldDone
+		a.mu.Lock()
+		a.retired = slices.DeleteFunc(a.retired, func(e *engine.Engine) bool { return e == oldEng })
+		a.mu.Unlock()
+		old.Close()
+	}()
+	return busy, notes, err
 }
 
 // restartNeeded lists the [main] settings that changed between old and next
-// and that only a restart applies: they act before the configuration runs.
+// and that only a restart applies, without refusing the reload.
 func restartNeeded(old, next runtime.Main) []string {
 	var out []string
 	add := func(name string, changed bool) {
@@ -341,8 +354,6 @@ func restartNeeded(old, next runtime.Main) []string {
 		}
 	}
 	add("daemonize", old.Daemonize != next.Daemonize)
-	add("user", old.User != next.User)
-	add("group", old.Group != next.Group)
 	add("pidfile", old.PidFile != next.PidFile)
 	return out
 }
@@ -354,26 +365,83 @@ func (a *App) ReopenLog() error {
 	return a.Generation().log.reopen()
 }
 
-// Close stops the engine, waits for the running tests and for queued
-// notifications (at most Options.Grace; what is left stays in the outbox),
-// and releases the generation. Without Start it only releases the
-// generation.
+// Close stops the engine and releases everything the app holds. It waits
+// for the running tests and the queued notifications at most [main]
+// stop_timeout in all: then it cancels the runs under way (their results
+// do not count) and abandons deliveries (they stay in the outbox for the
+// next start). Then it closes the control API, removes the pid file,
+// releases the instance lock, and closes the generation. Without Start it
+// only releases what was taken.
 func (a *App) Close() {
 	if a.o.Events.Stopping != nil {
 		a.o.Events.Stopping()
 	}
 	g := a.gen
 	if a.eng != nil {
-		a.halt()
-		// Runs of generations replaced by a reload end under their own
-		// timeouts; their notifications go to the engine closed below.
-		a.retiring.Wait()
-		ctx, cancel := context.WithTimeout(context.Background(), a.o.Grace)
-		a.eng.Close(ctx)
-		cancel()
+		a.stop(g)
 		g.Logger.Info("monsta stopped")
 	}
+	a.runCleanup()
 	g.Close()
+}
+
+// stop ends scheduling, then the runs and deliveries within stop_timeout.
+func (a *App) stop(g *Generation) {
+	deadline := time.Now().Add(g.Main.StopTimeout)
+	a.cancel()
+	runs := make(chan struct{})
+	go func() {
+		<-a.done
+		// Runs of generations replaced by a reload end too; their
+		// notifications go to the engine closed below.
+		a.retiring.Wait()
+		close(runs)
+	}()
+	if !waitUntil(runs, deadline) {
+		g.Logger.Warn("stop: stop_timeout passed, cancelling the checks still running", "stop_timeout", g.Main.StopTimeout)
+		a.abortRuns()
+		if !waitUntil(runs, time.Now().Add(abortWait)) {
+			g.Logger.Error("stop: checks still running after being cancelled; exiting without them")
+		}
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	closed := make(chan struct{})
+	go func() { a.eng.Close(ctx); close(closed) }()
+	if !waitUntil(closed, deadline.Add(abortWait)) {
+		g.Logger.Warn("stop: notifications still being sent are abandoned; they stay in the outbox for the next start")
+	}
+}
+
+// abortWait is how long a stop waits for what it cancelled to return.
+const abortWait = time.Second
+
+// abortRuns cancels the runs of the engine in force and of the retiring
+// ones.
+func (a *App) abortRuns() {
+	a.mu.Lock()
+	engines := append([]*engine.Engine{a.eng}, a.retired...)
+	a.mu.Unlock()
+	for _, e := range engines {
+		e.Abort()
+	}
+}
+
+// waitUntil waits for done until deadline and reports whether it closed.
+func waitUntil(done <-chan struct{}, deadline time.Time) bool {
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 // Status returns a summary of the app now.

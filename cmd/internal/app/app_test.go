@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/monsta/monsta/internal/fakeclock"
-	"github.com/monsta/monsta/internal/testconf"
+	"github.com/monsta/monsta/internal/testkit/fakeclock"
+	"github.com/monsta/monsta/internal/testkit/testconf"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -130,14 +130,14 @@ func TestReloadCarriesStateAndSwapsLog(t *testing.T) {
 	f.runUntil(`msg=notification test=down state=FAIL failures=2`)
 
 	newLog := filepath.Join(f.dir, "new.log")
-	os.WriteFile(broken, []byte("[Test_shell]\ninterval = 2\n[main]\nuser = somebody\n"), 0o644)
+	os.WriteFile(broken, []byte("[Test_shell]\ninterval = 2\n[main]\npidfile = /run/other.pid\n"), 0o644)
 	f.opts.LogPath = func(runtime.Main) string { return newLog }
 	a.o.LogPath = f.opts.LogPath
 	if err := a.Reload(); err != nil {
 		t.Fatalf("Reload() error = %v", err)
 	}
-	if st := a.Status(); st.Generation != 2 || len(st.RestartNeeded) != 1 || st.RestartNeeded[0] != "user" {
-		t.Errorf("Status() = %+v, want generation 2, user needing a restart", st)
+	if st := a.Status(); st.Generation != 2 || len(st.RestartNeeded) != 1 || st.RestartNeeded[0] != "pidfile" {
+		t.Errorf("Status() = %+v, want generation 2, pidfile needing a restart", st)
 	}
 	f.log = newLog
 	log := f.runUntil(`msg="test failed" test=down failures=4`)

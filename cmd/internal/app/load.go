@@ -57,13 +57,17 @@ func Load(o Options) (*Generation, error) { return load(o, nil) }
 // same place.
 func load(o Options, prev *logOutput) (*Generation, error) {
 	cfg, err := config.LoadWith(o.Config, o.ConfDir, config.LoadOptions{MaxFileSize: o.MaxFileSize})
-	if err != nil {
+	if cfg == nil {
 		return nil, &ConfigError{err}
 	}
+	// With a syntax error, cfg holds what could be read and its errors:
+	// Resolve reports them with every other problem (and the Lua files'),
+	// and fails.
 	// A bad [main] is reported by Resolve below, with every other problem
 	// at once; until then its defaults serve.
 	res := runtime.NewResolver(cfg)
 	res.Consume = true // nothing reads cfg after Resolve
+	res.TestsOptional = o.TestsOptional
 	m, _ := res.Main()
 	out, err := openLog(logPath(o, m), prev)
 	var notes []string

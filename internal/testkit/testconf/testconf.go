@@ -3,6 +3,13 @@
 // it.
 package testconf
 
+import (
+	"testing"
+
+	"github.com/monsta/monsta/config"
+	"github.com/monsta/monsta/runtime"
+)
+
 // Failing is a test that fails on every run (a connect to port 1, which is
 // never open): [Test_down] runs every 2 s and pages [Notification_page], a
 // log notifier, from its second failure. Its state directory is the
@@ -131,3 +138,20 @@ monsta.check_type{
   run = function(opt) return probes[opt.probe]() end,
 }
 `
+
+// Plan reads mainFile and the *.conf files of confDir as the daemon does
+// and resolves them against reg (frozen by the caller), failing the test
+// on a problem. It lets the tests of packages that must not import config
+// (lua) run a configuration through the runtime.
+func Plan(t testing.TB, mainFile, confDir string, reg *runtime.Registry) *runtime.Plan {
+	t.Helper()
+	cfg, err := config.Load(mainFile, confDir)
+	if err != nil {
+		t.Fatalf("config.Load() error = %v", err)
+	}
+	plan, _, err := runtime.Resolve(cfg, reg)
+	if err != nil {
+		t.Fatalf("Resolve() error = %v", err)
+	}
+	return plan
+}
