@@ -67,10 +67,17 @@ func Permanent(err error) error {
 
 // CheckResult is the outcome of one check run.
 type CheckResult struct {
-	Check    string // section name without the Check_ prefix
-	Type     string
-	OK       bool
-	Errors   []string
+	Check string // section name without the Check_ prefix
+	Type  string
+	OK    bool
+	// Errors is the text of each error (each of an errors.Join apart),
+	// redacted of the check's secrets: what is shown, logged and stored.
+	Errors []string
+	// Err is the error itself, with its chain, so that errors.Is and
+	// errors.As tell a timeout from a refusal without parsing text; its
+	// text is redacted too. It lives in memory only: the state file, the
+	// outbox and JSON keep Errors, so a result read back has no Err.
+	Err      error `json:"-"`
 	Stats    Stats
 	Start    time.Time
 	Duration time.Duration

@@ -152,6 +152,17 @@ func (m *Message) streakText(compact bool) string {
 	return s
 }
 
+// failSuffix is the end of a FAIL's one-line form: " (3 failures since
+// 03:12 UTC)", with the reason when there is one (a page released by the
+// end of a hold says since when the test fails and what held it).
+func (m *Message) failSuffix(compact bool) string {
+	s := m.streakText(compact)
+	if m.Reason != "" {
+		s += "; " + OneLine(m.Reason)
+	}
+	return " (" + s + ")"
+}
+
 // RenderShort returns the one-line form, e.g.
 // "FAIL web on vm: www: connect 127.0.0.1:8080: connection refused (3 failures since 03:12 UTC)".
 func (m *Message) RenderShort() string {
@@ -172,47 +183,62 @@ func (m *Message) short(compact, withHost bool) string {
 	case StateFlapping:
 		return head + ": " + m.Reason
 	case StateFail:
-		s := head
-		if check, err, more := m.firstFailure(); check != "" || err != "" {
-			s += ": " + check + ": " + err
-			if more > 0 {
-				s += fmt.Sprintf("; %d more %s failing", more, plural(more, "check", "checks"))
-			}
-		}
-		return s + " (" + m.streakText(compact) + ")"
+		return m.shortFail(head, compact)
 	case StateRecovered:
-		var parts []string
-		if m.Duration > 0 {
-			parts = append(parts, "down "+HumanDuration(m.Duration))
-		}
-		if m.Failures > 0 {
-			runs := fmt.Sprintf("%d failed %s", m.Failures, plural(m.Failures, "run", "runs"))
-			if !m.Since.IsZero() {
-				runs += " since " + clockTime(m.Since, m.Time)
-			}
-			parts = append(parts, runs)
-		}
-		s := head
-		if len(parts) > 0 {
-			s += " after " + strings.Join(parts, ", ")
-		}
-		if _, fail := m.passing(); m.RequireAny && len(fail) > 0 {
-			s += "; still failing: " + strings.Join(fail, ", ")
-		}
-		return s
+		return m.shortRecovered(head)
 	case StateOK:
-		pass, fail := m.passing()
-		if len(m.Checks) == 0 {
-			return head
-		}
-		s := fmt.Sprintf("%s: %d of %d %s passed", head, len(pass), len(m.Checks), plural(len(m.Checks), "check", "checks"))
-		if len(fail) > 0 {
-			check, err, _ := m.firstFailure()
-			s += "; failing: " + check + ": " + err
-		}
-		return s
+		return m.shortOK(head)
 	}
 	return head
+}
+
+// shortFail is the one-line form of a FAIL after its head.
+func (m *Message) shortFail(head string, compact bool) string {
+	s := head
+	if check, err, more := m.firstFailure(); check != "" || err != "" {
+		s += ": " + check + ": " + err
+		if more > 0 {
+			s += fmt.Sprintf("; %d more %s failing", more, plural(more, "check", "checks"))
+		}
+	}
+	return s + m.failSuffix(compact)
+}
+
+// shortRecovered is the one-line form of a RECOVERED after its head.
+func (m *Message) shortRecovered(head string) string {
+	var parts []string
+	if m.Duration > 0 {
+		parts = append(parts, "down "+HumanDuration(m.Duration))
+	}
+	if m.Failures > 0 {
+		runs := fmt.Sprintf("%d failed %s", m.Failures, plural(m.Failures, "run", "runs"))
+		if !m.Since.IsZero() {
+			runs += " since " + clockTime(m.Since, m.Time)
+		}
+		parts = append(parts, runs)
+	}
+	s := head
+	if len(parts) > 0 {
+		s += " after " + strings.Join(parts, ", ")
+	}
+	if _, fail := m.passing(); m.RequireAny && len(fail) > 0 {
+		s += "; still failing: " + strings.Join(fail, ", ")
+	}
+	return s
+}
+
+// shortOK is the one-line form of an OK after its head.
+func (m *Message) shortOK(head string) string {
+	pass, fail := m.passing()
+	if len(m.Checks) == 0 {
+		return head
+	}
+	s := fmt.Sprintf("%s: %d of %d %s passed", head, len(pass), len(m.Checks), plural(len(m.Checks), "check", "checks"))
+	if len(fail) > 0 {
+		check, err, _ := m.firstFailure()
+		s += "; failing: " + check + ": " + err
+	}
+	return s
 }
 
 // Fit returns the short form within limit as measured by size (SMS
@@ -245,7 +271,7 @@ func (m *Message) Fit(limit int, size func(string) int) string {
 	head := strings.TrimSpace(string(m.State) + " " + m.Test)
 	check, err, more := m.firstFailure()
 	prefix := head + ": " + check + ": "
-	suffix := " (" + m.streakText(true) + ")"
+	suffix := m.failSuffix(true)
 	if more > 0 {
 		suffix = fmt.Sprintf("; +%d more", more) + suffix
 	}

@@ -198,3 +198,22 @@ func TestMessageReadsOldOutboxFields(t *testing.T) {
 		t.Errorf("decoded %+v", m)
 	}
 }
+
+// TestFailReasonInShortForm: a page released by the end of a hold says,
+// in its one-line form too (SMS, subjects), since when the test fails and
+// what held it, also when Fit cuts the error to make room.
+func TestFailReasonInShortForm(t *testing.T) {
+	since := time.Date(2026, 11, 23, 22, 0, 0, 0, time.UTC)
+	r := TestResult{Test: "web", Failures: 7, Time: since.Add(3 * time.Hour),
+		Checks: []CheckResult{{Check: "www", Errors: []string{"connect 127.0.0.1:80: " + strings.Repeat("refused ", 30)}}}}
+	m := NewMessage("vm", r, StateFail, false, Outage{Since: since, Failures: 7})
+	m.Reason = "failing since 2026-11-23 22:00:00 UTC (held by silence s1 until now)"
+	m.Render()
+	if !strings.HasSuffix(m.Short, "; "+m.Reason+")") {
+		t.Errorf("short form %q lacks the reason", m.Short)
+	}
+	fit := m.Fit(160, func(s string) int { return len(s) })
+	if len(fit) > 160 || !strings.Contains(fit, m.Reason) || !strings.HasPrefix(fit, "FAIL web: www: connect") {
+		t.Errorf("Fit(160) = %q (%d), want the head, the start of the error and the reason", fit, len(fit))
+	}
+}

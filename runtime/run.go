@@ -24,8 +24,8 @@ func RunCheckWithClock(ctx context.Context, clock Clock, c Check, o *Options) (r
 	defer func() {
 		res.Duration = clock.Now().Sub(res.Start)
 		if p := recover(); p != nil {
-			res.OK = false
-			res.Errors = append(res.Errors, o.Redact(fmt.Sprintf("check panicked: %v", p)))
+			perr := RedactError(o, fmt.Errorf("check panicked: %v", p))
+			res.OK, res.Errors, res.Err = false, append(res.Errors, perr.Error()), errors.Join(res.Err, perr)
 		}
 	}()
 	stats, err := c.Run(ctx)
@@ -36,6 +36,7 @@ func RunCheckWithClock(ctx context.Context, clock Clock, c Check, o *Options) (r
 		for i, e := range res.Errors {
 			res.Errors[i] = o.Redact(e)
 		}
+		res.Err = RedactError(o, err)
 	}
 	return res
 }

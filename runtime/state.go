@@ -23,6 +23,9 @@ type TestState struct {
 	// level 1 or more was held back and is due when the hold ends.
 	Held HoldReason `json:"held,omitempty"`
 	Owed bool       `json:"owed,omitempty"`
+	// OwedBy names what held the owed page back ("silence 3f2a",
+	// "maintenance window nightly"), for the page that releases it.
+	OwedBy string `json:"owed_by,omitempty"`
 	// Passes counts passing runs in a row of a test still failing
 	// (recover_after).
 	Passes int `json:"passes,omitempty"`
@@ -33,12 +36,19 @@ type TestState struct {
 	Flapping     bool     `json:"flapping,omitempty"`
 	FlapTo       []string `json:"flap_to,omitempty"`
 	PrevNotified []string `json:"prev_notified,omitempty"`
+	// Checks and Duration are the last run's results (their error texts
+	// redacted, as every CheckResult's are) and how long it took: what
+	// --status, the API, the status page and /metrics show until the
+	// next run replaces them, across a reload, a restart or a kill -9.
+	Checks   []CheckResult `json:"checks,omitempty"`
+	Duration time.Duration `json:"duration,omitempty"`
 }
 
 // Idle tells whether the state holds nothing worth keeping on disk: no
-// failures, no one paged, no recent failure in the flap history.
+// failures, no one paged, no recent failure in the flap history, and no
+// last result (a test that never ran).
 func (st TestState) Idle() bool {
-	return st.Failures == 0 && len(st.Notified) == 0 && st.FlapHistory == 0 && !st.Flapping
+	return st.Failures == 0 && len(st.Notified) == 0 && st.FlapHistory == 0 && !st.Flapping && len(st.Checks) == 0
 }
 
 // Fingerprint identifies a test's checks: its name and, for each check, its

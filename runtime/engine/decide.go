@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/monsta/monsta/runtime"
@@ -59,74 +60,124 @@ func judge(spec *runtime.TestSpec, prev streak, run runOutcome, holds runtime.Ga
 	}
 	outside := v.Hold.Reason != "" && !v.Hold.Reason.Own()
 	if v.Flap == flapStopped && !outside {
-		s.owed = false // the flap notice tells the state instead
+		s.owed, s.owedBy = false, "" // the flap notice tells the state instead
 	}
-	dec, send = applyHold(spec, &s, run.OK, dec, send, v.Hold.Reason)
-	if prev.held == runtime.HoldUnreachable && v.Hold.Reason == "" && send && dec.State == runtime.StateFail {
-		dec.Reason = "was UNREACHABLE until this run: the tests it depends on pass again"
+	v.Pages = applyHold(spec, &s, run.OK, dec, send, v.Hold)
+	if prev.held == runtime.HoldUnreachable && v.Hold.Reason == "" {
+		for i, p := range v.Pages {
+			if p.State == runtime.StateFail && p.Reason == "" {
+				v.Pages[i].Reason = "was UNREACHABLE until this run: the tests it depends on pass again"
+			}
+		}
 	}
-	if !outside {
-		dec, send = flapDecision(&s, v.Flap, dec, send)
-	}
-	if send {
-		v.Pages = []Decision{dec}
+	if !outside && v.Flap != flapSame {
+		v.Pages = flapPages(&s, v.Flap, v.Pages)
 	}
 	v.Record = s
 	return v
 }
 
-// applyHold applies a hold to the decision escalate made for one run.
-// held is the reason in force ("" when none). While held it drops the
-// decision and remembers whether a page of level 1 or more was held back
-// (a streak that ends while held owes nothing); on the first run after the
-// hold that still fails, it adds the notifications of the highest level
-// reached, once. It updates s.held and s.owed.
-func applyHold(t *runtime.TestSpec, s *streak, ok bool, d Decision, send bool, held runtime.HoldReason) (Decision, bool) {
-	if held != "" {
-		s.held = held
-		if s.failures == 0 {
-			s.owed = false // recovered inside the hold: nobody is told
-		} else if send && d.State == runtime.StateFail && d.Level >= 1 {
-			s.owed = true
-		}
-		return Decision{}, false
+// flapPages applies a change of flapping to the run's pages: its notice
+// joins the last page, or is a page of its own.
+func flapPages(s *streak, ev flapEvent, pages []Decision) []Decision {
+	var last Decision
+	send := len(pages) > 0
+	if send {
+		last, pages = pages[len(pages)-1], pages[:len(pages)-1]
 	}
-	s.held = ""
-	if ok || !s.owed {
-		s.owed = false
-		return d, send
+	if last, send = flapDecision(s, ev, last, send); send {
+		pages = append(pages, last)
 	}
-	s.owed = false
-	return releaseOwed(t, s, d, send)
+	return pages
 }
 
-// releaseOwed pages what a hold that just ended kept back from a test that
-// still fails: the notifications of the highest level reached, with those
-// of d, the run's own decision.
-func releaseOwed(t *runtime.TestSpec, s *streak, d Decision, send bool) (Decision, bool) {
-	reached := 0
-	for _, lv := range t.Notify {
-		if lv.Level >= 1 && lv.Level <= s.failures {
-			reached = lv.Level
+// applyHold applies the hold h (its Reason is "" when none) to the
+// decision escalate made for one run, and returns the pages. While held it
+// pages nothing and remembers whether, and by what, a page of level 1 or
+// more was held back (a streak that ends while held owes nothing); on the
+// first run after the hold that still fails, it pages the ladder that was
+// held back (releaseLadder). It updates s.held, s.owed and s.owedBy.
+func applyHold(t *runtime.TestSpec, s *streak, ok bool, d Decision, send bool, h runtime.Hold) []Decision {
+	if h.Reason != "" {
+		s.held = h.Reason
+		if s.failures == 0 {
+			s.owed, s.owedBy = false, "" // recovered inside the hold: nobody is told
+		} else if send && d.State == runtime.StateFail && d.Level >= 1 {
+			s.owed, s.owedBy = true, holdName(h)
+		}
+		return nil
+	}
+	s.held = ""
+	owed, by := s.owed && !ok, s.owedBy
+	s.owed, s.owedBy = false, ""
+	if owed {
+		if pages := releaseLadder(t, s, d, send, by); len(pages) > 0 {
+			return pages
 		}
 	}
-	if reached == 0 {
-		return d, send
+	if !send {
+		return nil
 	}
-	var names []string
-	for _, lv := range t.Notify {
-		if lv.Level == reached {
-			names = append(names, lv.Names...)
+	return []Decision{d}
+}
+
+// releaseLadder pages what a hold that just ended kept back from a test
+// that still fails, as it would have been paged: every level from 1 to the
+// highest one reached, lowest first, each to those of its notifications
+// not yet paged in this streak, and each saying since when the test fails
+// and what held it (by, a holdName). The names of d, the run's own decision, that no
+// level has join the last page. It returns nil when every level reached
+// was paged already.
+func releaseLadder(t *runtime.TestSpec, s *streak, d Decision, send bool, by string) []Decision {
+	levels := slices.Clone(t.Notify)
+	slices.SortStableFunc(levels, func(a, b runtime.Level) int { return a.Level - b.Level })
+	reason := "failing since " + s.since.UTC().Format("2006-01-02 15:04:05 UTC") + " (" + by + " until now)"
+	outage := runtime.Outage{Since: s.since, Failures: s.failures}
+	paged := slices.Clone(s.notified)
+	var pages []Decision
+	for _, lv := range levels {
+		if lv.Level < 1 || lv.Level > s.failures {
+			continue
 		}
+		var names []string
+		for _, n := range lv.Names {
+			if !slices.Contains(paged, n) {
+				names, paged = append(names, n), append(paged, n)
+			}
+		}
+		if len(names) > 0 {
+			pages = append(pages, Decision{State: runtime.StateFail, Level: lv.Level, Names: names, Reason: reason, Outage: outage})
+		}
+	}
+	if len(pages) == 0 {
+		return nil
 	}
 	if send {
+		last := &pages[len(pages)-1]
 		for _, n := range d.Names {
-			if !slices.Contains(names, n) {
-				names = append(names, n)
+			if !slices.Contains(paged, n) {
+				last.Names, paged = append(last.Names, n), append(paged, n)
 			}
 		}
 	}
-	return Decision{State: runtime.StateFail, Level: max(reached, d.Level), Names: names}, true
+	return pages
+}
+
+// holdName names a hold for the page that releases it: "held by silence
+// 3f2a", "held by maintenance window nightly", "UNREACHABLE behind switch".
+func holdName(h runtime.Hold) string {
+	var s string
+	switch h.Reason {
+	case runtime.HoldSilenced:
+		s = "held by silence " + h.By
+	case runtime.HoldMaintenance:
+		s = "held by maintenance window " + h.By
+	case runtime.HoldUnreachable:
+		s = "UNREACHABLE behind " + h.By
+	default:
+		s = "held as " + string(h.Reason) + " " + h.By
+	}
+	return strings.TrimSpace(s)
 }
 
 // record is what the gates may know of the test: s, counted with a run

@@ -40,7 +40,7 @@ func (e *Engine) predict(ctx context.Context, t *testRunner, seen time.Time) {
 			e.log.Debug("running a parent out of schedule", "test", p.spec.Name, "for", t.spec.Name)
 			r := e.runTest(ctx, p, e.clock.Now())
 			p.oos.Store(false)
-			e.endRun(ctx, p, r)
+			e.endRun(ctx, p, r, false)
 			break
 		}
 	}

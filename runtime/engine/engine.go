@@ -78,9 +78,12 @@ type Engine struct {
 	// runs to the last parked worker (not in turn to all) lets the workers
 	// a burst started go idle and exit, so the pool is as large as the
 	// runs that are really under way at once, not max_concurrent_checks.
-	poolMu     sync.Mutex
-	parked     []*poolWorker    // guarded by poolMu
-	backlog    chan *testRunner // sent to with poolMu held
+	poolMu  sync.Mutex
+	parked  []*poolWorker    // guarded by poolMu
+	backlog chan *testRunner // sent to with poolMu held
+	// targets share max_concurrent_checks fairly (fair.go): a run is
+	// admitted by its test's target before it takes a worker.
+	targets    []*target
 	workers    atomic.Int32
 	maxWorkers int32
 	runCtx     context.Context // the context of scheduled runs; Abort ends it
@@ -113,6 +116,10 @@ type testRunner struct {
 	// gates is the ordered list of holds its runs are judged with
 	// (gateList); tests without parents share one.
 	gates runtime.Gates
+	// tgt is the target whose share of max_concurrent_checks the test's
+	// scheduled runs take, cost checks each.
+	tgt  *target
+	cost int
 	// waiters counts goroutines in waitIdle; idle wakes them. idle is made
 	// by the first waiter: most tests never have one.
 	waiters atomic.Int32
@@ -175,7 +182,8 @@ func New(plan *runtime.Plan, o Options) (*Engine, error) {
 		byName[ts.Name] = tr
 		if st, ok := o.State[ts.Name]; ok && st.Fingerprint == tr.fingerprint() {
 			tr.streak.restore(st)
-			tr.next, tr.lastRun, tr.lastOK = st.Next, st.LastRun, st.LastOK
+			tr.next = st.Next
+			tr.restoreLast(st)
 		}
 		if len(ts.Instances) != len(ts.Checks) || slices.Contains(ts.Instances, nil) {
 			return nil, fmt.Errorf("test %s: checks not built (the plan is not from Resolve)", ts.Name)
@@ -184,6 +192,7 @@ func New(plan *runtime.Plan, o Options) (*Engine, error) {
 		e.tests = append(e.tests, tr)
 	}
 	e.link(byName, o.Gate)
+	e.share()
 	e.disp = NewDispatcher(plan.Notifications, DispatcherOptions{Retry: o.Retry, Logger: o.Logger, Clock: o.Clock, Outbox: o.Outbox, Pending: o.Pending, GroupWindow: plan.Main.GroupWindow})
 	e.saver = o.Saver
 	for name, ch := range o.Busy {
@@ -213,6 +222,25 @@ func (e *Engine) link(byName map[string]*testRunner, options runtime.Gate) {
 	}
 }
 
+// share gives each test its target and each target its fair share of
+// max_concurrent_checks, and warns when the configuration needs more.
+func (e *Engine) share() {
+	out := map[*runtime.TestSpec]bool{}
+	for _, t := range e.tests {
+		out[t.spec] = t.shard == runtime.ShardOut
+	}
+	list, index := targets(e.plan, func(ts *runtime.TestSpec) bool { return !out[ts] })
+	c := concurrencyOf(list, int(e.maxWorkers))
+	e.targets = list
+	for _, t := range e.tests {
+		t.tgt, t.cost = index[t.spec], max(1, len(t.checks))
+	}
+	if w := c.Warning(); w != "" {
+		e.log.Warn("max_concurrent_checks is too low for this configuration", "need", c.Need, "max_concurrent_checks", c.Cap,
+			"busiest", c.Busiest, "share", c.Share, "detail", w)
+	}
+}
+
 // inherit holds t, as running, until the previous engine's run of it ends,
 // then takes the state that run left when t did not change.
 func (e *Engine) inherit(t *testRunner, ch <-chan runtime.TestState) {
@@ -227,7 +255,7 @@ func (e *Engine) inherit(t *testRunner, ch <-chan runtime.TestState) {
 		}
 		t.mu.Lock()
 		t.streak.restore(st)
-		t.lastRun, t.lastOK = st.LastRun, st.LastOK
+		t.restoreLast(st)
 		t.mu.Unlock()
 		if e.saver != nil {
 			e.save(t)
@@ -374,6 +402,7 @@ func (e *Engine) Run(ctx context.Context) {
 	defer close(e.quit)
 	defer e.runs.Wait()
 	defer close(e.loopDone)
+	defer e.dropQueued()
 	beating := e.beat != nil && e.beatIvl > 0
 	var nextBeat time.Time
 	if beating {
@@ -419,6 +448,23 @@ func (e *Engine) Run(ctx context.Context) {
 	}
 }
 
+// dropQueued forgets the runs that wait for their target's share when
+// scheduling stops: they have not started, and whoever schedules next
+// runs them.
+func (e *Engine) dropQueued() {
+	e.poolMu.Lock()
+	var dropped []*testRunner
+	for _, g := range e.targets {
+		dropped = append(dropped, g.queue...)
+		g.queue = nil
+	}
+	e.poolMu.Unlock()
+	for _, t := range dropped {
+		t.release()
+		e.runs.Done()
+	}
+}
+
 func (e *Engine) launch(t *testRunner) {
 	if !t.running.CompareAndSwap(false, true) {
 		if t.oos.Load() {
@@ -431,6 +477,19 @@ func (e *Engine) launch(t *testRunner) {
 	e.runs.Add(1)
 	t.due = t.next
 	e.poolMu.Lock()
+	if !t.tgt.admit(t) {
+		// Its target has its share running: it waits for one of them.
+		t.tgt.queue = append(t.tgt.queue, t)
+		e.poolMu.Unlock()
+		return
+	}
+	e.hand(t)
+}
+
+// hand gives an admitted run to a worker: the one parked last, else a new
+// one, else (every worker busy) the backlog. Called with poolMu held, it
+// unlocks it.
+func (e *Engine) hand(t *testRunner) {
 	if n := len(e.parked); n > 0 {
 		w := e.parked[n-1]
 		e.parked[n-1] = nil
@@ -466,7 +525,7 @@ func (e *Engine) worker(t *testRunner) {
 	var ran, seen uint64 // runs done, and as of the last idle tick
 	for {
 		if t != nil {
-			e.endRun(e.runCtx, t, e.runTest(e.runCtx, t, t.due))
+			e.endRun(e.runCtx, t, e.runTest(e.runCtx, t, t.due), true)
 			e.runs.Done()
 			ran++
 		}
@@ -533,7 +592,7 @@ func (e *Engine) RunTestOnce(ctx context.Context, name string) (runtime.TestResu
 		return runtime.TestResult{}, err
 	}
 	r := e.runTest(ctx, t, e.clock.Now())
-	e.endRun(ctx, t, r)
+	e.endRun(ctx, t, r, false)
 	return r, nil
 }
 
@@ -600,14 +659,17 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 	}
 	now := e.clock.Now()
 	t.mu.Lock()
-	prev := t.streak.clone()
+	prev, prevRes, prevRan := t.streak.clone(), t.lastRes, !t.lastRun.IsZero()
 	t.mu.Unlock()
 	v := judge(t.spec, prev, runOutcome{OK: ok, At: slotTime(scheduled, now), Now: now}, t.gates)
 	t.mu.Lock()
 	t.streak = v.Record
 	t.lastRun, t.lastOK, t.lastDur, t.lastRes, t.lastStart = now, ok, now.Sub(start), results, start
 	t.mu.Unlock()
-	changed := v.Record.mark() != prev.mark() || v.Flap != flapSame
+	// A new outcome is saved too (a passing test's only change), so that
+	// the last result outlives a restart; the same outcome again is not,
+	// which spares passing tests a write per run.
+	changed := v.Record.mark() != prev.mark() || v.Flap != flapSame || !prevRan || !sameOutcome(prevRes, results)
 	e.logHoldChange(t.spec.Name, v.Hold, prev.held, len(v.Pages) > 0 && !ok)
 	r := runtime.TestResult{Test: t.spec.Name, OK: ok, Failures: v.Record.failures, Time: now, Checks: results}
 	// Durable before visible: notifications go to the outbox, then the
@@ -636,9 +698,18 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 // decided, saved and logged; were t released only after the hooks, the
 // next run of t could find it still running while a hook ran (or, with a
 // test's clock stepped at once to the next slot, between the hook and the
-// release) and be skipped as an overrun.
-func (e *Engine) endRun(ctx context.Context, t *testRunner, r runtime.TestResult) {
+// release) and be skipped as an overrun. A scheduled run also gives its
+// target's share back, to the next run of the target waiting for it.
+func (e *Engine) endRun(ctx context.Context, t *testRunner, r runtime.TestResult, scheduled bool) {
 	t.release()
+	if scheduled {
+		e.poolMu.Lock()
+		if next := t.tgt.release(t); next != nil {
+			e.hand(next)
+		} else {
+			e.poolMu.Unlock()
+		}
+	}
 	if e.hooks != nil && e.runCtx.Err() == nil {
 		e.hooks.AfterResult(ctx, r)
 	}
@@ -650,12 +721,13 @@ type streakMark struct {
 	failures int
 	held     runtime.HoldReason
 	owed     bool
+	owedBy   string
 	passes   int
 	history  flapHistory
 }
 
 func (s *streak) mark() streakMark {
-	return streakMark{failures: s.failures, held: s.held, owed: s.owed, passes: s.passes, history: s.history}
+	return streakMark{failures: s.failures, held: s.held, owed: s.owed, owedBy: s.owedBy, passes: s.passes, history: s.history}
 }
 
 // slotTime is the time a run's streak is kept in: its slot, not its end,
@@ -726,7 +798,23 @@ func (t *testRunner) state() runtime.TestState {
 	defer t.mu.Unlock()
 	st := t.streak.export()
 	st.Fingerprint, st.LastRun, st.LastOK = t.fingerprint(), t.lastRun, t.lastOK
+	st.Checks, st.Duration = t.lastRes, t.lastDur
 	return st
+}
+
+// restoreLast takes the last result from a saved state. The caller holds
+// t.mu, or t does not run yet.
+func (t *testRunner) restoreLast(st runtime.TestState) {
+	t.lastRun, t.lastOK, t.lastRes, t.lastDur = st.LastRun, st.LastOK, st.Checks, st.Duration
+}
+
+// sameOutcome tells whether two runs' results say the same: each check
+// passed or failed alike, with the same error texts. Stats, start and
+// duration may differ.
+func sameOutcome(a, b []runtime.CheckResult) bool {
+	return slices.EqualFunc(a, b, func(x, y runtime.CheckResult) bool {
+		return x.Check == y.Check && x.OK == y.OK && slices.Equal(x.Errors, y.Errors)
+	})
 }
 
 // evaluate applies requires=all|any.
@@ -753,7 +841,8 @@ func (e *Engine) runCheck(ctx context.Context, t *testRunner, i int, scheduled t
 		select {
 		case e.sem <- struct{}{}:
 		case <-ctx.Done():
-			return runtime.CheckResult{Check: cs.Name, Type: cs.Desc.Name, Errors: []string{"not started: shutting down"}}
+			err := fmt.Errorf("not started: shutting down: %w", ctx.Err())
+			return runtime.CheckResult{Check: cs.Name, Type: cs.Desc.Name, Errors: []string{"not started: shutting down"}, Err: err}
 		}
 	}
 	defer func() { <-e.sem }()

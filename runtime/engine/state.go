@@ -15,6 +15,7 @@ func (s *streak) export() runtime.TestState {
 		Since:      s.since,
 		Held:       s.held,
 		Owed:       s.owed,
+		OwedBy:     s.owedBy,
 		Passes:     s.passes,
 		// Who was paged in the last streak matters only to flap detection.
 		FlapHistory:  uint32(s.history),
@@ -32,6 +33,7 @@ func (s *streak) restore(st runtime.TestState) {
 	s.since = st.Since
 	s.held = st.Held
 	s.owed = st.Owed
+	s.owedBy = st.OwedBy
 	s.passes = st.Passes
 	s.history = flapHistory(st.FlapHistory)
 	s.flapping = st.Flapping

@@ -158,7 +158,7 @@ func TestDependencies(t *testing.T) {
 			held: map[string]runtime.HoldReason{"web": runtime.HoldUnreachable, "switch": ""},
 		},
 		{
-			name:  "parent recovers, child still fails: the child pages once at its level",
+			name:  "parent recovers, child still fails: the child pages each level it reached once",
 			tests: []string{"switch", "web:depends=switch;notify=1:mail 3:boss"},
 			steps: func(r *stormRig) {
 				r.set(true, "switch", "web")
@@ -166,7 +166,8 @@ func TestDependencies(t *testing.T) {
 				r.set(false, "switch")
 				r.run("switch", "web", "web")
 			},
-			want: []string{"boss: FAIL web (was UNREACHABLE until this run: the tests it depends on pass again)", "mail: FAIL switch", "mail: RECOVERED switch"},
+			want: []string{"boss: FAIL web (failing since 2026-11-24 00:00:00 UTC (UNREACHABLE behind switch until now))", "mail: FAIL switch", "mail: RECOVERED switch",
+				"mail: FAIL web (failing since 2026-11-24 00:00:00 UTC (UNREACHABLE behind switch until now))"},
 			held: map[string]runtime.HoldReason{"web": ""},
 		},
 		{
@@ -358,7 +359,7 @@ func TestStormStateSurvivesRestart(t *testing.T) {
 	if st, _ := r.e.TestStatus("web"); st.Failures != 0 {
 		t.Errorf("web failures = %d after the second pass, want 0", st.Failures)
 	}
-	want := []string{"mail: FAIL switch", "mail: RECOVERED switch", "mail: FAIL web (was UNREACHABLE until this run: the tests it depends on pass again)", "mail: RECOVERED web",
+	want := []string{"mail: FAIL switch", "mail: RECOVERED switch", "mail: FAIL web (failing since 2026-11-24 00:00:00 UTC (UNREACHABLE behind switch until now))", "mail: RECOVERED web",
 		"mail: FAIL flappy", "mail: RECOVERED flappy", "mail: FAIL flappy", "mail: RECOVERED flappy",
 		"mail: FAIL flappy", "mail: RECOVERED flappy", "mail: FAIL flappy", "mail: RECOVERED flappy", "mail: FLAPPING flappy"}
 	got := r.messages()

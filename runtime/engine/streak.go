@@ -17,6 +17,7 @@ type streak struct {
 	since      time.Time          // first failure of this streak
 	held       runtime.HoldReason // the hold in force at the last run ("" none)
 	owed       bool               // a page of level 1+ was held back in this streak
+	owedBy     string             // what held it back: "silence 3f2a", "maintenance window nightly"
 	// passes counts passing runs in a row while failing (recover_after).
 	passes int
 	// history, flapping and flapTo are flap detection's: the last runs'

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,11 +37,15 @@ type stateFile struct {
 type testFile struct {
 	mu    sync.Mutex
 	users int // guarded by Dir.tmu: saves holding or waiting for mu
-	// Guarded by mu. known says that last is what LoadState would read
-	// back; noLatest that TEST.json.latest surely does not exist.
+	// Guarded by mu. known says that last (with the results checks stands
+	// for) is what LoadState would read back; noLatest that
+	// TEST.json.latest surely does not exist.
 	known    bool
 	noLatest bool
-	last     runtime.TestState
+	// last is the state without its Checks, which checks stands for (a
+	// hash): the last results of every test are not kept twice.
+	last   runtime.TestState
+	checks uint64
 }
 
 // lockTest returns the test's entry, locked for one save.
@@ -95,7 +101,8 @@ func (d *Dir) SaveTest(name string, st runtime.TestState) error {
 		return nil
 	}
 	durable := !tf.known || durableChange(tf.last, st)
-	if !durable && sameCounters(tf.last, st) {
+	sum := resultsSum(st.Checks)
+	if !durable && sameCounters(tf.last, st) && sum == tf.checks {
 		return nil // the files hold st already
 	}
 	tf.known = false // until the write below succeeds
@@ -123,8 +130,22 @@ func (d *Dir) SaveTest(name string, st runtime.TestState) error {
 		// Equal to st's (durableChange); kept, not the caller's.
 		st.Notified, st.FlapTo, st.PrevNotified = tf.last.Notified, tf.last.FlapTo, tf.last.PrevNotified
 	}
-	tf.last, tf.known = st, true
+	st.Checks = nil
+	tf.last, tf.checks, tf.known = st, sum, true
 	return nil
+}
+
+// resultsSum hashes check results (Err, which is never stored, aside), so
+// that a Dir can tell a new last result from the one it wrote.
+func resultsSum(rs []runtime.CheckResult) uint64 {
+	h := fnv.New64a()
+	for _, r := range rs {
+		fmt.Fprintf(h, "%q %q %t %q %d %d\x00", r.Check, r.Type, r.OK, r.Errors, r.Start.UnixNano(), r.Duration)
+		for _, k := range slices.Sorted(maps.Keys(r.Stats)) {
+			fmt.Fprintf(h, "%q=%v,", k, r.Stats[k])
+		}
+	}
+	return h.Sum64()
 }
 
 // inPlaceMax is the longest content writeLatest overwrites in place: one
@@ -225,7 +246,9 @@ func (d *Dir) removeTest(path string, tf *testFile) error {
 // above, so a level can only fire a few runs late, never twice), Passes
 // (recover_after: the recovery comes a few runs late), FlapHistory (the
 // window of flap detection; entering or leaving flapping is durable),
-// LastRun, LastOK and Next (the schedule: a run comes early).
+// LastRun, LastOK and Next (the schedule: a run comes early), and the
+// last result (Checks, Duration: a few runs old at worst, and the engine
+// saves every change of outcome).
 //
 // TestEveryFieldClassified fails for a field of runtime.TestState added
 // here and not there, or there and not here.
@@ -233,15 +256,16 @@ func durableChange(a, b runtime.TestState) bool {
 	return a.Fingerprint != b.Fingerprint ||
 		(a.Failures == 0) != (b.Failures == 0) || !a.Since.Equal(b.Since) ||
 		!slices.Equal(a.Notified, b.Notified) || a.LastLevel != b.LastLevel || !a.LastNotify.Equal(b.LastNotify) ||
-		a.Held != b.Held || a.Owed != b.Owed ||
+		a.Held != b.Held || a.Owed != b.Owed || a.OwedBy != b.OwedBy ||
 		a.Flapping != b.Flapping || !slices.Equal(a.FlapTo, b.FlapTo) || !slices.Equal(a.PrevNotified, b.PrevNotified)
 }
 
 // sameCounters tells whether a and b agree on the fields durableChange
-// leaves out.
+// leaves out, but for Checks, which SaveTest compares by resultsSum.
 func sameCounters(a, b runtime.TestState) bool {
 	return a.Failures == b.Failures && a.Passes == b.Passes && a.FlapHistory == b.FlapHistory &&
-		a.LastRun.Equal(b.LastRun) && a.LastOK == b.LastOK && a.Next.Equal(b.Next)
+		a.LastRun.Equal(b.LastRun) && a.LastOK == b.LastOK && a.Next.Equal(b.Next) &&
+		a.Duration == b.Duration
 }
 
 // nextSeq returns a sequence number above every earlier one of d, and above

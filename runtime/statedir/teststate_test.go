@@ -144,8 +144,8 @@ func TestEveryFieldClassified(t *testing.T) {
 	t.Parallel()
 	durable := map[string]bool{
 		"Fingerprint": true, "Notified": true, "LastNotify": true, "LastLevel": true, "Since": true,
-		"Held": true, "Owed": true, "Flapping": true, "FlapTo": true, "PrevNotified": true,
-		"Failures": false, "Next": false, "LastRun": false, "LastOK": false, "Passes": false, "FlapHistory": false,
+		"Held": true, "Owed": true, "OwedBy": true, "Flapping": true, "FlapTo": true, "PrevNotified": true,
+		"Failures": false, "Checks": false, "Duration": false, "Next": false, "LastRun": false, "LastOK": false, "Passes": false, "FlapHistory": false,
 	}
 	typ := reflect.TypeFor[mrt.TestState]()
 	for i := range typ.NumField() {
@@ -161,7 +161,7 @@ func TestEveryFieldClassified(t *testing.T) {
 		c.take()
 		v := reflect.ValueOf(&st).Elem().Field(i)
 		switch v.Kind() {
-		case reflect.Int, reflect.Uint32:
+		case reflect.Int, reflect.Int64, reflect.Uint32:
 			if v.CanInt() {
 				v.SetInt(v.Int() + 1)
 			} else {
@@ -172,7 +172,11 @@ func TestEveryFieldClassified(t *testing.T) {
 		case reflect.Bool:
 			v.SetBool(!v.Bool())
 		case reflect.Slice:
-			v.Set(reflect.Append(v, reflect.ValueOf("x")))
+			elem := reflect.ValueOf("x")
+			if v.Type().Elem() == reflect.TypeFor[mrt.CheckResult]() {
+				elem = reflect.ValueOf(mrt.CheckResult{Check: "www", Errors: []string{"refused"}, Stats: mrt.Stats{}})
+			}
+			v.Set(reflect.Append(v, elem))
 		case reflect.Struct: // time.Time
 			v.Set(reflect.ValueOf(t0.Add(time.Hour)))
 		default:
