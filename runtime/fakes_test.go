@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -10,33 +9,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/config"
-	"github.com/monsta/monsta/internal/testkit/fakeclock"
 )
-
-// fakeClock is a Clock whose time moves only by Advance. Every Reset of a
-// timer is announced on resets, so a test knows the scheduler is idle.
-type fakeClock struct {
-	*fakeclock.Clock
-	resets <-chan time.Time
-}
-
-func newFakeClock() *fakeClock {
-	c := fakeclock.New(time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC))
-	return &fakeClock{Clock: c, resets: c.AnnounceResets(100)}
-}
-
-// waitIdle waits until the scheduler armed its timer, and returns when it
-// will fire.
-func (f *fakeClock) waitIdle(t *testing.T) time.Time {
-	t.Helper()
-	select {
-	case w := <-f.resets:
-		return w
-	case <-time.After(10 * time.Second):
-		t.Fatal("scheduler never went idle")
-	}
-	return time.Time{}
-}
 
 // scriptedCheck records each run and returns what its script says.
 type scriptedCheck struct {
@@ -81,8 +54,6 @@ func (n *recordingNotifier) Notify(ctx context.Context, m Message) error {
 	n.got <- m
 	return nil
 }
-
-var errBoom = errors.New("boom")
 
 // testRegistry has a check type "fake" whose instances come from checks
 // (by section host option) and a notifier type "rec".
