@@ -12,6 +12,7 @@ import (
 
 	"github.com/monsta/monsta/cmd/internal/app"
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/engine"
 	"github.com/monsta/monsta/runtime/statedir"
 )
 
@@ -28,6 +29,9 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 	g := a.Generation()
 	for _, w := range g.Warnings {
 		fmt.Fprintln(stdout, w.Error())
+	}
+	if w := engine.PlanConcurrency(g.Plan).Warning(); w != "" {
+		fmt.Fprintln(stdout, "warning: [main] max_concurrent_checks: "+w)
 	}
 	if sh := g.Plan.Main.Shard; sh.N > 0 {
 		printShards(stdout, g.Plan, sh)
