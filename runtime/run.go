@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/monsta/monsta/internal/redact"
+	"github.com/monsta/monsta/internal/textx"
 )
 
 // RunCheck runs c once under the deadline its descriptor gives for o and
@@ -34,11 +37,22 @@ func RunCheckWithClock(ctx context.Context, clock Clock, c Check, o *Options) (r
 	if err != nil {
 		res.Errors = ErrorMessages(err)
 		for i, e := range res.Errors {
-			res.Errors[i] = o.Redact(e)
+			res.Errors[i] = textx.Terminal(o.Redact(e))
 		}
-		res.Err = RedactError(o, err)
+		res.Err = visible(RedactError(o, err))
 	}
 	return res
+}
+
+// visible returns err with the control characters of its text escaped
+// (textx.Terminal), keeping the chain: an error may quote what a server
+// sent (go-smtp's "short response: ..." does, raw), and it goes on to
+// logs, terminals and pages.
+func visible(err error) error {
+	if text := err.Error(); textx.Terminal(text) != text {
+		return redact.WithText(err, textx.Terminal(text))
+	}
+	return err
 }
 
 // ErrorMessages splits an error made by errors.Join into one message per

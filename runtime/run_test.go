@@ -98,3 +98,24 @@ func TestRunCheckKeepsTheErrorChain(t *testing.T) {
 		})
 	}
 }
+
+// TestRunCheckEscapesControls: an error that quotes a server's raw bytes
+// (as go-smtp's "short response" does) reaches the result with its
+// control characters escaped, in Errors and in Err, and the chain holds.
+func TestRunCheckEscapesControls(t *testing.T) {
+	reg := testRegistry(t, nil, nil)
+	d, _ := reg.Lookup(KindNotifier, "rec")
+	o, err := NewOptions(d, "Notification_x", map[string]string{"recipient": "r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := fmt.Errorf("banner: short response: \x1b]0;owned\x07\x1b[2J: %w", context.DeadlineExceeded)
+	res := RunCheck(context.Background(), errCheck{raw}, o)
+	const want = `banner: short response: \x1b]0;owned\x07\x1b[2J: context deadline exceeded`
+	if len(res.Errors) != 1 || res.Errors[0] != want {
+		t.Errorf("Errors = %q, want [%q]", res.Errors, want)
+	}
+	if res.Err == nil || res.Err.Error() != want || !errors.Is(res.Err, context.DeadlineExceeded) {
+		t.Errorf("Err = %v, want %q wrapping context.DeadlineExceeded", res.Err, want)
+	}
+}
