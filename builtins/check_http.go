@@ -272,16 +272,28 @@ func (c *HTTP) judge(resp *http.Response, b []byte, target, pass string) error {
 }
 
 // redactor returns what removes the check's secrets from a server's answer:
-// those of its options, and the password read from password_file.
+// those of its options, and the password read from password_file or
+// written in the URL.
 func (c *HTTP) redactor(pass string) func(string) string {
-	if c.passFile == "" || pass == "" {
+	user := c.user
+	if c.passFile == "" {
+		// Credentials in the URL (https://user:pw@host/) go out as Basic
+		// auth too, and no option marks them secret.
+		pass = ""
+		if u := c.url.User; u != nil {
+			if p, ok := u.Password(); ok {
+				user, pass = u.Username(), p
+			}
+		}
+	}
+	if pass == "" {
 		return c.redact
 	}
 	var once sync.Once
-	var file *redact.Set
+	var extra *redact.Set
 	return func(s string) string {
-		once.Do(func() { file = redact.NewSet(redact.Credential{Secret: pass, Users: []string{c.user}}) })
-		return file.Text(c.redact(s))
+		once.Do(func() { extra = redact.NewSet(redact.Credential{Secret: pass, Users: []string{user}}) })
+		return extra.Text(c.redact(s))
 	}
 }
 

@@ -2,6 +2,7 @@ package builtins
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -283,5 +284,42 @@ func TestHTTPOptions(t *testing.T) {
 		{map[string]string{"url": "http://h/", "ip_version": "5"}, "not one of any, 4, 6"},
 	} {
 		wantNewCheckErr(t, d, tt.raw, tt.want)
+	}
+}
+
+// TestHTTPURLCredentialsEchoed: a server that echoes the Authorization
+// header built from the URL's user:password (Basic) into a header and the
+// body must not get the password, nor its base64 form, into the error.
+func TestHTTPURLCredentialsEchoed(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Echo", r.Header.Get("Authorization"))
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"auth": %q}`, r.Header.Get("Authorization"))
+	}))
+	t.Cleanup(srv.Close)
+	u := "http://bob:Xk7-url-Pw-93q@" + strings.TrimPrefix(srv.URL, "http://") + "/"
+	basic := base64.StdEncoding.EncodeToString([]byte("bob:Xk7-url-Pw-93q"))
+	for _, extra := range []map[string]string{
+		{"expect_header": "X-Echo: ^nothing$"},
+		{"json_path": "auth", "json_expect": "nothing"},
+	} {
+		raw := map[string]string{"url": u}
+		for k, v := range extra {
+			raw[k] = v
+		}
+		c, err := newTestCheck(t, httpDescriptor(), raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = runGuarded(t, c, 5*time.Second)
+		if err == nil || !strings.Contains(err.Error(), "[redacted]") {
+			t.Fatalf("Run(%v) error = %v, want a mismatch with the credential redacted", extra, err)
+		}
+		for _, leak := range []string{"Xk7-url-Pw-93q", basic, basic[4:16]} {
+			if strings.Contains(err.Error(), leak) {
+				t.Errorf("Run(%v) error = %v, holds %q", extra, err, leak)
+			}
+		}
 	}
 }
