@@ -445,7 +445,7 @@ func TestDNSLookupQuotedFromConfig(t *testing.T) {
 	if err := Register(reg, Env{}); err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := runtime.Resolve(cfg, reg)
+	p, _, err := runtime.NewResolver(cfg).Resolve(reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -387,7 +387,7 @@ func amEngine(t *testing.T, conf string, chk runtime.Check, clk *amClock, done d
 	if err != nil {
 		t.Fatal(err)
 	}
-	plan, _, err := runtime.Resolve(cfg, reg)
+	plan, _, err := runtime.NewResolver(cfg).Resolve(reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func loadPlan(t testing.TB, reg *Registry, conf string) *Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := Resolve(cfg, reg)
+	p, _, err := NewResolver(cfg).Resolve(reg)
 	if err != nil {
 		t.Fatalf("Resolve() error = %v", err)
 	}

@@ -153,12 +153,6 @@ func (r *Resolver) Resolve(reg *Registry) (*Plan, []*config.Error, error) {
 	return p, p.Warnings, nil
 }
 
-// Resolve is NewResolver(cfg).Resolve(reg), for callers that do not need
-// [main] before the registry.
-func Resolve(cfg *config.Config, reg *Registry) (*Plan, []*config.Error, error) {
-	return NewResolver(cfg).Resolve(reg)
-}
-
 // resolution is one run of Resolver.Resolve.
 type resolution struct {
 	cfg        *config.Config

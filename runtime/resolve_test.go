@@ -49,7 +49,7 @@ func resolveText(t *testing.T, files map[string]string) (*Plan, []*config.Error,
 		return nil, nil, err
 	}
 	reg := testRegistry(t, nil, nil)
-	p, w, err := Resolve(cfg, reg)
+	p, w, err := NewResolver(cfg).Resolve(reg)
 	consumedSame(t, dir, reg, w, err)
 	// make paths short for comparisons
 	strip := func(s string) string { return strings.ReplaceAll(s, dir+"/", "") }
@@ -323,7 +323,7 @@ func TestRegistryRejects(t *testing.T) {
 // which used to be checked by init() at every start.
 func TestSchemas(t *testing.T) {
 	for _, s := range []*Schema{mainSchema, testSchema, maintenanceSchema} {
-		if err := s.validate(); err != nil {
+		if err := validateSchema(s); err != nil {
 			t.Errorf("schema %q: %v", s.Unknown, err)
 		}
 	}
@@ -346,7 +346,7 @@ func TestChecksBuiltOncePerUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := Resolve(cfg, reg)
+	p, _, err := NewResolver(cfg).Resolve(reg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -478,7 +478,7 @@ func TestResolveQuotedOption(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := loadText(t, "[Check_a]\ntype=q\nplain=\"v=spf1 mx -all\"\nanswers=\"v=spf1 mx -all\"\n[Test_t]\nchecks=a\n")
-	if _, _, err := Resolve(cfg, reg); err != nil {
+	if _, _, err := NewResolver(cfg).Resolve(reg); err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{"v=spf1 mx -all", `"v=spf1 mx -all"`}; strings.Join(got, "|") != strings.Join(want, "|") {
@@ -556,4 +556,15 @@ func TestResolveRepeatedSection(t *testing.T) {
 	if len(w) != 1 || w[0].Error() != want || p.Checks["a"].Opts.Int("port") != 81 {
 		t.Errorf("warnings = %v, port = %d; want %s and port 81", w, p.Checks["a"].Opts.Int("port"), want)
 	}
+}
+
+// validateSchema applies the descriptor rules to the schema's options.
+func validateSchema(s *Schema) error {
+	seen := map[string]bool{}
+	for _, o := range s.Options {
+		if err := checkOption(o, seen); err != nil {
+			return fmt.Errorf("%s: %w", s.Unknown, err)
+		}
+	}
+	return nil
 }

@@ -39,17 +39,6 @@ func NewSchema(unknown string, opts ...Option) *Schema {
 	return s
 }
 
-// validate applies the descriptor rules to the schema's options.
-func (s *Schema) validate() error {
-	seen := map[string]bool{}
-	for _, o := range s.Options {
-		if err := checkOption(o, seen); err != nil {
-			return fmt.Errorf("%s: %w", s.Unknown, err)
-		}
-	}
-	return nil
-}
-
 // Main is the resolved [main] section.
 type Main struct {
 	Daemonize           bool

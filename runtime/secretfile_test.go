@@ -71,7 +71,7 @@ func TestSecretFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 			cfg := loadFile(t, f)
-			_, _, err := Resolve(cfg, reg)
+			_, _, err := NewResolver(cfg).Resolve(reg)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Resolve() error = %v, want %q", err, tc.wantErr)
@@ -153,7 +153,7 @@ func TestRedactWireForms(t *testing.T) {
 		}
 	}
 	write(conf)
-	if _, _, err := Resolve(loadFile(t, f), reg); err != nil {
+	if _, _, err := NewResolver(loadFile(t, f)).Resolve(reg); err != nil {
 		t.Fatal(err)
 	}
 	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
@@ -171,7 +171,7 @@ func TestRedactWireForms(t *testing.T) {
 		t.Errorf("RunCheck() errors = %q, want one panic without the password", res.Errors)
 	}
 	write(conf + "fail = yes\n")
-	if _, _, err := Resolve(loadFile(t, f), reg); err == nil || strings.Contains(err.Error(), pw) {
+	if _, _, err := NewResolver(loadFile(t, f)).Resolve(reg); err == nil || strings.Contains(err.Error(), pw) {
 		t.Errorf("Resolve() error = %v, want one without the password", err)
 	}
 }

@@ -231,7 +231,7 @@ func TestWriteConfig(t *testing.T) {
 	if err := builtins.Register(reg, builtins.Env{}); err != nil {
 		t.Fatal(err)
 	}
-	plan, warnings, err := monsta.Resolve(cfg, reg)
+	plan, warnings, err := monsta.NewResolver(cfg).Resolve(reg)
 	if err != nil || len(warnings) > 0 {
 		t.Fatalf("Resolve() error = %v, warnings %v", err, warnings)
 	}

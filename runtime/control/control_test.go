@@ -102,7 +102,7 @@ func newFixture(t testing.TB, conf string, outcome map[string]error) *fixture {
 	must(os.WriteFile(f, []byte(conf), 0o644))
 	cfg, err := config.Load(f, filepath.Join(dir, "conf.d"))
 	must(err)
-	plan, _, err := runtime.Resolve(cfg, reg)
+	plan, _, err := runtime.NewResolver(cfg).Resolve(reg)
 	must(err)
 	clk := &fixedClock{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
 	sil, err := silence.Open(dir, clk.Now)

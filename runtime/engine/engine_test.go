@@ -24,7 +24,7 @@ func loadPlan(t testing.TB, reg *runtime.Registry, conf string) *runtime.Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _, err := runtime.Resolve(cfg, reg)
+	p, _, err := runtime.NewResolver(cfg).Resolve(reg)
 	if err != nil {
 		t.Fatalf("Resolve() error = %v", err)
 	}

@@ -96,21 +96,6 @@ type Decision struct {
 	Outage runtime.Outage
 }
 
-// decide applies DESIGN's escalation rule to one run: after each run the
-// notifications of the level equal to the failure count fire; level 0
-// fires on every run; a recovery goes to everyone paged during the streak
-// (when recovery is on). renotify repeats the highest level reached while
-// failing. It updates the failure count and returns at most one decision;
-// the caller records who was actually paged with sent. A passing run that
-// does not yet end the streak (recover_after) sends nothing.
-func decide(t *runtime.TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
-	failures, before, since, pending := s.observe(ok, now, t.RecoverAfter)
-	if pending {
-		return Decision{}, false
-	}
-	return escalate(t, s, ok, now, failures, before, since)
-}
-
 // escalate decides for a run that observe counted: failures after it,
 // before it, and the start of its streak.
 func escalate(t *runtime.TestSpec, s *streak, ok bool, now time.Time, failures, before int, since time.Time) (Decision, bool) {

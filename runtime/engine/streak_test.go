@@ -160,3 +160,18 @@ func TestDecideOutageFacts(t *testing.T) {
 		t.Fatalf("a new streak starts at its own first failure, got %v", d.Outage.Since)
 	}
 }
+
+// decide is judge's escalation without holds, for these tables: it applies DESIGN's escalation rule to one run: after each run the
+// notifications of the level equal to the failure count fire; level 0
+// fires on every run; a recovery goes to everyone paged during the streak
+// (when recovery is on). renotify repeats the highest level reached while
+// failing. It updates the failure count and returns at most one decision;
+// the caller records who was actually paged with sent. A passing run that
+// does not yet end the streak (recover_after) sends nothing.
+func decide(t *runtime.TestSpec, s *streak, ok bool, now time.Time) (Decision, bool) {
+	failures, before, since, pending := s.observe(ok, now, t.RecoverAfter)
+	if pending {
+		return Decision{}, false
+	}
+	return escalate(t, s, ok, now, failures, before, since)
+}

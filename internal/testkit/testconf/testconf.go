@@ -149,7 +149,7 @@ func Plan(t testing.TB, mainFile, confDir string, reg *runtime.Registry) *runtim
 	if err != nil {
 		t.Fatalf("config.Load() error = %v", err)
 	}
-	plan, _, err := runtime.Resolve(cfg, reg)
+	plan, _, err := runtime.NewResolver(cfg).Resolve(reg)
 	if err != nil {
 		t.Fatalf("Resolve() error = %v", err)
 	}
