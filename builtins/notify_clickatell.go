@@ -79,20 +79,8 @@ func newClickatell(o *runtime.Options) (runtime.Notifier, error) {
 	if len(c.recipients) == 0 {
 		return nil, errors.New("recipient: no phone number given")
 	}
-	switch {
-	case c.apiKey != "":
-		c.rest, c.base = true, clickatellRESTURL
-	case c.user != "" && c.pass != "" && c.apiID != "":
-		c.base = clickatellHTTPURL
-	default:
-		var missing []string
-		for _, k := range []string{"username", "password", "api_id"} {
-			if o.String(k) == "" {
-				missing = append(missing, k)
-			}
-		}
-		return nil, fmt.Errorf("needs api_key (REST API) or username, password and api_id (HTTP API); missing: api_key or %s",
-			strings.Join(missing, ", "))
+	if err := c.pickAPI(o); err != nil {
+		return nil, err
 	}
 	if s := strings.TrimSpace(o.String("api_url")); s != "" {
 		c.base = s
@@ -112,6 +100,27 @@ func newClickatell(o *runtime.Options) (runtime.Notifier, error) {
 	tr.DialContext = netx.DialNetwork // as every probe dials
 	c.client = &http.Client{Transport: tr}
 	return c, nil
+}
+
+// pickAPI chooses the REST API (api_key) or the legacy HTTP API
+// (username, password, api_id) and its default base URL.
+func (c *Clickatell) pickAPI(o *runtime.Options) error {
+	switch {
+	case c.apiKey != "":
+		c.rest, c.base = true, clickatellRESTURL
+	case c.user != "" && c.pass != "" && c.apiID != "":
+		c.base = clickatellHTTPURL
+	default:
+		var missing []string
+		for _, k := range []string{"username", "password", "api_id"} {
+			if o.String(k) == "" {
+				missing = append(missing, k)
+			}
+		}
+		return fmt.Errorf("needs api_key (REST API) or username, password and api_id (HTTP API); missing: api_key or %s",
+			strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 // Notify implements runtime.Notifier: it sends one SMS to every recipient.
@@ -260,16 +269,10 @@ type clickatellREST struct {
 }
 
 type clickatellRESTAnswer struct {
-	Messages []struct {
-		APIMessageID *string         `json:"apiMessageId"`
-		Accepted     bool            `json:"accepted"`
-		To           string          `json:"to"`
-		ErrorCode    *int            `json:"errorCode"`
-		Error        json.RawMessage `json:"error"`
-	} `json:"messages"`
-	ErrorCode        *int            `json:"errorCode"`
-	Error            json.RawMessage `json:"error"`
-	ErrorDescription string          `json:"errorDescription"`
+	Messages         []clickatellRESTMessage `json:"messages"`
+	ErrorCode        *int                    `json:"errorCode"`
+	Error            json.RawMessage         `json:"error"`
+	ErrorDescription string                  `json:"errorDescription"`
 }
 
 // restErrText renders an "error" field: null, a string, or an object
@@ -306,6 +309,15 @@ func restErrText(raw json.RawMessage, code *int, desc string) string {
 	return text
 }
 
+// clickatellRESTMessage is one recipient's part of a REST answer.
+type clickatellRESTMessage struct {
+	APIMessageID *string         `json:"apiMessageId"`
+	Accepted     bool            `json:"accepted"`
+	To           string          `json:"to"`
+	ErrorCode    *int            `json:"errorCode"`
+	Error        json.RawMessage `json:"error"`
+}
+
 // sendREST uses the REST API: POST /messages with the key in Authorization.
 func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 	body, err := json.Marshal(clickatellREST{To: c.recipients, Content: text, From: c.sender})
@@ -333,30 +345,34 @@ func (c *Clickatell) sendREST(ctx context.Context, text string) error {
 	if t := restErrText(a.Error, a.ErrorCode, a.ErrorDescription); t != "" {
 		return restClassify(a.ErrorCode, c.fail("send", errors.New(clipAnswer(c.redact(t)))))
 	}
+	return c.restAccepted(status, a.Messages)
+}
+
+// restAccepted judges the REST answer's per-recipient results: a rejected
+// recipient (invalid, opted out) is not fixed by retrying, so only the
+// documented temporary codes are retried.
+func (c *Clickatell) restAccepted(status int, msgs []clickatellRESTMessage) error {
 	var errs []error
 	permanent := false
-	accepted := map[string]bool{}
-	for _, m := range a.Messages {
+	accepted := 0
+	for _, m := range msgs {
 		if m.Accepted && (len(m.Error) == 0 || string(m.Error) == "null") {
-			accepted[m.To] = true
+			accepted++
 			continue
 		}
 		t := restErrText(m.Error, m.ErrorCode, "")
 		if t == "" {
 			t = "not accepted"
 		}
-		// A rejected recipient (invalid, opted out) is not fixed by
-		// retrying; only the documented temporary codes are retried.
 		permanent = permanent || m.ErrorCode == nil || !restTemporary[*m.ErrorCode]
 		errs = append(errs, c.fail("send to "+m.To, errors.New(clipAnswer(c.redact(t)))))
 	}
-	if len(errs) > 0 {
-		if permanent {
-			return runtime.Permanent(errors.Join(errs...))
-		}
+	switch {
+	case len(errs) > 0 && permanent:
+		return runtime.Permanent(errors.Join(errs...))
+	case len(errs) > 0:
 		return errors.Join(errs...)
-	}
-	if len(accepted) == 0 {
+	case accepted == 0:
 		return c.fail("send", fmt.Errorf("HTTP %d: no message accepted", status))
 	}
 	return nil

@@ -308,65 +308,78 @@ func (m *Message) RenderLong() string {
 		return m.digestLong()
 	}
 	var b strings.Builder
-	line := func(k, v string) { fmt.Fprintf(&b, "%-9s %s\n", k+":", v) }
+	line := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "%-9s %s\n", k+":", v)
+		}
+	}
 	line("Test", m.Test)
 	state := string(m.State)
 	if m.Reminder {
 		state += " (reminder)"
 	}
 	line("State", state)
-	if m.Host != "" {
-		line("Host", m.Host)
-	}
-	if m.Reason != "" {
-		line("Reason", m.Reason)
-	}
+	line("Host", m.Host)
+	line("Reason", m.Reason)
 	switch m.State {
 	case StateFail:
-		f := fmt.Sprintf("%d in a row", m.Failures)
-		if !m.Since.IsZero() {
-			f += ", first at " + fullTime(m.Since)
-		}
-		// A first failure has no outage to measure yet: its "duration"
-		// would only be the length of the run.
-		if m.Duration > 0 && m.Failures > 1 {
-			f += ", failing for " + HumanDuration(m.Duration)
-		}
-		line("Failures", f)
+		line("Failures", m.failuresLine())
 	case StateRecovered:
-		var parts []string
-		if m.Duration > 0 {
-			parts = append(parts, HumanDuration(m.Duration))
-		}
-		if m.Failures > 0 {
-			parts = append(parts, fmt.Sprintf("%d failed %s", m.Failures, plural(m.Failures, "run", "runs")))
-		}
-		if !m.Since.IsZero() {
-			parts = append(parts, "from "+fullTime(m.Since)+" to "+fullTime(m.Time))
-		}
-		if len(parts) > 0 {
-			line("Outage", strings.Join(parts, ", "))
-		}
+		line("Outage", m.outageLine())
 	}
 	if !m.Time.IsZero() {
 		line("Time", fullTime(m.Time))
 	}
 	if m.RequireAny && len(m.Checks) > 0 {
-		pass, fail := m.passing()
-		r := "any one check passing"
-		if len(pass) > 0 {
-			r += "; passing: " + strings.Join(pass, ", ")
-		}
-		if len(fail) > 0 {
-			r += "; failing: " + strings.Join(fail, ", ")
-		}
-		line("Requires", r)
+		line("Requires", m.requiresLine())
 	}
 	for _, c := range m.Checks {
 		b.WriteString("\n")
 		writeCheck(&b, c, m.RequireAny)
 	}
 	return b.String()
+}
+
+// failuresLine is the long form's "Failures:" of a FAIL.
+func (m *Message) failuresLine() string {
+	f := fmt.Sprintf("%d in a row", m.Failures)
+	if !m.Since.IsZero() {
+		f += ", first at " + fullTime(m.Since)
+	}
+	// A first failure has no outage to measure yet: its "duration" would
+	// only be the length of the run.
+	if m.Duration > 0 && m.Failures > 1 {
+		f += ", failing for " + HumanDuration(m.Duration)
+	}
+	return f
+}
+
+// outageLine is the long form's "Outage:" of a RECOVERED; "" says nothing.
+func (m *Message) outageLine() string {
+	var parts []string
+	if m.Duration > 0 {
+		parts = append(parts, HumanDuration(m.Duration))
+	}
+	if m.Failures > 0 {
+		parts = append(parts, fmt.Sprintf("%d failed %s", m.Failures, plural(m.Failures, "run", "runs")))
+	}
+	if !m.Since.IsZero() {
+		parts = append(parts, "from "+fullTime(m.Since)+" to "+fullTime(m.Time))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// requiresLine is the long form's "Requires:" of a requires=any test.
+func (m *Message) requiresLine() string {
+	pass, fail := m.passing()
+	r := "any one check passing"
+	if len(pass) > 0 {
+		r += "; passing: " + strings.Join(pass, ", ")
+	}
+	if len(fail) > 0 {
+		r += "; failing: " + strings.Join(fail, ", ")
+	}
+	return r
 }
 
 // FormatCheck renders one check result as --run prints it: status line,

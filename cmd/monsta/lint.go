@@ -37,43 +37,7 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 		printShards(stdout, g.Plan, sh)
 	}
 
-	names := make([]string, 0, len(g.Plan.Notifications))
-	for n := range g.Plan.Notifications {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	results := make([]string, len(names))
-	failed := make([]bool, len(names))
-	var wg sync.WaitGroup
-	for i, n := range names {
-		spec := g.Plan.Notifications[n]
-		v, ok := spec.Notifier.(runtime.Verifier)
-		head := fmt.Sprintf("Notification_%s (%s): ", n, spec.Desc.Name)
-		if o.noLogin {
-			results[i] = head + "not verified (--no-login)"
-			continue
-		}
-		if !ok {
-			results[i] = head + runtime.ErrCannotVerify.Error()
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ctx, cancel := context.WithTimeout(context.Background(), spec.Desc.DeadlineFor(spec.Opts))
-			defer cancel()
-			switch err := runtime.RedactError(spec.Opts, v.Verify(ctx)); {
-			case errors.Is(err, runtime.ErrCannotVerify):
-				results[i] = head + err.Error()
-			case err != nil:
-				results[i] = head + "FAILED: " + err.Error()
-				failed[i] = true
-			default:
-				results[i] = head + "verified"
-			}
-		}()
-	}
-	wg.Wait()
+	results, failed := verifyNotifications(g.Plan, o.noLogin)
 	nFailed := 0
 	for i, r := range results {
 		fmt.Fprintln(stdout, r)
@@ -98,6 +62,50 @@ func cmdLint(o *options, stdout, stderr io.Writer) int {
 		len(g.Plan.Checks), pluralize(len(g.Plan.Checks), "check", "checks"),
 		len(g.Plan.Notifications), pluralize(len(g.Plan.Notifications), "notification", "notifications"))
 	return exitOK
+}
+
+// verifyNotifications tries each notification's login as far as it can
+// without sending, all at once, and returns one line each (by name) and
+// which failed.
+func verifyNotifications(plan *runtime.Plan, noLogin bool) ([]string, []bool) {
+	names := make([]string, 0, len(plan.Notifications))
+	for n := range plan.Notifications {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	results := make([]string, len(names))
+	failed := make([]bool, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		spec := plan.Notifications[n]
+		v, ok := spec.Notifier.(runtime.Verifier)
+		head := fmt.Sprintf("Notification_%s (%s): ", n, spec.Desc.Name)
+		if noLogin {
+			results[i] = head + "not verified (--no-login)"
+			continue
+		}
+		if !ok {
+			results[i] = head + runtime.ErrCannotVerify.Error()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), spec.Desc.DeadlineFor(spec.Opts))
+			defer cancel()
+			switch err := runtime.RedactError(spec.Opts, v.Verify(ctx)); {
+			case errors.Is(err, runtime.ErrCannotVerify):
+				results[i] = head + err.Error()
+			case err != nil:
+				results[i] = head + "FAILED: " + err.Error()
+				failed[i] = true
+			default:
+				results[i] = head + "verified"
+			}
+		}()
+	}
+	wg.Wait()
+	return results, failed
 }
 
 // printShards prints how [main] shard splits the tests: the count per
