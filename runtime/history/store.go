@@ -81,7 +81,7 @@ type Store struct {
 	rdb     *sql.DB // readers; WAL lets them read while the writer writes
 	runs    chan Run
 	events  chan Event
-	syncs   chan chan struct{}
+	syncs   chan chan error
 	stop    chan struct{}
 	done    chan struct{}
 	dropped atomic.Uint64
@@ -167,7 +167,7 @@ func newStore(path string, o Options) *Store {
 		path: path, o: o, log: o.Logger, now: o.Now,
 		runs:   make(chan Run, o.QueueSize),
 		events: make(chan Event, max(1024, o.QueueSize/16)),
-		syncs:  make(chan chan struct{}),
+		syncs:  make(chan chan error),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -207,15 +207,20 @@ func (s *Store) Event(e Event) {
 // queue was full, the store was closed or history was disabled.
 func (s *Store) Dropped() uint64 { return s.dropped.Load() }
 
-// Sync returns once everything queued before it is committed (or failed
-// to be); it is for tests and for a caller that needs the history read
-// back at once.
-func (s *Store) Sync() {
-	ack := make(chan struct{})
+// ErrClosed says the store no longer writes.
+var ErrClosed = errors.New("history store closed")
+
+// Sync returns once everything queued before it is committed, or the
+// error that kept it from being (it stays pending for the next flush);
+// it is for tests and for a caller that needs the history read back at
+// once.
+func (s *Store) Sync() error {
+	ack := make(chan error, 1)
 	select {
 	case s.syncs <- ack:
-		<-ack
+		return <-ack
 	case <-s.done:
+		return ErrClosed
 	}
 }
 

@@ -77,15 +77,16 @@ func (w *writer) run() {
 		case e := <-w.s.events:
 			w.addEvent(e)
 		case <-t.C:
-			w.flush()
+			_ = w.flush() // failed logs it
 			w.prune.step(w)
 		case ack := <-w.s.syncs:
 			w.drain()
-			w.flush()
-			close(ack)
+			ack <- w.flush()
 		case <-w.s.stop:
 			w.drain()
-			w.flush()
+			if err := w.flush(); err != nil && !errors.Is(err, ErrClosed) {
+				w.s.closeErr = fmt.Errorf("flush history: %w", err)
+			}
 			w.closeSession()
 			return
 		}
@@ -106,7 +107,7 @@ func (w *writer) drain() {
 func (w *writer) record() {
 	w.n++
 	if w.n >= w.s.o.FlushRecords {
-		w.flush()
+		_ = w.flush() // failed logs it
 	}
 }
 
@@ -184,7 +185,7 @@ func (w *writer) open(s *series, res int, start int64) {
 	if start < a.start && len(w.rows) > 0 {
 		// A clock step back may reopen a bucket whose row is still
 		// pending: write it first, so that the seed below sees it.
-		w.flush()
+		_ = w.flush() // failed logs it
 	}
 	a.reset(start)
 	r := row{}
@@ -269,19 +270,20 @@ func (w *writer) seriesFor(test int64, chk string) (*series, error) {
 
 // flush writes what is pending in one transaction. On failure the
 // events stay pending for the next flush (up to maxPending) and the
-// open buckets stay in memory; a corrupt database is moved aside.
-func (w *writer) flush() {
+// open buckets stay in memory; a corrupt database is moved aside. It
+// returns the error of the write.
+func (w *writer) flush() error {
 	w.logDrops()
 	w.n = 0
 	if w.db == nil {
-		return
+		return ErrClosed
 	}
 	if len(w.events) == 0 && len(w.rows) == 0 && len(w.dirty) == 0 && len(w.ring) == 0 && w.mark >= w.s.now().UnixNano() {
-		return
+		return nil
 	}
 	if err := w.write(); err != nil {
 		w.failed(err)
-		return
+		return err
 	}
 	w.events = w.events[:0]
 	w.rows = w.rows[:0]
@@ -295,6 +297,7 @@ func (w *writer) flush() {
 		ts.inRing = false
 	}
 	w.ring = w.ring[:0]
+	return nil
 }
 
 // write is flush's transaction.
