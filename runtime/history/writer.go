@@ -47,8 +47,9 @@ type testState struct {
 
 // series is one test or one check's open buckets.
 type series struct {
-	id   int64
-	aggs [nres]agg
+	id    int64
+	check bool // a check's: resolutions without checkKeep are skipped
+	aggs  [nres]agg
 }
 
 type seriesKey struct {
@@ -163,6 +164,9 @@ func (w *writer) addRing(ts *testState, r Run) {
 func (w *writer) count(s *series, at time.Time, d time.Duration, ok bool) {
 	us := d.Microseconds()
 	for res := range s.aggs {
+		if s.check && resolutions[res].checkKeep == noKeep {
+			continue
+		}
 		a := &s.aggs[res]
 		if start := bucketStart(at, res); a.start != start {
 			w.open(s, res, start)
@@ -265,7 +269,7 @@ func (w *writer) seriesFor(test int64, chk string) (*series, error) {
 		}
 		w.series[k] = id
 	}
-	return &series{id: id}, nil
+	return &series{id: id, check: chk != ""}, nil
 }
 
 // flush writes what is pending in one transaction. On failure the
@@ -547,14 +551,16 @@ func (w *writer) pruneTests(ids []int64, now time.Time) error {
 
 // pruneBuckets deletes one test's buckets past their keep.
 func (w *writer) pruneBuckets(tx *sql.Tx, test int64, now time.Time) error {
-	for _, r := range resolutions {
-		keep := r.keep
-		if keep == 0 || keep > w.s.o.Retention {
-			keep = w.s.o.Retention
-		}
-		if _, err := tx.Exec("DELETE FROM buckets WHERE series IN (SELECT id FROM series WHERE test = ?) AND res = ? AND start < ?",
-			test, int64(r.step/time.Second), now.Add(-keep).Unix()); err != nil {
-			return fmt.Errorf("prune buckets: %w", err)
+	for res, r := range resolutions {
+		for _, check := range []bool{false, true} {
+			keep := keepOf(res, check, w.s.o.Retention)
+			if keep == noKeep {
+				continue
+			}
+			if _, err := tx.Exec("DELETE FROM buckets WHERE series IN (SELECT id FROM series WHERE test = ? AND (chk != '') = ?) AND res = ? AND start < ?",
+				test, check, int64(r.step/time.Second), now.Add(-keep).Unix()); err != nil {
+				return fmt.Errorf("prune buckets: %w", err)
+			}
 		}
 	}
 	return nil
