@@ -30,6 +30,12 @@ type Options struct {
 	// FlushRecords makes the writer commit early once this many records
 	// are pending; default 4096.
 	FlushRecords int
+	// DetailEvery is how often a flush also writes the open buckets and
+	// the ring (the ledger and the session's mark go every flush);
+	// default 10 s. Rows a test changes between two such writes are
+	// written once, which is what keeps the writer cheap; a crash loses
+	// at most this much of the aggregates and the ring.
+	DetailEvery time.Duration
 
 	maxPages int // tests: PRAGMA max_page_count, a full disk on demand
 }
@@ -41,6 +47,7 @@ const (
 	DefaultQueueSize    = 1 << 16
 	DefaultFlushEvery   = time.Second
 	DefaultFlushRecords = 4096
+	DefaultDetailEvery  = 10 * time.Second
 )
 
 // withDefaults fills the zero fields.
@@ -62,6 +69,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.FlushEvery <= 0 {
 		o.FlushEvery = DefaultFlushEvery
+	}
+	if o.DetailEvery <= 0 {
+		o.DetailEvery = DefaultDetailEvery
 	}
 	if o.FlushRecords <= 0 {
 		o.FlushRecords = DefaultFlushRecords

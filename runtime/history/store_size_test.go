@@ -55,7 +55,7 @@ func fillDisk(t *testing.T, n, checks int) int64 {
 			fillSeries(w, w.checkSeries(ts, fmt.Sprint("check_", c)), now, rng)
 		}
 		fillLedger(w, ts, now, checks)
-		if err := w.write(); err != nil {
+		if err := w.write(true); err != nil {
 			t.Fatal(err)
 		}
 		w.events, w.rows, w.ring = w.events[:0], w.rows[:0], w.ring[:0]

@@ -26,8 +26,9 @@ type writer struct {
 	ring   []*testState
 	n      int // records since the last flush
 
-	session  int64 // id of this session's row
-	mark     int64 // its last mark, Unix ns; never goes back
+	detailed time.Time // when the open buckets and the ring were last written
+	session  int64     // id of this session's row
+	mark     int64     // its last mark, Unix ns; never goes back
 	lastErr  time.Time
 	dropLog  time.Time
 	dropSeen uint64
@@ -78,14 +79,14 @@ func (w *writer) run() {
 		case e := <-w.s.events:
 			w.addEvent(e)
 		case <-t.C:
-			_ = w.flush() // failed logs it
+			_ = w.flush(false) // failed logs it
 			w.prune.step(w)
 		case ack := <-w.s.syncs:
 			w.drain()
-			ack <- w.flush()
+			ack <- w.flush(true)
 		case <-w.s.stop:
 			w.drain()
-			if err := w.flush(); err != nil && !errors.Is(err, ErrClosed) {
+			if err := w.flush(true); err != nil && !errors.Is(err, ErrClosed) {
 				w.s.closeErr = fmt.Errorf("flush history: %w", err)
 			}
 			w.closeSession()
@@ -108,7 +109,7 @@ func (w *writer) drain() {
 func (w *writer) record() {
 	w.n++
 	if w.n >= w.s.o.FlushRecords {
-		_ = w.flush() // failed logs it
+		_ = w.flush(false) // failed logs it
 	}
 }
 
@@ -189,7 +190,7 @@ func (w *writer) open(s *series, res int, start int64) {
 	if start < a.start && len(w.rows) > 0 {
 		// A clock step back may reopen a bucket whose row is still
 		// pending: write it first, so that the seed below sees it.
-		_ = w.flush() // failed logs it
+		_ = w.flush(true) // failed logs it
 	}
 	a.reset(start)
 	r := row{}
@@ -272,24 +273,36 @@ func (w *writer) seriesFor(test int64, chk string) (*series, error) {
 	return &series{id: id, check: chk != ""}, nil
 }
 
-// flush writes what is pending in one transaction. On failure the
-// events stay pending for the next flush (up to maxPending) and the
-// open buckets stay in memory; a corrupt database is moved aside. It
-// returns the error of the write.
-func (w *writer) flush() error {
+// flush writes what is pending in one transaction: the ledger and the
+// session's mark always, the buckets and the ring when detail is forced
+// or DetailEvery has passed. On failure the events stay pending for the
+// next flush (up to maxPending) and the open buckets stay in memory; a
+// corrupt database is moved aside. It returns the error of the write.
+func (w *writer) flush(detail bool) error {
 	w.logDrops()
 	w.n = 0
 	if w.db == nil {
 		return ErrClosed
 	}
-	if len(w.events) == 0 && len(w.rows) == 0 && len(w.dirty) == 0 && len(w.ring) == 0 && w.mark >= w.s.now().UnixNano() {
+	now := w.s.now()
+	detail = detail || now.Sub(w.detailed) >= w.s.o.DetailEvery || now.Before(w.detailed)
+	if !detail && len(w.events) == 0 && w.mark >= now.UnixNano() {
 		return nil
 	}
-	if err := w.write(); err != nil {
+	if err := w.write(detail); err != nil {
 		w.failed(err)
 		return err
 	}
 	w.events = w.events[:0]
+	if detail {
+		w.detailed = now
+		w.written()
+	}
+	return nil
+}
+
+// written forgets the buckets and ring entries a flush wrote.
+func (w *writer) written() {
 	w.rows = w.rows[:0]
 	for _, r := range w.dirty {
 		r.s.aggs[r.res].dirty = false
@@ -301,11 +314,10 @@ func (w *writer) flush() error {
 		ts.inRing = false
 	}
 	w.ring = w.ring[:0]
-	return nil
 }
 
 // write is flush's transaction.
-func (w *writer) write() error {
+func (w *writer) write(detail bool) error {
 	ids, err := w.eventTests()
 	if err != nil {
 		return err
@@ -315,11 +327,9 @@ func (w *writer) write() error {
 		return fmt.Errorf("begin flush: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	steps := []func(*sql.Tx) error{
-		func(tx *sql.Tx) error { return w.writeEvents(tx, ids) },
-		w.writeBuckets,
-		w.writeRing,
-		w.writeMark,
+	steps := []func(*sql.Tx) error{func(tx *sql.Tx) error { return w.writeEvents(tx, ids) }, w.writeMark}
+	if detail {
+		steps = append(steps, w.writeBuckets, w.writeRing)
 	}
 	for _, f := range steps {
 		if err := f(tx); err != nil {
