@@ -179,3 +179,50 @@ func TestDropped(t *testing.T) {
 		t.Errorf("Dropped() after Close = %d, want 18", got)
 	}
 }
+
+// TestPrune drives a writer by hand past the retention: the ledger keeps
+// the last Up or Down before its start, the buckets keep their
+// resolution's span, the sessions of the retention stay.
+func TestPrune(t *testing.T) {
+	clk := &clock{t: t0.Add(-20 * 24 * time.Hour)}
+	path := filepath.Join(t.TempDir(), "history.db")
+	s := newStore(path, Options{Retention: 10 * 24 * time.Hour, Now: clk.Now}.withDefaults())
+	w, err := openWriter(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = w.st.close(); _ = w.db.Close() }()
+	if s.rdb, err = openReader(path); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.rdb.Close() }()
+	day := 24 * time.Hour
+	for _, d := range []time.Duration{-20 * day, -15 * day, -3 * day, -time.Hour} {
+		w.addEvent(Event{Test: "web", At: t0.Add(d), Kind: Down})
+		w.addEvent(Event{Test: "web", At: t0.Add(d + time.Minute), Kind: Page, Paged: []string{"bob"}})
+		w.addEvent(Event{Test: "web", At: t0.Add(d + 2*time.Minute), Kind: Up})
+		w.addRun(Run{Test: "web", At: t0.Add(d), OK: true, Duration: time.Millisecond})
+	}
+	if err := w.flush(true); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(t0)
+	w.prune.step(w)
+	es, err := s.Events("web", t0.Add(-30*day), t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := kinds(es), "-359h58m0s:up -72h0m0s:down -71h59m0s:page -71h58m0s:up -1h0m0s:down -59m0s:page -58m0s:up"; got != want {
+		t.Errorf("Events() after prune = %q, want %q", got, want)
+	}
+	var n int
+	if err := s.rdb.QueryRow("SELECT COUNT(*) FROM buckets WHERE res = 300").Scan(&n); err != nil || n != 1 {
+		t.Errorf("5-minute buckets after prune = %d, %v, want 1 (the last 48 h)", n, err)
+	}
+	if err := s.rdb.QueryRow("SELECT COUNT(*) FROM buckets WHERE res = 86400").Scan(&n); err != nil || n != 2 {
+		t.Errorf("daily buckets after prune = %d, %v, want 2 (the last 10 days)", n, err)
+	}
+	if err := s.rdb.QueryRow("SELECT COUNT(*) FROM sessions").Scan(&n); err != nil || n != 1 {
+		t.Errorf("sessions = %d, %v, want this one", n, err)
+	}
+}
