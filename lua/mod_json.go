@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	glua "github.com/yuin/gopher-lua"
+
+	"github.com/monsta/monsta/internal/textx"
 )
 
 const maxJSONDepth = 100
@@ -224,7 +226,7 @@ const (
 func (s *state) jsonDecode(L *glua.LState) int {
 	text := L.CheckString(1)
 	if len(text) > maxString {
-		L.RaiseError("json.decode: text larger than %s (%s)", sizeText(maxString), sizeText(int64(len(text))))
+		L.RaiseError("json.decode: text larger than %s (%s)", textx.Bytes(maxString), textx.Bytes(int64(len(text))))
 	}
 	d := jsonDecoder{dec: json.NewDecoder(strings.NewReader(text)), L: L, g: s.guard("json.decode", 0), tick: s.tick}
 	d.dec.UseNumber()
