@@ -325,7 +325,8 @@ func (d *jsonDecoder) object(depth int) (glua.LValue, error) {
 }
 
 // logModule is require("monsta.log"): debug, info, warn and error, each
-// log(message, key, value, …) or log(message, {key=value, …}).
+// log(message, key, value, …) or log(message, {key=value, …}); messages,
+// keys and values lose the secrets of the run's section (logLine).
 func logModule(s *state) *glua.LTable {
 	mk := func(level slog.Level) glua.LGFunction {
 		return func(L *glua.LState) int {
@@ -333,7 +334,7 @@ func logModule(s *state) *glua.LTable {
 			var attrs []any
 			add := func(k, v glua.LValue) {
 				if len(attrs) < 2*maxLogAttrs {
-					attrs = append(attrs, clipMessage(k.String()), logValue(v))
+					attrs = append(attrs, s.red.clean(k.String()), s.red.logValue(v))
 				}
 			}
 			if t, ok := L.Get(2).(*glua.LTable); ok && L.GetTop() == 2 {
@@ -355,7 +356,9 @@ func logModule(s *state) *glua.LTable {
 	})
 }
 
-func logValue(v glua.LValue) any {
+// logValue is v as a log attribute: numbers, booleans and nil as they
+// are, other values as text without r's secrets, clipped and cleaned.
+func (r *redactor) logValue(v glua.LValue) any {
 	switch x := v.(type) {
 	case glua.LNumber:
 		return float64(x)
@@ -364,5 +367,5 @@ func logValue(v glua.LValue) any {
 	case *glua.LNilType:
 		return nil
 	}
-	return cleanText(v.String())
+	return r.clean(v.String())
 }

@@ -1,6 +1,7 @@
 package lua
 
 import (
+	"context"
 	"encoding/base64"
 	"net"
 	"strings"
@@ -99,4 +100,65 @@ monsta.check_type{name = "wrap", description = "run_check a built-in with a secr
 			}
 		})
 	}
+}
+
+// TestRunLogsRedactSecrets: what a run of a Lua type logs (print,
+// monsta.log messages, keys and values, the debug line of a raised error)
+// and the messages it returns or raises never show the type's own secret
+// options (secret = true), not even a part of one cut by the clip at 2000
+// bytes.
+func TestRunLogsRedactSecrets(t *testing.T) {
+	const secret = "Zq9-hunter2-Wx"
+	fx := load(t, map[string]string{"leak.lua": `
+local log = require("monsta.log")
+local pad = string.rep("a", 1995)
+local function leak(opt)
+  print("password", opt.password)
+  print(pad .. opt.password)
+  log.info("login " .. opt.password, "pw", opt.password, opt.password, 1)
+  log.warn("table", {pw = opt.password})
+end
+monsta.check_type{name = "leak", description = "logs its password",
+  options = {password = {secret = true, required = true, help = "Password."},
+             mode = {help = "What run does at the end."}},
+  run = function(opt)
+    leak(opt)
+    if opt.mode == "raise" then error(pad .. opt.password) end
+    if opt.mode == "list" then return false, {opt.password, pad .. opt.password} end
+    return false, pad .. opt.password
+  end}
+monsta.notifier_type{name = "leaky", description = "logs its password",
+  options = {password = {secret = true, required = true, help = "Password."}},
+  send = function(opt, msg)
+    leak(opt)
+    return nil, pad .. opt.password
+  end}`}, Config{}, nil)
+	shown := func(where, text string) {
+		t.Helper()
+		for _, part := range []string{secret, secret[:5], secret[len(secret)-5:], "hunter2"} {
+			if strings.Contains(text, part) {
+				t.Errorf("%s shows %q of the secret:\n%s", where, part, text)
+			}
+		}
+	}
+	for _, mode := range []string{"", "raise", "list"} {
+		r := fx.run(t, "leak", map[string]string{"password": secret, "mode": mode})
+		if r.OK || len(r.Errors) == 0 {
+			t.Fatalf("mode %q: result %+v, want a failure", mode, r)
+		}
+		shown("check errors ("+mode+")", strings.Join(r.Errors, "\n"))
+	}
+	err := fx.notifier(t, "leaky", map[string]string{"password": secret}).Notify(context.Background(), runtime.Message{Test: "t"})
+	if err == nil {
+		t.Fatal("Notify() = nil, want the error send returned")
+	}
+	shown("send error", err.Error())
+	log := fx.log.String()
+	if n := strings.Count(log, "file=conf.d/leak.lua"); n < 4*4 {
+		t.Fatalf("log has %d lines of leak.lua, want at least 16:\n%s", n, log)
+	}
+	if !strings.Contains(log, "lua error") || !strings.Contains(log, redact.Mark) {
+		t.Errorf("log has no debug line of the raised error, or no %s:\n%s", redact.Mark, log)
+	}
+	shown("log", log)
 }
