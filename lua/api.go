@@ -418,7 +418,7 @@ func (s *state) notify(L *glua.LState) int {
 		return ""
 	}
 	m := runtime.Message{Test: str("test"), State: runtime.StateFail, Time: time.Now(),
-		Short: str("short", "subject"), Long: str("long", "body")}
+		Short: clipShort(str("short", "subject")), Long: clipLong(str("long", "body"))}
 	if st, ok := t.RawGetString("state").(glua.LString); ok {
 		m.State = runtime.State(strings.ToUpper(string(st)))
 	}
