@@ -123,7 +123,8 @@ func OutagesIn(events []Event, sessions []Session, from, to time.Time) []Outage 
 	return Accounting{}.OutagesIn(events, sessions, from, to)
 }
 
-// OutagesIn is OutagesIn with Durations counted as a counts them.
+// OutagesIn lists the outages that overlap [from, to) as the function
+// OutagesIn does, with their Durations counted by a's maintenance rule.
 func (a Accounting) OutagesIn(events []Event, sessions []Session, from, to time.Time) []Outage {
 	if !from.Before(to) {
 		return nil

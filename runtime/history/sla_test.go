@@ -181,6 +181,31 @@ func TestCompute(t *testing.T) {
 			want: want{up: 30, down: 30, uptime: 50, outages: 2, total: 30, longest: 20, mttr: 15, mtbf: 15},
 		},
 		{
+			name:   "unknown maintenance accounting: excluded",
+			events: []Event{up(0), on(10, HoldMaintenance, "w"), off(40, HoldMaintenance, "w")}, sessions: whole, from: 0, to: 60, maint: "sometimes",
+			want: want{up: 30, maint: 30, uptime: 100},
+		},
+		{
+			name:   "maintenance wins over unreachable",
+			events: []Event{up(0), down(5, "x"), on(10, HoldUnreachable, "p"), on(20, HoldMaintenance, "w"), off(30, HoldMaintenance, "w"), off(40, HoldUnreachable, "p"), up(50)}, sessions: whole, from: 0, to: 60,
+			want: want{up: 15, down: 15, maint: 10, unreach: 20, uptime: 50, outages: 1, total: 15, longest: 15, mttr: 15, mtbf: 15},
+		},
+		{
+			name:   "sessions overlapping after a clock step back count once",
+			events: []Event{up(0)}, sessions: []Session{sess(30, 60), sess(0, 40), sess(70, 70)}, from: 0, to: 80,
+			want: want{up: 60, nodata: 20, uptime: 100},
+		},
+		{
+			name:   "the session under way (End zero) runs to the window's end",
+			events: []Event{up(0)}, sessions: []Session{{Start: at(20)}}, from: 0, to: 60,
+			want: want{up: 40, nodata: 20, uptime: 100},
+		},
+		{
+			name:   "an event at the window's end is outside it",
+			events: []Event{up(0), down(60, "x")}, sessions: whole, from: 0, to: 60,
+			want: want{up: 60, uptime: 100},
+		},
+		{
 			name:   "empty window",
 			events: []Event{up(0)}, sessions: whole, from: 30, to: 30,
 			want: want{uptime: -1},
