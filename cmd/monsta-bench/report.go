@@ -15,8 +15,12 @@ func (r *report) evaluate() {
 	r.memoryMetrics()
 	r.startMetrics()
 	r.latenessMetrics()
+	r.historyMetrics()
 	// Sanity: a number is meaningless if what it counts went wrong.
 	r.checkPhase(&r.Monsta)
+	if r.MonstaNoHistory != nil {
+		r.checkPhase(r.MonstaNoHistory)
+	}
 	if r.MonstaHung != nil {
 		r.checkPhase(r.MonstaHung)
 	}
@@ -99,6 +103,31 @@ func (r *report) cpuMetrics() {
 	if pr := r.Peer; pr != nil {
 		r.Metrics = append(r.Metrics, metric{Name: "checks per second", Unit: "1/s", Monsta: m.Rate,
 			Versus: "monit", Other: fp(pr.Rate), Ratio: ratio(m.Rate, pr.Rate), Status: "info"})
+	}
+}
+
+// historyMetrics compares the daemon with history = yes (Monsta) with the
+// one with history = no, when -history ran both.
+func (r *report) historyMetrics() {
+	off := r.MonstaNoHistory
+	if off == nil {
+		return
+	}
+	on := r.Monsta
+	rt := ratio(on.CPUPerCheckUS, off.CPUPerCheckUS)
+	more := float64(on.PeakRSS - off.PeakRSS)
+	r.Metrics = append(r.Metrics,
+		metric{Name: "CPU per check, history on", Unit: "µs", Monsta: on.CPUPerCheckUS, Versus: "history off",
+			Other: fp(off.CPUPerCheckUS), Ratio: rt, Target: fmt.Sprintf("≤ %.2fx", targetHistoryCPU),
+			Status: passMiss(rt != nil && *rt <= targetHistoryCPU)},
+		metric{Name: "peak RSS more with history on", Unit: "MiB", Monsta: more / (1 << 20), Versus: "history off",
+			Other: fp(mib(off.PeakRSS)), Target: fmt.Sprintf("≤ %d", targetHistoryPeak>>20),
+			Status: passMiss(on.PeakRSS > 0 && off.PeakRSS > 0 && more <= targetHistoryPeak)},
+		metric{Name: "history database per test (end of the window)", Unit: "KiB",
+			Monsta: float64(on.HistoryBytes) / 1024 / float64(max(on.Tests, 1)), Status: "info"},
+	)
+	if on.HistoryBytes == 0 {
+		r.Warnings = append(r.Warnings, "history = yes wrote no history database: the store is not in this build, or it failed to open (see the daemon's log)")
 	}
 }
 
