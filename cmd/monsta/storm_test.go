@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"mime"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,22 +31,6 @@ sender = monsta@example.org
 recipient = ops@example.org
 %s`, main, host, port, sections)})
 	return conf, filepath.Dir(conf)
-}
-
-// subjects returns the subjects of the mails received.
-func subjects(mail *smtpfake.Server) []string {
-	var out []string
-	for _, m := range mail.Messages() {
-		for _, l := range strings.Split(string(m.Data), "\n") {
-			if s, ok := strings.CutPrefix(l, "Subject: "); ok {
-				if dec, err := new(mime.WordDecoder).DecodeHeader(strings.TrimSpace(s)); err == nil {
-					s = dec
-				}
-				out = append(out, strings.TrimSpace(s))
-			}
-		}
-	}
-	return out
 }
 
 // TestGroupSurvivesKill: five failures are queued in an open group window
@@ -85,7 +68,7 @@ func TestGroupSurvivesKill(t *testing.T) {
 	if code := d2.stop(syscall.SIGTERM); code != 0 {
 		t.Errorf("exit = %d", code)
 	}
-	got := subjects(mail)
+	got := mail.Subjects()
 	if len(got) != 1 || !strings.HasPrefix(got[0], "FAIL 5 tests") {
 		t.Errorf("mails = %q, want one digest of 5 tests", got)
 	}

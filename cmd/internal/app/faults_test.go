@@ -2,7 +2,6 @@ package app
 
 import (
 	"fmt"
-	"mime"
 	"net"
 	"os"
 	"path/filepath"
@@ -98,22 +97,6 @@ func TestTruncatedStateFileIsSetAside(t *testing.T) {
 	}
 }
 
-// subjects returns the subjects of the mails received.
-func subjects(mail *smtpfake.Server) []string {
-	var out []string
-	for _, m := range mail.Messages() {
-		for _, l := range strings.Split(string(m.Data), "\n") {
-			if s, ok := strings.CutPrefix(l, "Subject: "); ok {
-				if dec, err := new(mime.WordDecoder).DecodeHeader(strings.TrimSpace(s)); err == nil {
-					s = dec
-				}
-				out = append(out, strings.TrimSpace(s))
-			}
-		}
-	}
-	return out
-}
-
 // TestSwitchDownOneMail: 40 services behind a switch (all on one loopback
 // listener, as they are all behind it); the listener closes: one mail, for
 // the switch; it comes back: one RECOVERED mail.
@@ -146,7 +129,7 @@ func TestSwitchDownOneMail(t *testing.T) {
 	f.runUntilN(`msg="notifications released" test=web`, 40)
 	f.advanceUntil("sent the RECOVERED mail", func() bool { return len(mail.Messages()) >= 2 })
 	a.Close()
-	got := subjects(mail)
+	got := mail.Subjects()
 	if len(got) != 2 || !strings.HasPrefix(got[0], "FAIL switch") || !strings.HasPrefix(got[1], "RECOVERED switch") {
 		t.Errorf("mails = %q, want one FAIL switch and one RECOVERED switch", got)
 	}

@@ -14,9 +14,11 @@ import (
 	"io"
 	"log"
 	"math/big"
+	"mime"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -134,6 +136,23 @@ func (f *Server) Messages() []Msg {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]Msg(nil), f.msgs...)
+}
+
+// Subjects returns the (MIME-decoded) Subject of every message received,
+// in order.
+func (f *Server) Subjects() []string {
+	var out []string
+	for _, m := range f.Messages() {
+		for _, l := range strings.Split(string(m.Data), "\n") {
+			if s, ok := strings.CutPrefix(l, "Subject: "); ok {
+				if dec, err := new(mime.WordDecoder).DecodeHeader(strings.TrimSpace(s)); err == nil {
+					s = dec
+				}
+				out = append(out, strings.TrimSpace(s))
+			}
+		}
+	}
+	return out
 }
 
 // HostPort splits Addr.
