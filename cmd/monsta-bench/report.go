@@ -17,12 +17,12 @@ func (r *report) evaluate() {
 	r.latenessMetrics()
 	r.historyMetrics()
 	// Sanity: a number is meaningless if what it counts went wrong.
-	r.checkPhase(&r.Monsta)
+	r.checkPhase(&r.Monsta, "")
 	if r.MonstaNoHistory != nil {
-		r.checkPhase(r.MonstaNoHistory)
+		r.checkPhase(r.MonstaNoHistory, ", history off")
 	}
 	if r.MonstaHung != nil {
-		r.checkPhase(r.MonstaHung)
+		r.checkPhase(r.MonstaHung, "")
 	}
 	r.checkPeer()
 	r.checkLoops()
@@ -194,9 +194,10 @@ func (r *report) latenessMetrics() {
 	}
 }
 
-// checkPhase records what went wrong in one daemon phase.
-func (r *report) checkPhase(d *daemonResult) {
-	name := fmt.Sprintf("monsta (%d hung)", d.Hung)
+// checkPhase records what went wrong in one daemon phase; what is added
+// to its name ("monsta (0 hung, history off)").
+func (r *report) checkPhase(d *daemonResult, what string) {
+	name := fmt.Sprintf("monsta (%d hung%s)", d.Hung, what)
 	if d.Tests != r.Params.Tests || d.Hung != 0 && d.Hung != r.Params.Hung {
 		r.Errors = append(r.Errors, fmt.Sprintf("%s: plan has %d tests + %d hung, want %d", name, d.Tests, d.Hung, r.Params.Tests))
 	}
