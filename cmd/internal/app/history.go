@@ -32,12 +32,12 @@ func (a *App) openHistory(g *Generation, stateDir string) {
 	if !p.On {
 		return
 	}
-	if a.o.OpenHistory == nil {
-		g.Logger.Debug("history off: no history store in this build")
-		return
+	open := a.o.OpenHistory
+	if open == nil {
+		open = openStore
 	}
 	path := filepath.Join(stateDir, HistoryFile)
-	st, err := a.o.OpenHistory(path, p, g.Logger)
+	st, err := open(path, p, g.Logger)
 	if err != nil {
 		g.Logger.Error("HISTORY OFF: cannot open the history database; the daemon runs without history", "path", path, "err", err)
 		return
@@ -45,6 +45,16 @@ func (a *App) openHistory(g *Generation, stateDir string) {
 	a.mu.Lock()
 	a.hist = st
 	a.mu.Unlock()
+}
+
+// openStore opens the history store (history.Open) with [main]'s
+// retention.
+func openStore(path string, p runtime.HistoryPolicy, logger *slog.Logger) (HistoryStore, error) {
+	st, err := history.Open(path, history.Options{Logger: logger, Retention: p.Retention, Recent: p.Recent})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // History returns the history store, nil when history is off or before
