@@ -8,59 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/history"
 )
-
-// flappingTarget is a loopback service the test takes down (its listener
-// closed: connection refused) and up again on the same port, logging when
-// it did.
-type flappingTarget struct {
-	t    *testing.T
-	addr string
-	ln   net.Listener
-	log  []time.Time // down, up, down, up, …
-}
-
-func newFlappingTarget(t *testing.T) *flappingTarget {
-	ft := &flappingTarget{t: t}
-	ft.listen("127.0.0.1:0")
-	ft.addr = ft.ln.Addr().String()
-	t.Cleanup(func() {
-		if ft.ln != nil {
-			ft.ln.Close()
-		}
-	})
-	return ft
-}
-
-func (ft *flappingTarget) listen(addr string) {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		ft.t.Fatalf("listen %s: %v", addr, err)
-	}
-	ft.ln = ln
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-}
-
-func (ft *flappingTarget) down() {
-	ft.ln.Close()
-	ft.ln = nil
-	ft.log = append(ft.log, time.Now())
-}
-
-func (ft *flappingTarget) up() {
-	ft.listen(ft.addr)
-	ft.log = append(ft.log, time.Now())
-}
 
 // downtime sums the outages of a log of down, up, down, up, … times.
 func downtime(log []time.Time) time.Duration {
@@ -95,8 +46,8 @@ func ledgerDowntime(events []history.Event, test string) (time.Duration, int) {
 // downtime within one interval, the number of outages exactly.
 func TestHistoryMatchesTargetLog(t *testing.T) {
 	t.Parallel()
-	ft := newFlappingTarget(t)
-	host, port, _ := net.SplitHostPort(ft.addr)
+	ft := loopback.NewSwitch(t)
+	host, port, _ := net.SplitHostPort(ft.Addr)
 	f := newFixture(t, "[main]\nstatedir = STATEDIR\n[Check_web]\ntype = portconnect\nhost = "+host+"\nport = "+port+
 		"\ntimeout = 0.5\n[Test_web]\nchecks = web\ninterval = 1\n")
 	f.opts.Clock = nil // the wall clock: real connects, real time
@@ -110,7 +61,7 @@ func TestHistoryMatchesTargetLog(t *testing.T) {
 	steps := []struct {
 		at   time.Duration
 		call func()
-	}{{interval, ft.down}, {3 * interval, ft.up}, {5 * interval, ft.down}, {7 * interval, ft.up}}
+	}{{interval, ft.Down}, {3 * interval, ft.Up}, {5 * interval, ft.Down}, {7 * interval, ft.Up}}
 	for _, s := range steps {
 		time.Sleep(time.Until(base.Add(s.at)))
 		s.call()
@@ -122,10 +73,10 @@ func TestHistoryMatchesTargetLog(t *testing.T) {
 	events := append([]history.Event(nil), h.events...)
 	h.mu.Unlock()
 	got, outages := ledgerDowntime(events, "web")
-	want := downtime(ft.log)
+	want := ft.Downtime()
 	t.Logf("downtime: recorded %v, the target's log %v; %d outages", got, want, outages)
 	if outages != 2 {
-		t.Errorf("%d outages recorded, want 2 (the target's log: %v)\nledger: %s", outages, ft.log, ledgerText(events))
+		t.Errorf("%d outages recorded, want 2 (the target's log: %v)\nledger: %s", outages, ft.Log, ledgerText(events))
 	}
 	if diff := (got - want).Abs(); diff > interval {
 		t.Errorf("downtime recorded %v, the target's log %v: %v apart, more than one interval\nledger: %s", got, want, diff, ledgerText(events))
