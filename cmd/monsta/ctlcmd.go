@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -32,14 +33,20 @@ var errDenied = errors.New("permission denied")
 type ctlClient struct {
 	socket string
 	http   *http.Client
+	// stateDir and cfg let --history and --report read the history
+	// database themselves when no daemon runs; cfg is nil with --socket.
+	stateDir string
+	cfg      *config.Config
 }
 
 // newCtlClient finds the socket: --socket, or monsta.sock in [main]
 // statedir of the configuration.
 func newCtlClient(o *options) (*ctlClient, error) {
 	path := o.socket
+	var cfg *config.Config
 	if path == "" {
-		cfg, err := config.Load(o.config, o.confdir)
+		var err error
+		cfg, err = config.Load(o.config, o.confdir)
 		if err != nil {
 			return nil, &app.ConfigError{Err: err}
 		}
@@ -53,7 +60,7 @@ func newCtlClient(o *options) (*ctlClient, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
 	}}
-	return &ctlClient{socket: path, http: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}, nil
+	return &ctlClient{socket: path, http: &http.Client{Transport: tr, Timeout: 5 * time.Minute}, stateDir: filepath.Dir(path), cfg: cfg}, nil
 }
 
 // do sends a request and decodes a 2xx answer into out; an error answer
