@@ -149,6 +149,14 @@ func seedHistory(h *fakeHistory, now time.Time) {
 		{Test: "db", At: now.Add(-2 * time.Hour), Kind: history.Down, Error: "connect 127.0.0.1:5432: connection refused"},
 	}
 	h.events["web"] = []history.Event{{Test: "web", At: start, Kind: history.Up}}
+	h.events["mail"] = []history.Event{
+		{Test: "mail", At: start, Kind: history.Up},
+		{Test: "mail", At: now.Add(-12 * day), Kind: history.Down, Error: "smtp 127.0.0.1:25: 451 try again later"},
+		{Test: "mail", At: now.Add(-12*day + 95*time.Minute), Kind: history.Up},
+		{Test: "mail", At: now.Add(-30 * time.Minute), Kind: history.HoldOn, Hold: history.HoldSilence, HoldName: "disk swap"},
+		{Test: "mail", At: now.Add(-20 * time.Minute), Kind: history.Down, Error: "smtp 127.0.0.1:25: connection refused"},
+	}
+	h.buckets["mail"] = dayBuckets(now.Add(-20*time.Minute), 90*time.Millisecond)
 	h.buckets["web"] = dayBuckets(now, 20*time.Millisecond)
 	h.buckets["db"] = dayBuckets(now, 200*time.Millisecond)
 	h.events["<b>x</b>"] = []history.Event{
