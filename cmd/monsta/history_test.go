@@ -2,14 +2,20 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
+	"encoding/json"
 	"io"
+	"maps"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime/control"
+	"github.com/monsta/monsta/runtime/history"
 )
 
 func TestHistoryFlags(t *testing.T) {
@@ -142,4 +148,95 @@ func TestHistoryConfig(t *testing.T) {
 			t.Errorf("%q: %v, want an error naming %s", conf, err, want)
 		}
 	}
+}
+
+// ledgerReader is a history.Reader over one ledger and one session, for
+// the command line's tests.
+type ledgerReader struct {
+	events  map[string][]history.Event
+	session history.Session
+}
+
+func (l ledgerReader) Tests() ([]string, error) { return slices.Sorted(maps.Keys(l.events)), nil }
+func (l ledgerReader) Events(test string, from, to time.Time) ([]history.Event, error) {
+	return l.events[test], nil
+}
+func (l ledgerReader) Sessions(from, to time.Time) ([]history.Session, error) {
+	return []history.Session{l.session}, nil
+}
+func (l ledgerReader) Buckets(test, check string, from, to time.Time, step time.Duration) ([]history.Bucket, error) {
+	return []history.Bucket{{Start: to.Add(-time.Hour), Step: step, Runs: 12, Mean: 40 * time.Millisecond, P95: 90 * time.Millisecond}}, nil
+}
+func (l ledgerReader) Recent(test string, n int) ([]history.Run, error) { return nil, nil }
+
+// TestHistoryThroughTheSocket serves a history on a control socket and
+// asks it with --report --csv, --report --json and --history; with no
+// daemon on the socket, --report says it could read neither.
+func TestHistoryThroughTheSocket(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)
+	r := ledgerReader{session: history.Session{Start: now.Add(-40 * 24 * time.Hour), End: now}, events: map[string][]history.Event{
+		"db": {{At: now.Add(-40 * 24 * time.Hour), Kind: history.Up}, {At: now.Add(-3 * time.Hour), Kind: history.Down, Error: "refused"},
+			{At: now.Add(-2 * time.Hour), Kind: history.Up}},
+		"web": {{At: now.Add(-40 * 24 * time.Hour), Kind: history.Up}},
+	}}
+	sock := serveHistory(t, r, now)
+	ask := func(args ...string) (int, string, string) { return run2(append(args, "--socket", sock)) }
+	cases := []struct {
+		args []string
+		ok   func(out string) bool
+	}{
+		{[]string{"--report", "--csv", "--since", "7d"}, func(out string) bool {
+			rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+			return err == nil && len(rows) == 3 && strings.Join(rows[1][:3], " ") == "db 99.4048 1" && strings.Join(rows[2][:2], " ") == "web 100.0000"
+		}},
+		{[]string{"--report", "--json"}, func(out string) bool {
+			var rep control.ReportAnswer
+			return json.Unmarshal([]byte(out), &rep) == nil && len(rep.Tests) == 2 && rep.To.Equal(now)
+		}},
+		{[]string{"--history", "Test_db", "--since", "1d"}, func(out string) bool {
+			return strings.Contains(out, "db over 1d: uptime 95.833%, 1 outage, down 1h0m0s") && strings.Contains(out, "refused") &&
+				strings.Contains(out, "response: 12 runs, mean 40ms, worst p95 90ms")
+		}},
+	}
+	for _, c := range cases {
+		if code, out, errs := ask(c.args...); code != 0 || !c.ok(out) {
+			t.Errorf("%v = %d\n%s%s", c.args, code, out, errs)
+		}
+	}
+	gone := filepath.Join(t.TempDir(), "monsta.sock")
+	if code, _, errs := run2([]string{"--report", "--socket", gone}); code != exitConfig || !strings.Contains(errs, "is monsta running?") || !strings.Contains(errs, "history.db") {
+		t.Errorf("--report without a daemon = %d %q", code, errs)
+	}
+}
+
+// serveHistory serves r's history on a control socket until the test
+// ends, and returns the socket's path.
+func serveHistory(t *testing.T, r history.Reader, now time.Time) string {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "monsta.sock")
+	l, err := control.ListenSocket(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := control.New(control.Options{History: r, Now: func() time.Time { return now }, SLA: func(string) float64 { return 99.9 }})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		control.Serve(ctx, l, srv.Handler(false, ""))
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return sock
+}
+
+// run2 runs the command line in-process and returns its exit status,
+// output and errors.
+func run2(args []string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
 }

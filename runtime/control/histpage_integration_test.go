@@ -46,7 +46,7 @@ func chromium(t *testing.T, url string, args ...string) []byte {
 // a headless Chromium, for a test with outages (db), a test never run
 // (new), a test with 90 days of data (web) and a test named <b>x</b>:
 // the DOM has every bar and chart and no <b> element, and the screenshot
-// shows green and red cells. MONSTA_SCREENSHOT=FILE keeps the screenshot
+// shows the grey cells, the orange day and the charts' line. MONSTA_SCREENSHOT=FILE keeps the screenshot
 // (docs/status-page.png is made so).
 func TestStatusPageHistoryInChromium(t *testing.T) {
 	f, _ := historyFixture(t)
@@ -56,7 +56,27 @@ func TestStatusPageHistoryInChromium(t *testing.T) {
 	srv := httptest.NewServer(f.srv.Handler(false, ""))
 	defer srv.Close()
 
-	dom := string(chromium(t, srv.URL+"/", "--dump-dom"))
+	checkStatusDOM(t, string(chromium(t, srv.URL+"/", "--dump-dom")))
+	checkTestPagesDOM(t, srv.URL)
+
+	shot := filepath.Join(t.TempDir(), "page.png")
+	chromium(t, srv.URL+"/", "--screenshot="+shot, "--window-size=1200,820")
+	checkScreenshot(t, shot)
+	if keep := os.Getenv("MONSTA_SCREENSHOT"); keep != "" {
+		data, err := os.ReadFile(shot)
+		if err == nil {
+			err = os.WriteFile(keep, data, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// checkStatusDOM wants the status page's DOM to hold a bar and a chart
+// per test, 90 cells each, and every name as text.
+func checkStatusDOM(t *testing.T, dom string) {
+	t.Helper()
 	if n := strings.Count(dom, `<svg class="bar"`); n != 5 {
 		t.Errorf("DOM has %d bars, want 5:\n%s", n, dom)
 	}
@@ -77,28 +97,21 @@ func TestStatusPageHistoryInChromium(t *testing.T) {
 	if strings.Contains(dom, "<b>") || strings.Contains(dom, "<script") {
 		t.Error("a test's name or error became markup in the DOM")
 	}
-	testDOM := string(chromium(t, srv.URL+"/tests/db", "--dump-dom"))
+}
+
+// checkTestPagesDOM wants db's page to list its outages, and the page of
+// <b>x</b> to show its name and error as text.
+func checkTestPagesDOM(t *testing.T, base string) {
+	t.Helper()
+	testDOM := string(chromium(t, base+"/tests/db", "--dump-dom"))
 	if !strings.Contains(testDOM, `id="outages"`) || strings.Count(testDOM, "connection refused") < 2 {
 		t.Errorf("the test page lacks db's outages:\n%s", testDOM)
 	}
 
-	xDOM := string(chromium(t, srv.URL+"/tests/%3Cb%3Ex%3C%2Fb%3E", "--dump-dom"))
+	xDOM := string(chromium(t, base+"/tests/%3Cb%3Ex%3C%2Fb%3E", "--dump-dom"))
 	if !strings.Contains(xDOM, "&lt;b&gt;x&lt;/b&gt;") || !strings.Contains(xDOM, "&lt;script&gt;alert(1)&lt;/script&gt;") ||
 		strings.Contains(xDOM, "<b>") || strings.Contains(xDOM, "<script") {
 		t.Errorf("the page of <b>x</b> does not show its name and error as text:\n%s", xDOM)
-	}
-
-	shot := filepath.Join(t.TempDir(), "page.png")
-	chromium(t, srv.URL+"/", "--screenshot="+shot, "--window-size=1200,820")
-	checkScreenshot(t, shot)
-	if keep := os.Getenv("MONSTA_SCREENSHOT"); keep != "" {
-		data, err := os.ReadFile(shot)
-		if err == nil {
-			err = os.WriteFile(keep, data, 0o644)
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
