@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	monsta "github.com/monsta/monsta/runtime"
@@ -102,10 +103,27 @@ func historyOff(w http.ResponseWriter) {
 	writeError(w, http.StatusNotFound, "%v", errHistoryOff)
 }
 
+// unknownTest answers 404 for a test the running daemon does not have
+// (without a daemon, the history is all there is to ask).
+func (s *Server) unknownTest(w http.ResponseWriter, name string) bool {
+	e := s.Engine()
+	if e == nil {
+		return false
+	}
+	if _, ok := e.TestStatus(name); ok {
+		return false
+	}
+	writeError(w, http.StatusNotFound, "no test named %q", name)
+	return true
+}
+
 // testHistory serves GET /api/v1/tests/NAME/history?since=7d&step=5m.
 func (s *Server) testHistory(w http.ResponseWriter, r *http.Request, name string) {
 	if s.o.History == nil {
 		historyOff(w)
+		return
+	}
+	if s.unknownTest(w, name) {
 		return
 	}
 	since, err := parseSince(r, DefaultHistorySince)
@@ -178,6 +196,9 @@ func (s *Server) testOutages(w http.ResponseWriter, r *http.Request, name string
 		historyOff(w)
 		return
 	}
+	if s.unknownTest(w, name) {
+		return
+	}
 	since, err := parseSince(r, DefaultReportSince)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v", err)
@@ -234,7 +255,11 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
-	names, err := s.reportTests(r.URL.Query().Get("test"))
+	only := strings.TrimPrefix(r.URL.Query().Get("test"), "Test_")
+	if only != "" && s.unknownTest(w, only) {
+		return
+	}
+	names, err := s.reportTests(only)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "%v", err)
 		return

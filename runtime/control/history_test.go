@@ -149,6 +149,9 @@ func TestHistoryAPI(t *testing.T) {
 		{"GET", "/api/v1/tests/db/history?step=1s", "", 400, "step", "too fine a step"},
 		{"GET", "/api/v1/report?since=-3d", "", 400, "since", "negative since"},
 		{"POST", "/api/v1/report", "", 405, "", "POST report"},
+		{"GET", "/api/v1/tests/nope/history", "", 404, `"nope"`, "history of an unknown test"},
+		{"GET", "/api/v1/tests/nope/outages", "", 404, `"nope"`, "outages of an unknown test"},
+		{"GET", "/api/v1/report?test=nope", "", 404, `"nope"`, "report of an unknown test"},
 	})
 }
 
