@@ -108,8 +108,11 @@ func Compute(test string, events []Event, sessions []Session, from, to time.Time
 	l.sweep(events, sessions, from, to, func(a, b time.Time, c column, _ int) {
 		r.add(c, b.Sub(a))
 	})
+	for _, o := range l.outages {
+		l.sum.fold(o, to)
+	}
 	r.Uptime = uptime(r.Up, r.Down)
-	r.summarize(l.outages)
+	r.summarize(l.sum)
 	return r
 }
 
@@ -144,7 +147,7 @@ func Days(events []Event, sessions []Session, end time.Time, n int, acc Accounti
 	}
 	days := calendar(end, n, acc.location())
 	l := newLedger(acc, true)
-	notes := make([][]dayNote, n)
+	var notes []dayNote
 	d := 0
 	l.sweep(events, sessions, days[0].Start, end, func(a, b time.Time, c column, o int) {
 		for a.Before(b) {
@@ -154,15 +157,13 @@ func Days(events []Event, sessions []Session, end time.Time, n int, acc Accounti
 			cut := minTime(b, days[d].End)
 			days[d].add(c, cut.Sub(a))
 			if o >= 0 {
-				notes[d] = note(notes[d], o, c, cut.Sub(a))
+				notes = note(notes, d, o, c, cut.Sub(a))
 			}
 			a = cut
 		}
 	})
-	for i := range days {
-		days[i].Uptime = uptime(days[i].Up, days[i].Down)
-		days[i].Outages = dayOutages(l.outages, notes[i], days[i].Start, days[i].End)
-	}
+	notes = noteInstants(notes, l.outages, days)
+	fillDays(days, l.outages, notes)
 	return days
 }
 
@@ -218,8 +219,31 @@ type ledger struct {
 	detail      bool   // keep Held and Paged (Compute does not need them)
 	state       testState
 	holds       []hold
-	outages     []Outage // every outage seen, also those before the window
+	outages     []Outage // every outage seen (with detail), also those before the window
 	open        int      // index in outages of the one under way; -1: none
+	to          time.Time
+	sum         outageSum // without detail: the outages ended, folded in
+}
+
+// outageSum is what a Report says of the outages, summed as they end.
+type outageSum struct {
+	n, ended               int
+	total, longest, repair time.Duration
+}
+
+// fold adds o to the sum if it counted any downtime in a window ending at
+// to.
+func (s *outageSum) fold(o Outage, to time.Time) {
+	if o.Duration <= 0 {
+		return
+	}
+	s.n++
+	s.total += o.Duration
+	s.longest = max(s.longest, o.Duration)
+	if !o.Ongoing && o.End.Before(to) {
+		s.ended++
+		s.repair += o.Duration
+	}
 }
 
 // newLedger starts a ledger that counts maintenance as acc says.
@@ -253,6 +277,10 @@ const (
 // window's end knows its End).
 func (l *ledger) sweep(events []Event, sessions []Session, from, to time.Time, emit spanFunc) {
 	sess := normalizeSessions(sessions, to)
+	l.to = to
+	if l.detail {
+		l.outages = make([]Outage, 0, countDowns(events))
+	}
 	var cur time.Time
 	i, j := 0, 0
 	inSess := false
@@ -383,6 +411,10 @@ func (l *ledger) up(at time.Time) {
 		o := &l.outages[l.open]
 		o.End, o.Ongoing = at, false
 		l.open = -1
+		if !l.detail {
+			l.sum.fold(*o, l.to)
+			l.outages = l.outages[:0]
+		}
 	}
 	l.state = stateUp
 }
@@ -466,27 +498,26 @@ func (r *Report) add(c column, d time.Duration) {
 	}
 }
 
-// summarize fills in the outage figures from the outages the sweep saw.
-func (r *Report) summarize(outages []Outage) {
-	ended, repair := 0, time.Duration(0)
-	for _, o := range outages {
-		if o.Duration <= 0 {
-			continue
+// summarize fills in the outage figures from their sum.
+func (r *Report) summarize(s outageSum) {
+	r.Outages, r.TotalDown, r.Longest = s.n, s.total, s.longest
+	if s.ended > 0 {
+		r.MTTR = s.repair / time.Duration(s.ended)
+	}
+	if s.n > 0 {
+		r.MTBF = r.Up / time.Duration(s.n)
+	}
+}
+
+// countDowns is how many Down events there are: at most that many outages.
+func countDowns(events []Event) int {
+	n := 0
+	for i := range events {
+		if events[i].Kind == Down {
+			n++
 		}
-		r.Outages++
-		r.TotalDown += o.Duration
-		r.Longest = max(r.Longest, o.Duration)
-		if !o.Ongoing && o.End.Before(r.To) {
-			ended++
-			repair += o.Duration
-		}
 	}
-	if ended > 0 {
-		r.MTTR = repair / time.Duration(ended)
-	}
-	if r.Outages > 0 {
-		r.MTBF = r.Up / time.Duration(r.Outages)
-	}
+	return n
 }
 
 // add counts d in column c.
@@ -540,40 +571,67 @@ func calendar(end time.Time, n int, loc *time.Location) []Day {
 
 // dayNote is the downtime an outage counted within one day.
 type dayNote struct {
-	outage int
-	down   time.Duration
+	day, outage int
+	down        time.Duration
 }
 
-// note adds a span of outage o in column c to a day's notes. Spans come in
-// time order, so a day's notes for one outage are adjacent.
-func note(notes []dayNote, o int, c column, d time.Duration) []dayNote {
+// note adds a span of outage o on day d in column c to the notes. Spans
+// come in time order, so the notes are sorted by day, then outage.
+func note(notes []dayNote, d, o int, c column, x time.Duration) []dayNote {
 	if c != colDown {
-		d = 0
+		x = 0
 	}
-	if k := len(notes) - 1; k >= 0 && notes[k].outage == o {
-		notes[k].down += d
+	if k := len(notes) - 1; k >= 0 && notes[k].day == d && notes[k].outage == o {
+		notes[k].down += x
 		return notes
 	}
-	return append(notes, dayNote{outage: o, down: d})
+	return append(notes, dayNote{day: d, outage: o, down: x})
 }
 
-// dayOutages is a day's outages from its notes, each with the downtime it
-// counted that day, plus those of no length that fell on the day.
-func dayOutages(outages []Outage, notes []dayNote, start, end time.Time) []Outage {
-	var out []Outage
-	k := 0
+// noteInstants adds to the notes the outages of no length (a clock step
+// back), which no span covers, on the day they fell.
+func noteInstants(notes []dayNote, outages []Outage, days []Day) []dayNote {
 	for i, o := range outages {
-		if k < len(notes) && notes[k].outage == i {
-			o.Duration = notes[k].down
-			k++
-		} else if !o.Start.Equal(o.End) || !overlaps(o, start, end) {
+		if o.Ongoing || !o.Start.Equal(o.End) || !overlaps(o, days[0].Start, days[len(days)-1].End) {
 			continue
-		} else {
-			o.Duration = 0
 		}
-		out = append(out, o)
+		d, _ := slices.BinarySearchFunc(days, o.Start, func(x Day, t time.Time) int {
+			if x.End.After(t) {
+				return 1
+			}
+			return -1
+		})
+		n := dayNote{day: d, outage: i}
+		k, _ := slices.BinarySearchFunc(notes, n, func(x, y dayNote) int {
+			if x.day != y.day {
+				return x.day - y.day
+			}
+			return x.outage - y.outage
+		})
+		notes = slices.Insert(notes, k, n)
 	}
-	return out
+	return notes
+}
+
+// fillDays sets each day's uptime and outages (from the notes, each with
+// the downtime it counted that day), all outages in one allocation.
+func fillDays(days []Day, outages []Outage, notes []dayNote) {
+	all := make([]Outage, len(notes))
+	for k, n := range notes {
+		all[k] = outages[n.outage]
+		all[k].Duration = n.down
+	}
+	for i := range days {
+		days[i].Uptime = uptime(days[i].Up, days[i].Down)
+	}
+	for k := 0; k < len(notes); {
+		e := k
+		for e < len(notes) && notes[e].day == notes[k].day {
+			e++
+		}
+		days[notes[k].day].Outages = all[k:e:e]
+		k = e
+	}
 }
 
 // normalizeSessions sorts the sessions, ends the one under way (End zero)
