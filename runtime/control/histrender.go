@@ -33,10 +33,10 @@ func testHref(name string) string { return "tests/" + url.PathEscape(name) }
 
 // writeHistory writes a test's history block: its bar, chart, uptimes,
 // streak and budget; every value escaped.
-func writeHistory(b *bytes.Buffer, name string, sm *summary, now time.Time, loc *time.Location) {
+func writeHistory(b *bytes.Buffer, name string, sm *summary, now time.Time, dt *dater) {
 	esc := template.HTMLEscapeString
 	b.WriteString(`<span class="hist"><a href="` + esc(testHref(name)) + `">`)
-	writeBar(b, sm.days, loc)
+	writeBar(b, sm.days, dt)
 	b.WriteString(`</a>`)
 	writeChart(b, sm.chart, now.Add(-ChartSpan))
 	b.WriteString(`<span class="up">` + esc(uptimeLine(sm, now)) + `</span>`)
@@ -104,13 +104,39 @@ func dayClass(u float64) string {
 	return "u1"
 }
 
+// dater formats the days of the bars in a time zone, remembering the
+// last date of each cell: every test's bar has the same days.
+type dater struct {
+	loc   *time.Location
+	start [BarDays]time.Time
+	label [BarDays]string
+}
+
+func newDater(loc *time.Location) *dater {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return &dater{loc: loc}
+}
+
+// date is the date of the day starting at t, the bar's cell i.
+func (d *dater) date(i int, t time.Time) string {
+	if i < 0 || i >= BarDays {
+		return t.In(d.loc).Format("2006-01-02")
+	}
+	if d.label[i] == "" || !d.start[i].Equal(t) {
+		d.start[i], d.label[i] = t, t.In(d.loc).Format("2006-01-02")
+	}
+	return d.label[i]
+}
+
 // writeInt writes n in decimal.
 func writeInt(b *bytes.Buffer, n int) { b.Write(strconv.AppendInt(b.AvailableBuffer(), int64(n), 10)) }
 
 // writeBar writes the days as an SVG bar, a cell per day, each with a
 // <title> naming the day's uptime and its outages (their errors are on
 // the test's page: at 10,000 tests they would double the page).
-func writeBar(b *bytes.Buffer, days []history.Day, loc *time.Location) {
+func writeBar(b *bytes.Buffer, days []history.Day, dt *dater) {
 	w := strconv.Itoa(len(days) * cellPitch)
 	b.WriteString(`<svg class="bar" viewBox="0 0 ` + w + ` ` + strconv.Itoa(barHeight) + `" width="` + w +
 		`" height="` + strconv.Itoa(barHeight) + `" role="img" aria-label="uptime per day, the last ` + strconv.Itoa(len(days)) + ` days">`)
@@ -121,7 +147,7 @@ func writeBar(b *bytes.Buffer, days []history.Day, loc *time.Location) {
 		b.WriteString(`" class="`)
 		b.WriteString(dayClass(d.Uptime))
 		b.WriteString(`"><title>`)
-		writeDayTitle(b, d, loc)
+		writeDayTitle(b, i, d, dt)
 		b.WriteString("</title></rect>")
 	}
 	b.WriteString("</svg>")
@@ -129,8 +155,9 @@ func writeBar(b *bytes.Buffer, days []history.Day, loc *time.Location) {
 
 // writeDayTitle writes a day's tooltip: date, uptime, downtime, time
 // without data, and its outages from and to.
-func writeDayTitle(b *bytes.Buffer, d *history.Day, loc *time.Location) {
-	b.Write(d.Start.In(loc).AppendFormat(b.AvailableBuffer(), "2006-01-02"))
+func writeDayTitle(b *bytes.Buffer, i int, d *history.Day, dt *dater) {
+	b.WriteString(dt.date(i, d.Start))
+	loc := dt.loc
 	if d.Uptime < 0 {
 		b.WriteString(" no data")
 		return

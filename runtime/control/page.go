@@ -136,13 +136,14 @@ func writeRows(tests []Test, now time.Time, loc *time.Location, hist func(test s
 			lo, hi := w*len(tests)/workers, (w+1)*len(tests)/workers
 			var b bytes.Buffer
 			b.Grow((hi - lo) * per)
+			dt := newDater(loc)
 			for i := lo; i < hi; i++ {
 				var sm *summary
 				if hist != nil {
 					x := hist(tests[i].Name)
 					sm = &x
 				}
-				writeRow(&b, &tests[i], sm, now, loc) // escapes every value
+				writeRow(&b, &tests[i], sm, now, dt) // escapes every value
 			}
 			chunks[w] = b.Bytes()
 		})
@@ -153,7 +154,7 @@ func writeRows(tests []Test, now time.Time, loc *time.Location, hist func(test s
 
 // writeRow writes one test as a <details> element that expands to its
 // checks, with its history when sm is not nil; every value is escaped.
-func writeRow(b *bytes.Buffer, t *Test, sm *summary, now time.Time, loc *time.Location) {
+func writeRow(b *bytes.Buffer, t *Test, sm *summary, now time.Time, dt *dater) {
 	esc := template.HTMLEscapeString
 	b.WriteString(`<details class="` + esc(t.State) + `" id="test-` + esc(t.Name) + `"><summary><span class="st">` + esc(t.State) +
 		`</span><span class="n">` + esc(t.Name) + `</span><span class="m">` + esc(meta(t, now)) + `</span>`)
@@ -161,7 +162,7 @@ func writeRow(b *bytes.Buffer, t *Test, sm *summary, now time.Time, loc *time.Lo
 		b.WriteString(`<span class="err">` + esc(e) + `</span>`)
 	}
 	if sm != nil {
-		writeHistory(b, t.Name, sm, now, loc)
+		writeHistory(b, t.Name, sm, now, dt)
 	}
 	b.WriteString("</summary>\n<table><tr><th>check</th><th>type</th><th>result</th><th>time</th><th>errors and stats</th></tr>\n")
 	if len(t.Checks) == 0 {

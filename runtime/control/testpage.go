@@ -108,7 +108,7 @@ func (s *Server) fillTestPage(d *testPageData, name string) error {
 	sm := hist(name)
 	var b bytes.Buffer
 	loc := s.location()
-	writeHistory(&b, name, &sm, now, loc)
+	writeHistory(&b, name, &sm, now, newDater(loc))
 	d.History = template.HTML(strings.Replace(b.String(), `href="tests/`, `href="`, 1)) // a sibling of this page
 	outages, err := s.outages(name, now.Add(-BarDays*24*time.Hour), now)
 	if err != nil {
