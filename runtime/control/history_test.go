@@ -391,3 +391,48 @@ func TestWindowEvents(t *testing.T) {
 		}
 	}
 }
+
+// failAfter is a writer that fails from its n-th write on.
+type failAfter struct{ n, writes int }
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	f.writes++
+	if f.writes >= f.n {
+		return 0, errors.New("connection reset by peer")
+	}
+	return len(p), nil
+}
+
+// TestRowsInOrderAndStop: the rows come in the tests' order, block after
+// block, and a client that goes away stops the writing at once.
+func TestRowsInOrderAndStop(t *testing.T) {
+	t.Parallel()
+	tests := make([]Test, 10*rowBlock+7)
+	for i := range tests {
+		tests[i] = Test{Name: fmt.Sprintf("t%05d", i), State: StateOK, OK: true}
+	}
+	rw := rowWriter{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC), loc: time.UTC}
+	var b bytes.Buffer
+	if err := rw.write(&b, tests); err != nil {
+		t.Fatal(err)
+	}
+	last := -1
+	for i := range tests {
+		at := strings.Index(b.String(), `id="test-`+tests[i].Name+`"`)
+		if at <= last {
+			t.Fatalf("row %d at %d, after %d: out of order or missing", i, at, last)
+		}
+		last = at
+	}
+	done := make(chan error, 1)
+	f := &failAfter{n: 3}
+	go func() { done <- rw.write(f, tests) }()
+	select {
+	case err := <-done:
+		if err == nil || f.writes != 3 {
+			t.Errorf("write to a client gone = %v after %d writes, want its error after 3", err, f.writes)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the rows hang when the client goes away")
+	}
+}

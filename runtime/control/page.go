@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -75,12 +76,12 @@ type pageData struct {
 // without history.
 func RenderPage(w io.Writer, tests []Test, host string, now time.Time, refresh time.Duration) error {
 	SortForPeople(tests)
-	return renderPage(w, tests, writeRows(tests, now, time.UTC, nil), errHistoryOff.Error(), host, now, refresh)
+	return renderPage(w, tests, rowWriter{now: now, loc: time.UTC}, errHistoryOff.Error(), host, now, refresh)
 }
 
-// renderPage writes the status page for tests, whose rows are in chunks
-// (writeRows), with a note on the history when there is none.
-func renderPage(w io.Writer, tests []Test, chunks [][]byte, note, host string, now time.Time, refresh time.Duration) error {
+// renderPage writes the status page for tests, their rows by rw, with a
+// note on the history when there is none.
+func renderPage(w io.Writer, tests []Test, rw rowWriter, note, host string, now time.Time, refresh time.Duration) error {
 	d := pageData{Host: host, Now: now.Format("2006-01-02 15:04:05 MST"), Refresh: int(refresh / time.Second), Total: len(tests),
 		HistoryNote: note, CSS: template.CSS(histCSS)}
 	for i := range tests {
@@ -104,52 +105,86 @@ func renderPage(w io.Writer, tests []Test, chunks [][]byte, note, host string, n
 	if err := pageFoot.Execute(&foot, d); err != nil {
 		return err
 	}
-	if rw, ok := w.(http.ResponseWriter); ok {
-		n := head.Len() + foot.Len()
-		for _, c := range chunks {
-			n += len(c)
-		}
-		rw.Header().Set("Content-Length", strconv.Itoa(n))
+	if _, err := w.Write(head.Bytes()); err != nil {
+		return err
 	}
-	parts := append(append([][]byte{head.Bytes()}, chunks...), foot.Bytes())
-	for _, p := range parts {
-		if _, err := w.Write(p); err != nil {
+	if err := rw.write(w, tests); err != nil {
+		return err
+	}
+	_, err := w.Write(foot.Bytes())
+	return err
+}
+
+// rowBlock is how many rows a worker writes at a time.
+const rowBlock = 128
+
+// rowWriter writes the status page's rows.
+type rowWriter struct {
+	now  time.Time
+	loc  *time.Location
+	hist func(test string) summary // a test's history; nil: none
+}
+
+// write writes the rows of tests in their order to w, in blocks of
+// rowBlock that every processor writes, each block sent as soon as it
+// and those before it are done: the page's memory is a few blocks, not
+// the page, and each summary is dropped once written.
+func (rw rowWriter) write(w io.Writer, tests []Test) error {
+	workers := runtime.GOMAXPROCS(0)
+	n := (len(tests) + rowBlock - 1) / rowBlock
+	slots := make([]chan *bytes.Buffer, n)
+	for i := range slots {
+		slots[i] = make(chan *bytes.Buffer, 1)
+	}
+	ahead := make(chan struct{}, 2*workers) // blocks written but not yet sent
+	stop := make(chan struct{})
+	free := sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			dt := newDater(rw.loc)
+			for {
+				select {
+				case ahead <- struct{}{}:
+				case <-stop:
+					return
+				}
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				b := free.Get().(*bytes.Buffer)
+				b.Reset()
+				rw.block(b, tests[i*rowBlock:min((i+1)*rowBlock, len(tests))], dt)
+				slots[i] <- b
+			}
+		})
+	}
+	defer wg.Wait()
+	for i := range n {
+		b := <-slots[i]
+		_, err := w.Write(b.Bytes())
+		free.Put(b)
+		<-ahead
+		if err != nil {
+			close(stop)
 			return err
 		}
 	}
 	return nil
 }
 
-// writeRows writes the rows of tests in their order, spread over the
-// processors in as many chunks, each test with the history hist gives
-// (hist nil: none). Each summary is written and dropped at once.
-func writeRows(tests []Test, now time.Time, loc *time.Location, hist func(test string) summary) [][]byte {
-	workers := min(runtime.GOMAXPROCS(0), max(1, len(tests)/64))
-	per := 600
-	if hist != nil {
-		per += 9000
+// block writes the rows of tests into b.
+func (rw rowWriter) block(b *bytes.Buffer, tests []Test, dt *dater) {
+	for i := range tests {
+		var sm *summary
+		if rw.hist != nil {
+			x := rw.hist(tests[i].Name)
+			sm = &x
+		}
+		writeRow(b, &tests[i], sm, rw.now, dt) // escapes every value
 	}
-	chunks := make([][]byte, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			lo, hi := w*len(tests)/workers, (w+1)*len(tests)/workers
-			var b bytes.Buffer
-			b.Grow((hi - lo) * per)
-			dt := newDater(loc)
-			for i := lo; i < hi; i++ {
-				var sm *summary
-				if hist != nil {
-					x := hist(tests[i].Name)
-					sm = &x
-				}
-				writeRow(&b, &tests[i], sm, now, dt) // escapes every value
-			}
-			chunks[w] = b.Bytes()
-		})
-	}
-	wg.Wait()
-	return chunks
 }
 
 // writeRow writes one test as a <details> element that expands to its
@@ -267,10 +302,9 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	tests := s.Tests()
 	SortForPeople(tests)
 	hist, note := s.pageHistory(now)
-	chunks := writeRows(tests, now, s.location(), hist)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := renderPage(w, tests, chunks, note, s.o.Host, now, s.o.Refresh); err != nil {
+	if err := renderPage(w, tests, rowWriter{now: now, loc: s.location(), hist: hist}, note, s.o.Host, now, s.o.Refresh); err != nil {
 		s.o.Logger.Debug("status page", "err", err) // the client went away
 	}
 }
