@@ -123,7 +123,8 @@ func OutagesIn(events []Event, sessions []Session, from, to time.Time) []Outage 
 	return Accounting{}.OutagesIn(events, sessions, from, to)
 }
 
-// OutagesIn is OutagesIn with Durations counted as a counts them.
+// OutagesIn lists the outages that overlap [from, to) as the function
+// OutagesIn does, with their Durations counted by a's maintenance rule.
 func (a Accounting) OutagesIn(events []Event, sessions []Session, from, to time.Time) []Outage {
 	if !from.Before(to) {
 		return nil
@@ -140,7 +141,8 @@ func (a Accounting) OutagesIn(events []Event, sessions []Session, from, to time.
 }
 
 // Days is n calendar days ending with end's day, oldest first, in the
-// accounting's timezone; the last day ends at end.
+// accounting's timezone; the last day ends at end (the days before it at
+// the next midnight, 23 or 25 hours on a day the clocks change).
 func Days(events []Event, sessions []Session, end time.Time, n int, acc Accounting) []Day {
 	if n <= 0 {
 		return nil
@@ -168,11 +170,12 @@ func Days(events []Event, sessions []Session, end time.Time, n int, acc Accounti
 }
 
 // Budget is the error budget of target (percent, e.g. 99.9) over r's
-// window: allowed is the target's share of the whole window [From, To)
-// (rounded to the millisecond), so that a report from a month's start to
-// its end gives the month's budget even while the month runs; used is
-// r.Down; left is allowed-used, negative once the budget is overspent.
-// A target of 100 or more (or NaN) allows nothing, one of 0 or less all.
+// window: allowed is (100-target) % of the whole window [From, To),
+// rounded to the millisecond, so that a report from a month's start to
+// its end gives the month's budget even while the month runs (NoData and
+// excluded time do not shrink it); used is r.Down; left is allowed-used,
+// negative once the budget is overspent. A target of 100 or more (or NaN)
+// allows nothing, one of 0 or less the whole window.
 func Budget(target float64, r Report) (allowed, used, left time.Duration) {
 	window := r.To.Sub(r.From)
 	if window < 0 {
