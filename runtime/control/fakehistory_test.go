@@ -10,7 +10,8 @@ import (
 )
 
 // fakeHistory is a history.Reader over data held in memory, answering as
-// the store does: Events with the last Up or Down before from, Buckets in the
+// the store does: Events with the last Up or Down before from and the
+// holds still on at from, Buckets in the
 // window, Recent newest first.
 type fakeHistory struct {
 	mu       sync.Mutex
@@ -65,10 +66,19 @@ func (f *fakeHistory) Events(test string, from, to time.Time) ([]history.Event, 
 	for hi < len(all) && all[hi].At.Before(to) {
 		hi++
 	}
-	if lo >= in-1 {
+	var prior []history.Event
+	first := in
+	for i := range in {
+		if e := all[i]; i == lo || e.Kind == history.HoldOn && holdOpen(all[i+1:in], &e) {
+			prior = append(prior, e)
+			first = min(first, i)
+		}
+	}
+	if len(prior) == in-first {
+		lo = first
 		return all[lo:hi:hi], nil // contiguous: no copy, as a store's cache would answer
 	}
-	return append([]history.Event{all[lo]}, all[in:hi]...), nil
+	return append(prior, all[in:hi]...), nil
 }
 
 func (f *fakeHistory) Sessions(from, to time.Time) ([]history.Session, error) {
