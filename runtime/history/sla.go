@@ -204,11 +204,11 @@ const (
 	colUnreachable
 )
 
-// testState is what the ledger says of the test at a moment.
-type testState uint8
+// ledgerState is what the ledger says of the test at a moment.
+type ledgerState uint8
 
 const (
-	stateUnknown testState = iota // never run (yet)
+	stateUnknown ledgerState = iota // never run (yet)
 	stateUp
 	stateDown
 )
@@ -220,7 +220,7 @@ type hold struct{ kind, name string }
 type ledger struct {
 	maintenance column // where maintenance time goes
 	detail      bool   // keep Held and Paged (Compute does not need them)
-	state       testState
+	state       ledgerState
 	holds       []hold
 	outages     []Outage // every outage seen (with detail), also those before the window
 	open        int      // index in outages of the one under way; -1: none
@@ -265,11 +265,11 @@ func newLedger(acc Accounting, detail bool) ledger {
 // the outage under way (-1: none).
 type spanFunc func(a, b time.Time, c column, outage int)
 
-// step is what the sweep meets next.
-type step uint8
+// sweepStep is what the sweep meets next.
+type sweepStep uint8
 
 const (
-	stepEnd step = iota
+	stepEnd sweepStep = iota
 	stepBoundary
 	stepEvent
 )
@@ -313,7 +313,7 @@ func (l *ledger) sweep(events []Event, sessions []Session, from, to time.Time, e
 // start or end before an event at the same moment (so a new session's
 // holds start empty before its first run reports them), then the event,
 // then the window's end. Times are clamped to cur: never a step back.
-func (l *ledger) nextStep(events []Event, i int, sess []Session, j int, inSess bool, cur, to time.Time) (time.Time, step) {
+func (l *ledger) nextStep(events []Event, i int, sess []Session, j int, inSess bool, cur, to time.Time) (time.Time, sweepStep) {
 	next, what := to, stepEnd
 	if i < len(events) {
 		if at := maxTime(events[i].At, cur); at.Before(to) {
