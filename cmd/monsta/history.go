@@ -19,7 +19,6 @@ import (
 	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/control"
-	"github.com/monsta/monsta/runtime/history"
 )
 
 // historyDBName is the history database's name in the state directory.
@@ -32,10 +31,10 @@ func (c *ctlClient) histAsk(path string, out any) error {
 	if !errors.Is(err, errNoDaemon) || c.stateDir == "" {
 		return err
 	}
-	acc, targets := history.Accounting{Location: time.Local}, map[string]float64{}
+	targets := map[string]float64{}
 	if c.cfg != nil {
 		var cerr error
-		if acc, targets, cerr = historyConfig(c.cfg); cerr != nil {
+		if targets, cerr = slaTargets(c.cfg); cerr != nil {
 			return &app.ConfigError{Err: cerr}
 		}
 	}
@@ -44,7 +43,7 @@ func (c *ctlClient) histAsk(path string, out any) error {
 		return fmt.Errorf("%w; and the history database: %w", err, oerr)
 	}
 	defer st.Close()
-	srv := control.New(control.Options{History: st, Accounting: acc, SLA: func(test string) float64 { return targets[test] }})
+	srv := control.New(control.Options{History: st, Accounting: c.accounting, SLA: func(test string) float64 { return targets[test] }})
 	local := &ctlClient{socket: c.socket, http: &http.Client{Transport: handlerTransport{srv.Handler(false, "")}}}
 	return local.do("GET", path, nil, out)
 }
@@ -59,39 +58,23 @@ func (t handlerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return w.Result(), nil
 }
 
-// historyConfig reads what the command line needs to read the history
-// database itself: [main] history_maintenance and history_timezone, and
-// the tests' sla targets.
-func historyConfig(cfg *config.Config) (history.Accounting, map[string]float64, error) {
-	var acc history.Accounting
+// slaTargets reads the tests' sla keys, for the command line that reads
+// the history database itself ([main]'s history keys come resolved).
+func slaTargets(cfg *config.Config) (map[string]float64, error) {
 	targets := map[string]float64{}
-	if m, ok := cfg.Section("main"); ok {
-		acc.Maintenance = m.Value("history_maintenance")
-		if tz := m.Value("history_timezone"); tz != "" {
-			loc, err := time.LoadLocation(tz)
-			if err != nil {
-				k, _ := m.Key("history_timezone")
-				return acc, nil, config.Errorf(k.Pos, "main", "history_timezone", "%v", err)
-			}
-			acc.Location = loc
-		}
-	}
-	if acc.Location == nil {
-		acc.Location = time.Local
-	}
 	for _, s := range cfg.Sections() {
 		name, ok := strings.CutPrefix(s.Name, "Test_")
-		if !ok || s.Value("sla") == "" {
+		if !ok || strings.TrimSpace(s.Value("sla")) == "" {
 			continue
 		}
 		v, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(s.Value("sla")), "%"), 64)
 		if err != nil || v <= 0 || v > 100 {
 			k, _ := s.Key("sla")
-			return acc, nil, config.Errorf(k.Pos, s.Name, "sla", "%q: want a percentage such as 99.9", s.Value("sla"))
+			return nil, config.Errorf(k.Pos, s.Name, "sla", "%q: want a percentage such as 99.9", s.Value("sla"))
 		}
 		targets[name] = v
 	}
-	return acc, targets, nil
+	return targets, nil
 }
 
 // sinceOr is --since, or def.

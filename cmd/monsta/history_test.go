@@ -122,29 +122,27 @@ func TestHistoryText(t *testing.T) {
 	}
 }
 
-func TestHistoryConfig(t *testing.T) {
+func TestSLATargets(t *testing.T) {
 	t.Parallel()
 	load := func(conf string) (*config.Config, error) {
 		return config.Load(writeConf(t, map[string]string{"monsta.conf": conf}), "/nonexistent")
 	}
-	cfg, err := load("[main]\nhistory_maintenance = up\nhistory_timezone = Europe/Berlin\n[Test_a]\nsla = 99.9\n[Test_b]\nchecks = x\n")
+	cfg, err := load("[main]\nhistory_maintenance = up\n[Test_a]\nsla = 99.9\n[Test_b]\nchecks = x\n")
 	if err != nil {
 		t.Fatal(err)
 	}
-	acc, targets, err := historyConfig(cfg)
-	if err != nil || acc.Maintenance != "up" || acc.Location.String() != "Europe/Berlin" || len(targets) != 1 || targets["a"] != 99.9 {
-		t.Errorf("historyConfig = %+v %v %v", acc, targets, err)
+	if targets, err := slaTargets(cfg); err != nil || len(targets) != 1 || targets["a"] != 99.9 {
+		t.Errorf("slaTargets = %v %v", targets, err)
 	}
 	for conf, want := range map[string]string{
-		"[main]\nhistory_timezone = Mars/Olympus\n": "monsta.conf:2",
-		"[Test_a]\nsla = lots\n":                    "monsta.conf:2",
-		"[Test_a]\nsla = 120\n":                     "sla",
+		"[Test_a]\nsla = lots\n": "monsta.conf:2",
+		"[Test_a]\nsla = 120\n":  "sla",
 	} {
 		cfg, err := load(conf)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := historyConfig(cfg); err == nil || !strings.Contains(err.Error(), want) {
+		if _, err := slaTargets(cfg); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: %v, want an error naming %s", conf, err, want)
 		}
 	}

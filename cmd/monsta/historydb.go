@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/monsta/monsta/runtime/history"
 )
 
@@ -13,8 +11,7 @@ type historyDB interface {
 }
 
 // openHistoryDB opens STATEDIR/history.db read-only, for --history and
-// --report when no daemon runs. Until the history store (history.OpenReadOnly)
-// is merged, this build has none to open.
+// --report when no daemon runs (it works while a daemon writes it).
 func openHistoryDB(path string) (historyDB, error) {
-	return nil, fmt.Errorf("read %s: this build of monsta has no history store yet", path)
+	return history.OpenReadOnly(path)
 }
