@@ -194,8 +194,13 @@ func uptimeText(u *float64) string {
 // secs renders seconds as a duration for people (1h2m3s, 250ms).
 func secs(s float64) string {
 	d := time.Duration(s * float64(time.Second))
-	if d >= time.Second || d <= -time.Second {
+	switch abs := max(d, -d); {
+	case abs >= time.Second:
 		d = d.Round(time.Second)
+	case abs >= time.Millisecond:
+		d = d.Round(time.Millisecond)
+	default:
+		d = d.Round(time.Microsecond)
 	}
 	return d.String()
 }
