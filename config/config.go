@@ -8,7 +8,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,10 +17,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"unicode"
 
 	"gopkg.in/ini.v1"
+
+	"github.com/monsta/monsta/internal/fileread"
+	"github.com/monsta/monsta/internal/textx"
 )
 
 // Pos is a place in a configuration file; Line is 1-based, 0 when unknown.
@@ -392,86 +393,22 @@ func totalSize(files []string) int64 {
 }
 
 // ErrFileTooLarge is returned (wrapped) by ReadFile for a file over its limit.
-var ErrFileTooLarge = errors.New("file too large")
+var ErrFileTooLarge = fileread.ErrTooLarge
 
 // ReadFile reads a file of the configuration (a .conf or a .lua) that must be
 // a regular file of at most max bytes (0: DefaultMaxFileSize). Anything else
 // (a FIFO, a device, a directory, a link to one of those) is refused without
-// being read, so that it can neither block nor exhaust memory: the path is
-// checked before it is opened, opened without blocking, and checked again
-// through the open descriptor.
+// being read, so that it can neither block nor exhaust memory (see
+// fileread.Read).
 func ReadFile(path string, max int64) ([]byte, error) {
 	if max <= 0 {
 		max = DefaultMaxFileSize
 	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("read configuration: %w", unwrapPath(err))
+	data, err := fileread.Read(path, max, "the limit is set with --max-file-size")
+	if err != nil && !fileread.Refused(err) {
+		return nil, fmt.Errorf("read configuration: %w", err)
 	}
-	if err := regularFile(fi, max); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read configuration: %w", unwrapPath(err))
-	}
-	defer f.Close()
-	ofi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read configuration: %w", unwrapPath(err))
-	}
-	if err := regularFile(ofi, max); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("read configuration: %w", unwrapPath(err))
-	}
-	if int64(len(data)) > max { // it grew since the check
-		return nil, fmt.Errorf("%w: more than %s (the limit is set with --max-file-size)", ErrFileTooLarge, sizeText(max))
-	}
-	return data, nil
-}
-
-// regularFile refuses what ReadFile must not read.
-func regularFile(fi fs.FileInfo, max int64) error {
-	m := fi.Mode()
-	if !m.IsRegular() {
-		return fmt.Errorf("not a regular file (%s); only regular files (or links to them) are read", fileKind(m))
-	}
-	if fi.Size() > max {
-		return fmt.Errorf("%w: %d bytes, more than %s (the limit is set with --max-file-size)", ErrFileTooLarge, fi.Size(), sizeText(max))
-	}
-	return nil
-}
-
-// fileKind names the kind of a file that is not regular.
-func fileKind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeCharDevice != 0:
-		return "a character device"
-	case m&fs.ModeDevice != 0:
-		return "a block device"
-	}
-	return "mode " + m.Type().String()
-}
-
-// sizeText renders a byte count, in MiB or KiB when it is a whole number of
-// them.
-func sizeText(n int64) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return strconv.FormatInt(n>>20, 10) + " MiB"
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return strconv.FormatInt(n>>10, 10) + " KiB"
-	}
-	return strconv.FormatInt(n, 10) + " bytes"
+	return data, err
 }
 
 // confFiles lists the *.conf entries of dir in lexical order; a missing dir
@@ -561,7 +498,7 @@ func parse(name string, data []byte) ([]*Section, []*Error, []*Error) {
 		var raw string
 		raw, rest, _ = strings.Cut(rest, "\n")
 		if len(raw) > maxLine {
-			p.probs.Addf(Pos{File: name, Line: line}, "", "", "read: line longer than %s", sizeText(maxLine))
+			p.probs.Addf(Pos{File: name, Line: line}, "", "", "read: line longer than %s", textx.Bytes(maxLine))
 			break
 		}
 		if line > 1 {

@@ -13,6 +13,7 @@ import (
 
 	glua "github.com/yuin/gopher-lua"
 
+	"github.com/monsta/monsta/internal/redact"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -298,7 +299,9 @@ type depthKey struct{}
 const maxRunDepth = 4
 
 // runCheck lua monsta.run_check(type, {options}) returns (ok, errors, stats):
-// it runs any registered check type under the caller's deadline.
+// it runs any registered check type under the caller's deadline. Option
+// and constructor errors are raised without the secrets given (see
+// buildCheck).
 func (s *state) runCheck(L *glua.LState) int {
 	typ := L.CheckString(1)
 	opts := L.OptTable(2, L.NewTable())
@@ -309,6 +312,26 @@ func (s *state) runCheck(L *glua.LState) int {
 	if err := s.f.e.runCheckAllowed(d); err != nil {
 		L.RaiseError("run_check %s: %s", typ, err.Error())
 	}
+	raw := rawOptions(L, opts)
+	ctx := s.ctx()
+	depth, _ := ctx.Value(depthKey{}).(int)
+	if depth >= maxRunDepth {
+		L.RaiseError("run_check %s: nested more than %d deep", typ, maxRunDepth)
+	}
+	c, o, err := buildCheck(d, "Check_"+typ, raw)
+	if err != nil {
+		L.RaiseError("run_check %s: %s", typ, err.Error())
+	}
+	res := runtime.RunCheck(context.WithValue(ctx, depthKey{}, depth+1), c, o)
+	L.Push(glua.LBool(res.OK))
+	L.Push(stringList(L, res.Errors))
+	L.Push(statsTable(L, res.Stats))
+	return 3
+}
+
+// rawOptions reads run_check's options table as INI values; a name that is
+// not a string raises an argument error.
+func rawOptions(L *glua.LState, opts *glua.LTable) map[string]string {
 	raw := map[string]string{}
 	var bad string
 	opts.ForEach(func(k, v glua.LValue) {
@@ -322,24 +345,38 @@ func (s *state) runCheck(L *glua.LState) int {
 	if bad != "" {
 		L.ArgError(2, "option names must be strings, got "+bad)
 	}
-	o, err := runtime.NewOptions(d, "Check_"+typ, raw)
+	return raw
+}
+
+// buildCheck resolves raw against d and builds the check. Its errors may
+// quote a value they were given, and a Lua file may pass a secret where
+// it does not belong (port = opt.password): a constructor's error is
+// redacted with the built Options (every wire form of d's secrets), an
+// option error, when no Options could be built, with the values raw gives
+// d's secret options (rawSecrets).
+func buildCheck(d *runtime.Descriptor, section string, raw map[string]string) (runtime.Check, *runtime.Options, error) {
+	o, err := runtime.NewOptions(d, section, raw)
 	if err != nil {
-		L.RaiseError("run_check %s: %s", typ, err.Error())
-	}
-	ctx := s.ctx()
-	depth, _ := ctx.Value(depthKey{}).(int)
-	if depth >= maxRunDepth {
-		L.RaiseError("run_check %s: nested more than %d deep", typ, maxRunDepth)
+		return nil, nil, rawSecrets(d, raw).Error(err)
 	}
 	c, err := d.NewCheck(o)
 	if err != nil {
-		L.RaiseError("run_check %s: %s", typ, err.Error())
+		return nil, nil, runtime.RedactError(o, err)
 	}
-	res := runtime.RunCheck(context.WithValue(ctx, depthKey{}, depth+1), c, o)
-	L.Push(glua.LBool(res.OK))
-	L.Push(stringList(L, res.Errors))
-	L.Push(statsTable(L, res.Stats))
-	return 3
+	return c, o, nil
+}
+
+// rawSecrets is the redaction of the values raw gives the options d marks
+// Secret (raw, quoted, URL-escaped and base64 forms); nil when there is
+// none.
+func rawSecrets(d *runtime.Descriptor, raw map[string]string) *redact.Set {
+	var creds []redact.Credential
+	for _, opt := range d.Options {
+		if v := raw[opt.Name]; opt.Secret && v != "" {
+			creds = append(creds, redact.Credential{Secret: v})
+		}
+	}
+	return redact.NewSet(creds...)
 }
 
 // optionString renders a Lua value as an INI value.
@@ -381,7 +418,7 @@ func (s *state) notify(L *glua.LState) int {
 		return ""
 	}
 	m := runtime.Message{Test: str("test"), State: runtime.StateFail, Time: time.Now(),
-		Short: str("short", "subject"), Long: str("long", "body")}
+		Short: clipShort(str("short", "subject")), Long: clipLong(str("long", "body"))}
 	if st, ok := t.RawGetString("state").(glua.LString); ok {
 		m.State = runtime.State(strings.ToUpper(string(st)))
 	}

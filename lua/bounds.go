@@ -7,6 +7,8 @@ import (
 
 	glua "github.com/yuin/gopher-lua"
 	"github.com/yuin/gopher-lua/ast"
+
+	"github.com/monsta/monsta/internal/textx"
 )
 
 // Every library call that builds something (a string, a table) checks the
@@ -40,7 +42,7 @@ func (s *state) guard(what string, limit int64) sizeGuard {
 func (g *sizeGuard) need(n int64) {
 	L := g.s.L
 	if g.limit > 0 && n > g.limit {
-		L.RaiseError("%s: result larger than %s (%s)", g.name(), sizeText(g.limit), sizeText(n))
+		L.RaiseError("%s: result larger than %s (%s)", g.name(), textx.Bytes(g.limit), textx.Bytes(n))
 	}
 	if n < measureFrom {
 		return
@@ -51,7 +53,7 @@ func (g *sizeGuard) need(n int64) {
 	if n > g.room {
 		// The run fails for its memory even if the code catches the
 		// error with pcall: the VM stops at the next instruction.
-		err := fmt.Errorf("%w: %s of %s would take the run past its %s", ErrMemory, g.name(), sizeText(n), sizeText(g.s.budget.limit))
+		err := fmt.Errorf("%w: %s of %s would take the run past its %s", ErrMemory, g.name(), textx.Bytes(n), textx.Bytes(g.s.budget.limit))
 		g.s.budget.err, g.s.budget.where = err, strings.TrimSuffix(L.Where(1), ":")
 		L.RaiseError("%s", err.Error())
 	}
@@ -78,18 +80,6 @@ func (s *state) budgetRoom() int64 {
 	z := &s.size
 	own := z.measure(s, z.base+b.limit) - z.base
 	return max(b.limit-max(own, 0), 0)
-}
-
-// sizeText renders a byte count for errors: "48 MiB", "12 KiB" when it is a
-// whole number of them, else "100 bytes".
-func sizeText(n int64) string {
-	switch {
-	case n >= 1<<20 && n%(1<<20) == 0:
-		return fmt.Sprintf("%d MiB", n>>20)
-	case n >= 1<<10 && n%(1<<10) == 0:
-		return fmt.Sprintf("%d KiB", n>>10)
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 // concatName is the name of the bounded concatenation, as a global and as

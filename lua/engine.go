@@ -296,7 +296,10 @@ func splitPos(msg string) (file string, line int, rest string, ok bool) {
 
 // errorText is the message of an error without a Lua traceback, clipped
 // to maxMessageLen bytes and cleaned of control bytes.
-func errorText(err error) string {
+func errorText(err error) string { return cleanText(rawErrorText(err)) }
+
+// rawErrorText is the message of an error without a Lua traceback.
+func rawErrorText(err error) string {
 	msg := err.Error()
 	var ae *glua.ApiError
 	if errors.As(err, &ae) {
@@ -307,7 +310,7 @@ func errorText(err error) string {
 			msg = ae.Cause.Error()
 		}
 	}
-	return cleanText(strings.TrimSpace(msg))
+	return strings.TrimSpace(msg)
 }
 
 // SetSender replaces the Sender of monsta.notify (Config.Sender); tests
@@ -403,9 +406,10 @@ func (f *file) call(ctx context.Context, s *state, fn *glua.LFunction, nret int,
 	}
 	berr := s.end()
 	if err != nil || ctx.Err() != nil || berr != nil {
-		s.close()
+		s.close() // never reused: runError may still read s
 		return f.runError(ctx, s, err, berr, start)
 	}
+	s.red = nil
 	f.put(s)
 	return rerr
 }
@@ -444,10 +448,15 @@ func (f *file) runError(ctx context.Context, s *state, err, berr error, start ti
 		}
 		return fmt.Errorf("%s: run canceled: %w", where, cerr)
 	}
-	if s != nil && s.trace != "" {
-		f.e.log.Debug("lua error", "file", f.name, "err", errorText(err), "traceback", s.trace)
+	var red *redactor
+	if s != nil {
+		red = s.red
 	}
-	return &Error{Msg: errorText(err)}
+	msg := red.clean(rawErrorText(err))
+	if s != nil && s.trace != "" {
+		f.e.log.Debug("lua error", "file", f.name, "err", msg, "traceback", s.trace)
+	}
+	return &Error{Msg: msg}
 }
 
 // roundDuration is the run's budget: from start to ctx's deadline.

@@ -8,6 +8,7 @@ import (
 
 	glua "github.com/yuin/gopher-lua"
 
+	"github.com/monsta/monsta/internal/redact"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -107,6 +108,28 @@ func (f *file) beforeNotify(ctx context.Context, ev *runtime.NotifyEvent) error 
 // maxHookNotifications is how many notification names a hook may set.
 const maxHookNotifications = 100
 
+// Limits of the texts a hook (or monsta.notify) may set: the short form
+// is one line (SMS, subjects, chat titles; the one a run renders is a
+// test's name, its first error of at most 2000 bytes and the streak), the
+// long form a report. Longer texts are cut, ending in "...".
+const (
+	maxShort = 4 << 10
+	maxLong  = 64 << 10
+)
+
+// clipShort and clipLong cut a message's short and long forms to maxShort
+// and maxLong bytes, "..." included (on a rune boundary, never inside a
+// redact.Mark).
+func clipShort(s string) string { return clipForm(s, maxShort) }
+func clipLong(s string) string  { return clipForm(s, maxLong) }
+
+func clipForm(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	return redact.Clip(s, max-len("..."))
+}
+
 // readEvent copies the editable fields of t back into ev.
 func readEvent(t *glua.LTable, ev *runtime.NotifyEvent) error {
 	// short and long, or their old names subject and body: whichever
@@ -114,12 +137,12 @@ func readEvent(t *glua.LTable, ev *runtime.NotifyEvent) error {
 	short, long := ev.Message.Short, ev.Message.Long
 	for _, k := range []string{"subject", "short"} {
 		if v, ok := t.RawGetString(k).(glua.LString); ok && string(v) != short {
-			ev.Message.Short = string(v)
+			ev.Message.Short = clipShort(string(v))
 		}
 	}
 	for _, k := range []string{"body", "long"} {
 		if v, ok := t.RawGetString(k).(glua.LString); ok && string(v) != long {
-			ev.Message.Long = string(v)
+			ev.Message.Long = clipLong(string(v))
 		}
 	}
 	ev.Suppress = ev.Suppress || glua.LVAsBool(t.RawGetString("suppress"))

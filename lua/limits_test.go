@@ -2,14 +2,19 @@ package lua
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/monsta/monsta/internal/fileread"
 	"github.com/monsta/monsta/internal/testkit/loopback"
 	"github.com/monsta/monsta/runtime"
 )
@@ -187,7 +192,7 @@ func TestCompileIsBounded(t *testing.T) {
 	}
 	many.WriteString("}\n")
 	for _, tc := range []struct{ name, src, want string }{
-		{"huge.lua", huge.String(), fmt.Sprintf("conf.d/huge.lua: file too large: %d bytes, more than 256 KiB, the limit of a .lua file", huge.Len())},
+		{"huge.lua", huge.String(), fmt.Sprintf("conf.d/huge.lua: file too large: %d bytes, more than 256 KiB (the limit of a .lua file)", huge.Len())},
 		{"many.lua", many.String(), "conf.d/many.lua:7: function has more than 5000 constants"}, // the 5001st is on line 7
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -203,5 +208,31 @@ func TestCompileIsBounded(t *testing.T) {
 				t.Fatal("Load did not return within 10 s")
 			}
 		})
+	}
+}
+
+// TestLoadRefusesWhatIsNotARegularFile: a FIFO or a directory named *.lua
+// is refused unread, with its name and kind, beside the other files'
+// problems (a FIFO opened for reading would block the load forever).
+func TestLoadRefusesWhatIsNotARegularFile(t *testing.T) {
+	dir := writeDir(t, map[string]string{"ok.lua": "local x = 1\n"})
+	if err := syscall.Mkfifo(filepath.Join(dir, "a-fifo.lua"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "b-dir.lua"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Load(Config{Dir: dir}, runtime.NewRegistry()); done <- err }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Load did not return within 10 s")
+	}
+	want := "conf.d/a-fifo.lua: not a regular file (a named pipe); only regular files (or links to them) are read\n" +
+		"conf.d/b-dir.lua: not a regular file (a directory); only regular files (or links to them) are read"
+	if err == nil || err.Error() != want || !errors.Is(err, fileread.ErrNotRegular) {
+		t.Errorf("Load() error = %v, want %q", err, want)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	glua "github.com/yuin/gopher-lua"
+
+	"github.com/monsta/monsta/internal/textx"
 )
 
 const maxJSONDepth = 100
@@ -224,7 +226,7 @@ const (
 func (s *state) jsonDecode(L *glua.LState) int {
 	text := L.CheckString(1)
 	if len(text) > maxString {
-		L.RaiseError("json.decode: text larger than %s (%s)", sizeText(maxString), sizeText(int64(len(text))))
+		L.RaiseError("json.decode: text larger than %s (%s)", textx.Bytes(maxString), textx.Bytes(int64(len(text))))
 	}
 	d := jsonDecoder{dec: json.NewDecoder(strings.NewReader(text)), L: L, g: s.guard("json.decode", 0), tick: s.tick}
 	d.dec.UseNumber()
@@ -323,7 +325,8 @@ func (d *jsonDecoder) object(depth int) (glua.LValue, error) {
 }
 
 // logModule is require("monsta.log"): debug, info, warn and error, each
-// log(message, key, value, …) or log(message, {key=value, …}).
+// log(message, key, value, …) or log(message, {key=value, …}); messages,
+// keys and values lose the secrets of the run's section (logLine).
 func logModule(s *state) *glua.LTable {
 	mk := func(level slog.Level) glua.LGFunction {
 		return func(L *glua.LState) int {
@@ -331,7 +334,7 @@ func logModule(s *state) *glua.LTable {
 			var attrs []any
 			add := func(k, v glua.LValue) {
 				if len(attrs) < 2*maxLogAttrs {
-					attrs = append(attrs, clipMessage(k.String()), logValue(v))
+					attrs = append(attrs, s.red.clean(k.String()), s.red.logValue(v))
 				}
 			}
 			if t, ok := L.Get(2).(*glua.LTable); ok && L.GetTop() == 2 {
@@ -353,7 +356,9 @@ func logModule(s *state) *glua.LTable {
 	})
 }
 
-func logValue(v glua.LValue) any {
+// logValue is v as a log attribute: numbers, booleans and nil as they
+// are, other values as text without r's secrets, clipped and cleaned.
+func (r *redactor) logValue(v glua.LValue) any {
 	switch x := v.(type) {
 	case glua.LNumber:
 		return float64(x)
@@ -362,5 +367,5 @@ func logValue(v glua.LValue) any {
 	case *glua.LNilType:
 		return nil
 	}
-	return cleanText(v.String())
+	return r.clean(v.String())
 }

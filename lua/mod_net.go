@@ -3,6 +3,7 @@ package lua
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,9 +19,8 @@ import (
 	"github.com/monsta/monsta/internal/redact"
 )
 
-// Caps of what http.request reads from a server: a longer body fails the
-// request with "reply too long (N bytes)", longer headers with net/http's
-// error.
+// Caps of what http.request reads from a server: a longer body or longer
+// headers fail the request with "reply too long (N bytes)".
 const (
 	maxHTTPBody   = 1 << 20
 	maxHTTPHeader = 64 << 10
@@ -92,22 +92,36 @@ func (s *state) httpRequest(L *glua.LState) int {
 	if v := t.RawGetString("tls_verify"); v != glua.LNil && !glua.LVAsBool(v) {
 		client = s.f.e.https.noVerify
 	}
-	resp, err := client.Do(req)
+	resp, data, err := doRequest(client, req, string(url))
 	if err != nil {
-		// The URL may hold a secret (a webhook token, a password, a key
-		// in the query): errors name it redacted.
-		return pushErr(L, redact.Error(err, string(url)))
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxHTTPBody+1))
-	if err != nil {
-		return pushErr(L, fmt.Errorf("read %s response: %w", method, redact.Error(err, string(url))))
-	}
-	if len(data) > maxHTTPBody {
-		return pushErr(L, fmt.Errorf("read %s response: reply too long (%d bytes)", method, len(data)))
+		return pushErr(L, err)
 	}
 	L.Push(responseTable(L, resp, data))
 	return 1
+}
+
+// doRequest sends req and reads its answer whole. A body over maxHTTPBody
+// or headers over maxHTTPHeader fail it with a *netx.TooLongError ("reply
+// too long (N bytes)"), as every protocol client of monsta does. The URL
+// may hold a secret (a webhook token, a password, a key in the query):
+// errors name it redacted.
+func doRequest(client *http.Client, req *http.Request, url string) (*http.Response, []byte, error) {
+	resp, err := client.Do(req)
+	if err != nil {
+		if cause := netx.HTTPCause(err); errors.Is(cause, netx.ErrTooLong) {
+			return nil, nil, fmt.Errorf("read %s response: %w", req.Method, cause)
+		}
+		return nil, nil, redact.Error(err, url)
+	}
+	defer resp.Body.Close()
+	data, err := netx.ReadBody(resp.Body, maxHTTPBody)
+	if errors.Is(err, netx.ErrTooLong) {
+		return nil, nil, fmt.Errorf("read %s response: %w", req.Method, err)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read %s response: %w", req.Method, redact.Error(err, url))
+	}
+	return resp, data, nil
 }
 
 // responseTable is {status=, headers=, body=} of resp, whose body is data;

@@ -175,17 +175,28 @@ func (c *tcpConn) reader() *bufio.Reader {
 // or (nil, err); err is "closed" when the peer closed before a line.
 func tcpReceiveLine(L *glua.LState) int {
 	c := checkConn(L)
-	line, err := netx.ReadLine(c.reader(), maxLine)
-	switch {
-	case err == io.EOF:
-		return pushErr(L, errors.New("closed"))
-	case err == netx.ErrLineTooLong:
-		return pushErr(L, fmt.Errorf("receive: reply too long (%d bytes)", maxLine+1))
-	case err != nil:
-		return pushErr(L, fmt.Errorf("receive: %w", netx.Cause(context.Background(), err)))
+	line, err := c.receiveLine()
+	if err != nil {
+		return pushErr(L, err)
 	}
 	L.Push(glua.LString(line))
 	return 1
+}
+
+// receiveLine reads one line without its line end. It fails with
+// errors.New("closed") when the peer closed before a line, and with a
+// *netx.TooLongError ("reply too long (N bytes)") for a line over maxLine.
+func (c *tcpConn) receiveLine() ([]byte, error) {
+	line, err := netx.ReadLine(c.reader(), maxLine)
+	switch {
+	case err == io.EOF:
+		return nil, errors.New("closed")
+	case errors.Is(err, netx.ErrLineTooLong):
+		return nil, fmt.Errorf("receive: %w", &netx.TooLongError{N: maxLine + 1})
+	case err != nil:
+		return nil, fmt.Errorf("receive: %w", netx.Cause(context.Background(), err))
+	}
+	return line, nil
 }
 
 // tcpReceive lua conn:receive(n) returns (exactly n bytes) or (nil, err).

@@ -7,7 +7,7 @@
 ---@field help string One sentence ending in a period (required).
 ---@field required? boolean The section must set the option.
 ---@field default? string|number|boolean Value when the option is not set.
----@field secret? boolean A password or key.
+---@field secret? boolean A password or key: redacted, in every form, from the errors and the log lines of the type's runs.
 ---@field type? "string"|"int"|"port"|"seconds"|"bool"|"words" How the value is checked and passed to run/send.
 ---@field name? string Only in the list form of options.
 
@@ -74,7 +74,8 @@ function monsta.check_type(t) end
 function monsta.notifier_type(t) end
 
 ---Install a hook run before each notification is dispatched. Return false
----(or set ev.suppress) to drop the message.
+---(or set ev.suppress) to drop the message. A short over 4 KiB, or a long
+---over 64 KiB, is cut to that size.
 ---@param fn fun(ev: monsta.NotifyEvent): boolean?
 function monsta.on_notify(fn) end
 
@@ -83,6 +84,7 @@ function monsta.on_notify(fn) end
 function monsta.on_result(fn) end
 
 ---Run any registered check type (built-in or Lua) under the caller's deadline.
+---Bad options raise an error, which never shows the values of the type's secret options.
 ---@param type string
 ---@param options? table<string, string|number|boolean|string[]>
 ---@return boolean ok
@@ -91,6 +93,7 @@ function monsta.on_result(fn) end
 function monsta.run_check(type, options) end
 
 ---Send a message now through a configured [Notification_name] section.
+---short (subject) and long (body) are cut at 4 KiB and 64 KiB.
 ---@param name string
 ---@param msg {subject: string, body?: string, test?: string, state?: string}
 ---@return true|nil ok
@@ -148,7 +151,7 @@ function tcp.connect(host, port, opts) end
 ---@class monsta.http.Response
 ---@field status integer
 ---@field headers table<string, string> Lower-case names.
----@field body string At most 1 MiB (a longer one fails the request: "reply too long (N bytes)").
+---@field body string At most 1 MiB (a longer body, or headers over 64 KiB, fail the request: "reply too long (N bytes)").
 
 ---@class monsta.http
 local http = {}

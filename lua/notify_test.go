@@ -3,10 +3,12 @@ package lua
 import (
 	"context"
 	"reflect"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/monsta/monsta/runtime"
 )
@@ -230,4 +232,45 @@ monsta.notifier_type{
 	if _, ok := fx.notifier(t, "plain", map[string]string{"recipient": "x"}).(runtime.Verifier); ok {
 		t.Error("a notifier type without verify implements runtime.Verifier")
 	}
+}
+
+// TestHookTextsAreClipped: an on_notify hook, or monsta.notify, setting
+// short and long to 16 MiB hands the dispatcher at most maxShort and
+// maxLong bytes, each ending in "...", cut on a rune boundary.
+func TestHookTextsAreClipped(t *testing.T) {
+	fx := load(t, map[string]string{"big.lua": `
+local huge = string.rep("é", 8 * 1024 * 1024 - 8) -- 16 MiB
+monsta.on_notify(function(ev)
+  if ev.test == "old" then ev.subject, ev.body = huge, huge return end
+  ev.short, ev.long = huge, huge
+end)
+monsta.on_result(function(r)
+  monsta.notify("relay", {short = huge, long = huge})
+end)`}, Config{}, nil)
+	rec := &recordSender{}
+	fx.e.SetSender(rec)
+	h := fx.e.Hooks()
+	check := func(what, got string, limit int) {
+		t.Helper()
+		if len(got) > limit || len(got) < limit-8 || !strings.HasSuffix(got, "é...") || !utf8.ValidString(got) {
+			t.Errorf("%s: %d bytes ending %q, want at most %d ending in é...", what, len(got), got[max(len(got)-8, 0):], limit)
+		}
+	}
+	for _, test := range []string{"new", "old"} {
+		ev := &runtime.NotifyEvent{Level: 1, Notifications: []string{"mail"},
+			Message: runtime.Message{Test: test, State: runtime.StateFail, Short: "s", Long: "l"}}
+		if err := h.BeforeNotify(context.Background(), ev); err != nil {
+			t.Fatalf("BeforeNotify() error = %v", err)
+		}
+		check(test+" short", ev.Message.Short, maxShort)
+		check(test+" long", ev.Message.Long, maxLong)
+	}
+	h.AfterResult(context.Background(), runtime.TestResult{Test: "web"})
+	sent := rec.take()
+	if len(sent) != 1 {
+		t.Fatalf("monsta.notify sent %d messages, want 1", len(sent))
+	}
+	short, long, _ := strings.Cut(strings.TrimPrefix(sent[0], "relay: "), " | ")
+	check("notify short", short, maxShort)
+	check("notify long", long, maxLong)
 }

@@ -1,15 +1,12 @@
 package lua
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"os"
 	"reflect"
-	"syscall"
 
 	"github.com/yuin/gopher-lua/ast"
+
+	"github.com/monsta/monsta/internal/fileread"
 )
 
 // Compiling cannot be interrupted, and gopher-lua's compiler looks every
@@ -23,62 +20,20 @@ const (
 	maxConstants = 5000
 )
 
-// ErrFileTooLarge is the error of a .lua file over its size limit.
-var ErrFileTooLarge = errors.New("file too large")
+// ErrFileTooLarge is the error of a .lua file over its size limit (the
+// same error as config.ErrFileTooLarge).
+var ErrFileTooLarge = fileread.ErrTooLarge
 
 // readSource reads a .lua file that must be a regular file of at most max
-// bytes. Anything else (a FIFO, a device, a directory) is refused without
-// being read, so that it can neither block nor exhaust memory: the path is
-// checked, opened without blocking, and checked again through the open
-// descriptor.
+// bytes; anything else (a FIFO, a device, a directory) is refused without
+// being read, so that it can neither block nor exhaust memory (see
+// fileread.Read).
 func readSource(path string, max int64) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", pathCause(err))
+	data, err := fileread.Read(path, max, "the limit of a .lua file")
+	if err != nil && !fileread.Refused(err) {
+		return nil, fmt.Errorf("read: %w", err)
 	}
-	if err := sourceFile(fi, max); err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", pathCause(err))
-	}
-	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return nil, fmt.Errorf("read: %w", pathCause(err))
-	}
-	if err := sourceFile(fi, max); err != nil {
-		return nil, err
-	}
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("read: %w", pathCause(err))
-	}
-	if int64(len(data)) > max { // it grew since the check
-		return nil, fmt.Errorf("%w: more than %s, the limit of a .lua file", ErrFileTooLarge, sizeText(max))
-	}
-	return data, nil
-}
-
-// sourceFile refuses what readSource must not read.
-func sourceFile(fi fs.FileInfo, max int64) error {
-	if !fi.Mode().IsRegular() {
-		return fmt.Errorf("not a regular file (mode %s); only regular files (or links to them) are loaded", fi.Mode().Type())
-	}
-	if fi.Size() > max {
-		return fmt.Errorf("%w: %d bytes, more than %s, the limit of a .lua file", ErrFileTooLarge, fi.Size(), sizeText(max))
-	}
-	return nil
-}
-
-// pathCause drops the path of a *fs.PathError: the error is shown beside
-// the file's name already.
-func pathCause(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
+	return data, err
 }
 
 // sourceLimit is the size limit of a file: MaxSourceSize, or the smaller

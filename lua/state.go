@@ -48,6 +48,7 @@ type state struct {
 	trace   string          // traceback of the last error, bounded
 	size    sizer           // measures the state's reachable data
 	logged  int             // lines print and monsta.log wrote in this call
+	red     *redactor       // the secrets of the call's section; nil: none
 }
 
 // decl is a type defined at load time.
@@ -302,8 +303,8 @@ const (
 	maxLogAttrs = 20 // key-value pairs of one monsta.log line
 )
 
-// print lua print(...) logs its arguments at info level, clipped and
-// cleaned like an error.
+// print lua print(...) logs its arguments at info level, without the
+// secrets of the run's section, clipped and cleaned like an error.
 func (s *state) print(L *glua.LState) int {
 	n := L.GetTop()
 	parts := make([]string, 0, n)
@@ -317,14 +318,14 @@ func (s *state) print(L *glua.LState) int {
 	return 0
 }
 
-// logLine writes one line of the running file's log, clipped and cleaned
-// like an error, unless the run has written maxLogLines already: then it
+// logLine writes one line of the running file's log, without the secrets
+// of the run's section, clipped and cleaned like an error, unless the run has written maxLogLines already: then it
 // only counts it, and end says how many were dropped.
 func (s *state) logLine(level slog.Level, msg string, attrs ...any) {
 	if s.logged++; s.logged > maxLogLines {
 		return
 	}
-	s.f.e.log.Log(s.ctx(), level, cleanText(msg), append([]any{"file", s.f.name}, attrs...)...)
+	s.f.e.log.Log(s.ctx(), level, s.red.clean(msg), append([]any{"file", s.f.name}, attrs...)...)
 }
 
 // begin prepares s for one call under ctx.

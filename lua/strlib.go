@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	glua "github.com/yuin/gopher-lua"
+
+	"github.com/monsta/monsta/internal/textx"
 )
 
 // The string and table functions below replace gopher-lua's where those
@@ -251,7 +253,7 @@ func expandReplacement(L *glua.LState, ms *matchState, news string, st, e int) s
 			b.WriteString(str)
 		}
 		if b.Len() > maxString {
-			L.RaiseError("string.gsub: result would be larger than %s", sizeText(maxString))
+			L.RaiseError("string.gsub: result would be larger than %s", textx.Bytes(maxString))
 		}
 	}
 	return b.String()

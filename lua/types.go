@@ -11,6 +11,7 @@ import (
 
 	glua "github.com/yuin/gopher-lua"
 
+	"github.com/monsta/monsta/internal/redact"
 	"github.com/monsta/monsta/runtime"
 )
 
@@ -67,10 +68,11 @@ type luaType struct {
 	f    *file
 	typ  string
 	opts []optValue
+	red  *redactor // the section's secrets; nil: none
 }
 
 func newLuaType(f *file, typ string, o *runtime.Options) luaType {
-	return luaType{f: f, typ: typ, opts: luaOptions(o)}
+	return luaType{f: f, typ: typ, opts: luaOptions(o), red: newRedactor(o)}
 }
 
 // call calls the type's function in a pooled state: the one of the table
@@ -89,6 +91,7 @@ func (t *luaType) call(ctx context.Context, fns func(*state) map[string]*glua.LF
 		t.f.put(s)
 		return fmt.Errorf("%s: "+missing+" when the file ran again", t.f.name, t.typ)
 	}
+	s.red = t.red // until the state goes back to the pool (file.call)
 	if extra == nil {
 		return t.f.call(ctx, s, fn, nret, read, optTable(s.L, t.opts))
 	}
@@ -113,7 +116,7 @@ func (c *luaCheck) Run(ctx context.Context) (runtime.Stats, error) {
 	var st runtime.Stats
 	var runErr error
 	err := c.call(ctx, checkFuncs, "check type %q was not defined", 3, nil, func(out []glua.LValue) error {
-		st, runErr = checkOutcome(out[0], out[1], out[2])
+		st, runErr = c.red.checkOutcome(out[0], out[1], out[2])
 		return nil
 	})
 	if err != nil {
@@ -122,15 +125,16 @@ func (c *luaCheck) Run(ctx context.Context) (runtime.Stats, error) {
 	return st, runErr
 }
 
-// checkOutcome interprets run's return values.
-func checkOutcome(ok, msg, stats glua.LValue) (runtime.Stats, error) {
+// checkOutcome interprets run's return values; messages are redacted
+// with r before they are clipped.
+func (r *redactor) checkOutcome(ok, msg, stats glua.LValue) (runtime.Stats, error) {
 	st := toStats(stats)
 	if glua.LVAsBool(ok) {
 		return st, nil
 	}
 	switch m := msg.(type) {
 	case glua.LString:
-		return st, errors.New(clipMessage(string(m)))
+		return st, errors.New(r.clip(string(m)))
 	case *glua.LTable:
 		var errs []error
 		for i := 1; i <= m.Len(); i++ {
@@ -138,7 +142,7 @@ func checkOutcome(ok, msg, stats glua.LValue) (runtime.Stats, error) {
 				errs = append(errs, fmt.Errorf("(%d more messages)", m.Len()-maxMessages))
 				break
 			}
-			errs = append(errs, errors.New(clipMessage(m.RawGetInt(i).String())))
+			errs = append(errs, errors.New(r.clip(m.RawGetInt(i).String())))
 		}
 		if len(errs) > 0 {
 			return st, errors.Join(errs...)
@@ -148,7 +152,7 @@ func checkOutcome(ok, msg, stats glua.LValue) (runtime.Stats, error) {
 			return st, errors.New("run returned nothing (return true to pass, or false and a message)")
 		}
 	default:
-		return st, errors.New(clipMessage(msg.String()))
+		return st, errors.New(r.clip(msg.String()))
 	}
 	return st, errors.New("check failed")
 }
@@ -160,7 +164,11 @@ const (
 )
 
 // clipMessage cuts a message to maxMessageLen bytes (on a rune boundary).
-func clipMessage(s string) string {
+func clipMessage(s string) string { return clipTotal(s, len(s)) }
+
+// clipTotal cuts s to maxMessageLen bytes (on a rune boundary), saying
+// that the whole text had total bytes.
+func clipTotal(s string, total int) string {
 	if len(s) <= maxMessageLen {
 		return s
 	}
@@ -168,14 +176,21 @@ func clipMessage(s string) string {
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}
-	return s[:cut] + fmt.Sprintf("… (%d bytes)", len(s))
+	// Never leave half a redact.Mark: "[reda…" reads like a cut secret.
+	if i := strings.LastIndex(s[:cut], "["); i >= 0 && i+len(redact.Mark) > cut && strings.HasPrefix(s[i:], redact.Mark) {
+		cut = i
+	}
+	return s[:cut] + fmt.Sprintf("… (%d bytes)", total)
 }
 
 // cleanText clips s (see clipMessage) and replaces control bytes other
 // than newline and tab, and invalid UTF-8, so that an error text cannot
 // forge log lines or flood logs, state and messages.
-func cleanText(s string) string {
-	s = clipMessage(s)
+func cleanText(s string) string { return scrub(clipMessage(s)) }
+
+// scrub replaces control bytes other than newline and tab, and invalid
+// UTF-8, with '?'.
+func scrub(s string) string {
 	clean := true
 	for _, r := range s {
 		if r == utf8.RuneError || r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
@@ -193,6 +208,49 @@ func cleanText(s string) string {
 		return r
 	}, s)
 }
+
+// redactor removes the secrets of one section's options (a Lua type's
+// own, declared with secret = true) from what a run of that type logs,
+// raises or returns, before the text is clipped: a clip through a secret
+// would leave a part of it that no redaction recognizes. A nil redactor
+// only clips.
+type redactor struct {
+	o *runtime.Options
+	// window is how much of a long text is redacted: the clip's length
+	// plus the longest form a secret of o can take, so that no form
+	// crosses the clip unseen.
+	window int
+}
+
+// newRedactor returns the redactor of o, or nil when o has no secret set.
+func newRedactor(o *runtime.Options) *redactor {
+	if o == nil || len(o.Secrets()) == 0 {
+		return nil
+	}
+	longest := 0
+	for _, opt := range o.Descriptor().Options {
+		longest = max(longest, len(o.Raw(opt.Name)))
+	}
+	// A form is at most the secret URL-escaped (3 bytes a byte), or the
+	// base64 of an AUTH PLAIN blob of a user name and the secret.
+	return &redactor{o: o, window: maxMessageLen + 6*longest + 64}
+}
+
+// clip returns s with r's secrets redacted, then clipped (clipMessage).
+func (r *redactor) clip(s string) string {
+	if r == nil {
+		return clipMessage(s)
+	}
+	if len(s) <= r.window {
+		return clipMessage(r.o.Redact(s))
+	}
+	head := r.o.Redact(s[:r.window])
+	return clipTotal(head, len(head)+len(s)-r.window)
+}
+
+// clean returns s redacted and clipped (clip), then scrubbed of control
+// bytes as cleanText does.
+func (r *redactor) clean(s string) string { return scrub(r.clip(s)) }
 
 // Limits of a stats table: more entries, or longer names, are dropped.
 const (
@@ -240,15 +298,15 @@ func newNotifier(f *file, typ string, o *runtime.Options) *luaNotifier {
 // delivery.
 func (n *luaNotifier) Notify(ctx context.Context, m runtime.Message) error {
 	msg := func(L *glua.LState) glua.LValue { return messageTable(L, m) }
-	return n.call(ctx, notifierFuncs, "notifier type %q was not defined", 2, msg, sendOutcome)
+	return n.call(ctx, notifierFuncs, "notifier type %q was not defined", 2, msg, n.red.sendOutcome)
 }
 
 // sendOutcome interprets the return values of send: nil (or false) and a
 // message, or false alone, fail the delivery.
-func sendOutcome(out []glua.LValue) error {
+func (r *redactor) sendOutcome(out []glua.LValue) error {
 	if out[0] == glua.LNil || out[0] == glua.LFalse {
 		if out[1] != glua.LNil {
-			return errors.New(cleanText(out[1].String()))
+			return errors.New(r.clean(out[1].String()))
 		}
 		if out[0] == glua.LFalse {
 			return errors.New("send failed")
@@ -267,7 +325,7 @@ func (v verifyingNotifier) Verify(ctx context.Context) error {
 	return v.call(ctx, verifierFuncs, "notifier type %q has no verify function", 2, nil, func(out []glua.LValue) error {
 		if out[0] == glua.LNil || out[0] == glua.LFalse {
 			if out[1] != glua.LNil {
-				return errors.New(cleanText(out[1].String()))
+				return errors.New(v.red.clean(out[1].String()))
 			}
 			return errors.New("verify failed")
 		}

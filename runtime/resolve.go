@@ -445,6 +445,7 @@ func (r *resolution) tests(secs []*config.Section) {
 			t.Renotify = o.Duration("renotify")
 			t.RecoverAfter = o.Int("recover_after")
 			t.Flap = r.flapPolicy(o)
+			t.SLA, _ = o.Value("sla").(float64)
 		}
 		if t.Name == "" {
 			r.probs.Addf(s.Pos, s.Name, "", "test has no name")

@@ -125,6 +125,17 @@ func TestResolveErrors(t *testing.T) {
 				`monsta.conf:3: [main] notify_retry_max: "0.5": must be at least 1 second`,
 				`monsta.conf:4: [main] notify_retry_for: "0": must be at least 1 second`,
 			}},
+		{"history keys", "[main]\nhistory=sometimes\nhistory_retention=12h\nhistory_recent=0\nhistory_maintenance=ignore\nhistory_timezone=Mars/Olympus\n" + okBase + "sla=0\n",
+			[]string{
+				`monsta.conf:2: [main] history: "sometimes" is not yes or no`,
+				`monsta.conf:3: [main] history_retention: "12h": must be at least 1d`,
+				`monsta.conf:4: [main] history_recent: "0" is not a whole number of at least 1`,
+				`monsta.conf:5: [main] history_maintenance: "ignore" is not one of exclude, up, down`,
+				`monsta.conf:6: [main] history_timezone: unknown time zone "Mars/Olympus"`,
+				`monsta.conf:17: [Test_t] sla: "0": an SLA target must be above 0%`,
+			}},
+		{"sla above 100", okBase + "sla=100.1\n",
+			[]string{`monsta.conf:11: [Test_t] sla: "100.1" is not a percentage from 0 to 100`}},
 		{"timeout 0", "[Check_a]\ntype=fake\nhost=x\ntimeout=0\n",
 			[]string{`monsta.conf:4: [Check_a] timeout: "0": must be more than 0 seconds`}},
 		{"timeout 0 from a default section", "[fake_default]\ntimeout=0\n[Check_a]\ntype=fake\nhost=x\n",
@@ -534,6 +545,28 @@ func TestResolveDurationUnits(t *testing.T) {
 	want := []time.Duration{90 * time.Second, 24 * time.Hour, 2 * time.Minute, 5 * time.Minute, 2 * time.Hour, 1500 * time.Millisecond, 90 * time.Minute}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("durations = %v, want %v", got, want)
+	}
+}
+
+// TestResolveHistory: the history keys' defaults (on, 90 days, 50 runs,
+// maintenance excluded, the local zone, no SLA) and values set.
+func TestResolveHistory(t *testing.T) {
+	p, _, err := resolveText(t, map[string]string{"monsta.conf": okBase})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := HistoryPolicy{On: true, Retention: 90 * 24 * time.Hour, Recent: 50, Maintenance: "exclude", Location: time.Local}
+	if h := p.Main.History; h != want || p.Tests[0].SLA != 0 {
+		t.Errorf("defaults = %+v, SLA %v; want %+v, no SLA", h, p.Tests[0].SLA, want)
+	}
+	p, _, err = resolveText(t, map[string]string{"monsta.conf": "[main]\nhistory=no\nhistory_retention=400d\nhistory_recent=7\nhistory_maintenance=up\nhistory_timezone=Europe/Berlin\n" +
+		okBase + "sla=99.9%\n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := p.Main.History
+	if h.On || h.Retention != 400*24*time.Hour || h.Recent != 7 || h.Maintenance != "up" || h.Location.String() != "Europe/Berlin" || p.Tests[0].SLA != 99.9 {
+		t.Errorf("set = %+v, SLA %v; want off, 400d, 7, up, Europe/Berlin, 99.9", h, p.Tests[0].SLA)
 	}
 }
 

@@ -75,6 +75,21 @@ type Main struct {
 	// StopTimeout bounds how long a stop waits for running checks and
 	// queued notifications before it abandons them.
 	StopTimeout time.Duration
+	// History is what the history store keeps and how reports count.
+	History HistoryPolicy
+}
+
+// HistoryPolicy is the [main] history keys: whether the history store
+// (STATEDIR/history.db) is kept, how long, and how its reports count.
+type HistoryPolicy struct {
+	On        bool
+	Retention time.Duration // ledger, sessions and coarse buckets
+	Recent    int           // the last runs kept per test
+	// Maintenance is how reports count maintenance time: "exclude"
+	// (neither up nor down), "up" or "down".
+	Maintenance string
+	// Location is where reports' days and months begin (history_timezone).
+	Location *time.Location
 }
 
 // mainSchema declares the keys of [main].
@@ -106,7 +121,53 @@ var mainSchema = NewSchema("unknown option in [main]",
 	Option{Name: "flap_high", Default: "50", Parse: Percent, Help: "Percent state change at which a test starts flapping."},
 	Option{Name: "flap_low", Default: "25", Parse: Percent, Help: "Percent state change at or below which a flapping test stops flapping."},
 	Option{Name: "stop_timeout", Default: "5", Parse: Seconds, Help: "Seconds a stop (SIGTERM, SIGINT) waits for running checks and queued notifications; then runs are cancelled and undelivered notifications stay in the outbox for the next start."},
+	Option{Name: "history", Default: "yes", Parse: Bool, Help: "Keep the history of every test (state changes, holds, pages, response times) in statedir/history.db, for uptime, SLA reports and the status page's bars (yes or no)."},
+	Option{Name: "history_retention", Default: "90d", Parse: parseRetention, Help: "How long the history keeps state changes, sessions and hourly aggregates: a duration of at least 1d, such as 90d."},
+	Option{Name: "history_recent", Default: "50", Parse: positiveInt, Help: "How many of each test's last runs the history keeps in full."},
+	Option{Name: "history_maintenance", Default: "exclude", Parse: OneOf("exclude", "up", "down"), Help: "How uptime counts maintenance windows: exclude (neither up nor down), up or down."},
+	Option{Name: "history_timezone", Parse: parseTimezone, Help: "Time zone whose days and months reports and the status page's bars count in, such as Europe/Berlin; empty: the local one."},
 )
+
+// parseRetention parses history_retention: a duration of at least a day.
+func parseRetention(s string) (any, error) {
+	d, err := ParseDuration(s)
+	if err != nil {
+		return nil, err
+	}
+	if d < 24*time.Hour {
+		return nil, fmt.Errorf("%q: must be at least 1d", s)
+	}
+	return d, nil
+}
+
+// parseTimezone parses a time zone name into a *time.Location; empty is
+// the local zone.
+func parseTimezone(s string) (any, error) {
+	tz := strings.TrimSpace(s)
+	if tz == "" {
+		return time.Local, nil
+	}
+	l, err := time.LoadLocation(tz)
+	if err != nil {
+		return nil, fmt.Errorf("unknown time zone %q", tz)
+	}
+	return l, nil
+}
+
+// parseSLA parses a test's sla: a percentage above 0 and at most 100.
+func parseSLA(s string) (any, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	v, err := Percent(s)
+	if err != nil {
+		return nil, err
+	}
+	if v.(float64) <= 0 {
+		return nil, fmt.Errorf("%q: an SLA target must be above 0%%", s)
+	}
+	return v, nil
+}
 
 // MainOptions returns the keys of [main] with their defaults and help, for
 // generated documentation.
@@ -143,7 +204,14 @@ func newMain(o *Options, base string) Main {
 		GroupWindow:         o.Duration("group_window"),
 		Shard:               o.Value("shard").(Shard),
 		StopTimeout:         o.Duration("stop_timeout"),
-		Flap:                FlapPolicy{On: o.Bool("flap_detection"), High: o.Value("flap_high").(float64), Low: o.Value("flap_low").(float64)},
+		History: HistoryPolicy{
+			On:          o.Bool("history"),
+			Retention:   o.Duration("history_retention"),
+			Recent:      o.Int("history_recent"),
+			Maintenance: o.String("history_maintenance"),
+			Location:    o.Value("history_timezone").(*time.Location),
+		},
+		Flap: FlapPolicy{On: o.Bool("flap_detection"), High: o.Value("flap_high").(float64), Low: o.Value("flap_low").(float64)},
 		Retry: RetryPolicy{
 			First:  o.Duration("notify_retry_initial"),
 			Max:    o.Duration("notify_retry_max"),
@@ -214,6 +282,7 @@ var testSchema = NewSchema("unknown option for a test",
 	Option{Name: "flap_detection", Parse: optional(Bool), Help: "Detect flapping for this test (yes or no); empty: as [main] flap_detection."},
 	Option{Name: "flap_high", Parse: optional(Percent), Help: "Percent state change at which this test starts flapping; empty: as [main]."},
 	Option{Name: "flap_low", Parse: optional(Percent), Help: "Percent state change at or below which this test stops flapping; empty: as [main]."},
+	Option{Name: "sla", Parse: parseSLA, Help: "Uptime target in percent, such as 99.9: the status page and reports show the error budget left this month; empty: none."},
 )
 
 // optional wraps parse so that an empty value parses to nil ("not set",
@@ -338,6 +407,8 @@ type TestSpec struct {
 	// RecoverAfter is how many passing runs in a row end a failure streak.
 	RecoverAfter int
 	Flap         FlapPolicy
+	// SLA is the uptime target in percent (sla=99.9); 0: none.
+	SLA float64
 	// Instances holds one built check per entry of Checks. The runtime never
 	// overlaps runs of one instance, so a check that several tests use has
 	// an instance per test.

@@ -156,6 +156,9 @@ type daemonResult struct {
 	Goroutines    int
 	GOMAXPROCS    int // in force after start ([main] max_procs)
 	Nofile        uint64
+	// HistoryBytes is the history database on disk at the end of the
+	// window (history.db, its WAL and shared memory); 0: history off.
+	HistoryBytes int64 `json:",omitempty"`
 }
 
 // lateRecorder collects OnCheckStart lateness into a buffer allocated (and
@@ -377,10 +380,23 @@ func runDaemon(a daemonArgs) (daemonResult, error) {
 		res.Rate = float64(res.Checks) / res.WindowSeconds
 	}
 	res.Overruns = mon.Engine().Overruns()
+	res.HistoryBytes = historyBytes(mon.Main().StateDir)
 	if n := float64(res.Tests + res.Hung); n > 0 {
 		res.RSSPerTest = float64(res.Loaded.RSS-res.Baseline.RSS) / n
 		res.RSSGCPerTest = float64(res.Loaded.RSSAfterGC-res.Baseline.RSSAfterGC) / n
 		res.HeapPerTest = float64(res.Loaded.Heap-res.Baseline.Heap) / n
 	}
 	return res, nil
+}
+
+// historyBytes is the size of the history database in stateDir, with its
+// WAL and shared-memory files.
+func historyBytes(stateDir string) int64 {
+	var n int64
+	for _, suffix := range []string{"", "-wal", "-shm"} {
+		if fi, err := os.Stat(filepath.Join(stateDir, app.HistoryFile+suffix)); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
 }

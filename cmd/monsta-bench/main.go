@@ -14,7 +14,11 @@
 //   - the time from start to the first check and to every test scheduled
 //     (target: 3 s);
 //   - p99 lateness of check starts with -hung extra tests whose peer
-//     accepts and never answers (target: 5 ms).
+//     accepts and never answers (target: 5 ms);
+//   - with -history, the cost of the history store: the daemon with
+//     [main] history = yes against history = no, in the same run: CPU per
+//     check at most 1.10x, peak RSS at most 20 MiB more, and the database's
+//     size per test (history.db with its WAL) at the end of the window.
 //
 // The daemon, the bare loop, the listeners and Monit each run in their own
 // process (this binary re-executed, or /usr/bin/monit), so that no process
@@ -22,7 +26,7 @@
 // temporary directory, loaded and run through the daemon's app.
 //
 //	monsta-bench [-tests 10000[,100000]] [-rate 1000[,5000]] [-runs 1]
-//	             [-peer monit] [-check banner|connect] [-hung 300]
+//	             [-peer monit] [-check banner|connect] [-hung 300] [-history]
 //	             [-duration 10s] [-warmup 3s] [-json]
 //	             [-cpuprofile FILE] [-memprofile FILE]
 //
@@ -62,15 +66,21 @@ const (
 	targetPeak100k     = 300 << 20 // bytes, for 100,000 tests
 	targetScheduled    = 3 * time.Second
 	targetP99          = 5 * time.Millisecond
+	// History on against off (-history).
+	targetHistoryCPU  = 1.10
+	targetHistoryPeak = 20 << 20 // bytes more
 )
 
 // params are the settings of one configuration (the flags).
 type params struct {
-	Tests       int
-	Rate        float64       // checks per second of the -tests
-	Interval    time.Duration // Tests / Rate
-	Check       string        // banner or connect
-	Peer        string        `json:",omitempty"` // "" or monit
+	Tests    int
+	Rate     float64       // checks per second of the -tests
+	Interval time.Duration // Tests / Rate
+	Check    string        // banner or connect
+	Peer     string        `json:",omitempty"` // "" or monit
+	// History runs the daemon with history = no beside the one with
+	// history = yes, and compares them.
+	History     bool `json:",omitempty"`
 	Hung        int
 	Duration    time.Duration
 	Warmup      time.Duration
@@ -120,7 +130,10 @@ type report struct {
 	Accepted   listenStats
 	Monsta     daemonResult  // -tests, no hung tests
 	MonstaHung *daemonResult `json:",omitempty"` // -tests plus -hung
-	Peer       *peerResult   `json:",omitempty"`
+	// MonstaNoHistory is -tests with history = no (-history); Monsta then
+	// runs with history = yes.
+	MonstaNoHistory *daemonResult `json:",omitempty"`
+	Peer            *peerResult   `json:",omitempty"`
 	// Bare is the bare loop; its Paced is both paced runs together.
 	Bare bareResult
 	// BarePaced are the paced bare-loop runs before and after monsta's, so
@@ -220,6 +233,7 @@ func (o *options) flagSet(stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.runs, "runs", 1, "how many times to run the whole series")
 	fs.StringVar(&p.Check, "check", "banner", "banner: connect, read the \"220\" banner, close (expect=220); connect: connect and close")
 	fs.StringVar(&p.Peer, "peer", "", "monit: run Monit ("+monitPath+", apt-get install monit) against the same targets")
+	fs.BoolVar(&p.History, "history", false, "also run the daemon with [main] history = no, and compare it with history = yes")
 	fs.IntVar(&p.Hung, "hung", 300, "extra tests against a peer that accepts and never answers, in a phase of their own (0: no such phase)")
 	fs.DurationVar(&p.Duration, "duration", 10*time.Second, "measured window of each phase")
 	fs.DurationVar(&p.Warmup, "warmup", 3*time.Second, "warm-up before each window, after start-up")
@@ -421,7 +435,14 @@ func bench(ctx context.Context, p params, progress io.Writer, peer *peerResult) 
 	}
 	phase := func(name string, hung int, cpuprofile, memprofile string) (daemonResult, error) {
 		d := filepath.Join(dir, name)
-		conf, confdir, err := writeConfig(d, confSpec{Tests: p.Tests, Hung: hung, Interval: p.Interval, Banner: p.banner(), MainExtra: p.Main,
+		extra := p.Main
+		switch {
+		case name == noHistoryPhase:
+			extra += "history = no\n"
+		case p.History:
+			extra += "history = yes\n"
+		}
+		conf, confdir, err := writeConfig(d, confSpec{Tests: p.Tests, Hung: hung, Interval: p.Interval, Banner: p.banner(), MainExtra: extra,
 			HungTimeout: p.HungTimeout, Addrs: lst.ready.Addrs, Silent: lst.ready.Silent})
 		if err != nil {
 			return daemonResult{}, err
@@ -458,6 +479,13 @@ func bench(ctx context.Context, p params, progress io.Writer, peer *peerResult) 
 	if r.Monsta, err = phase("plain", 0, p.CPUProfile, p.MemProfile); err != nil {
 		return nil, fmt.Errorf("monsta: %w", err)
 	}
+	if p.History {
+		h, err := phase(noHistoryPhase, 0, "", "")
+		if err != nil {
+			return nil, fmt.Errorf("monsta without history: %w", err)
+		}
+		r.MonstaNoHistory = &h
+	}
 	if p.Hung > 0 {
 		h, err := phase("hung", p.Hung, "", "")
 		if err != nil {
@@ -489,6 +517,9 @@ func bench(ctx context.Context, p params, progress io.Writer, peer *peerResult) 
 	r.evaluate()
 	return r, nil
 }
+
+// noHistoryPhase is the phase that runs with history = no (-history).
+const noHistoryPhase = "nohistory"
 
 // sumLoops adds up loop runs into one, as if they were one window.
 func sumLoops(runs []loopResult) loopResult {

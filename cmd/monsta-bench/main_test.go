@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 // the report is complete and sane. It asserts nothing about speed.
 func TestBenchTinyScale(t *testing.T) {
 	p := params{Tests: 200, Rate: 200, Check: "banner", Hung: 20, Duration: time.Second, Warmup: 500 * time.Millisecond,
-		HungTimeout: 300 * time.Millisecond, Spawned: 300 * time.Millisecond, Unpaced: 300 * time.Millisecond, Addrs: 2}
+		HungTimeout: 300 * time.Millisecond, Spawned: 300 * time.Millisecond, Unpaced: 300 * time.Millisecond, Addrs: 2, History: true}
 	if _, err := os.Stat(monitPath); err == nil {
 		p.Peer = "monit"
 	}
@@ -44,6 +44,13 @@ func TestBenchTinyScale(t *testing.T) {
 	}
 
 	checkPlainPhase(t, p, r.Monsta)
+	if r.MonstaNoHistory == nil {
+		t.Fatal("-history ran no phase with history = no")
+	}
+	checkPlainPhase(t, p, *r.MonstaNoHistory)
+	if r.MonstaNoHistory.HistoryBytes != 0 {
+		t.Errorf("history = no left a %d-byte history database", r.MonstaNoHistory.HistoryBytes)
+	}
 	checkHungPhase(t, p, r.MonstaHung)
 	checkBareAndListener(t, r)
 	checkPeer(t, p, r.Peer)
@@ -145,7 +152,8 @@ func checkMetrics(t *testing.T, r *report) {
 			t.Errorf("metric %q status %q", row.Name, row.Status)
 		}
 	}
-	for _, want := range []string{"CPU per check", "start to every test scheduled", "start lateness p99, 20 hung"} {
+	for _, want := range []string{"CPU per check", "start to every test scheduled", "start lateness p99, 20 hung",
+		"CPU per check, history on", "peak RSS more with history on"} {
 		if !targets[want] {
 			t.Errorf("no target row %q in %+v", want, r.Metrics)
 		}

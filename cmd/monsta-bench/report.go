@@ -15,10 +15,14 @@ func (r *report) evaluate() {
 	r.memoryMetrics()
 	r.startMetrics()
 	r.latenessMetrics()
+	r.historyMetrics()
 	// Sanity: a number is meaningless if what it counts went wrong.
-	r.checkPhase(&r.Monsta)
+	r.checkPhase(&r.Monsta, "")
+	if r.MonstaNoHistory != nil {
+		r.checkPhase(r.MonstaNoHistory, ", history off")
+	}
 	if r.MonstaHung != nil {
-		r.checkPhase(r.MonstaHung)
+		r.checkPhase(r.MonstaHung, "")
 	}
 	r.checkPeer()
 	r.checkLoops()
@@ -102,6 +106,31 @@ func (r *report) cpuMetrics() {
 	}
 }
 
+// historyMetrics compares the daemon with history = yes (Monsta) with the
+// one with history = no, when -history ran both.
+func (r *report) historyMetrics() {
+	off := r.MonstaNoHistory
+	if off == nil {
+		return
+	}
+	on := r.Monsta
+	rt := ratio(on.CPUPerCheckUS, off.CPUPerCheckUS)
+	more := float64(on.PeakRSS - off.PeakRSS)
+	r.Metrics = append(r.Metrics,
+		metric{Name: "CPU per check, history on", Unit: "µs", Monsta: on.CPUPerCheckUS, Versus: "history off",
+			Other: fp(off.CPUPerCheckUS), Ratio: rt, Target: fmt.Sprintf("≤ %.2fx", targetHistoryCPU),
+			Status: passMiss(rt != nil && *rt <= targetHistoryCPU)},
+		metric{Name: "peak RSS more with history on", Unit: "MiB", Monsta: more / (1 << 20), Versus: "history off",
+			Other: fp(mib(off.PeakRSS)), Target: fmt.Sprintf("≤ %d", targetHistoryPeak>>20),
+			Status: passMiss(on.PeakRSS > 0 && off.PeakRSS > 0 && more <= targetHistoryPeak)},
+		metric{Name: "history database per test (end of the window)", Unit: "KiB",
+			Monsta: float64(on.HistoryBytes) / 1024 / float64(max(on.Tests, 1)), Status: "info"},
+	)
+	if on.HistoryBytes == 0 {
+		r.Warnings = append(r.Warnings, "history = yes wrote no history database: the store is not in this build, or it failed to open (see the daemon's log)")
+	}
+}
+
 // memoryMetrics reports peak and steady memory.
 func (r *report) memoryMetrics() {
 	m := r.Monsta
@@ -165,9 +194,10 @@ func (r *report) latenessMetrics() {
 	}
 }
 
-// checkPhase records what went wrong in one daemon phase.
-func (r *report) checkPhase(d *daemonResult) {
-	name := fmt.Sprintf("monsta (%d hung)", d.Hung)
+// checkPhase records what went wrong in one daemon phase; what is added
+// to its name ("monsta (0 hung, history off)").
+func (r *report) checkPhase(d *daemonResult, what string) {
+	name := fmt.Sprintf("monsta (%d hung%s)", d.Hung, what)
 	if d.Tests != r.Params.Tests || d.Hung != 0 && d.Hung != r.Params.Hung {
 		r.Errors = append(r.Errors, fmt.Sprintf("%s: plan has %d tests + %d hung, want %d", name, d.Tests, d.Hung, r.Params.Tests))
 	}

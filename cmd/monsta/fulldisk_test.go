@@ -224,7 +224,7 @@ func TestFIFOInStateDir(t *testing.T) {
 			t.Errorf("FIFO %s not moved aside as NAME.bad-TIME: %v", p, m)
 		}
 	}
-	if n := strings.Count(log, "not a regular file (a FIFO)"); n < len(fifos) {
+	if n := strings.Count(log, "not a regular file (a named pipe)"); n < len(fifos) {
 		t.Errorf("the log names %d FIFOs, want %d:\n%s", n, len(fifos), log)
 	}
 }

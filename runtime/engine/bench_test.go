@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/history"
 )
 
 // nopCheck passes at once: what is left of a run is the engine's own work.
@@ -36,6 +37,23 @@ func benchEngine(b *testing.B, o Options) (*Engine, *testRunner) {
 // change check and the log decision, without the hand-off to a worker.
 func BenchmarkRunTest(b *testing.B) {
 	e, t := benchEngine(b, Options{})
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		e.runTest(ctx, t, time.Now())
+	}
+}
+
+// discardHistory is a history.Recorder that keeps nothing.
+type discardHistory struct{}
+
+func (discardHistory) Result(history.Run)  {}
+func (discardHistory) Event(history.Event) {}
+
+// BenchmarkRunTestHistory is BenchmarkRunTest telling a history: what the
+// engine's side of recording costs per run (the store's is its own).
+func BenchmarkRunTestHistory(b *testing.B) {
+	e, t := benchEngine(b, Options{History: discardHistory{}})
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {

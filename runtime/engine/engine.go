@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/history"
 )
 
 // Options are the optional parts of an Engine.
@@ -47,6 +48,14 @@ type Options struct {
 	// going at a reload (Handover.Busy): each is held until that run ends,
 	// then takes the state it left.
 	Busy map[string]<-chan runtime.TestState
+	// History, when set, is told every run and every change of a test's
+	// outcome, holds and pages (history.Recorder never blocks); nil: off.
+	History history.Recorder
+	// HistoryContinues says State comes from the engine this one replaces
+	// (a reload), whose history is the same: a test's first run records
+	// only what changed since the last run of that engine. Without it (a
+	// start), each test's first run records its outcome and holds.
+	HistoryContinues bool
 }
 
 // Engine schedules the tests of a Plan, evaluates them, escalates failures
@@ -62,7 +71,11 @@ type Engine struct {
 	beat    func()
 	beatIvl time.Duration
 	saver   runtime.StateSaver
-	host    string
+	history history.Recorder // nil: off
+	// histCarry: at a reload, tests take their history mark from the
+	// predecessor's state (Options.HistoryContinues).
+	histCarry bool
+	host      string
 	// statusURL is the status page's address ([main] listen), "" when off.
 	statusURL string
 	tests     []*testRunner
@@ -139,6 +152,8 @@ type testRunner struct {
 	lastDur   time.Duration
 	lastRes   []runtime.CheckResult // of the last run, for the control API
 	fp        string
+	// hist is what the history was last told (history.go).
+	hist histMark
 }
 
 // New schedules the check instances of plan and starts the dispatcher.
@@ -167,6 +182,8 @@ func New(plan *runtime.Plan, o Options) (*Engine, error) {
 		beat:      o.Heartbeat,
 		beatIvl:   o.HeartbeatEvery,
 		host:      host,
+		history:   o.History,
+		histCarry: o.HistoryContinues,
 		statusURL: StatusURL(plan.Main.Listen, host),
 		backlog:   make(chan *testRunner, len(plan.Tests)),
 		quit:      make(chan struct{}),
@@ -180,6 +197,9 @@ func New(plan *runtime.Plan, o Options) (*Engine, error) {
 	for _, ts := range plan.Tests {
 		tr := &testRunner{spec: ts}
 		byName[ts.Name] = tr
+		if st, ok := o.State[ts.Name]; ok && o.HistoryContinues {
+			tr.hist.carry(st) // whatever its options: the history is the test's
+		}
 		if st, ok := o.State[ts.Name]; ok && st.Fingerprint == tr.fingerprint() {
 			tr.streak.restore(st)
 			tr.next = st.Next
@@ -250,6 +270,9 @@ func (e *Engine) inherit(t *testRunner, ch <-chan runtime.TestState) {
 		defer e.runs.Done()
 		defer t.release()
 		st, ok := <-ch
+		if ok && e.histCarry {
+			t.hist.carry(st) // before release: t's next run reads it
+		}
 		if !ok || st.Fingerprint != t.fp {
 			return
 		}
@@ -680,16 +703,19 @@ func (e *Engine) runTest(ctx context.Context, t *testRunner, scheduled time.Time
 		// Its own shard pages for it; here it only gates its dependents.
 		pages = nil
 	}
+	e.recordChanges(t, r, v.Hold, now)
 	for _, dec := range pages {
 		names := e.notify(ctx, t, r, dec)
 		t.mu.Lock()
 		t.streak.sent(dec, names, now)
 		t.mu.Unlock()
+		e.recordPage(t, dec, names, now)
 	}
 	if e.saver != nil && (changed || len(pages) > 0) {
 		e.save(t)
 	}
 	e.logResult(t, r, v.Recovered, v.Hold)
+	e.recordRun(r, start, now)
 	return r
 }
 

@@ -90,7 +90,7 @@ func ev(test string, at time.Duration, k Kind) Event {
 	return Event{Test: test, At: t0.Add(at), Kind: k}
 }
 
-func hold(test string, at time.Duration, k Kind, h, name string) Event {
+func holdEvent(test string, at time.Duration, k Kind, h, name string) Event {
 	return Event{Test: test, At: t0.Add(at), Kind: k, Hold: h, HoldName: name}
 }
 
@@ -111,13 +111,13 @@ func TestEventsWindow(t *testing.T) {
 	f := newFixture(t, Options{})
 	for _, e := range []Event{
 		ev("web", 0, Up),
-		hold("web", time.Minute, HoldOn, HoldMaintenance, "nightly"),
+		holdEvent("web", time.Minute, HoldOn, HoldMaintenance, "nightly"),
 		ev("web", 2*time.Minute, Down),
 		{Test: "web", At: t0.Add(3 * time.Minute), Kind: Page, Paged: []string{"bob", "sms_bob"}, Level: 1},
-		hold("web", 4*time.Minute, HoldOn, HoldSilence, "s1"),
-		hold("web", 5*time.Minute, HoldOff, HoldSilence, "s1"),
+		holdEvent("web", 4*time.Minute, HoldOn, HoldSilence, "s1"),
+		holdEvent("web", 5*time.Minute, HoldOff, HoldSilence, "s1"),
 		ev("web", 10*time.Minute, Up),
-		hold("web", 11*time.Minute, HoldOff, HoldMaintenance, "nightly"),
+		holdEvent("web", 11*time.Minute, HoldOff, HoldMaintenance, "nightly"),
 		ev("mail", 30*time.Second, Down),
 	} {
 		f.s.Event(e)

@@ -54,6 +54,9 @@ type Options struct {
 	// --run of one check or notification; the daemon and --lint refuse one
 	// that defines checks but no test.
 	TestsOptional bool
+	// OpenHistory opens the history database when [main] history = yes;
+	// nil: history.Open.
+	OpenHistory HistoryOpener
 }
 
 // Events are the points of the daemon's life that an init system, a control
@@ -88,6 +91,7 @@ type App struct {
 	genN   int
 	sd     *statedir.Dir
 	sil    *silence.Store // the silences, in the state directory of Start
+	hist   HistoryStore   // the history, of Start until Close; nil: off
 	eng    *engine.Engine
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -162,7 +166,8 @@ func (a *App) Start() error {
 	a.mu.Lock()
 	a.sd, a.sil, a.start = sd, sil, a.o.Clock.Now()
 	a.mu.Unlock()
-	if err := a.run(sd.LoadState(), nil); err != nil {
+	a.openHistory(g, sd.Path())
+	if err := a.run(sd.LoadState(), nil, false); err != nil {
 		return err
 	}
 	p := g.Plan
@@ -172,8 +177,9 @@ func (a *App) Start() error {
 }
 
 // run builds the engine of the generation in force and starts scheduling;
-// busy are the tests a retiring engine still runs.
-func (a *App) run(state map[string]runtime.TestState, busy map[string]<-chan runtime.TestState) error {
+// busy are the tests a retiring engine still runs, and handed says state
+// comes from it (a reload) rather than from the state directory.
+func (a *App) run(state map[string]runtime.TestState, busy map[string]<-chan runtime.TestState, handed bool) error {
 	g := a.gen
 	a.tune.apply(g.Main)
 	eng, err := engine.New(g.Plan, engine.Options{
@@ -182,6 +188,8 @@ func (a *App) run(state map[string]runtime.TestState, busy map[string]<-chan run
 		Heartbeat: a.o.Heartbeat, HeartbeatEvery: a.o.HeartbeatEvery,
 		// Silences and maintenance windows hold notifications alike.
 		Gate: runtime.Gates{a.sil, g.Plan.Maintenance},
+		// Every generation records into the one store of Start.
+		History: a.History(), HistoryContinues: handed,
 	})
 	if err != nil {
 		return fmt.Errorf("build engine: %w", err)
@@ -327,7 +335,7 @@ func (a *App) handOver(old, next *Generation, mv *move) (busy, notes []string, e
 		for name := range h.Busy {
 			busy = append(busy, name)
 		}
-		if err = a.run(h.State, h.Busy); err != nil {
+		if err = a.run(h.State, h.Busy, true); err != nil {
 			return nil
 		}
 		return a.Engine().Dispatcher()
@@ -355,7 +363,7 @@ func restartNeeded(old, next runtime.Main) []string {
 	}
 	add("daemonize", old.Daemonize != next.Daemonize)
 	add("pidfile", old.PidFile != next.PidFile)
-	return out
+	return append(out, historyChanged(old, next)...)
 }
 
 // ReopenLog opens the log file again, so that one renamed by logrotate
@@ -369,7 +377,8 @@ func (a *App) ReopenLog() error {
 // for the running tests and the queued notifications at most [main]
 // stop_timeout in all: then it cancels the runs under way (their results
 // do not count) and abandons deliveries (they stay in the outbox for the
-// next start). Then it closes the control API, removes the pid file,
+// next start). Then it closes the history database (flushed, its session
+// marked clean), the control API, removes the pid file,
 // releases the instance lock, and closes the generation. Without Start it
 // only releases what was taken.
 func (a *App) Close() {
@@ -379,6 +388,10 @@ func (a *App) Close() {
 	g := a.gen
 	if a.eng != nil {
 		a.stop(g)
+	}
+	// After the last engine stopped: nothing records any more.
+	a.closeHistory(g.Logger)
+	if a.eng != nil {
 		g.Logger.Info("monsta stopped")
 	}
 	a.runCleanup()

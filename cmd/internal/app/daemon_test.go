@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -390,4 +391,46 @@ func (f *fixture) advanceUntilFile(path string) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	f.t.Fatalf("%s never appeared", path)
+}
+
+// getPath asks the control API at the unix socket for path and returns
+// the status code and body.
+func getPath(t *testing.T, sock, path string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}}
+	resp, err := c.Get("http://monsta" + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestDaemonServesItsHistory: the daemon's control API reads the history
+// store the app opened (history = yes, the default), and says history is
+// off with history = no.
+func TestDaemonServesItsHistory(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		extra string
+		code  int
+		want  string
+	}{
+		{extra: "", code: http.StatusOK, want: `"down"`},
+		{extra: "history = no\n", code: http.StatusNotFound, want: "history is off"},
+	} {
+		f := newFixture(t, daemonConf(tc.extra))
+		a := f.startDaemon()
+		f.runUntil(`msg="test failed" test=down failures=1`)
+		code, body := getPath(t, control.SocketPath(filepath.Join(f.dir, "state")), "/api/v1/report?since=1h")
+		if code != tc.code || !strings.Contains(body, tc.want) {
+			t.Errorf("history %q: GET /api/v1/report = %d %s, want %d and %s", tc.extra, code, body, tc.code, tc.want)
+		}
+		a.Close()
+	}
 }

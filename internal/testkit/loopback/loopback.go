@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Serve listens on 127.0.0.1 on a free port and runs handle for each
@@ -156,4 +157,69 @@ func PortString(addr string) string {
 		return ""
 	}
 	return p
+}
+
+// Switch is a loopback service a test takes down (its listener closed:
+// connection refused) and up again on the same port, logging when it did.
+// Connections are accepted and closed at once.
+type Switch struct {
+	t    testing.TB
+	Addr string
+	ln   net.Listener
+	// Log holds the times it went down and up: down, up, down, up, …
+	Log []time.Time
+}
+
+// NewSwitch starts a Switch on 127.0.0.1, up; it is closed when the test
+// ends.
+func NewSwitch(t testing.TB) *Switch {
+	t.Helper()
+	s := &Switch{t: t}
+	s.listen("127.0.0.1:0")
+	s.Addr = s.ln.Addr().String()
+	t.Cleanup(func() {
+		if s.ln != nil {
+			s.ln.Close()
+		}
+	})
+	return s
+}
+
+func (s *Switch) listen(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		s.t.Fatalf("listen %s: %v", addr, err)
+	}
+	s.ln = ln
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+}
+
+// Down closes the listener and logs the time.
+func (s *Switch) Down() {
+	s.ln.Close()
+	s.ln = nil
+	s.Log = append(s.Log, time.Now())
+}
+
+// Up listens on the same address again and logs the time.
+func (s *Switch) Up() {
+	s.listen(s.Addr)
+	s.Log = append(s.Log, time.Now())
+}
+
+// Downtime sums the outages of the log.
+func (s *Switch) Downtime() time.Duration {
+	var d time.Duration
+	for i := 0; i+1 < len(s.Log); i += 2 {
+		d += s.Log[i+1].Sub(s.Log[i])
+	}
+	return d
 }
