@@ -32,7 +32,7 @@ type Options struct {
 	FlushRecords int
 	// DetailEvery is how often a flush also writes the open buckets and
 	// the ring (the ledger and the session's mark go every flush);
-	// default 10 s. Rows a test changes between two such writes are
+	// default 30 s. Rows a test changes between two such writes are
 	// written once, which is what keeps the writer cheap; a crash loses
 	// at most this much of the aggregates and the ring.
 	DetailEvery time.Duration
@@ -47,7 +47,7 @@ const (
 	DefaultQueueSize    = 1 << 16
 	DefaultFlushEvery   = time.Second
 	DefaultFlushRecords = 4096
-	DefaultDetailEvery  = 10 * time.Second
+	DefaultDetailEvery  = 30 * time.Second
 )
 
 // withDefaults fills the zero fields.

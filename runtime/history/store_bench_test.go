@@ -49,7 +49,7 @@ func BenchmarkResult(b *testing.B) {
 // BenchmarkWriter is the writer's side, driven in this goroutine: runs
 // at 5,000/s of simulated time over 10,000 tests (two checks each, so
 // check rows too), a flush a simulated second, the buckets and the ring
-// every DetailEvery (10 s). It reports records/s and
+// every DetailEvery (30 s). It reports records/s and
 // the process's CPU time per record (SQLite's included).
 func BenchmarkWriter(b *testing.B) {
 	names := benchNames()
