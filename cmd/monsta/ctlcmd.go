@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/monsta/monsta/config"
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/control"
+	"github.com/monsta/monsta/runtime/history"
 	"github.com/monsta/monsta/runtime/silence"
 )
 
@@ -32,14 +34,23 @@ var errDenied = errors.New("permission denied")
 type ctlClient struct {
 	socket string
 	http   *http.Client
+	// stateDir, cfg and accounting let --history and --report read the
+	// history database themselves when no daemon runs; cfg is nil with
+	// --socket.
+	stateDir   string
+	cfg        *config.Config
+	accounting history.Accounting
 }
 
 // newCtlClient finds the socket: --socket, or monsta.sock in [main]
 // statedir of the configuration.
 func newCtlClient(o *options) (*ctlClient, error) {
 	path := o.socket
+	var cfg *config.Config
+	acc := history.Accounting{Location: time.Local}
 	if path == "" {
-		cfg, err := config.Load(o.config, o.confdir)
+		var err error
+		cfg, err = config.Load(o.config, o.confdir)
 		if err != nil {
 			return nil, &app.ConfigError{Err: err}
 		}
@@ -48,12 +59,13 @@ func newCtlClient(o *options) (*ctlClient, error) {
 			return nil, &app.ConfigError{Err: err}
 		}
 		path = control.SocketPath(m.StateDir)
+		acc = history.Accounting{Maintenance: m.History.Maintenance, Location: m.History.Location}
 	}
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", path)
 	}}
-	return &ctlClient{socket: path, http: &http.Client{Transport: tr, Timeout: 5 * time.Minute}}, nil
+	return &ctlClient{socket: path, http: &http.Client{Transport: tr, Timeout: 5 * time.Minute}, stateDir: filepath.Dir(path), cfg: cfg, accounting: acc}, nil
 }
 
 // do sends a request and decodes a 2xx answer into out; an error answer

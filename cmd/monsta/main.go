@@ -7,6 +7,8 @@
 //	monsta --status [--json]                               state of every test
 //	monsta --silence PATTERN --for D [--reason T]          hold a test's pages
 //	monsta --unsilence ID|PATTERN, monsta --silences
+//	monsta --history TEST [--since 7d] [--json]            a test's uptime and outages
+//	monsta --report [--since 30d] [--csv|--json]           the SLA table of every test
 //	monsta --version
 //
 // Exit status: 0 success, 1 a check, test or notification failed, 2 the
@@ -51,6 +53,12 @@ const (
                                 DURATION (90m, 2h, 1d)
   monsta --unsilence ID|PATTERN end silences
   monsta --silences             list the silences in force
+  monsta --history TEST [--since 7d] [--json]
+                                a test's uptime, outages and response times
+  monsta --report [--since 30d] [--csv|--json]
+                                the SLA table of every test; both ask the
+                                daemon, or read STATEDIR/history.db when
+                                none runs
   monsta --help check [TYPE]    list check types, or document one
   monsta --help notification [TYPE]
   monsta --help man|config      print the monsta(8) manual page, or the
@@ -80,6 +88,8 @@ type options struct {
 	unsilence       string
 	silences        bool
 	socket          string
+	history, since  string
+	report, csv     bool
 }
 
 // newFlagSet declares the command line's flags, parsed into o; the man
@@ -99,12 +109,16 @@ func newFlagSet(o *options, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.logLevel, "log-level", "", "lowest `LEVEL` logged: debug, info, warn, error (overrides [main] log_level)")
 	fs.Var((*byteSize)(&o.maxFileSize), "max-file-size", "largest configuration file read (*.conf, *.lua), a `SIZE` such as 4MiB (default 1MiB)")
 	fs.BoolVar(&o.status, "status", false, "show every test of the running daemon")
-	fs.BoolVar(&o.jsonOut, "json", false, "with --status or --silences: print JSON")
+	fs.BoolVar(&o.jsonOut, "json", false, "with --status, --silences, --history or --report: print JSON")
 	fs.StringVar(&o.silence, "silence", "", "hold the notifications of the tests matching `PATTERN`")
 	fs.StringVar(&o.silenceFor, "for", "", "with --silence: how long (`DURATION`: 90m, 2h, 1d)")
 	fs.StringVar(&o.reason, "reason", "", "with --silence: why (shown in --status and the status page)")
 	fs.StringVar(&o.unsilence, "unsilence", "", "end the silences with this `ID or PATTERN`")
 	fs.BoolVar(&o.silences, "silences", false, "list the silences in force")
+	fs.StringVar(&o.history, "history", "", "show the uptime, outages and response times of `TEST`")
+	fs.BoolVar(&o.report, "report", false, "print the SLA table of every test")
+	fs.StringVar(&o.since, "since", "", "with --history (default 7d) or --report (default 30d): the window, a `DURATION` back from now")
+	fs.BoolVar(&o.csv, "csv", false, "with --report: print CSV (RFC 4180, a header row)")
 	fs.StringVar(&o.socket, "socket", "", "control socket `PATH` (default: monsta.sock in [main] statedir)")
 	return fs
 }
@@ -160,6 +174,9 @@ func (o *options) check() error {
 	if o.silenceFor != "" && o.silence == "" {
 		return errors.New("--for goes with --silence PATTERN")
 	}
+	if err := o.checkHistory(); err != nil {
+		return err
+	}
 	switch o.logLevel {
 	case "", "debug", "info", "warn", "error":
 	default:
@@ -176,7 +193,8 @@ func (o *options) modes() []string {
 		on   bool
 		name string
 	}{{o.help, "--help"}, {o.ver, "--version"}, {o.lint, "--lint"}, {o.run != "", "--run"}, {o.status, "--status"},
-		{o.silence != "", "--silence"}, {o.unsilence != "", "--unsilence"}, {o.silences, "--silences"}} {
+		{o.silence != "", "--silence"}, {o.unsilence != "", "--unsilence"}, {o.silences, "--silences"},
+		{o.history != "", "--history"}, {o.report, "--report"}} {
 		if m.on {
 			modes = append(modes, m.name)
 		}
@@ -220,9 +238,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 // character reaches the terminal raw.
 func runCommand(o *options, stdout, stderr io.Writer) int {
 	stderr = termWriter{stderr}
-	if o.jsonOut {
+	switch {
+	case o.jsonOut:
 		stdout = jsonWriter{stdout}
-	} else {
+	case o.csv: // its fields are sanitized one by one: CRLF ends its lines
+	default:
 		stdout = termWriter{stdout}
 	}
 	switch {
@@ -236,6 +256,10 @@ func runCommand(o *options, stdout, stderr io.Writer) int {
 		return cmdSilence(o, stdout, stderr)
 	case o.unsilence != "":
 		return cmdUnsilence(o, stdout, stderr)
+	case o.history != "":
+		return cmdHistory(o, stdout, stderr)
+	case o.report:
+		return cmdReport(o, stdout, stderr)
 	}
 	return cmdSilences(o, stdout, stderr)
 }

@@ -7,15 +7,29 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// pageTemplate is the status page: server-rendered, inline CSS, no
-// scripts and no outside assets; <details> expands a test's checks.
-var pageTemplate = template.Must(template.New("page").Parse(`<!doctype html>
+// pageHead and pageFoot are the status page around its rows:
+// server-rendered, inline CSS, no scripts and no outside assets;
+// <details> expands a test's checks. The rows are written between them
+// straight into the answer (writeRow): at 10,000 tests the template
+// engine's reflection, and a copy of the rows, would cost most of the
+// page's time.
+var (
+	pageHead = template.Must(template.New("head").Parse(pageText[:strings.Index(pageText, rowsMark)]))
+	pageFoot = template.Must(template.New("foot").Parse(pageText[strings.Index(pageText, rowsMark)+len(rowsMark):]))
+)
+
+const rowsMark = "{{/* rows */}}"
+
+const pageText = `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -37,36 +51,41 @@ table{border-collapse:collapse;margin:0 10px 10px;font-size:13px}
 td,th{padding:3px 10px 3px 0;text-align:left;vertical-align:top}th{color:#5b6475;font-weight:600}
 td.fail{color:#d93535;font-weight:600}td.ok{color:#2e9d58;font-weight:600}
 ul{margin:0;padding-left:1.2em}.stats{color:#5b6475;font-family:ui-monospace,monospace}
-</style>
+{{.CSS}}</style>
 </head>
 <body>
 <header><h1>monsta{{if .Host}} on {{.Host}}{{end}}</h1>
-<p id="summary">{{.Total}} tests: {{.Failing}} failing, {{.Silenced}} silenced, {{.Maintenance}} in maintenance, {{.Passing}} passing{{if .Pending}}, {{.Pending}} not run yet{{end}} · {{.Now}} · refreshes every {{.Refresh}} s</p></header>
+<p id="summary">{{.Total}} tests: {{.Failing}} failing, {{.Silenced}} silenced, {{.Maintenance}} in maintenance, {{.Passing}} passing{{if .Pending}}, {{.Pending}} not run yet{{end}} · {{.Now}} · refreshes every {{.Refresh}} s{{if .HistoryNote}} · <span id="history-note">{{.HistoryNote}}</span>{{end}}</p></header>
 <main id="tests">
-{{.Rows}}{{if not .Total}}<p>No tests are configured.</p>{{end}}
+{{/* rows */}}{{if not .Total}}<p>No tests are configured.</p>{{end}}
 </main>
 </body>
 </html>
-`))
+`
 
 type pageData struct {
 	Host, Now                                               string
 	Refresh                                                 int
 	Total, Failing, Silenced, Maintenance, Passing, Pending int
-	// Rows are the tests, written by writeRow: at 10,000 tests the template
-	// engine's reflection would cost most of the page's time.
-	Rows template.HTML
+	// HistoryNote says why the history is not shown ("history is off").
+	HistoryNote string
+	CSS         template.CSS
 }
 
-// RenderPage writes the status page for tests (sorted for people here).
+// RenderPage writes the status page for tests (sorted for people here),
+// without history.
 func RenderPage(w io.Writer, tests []Test, host string, now time.Time, refresh time.Duration) error {
 	SortForPeople(tests)
-	d := pageData{Host: host, Now: now.Format("2006-01-02 15:04:05 MST"), Refresh: int(refresh / time.Second), Total: len(tests)}
-	var rows strings.Builder
-	rows.Grow(len(tests) * 600)
+	return renderPage(w, tests, rowWriter{now: now, loc: time.UTC}, errHistoryOff.Error(), host, now, refresh)
+}
+
+// renderPage writes the status page for tests, their rows by rw, with a
+// note on the history when there is none.
+func renderPage(w io.Writer, tests []Test, rw rowWriter, note, host string, now time.Time, refresh time.Duration) error {
+	d := pageData{Host: host, Now: now.Format("2006-01-02 15:04:05 MST"), Refresh: int(refresh / time.Second), Total: len(tests),
+		HistoryNote: note, CSS: template.CSS(histCSS)}
 	for i := range tests {
-		t := &tests[i]
-		switch t.State {
+		switch tests[i].State {
 		case StateFail:
 			d.Failing++
 		case StateOK:
@@ -78,20 +97,107 @@ func RenderPage(w io.Writer, tests []Test, host string, now time.Time, refresh t
 		case "MAINTENANCE":
 			d.Maintenance++
 		}
-		writeRow(&rows, t, now)
 	}
-	d.Rows = template.HTML(rows.String()) // writeRow escaped every value in it
-	return pageTemplate.Execute(w, d)
+	var head, foot bytes.Buffer
+	if err := pageHead.Execute(&head, d); err != nil {
+		return err
+	}
+	if err := pageFoot.Execute(&foot, d); err != nil {
+		return err
+	}
+	if _, err := w.Write(head.Bytes()); err != nil {
+		return err
+	}
+	if err := rw.write(w, tests); err != nil {
+		return err
+	}
+	_, err := w.Write(foot.Bytes())
+	return err
+}
+
+// rowBlock is how many rows a worker writes at a time.
+const rowBlock = 128
+
+// rowWriter writes the status page's rows.
+type rowWriter struct {
+	now  time.Time
+	loc  *time.Location
+	hist func(test string) summary // a test's history; nil: none
+}
+
+// write writes the rows of tests in their order to w, in blocks of
+// rowBlock that every processor writes, each block sent as soon as it
+// and those before it are done: the page's memory is a few blocks, not
+// the page, and each summary is dropped once written.
+func (rw rowWriter) write(w io.Writer, tests []Test) error {
+	workers := runtime.GOMAXPROCS(0)
+	n := (len(tests) + rowBlock - 1) / rowBlock
+	slots := make([]chan *bytes.Buffer, n)
+	for i := range slots {
+		slots[i] = make(chan *bytes.Buffer, 1)
+	}
+	ahead := make(chan struct{}, 2*workers) // blocks written but not yet sent
+	stop := make(chan struct{})
+	free := sync.Pool{New: func() any { return new(bytes.Buffer) }}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			dt := newDater(rw.loc)
+			for {
+				select {
+				case ahead <- struct{}{}:
+				case <-stop:
+					return
+				}
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				b := free.Get().(*bytes.Buffer)
+				b.Reset()
+				rw.block(b, tests[i*rowBlock:min((i+1)*rowBlock, len(tests))], dt)
+				slots[i] <- b
+			}
+		})
+	}
+	defer wg.Wait()
+	for i := range n {
+		b := <-slots[i]
+		_, err := w.Write(b.Bytes())
+		free.Put(b)
+		<-ahead
+		if err != nil {
+			close(stop)
+			return err
+		}
+	}
+	return nil
+}
+
+// block writes the rows of tests into b.
+func (rw rowWriter) block(b *bytes.Buffer, tests []Test, dt *dater) {
+	for i := range tests {
+		var sm *summary
+		if rw.hist != nil {
+			x := rw.hist(tests[i].Name)
+			sm = &x
+		}
+		writeRow(b, &tests[i], sm, rw.now, dt) // escapes every value
+	}
 }
 
 // writeRow writes one test as a <details> element that expands to its
-// checks; every value is escaped.
-func writeRow(b *strings.Builder, t *Test, now time.Time) {
+// checks, with its history when sm is not nil; every value is escaped.
+func writeRow(b *bytes.Buffer, t *Test, sm *summary, now time.Time, dt *dater) {
 	esc := template.HTMLEscapeString
 	b.WriteString(`<details class="` + esc(t.State) + `" id="test-` + esc(t.Name) + `"><summary><span class="st">` + esc(t.State) +
 		`</span><span class="n">` + esc(t.Name) + `</span><span class="m">` + esc(meta(t, now)) + `</span>`)
 	if e := t.FirstError(); e != "" {
 		b.WriteString(`<span class="err">` + esc(e) + `</span>`)
+	}
+	if sm != nil {
+		writeHistory(b, t.Name, sm, now, dt)
 	}
 	b.WriteString("</summary>\n<table><tr><th>check</th><th>type</th><th>result</th><th>time</th><th>errors and stats</th></tr>\n")
 	if len(t.Checks) == 0 {
@@ -192,13 +298,13 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the daemon is starting", http.StatusServiceUnavailable)
 		return
 	}
-	var buf bytes.Buffer
-	if err := RenderPage(&buf, s.Tests(), s.o.Host, e.Clock().Now(), s.o.Refresh); err != nil {
-		s.o.Logger.Error("status page", "err", err)
-		http.Error(w, "cannot render the status page", http.StatusInternalServerError)
-		return
-	}
+	now := e.Clock().Now()
+	tests := s.Tests()
+	SortForPeople(tests)
+	hist, note := s.pageHistory(now)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.Write(buf.Bytes())
+	if err := renderPage(w, tests, rowWriter{now: now, loc: s.location(), hist: hist}, note, s.o.Host, now, s.o.Refresh); err != nil {
+		s.o.Logger.Debug("status page", "err", err) // the client went away
+	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/engine"
+	"github.com/monsta/monsta/runtime/history"
 	"github.com/monsta/monsta/runtime/silence"
 	"github.com/monsta/monsta/runtime/statedir"
 )
@@ -41,6 +42,18 @@ type Options struct {
 	Host    string // shown in the status page's title
 	// Refresh is the status page's reload interval (0: 30 s).
 	Refresh time.Duration
+	// History reads the history store; nil: history is off, and every
+	// history surface (page, API, badges) says so instead of failing.
+	History history.Reader
+	// Accounting says how maintenance counts and the time zone of days
+	// and months ([main] history_maintenance, history_timezone).
+	Accounting history.Accounting
+	// SLA returns a test's target in percent ([Test_] sla), 0 for none;
+	// nil: no test has one.
+	SLA func(test string) float64
+	// Now is the time when no engine runs (the command line reading the
+	// history database itself); nil: time.Now.
+	Now func() time.Time
 }
 
 // Server holds what the handlers read.
@@ -55,6 +68,9 @@ func New(o Options) *Server {
 	}
 	if o.Refresh <= 0 {
 		o.Refresh = 30 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return &Server{o: o}
 }
@@ -80,6 +96,10 @@ func (s *Server) Handler(requireToken bool, token string) http.Handler {
 	mux.HandleFunc("/api/v1/silences", s.methods(map[string]http.HandlerFunc{"GET": s.listSilences, "POST": s.addSilence, "DELETE": s.removeSilence}))
 	mux.HandleFunc("/api/v1/silences/", s.methods(map[string]http.HandlerFunc{"DELETE": s.removeSilence}))
 	mux.HandleFunc("/api/v1/outbox", s.methods(map[string]http.HandlerFunc{"GET": s.outbox}))
+	mux.HandleFunc("/api/v1/report", s.reads(s.report))
+	mux.HandleFunc("/tests/{name}", s.reads(s.testPage))
+	mux.HandleFunc("/badge/{name}/{kind}", s.reads(s.badge))
+	mux.HandleFunc("/badge/{name}/{kind}/{window}", s.reads(s.badge))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
 	})
@@ -138,6 +158,19 @@ func (s *Server) methods(m map[string]http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// reads serves GET and HEAD only, with or without an engine: the history
+// surfaces also answer the command line that reads the database itself.
+func (s *Server) reads(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "method %s not allowed here", r.Method)
+			return
+		}
+		h(w, r)
+	}
+}
+
 // APIError is the body of every error answer.
 type APIError struct {
 	Error string `json:"error"`
@@ -187,7 +220,7 @@ func (s *Server) listTests(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, list)
 }
 
-// testRoutes serves /api/v1/tests/NAME and /api/v1/tests/NAME/run.
+// testRoutes serves /api/v1/tests/NAME and its run, history and outages.
 func (s *Server) testRoutes(w http.ResponseWriter, r *http.Request) {
 	rest := strings.TrimPrefix(r.URL.Path, "/api/v1/tests/")
 	name, action, _ := strings.Cut(rest, "/")
@@ -197,6 +230,10 @@ func (s *Server) testRoutes(w http.ResponseWriter, r *http.Request) {
 		s.methods(map[string]http.HandlerFunc{"GET": func(w http.ResponseWriter, r *http.Request) { s.oneTest(w, name) }})(w, r)
 	case "run":
 		s.methods(map[string]http.HandlerFunc{"POST": func(w http.ResponseWriter, r *http.Request) { s.runTest(w, r, name) }})(w, r)
+	case "history":
+		s.reads(func(w http.ResponseWriter, r *http.Request) { s.testHistory(w, r, name) })(w, r)
+	case "outages":
+		s.reads(func(w http.ResponseWriter, r *http.Request) { s.testOutages(w, r, name) })(w, r)
 	default:
 		writeError(w, http.StatusNotFound, "no such endpoint: %s", r.URL.Path)
 	}
