@@ -113,6 +113,9 @@ func (a *App) handlers() (sock, tcp http.Handler) {
 		Engine: a.Engine, Silences: a.Silences(), Failed: a.StateDir().Failures, Metrics: a.ctl.metrics,
 		Logger: a.Logger(), Version: a.daemon.Version, Host: m.Hostname,
 		AtRisk: func() (int, error) { return a.StateDir().AtRisk() },
+		// The store of Start; how reports count and the SLA targets are
+		// the generation's, and change with a reload.
+		History: a.History(), Accounting: accounting(m), SLA: slaTargets(a.Plan()),
 	})
 	return srv.Handler(false, ""), srv.Handler(true, a.ctl.token)
 }
