@@ -30,6 +30,12 @@ type Options struct {
 	// FlushRecords makes the writer commit early once this many records
 	// are pending; default 4096.
 	FlushRecords int
+	// DetailEvery is how often a flush also writes the open buckets and
+	// the ring (the ledger and the session's mark go every flush);
+	// default 10 s. Rows a test changes between two such writes are
+	// written once, which is what keeps the writer cheap; a crash loses
+	// at most this much of the aggregates and the ring.
+	DetailEvery time.Duration
 
 	maxPages int // tests: PRAGMA max_page_count, a full disk on demand
 }
@@ -41,6 +47,7 @@ const (
 	DefaultQueueSize    = 1 << 16
 	DefaultFlushEvery   = time.Second
 	DefaultFlushRecords = 4096
+	DefaultDetailEvery  = 10 * time.Second
 )
 
 // withDefaults fills the zero fields.
@@ -63,6 +70,9 @@ func (o Options) withDefaults() Options {
 	if o.FlushEvery <= 0 {
 		o.FlushEvery = DefaultFlushEvery
 	}
+	if o.DetailEvery <= 0 {
+		o.DetailEvery = DefaultDetailEvery
+	}
 	if o.FlushRecords <= 0 {
 		o.FlushRecords = DefaultFlushRecords
 	}
@@ -81,7 +91,7 @@ type Store struct {
 	rdb     *sql.DB // readers; WAL lets them read while the writer writes
 	runs    chan Run
 	events  chan Event
-	syncs   chan chan struct{}
+	syncs   chan chan error
 	stop    chan struct{}
 	done    chan struct{}
 	dropped atomic.Uint64
@@ -167,7 +177,7 @@ func newStore(path string, o Options) *Store {
 		path: path, o: o, log: o.Logger, now: o.Now,
 		runs:   make(chan Run, o.QueueSize),
 		events: make(chan Event, max(1024, o.QueueSize/16)),
-		syncs:  make(chan chan struct{}),
+		syncs:  make(chan chan error),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
@@ -207,15 +217,20 @@ func (s *Store) Event(e Event) {
 // queue was full, the store was closed or history was disabled.
 func (s *Store) Dropped() uint64 { return s.dropped.Load() }
 
-// Sync returns once everything queued before it is committed (or failed
-// to be); it is for tests and for a caller that needs the history read
-// back at once.
-func (s *Store) Sync() {
-	ack := make(chan struct{})
+// ErrClosed says the store no longer writes.
+var ErrClosed = errors.New("history store closed")
+
+// Sync returns once everything queued before it is committed, or the
+// error that kept it from being (it stays pending for the next flush);
+// it is for tests and for a caller that needs the history read back at
+// once.
+func (s *Store) Sync() error {
+	ack := make(chan error, 1)
 	select {
 	case s.syncs <- ack:
-		<-ack
+		return <-ack
 	case <-s.done:
+		return ErrClosed
 	}
 }
 

@@ -137,15 +137,13 @@ func (s *Store) Sessions(from, to time.Time) ([]Session, error) {
 }
 
 // pickResolution returns the resolution Buckets reads for a window from
-// from at step: the coarsest one no coarser than step that still holds
-// from; else the finest one that holds from; else the coarsest.
-func pickResolution(now, from time.Time, step time.Duration, retention time.Duration) int {
+// from at step, of a test or (check) a check: the coarsest one kept no
+// coarser than step that still holds from; else the finest one kept that
+// holds from; else the coarsest.
+func pickResolution(now, from time.Time, step time.Duration, check bool, retention time.Duration) int {
 	holds := func(i int) bool {
-		keep := resolutions[i].keep
-		if keep == 0 || keep > retention {
-			keep = retention
-		}
-		return !from.Before(now.Add(-keep))
+		keep := keepOf(i, check, retention)
+		return keep != noKeep && !from.Before(now.Add(-keep))
 	}
 	pick := -1
 	for i := range resolutions {
@@ -171,7 +169,7 @@ func pickResolution(now, from time.Time, step time.Duration, retention time.Dura
 // resolution kept for the window, the buckets come at that resolution
 // (Bucket.Step says which).
 func (s *Store) Buckets(test, check string, from, to time.Time, step time.Duration) ([]Bucket, error) {
-	res := pickResolution(s.now(), from, step, s.o.Retention)
+	res := pickResolution(s.now(), from, step, check != "", s.o.Retention)
 	rstep := resolutions[res].step
 	id, err := s.testID(test)
 	if err != nil || id == 0 {

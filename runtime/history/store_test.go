@@ -237,6 +237,7 @@ func TestBuckets(t *testing.T) {
 		{"day", "web", "", t0.Add(-20 * 24 * time.Hour), end, 24 * time.Hour, 1, 24 * time.Hour, n, n / 10},
 		{"old window reads days", "web", "", t0.Add(-30 * 24 * time.Hour), end, 5 * time.Minute, 1, 24 * time.Hour, n, n / 10},
 		{"a check", "web", "b", t0, end, time.Hour, 2, time.Hour, 360, 36},
+		{"a check at 5m reads hours", "web", "b", t0, end, 5 * time.Minute, 2, time.Hour, 360, 36},
 		{"no check rows for one check", "one", "only", t0, end, time.Hour, 0, 0, 0, 0},
 		{"the test of one check", "one", "", t0, end, time.Hour, 2, time.Hour, 360, 0},
 		{"unknown test", "nope", "", t0, end, time.Hour, 0, 0, 0, 0},
@@ -283,22 +284,25 @@ func TestBuckets(t *testing.T) {
 func TestPickResolution(t *testing.T) {
 	now := t0
 	tests := []struct {
-		name string
-		from time.Duration // before now
-		step time.Duration
-		want int
+		name  string
+		from  time.Duration // before now
+		step  time.Duration
+		check bool
+		want  int
 	}{
-		{"fine", time.Hour, 5 * time.Minute, 0},
-		{"coarsest not coarser than step", time.Hour, 2 * time.Hour, 1},
-		{"step finer than any", time.Hour, time.Second, 0},
-		{"fine kept 48 h", 3 * 24 * time.Hour, 5 * time.Minute, 1},
-		{"hours kept 14 d", 20 * 24 * time.Hour, time.Hour, 2},
-		{"days", 80 * 24 * time.Hour, 24 * time.Hour, 2},
-		{"past the retention", 200 * 24 * time.Hour, time.Minute, 2},
+		{"fine", time.Hour, 5 * time.Minute, false, 0},
+		{"coarsest not coarser than step", time.Hour, 2 * time.Hour, false, 1},
+		{"step finer than any", time.Hour, time.Second, false, 0},
+		{"fine kept 48 h", 3 * 24 * time.Hour, 5 * time.Minute, false, 1},
+		{"hours kept 14 d", 20 * 24 * time.Hour, time.Hour, false, 2},
+		{"days", 80 * 24 * time.Hour, 24 * time.Hour, false, 2},
+		{"past the retention", 200 * 24 * time.Hour, time.Minute, false, 2},
+		{"a check has no fine buckets", time.Hour, 5 * time.Minute, true, 1},
+		{"a check's hours: a week", 10 * 24 * time.Hour, time.Hour, true, 2},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := pickResolution(now, now.Add(-tt.from), tt.step, DefaultRetention); got != tt.want {
+			if got := pickResolution(now, now.Add(-tt.from), tt.step, tt.check, DefaultRetention); got != tt.want {
 				t.Errorf("pickResolution() = %d, want %d", got, tt.want)
 			}
 		})

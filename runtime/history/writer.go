@@ -26,8 +26,9 @@ type writer struct {
 	ring   []*testState
 	n      int // records since the last flush
 
-	session  int64 // id of this session's row
-	mark     int64 // its last mark, Unix ns; never goes back
+	detailed time.Time // when the open buckets and the ring were last written
+	session  int64     // id of this session's row
+	mark     int64     // its last mark, Unix ns; never goes back
 	lastErr  time.Time
 	dropLog  time.Time
 	dropSeen uint64
@@ -47,8 +48,9 @@ type testState struct {
 
 // series is one test or one check's open buckets.
 type series struct {
-	id   int64
-	aggs [nres]agg
+	id    int64
+	check bool // a check's: resolutions without checkKeep are skipped
+	aggs  [nres]agg
 }
 
 type seriesKey struct {
@@ -77,15 +79,16 @@ func (w *writer) run() {
 		case e := <-w.s.events:
 			w.addEvent(e)
 		case <-t.C:
-			w.flush()
+			_ = w.flush(false) // failed logs it
 			w.prune.step(w)
 		case ack := <-w.s.syncs:
 			w.drain()
-			w.flush()
-			close(ack)
+			ack <- w.flush(true)
 		case <-w.s.stop:
 			w.drain()
-			w.flush()
+			if err := w.flush(true); err != nil && !errors.Is(err, ErrClosed) {
+				w.s.closeErr = fmt.Errorf("flush history: %w", err)
+			}
 			w.closeSession()
 			return
 		}
@@ -106,7 +109,7 @@ func (w *writer) drain() {
 func (w *writer) record() {
 	w.n++
 	if w.n >= w.s.o.FlushRecords {
-		w.flush()
+		_ = w.flush(false) // failed logs it
 	}
 }
 
@@ -162,6 +165,9 @@ func (w *writer) addRing(ts *testState, r Run) {
 func (w *writer) count(s *series, at time.Time, d time.Duration, ok bool) {
 	us := d.Microseconds()
 	for res := range s.aggs {
+		if s.check && resolutions[res].checkKeep == noKeep {
+			continue
+		}
 		a := &s.aggs[res]
 		if start := bucketStart(at, res); a.start != start {
 			w.open(s, res, start)
@@ -184,7 +190,7 @@ func (w *writer) open(s *series, res int, start int64) {
 	if start < a.start && len(w.rows) > 0 {
 		// A clock step back may reopen a bucket whose row is still
 		// pending: write it first, so that the seed below sees it.
-		w.flush()
+		_ = w.flush(true) // failed logs it
 	}
 	a.reset(start)
 	r := row{}
@@ -264,26 +270,39 @@ func (w *writer) seriesFor(test int64, chk string) (*series, error) {
 		}
 		w.series[k] = id
 	}
-	return &series{id: id}, nil
+	return &series{id: id, check: chk != ""}, nil
 }
 
-// flush writes what is pending in one transaction. On failure the
-// events stay pending for the next flush (up to maxPending) and the
-// open buckets stay in memory; a corrupt database is moved aside.
-func (w *writer) flush() {
+// flush writes what is pending in one transaction: the ledger and the
+// session's mark always, the buckets and the ring when detail is forced
+// or DetailEvery has passed. On failure the events stay pending for the
+// next flush (up to maxPending) and the open buckets stay in memory; a
+// corrupt database is moved aside. It returns the error of the write.
+func (w *writer) flush(detail bool) error {
 	w.logDrops()
 	w.n = 0
 	if w.db == nil {
-		return
+		return ErrClosed
 	}
-	if len(w.events) == 0 && len(w.rows) == 0 && len(w.dirty) == 0 && len(w.ring) == 0 && w.mark >= w.s.now().UnixNano() {
-		return
+	now := w.s.now()
+	detail = detail || now.Sub(w.detailed) >= w.s.o.DetailEvery || now.Before(w.detailed)
+	if !detail && len(w.events) == 0 && w.mark >= now.UnixNano() {
+		return nil
 	}
-	if err := w.write(); err != nil {
+	if err := w.write(detail); err != nil {
 		w.failed(err)
-		return
+		return err
 	}
 	w.events = w.events[:0]
+	if detail {
+		w.detailed = now
+		w.written()
+	}
+	return nil
+}
+
+// written forgets the buckets and ring entries a flush wrote.
+func (w *writer) written() {
 	w.rows = w.rows[:0]
 	for _, r := range w.dirty {
 		r.s.aggs[r.res].dirty = false
@@ -298,7 +317,7 @@ func (w *writer) flush() {
 }
 
 // write is flush's transaction.
-func (w *writer) write() error {
+func (w *writer) write(detail bool) error {
 	ids, err := w.eventTests()
 	if err != nil {
 		return err
@@ -308,11 +327,9 @@ func (w *writer) write() error {
 		return fmt.Errorf("begin flush: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	steps := []func(*sql.Tx) error{
-		func(tx *sql.Tx) error { return w.writeEvents(tx, ids) },
-		w.writeBuckets,
-		w.writeRing,
-		w.writeMark,
+	steps := []func(*sql.Tx) error{func(tx *sql.Tx) error { return w.writeEvents(tx, ids) }, w.writeMark}
+	if detail {
+		steps = append(steps, w.writeBuckets, w.writeRing)
 	}
 	for _, f := range steps {
 		if err := f(tx); err != nil {
@@ -544,14 +561,16 @@ func (w *writer) pruneTests(ids []int64, now time.Time) error {
 
 // pruneBuckets deletes one test's buckets past their keep.
 func (w *writer) pruneBuckets(tx *sql.Tx, test int64, now time.Time) error {
-	for _, r := range resolutions {
-		keep := r.keep
-		if keep == 0 || keep > w.s.o.Retention {
-			keep = w.s.o.Retention
-		}
-		if _, err := tx.Exec("DELETE FROM buckets WHERE series IN (SELECT id FROM series WHERE test = ?) AND res = ? AND start < ?",
-			test, int64(r.step/time.Second), now.Add(-keep).Unix()); err != nil {
-			return fmt.Errorf("prune buckets: %w", err)
+	for res, r := range resolutions {
+		for _, check := range []bool{false, true} {
+			keep := keepOf(res, check, w.s.o.Retention)
+			if keep == noKeep {
+				continue
+			}
+			if _, err := tx.Exec("DELETE FROM buckets WHERE series IN (SELECT id FROM series WHERE test = ? AND (chk != '') = ?) AND res = ? AND start < ?",
+				test, check, int64(r.step/time.Second), now.Add(-keep).Unix()); err != nil {
+				return fmt.Errorf("prune buckets: %w", err)
+			}
 		}
 	}
 	return nil

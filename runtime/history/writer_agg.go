@@ -5,16 +5,39 @@ import (
 	"time"
 )
 
-// The resolutions of the aggregates and how long each is kept: fine
-// buckets for the last two days, hourly ones for two weeks, daily ones
-// for the retention.
+// The resolutions of the aggregates and how long each is kept: for a
+// test, fine buckets for the last two days, hourly ones for two weeks,
+// daily ones for the retention; for each check of a test with more than
+// one check (tests of one check get no check rows: they would repeat the
+// test's), hourly ones for a week and daily ones for the retention, so
+// that a test of three checks stays within 100 KiB on disk.
 var resolutions = [nres]struct {
-	step time.Duration
-	keep time.Duration // 0: the retention
+	step      time.Duration
+	keep      time.Duration // 0: the retention
+	checkKeep time.Duration // 0: the retention; noKeep: none kept
 }{
-	{5 * time.Minute, 48 * time.Hour},
-	{time.Hour, 14 * 24 * time.Hour},
-	{24 * time.Hour, 0},
+	{5 * time.Minute, 48 * time.Hour, noKeep},
+	{time.Hour, 14 * 24 * time.Hour, 7 * 24 * time.Hour},
+	{24 * time.Hour, 0, 0},
+}
+
+// noKeep marks a resolution not kept.
+const noKeep = -1
+
+// keepOf returns how long resolution res is kept for a test (check
+// false) or a check, within retention; noKeep if it is not kept.
+func keepOf(res int, check bool, retention time.Duration) time.Duration {
+	k := resolutions[res].keep
+	if check {
+		k = resolutions[res].checkKeep
+	}
+	if k == noKeep {
+		return noKeep
+	}
+	if k == 0 || k > retention {
+		k = retention
+	}
+	return k
 }
 
 // nres is the number of resolutions.
