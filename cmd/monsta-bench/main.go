@@ -435,14 +435,7 @@ func bench(ctx context.Context, p params, progress io.Writer, peer *peerResult) 
 	}
 	phase := func(name string, hung int, cpuprofile, memprofile string) (daemonResult, error) {
 		d := filepath.Join(dir, name)
-		extra := p.Main
-		switch {
-		case name == noHistoryPhase:
-			extra += "history = no\n"
-		case p.History:
-			extra += "history = yes\n"
-		}
-		conf, confdir, err := writeConfig(d, confSpec{Tests: p.Tests, Hung: hung, Interval: p.Interval, Banner: p.banner(), MainExtra: extra,
+		conf, confdir, err := writeConfig(d, confSpec{Tests: p.Tests, Hung: hung, Interval: p.Interval, Banner: p.banner(), MainExtra: p.mainFor(name),
 			HungTimeout: p.HungTimeout, Addrs: lst.ready.Addrs, Silent: lst.ready.Silent})
 		if err != nil {
 			return daemonResult{}, err
@@ -479,19 +472,8 @@ func bench(ctx context.Context, p params, progress io.Writer, peer *peerResult) 
 	if r.Monsta, err = phase("plain", 0, p.CPUProfile, p.MemProfile); err != nil {
 		return nil, fmt.Errorf("monsta: %w", err)
 	}
-	if p.History {
-		h, err := phase(noHistoryPhase, 0, "", "")
-		if err != nil {
-			return nil, fmt.Errorf("monsta without history: %w", err)
-		}
-		r.MonstaNoHistory = &h
-	}
-	if p.Hung > 0 {
-		h, err := phase("hung", p.Hung, "", "")
-		if err != nil {
-			return nil, fmt.Errorf("monsta with hung tests: %w", err)
-		}
-		r.MonstaHung = &h
+	if err := r.optionalPhases(p, phase); err != nil {
+		return nil, err
 	}
 	if p.Peer == "monit" && peer != nil && peer.Tests == p.Tests {
 		r.Peer = peer
@@ -520,6 +502,38 @@ func bench(ctx context.Context, p params, progress io.Writer, peer *peerResult) 
 
 // noHistoryPhase is the phase that runs with history = no (-history).
 const noHistoryPhase = "nohistory"
+
+// mainFor is the [main] lines of the phase name: -history sets history
+// = no in its own phase and history = yes in the others.
+func (p params) mainFor(name string) string {
+	switch {
+	case name == noHistoryPhase:
+		return p.Main + "history = no\n"
+	case p.History:
+		return p.Main + "history = yes\n"
+	}
+	return p.Main
+}
+
+// optionalPhases runs the daemon's phases that flags ask for: with
+// history = no (-history), then with hung tests (-hung).
+func (r *report) optionalPhases(p params, phase func(name string, hung int, cpuprofile, memprofile string) (daemonResult, error)) error {
+	if p.History {
+		h, err := phase(noHistoryPhase, 0, "", "")
+		if err != nil {
+			return fmt.Errorf("monsta without history: %w", err)
+		}
+		r.MonstaNoHistory = &h
+	}
+	if p.Hung > 0 {
+		h, err := phase("hung", p.Hung, "", "")
+		if err != nil {
+			return fmt.Errorf("monsta with hung tests: %w", err)
+		}
+		r.MonstaHung = &h
+	}
+	return nil
+}
 
 // sumLoops adds up loop runs into one, as if they were one window.
 func sumLoops(runs []loopResult) loopResult {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net"
 	"path/filepath"
 	"syscall"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/internal/testkit/loopback"
+	"github.com/monsta/monsta/runtime/control"
 	"github.com/monsta/monsta/runtime/history"
 )
 
@@ -71,6 +73,7 @@ interval = 1
 	}
 	r := history.Compute("web", events, sessions, from, to, history.Accounting{})
 	want := sw.Downtime()
+	checkReportCommand(t, conf, want, interval)
 	t.Logf("report: down %v in %d outages, uptime %.2f%%; the target's log: down %v", r.TotalDown, r.Outages, r.Uptime, want)
 	if r.Outages != 2 {
 		t.Errorf("report has %d outages, want 2\nevents: %+v\nsessions: %+v", r.Outages, events, sessions)
@@ -81,4 +84,31 @@ interval = 1
 	if len(sessions) != 1 || !sessions[0].Clean {
 		t.Errorf("sessions = %+v, want one, ended clean by the stop", sessions)
 	}
+}
+
+// checkReportCommand runs monsta --report --json on the stopped daemon's
+// configuration (it reads the database itself) and checks web's row: the
+// downtime want within one interval, and two outages.
+func checkReportCommand(t *testing.T, conf string, want, interval time.Duration) {
+	t.Helper()
+	res := monsta(t, "--report", "--json", "--config", conf)
+	if res.code != 0 {
+		t.Fatalf("--report --json exited %d: %s", res.code, res.stderr)
+	}
+	var ans control.ReportAnswer
+	if err := json.Unmarshal([]byte(res.stdout), &ans); err != nil {
+		t.Fatalf("--report --json: %v\n%s", err, res.stdout)
+	}
+	for _, r := range ans.Tests {
+		if r.Test != "web" {
+			continue
+		}
+		got := time.Duration(r.DownSeconds * float64(time.Second))
+		t.Logf("--report: down %v in %d outages", got, r.Outages)
+		if r.Outages != 2 || (got-want).Abs() > interval {
+			t.Errorf("--report: %d outages, down %v; want 2, %v within %v", r.Outages, got, want, interval)
+		}
+		return
+	}
+	t.Errorf("--report has no row for web: %s", res.stdout)
 }

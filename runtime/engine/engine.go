@@ -426,18 +426,11 @@ func (e *Engine) Run(ctx context.Context) {
 	defer e.runs.Wait()
 	defer close(e.loopDone)
 	defer e.dropQueued()
-	beating := e.beat != nil && e.beatIvl > 0
-	var nextBeat time.Time
-	if beating {
-		e.beat()
-		nextBeat = now.Add(e.beatIvl)
-	}
+	hb := heartbeat{beat: e.beat, every: e.beatIvl}
+	hb.tick(now)
 	for {
 		now = e.clock.Now()
-		if beating && !now.Before(nextBeat) {
-			e.beat()
-			nextBeat = now.Add(e.beatIvl)
-		}
+		hb.tick(now)
 		if len(h) > 0 && h[0].t.next.Sub(now) <= earlyStart {
 			t := h[0].t
 			e.launch(t)
@@ -450,15 +443,8 @@ func (e *Engine) Run(ctx context.Context) {
 			continue
 		}
 		// Sleep until the next run or the next heartbeat.
-		var wake time.Time
-		switch {
-		case len(h) > 0 && beating && nextBeat.Before(h[0].t.next):
-			wake = nextBeat
-		case len(h) > 0:
-			wake = h[0].t.next
-		case beating:
-			wake = nextBeat
-		default:
+		wake, ok := hb.wake(h)
+		if !ok {
 			<-ctx.Done()
 			return
 		}
@@ -469,6 +455,38 @@ func (e *Engine) Run(ctx context.Context) {
 		case <-timer.C():
 		}
 	}
+}
+
+// heartbeat calls beat from the scheduler loop at least every every (the
+// systemd watchdog rides on it); a nil beat or a zero every is off.
+type heartbeat struct {
+	beat  func()
+	every time.Duration
+	next  time.Time
+}
+
+// tick beats when one is due at now (the first call always beats).
+func (hb *heartbeat) tick(now time.Time) {
+	if hb.beat == nil || hb.every <= 0 || now.Before(hb.next) {
+		return
+	}
+	hb.beat()
+	hb.next = now.Add(hb.every)
+}
+
+// wake is when the loop must next wake: the next run of h or the next
+// beat, whichever comes first; false when there is neither.
+func (hb *heartbeat) wake(h runHeap) (time.Time, bool) {
+	beating := hb.beat != nil && hb.every > 0
+	switch {
+	case len(h) > 0 && beating && hb.next.Before(h[0].t.next):
+		return hb.next, true
+	case len(h) > 0:
+		return h[0].t.next, true
+	case beating:
+		return hb.next, true
+	}
+	return time.Time{}, false
 }
 
 // dropQueued forgets the runs that wait for their target's share when

@@ -6,12 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 
 	"github.com/monsta/monsta/runtime"
 	"github.com/monsta/monsta/runtime/control"
-	"github.com/monsta/monsta/runtime/history"
 	"github.com/monsta/monsta/runtime/metrics"
 	"github.com/monsta/monsta/runtime/statedir"
 )
@@ -114,42 +112,12 @@ func (a *App) handlers() (sock, tcp http.Handler) {
 	srv := control.New(control.Options{
 		Engine: a.Engine, Silences: a.Silences(), Failed: a.StateDir().Failures, Metrics: a.ctl.metrics,
 		Logger: a.Logger(), Version: a.daemon.Version, Host: m.Hostname,
-		AtRisk:  func() (int, error) { return a.StateDir().AtRisk() },
-		History: a.historyReader(), SLA: a.slaTarget(),
-		Accounting: history.Accounting{Maintenance: m.History.Maintenance, Location: m.History.Location},
+		AtRisk: func() (int, error) { return a.StateDir().AtRisk() },
+		// The store of Start; how reports count and the SLA targets are
+		// the generation's, and change with a reload.
+		History: a.History(), Accounting: accounting(m), SLA: slaTargets(a.Plan()),
 	})
 	return srv.Handler(false, ""), srv.Handler(true, a.ctl.token)
-}
-
-// historyReader is the history store for the control API, or a nil
-// Reader when history is off (never a nil store in a non-nil interface).
-func (a *App) historyReader() history.Reader {
-	if st := a.History(); st != nil {
-		return st
-	}
-	return nil
-}
-
-// slaTarget returns each test's [Test_] sla (0: none) in the generation
-// running when it is asked, so that a reload's targets apply at once.
-func (a *App) slaTarget() func(test string) float64 {
-	var mu sync.Mutex
-	var gen *Generation
-	var targets map[string]float64
-	return func(test string) float64 {
-		g := a.Generation()
-		mu.Lock()
-		defer mu.Unlock()
-		if g != gen {
-			gen, targets = g, make(map[string]float64)
-			for _, t := range g.Plan.Tests {
-				if t.SLA > 0 {
-					targets[t.Name] = t.SLA
-				}
-			}
-		}
-		return targets[test]
-	}
 }
 
 // serve opens the socket (as the daemon's user, after Start) and serves

@@ -100,3 +100,24 @@ func historyChanged(old, next runtime.Main) []string {
 	}
 	return out
 }
+
+// accounting is how [main] says reports count: maintenance and the time
+// zone of days and months.
+func accounting(m runtime.Main) history.Accounting {
+	return history.Accounting{Maintenance: m.History.Maintenance, Location: m.History.Location}
+}
+
+// slaTargets returns the tests' [Test_] sla targets by name, nil when no
+// test has one.
+func slaTargets(p *runtime.Plan) func(string) float64 {
+	targets := map[string]float64{}
+	for _, t := range p.Tests {
+		if t.SLA > 0 {
+			targets[t.Name] = t.SLA
+		}
+	}
+	if len(targets) == 0 {
+		return nil
+	}
+	return func(test string) float64 { return targets[test] }
+}

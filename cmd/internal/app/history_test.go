@@ -1,8 +1,13 @@
 package app
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -10,6 +15,7 @@ import (
 	"time"
 
 	"github.com/monsta/monsta/runtime"
+	"github.com/monsta/monsta/runtime/control"
 	"github.com/monsta/monsta/runtime/history"
 )
 
@@ -144,4 +150,56 @@ func TestHistoryOff(t *testing.T) {
 	if a.History() != nil || strings.Contains(f.logText(), "HISTORY") {
 		t.Errorf("history = no: History() = %v, log:\n%s", a.History(), f.logText())
 	}
+}
+
+// TestHistoryServedWithTargets: the daemon's control API reads the
+// history store of Start, with the generation's SLA targets: the report
+// gives a test its sla, and a reload that changes it serves the new one.
+func TestHistoryServedWithTargets(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, daemonConf("")+"sla = 99.9\n")
+	a := f.startDaemon()
+	f.runUntil(`msg="test failed" test=down failures=1`)
+	sock := control.SocketPath(a.StateDir().Path())
+	if got := reportTarget(t, sock, "down"); got != 99.9 {
+		t.Errorf("report's sla_target for down = %v, want 99.9", got)
+	}
+	f.rewrite(strings.ReplaceAll(daemonConf(""), "STATEDIR", a.StateDir().Path()) + "sla = 99.5\n")
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := reportTarget(t, sock, "down"); got != 99.5 {
+		t.Errorf("after a reload, sla_target for down = %v, want 99.5", got)
+	}
+}
+
+// reportTarget asks the control API at the socket for the report and
+// returns test's SLA target in it.
+func reportTarget(t *testing.T, sock, test string) float64 {
+	t.Helper()
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}}
+	resp, err := c.Get("http://monsta/api/v1/report")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ans control.ReportAnswer
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET /api/v1/report: %s %s", resp.Status, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&ans); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range ans.Tests {
+		if r.Test == test {
+			return r.Target
+		}
+	}
+	t.Fatalf("report has no row for %s: %+v", test, ans.Tests)
+	return 0
 }
