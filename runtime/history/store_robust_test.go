@@ -65,12 +65,7 @@ func TestOpenRobust(t *testing.T) {
 			log := &syncBuf{}
 			s, err := Open(path, Options{Now: func() time.Time { return t0 }, Logger: slog.New(slog.NewTextHandler(log, nil))})
 			if tt.wantErr != nil || tt.errText != "" {
-				if err == nil || (tt.wantErr != nil && !errors.Is(err, tt.wantErr)) || !strings.Contains(err.Error(), tt.errText) {
-					t.Fatalf("Open() error = %v, want %v %q", err, tt.wantErr, tt.errText)
-				}
-				if s != nil {
-					t.Errorf("Open() store = %v, want nil with the error", s)
-				}
+				wantOpenError(t, s, err, tt.wantErr, tt.errText)
 				return
 			}
 			if err != nil {
@@ -87,6 +82,18 @@ func TestOpenRobust(t *testing.T) {
 			}
 			tt.check(t, dir, path)
 		})
+	}
+}
+
+// wantOpenError checks that Open failed with want (if set) and text, and
+// returned no store.
+func wantOpenError(t *testing.T, s *Store, err, want error, text string) {
+	t.Helper()
+	if err == nil || (want != nil && !errors.Is(err, want)) || !strings.Contains(err.Error(), text) {
+		t.Fatalf("Open() error = %v, want %v %q", err, want, text)
+	}
+	if s != nil {
+		t.Errorf("Open() store = %v, want nil with the error", s)
 	}
 }
 
