@@ -1,12 +1,11 @@
 package lua
 
 import (
-	"bytes"
 	"context"
+	"github.com/monsta/monsta/internal/testkit/logbuf"
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,35 +30,17 @@ func writeDir(t *testing.T, files map[string]string) string {
 	return dir
 }
 
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	e   *Engine
 	reg *runtime.Registry
-	log *syncBuffer
+	log *logbuf.Buffer
 }
 
 // load loads files with cfg (Dir and Logger filled in) into a fresh
 // registry, after calling pre on it.
 func load(t *testing.T, files map[string]string, cfg Config, pre func(*runtime.Registry)) fixture {
 	t.Helper()
-	fx := fixture{reg: runtime.NewRegistry(), log: &syncBuffer{}}
+	fx := fixture{reg: runtime.NewRegistry(), log: &logbuf.Buffer{}}
 	if pre != nil {
 		pre(fx.reg)
 	}

@@ -1,13 +1,12 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"fmt"
+	"github.com/monsta/monsta/internal/testkit/logbuf"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -56,7 +55,7 @@ func TestScheduleNeverStarves(t *testing.T) {
 		fmt.Fprintf(&conf, "[Test_s%d]\nchecks=silent\ninterval=10\n", i)
 	}
 	p := loadPlan(t, testRegistry(t, map[string]runtime.Check{"silent": silent, "fast": fast}, nil), conf.String())
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	e, err := New(p, Options{Clock: clk, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -94,24 +93,6 @@ func TestScheduleNeverStarves(t *testing.T) {
 	if share != 999 || inflight != share || queued == 0 {
 		t.Errorf("silent peer: %d checks running, share %d, %d queued; want its share of 999 full and more waiting", inflight, share, queued)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // TestFairShares: max-min fairness over the cap, each target's demand
