@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/monsta/monsta/internal/testkit/testconf"
 	"net"
 	"os"
 	"path/filepath"
@@ -135,40 +136,13 @@ checks = ok
 	}
 }
 
-// notifyConf is a failing test paging "page" by SMTP on port mailPort,
-// retried quickly.
-func notifyConf(mailPort int) string {
-	return fmt.Sprintf(`
-[main]
-statedir = STATEDIR
-user = root
-notify_retry_initial = 1
-notify_retry_max = 1
-[Check_down]
-type = portconnect
-host = 127.0.0.1
-port = 1
-[Notification_page]
-type = mail
-host = 127.0.0.1
-port = %d
-sender = monsta@example.org
-recipient = admin@example.org
-timeout = 2
-[Test_down]
-checks = down
-interval = 2
-notify = 1:page
-`, mailPort)
-}
-
 // TestKillDuringSendResumes kills the daemon while a send hangs on a silent
 // server; the restarted daemon delivers the message from the outbox.
 func TestKillDuringSendResumes(t *testing.T) {
 	t.Parallel()
 	silent, stopSilent := loopback.SilentStop(t)
 	port := loopback.Port(silent)
-	path := writeConf(t, map[string]string{"monsta.conf": notifyConf(port)})
+	path := writeConf(t, map[string]string{"monsta.conf": testconf.MailDown(port, "user = root\n")})
 	d := startDaemon(t, path)
 	d.waitLog(`msg="test failed" test=down failures=1`, 1, 20*time.Second)
 	d.cmd.Process.Kill() // kill -9 while the send waits for a banner

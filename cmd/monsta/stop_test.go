@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/monsta/monsta/internal/testkit/testconf"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -38,7 +39,7 @@ func TestStopWithDeadNotifierIsQuick(t *testing.T) {
 	t.Parallel()
 	silent, stopSilent := loopback.SilentStop(t)
 	port := loopback.Port(silent)
-	conf := strings.Replace(notifyConf(port), "timeout = 2", "timeout = 30", 1)
+	conf := strings.Replace(testconf.MailDown(port, "user = root\n"), "timeout = 2", "timeout = 30", 1)
 	path := writeConf(t, map[string]string{"monsta.conf": conf})
 	d := startDaemon(t, path)
 	d.waitLog(`msg="test failed" test=down failures=1`, 1, 20*time.Second)

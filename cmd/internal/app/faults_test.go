@@ -2,6 +2,7 @@ package app
 
 import (
 	"fmt"
+	"github.com/monsta/monsta/internal/testkit/testconf"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,33 +19,6 @@ import (
 // order of events. The binary keeps the smoke runs and what is about the
 // process (kill -9, signals, pid files) in cmd/monsta.
 
-// mailConf is a test down (a connect to a port nothing listens on) that
-// pages a mail notification at port from its first failure, retrying
-// every second.
-func mailConf(port int) string {
-	return fmt.Sprintf(`
-[main]
-statedir = STATEDIR
-notify_retry_initial = 1
-notify_retry_max = 1
-[Check_down]
-type = portconnect
-host = 127.0.0.1
-port = 1
-[Notification_page]
-type = mail
-host = 127.0.0.1
-port = %d
-sender = monsta@example.org
-recipient = admin@example.org
-timeout = 2
-[Test_down]
-checks = down
-interval = 2
-notify = 1:page
-`, port)
-}
-
 // advance moves the clock on by d, a second at a time, letting the runs
 // and deliveries that become due happen.
 func (f *fixture) advance(d time.Duration) {
@@ -60,7 +34,7 @@ func (f *fixture) advance(d time.Duration) {
 func TestNotifierDownThenBackDeliversOnce(t *testing.T) {
 	t.Parallel()
 	port := loopback.ClosedPort(t)
-	f := newFixture(t, mailConf(port))
+	f := newFixture(t, testconf.MailDown(port, ""))
 	a := f.start()
 	defer a.Close()
 	f.runUntil(`msg="notification failed, will retry"`)

@@ -4,6 +4,7 @@
 package testconf
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/monsta/monsta/config"
@@ -154,4 +155,31 @@ func Plan(t testing.TB, mainFile, confDir string, reg *runtime.Registry) *runtim
 		t.Fatalf("Resolve() error = %v", err)
 	}
 	return plan
+}
+
+// MailDown is a test that always fails (a refused port) and mails its
+// first failure through an SMTP server on 127.0.0.1:port, retrying every
+// second; mainExtra is added to [main] (for example "user = root\n").
+func MailDown(port int, mainExtra string) string {
+	return fmt.Sprintf(`
+[main]
+statedir = STATEDIR
+%snotify_retry_initial = 1
+notify_retry_max = 1
+[Check_down]
+type = portconnect
+host = 127.0.0.1
+port = 1
+[Notification_page]
+type = mail
+host = 127.0.0.1
+port = %d
+sender = monsta@example.org
+recipient = admin@example.org
+timeout = 2
+[Test_down]
+checks = down
+interval = 2
+notify = 1:page
+`, mainExtra, port)
 }
