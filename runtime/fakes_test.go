@@ -4,56 +4,23 @@ import (
 	"context"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/monsta/monsta/config"
 )
 
-// scriptedCheck records each run and returns what its script says.
-type scriptedCheck struct {
-	clk     Clock
-	started chan time.Time
-	release chan struct{} // when non-nil, Run blocks until it receives
-	mu      sync.Mutex
-	results []error // popped per run; empty: pass
-}
+// stubCheck passes every run: resolution tests build checks, never run
+// them (the engine's tests have the scripted fakes).
+// Each is a distinct pointer (it is not of size zero), so tests can tell
+// instances apart.
+type stubCheck struct{ _ byte }
 
-func (c *scriptedCheck) Run(ctx context.Context) (Stats, error) {
-	if c.started != nil {
-		c.started <- c.clk.Now()
-	}
-	if c.release != nil {
-		select {
-		case <-c.release:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.results) == 0 {
-		return Stats{"n": 1}, nil
-	}
-	err := c.results[0]
-	c.results = c.results[1:]
-	return nil, err
-}
+func (*stubCheck) Run(context.Context) (Stats, error) { return nil, nil }
 
-// recordingNotifier collects the messages it is given.
-type recordingNotifier struct {
-	got  chan Message
-	fail error
-}
+// stubNotifier accepts every message.
+type stubNotifier struct{}
 
-func (n *recordingNotifier) Notify(ctx context.Context, m Message) error {
-	if n.fail != nil {
-		return n.fail
-	}
-	n.got <- m
-	return nil
-}
+func (stubNotifier) Notify(context.Context, Message) error { return nil }
 
 // testRegistry has a check type "fake" whose instances come from checks
 // (by section host option) and a notifier type "rec".
@@ -69,7 +36,7 @@ func testRegistry(t testing.TB, checks map[string]Check, notifiers map[string]No
 			if c, ok := checks[o.String("host")]; ok {
 				return c, nil
 			}
-			return &scriptedCheck{}, nil
+			return &stubCheck{}, nil
 		},
 	})
 	if err != nil {
@@ -84,7 +51,7 @@ func testRegistry(t testing.TB, checks map[string]Check, notifiers map[string]No
 			if n, ok := notifiers[o.String("recipient")]; ok {
 				return n, nil
 			}
-			return &recordingNotifier{got: make(chan Message, 100)}, nil
+			return stubNotifier{}, nil
 		},
 	})
 	if err != nil {

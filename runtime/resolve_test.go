@@ -346,7 +346,7 @@ func TestChecksBuiltOncePerUse(t *testing.T) {
 	reg := NewRegistry()
 	built := 0
 	if err := reg.Add(Descriptor{Kind: KindCheck, Name: "fake", Description: "counts its builds",
-		NewCheck: func(*Options) (Check, error) { built++; return &scriptedCheck{}, nil }}); err != nil {
+		NewCheck: func(*Options) (Check, error) { built++; return &stubCheck{}, nil }}); err != nil {
 		t.Fatal(err)
 	}
 	reg.Freeze()
@@ -482,7 +482,7 @@ func TestResolveQuotedOption(t *testing.T) {
 		},
 		NewCheck: func(o *Options) (Check, error) {
 			got = append(got, o.String("plain"), o.String("answers"))
-			return &scriptedCheck{}, nil
+			return &stubCheck{}, nil
 		},
 	})
 	if err != nil {
@@ -514,7 +514,7 @@ func loadText(t *testing.T, text string) *config.Config {
 // positions but no configuration key, so that the parsed files (as large
 // as the plan at 100,000 tests) are garbage once it is built.
 func TestPlanLetsTheConfigurationGo(t *testing.T) {
-	reg := testRegistry(t, map[string]Check{"a": &scriptedCheck{}}, nil)
+	reg := testRegistry(t, map[string]Check{"a": &stubCheck{}}, nil)
 	p := loadPlan(t, reg, "[Check_a]\ntype=fake\nhost=a\n[Test_x]\nchecks=a\n")
 	o := p.Checks["a"].Opts
 	if o.keys != nil {

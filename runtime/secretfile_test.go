@@ -23,7 +23,7 @@ func secretRegistry(t *testing.T, got *Options) *Registry {
 			{Name: "password", Required: true, Secret: true, Help: "The password."},
 			{Name: "token", Secret: true, Help: "A token."},
 		},
-		NewNotifier: func(o *Options) (Notifier, error) { *got = *o; return &recordingNotifier{}, nil },
+		NewNotifier: func(o *Options) (Notifier, error) { *got = *o; return stubNotifier{}, nil },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestSecretFiles(t *testing.T) {
 			}
 			reg := secretRegistry(t, &got)
 			if err := reg.Add(Descriptor{Kind: KindCheck, Name: "fake", Description: "d", Options: []Option{{Name: "host", Help: "h."}},
-				NewCheck: func(*Options) (Check, error) { return &scriptedCheck{}, nil }}); err != nil {
+				NewCheck: func(*Options) (Check, error) { return &stubCheck{}, nil }}); err != nil {
 				t.Fatal(err)
 			}
 			cfg := loadFile(t, f)
