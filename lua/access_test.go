@@ -1,10 +1,10 @@
 package lua
 
 import (
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -49,21 +49,7 @@ monsta.check_type{
 // item 8), and still runs the network ones; with lua_exec = yes it runs
 // them all.
 func TestRunCheckObeysTheSandbox(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	port := loopback.PortString(loopback.Serve(t, func(net.Conn) {}))
 	secret := filepath.Join(t.TempDir(), "shadow")
 	if err := os.WriteFile(secret, []byte("root:secret\n"), 0o600); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package lua
 
 import (
 	"errors"
+	"github.com/monsta/monsta/internal/testkit/loopback"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -25,20 +26,7 @@ func TestRepliesTooLongAreNetx(t *testing.T) {
 			}
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); endless(c) }()
-		}
-	}()
+	addr := loopback.Serve(t, func(c net.Conn) { endless(c) })
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/header" {
 			w.Header().Set("X-Big", strings.Repeat("h", 80<<10))
@@ -63,7 +51,7 @@ func TestRepliesTooLongAreNetx(t *testing.T) {
 		n    int64
 	}{
 		{"receive_line", func() error {
-			conn, err := net.Dial("tcp", ln.Addr().String())
+			conn, err := net.Dial("tcp", addr)
 			if err != nil {
 				return err
 			}
