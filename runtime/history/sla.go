@@ -71,10 +71,10 @@ type Outage struct {
 // "up" or "down", maintenance time is in Up or Down and Maintenance is
 // zero: Maintenance is the time excluded as maintenance.
 type Report struct {
-	Test                                       string
-	From, To                                   time.Time
-	Up, Down, Maintenance, Unreachable, NoData time.Duration
-	Uptime                                     float64 // percent of counted time; -1: nothing counted
+	Test     string
+	From, To time.Time
+	Columns
+	Uptime float64 // percent of counted time; -1: nothing counted
 	// Outages counts the outages with counted downtime in the window (one
 	// wholly inside excluded maintenance, UNREACHABLE or NoData does not
 	// count). TotalDown and Longest are over their Durations; with
@@ -90,10 +90,10 @@ type Day struct {
 	Start time.Time
 	// End is the next day's Start, or for the last day the end Days was
 	// given; End-Start is 23 or 25 hours on a day the clocks change.
-	End                                        time.Time
-	Uptime                                     float64 // percent; -1: no data that day
-	Up, Down, Maintenance, Unreachable, NoData time.Duration
-	Outages                                    []Outage // those overlapping the day, Duration counted within it
+	End    time.Time
+	Uptime float64 // percent; -1: no data that day
+	Columns
+	Outages []Outage // those overlapping the day, Duration counted within it
 }
 
 // Compute is test's uptime report over [from, to) from its events (oldest
@@ -485,19 +485,25 @@ func (h hold) String() string {
 	return h.kind + " " + h.name
 }
 
+// Columns is where a window's or a day's time went; the five add up to
+// the whole of it.
+type Columns struct {
+	Up, Down, Maintenance, Unreachable, NoData time.Duration
+}
+
 // add counts d in column c.
-func (r *Report) add(c column, d time.Duration) {
+func (k *Columns) add(c column, d time.Duration) {
 	switch c {
 	case colUp:
-		r.Up += d
+		k.Up += d
 	case colDown:
-		r.Down += d
+		k.Down += d
 	case colMaintenance:
-		r.Maintenance += d
+		k.Maintenance += d
 	case colUnreachable:
-		r.Unreachable += d
+		k.Unreachable += d
 	default:
-		r.NoData += d
+		k.NoData += d
 	}
 }
 
@@ -521,22 +527,6 @@ func countDowns(events []Event) int {
 		}
 	}
 	return n
-}
-
-// add counts d in column c.
-func (d *Day) add(c column, x time.Duration) {
-	switch c {
-	case colUp:
-		d.Up += x
-	case colDown:
-		d.Down += x
-	case colMaintenance:
-		d.Maintenance += x
-	case colUnreachable:
-		d.Unreachable += x
-	default:
-		d.NoData += x
-	}
 }
 
 // uptime is up's percentage of up+down; -1 when both are zero.
